@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// @file
+/// Everything of localsock's portable API.
+
+#include <localsock/error.hpp>
+#include <localsock/local_listener.hpp>
+#include <localsock/local_socket.hpp>
+#include <localsock/name.hpp>
+#include <localsock/types.hpp>

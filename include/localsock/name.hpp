@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace localsock {
+
+/// What kind of name a LocalName is.
+enum class NameKind {
+  /// A filesystem path (a Unix socket file). Not supported by the Windows backend.
+  path,
+  /// A name in the platform's namespace for local sockets: the Linux abstract
+  /// namespace, `\\.\pipe\NAME` on Windows, and on other Unix systems a socket file
+  /// under `$XDG_RUNTIME_DIR` (else the temporary directory).
+  namespaced,
+};
+
+/// Which kinds of name this platform supports natively.
+struct NameSupport {
+  bool path = false;        ///< Filesystem-path names.
+  bool namespaced = false;  ///< Namespaced names that leave nothing in the filesystem.
+};
+
+/// A validated name of a local socket: a value type, cheap to copy.
+///
+/// Construct it with `LocalName::path()` or `LocalName::namespaced()`; both validate the
+/// name for this platform and report a clear error (`errc::invalid_name`,
+/// `errc::name_too_long`, `errc::not_supported`) instead of failing later.
+/// @par Thread Safety: distinct objects are independent; a shared object may be read
+/// from several threads.
+class LocalName {
+ public:
+  /// A filesystem-path name, such as `/run/user/1000/app.sock`.
+  /// @throws localsock::Error on an empty name, an embedded NUL, a path longer than
+  /// `sun_path` allows (the message states the limit), or on Windows (not supported).
+  static LocalName path(std::string_view path);
+  /// As above, reporting through `ec`; returns an empty LocalName on error.
+  static LocalName path(std::string_view path, std::error_code& ec);
+
+  /// A namespaced name, such as `app-control`.
+  /// @throws localsock::Error on an empty name, an embedded NUL, a name too long for the
+  /// platform, or a character the platform forbids (`\` in a Windows pipe name).
+  /// @note Windows: `name` may also be a full pipe path `\\.\pipe\NAME` or
+  /// `\\host\pipe\NAME`.
+  static LocalName namespaced(std::string_view name);
+  /// As above, reporting through `ec`; returns an empty LocalName on error.
+  static LocalName namespaced(std::string_view name, std::error_code& ec);
+
+  /// Kinds of name that this platform supports natively.
+  static NameSupport supported() noexcept;
+
+  /// An empty name (not usable for binding or connecting).
+  LocalName() = default;
+
+  /// The kind of name.
+  NameKind kind() const noexcept { return kind_; }
+  /// The name as given, without any platform prefix.
+  const std::string& str() const noexcept { return name_; }
+  /// True for a default-constructed (invalid) name.
+  bool empty() const noexcept { return name_.empty(); }
+
+  /// The name as the operating system sees it: the path; `@name` for a Linux abstract
+  /// name (the leading NUL shown as `@`, as `ss` does); `\\.\pipe\name` on Windows; the
+  /// socket-file path where a namespaced name maps to a file.
+  std::string native() const;
+
+  friend bool operator==(const LocalName&, const LocalName&) = default;
+
+ private:
+  LocalName(NameKind kind, std::string name) : kind_(kind), name_(std::move(name)) {}
+
+  NameKind kind_ = NameKind::namespaced;
+  std::string name_;
+};
+
+}  // namespace localsock

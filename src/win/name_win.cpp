@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+// Windows rules for names: every name is a named pipe, \\.\pipe\NAME.
+#include <windows.h>
+
+#include "../common/platform.hpp"
+#include "pipe_name.hpp"
+
+namespace localsock::win::detail {
+namespace {
+
+constexpr std::string_view local_prefix = R"(\\.\pipe\)";
+// Microsoft's limit for the whole pipe name, \\server\pipe\name included.
+constexpr std::size_t max_pipe_path = 256;
+
+bool is_full_path(std::string_view name) { return name.substr(0, 2) == R"(\\)"; }
+
+}  // namespace
+
+std::string pipe_path(const std::string& name) {
+  if (is_full_path(name)) return name;
+  return std::string(local_prefix) + name;
+}
+
+std::wstring widen(const std::string& s) {
+  if (s.empty()) return {};
+  const int n = ::MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), nullptr, 0);
+  std::wstring w(static_cast<std::size_t>(n), L'\0');
+  ::MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), w.data(), n);
+  return w;
+}
+
+}  // namespace localsock::win::detail
+
+namespace localsock::detail {
+
+std::error_code validate_name(NameKind kind, std::string_view name) noexcept {
+  // The Windows backend speaks named pipes only; socket files are not supported.
+  if (kind == NameKind::path) return make_error_code(errc::not_supported);
+  std::string_view rest = name;
+  std::size_t full = name.size();
+  if (name.substr(0, 2) == R"(\\)") {
+    // \\host\pipe\NAME: a host without backslashes, then "pipe", then a plain name.
+    const std::size_t host_end = name.find('\\', 2);
+    if (host_end == std::string_view::npos || host_end == 2)
+      return make_error_code(errc::invalid_name);
+    const std::string_view tail = name.substr(host_end + 1);
+    constexpr std::string_view pipe = "pipe\\";
+    if (tail.size() <= pipe.size() || _strnicmp(tail.data(), pipe.data(), pipe.size()) != 0)
+      return make_error_code(errc::invalid_name);
+    rest = tail.substr(pipe.size());
+  } else {
+    full += win::detail::local_prefix.size();
+  }
+  if (rest.empty() || rest.find('\\') != std::string_view::npos)
+    return make_error_code(errc::invalid_name);
+  if (full > win::detail::max_pipe_path) return make_error_code(errc::name_too_long);
+  return {};
+}
+
+std::string native_name(NameKind kind, const std::string& name) {
+  if (kind == NameKind::path) return name;
+  return win::detail::pipe_path(name);
+}
+
+NameSupport name_support() noexcept { return {.path = false, .namespaced = true}; }
+
+std::string name_limit_text() {
+  return "a pipe name, \\\\.\\pipe\\ included, holds at most " +
+         std::to_string(win::detail::max_pipe_path) + " characters";
+}
+
+}  // namespace localsock::detail

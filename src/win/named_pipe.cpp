@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: MIT
+#include <localsock/win/named_pipe.hpp>
+
+#include <windows.h>
+#include <sddl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "pipe_name.hpp"
+
+namespace localsock::win::detail {
+namespace {
+
+std::error_code last_error() noexcept {
+  return {static_cast<int>(::GetLastError()), std::system_category()};
+}
+
+std::error_code error_of(DWORD err) noexcept {
+  return {static_cast<int>(err), std::system_category()};
+}
+
+// Manual-reset events for overlapped operations; created when first needed.
+HANDLE ensure_event(void*& slot, std::error_code& ec) noexcept {
+  if (slot == nullptr) {
+    slot = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    if (slot == nullptr) ec = last_error();
+  }
+  return static_cast<HANDLE>(slot);
+}
+
+void close_handle(void*& h) noexcept {
+  if (h != nullptr) ::CloseHandle(static_cast<HANDLE>(std::exchange(h, nullptr)));
+}
+
+DWORD clamp_length(std::size_t n) noexcept {
+  return static_cast<DWORD>(std::min<std::size_t>(n, 0x7fffffff));
+}
+
+// Runs one overlapped ReadFile or WriteFile to completion.
+template <typename Start>
+DWORD run_overlapped(HANDLE handle, HANDLE event, Start start, std::error_code& ec) noexcept {
+  OVERLAPPED ov{};
+  ov.hEvent = event;
+  DWORD n = 0;
+  if (!start(&ov) && ::GetLastError() != ERROR_IO_PENDING) {
+    ec = last_error();
+    return 0;
+  }
+  if (!::GetOverlappedResult(handle, &ov, &n, TRUE)) ec = last_error();
+  return n;
+}
+
+DWORD timeout_ms(Timeout t) noexcept {
+  if (t < Timeout::zero()) return INFINITE;
+  return static_cast<DWORD>(std::min<Timeout::rep>(t.count(), INFINITE - 1));
+}
+
+}  // namespace
+
+// ---- PipeCore ---------------------------------------------------------------------
+
+PipeCore::PipeCore(void* handle, bool server, std::string name) noexcept
+    : handle_(handle), server_(server), name_(std::move(name)) {}
+
+PipeCore::PipeCore(PipeCore&& other) noexcept
+    : handle_(std::exchange(other.handle_, nullptr)),
+      server_(other.server_),
+      shut_(std::exchange(other.shut_, false)),
+      name_(std::move(other.name_)),
+      read_event_(std::exchange(other.read_event_, nullptr)),
+      write_event_(std::exchange(other.write_event_, nullptr)) {}
+
+PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
+  if (this != &other) {
+    close();
+    close_handle(read_event_);
+    close_handle(write_event_);
+    handle_ = std::exchange(other.handle_, nullptr);
+    server_ = other.server_;
+    shut_ = std::exchange(other.shut_, false);
+    name_ = std::move(other.name_);
+    read_event_ = std::exchange(other.read_event_, nullptr);
+    write_event_ = std::exchange(other.write_event_, nullptr);
+  }
+  return *this;
+}
+
+PipeCore::~PipeCore() {
+  close();
+  close_handle(read_event_);
+  close_handle(write_event_);
+}
+
+PipeCore PipeCore::connect(const LocalName& name, bool read, bool write, bool message_read,
+                           Timeout busy_timeout, std::error_code& ec) {
+  ec.clear();
+  if (name.empty() || name.kind() != NameKind::namespaced) {
+    ec = make_error_code(name.empty() ? errc::invalid_name : errc::not_supported);
+    return {};
+  }
+  const std::wstring path = widen(pipe_path(name.str()));
+  // A message-reading client switches its handle to message read mode, which needs the
+  // right to change the handle's attributes.
+  const DWORD access = (read ? GENERIC_READ : 0) | (write ? GENERIC_WRITE : 0) |
+                       (message_read ? FILE_WRITE_ATTRIBUTES : 0);
+  // Identification only: the server may learn who the client is, but not act as it.
+  const DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
+  const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
+  HANDLE h = INVALID_HANDLE_VALUE;
+  for (;;) {
+    h = ::CreateFileW(path.c_str(), access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
+    if (h != INVALID_HANDLE_VALUE) break;
+    const DWORD err = ::GetLastError();
+    if (err != ERROR_PIPE_BUSY) {
+      ec = error_of(err);
+      return {};
+    }
+    // Every instance is busy: wait for one within the caller's timeout, then retry (a
+    // free instance may be taken by another client before this one gets it).
+    DWORD wait = NMPWAIT_WAIT_FOREVER;
+    if (busy_timeout >= Timeout::zero()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left <= Timeout::zero()) {
+        ec = make_error_code(errc::timed_out);
+        return {};
+      }
+      wait = static_cast<DWORD>(left.count());
+    }
+    if (!::WaitNamedPipeW(path.c_str(), wait) && ::GetLastError() == ERROR_FILE_NOT_FOUND) {
+      ec = error_of(ERROR_FILE_NOT_FOUND);
+      return {};
+    }
+  }
+  if (message_read) {
+    DWORD mode = PIPE_READMODE_MESSAGE;
+    if (!::SetNamedPipeHandleState(h, &mode, nullptr, nullptr)) {
+      ec = last_error();
+      ::CloseHandle(h);
+      return {};
+    }
+  }
+  return PipeCore(h, false, name.str());
+}
+
+std::size_t PipeCore::read(MutableBuffer buf, std::error_code& ec) noexcept {
+  ec.clear();
+  if (handle_ == nullptr) {
+    if (!shut_) ec = make_error_code(errc::not_connected);
+    return 0;
+  }
+  if (buf.empty()) return 0;
+  HANDLE event = ensure_event(read_event_, ec);
+  if (ec) return 0;
+  HANDLE h = static_cast<HANDLE>(handle_);
+  DWORD n = run_overlapped(h, event, [&](OVERLAPPED* ov) {
+    return ::ReadFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
+  }, ec);
+  // The writer closed or disconnected: end of stream, as read() returns 0 on Unix.
+  if (ec && (ec.value() == ERROR_BROKEN_PIPE || ec.value() == ERROR_PIPE_NOT_CONNECTED)) {
+    ec.clear();
+    return 0;
+  }
+  return n;
+}
+
+std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
+  ec.clear();
+  if (handle_ == nullptr) {
+    ec = make_error_code(shut_ ? errc::peer_closed : errc::not_connected);
+    return 0;
+  }
+  if (buf.empty()) return 0;
+  HANDLE event = ensure_event(write_event_, ec);
+  if (ec) return 0;
+  HANDLE h = static_cast<HANDLE>(handle_);
+  return run_overlapped(h, event, [&](OVERLAPPED* ov) {
+    return ::WriteFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
+  }, ec);
+}
+
+void PipeCore::shutdown(Shutdown how, std::error_code& ec) noexcept {
+  ec.clear();
+  if (handle_ == nullptr && !shut_) {
+    ec = make_error_code(errc::not_connected);
+    return;
+  }
+  // A pipe cannot end one direction only; ending both is closing the handle while the
+  // object stays usable for reads that report end of stream.
+  if (how != Shutdown::both) {
+    ec = make_error_code(errc::not_supported);
+    return;
+  }
+  close();
+  shut_ = true;
+}
+
+void PipeCore::close() noexcept {
+  shut_ = false;
+  close_handle(handle_);
+}
+
+// ---- PipeListenerCore -------------------------------------------------------------
+
+struct PipeListenerCore::State {
+  LocalName name;
+  std::wstring path;
+  DWORD open_mode = 0;
+  DWORD pipe_mode = 0;
+  DWORD max_instances = PIPE_UNLIMITED_INSTANCES;
+  DWORD in_buffer = 0;
+  DWORD out_buffer = 0;
+  DWORD default_timeout = 0;
+  PSECURITY_DESCRIPTOR descriptor = nullptr;
+  bool inheritable = false;
+  std::atomic<bool> nonblocking{false};
+
+  // The instance waiting for the next client, and its overlapped ConnectNamedPipe.
+  HANDLE pending = nullptr;
+  OVERLAPPED connect_ov{};
+  bool connecting = false;
+  HANDLE connect_event = nullptr;
+  HANDLE stop_event = nullptr;
+
+  std::mutex accept_mutex;  // One accept at a time works on `pending`.
+  std::mutex mutex;
+  std::condition_variable idle;
+  int accepting = 0;
+  std::atomic<bool> closed{false};
+
+  ~State() {
+    shut();
+    if (descriptor != nullptr) ::LocalFree(descriptor);
+    if (connect_event != nullptr) ::CloseHandle(connect_event);
+    if (stop_event != nullptr) ::CloseHandle(stop_event);
+  }
+
+  HANDLE create_instance(bool first, std::error_code& ec) noexcept {
+    SECURITY_ATTRIBUTES sa{sizeof sa, descriptor, inheritable ? TRUE : FALSE};
+    const DWORD mode = open_mode | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    HANDLE h = ::CreateNamedPipeW(path.c_str(), mode, pipe_mode, max_instances, out_buffer,
+                                  in_buffer, default_timeout, &sa);
+    if (h != INVALID_HANDLE_VALUE) return h;
+    const DWORD err = ::GetLastError();
+    // For the first instance, access denied means another process owns the name
+    // (FILE_FLAG_FIRST_PIPE_INSTANCE) and busy means its instance limit is reached.
+    if (first && (err == ERROR_ACCESS_DENIED || err == ERROR_PIPE_BUSY))
+      ec = make_error_code(errc::name_in_use);
+    else
+      ec = error_of(err);
+    return nullptr;
+  }
+
+  void shut() noexcept {
+    {
+      std::unique_lock lock(mutex);
+      if (closed.exchange(true)) return;
+      if (stop_event != nullptr) ::SetEvent(stop_event);
+      idle.wait(lock, [this] { return accepting == 0; });
+    }
+    if (pending != nullptr) {
+      if (connecting) {
+        ::CancelIoEx(pending, &connect_ov);
+        DWORD n = 0;
+        ::GetOverlappedResult(pending, &connect_ov, &n, TRUE);
+        connecting = false;
+      }
+      ::CloseHandle(std::exchange(pending, nullptr));
+    }
+  }
+};
+
+PipeListenerCore::PipeListenerCore() noexcept = default;
+PipeListenerCore::PipeListenerCore(PipeListenerCore&&) noexcept = default;
+PipeListenerCore& PipeListenerCore::operator=(PipeListenerCore&&) noexcept = default;
+PipeListenerCore::~PipeListenerCore() = default;
+
+PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bool read,
+                                          bool write, bool message_read, bool message_write,
+                                          std::error_code& ec) {
+  ec.clear();
+  const LocalName& name = options.name();
+  if (name.empty() || name.kind() != NameKind::namespaced) {
+    ec = make_error_code(name.empty() ? errc::invalid_name : errc::not_supported);
+    return {};
+  }
+  auto s = std::make_unique<State>();
+  s->name = name;
+  s->path = widen(pipe_path(name.str()));
+  s->open_mode = FILE_FLAG_OVERLAPPED | (options.write_through() ? FILE_FLAG_WRITE_THROUGH : 0) |
+                 (read && write ? PIPE_ACCESS_DUPLEX
+                  : read        ? PIPE_ACCESS_INBOUND
+                                : PIPE_ACCESS_OUTBOUND);
+  const bool message_type = message_read || message_write;
+  s->pipe_mode = (message_type ? PIPE_TYPE_MESSAGE : PIPE_TYPE_BYTE) |
+                 (message_read ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE) | PIPE_WAIT |
+                 (options.accept_remote() ? PIPE_ACCEPT_REMOTE_CLIENTS : PIPE_REJECT_REMOTE_CLIENTS);
+  if (auto limit = options.instance_limit()) {
+    if (*limit == 0) {
+      ec = std::make_error_code(std::errc::invalid_argument);
+      return {};
+    }
+    s->max_instances = *limit;
+  }
+  s->in_buffer = options.input_buffer_size_hint();
+  s->out_buffer = options.output_buffer_size_hint();
+  s->default_timeout = std::max<DWORD>(1, timeout_ms(options.wait_timeout()));
+  s->inheritable = options.inheritable();
+  s->nonblocking = options.nonblocking();
+  if (!options.security_descriptor().empty()) {
+    if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            widen(options.security_descriptor()).c_str(), SDDL_REVISION_1, &s->descriptor,
+            nullptr)) {
+      ec = last_error();
+      return {};
+    }
+  }
+  s->connect_event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  s->stop_event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  if (s->connect_event == nullptr || s->stop_event == nullptr) {
+    ec = last_error();
+    return {};
+  }
+  // FILE_FLAG_FIRST_PIPE_INSTANCE makes Windows refuse a name another process already
+  // serves. Wine does not enforce that flag, so ask first whether a pipe of this name
+  // exists: WaitNamedPipe fails with ERROR_FILE_NOT_FOUND only when none does, and
+  // unlike opening the pipe it takes no instance from the live server.
+  if (::WaitNamedPipeW(s->path.c_str(), 1) || ::GetLastError() != ERROR_FILE_NOT_FOUND) {
+    ec = make_error_code(errc::name_in_use);
+    return {};
+  }
+  s->pending = s->create_instance(true, ec);
+  if (ec) return {};
+  PipeListenerCore core;
+  core.state_ = std::move(s);
+  return core;
+}
+
+PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
+  ec.clear();
+  State* s = state_.get();
+  if (s == nullptr) {
+    ec = make_error_code(errc::listener_closed);
+    return {};
+  }
+  {
+    std::lock_guard lock(s->mutex);
+    if (s->closed) {
+      ec = make_error_code(errc::listener_closed);
+      return {};
+    }
+    ++s->accepting;
+  }
+  HANDLE connected = nullptr;
+  {
+    std::lock_guard serial(s->accept_mutex);
+    while (connected == nullptr && !ec) {
+      if (s->pending == nullptr) {
+        s->pending = s->create_instance(false, ec);
+        if (ec) break;
+      }
+      if (!s->connecting) {
+        s->connect_ov = OVERLAPPED{};
+        s->connect_ov.hEvent = s->connect_event;
+        ::ResetEvent(s->connect_event);
+        if (::ConnectNamedPipe(s->pending, &s->connect_ov)) {
+          connected = std::exchange(s->pending, nullptr);
+          break;
+        }
+        const DWORD err = ::GetLastError();
+        if (err == ERROR_PIPE_CONNECTED) {
+          // The client connected between CreateNamedPipe and ConnectNamedPipe.
+          connected = std::exchange(s->pending, nullptr);
+          break;
+        }
+        if (err == ERROR_NO_DATA) {
+          // A client connected and left before we got to it: reset the instance.
+          ::DisconnectNamedPipe(s->pending);
+          continue;
+        }
+        if (err != ERROR_IO_PENDING) {
+          ec = error_of(err);
+          break;
+        }
+        s->connecting = true;
+      }
+      const DWORD wait = s->nonblocking ? 0 : timeout_ms(timeout);
+      HANDLE events[2] = {s->connect_event, s->stop_event};
+      const DWORD r = ::WaitForMultipleObjects(2, events, FALSE, wait);
+      if (r == WAIT_OBJECT_0 + 1) {
+        ec = make_error_code(errc::listener_closed);
+      } else if (r == WAIT_TIMEOUT) {
+        // The connect stays pending; the next accept goes on waiting for it.
+        ec = make_error_code(s->nonblocking ? errc::would_block : errc::timed_out);
+      } else if (r != WAIT_OBJECT_0) {
+        ec = last_error();
+      } else {
+        s->connecting = false;
+        DWORD n = 0;
+        if (::GetOverlappedResult(s->pending, &s->connect_ov, &n, FALSE)) {
+          connected = std::exchange(s->pending, nullptr);
+        } else if (::GetLastError() == ERROR_NO_DATA) {
+          ::DisconnectNamedPipe(s->pending);
+        } else {
+          ec = last_error();
+        }
+      }
+    }
+    // Have the next instance ready before handing this one over, so that clients keep
+    // finding the pipe. If that fails, the next accept tries again.
+    if (connected != nullptr && s->pending == nullptr) {
+      std::error_code ignored;
+      s->pending = s->create_instance(false, ignored);
+    }
+  }
+  {
+    std::lock_guard lock(s->mutex);
+    if (--s->accepting == 0) s->idle.notify_all();
+  }
+  if (connected == nullptr) return {};
+  return PipeCore(connected, true, s->name.str());
+}
+
+void PipeListenerCore::set_nonblocking(bool on) noexcept {
+  if (state_) state_->nonblocking = on;
+}
+
+void PipeListenerCore::close() noexcept {
+  if (state_) state_->shut();
+}
+
+bool PipeListenerCore::is_open() const noexcept { return state_ && !state_->closed; }
+
+const LocalName& PipeListenerCore::name() const noexcept {
+  static const LocalName none;
+  return state_ ? state_->name : none;
+}
+
+}  // namespace localsock::win::detail
