@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/error.hpp>
+
 #include <string>
 #include <string_view>
 #include <system_error>

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MIT
+// The portable contract of LocalListener / LocalSocket in byte-stream mode: the same
+// cases, the same expectations, natively and under Wine.
+#include <localsock/localsock.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "child_main.hpp"
+#include "doctest_ext.hpp"
+#include "process.hpp"
+#include "unique_name.hpp"
+
+using namespace std::chrono_literals;
+using localsock::errc;
+using localsock::LocalListener;
+using localsock::LocalName;
+using localsock::LocalSocket;
+
+namespace {
+
+LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name()); }
+
+std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
+  std::vector<std::byte> v(n);
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (auto& b : v) {
+    x = x * 1664525u + 1013904223u;
+    b = static_cast<std::byte>(x >> 24);
+  }
+  return v;
+}
+
+// Echoes everything it reads until end of stream.
+void echo(LocalSocket s) {
+  std::vector<std::byte> buf(64 * 1024);
+  std::error_code ec;
+  for (;;) {
+    std::size_t n = s.read_some(buf, ec);
+    if (ec || n == 0) return;
+    s.write_all(std::span(buf).first(n), ec);
+    if (ec) return;
+  }
+}
+
+// Sends `data` from one thread and reads the echo in this one, so that a transfer
+// larger than the system buffers cannot deadlock.
+std::vector<std::byte> round_trip(LocalSocket& client, const std::vector<std::byte>& data) {
+  std::error_code write_ec;
+  std::thread writer([&] { client.write_all(data, write_ec); });
+  std::vector<std::byte> back(data.size());
+  std::error_code read_ec;
+  client.read_exact(back, read_ec);
+  writer.join();
+  CHECK_FALSE(write_ec);
+  CHECK_FALSE(read_ec);
+  return back;
+}
+
+}  // namespace
+
+TEST_CASE("stream: echo round trips of 1 B, 64 KiB and 16 MiB keep every byte in order") {
+  const LocalName name = fresh_name();
+  LocalListener listener = LocalListener::bind(name);
+  std::thread server([&] { echo(listener.accept()); });
+  LocalSocket client = LocalSocket::connect(name);
+  CHECK(client.is_open());
+  unsigned seed = 1;
+  for (std::size_t size : {std::size_t{1}, std::size_t{64} * 1024, std::size_t{16} << 20}) {
+    CAPTURE(size);
+    const auto data = pattern(size, seed++);
+    CHECK(round_trip(client, data) == data);
+  }
+  client.close();
+  server.join();
+}
+
+TEST_CASE("stream: 32 clients connected at once are each served their own bytes") {
+  constexpr int clients = 32;
+  const LocalName name = fresh_name();
+  LocalListener listener = LocalListener::bind(name);
+  std::vector<std::thread> handlers;
+  std::thread acceptor([&] {
+    for (int i = 0; i < clients; ++i) handlers.emplace_back(echo, listener.accept());
+  });
+  std::vector<LocalSocket> sockets;
+  for (int i = 0; i < clients; ++i) sockets.push_back(LocalSocket::connect(name));
+  acceptor.join();
+  CHECK(handlers.size() == clients);
+  // Every connection is open at the same time; now each exchanges distinct bytes.
+  for (int i = 0; i < clients; ++i) {
+    const auto data = pattern(4096, static_cast<unsigned>(100 + i));
+    sockets[static_cast<std::size_t>(i)].write_all(data);
+  }
+  for (int i = 0; i < clients; ++i) {
+    const auto data = pattern(4096, static_cast<unsigned>(100 + i));
+    std::vector<std::byte> back(data.size());
+    sockets[static_cast<std::size_t>(i)].read_exact(back);
+    CHECK(back == data);
+  }
+  sockets.clear();
+  for (auto& t : handlers) t.join();
+}
+
+TEST_CASE("connect: reports no listener, promptly, when nothing is bound to the name") {
+  const LocalName name = fresh_name();
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code ec;
+  LocalSocket s = LocalSocket::connect(name, ec);
+  CHECK(ec == errc::no_listener);
+  CHECK_FALSE(s.is_open());
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  try {
+    LocalSocket::connect(name);
+    FAIL("no exception");
+  } catch (const localsock::Error& e) {
+    CHECK(e.code() == errc::no_listener);
+    const std::string what = e.what();
+    CHECK(what.find("LocalSocket::connect") != std::string::npos);
+    CHECK(what.find(name.str()) != std::string::npos);
+  }
+}
+
+TEST_CASE("bind: a name a live listener holds is refused, and the live listener keeps working") {
+  const LocalName name = fresh_name();
+  LocalListener first = LocalListener::bind(name);
+  std::error_code ec;
+  LocalListener second = LocalListener::bind(name, ec);
+  CHECK(ec == errc::name_in_use);
+  CHECK_FALSE(second.is_open());
+  CHECK_THROWS_AS(LocalListener::bind(name), localsock::Error);
+
+  std::thread server([&] { echo(first.accept()); });
+  LocalSocket client = LocalSocket::connect(name);
+  const auto data = pattern(100, 7);
+  CHECK(round_trip(client, data) == data);
+  client.close();
+  server.join();
+}
+
+TEST_CASE("stream: a peer closing mid-transfer gives end of stream to the reader") {
+  const LocalName name = fresh_name();
+  LocalListener listener = LocalListener::bind(name);
+  const auto data = pattern(1000, 3);
+  std::thread server([&] {
+    LocalSocket s = listener.accept();
+    s.write_all(std::span(data).first(500));
+    // Closes after half of what the client expects.
+  });
+  LocalSocket client = LocalSocket::connect(name);
+  server.join();
+  std::vector<std::byte> back(1000);
+  std::error_code ec;
+  const std::size_t got = client.read_exact(back, ec);
+  CHECK(ec == errc::peer_closed);
+  CHECK(got == 500);
+  CHECK(std::equal(data.begin(), data.begin() + 500, back.begin()));
+  CHECK(client.read_some(back, ec) == 0);
+  CHECK_FALSE(ec);
+}
+
+TEST_CASE("stream: writing to a peer that has gone is an error, never a signal") {
+  const LocalName name = fresh_name();
+  LocalListener listener = LocalListener::bind(name);
+  std::thread server([&] { listener.accept().close(); });
+  LocalSocket client = LocalSocket::connect(name);
+  server.join();
+  const auto chunk = pattern(64 * 1024, 5);
+  std::error_code ec;
+  // The first writes may still land in buffers; within a few the broken pipe shows.
+  for (int i = 0; i < 64 && !ec; ++i) client.write_all(chunk, ec);
+  CHECK(ec == errc::peer_closed);
+  CHECK_THROWS_AS(client.write_all(chunk), localsock::Error);
+}
+
+TEST_CASE("accept: a blocked accept is stopped by close() from another thread") {
+  const LocalName name = fresh_name();
+  LocalListener listener = LocalListener::bind(name);
+  auto result = std::async(std::launch::async, [&] {
+    std::error_code ec;
+    listener.accept(ec);
+    return ec;
+  });
+  CHECK(result.wait_for(200ms) == std::future_status::timeout);  // really blocked
+  listener.close();
+  REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  CHECK(result.get() == errc::listener_closed);
+  CHECK_FALSE(listener.is_open());
+  std::error_code ec;
+  listener.accept(ec);
+  CHECK(ec == errc::listener_closed);
+  // The name is free again.
+  LocalListener again = LocalListener::bind(name);
+  CHECK(again.is_open());
+}
+
+TEST_CASE("socket: operations on a socket holding no connection report not_connected") {
+  LocalSocket s;
+  std::byte b[1]{};
+  std::error_code ec;
+  s.read_some(b, ec);
+  CHECK(ec == errc::not_connected);
+  s.write_some(b, ec);
+  CHECK(ec == errc::not_connected);
+  CHECK_THROWS_AS(s.write_all(b), localsock::Error);
+}
+
+namespace {
+// The child side of the two-process test: serve one client, echoing.
+const localsock::test::RegisterChild echo_child("echo-server", [](const auto& args) {
+  LocalListener listener = LocalListener::bind(LocalName::namespaced(args.at(0)));
+  echo(listener.accept());
+  return 0;
+});
+}  // namespace
+
+TEST_CASE("stream: two processes exchange bytes") {
+  const LocalName name = fresh_name();
+  auto child = localsock::test::Child::spawn(localsock::test::self_path(),
+                                             {"--child", "echo-server", name.str()});
+  REQUIRE(child.running());
+  // The child needs a moment to bind: retry while nobody listens yet.
+  LocalSocket client;
+  std::error_code ec;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  do {
+    client = LocalSocket::connect(name, ec);
+    if (ec) std::this_thread::sleep_for(10ms);
+  } while (ec == errc::no_listener && std::chrono::steady_clock::now() < deadline);
+  REQUIRE_FALSE(ec);
+  const auto data = pattern(256 * 1024, 11);
+  CHECK(round_trip(client, data) == data);
+  client.close();
+  CHECK(child.wait() == 0);
+}

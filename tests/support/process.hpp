@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Process helpers for tests, declared portably and defined per platform.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace localsock::test {
+
+/// This process's id.
+unsigned long current_pid();
+
+/// The path of the running test executable.
+std::string self_path();
+
+/// A child process running a program with arguments; the destructor waits for it
+/// (killing it after a deadline, so that no test hangs).
+class Child {
+ public:
+  Child() = default;
+  Child(Child&&) noexcept;
+  Child& operator=(Child&&) noexcept;
+  ~Child();
+
+  static Child spawn(const std::string& program, const std::vector<std::string>& args);
+
+  /// Waits at most `deadline` for the child to exit and returns its exit code, or -1
+  /// after killing it when the deadline passed.
+  int wait(std::chrono::milliseconds deadline = std::chrono::seconds(30));
+  /// Kills the child at once (SIGKILL / TerminateProcess).
+  void kill();
+  bool running() const noexcept { return handle_ != 0; }
+
+ private:
+  long long handle_ = 0;  // pid on Unix, HANDLE on Windows
+};
+
+}  // namespace localsock::test

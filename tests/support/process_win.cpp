@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+#include <windows.h>
+
+#include <utility>
+
+#include "process.hpp"
+
+namespace localsock::test {
+
+unsigned long current_pid() { return ::GetCurrentProcessId(); }
+
+std::string self_path() {
+  char buf[MAX_PATH];
+  DWORD n = ::GetModuleFileNameA(nullptr, buf, MAX_PATH);
+  return std::string(buf, n);
+}
+
+namespace {
+HANDLE as_handle(long long h) { return reinterpret_cast<HANDLE>(static_cast<intptr_t>(h)); }
+
+std::string quote(const std::string& s) {
+  if (!s.empty() && s.find_first_of(" \t\"") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+}  // namespace
+
+Child::Child(Child&& o) noexcept : handle_(std::exchange(o.handle_, 0)) {}
+Child& Child::operator=(Child&& o) noexcept {
+  if (this != &o) {
+    if (handle_ != 0) wait();
+    handle_ = std::exchange(o.handle_, 0);
+  }
+  return *this;
+}
+Child::~Child() {
+  if (handle_ != 0) wait();
+}
+
+Child Child::spawn(const std::string& program, const std::vector<std::string>& args) {
+  std::string cmd = quote(program);
+  for (const auto& a : args) cmd += " " + quote(a);
+  STARTUPINFOA si{};
+  si.cb = sizeof si;
+  PROCESS_INFORMATION pi{};
+  Child c;
+  if (::CreateProcessA(program.c_str(), cmd.data(), nullptr, nullptr, FALSE, 0, nullptr,
+                       nullptr, &si, &pi)) {
+    ::CloseHandle(pi.hThread);
+    c.handle_ = reinterpret_cast<intptr_t>(pi.hProcess);
+  }
+  return c;
+}
+
+int Child::wait(std::chrono::milliseconds deadline) {
+  if (handle_ == 0) return -1;
+  HANDLE h = as_handle(std::exchange(handle_, 0));
+  int code = -1;
+  if (::WaitForSingleObject(h, static_cast<DWORD>(deadline.count())) == WAIT_OBJECT_0) {
+    DWORD c = 0;
+    ::GetExitCodeProcess(h, &c);
+    code = static_cast<int>(c);
+  } else {
+    ::TerminateProcess(h, 1);
+    ::WaitForSingleObject(h, INFINITE);
+  }
+  ::CloseHandle(h);
+  return code;
+}
+
+void Child::kill() {
+  if (handle_ != 0) ::TerminateProcess(as_handle(handle_), 9);
+}
+
+}  // namespace localsock::test

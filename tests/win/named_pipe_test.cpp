@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+#include <localsock/win/named_pipe.hpp>
+
+#include <windows.h>
+
+#include <chrono>
+#include <thread>
+
+#include "doctest_ext.hpp"
+#include "unique_name.hpp"
+
+using namespace std::chrono_literals;
+using localsock::errc;
+using localsock::LocalName;
+namespace win = localsock::win;
+
+namespace {
+template <typename S>
+concept CanRead = requires(S s, localsock::MutableBuffer b) { s.read_some(b); };
+template <typename S>
+concept CanWrite = requires(S s, localsock::ConstBuffer b) { s.write_some(b); };
+
+LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name()); }
+}  // namespace
+
+TEST_CASE("named pipe: stream types carry their role and modes at compile time") {
+  static_assert(win::DuplexBytePipeStream::role == win::PipeStreamRole::ReaderAndWriter);
+  static_assert(win::ByteReaderPipeStream::role == win::PipeStreamRole::Reader);
+  static_assert(win::MsgWriterPipeStream::role == win::PipeStreamRole::Writer);
+  static_assert(win::DuplexMsgPipeStream::read_mode == win::StreamMode::Messages);
+  static_assert(win::PipeStream<win::ByteWriterPipeStream>);
+  // Reading from a writer-only stream does not compile.
+  static_assert(!CanRead<win::ByteWriterPipeStream>);
+  static_assert(!CanWrite<win::ByteReaderPipeStream>);
+  static_assert(CanRead<win::DuplexBytePipeStream> && CanWrite<win::DuplexBytePipeStream>);
+  CHECK(true);
+}
+
+TEST_CASE("named pipe: a second listener on a live name is refused (also under Wine)") {
+  const LocalName name = fresh_name();
+  auto first = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  std::error_code ec;
+  auto second = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>(ec);
+  CHECK(ec == errc::name_in_use);
+  CHECK_FALSE(second.is_open());
+  // The first still serves.
+  std::thread t([&] { first.accept(); });
+  auto c = win::DuplexBytePipeStream::connect(name);
+  t.join();
+  CHECK(c.is_client());
+}
+
+TEST_CASE("named pipe: a mode that does not fit the stream type is a clear error") {
+  std::error_code ec;
+  win::PipeListenerOptions()
+      .name(fresh_name())
+      .mode(win::PipeMode::Messages)
+      .create<win::DuplexBytePipeStream>(ec);
+  CHECK(ec == std::errc::invalid_argument);
+}
+
+TEST_CASE("named pipe: a busy pipe is waited for within the timeout, then timed_out") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions()
+                      .name(name)
+                      .instance_limit(1)
+                      .create<win::DuplexBytePipeStream>();
+  win::DuplexBytePipeStream server;  // holds the only instance
+  std::thread t([&] { server = listener.accept(); });
+  auto first = win::DuplexBytePipeStream::connect(name);
+  t.join();
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code ec;
+  auto second = win::DuplexBytePipeStream::connect(name, 300ms, ec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(ec == errc::timed_out);
+  CHECK(waited >= 250ms);
+  CHECK(waited < 10s);
+}
+
+TEST_CASE("named pipe: half-close is not supported; shutdown(both) ends the connection") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  win::DuplexBytePipeStream server;
+  std::thread t([&] { server = listener.accept(); });
+  auto client = win::DuplexBytePipeStream::connect(name);
+  t.join();
+  std::error_code ec;
+  client.shutdown(localsock::Shutdown::write, ec);
+  CHECK(ec == errc::not_supported);
+  client.shutdown(localsock::Shutdown::both, ec);
+  CHECK_FALSE(ec);
+  std::byte b[4];
+  CHECK(server.read_some(b, ec) == 0);  // the server sees end of stream
+  CHECK_FALSE(ec);
+  CHECK(client.read_some(b, ec) == 0);
+  CHECK_FALSE(ec);
+  client.write_some(b, ec);
+  CHECK(ec == errc::peer_closed);
+}
+
+TEST_CASE("named pipe: accept_for times out, and a later accept still gets the client") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  std::error_code ec;
+  listener.accept_for(50ms, ec);
+  CHECK(ec == errc::timed_out);
+  auto client = win::DuplexBytePipeStream::connect(name);
+  auto server = listener.accept_for(5s, ec);
+  CHECK_FALSE(ec);
+  CHECK(server.is_server());
+}
+
+TEST_CASE("errc: Win32 errors keep their value and match their condition") {
+  const std::error_code nf(ERROR_FILE_NOT_FOUND, std::system_category());
+  CHECK(nf == errc::no_listener);
+  CHECK(std::error_code(ERROR_BROKEN_PIPE, std::system_category()) == errc::peer_closed);
+  CHECK(std::error_code(ERROR_NO_DATA, std::system_category()) == errc::peer_closed);
+  CHECK(std::error_code(ERROR_PIPE_BUSY, std::system_category()) == errc::pipe_busy);
+  CHECK(std::error_code(ERROR_MORE_DATA, std::system_category()) == errc::message_truncated);
+  const localsock::Error e(nf, "LocalSocket::connect", "x");
+  const std::string what = e.what();
+  CHECK(what.rfind("LocalSocket::connect 'x': ", 0) == 0);
+  CHECK(what.find("(2)") != std::string::npos);
+}
