@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <localsock/posix/ud_socket.hpp>
+
+namespace localsock::posix {
+
+/// A Unix-domain datagram socket (SOCK_DGRAM), bound to a name or unbound.
+///
+/// Receives follow the same rule as UdSeqpacket: a datagram larger than the buffer is
+/// `errc::message_truncated` with the needed size, and it stays queued.
+/// @par Thread Safety: one thread may receive while another sends.
+class UdDatagram : public UdSocket {
+ public:
+  UdDatagram() noexcept = default;
+  explicit UdDatagram(int fd, std::string name = {}) noexcept;
+
+  /// A datagram socket bound to `name` (others can send to it). A bound path is removed
+  /// when the socket closes, if it is still the socket created here.
+  static UdDatagram bind(const LocalName& name);
+  static UdDatagram bind(const LocalName& name, std::error_code& ec);
+  /// An unbound datagram socket (it can send; replies need a bound sender).
+  static UdDatagram unbound();
+  static UdDatagram unbound(std::error_code& ec);
+  static std::pair<UdDatagram, UdDatagram> pair(std::error_code& ec);
+
+  UdDatagram(UdDatagram&&) noexcept;
+  UdDatagram& operator=(UdDatagram&&) noexcept;
+  ~UdDatagram();
+
+  /// Sets the default peer for send/recv.
+  void connect(const LocalName& peer, std::error_code& ec) noexcept;
+  void connect(const LocalName& peer);
+
+  /// Sends one datagram to `to`.
+  void send_to(ConstBuffer msg, const LocalName& to, std::error_code& ec) noexcept;
+  void send_to(ConstBuffer msg, const LocalName& to);
+  /// Sends one datagram to the default peer.
+  void send(ConstBuffer msg, std::error_code& ec) noexcept;
+
+  /// Receives one datagram and its sender (empty LocalName for an unbound sender).
+  ReceiveResult recv_from(MutableBuffer buf, LocalName& from, std::error_code& ec);
+  ReceiveResult recv_from(MutableBuffer buf, LocalName& from);
+  /// Receives one datagram.
+  ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept;
+
+ private:
+  std::string own_path_;  // the socket file bind() created, removed on close
+  std::uint64_t own_dev_ = 0, own_ino_ = 0;
+  void remove_own_file() noexcept;
+};
+
+}  // namespace localsock::posix

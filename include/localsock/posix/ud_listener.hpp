@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <localsock/error.hpp>
+#include <localsock/name.hpp>
+#include <localsock/types.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <system_error>
+
+namespace localsock::posix {
+
+enum class SocketType;
+class UdStream;
+
+/// Options of a Unix-domain listener.
+struct UdListenerOptions {
+  /// Length of the kernel's queue of connections not yet accepted.
+  int backlog = 128;
+  /// When a socket file is left at the path by a listener that no longer runs (nobody
+  /// accepts on it), remove it and bind. Off by default: the bind then fails with
+  /// `errc::stale_name`. A live listener's socket and a path that is not a socket are
+  /// never removed.
+  bool reclaim_stale = false;
+  /// Permission bits of the socket file (for example 0600: the owner only). The file
+  /// never exists with wider permissions than these, not even briefly. Unset: the
+  /// process umask decides.
+  std::optional<std::uint32_t> mode;
+  /// accept() reports `errc::would_block` instead of waiting.
+  bool nonblocking = false;
+};
+
+namespace detail {
+
+/// The listening socket shared by every listener type. Defined in src/posix.
+class ListenerCore {
+ public:
+  ListenerCore() noexcept;
+  ListenerCore(ListenerCore&&) noexcept;
+  ListenerCore& operator=(ListenerCore&&) noexcept;
+  ~ListenerCore();
+
+  static ListenerCore bind(const LocalName& name, SocketType type,
+                           const UdListenerOptions& options, std::error_code& ec);
+  /// A connected descriptor, or -1 with `ec` set.
+  int accept(Timeout timeout, std::error_code& ec);
+  void set_nonblocking(bool on) noexcept;
+  void close() noexcept;
+  bool is_open() const noexcept;
+  int native_handle() const noexcept;
+  const LocalName& name() const noexcept;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace detail
+
+/// A listening Unix-domain socket producing connections of type `Socket` (UdStream or
+/// UdSeqpacket).
+///
+/// A listener bound to a filesystem path removes its socket file when it is closed, but
+/// only while the path still refers to the socket it created.
+/// @par Thread Safety: `close()` may be called from any thread, also while another
+/// thread is blocked in `accept()`, which then fails with `errc::listener_closed`.
+/// Other members need external synchronisation.
+template <typename Socket>
+class BasicUdListener {
+ public:
+  BasicUdListener() noexcept = default;
+
+  /// Creates a listener bound to `name`.
+  /// @throws localsock::Error: `errc::name_in_use` when a live listener holds the name,
+  /// `errc::stale_name` / `errc::not_a_socket` for what is left at a path.
+  static BasicUdListener bind(const LocalName& name, const UdListenerOptions& options = {}) {
+    std::error_code ec;
+    auto l = bind(name, options, ec);
+    localsock::detail::throw_if(ec, "UdListener::bind", name.str());
+    return l;
+  }
+  static BasicUdListener bind(const LocalName& name, const UdListenerOptions& options,
+                              std::error_code& ec) {
+    BasicUdListener l;
+    l.core_ = detail::ListenerCore::bind(name, Socket::socket_type, options, ec);
+    return l;
+  }
+
+  /// Waits for a client (or `errc::would_block` when nonblocking).
+  Socket accept(std::error_code& ec) { return wrap(core_.accept(infinite, ec)); }
+  Socket accept() {
+    std::error_code ec;
+    Socket s = accept(ec);
+    localsock::detail::throw_if(ec, "UdListener::accept", core_.name().str());
+    return s;
+  }
+  /// Waits at most `timeout` for a client; `errc::timed_out` after it.
+  Socket accept_for(Timeout timeout, std::error_code& ec) { return wrap(core_.accept(timeout, ec)); }
+
+  /// Switches accept() between waiting and returning `errc::would_block`.
+  void set_nonblocking(bool on) noexcept { core_.set_nonblocking(on); }
+  /// Stops the listener: wakes blocked accepts, closes the socket and removes the socket
+  /// file it created. Idempotent; safe from any thread.
+  void close() noexcept { core_.close(); }
+  bool is_open() const noexcept { return core_.is_open(); }
+  int native_handle() const noexcept { return core_.native_handle(); }
+  const LocalName& name() const noexcept { return core_.name(); }
+
+ private:
+  Socket wrap(int fd) const { return fd < 0 ? Socket() : Socket(fd, core_.name().str()); }
+  detail::ListenerCore core_;
+};
+
+using UdListener = BasicUdListener<UdStream>;
+
+}  // namespace localsock::posix

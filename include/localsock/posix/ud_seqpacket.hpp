@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <localsock/posix/ud_stream.hpp>
+
+namespace localsock::posix {
+
+/// A connected Unix-domain message socket (SOCK_SEQPACKET): reliable, ordered, and each
+/// send arrives as one message.
+///
+/// A receive never truncates silently: when a message is larger than the buffer,
+/// `recv` fails with `errc::message_truncated`, returns the size needed and leaves the
+/// message queued. A zero-length message is distinct from end of stream.
+/// @par Thread Safety: one thread may receive while another sends.
+class UdSeqpacket : public UdSocket {
+ public:
+  static constexpr SocketType socket_type = SocketType::seqpacket;
+
+  UdSeqpacket() noexcept = default;
+  /// Adopts a connected SOCK_SEQPACKET descriptor.
+  explicit UdSeqpacket(int fd, std::string name = {}) noexcept;
+
+  static UdSeqpacket connect(const LocalName& name, Timeout timeout = infinite);
+  static UdSeqpacket connect(const LocalName& name, Timeout timeout, std::error_code& ec);
+  static std::pair<UdSeqpacket, UdSeqpacket> pair();
+  static std::pair<UdSeqpacket, UdSeqpacket> pair(std::error_code& ec);
+
+  /// Sends `msg` as one message, whole or not at all. A message larger than the socket's
+  /// send buffer grows it where the system allows; beyond, `errc::message_too_large`.
+  void send(ConstBuffer msg, std::error_code& ec) noexcept;
+  void send(ConstBuffer msg);
+  /// Sends one message with descriptors attached (SCM_RIGHTS).
+  void send_with_fds(ConstBuffer msg, std::span<const int> fds, std::error_code& ec) noexcept;
+
+  /// Waits for the next message and returns its size without taking it.
+  /// `ReceiveResult::end` is set at end of stream.
+  ReceiveResult peek_size(std::error_code& ec) noexcept;
+
+  /// Receives one message into `buf`. On `errc::message_truncated` the returned size is
+  /// the size needed and the message is still queued.
+  ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept;
+  ReceiveResult recv(MutableBuffer buf);
+  /// Receives one message into `out`, resized to fit it. A message larger than
+  /// `max_size` is discarded and reported as `errc::message_too_large`.
+  ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
+  ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
+  /// Receives one message with up to `max_fds` descriptors (see UdStream::read_with_fds).
+  ReceiveResult recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds, std::size_t max_fds,
+                              std::error_code& ec);
+};
+
+}  // namespace localsock::posix
+
+/// A listener producing UdSeqpacket connections.
+namespace localsock::posix {
+using UdSeqpacketListener = BasicUdListener<UdSeqpacket>;
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <localsock/error.hpp>
+#include <localsock/name.hpp>
+#include <localsock/posix/fd.hpp>
+#include <localsock/types.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace localsock::posix {
+
+/// Kinds of Unix-domain socket.
+enum class SocketType { stream, seqpacket, datagram };
+
+/// Who is at the other end of a connection, as the kernel recorded it at connect time.
+struct PeerCredentials {
+  std::int64_t pid = -1;  ///< Process id, or -1 where the platform does not report it.
+  std::uint32_t uid = 0;  ///< Effective user id.
+  std::uint32_t gid = 0;  ///< Effective group id.
+};
+
+/// The outcome of a receive that may carry descriptors.
+struct ReceiveResult {
+  std::size_t size = 0;      ///< Bytes received (message size for message sockets).
+  bool end = false;          ///< End of stream: the peer closed (no message was received).
+  bool fds_truncated = false;///< More descriptors were sent than there was room for; the
+                             ///< extra ones were closed by the kernel (MSG_CTRUNC).
+};
+
+/// What every Unix-domain socket type shares: ownership of the descriptor, nonblocking
+/// mode, pending errors, addresses and the peer's credentials.
+/// @par Thread Safety: distinct objects are independent; see the derived types.
+class UdSocket {
+ public:
+  /// True while a descriptor is held.
+  bool is_open() const noexcept { return static_cast<bool>(fd_); }
+  /// The descriptor, or -1.
+  int native_handle() const noexcept { return fd_.get(); }
+  /// Gives up ownership of the descriptor and returns it.
+  int release() noexcept { return fd_.release(); }
+  /// Closes the socket. Idempotent.
+  void close() noexcept { fd_.reset(); }
+  /// The name used in error messages (connected to, accepted on or bound to).
+  const std::string& name() const noexcept { return name_; }
+
+  /// Switches between blocking and nonblocking mode; in nonblocking mode operations
+  /// that would wait report `errc::would_block`.
+  void set_nonblocking(bool on, std::error_code& ec) noexcept;
+  void set_nonblocking(bool on);
+
+  /// Reads and clears the socket's pending error (SO_ERROR); empty when there is none.
+  std::error_code take_error() noexcept;
+
+  /// The address this socket is bound to; an empty LocalName for an unnamed socket.
+  LocalName local_address(std::error_code& ec) const;
+  LocalName local_address() const;
+  /// The address of the peer; an empty LocalName when the peer is unnamed (a client).
+  LocalName peer_address(std::error_code& ec) const;
+  LocalName peer_address() const;
+
+  /// The peer's process id, user and group (SO_PEERCRED on Linux, getpeereid elsewhere).
+  PeerCredentials peer_credentials(std::error_code& ec) const noexcept;
+  PeerCredentials peer_credentials() const;
+
+  /// Ends one or both directions of the connection.
+  void shutdown(Shutdown how, std::error_code& ec) noexcept;
+  void shutdown(Shutdown how);
+
+ protected:
+  UdSocket() noexcept = default;
+  UdSocket(int fd, std::string name) noexcept : fd_(fd), name_(std::move(name)) {}
+
+  OwnedFd fd_;
+  std::string name_;
+};
+
+}  // namespace localsock::posix

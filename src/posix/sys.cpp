@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+#include "sys.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace localsock::posix {
+
+void OwnedFd::reset(int fd) noexcept {
+  // POSIX leaves the descriptor's state unspecified after EINTR; on Linux it is closed,
+  // so close is never retried.
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+}  // namespace localsock::posix
+
+namespace localsock::posix::detail {
+
+int native_type(SocketType type) noexcept {
+  switch (type) {
+    case SocketType::seqpacket:
+      return SOCK_SEQPACKET;
+    case SocketType::datagram:
+      return SOCK_DGRAM;
+    case SocketType::stream:
+      break;
+  }
+  return SOCK_STREAM;
+}
+
+void prepare_socket(int fd, int type) noexcept {
+  [[maybe_unused]] int one = 1;
+#if defined(SO_NOSIGPIPE)
+  ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+#if defined(SO_PASSCRED)
+  // Every message then carries the sender's credentials, which is how a zero-length
+  // message is told apart from end of stream: both read as 0 bytes.
+  if ((type & 0xff) == SOCK_SEQPACKET) ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+#endif
+}
+
+int open_socket(int type, std::error_code& ec) noexcept {
+  int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ec = last_error();
+    return -1;
+  }
+  prepare_socket(fd, type);
+  return fd;
+}
+
+std::error_code wait_ready(int fd, short events, Timeout timeout) noexcept {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    int ms = -1;
+    if (timeout >= Timeout::zero()) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+      ms = static_cast<int>(std::max<long long>(0, left.count()));
+    }
+    pollfd p{fd, events, 0};
+    int r = ::poll(&p, 1, ms);
+    if (r > 0) return {};
+    if (r == 0) return make_error_code(errc::timed_out);
+    if (errno != EINTR) return last_error();
+  }
+}
+
+std::error_code connect_fd(int fd, const UnixAddress& addr, Timeout timeout) noexcept {
+  const bool timed = timeout >= Timeout::zero();
+  int flags = 0;
+  if (timed) {
+    flags = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  }
+  std::error_code ec;
+  if (::connect(fd, addr.get(), addr.len) < 0) {
+    const int err = errno;
+    // EINTR: the connect goes on in the background. EAGAIN (Linux, full backlog of a
+    // nonblocking connect) / EINPROGRESS: wait for it, then collect its result.
+    if (err == EAGAIN && timed) {
+      // Linux reports a full backlog as EAGAIN without queueing the connect: retry until
+      // the deadline.
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      for (;;) {
+        if (::connect(fd, addr.get(), addr.len) == 0) break;
+        if (errno != EAGAIN && errno != EINTR) {
+          ec = last_error();
+          break;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+          ec = make_error_code(errc::timed_out);
+          break;
+        }
+        ::usleep(1000);
+      }
+    } else if (err == EINTR || err == EINPROGRESS) {
+      ec = wait_ready(fd, POLLOUT, timeout);
+      if (!ec) {
+        int so = 0;
+        socklen_t len = sizeof so;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &len) < 0)
+          ec = last_error();
+        else if (so != 0)
+          ec = {so, std::system_category()};
+      }
+    } else {
+      ec = {err, std::system_category()};
+    }
+  }
+  if (timed) ::fcntl(fd, F_SETFL, flags);
+  return ec;
+}
+
+int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_code& ec) noexcept {
+  ec.clear();
+  UnixAddress addr;
+  if ((ec = make_address(name, addr))) return -1;
+  int fd = open_socket(type, ec);
+  if (fd < 0) return -1;
+  if ((ec = connect_fd(fd, addr, timeout))) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::error_code socket_pair(int type, int fds[2]) noexcept {
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0) return last_error();
+  prepare_socket(fds[0], type);
+  prepare_socket(fds[1], type);
+  return {};
+}
+
+RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>* fds,
+                     std::size_t max_fds, UnixAddress* from, std::error_code& ec) noexcept {
+  ec.clear();
+  RecvOutcome out;
+  // Room for credentials and the descriptors the caller takes; on the stack for the
+  // common small cases so that a receive does not allocate.
+  alignas(cmsghdr) unsigned char small[256];
+  std::vector<unsigned char> large;
+  const std::size_t want = CMSG_SPACE(max_fds * sizeof(int)) + CMSG_SPACE(64);
+  unsigned char* control = small;
+  if (want > sizeof small) {
+    try {
+      large.resize(want);
+    } catch (const std::bad_alloc&) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+      return out;
+    }
+    control = large.data();
+  }
+  iovec iov{buf.data(), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  // A caller that takes no descriptors leaves only room for credentials: the kernel then
+  // installs none (and closes any that came, reporting MSG_CTRUNC).
+  msg.msg_controllen = fds != nullptr ? want : CMSG_SPACE(64);
+  if (from != nullptr) {
+    *from = UnixAddress{};
+    msg.msg_name = &from->addr;
+    msg.msg_namelen = sizeof from->addr;
+  }
+#if defined(MSG_CMSG_CLOEXEC)
+  flags |= MSG_CMSG_CLOEXEC;
+#endif
+  ssize_t n;
+  do {
+    n = ::recvmsg(fd, &msg, flags);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ec = last_error();
+    return out;
+  }
+  if (from != nullptr) from->len = msg.msg_namelen;
+  out.size = static_cast<std::size_t>(n);
+  out.fds_truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+#if defined(SCM_CREDENTIALS)
+    if (c->cmsg_type == SCM_CREDENTIALS) out.had_credentials = true;
+#endif
+    if (c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char* data = CMSG_DATA(c);
+    for (std::size_t i = 0; i < count; ++i) {
+      int received;
+      std::memcpy(&received, data + i * sizeof(int), sizeof(int));
+      // Never leak: descriptors beyond what the caller asked for are closed here.
+      if (fds != nullptr && fds->size() < max_fds) {
+        fds->emplace_back(received);
+      } else {
+        ::close(received);
+        out.fds_truncated = true;
+      }
+    }
+  }
+  return out;
+}
+
+std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const UnixAddress* to,
+                     std::error_code& ec) noexcept {
+  ec.clear();
+  iovec iov{const_cast<std::byte*>(buf.data()), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (to != nullptr) {
+    msg.msg_name = const_cast<sockaddr_un*>(&to->addr);
+    msg.msg_namelen = to->len;
+  }
+  std::vector<unsigned char> control;
+  if (!fds.empty()) {
+    try {
+      control.resize(CMSG_SPACE(fds.size_bytes()));
+    } catch (const std::bad_alloc&) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+      return 0;
+    }
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size_bytes());
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size_bytes());
+  }
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd, &msg, send_flags);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ec = last_error();
+    return 0;
+  }
+  return static_cast<std::size_t>(n);
+}
+
+LocalName name_of(const UnixAddress& a) {
+  const std::size_t base = offsetof(sockaddr_un, sun_path);
+  if (a.len <= base) return {};
+  std::size_t len = a.len - base;
+  const char* p = a.addr.sun_path;
+  if (p[0] == '\0') {
+    if (len <= 1) return {};
+    std::error_code ec;
+    return LocalName::namespaced(std::string_view(p + 1, len - 1), ec);
+  }
+  std::string_view path(p, ::strnlen(p, len));
+  std::error_code ec;
+  return LocalName::path(path, ec);
+}
+
+}  // namespace localsock::posix::detail

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Small helpers over the system calls the POSIX backend makes, shared by its files.
+
+#include <localsock/posix/fd.hpp>
+#include <localsock/posix/ud_socket.hpp>
+#include <localsock/types.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "address.hpp"
+
+namespace localsock::posix::detail {
+
+inline std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+
+#if defined(MSG_NOSIGNAL)
+inline constexpr int send_flags = MSG_NOSIGNAL;
+#else
+inline constexpr int send_flags = 0;  // SO_NOSIGPIPE is set on every socket instead.
+#endif
+
+/// A new AF_UNIX socket of `type` (SOCK_STREAM, ... possibly | SOCK_NONBLOCK),
+/// close-on-exec, with SIGPIPE suppressed; -1 with `ec` set on failure.
+int open_socket(int type, std::error_code& ec) noexcept;
+
+/// Prepares a socket accepted or adopted by the library (SO_NOSIGPIPE where needed;
+/// credentials on message sockets, so a zero-length message differs from the end).
+void prepare_socket(int fd, int type) noexcept;
+
+/// The SOCK_* value of a SocketType.
+int native_type(SocketType type) noexcept;
+
+/// Waits until `fd` is ready for `events` (POLLIN/POLLOUT) or `timeout` passes
+/// (`errc::timed_out`). Retries EINTR with the remaining time.
+std::error_code wait_ready(int fd, short events, Timeout timeout) noexcept;
+
+/// Connects `fd`; with a finite timeout the connect is made nonblocking and waited for.
+std::error_code connect_fd(int fd, const UnixAddress& addr, Timeout timeout) noexcept;
+
+/// Opens a socket of `type` and connects it to `name`.
+int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_code& ec) noexcept;
+
+/// socketpair of `type`, both ends prepared.
+std::error_code socket_pair(int type, int fds[2]) noexcept;
+
+/// One recvmsg with EINTR retried; `from` (optional) receives the sender's address.
+/// Takes descriptors into `fds` (at most `max_fds`, closing any extra), and reports in
+/// `had_credentials` whether the message carried credentials.
+struct RecvOutcome {
+  std::size_t size = 0;
+  bool fds_truncated = false;
+  bool had_credentials = false;
+};
+RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>* fds,
+                     std::size_t max_fds, UnixAddress* from, std::error_code& ec) noexcept;
+
+/// One sendmsg with EINTR retried, descriptors attached when `fds` is not empty.
+std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const UnixAddress* to,
+                     std::error_code& ec) noexcept;
+
+/// The LocalName of a socket address returned by the kernel (empty when unnamed).
+LocalName name_of(const UnixAddress& addr);
+
+/// Calls `f(ec)` and throws localsock::Error when it reports an error.
+template <typename F>
+auto or_throw(const char* operation, const std::string& name, F&& f) {
+  std::error_code ec;
+  if constexpr (std::is_void_v<decltype(f(ec))>) {
+    f(ec);
+    localsock::detail::throw_if(ec, operation, name);
+  } else {
+    auto r = f(ec);
+    localsock::detail::throw_if(ec, operation, name);
+    return r;
+  }
+}
+
+}  // namespace localsock::posix::detail

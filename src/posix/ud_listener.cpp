@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+#include <localsock/posix/ud_listener.hpp>
+#include <localsock/posix/ud_stream.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+
+#include "sys.hpp"
+
+namespace localsock::posix::detail {
+
+struct ListenerCore::State {
+  LocalName name;
+  int type = SOCK_STREAM;
+  int fd = -1;
+  // Written once by close() so that accepts blocked in poll() wake up.
+  int wake[2] = {-1, -1};
+  // The socket file this listener created, identified by device and inode so that a
+  // file someone else put at the same path later is never removed.
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::atomic<bool> nonblocking{false};
+
+  std::mutex mutex;
+  std::condition_variable idle;
+  int accepting = 0;  // accept() calls in progress; close() waits for them to leave.
+  std::atomic<bool> closed{false};
+
+  ~State() { shut(); }
+
+  void shut() noexcept {
+    {
+      std::unique_lock lock(mutex);
+      if (closed.exchange(true)) return;
+      if (wake[1] >= 0) {
+        const char byte = 1;
+        [[maybe_unused]] ssize_t n = ::write(wake[1], &byte, 1);
+      }
+      idle.wait(lock, [this] { return accepting == 0; });
+    }
+    remove_own_file();
+    for (int* f : {&fd, &wake[0], &wake[1]}) {
+      if (*f >= 0) ::close(std::exchange(*f, -1));
+    }
+  }
+
+  void remove_own_file() noexcept {
+    if (path.empty()) return;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev &&
+        st.st_ino == ino)
+      ::unlink(path.c_str());
+  }
+};
+
+ListenerCore::ListenerCore() noexcept = default;
+ListenerCore::ListenerCore(ListenerCore&&) noexcept = default;
+ListenerCore& ListenerCore::operator=(ListenerCore&&) noexcept = default;
+ListenerCore::~ListenerCore() = default;
+
+namespace {
+
+// What is at `path`, found in use: a live listener, a stale socket file, or something
+// that is not a socket.
+std::error_code diagnose_path_in_use(const std::string& path, int type) noexcept {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) < 0) return last_error();
+  if (!S_ISSOCK(st.st_mode)) return make_error_code(errc::not_a_socket);
+  std::error_code ec;
+  // A nonblocking probe: a listener whose backlog is full must not stall the bind.
+  const int probe = connect_socket(LocalName::path(path, ec), type, Timeout::zero(), ec);
+  if (probe >= 0) {
+    ::close(probe);
+    return make_error_code(errc::name_in_use);
+  }
+  if (ec == std::errc::connection_refused) return make_error_code(errc::stale_name);
+  // A full backlog, or a listener of another socket type (EPROTOTYPE): it is alive.
+  if (ec == errc::timed_out || ec == std::errc::wrong_protocol_type)
+    return make_error_code(errc::name_in_use);
+  return ec;
+}
+
+// Places a socket file at `path`, removing a stale one first when allowed. `place`
+// tries once and reports EADDRINUSE / EEXIST when the path is taken.
+template <typename Place>
+std::error_code place_at(const std::string& path, int type, bool reclaim, Place place) {
+  bool reclaimed = false;
+  for (;;) {
+    std::error_code ec = place();
+    if (!ec) return {};
+    if (ec != std::errc::address_in_use && ec != std::errc::file_exists) return ec;
+    ec = diagnose_path_in_use(path, type);
+    if (!ec) continue;  // gone in the meantime: try again
+    if (ec != errc::stale_name || !reclaim || reclaimed) return ec;
+    // Only a socket file nobody accepts on gets here.
+    reclaimed = true;
+    if (::unlink(path.c_str()) < 0 && errno != ENOENT) return last_error();
+  }
+}
+
+std::string parent_directory(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Binds `fd` to `path` so that the socket file has exactly `mode` from the start: it is
+// bound inside a fresh private (0700) directory next to the target, where nobody else
+// can reach it, given its mode there, and then linked into place. link() never replaces
+// an existing file, so a live listener's socket cannot be clobbered. (fchmod on a socket
+// before bind does not reach the file on Linux, and changing the umask would race with
+// the application's other threads.)
+std::error_code bind_with_mode(int fd, const std::string& path, mode_t mode, int type,
+                               bool reclaim) {
+  std::string dir = parent_directory(path) + "/.lsock-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) return last_error();
+  const std::string temp = dir + "/s";
+  std::error_code ec;
+  UnixAddress addr;
+  if (!(ec = make_address(LocalName::path(temp, ec), addr))) {
+    if (::bind(fd, addr.get(), addr.len) < 0 || ::chmod(temp.c_str(), mode) < 0) {
+      ec = last_error();
+    } else {
+      ec = place_at(path, type, reclaim, [&]() -> std::error_code {
+        return ::link(temp.c_str(), path.c_str()) == 0 ? std::error_code{} : last_error();
+      });
+    }
+  }
+  ::unlink(temp.c_str());
+  ::rmdir(dir.c_str());
+  return ec;
+}
+
+}  // namespace
+
+ListenerCore ListenerCore::bind(const LocalName& name, SocketType type,
+                                const UdListenerOptions& options, std::error_code& ec) {
+  ec.clear();
+  UnixAddress addr;
+  if ((ec = make_address(name, addr))) return {};
+  auto s = std::make_unique<State>();
+  s->name = name;
+  s->type = native_type(type);
+  s->nonblocking = options.nonblocking;
+  // The listening socket is nonblocking so that accept() can wait in poll() alongside
+  // the wake-up pipe; accepted sockets are blocking (accept4 does not inherit it).
+  s->fd = open_socket(s->type | SOCK_NONBLOCK, ec);
+  if (s->fd < 0) return {};
+  if (::pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+    ec = last_error();
+    return {};
+  }
+  const std::string path = filesystem_path(name);
+  if (path.empty()) {
+    // An abstract name: the kernel alone says whether it is taken.
+    if (::bind(s->fd, addr.get(), addr.len) < 0) {
+      ec = last_error();
+      return {};
+    }
+  } else if (options.mode) {
+    ec = bind_with_mode(s->fd, path, static_cast<mode_t>(*options.mode), s->type,
+                        options.reclaim_stale);
+  } else {
+    ec = place_at(path, s->type, options.reclaim_stale, [&]() -> std::error_code {
+      return ::bind(s->fd, addr.get(), addr.len) == 0 ? std::error_code{} : last_error();
+    });
+  }
+  if (ec) return {};
+  if (!path.empty()) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) < 0) {
+      ec = last_error();
+      return {};
+    }
+    s->path = path;
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+  }
+  if (::listen(s->fd, options.backlog) < 0) {
+    ec = last_error();
+    return {};  // ~State removes the file just created.
+  }
+  ListenerCore core;
+  core.state_ = std::move(s);
+  return core;
+}
+
+int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
+  ec.clear();
+  State* s = state_.get();
+  if (s == nullptr) {
+    ec = make_error_code(errc::listener_closed);
+    return -1;
+  }
+  {
+    std::lock_guard lock(s->mutex);
+    if (s->closed) {
+      ec = make_error_code(errc::listener_closed);
+      return -1;
+    }
+    ++s->accepting;
+  }
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + timeout;
+  int fd = -1;
+  for (;;) {
+    fd = ::accept4(s->fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) break;
+    const int err = errno;
+    if (err == EINTR || err == ECONNABORTED) continue;
+    if (err != EAGAIN && err != EWOULDBLOCK) {
+      ec = {err, std::system_category()};
+      break;
+    }
+    if (s->nonblocking) {
+      ec = make_error_code(errc::would_block);
+      break;
+    }
+    int ms = -1;
+    if (timeout >= Timeout::zero()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+      if (left <= Timeout::zero()) {
+        ec = make_error_code(errc::timed_out);
+        break;
+      }
+      ms = static_cast<int>(left.count());
+    }
+    pollfd p[2] = {{s->fd, POLLIN, 0}, {s->wake[0], POLLIN, 0}};
+    if (::poll(p, 2, ms) < 0 && errno != EINTR) {
+      ec = last_error();
+      break;
+    }
+    if (p[1].revents != 0 || s->closed) {
+      ec = make_error_code(errc::listener_closed);
+      break;
+    }
+  }
+  {
+    std::lock_guard lock(s->mutex);
+    if (--s->accepting == 0) s->idle.notify_all();
+  }
+  if (fd >= 0) prepare_socket(fd, s->type);
+  return fd;
+}
+
+void ListenerCore::set_nonblocking(bool on) noexcept {
+  if (state_) state_->nonblocking = on;
+}
+void ListenerCore::close() noexcept {
+  if (state_) state_->shut();
+}
+bool ListenerCore::is_open() const noexcept { return state_ && !state_->closed; }
+int ListenerCore::native_handle() const noexcept { return state_ ? state_->fd : -1; }
+const LocalName& ListenerCore::name() const noexcept {
+  static const LocalName none;
+  return state_ ? state_->name : none;
+}
+
+}  // namespace localsock::posix::detail

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+// Message sockets: SOCK_SEQPACKET connections and SOCK_DGRAM sockets share the rule
+// that a receive never truncates silently.
+#include <localsock/posix/ud_datagram.hpp>
+#include <localsock/posix/ud_seqpacket.hpp>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sys.hpp"
+
+namespace localsock::posix {
+
+using detail::last_error;
+using detail::or_throw;
+
+namespace {
+
+// Receives one message into `buf`, or reports the size it needs and leaves it queued.
+// The size comes from a peek with MSG_TRUNC, which reports a message's full length.
+// `seqpacket` enables end-of-stream detection: on a seqpacket socket every message
+// carries credentials (SO_PASSCRED), so a 0-byte read without them is the end.
+ReceiveResult receive_message(int fd, bool seqpacket, MutableBuffer buf,
+                              std::vector<OwnedFd>* fds, std::size_t max_fds,
+                              detail::UnixAddress* from, std::error_code& ec) noexcept {
+  ec.clear();
+  if (fd < 0) {
+    ec = make_error_code(errc::not_connected);
+    return {};
+  }
+  const auto peek = detail::recv_msg(fd, buf, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec);
+  if (ec) return {};
+  if (seqpacket && peek.size == 0 && !peek.had_credentials) return {.end = true};
+  if (peek.size > buf.size()) {
+    ec = make_error_code(errc::message_truncated);
+    return {.size = peek.size};
+  }
+  const auto got = detail::recv_msg(fd, buf, 0, fds, max_fds, from, ec);
+  if (ec) return {};
+  return {.size = got.size, .fds_truncated = got.fds_truncated};
+}
+
+void send_message(int fd, ConstBuffer msg, std::span<const int> fds,
+                  const detail::UnixAddress* to, std::error_code& ec) noexcept {
+  ec.clear();
+  if (fd < 0) {
+    ec = make_error_code(errc::not_connected);
+    return;
+  }
+  detail::send_msg(fd, msg, fds, to, ec);
+  if (ec != std::errc::message_size) return;
+  // Larger than the send buffer: grow it to fit (beyond the system's limit where the
+  // process is privileged), then try once more.
+  const int want = static_cast<int>(std::min<std::size_t>(msg.size() + 4096, 1u << 30));
+#if defined(SO_SNDBUFFORCE)
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+#endif
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+  detail::send_msg(fd, msg, fds, to, ec);
+  if (ec == std::errc::message_size) ec = make_error_code(errc::message_too_large);
+}
+
+}  // namespace
+
+// ---- UdSeqpacket -------------------------------------------------------------------
+
+UdSeqpacket::UdSeqpacket(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {}
+
+UdSeqpacket UdSeqpacket::connect(const LocalName& name, Timeout timeout, std::error_code& ec) {
+  const int fd = detail::connect_socket(name, SOCK_SEQPACKET, timeout, ec);
+  return fd < 0 ? UdSeqpacket() : UdSeqpacket(fd, name.str());
+}
+
+UdSeqpacket UdSeqpacket::connect(const LocalName& name, Timeout timeout) {
+  return or_throw("UdSeqpacket::connect", name.str(),
+                  [&](auto& ec) { return connect(name, timeout, ec); });
+}
+
+std::pair<UdSeqpacket, UdSeqpacket> UdSeqpacket::pair(std::error_code& ec) {
+  int fds[2];
+  if ((ec = detail::socket_pair(SOCK_SEQPACKET, fds))) return {};
+  return {UdSeqpacket(fds[0]), UdSeqpacket(fds[1])};
+}
+
+std::pair<UdSeqpacket, UdSeqpacket> UdSeqpacket::pair() {
+  return or_throw("UdSeqpacket::pair", "", [](auto& ec) { return pair(ec); });
+}
+
+void UdSeqpacket::send(ConstBuffer msg, std::error_code& ec) noexcept {
+  send_message(fd_.get(), msg, {}, nullptr, ec);
+}
+
+void UdSeqpacket::send(ConstBuffer msg) {
+  or_throw("UdSeqpacket::send", name_, [&](auto& ec) { send(msg, ec); });
+}
+
+void UdSeqpacket::send_with_fds(ConstBuffer msg, std::span<const int> fds,
+                                std::error_code& ec) noexcept {
+  send_message(fd_.get(), msg, fds, nullptr, ec);
+}
+
+ReceiveResult UdSeqpacket::peek_size(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!fd_) {
+    ec = make_error_code(errc::not_connected);
+    return {};
+  }
+  const auto peek = detail::recv_msg(fd_.get(), {}, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec);
+  if (ec) return {};
+  return {.size = peek.size, .end = peek.size == 0 && !peek.had_credentials};
+}
+
+ReceiveResult UdSeqpacket::recv(MutableBuffer buf, std::error_code& ec) noexcept {
+  return receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec);
+}
+
+ReceiveResult UdSeqpacket::recv(MutableBuffer buf) {
+  return or_throw("UdSeqpacket::recv", name_, [&](auto& ec) { return recv(buf, ec); });
+}
+
+ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_size,
+                                std::error_code& ec) {
+  // Try with the capacity already there (no allocation in steady state); on a message
+  // that does not fit, the needed size is known and the message still queued.
+  out.resize(out.capacity());
+  ReceiveResult r = receive_message(fd_.get(), true, out, nullptr, 0, nullptr, ec);
+  if (ec == errc::message_truncated) {
+    if (r.size > max_size) {
+      // Too large to accept: take it off the queue so the connection can go on.
+      std::error_code drop;
+      detail::recv_msg(fd_.get(), {}, MSG_TRUNC, nullptr, 0, nullptr, drop);
+      ec = make_error_code(errc::message_too_large);
+      out.clear();
+      return r;
+    }
+    out.resize(r.size);
+    r = receive_message(fd_.get(), true, out, nullptr, 0, nullptr, ec);
+  }
+  out.resize(ec ? 0 : r.size);
+  return r;
+}
+
+ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_size) {
+  return or_throw("UdSeqpacket::recv", name_,
+                  [&](auto& ec) { return recv(out, max_size, ec); });
+}
+
+ReceiveResult UdSeqpacket::recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds,
+                                         std::size_t max_fds, std::error_code& ec) {
+  return receive_message(fd_.get(), true, buf, &fds, max_fds, nullptr, ec);
+}
+
+// ---- UdDatagram --------------------------------------------------------------------
+
+UdDatagram::UdDatagram(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {}
+
+UdDatagram::UdDatagram(UdDatagram&& o) noexcept
+    : UdSocket(std::move(o)),
+      own_path_(std::move(o.own_path_)),
+      own_dev_(o.own_dev_),
+      own_ino_(o.own_ino_) {
+  o.own_path_.clear();
+}
+
+UdDatagram& UdDatagram::operator=(UdDatagram&& o) noexcept {
+  if (this != &o) {
+    remove_own_file();
+    UdSocket::operator=(std::move(o));
+    own_path_ = std::move(o.own_path_);
+    o.own_path_.clear();
+    own_dev_ = o.own_dev_;
+    own_ino_ = o.own_ino_;
+  }
+  return *this;
+}
+
+UdDatagram::~UdDatagram() { remove_own_file(); }
+
+void UdDatagram::remove_own_file() noexcept {
+  if (own_path_.empty()) return;
+  struct stat st {};
+  if (::lstat(own_path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+      static_cast<std::uint64_t>(st.st_dev) == own_dev_ &&
+      static_cast<std::uint64_t>(st.st_ino) == own_ino_)
+    ::unlink(own_path_.c_str());
+  own_path_.clear();
+}
+
+UdDatagram UdDatagram::bind(const LocalName& name, std::error_code& ec) {
+  ec.clear();
+  detail::UnixAddress addr;
+  if ((ec = detail::make_address(name, addr))) return {};
+  const int fd = detail::open_socket(SOCK_DGRAM, ec);
+  if (fd < 0) return {};
+  UdDatagram d(fd, name.str());
+  if (::bind(fd, addr.get(), addr.len) < 0) {
+    ec = last_error();
+    if (ec == std::errc::address_in_use) ec = make_error_code(errc::name_in_use);
+    return {};
+  }
+  const std::string path = detail::filesystem_path(name);
+  struct stat st {};
+  if (!path.empty() && ::lstat(path.c_str(), &st) == 0) {
+    d.own_path_ = path;
+    d.own_dev_ = static_cast<std::uint64_t>(st.st_dev);
+    d.own_ino_ = static_cast<std::uint64_t>(st.st_ino);
+  }
+  return d;
+}
+
+UdDatagram UdDatagram::bind(const LocalName& name) {
+  return or_throw("UdDatagram::bind", name.str(), [&](auto& ec) { return bind(name, ec); });
+}
+
+UdDatagram UdDatagram::unbound(std::error_code& ec) {
+  ec.clear();
+  const int fd = detail::open_socket(SOCK_DGRAM, ec);
+  return fd < 0 ? UdDatagram() : UdDatagram(fd);
+}
+
+UdDatagram UdDatagram::unbound() {
+  return or_throw("UdDatagram::unbound", "", [](auto& ec) { return unbound(ec); });
+}
+
+std::pair<UdDatagram, UdDatagram> UdDatagram::pair(std::error_code& ec) {
+  int fds[2];
+  if ((ec = detail::socket_pair(SOCK_DGRAM, fds))) return {};
+  return {UdDatagram(fds[0]), UdDatagram(fds[1])};
+}
+
+void UdDatagram::connect(const LocalName& peer, std::error_code& ec) noexcept {
+  ec.clear();
+  detail::UnixAddress addr;
+  if ((ec = detail::make_address(peer, addr))) return;
+  ec = detail::connect_fd(fd_.get(), addr, infinite);
+}
+
+void UdDatagram::connect(const LocalName& peer) {
+  or_throw("UdDatagram::connect", peer.str(), [&](auto& ec) { connect(peer, ec); });
+}
+
+void UdDatagram::send_to(ConstBuffer msg, const LocalName& to, std::error_code& ec) noexcept {
+  detail::UnixAddress addr;
+  if ((ec = detail::make_address(to, addr))) return;
+  send_message(fd_.get(), msg, {}, &addr, ec);
+}
+
+void UdDatagram::send_to(ConstBuffer msg, const LocalName& to) {
+  or_throw("UdDatagram::send_to", to.str(), [&](auto& ec) { send_to(msg, to, ec); });
+}
+
+void UdDatagram::send(ConstBuffer msg, std::error_code& ec) noexcept {
+  send_message(fd_.get(), msg, {}, nullptr, ec);
+}
+
+ReceiveResult UdDatagram::recv_from(MutableBuffer buf, LocalName& from, std::error_code& ec) {
+  detail::UnixAddress addr;
+  ReceiveResult r = receive_message(fd_.get(), false, buf, nullptr, 0, &addr, ec);
+  from = ec ? LocalName() : detail::name_of(addr);
+  return r;
+}
+
+ReceiveResult UdDatagram::recv_from(MutableBuffer buf, LocalName& from) {
+  return or_throw("UdDatagram::recv_from", name_,
+                  [&](auto& ec) { return recv_from(buf, from, ec); });
+}
+
+ReceiveResult UdDatagram::recv(MutableBuffer buf, std::error_code& ec) noexcept {
+  return receive_message(fd_.get(), false, buf, nullptr, 0, nullptr, ec);
+}
+
+}  // namespace localsock::posix

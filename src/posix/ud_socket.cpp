@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+#include <localsock/posix/ud_socket.hpp>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "sys.hpp"
+
+namespace localsock::posix {
+
+using detail::last_error;
+using detail::or_throw;
+
+void UdSocket::set_nonblocking(bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  const int flags = ::fcntl(fd_.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) < 0)
+    ec = last_error();
+}
+
+void UdSocket::set_nonblocking(bool on) {
+  or_throw("UdSocket::set_nonblocking", name_, [&](auto& ec) { set_nonblocking(on, ec); });
+}
+
+std::error_code UdSocket::take_error() noexcept {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) return last_error();
+  return err == 0 ? std::error_code{} : std::error_code{err, std::system_category()};
+}
+
+namespace {
+
+LocalName address_of(int fd, bool peer, std::error_code& ec) {
+  ec.clear();
+  detail::UnixAddress a;
+  a.len = sizeof a.addr;
+  const int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&a.addr), &a.len)
+                     : ::getsockname(fd, reinterpret_cast<sockaddr*>(&a.addr), &a.len);
+  if (r < 0) {
+    ec = last_error();
+    return {};
+  }
+  return detail::name_of(a);
+}
+
+}  // namespace
+
+LocalName UdSocket::local_address(std::error_code& ec) const {
+  return address_of(fd_.get(), false, ec);
+}
+LocalName UdSocket::local_address() const {
+  return or_throw("UdSocket::local_address", name_, [&](auto& ec) { return local_address(ec); });
+}
+LocalName UdSocket::peer_address(std::error_code& ec) const {
+  return address_of(fd_.get(), true, ec);
+}
+LocalName UdSocket::peer_address() const {
+  return or_throw("UdSocket::peer_address", name_, [&](auto& ec) { return peer_address(ec); });
+}
+
+PeerCredentials UdSocket::peer_credentials(std::error_code& ec) const noexcept {
+  ec.clear();
+  PeerCredentials c;
+#if defined(SO_PEERCRED)
+  ucred u{};
+  socklen_t len = sizeof u;
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_PEERCRED, &u, &len) < 0) {
+    ec = last_error();
+    return c;
+  }
+  c.pid = u.pid;
+  c.uid = u.uid;
+  c.gid = u.gid;
+#else
+  // BSD and macOS: getpeereid has no pid (LOCAL_PEERPID is macOS-only).
+  uid_t uid;
+  gid_t gid;
+  if (::getpeereid(fd_.get(), &uid, &gid) < 0) {
+    ec = last_error();
+    return c;
+  }
+  c.uid = uid;
+  c.gid = gid;
+#endif
+  return c;
+}
+
+PeerCredentials UdSocket::peer_credentials() const {
+  return or_throw("UdSocket::peer_credentials", name_,
+                  [&](auto& ec) { return peer_credentials(ec); });
+}
+
+void UdSocket::shutdown(Shutdown how, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!fd_) {
+    ec = make_error_code(errc::not_connected);
+    return;
+  }
+  const int h = how == Shutdown::read ? SHUT_RD : how == Shutdown::write ? SHUT_WR : SHUT_RDWR;
+  if (::shutdown(fd_.get(), h) < 0) ec = last_error();
+}
+
+void UdSocket::shutdown(Shutdown how) {
+  or_throw("UdSocket::shutdown", name_, [&](auto& ec) { shutdown(how, ec); });
+}
+
+}  // namespace localsock::posix
