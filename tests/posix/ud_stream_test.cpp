@@ -212,3 +212,131 @@ TEST_CASE("errc: errno values keep their category and match their condition") {
   const localsock::Error e(refused, "LocalSocket::connect", "x");
   CHECK(std::string(e.what()) == "LocalSocket::connect 'x': Connection refused");
 }
+
+TEST_CASE("UdListener: a socket file is created with exactly the requested mode") {
+  TempDir dir;
+  const LocalName name = dir.name("s");
+  UdListenerOptions opts;
+  opts.mode = 0600;
+  UdListener l = UdListener::bind(name, opts);
+  struct stat st{};
+  REQUIRE(::lstat(name.str().c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  CHECK((st.st_mode & 07777) == 0600);
+  // The private directory used for the bind is gone.
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path)) ++entries;
+  CHECK(entries == 1);
+  std::thread t([&] { l.accept(); });
+  UdStream c = UdStream::connect(name);
+  t.join();
+  l.close();
+  CHECK_FALSE(fs::exists(name.str()));
+}
+
+TEST_CASE("UdListener: a mode bind refuses a live name and reclaims a stale one on request") {
+  TempDir dir;
+  const LocalName name = dir.name("s");
+  UdListenerOptions opts;
+  opts.mode = 0660;
+  {
+    UdListener live = UdListener::bind(name);
+    std::error_code ec;
+    UdListener::bind(name, opts, ec);
+    CHECK(ec == errc::name_in_use);
+  }
+  make_stale_socket(name.str());
+  opts.reclaim_stale = true;
+  UdListener l = UdListener::bind(name, opts);
+  struct stat st{};
+  REQUIRE(::lstat(name.str().c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0660);
+}
+
+TEST_CASE("UdListener: nonblocking accept and accept with a timeout") {
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListenerOptions opts;
+  opts.nonblocking = true;
+  UdListener l = UdListener::bind(name, opts);
+  std::error_code ec;
+  l.accept(ec);
+  CHECK(ec == errc::would_block);
+  l.set_nonblocking(false);
+  const auto start = std::chrono::steady_clock::now();
+  l.accept_for(std::chrono::milliseconds(100), ec);
+  CHECK(ec == errc::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(90));
+  UdStream c = UdStream::connect(name);
+  UdStream s = l.accept_for(std::chrono::seconds(5), ec);
+  CHECK_FALSE(ec);
+  CHECK(s.is_open());
+}
+
+TEST_CASE("UdStream: peer credentials of both ends are this process's") {
+  auto [a, b] = UdStream::pair();
+  const auto c = a.peer_credentials();
+  CHECK(c.pid == ::getpid());
+  CHECK(c.uid == ::geteuid());
+  CHECK(c.gid == ::getegid());
+}
+
+TEST_CASE("UdStream: local and peer addresses, nonblocking reads and pending errors") {
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListener l = UdListener::bind(name);
+  std::thread t([&] {
+    UdStream s = l.accept();
+    CHECK(s.local_address() == name);
+    s.read_some(std::span<std::byte>());
+  });
+  UdStream c = UdStream::connect(name, std::chrono::seconds(5));
+  CHECK(c.peer_address() == name);
+  c.set_nonblocking(true);
+  std::byte b[4];
+  std::error_code ec;
+  c.read_some(b, ec);
+  CHECK(ec == errc::would_block);
+  CHECK_FALSE(c.take_error());
+  t.join();
+}
+
+TEST_CASE("UdStream: vectored writes and reads keep the order of the pieces") {
+  auto [a, b] = UdStream::pair();
+  const char x[] = "abc", y[] = "defg";
+  const localsock::ConstBuffer out[2] = {std::as_bytes(std::span(x, 3)),
+                                         std::as_bytes(std::span(y, 4))};
+  std::error_code ec;
+  CHECK(a.write_vectored(out, ec) == 7);
+  char p[2], q[5];
+  const localsock::MutableBuffer in[2] = {std::as_writable_bytes(std::span(p)),
+                                          std::as_writable_bytes(std::span(q))};
+  CHECK(b.read_vectored(in, ec) == 7);
+  CHECK(std::string(p, 2) + std::string(q, 5) == "abcdefg");
+}
+
+TEST_CASE("UdListener: 200 concurrent clients are all served") {
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListener l = UdListener::bind(name);
+  constexpr int clients = 200;
+  std::thread server([&] {
+    std::vector<UdStream> conns;
+    for (int i = 0; i < clients; ++i) conns.push_back(l.accept());
+    for (auto& s : conns) {
+      std::byte b[4];
+      std::size_t n = s.read_some(b);
+      s.write_some(std::span(b).first(n));
+    }
+  });
+  std::vector<UdStream> cs;
+  for (int i = 0; i < clients; ++i) cs.push_back(UdStream::connect(name));
+  for (int i = 0; i < clients; ++i) {
+    const std::byte v[4] = {std::byte(i), std::byte(i >> 8), std::byte{1}, std::byte{2}};
+    cs[static_cast<std::size_t>(i)].write_some(v);
+  }
+  for (int i = 0; i < clients; ++i) {
+    std::byte b[4];
+    std::size_t got = 0;
+    while (got < 4) got += cs[static_cast<std::size_t>(i)].read_some(std::span(b).subspan(got));
+    CHECK(b[0] == std::byte(i));
+  }
+  server.join();
+}

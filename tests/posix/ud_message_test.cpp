@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+#include <localsock/posix/ud_datagram.hpp>
+#include <localsock/posix/ud_seqpacket.hpp>
+#include <localsock/posix/ud_stream.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "doctest_ext.hpp"
+#include "unique_name.hpp"
+
+using localsock::errc;
+using localsock::LocalName;
+using namespace localsock::posix;
+
+namespace {
+
+std::vector<std::byte> bytes(std::size_t n, unsigned char seed = 1) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>(seed + i * 7);
+  return v;
+}
+
+int open_fd_count() {
+  int n = 0;
+  for (int fd = 0; fd < 1024; ++fd)
+    if (::fcntl(fd, F_GETFD) >= 0) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("UdSeqpacket: messages of buffer size, 0 bytes and 1 MiB arrive whole") {
+  auto [a, b] = UdSeqpacket::pair();
+  std::vector<std::byte> buf(100);
+  SUBCASE("exactly the buffer size") {
+    const auto m = bytes(100);
+    a.send(m);
+    const auto r = b.recv(buf);
+    CHECK(r.size == 100);
+    CHECK(buf == m);
+  }
+  SUBCASE("zero bytes is a message, not the end") {
+    a.send({});
+    const auto r = b.recv(buf);
+    CHECK(r.size == 0);
+    CHECK_FALSE(r.end);
+    a.close();
+    CHECK(b.recv(buf).end);
+  }
+  SUBCASE("1 MiB") {
+    const auto m = bytes(1 << 20, 3);
+    std::vector<std::byte> big;
+    std::thread t([&] { a.send(m); });
+    const auto r = b.recv(big, 4 << 20);
+    t.join();
+    CHECK(r.size == m.size());
+    CHECK(big == m);
+  }
+}
+
+TEST_CASE("UdSeqpacket: one byte over the buffer reports the needed size and loses nothing") {
+  auto [a, b] = UdSeqpacket::pair();
+  const auto m = bytes(101, 9);
+  a.send(m);
+  std::vector<std::byte> small(100);
+  std::error_code ec;
+  auto r = b.recv(small, ec);
+  CHECK(ec == errc::message_truncated);
+  CHECK(r.size == 101);
+  CHECK(b.peek_size(ec).size == 101);  // still queued
+  std::vector<std::byte> right(r.size);
+  r = b.recv(right, ec);
+  CHECK_FALSE(ec);
+  CHECK(right == m);
+}
+
+TEST_CASE("UdSeqpacket: the growing receive discards a message over its maximum") {
+  auto [a, b] = UdSeqpacket::pair();
+  a.send(bytes(5000));
+  a.send(bytes(10, 4));
+  std::vector<std::byte> out;
+  std::error_code ec;
+  b.recv(out, 1000, ec);
+  CHECK(ec == errc::message_too_large);
+  CHECK(out.empty());
+  b.recv(out, 1000, ec);  // the connection goes on with the next message
+  CHECK_FALSE(ec);
+  CHECK(out == bytes(10, 4));
+}
+
+TEST_CASE("UdSeqpacketListener: accepts message connections by name") {
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  auto l = UdSeqpacketListener::bind(name);
+  std::thread t([&] {
+    UdSeqpacket s = l.accept();
+    std::vector<std::byte> m;
+    s.recv(m, 1024);
+    s.send(m);
+  });
+  UdSeqpacket c = UdSeqpacket::connect(name);
+  c.send(bytes(33));
+  std::vector<std::byte> back(64);
+  CHECK(c.recv(back).size == 33);
+  t.join();
+}
+
+TEST_CASE("descriptor passing: a pipe's descriptor crosses a stream and works there") {
+  auto [a, b] = UdStream::pair();
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  const std::byte tag[1]{std::byte{1}};
+  a.write_with_fds(tag, std::span<const int>(&p[1], 1));
+  ::close(p[1]);
+  std::vector<OwnedFd> fds;
+  std::byte got[1];
+  const auto r = b.read_with_fds(got, fds, 4);
+  REQUIRE(fds.size() == 1);
+  CHECK(r.size == 1);
+  CHECK_FALSE(r.fds_truncated);
+  CHECK((::fcntl(fds[0].get(), F_GETFD) & FD_CLOEXEC) != 0);
+  CHECK(::write(fds[0].get(), "hi", 2) == 2);
+  fds.clear();
+  char buf[2];
+  CHECK(::read(p[0], buf, 2) == 2);
+  ::close(p[0]);
+}
+
+TEST_CASE("descriptor passing: extra descriptors are closed, never leaked, and reported") {
+  auto [a, b] = UdSeqpacket::pair();
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  const int before = open_fd_count();
+  const int send[5] = {p[0], p[1], p[0], p[1], p[0]};
+  std::error_code ec;
+  a.send_with_fds(bytes(3), send, ec);
+  REQUIRE_FALSE(ec);
+  std::vector<OwnedFd> fds;
+  std::vector<std::byte> buf(16);
+  const auto r = b.recv_with_fds(buf, fds, 2, ec);
+  CHECK_FALSE(ec);
+  CHECK(r.size == 3);
+  CHECK(fds.size() == 2);
+  CHECK(r.fds_truncated);
+  fds.clear();
+  CHECK(open_fd_count() == before);
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+TEST_CASE("UdDatagram: bound and unbound sockets exchange datagrams with the same rule") {
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdDatagram server = UdDatagram::bind(name);
+  UdDatagram client = UdDatagram::unbound();
+  client.send_to(bytes(20), name);
+  std::vector<std::byte> small(10);
+  std::error_code ec;
+  LocalName from;
+  auto r = server.recv_from(small, from, ec);
+  CHECK(ec == errc::message_truncated);
+  CHECK(r.size == 20);
+  std::vector<std::byte> buf(20);
+  r = server.recv_from(buf, from, ec);
+  CHECK_FALSE(ec);
+  CHECK(buf == bytes(20));
+  CHECK(from.empty());  // an unbound sender has no name
+
+  // A bound client can be answered, and connect() sets a default peer.
+  const LocalName back_name = LocalName::namespaced(localsock::test::unique_name());
+  UdDatagram replier = UdDatagram::bind(back_name);
+  replier.connect(name);
+  replier.send(bytes(5, 2), ec);
+  CHECK_FALSE(ec);
+  r = server.recv_from(buf, from, ec);
+  CHECK(r.size == 5);
+  CHECK(from == back_name);
+}
+
+#include <sys/wait.h>
+
+TEST_CASE("peer credentials: a forked child's pid and uid are what the server sees") {
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  auto l = UdListener::bind(name);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    std::error_code ec;
+    UdStream c = UdStream::connect(name, ec);
+    std::byte b[1];
+    if (!ec) c.read_some(b, ec);  // wait for the parent to finish looking
+    ::_exit(ec ? 1 : 0);
+  }
+  UdStream s = l.accept();
+  const auto creds = s.peer_credentials();
+  CHECK(creds.pid == child);
+  CHECK(creds.uid == ::geteuid());
+  s.close();
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("descriptor passing: another process writes through a pipe descriptor it received") {
+  auto [parent_end, child_end] = UdSeqpacket::pair();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    parent_end.close();
+    std::vector<OwnedFd> fds;
+    std::vector<std::byte> buf(8);
+    std::error_code ec;
+    child_end.recv_with_fds(buf, fds, 1, ec);
+    const bool ok = !ec && fds.size() == 1 && ::write(fds[0].get(), "from child", 10) == 10;
+    ::_exit(ok ? 0 : 1);
+  }
+  child_end.close();
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  std::error_code ec;
+  parent_end.send_with_fds(bytes(1), std::span<const int>(&p[1], 1), ec);
+  REQUIRE_FALSE(ec);
+  ::close(p[1]);
+  char buf[16]{};
+  CHECK(::read(p[0], buf, sizeof buf) == 10);
+  CHECK(std::string(buf, 10) == "from child");
+  ::close(p[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WEXITSTATUS(status) == 0);
+}
