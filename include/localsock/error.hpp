@@ -74,6 +74,21 @@ inline void throw_if(const std::error_code& ec, std::string_view operation,
                      std::string_view name) {
   if (ec) throw Error(ec, operation, name);
 }
+
+/// Calls `f(ec)` and throws localsock::Error when it reports an error: the throwing
+/// overload of every operation is its `std::error_code&` overload run through this.
+template <typename F>
+auto or_throw(std::string_view operation, std::string_view name, F&& f) {
+  std::error_code ec;
+  if constexpr (std::is_void_v<decltype(f(ec))>) {
+    f(ec);
+    throw_if(ec, operation, name);
+  } else {
+    auto result = f(ec);
+    throw_if(ec, operation, name);
+    return result;
+  }
+}
 }  // namespace detail
 
 }  // namespace localsock

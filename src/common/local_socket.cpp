@@ -8,10 +8,8 @@ LocalSocket LocalSocket::connect(const LocalName& name, std::error_code& ec) {
 }
 
 LocalSocket LocalSocket::connect(const LocalName& name) {
-  std::error_code ec;
-  LocalSocket s = connect(name, ec);
-  detail::throw_if(ec, "LocalSocket::connect", name.str());
-  return s;
+  return detail::or_throw("LocalSocket::connect", name.str(),
+                          [&](auto& ec) { return connect(name, ec); });
 }
 
 std::size_t LocalSocket::read_some(MutableBuffer buf, std::error_code& ec) noexcept {
@@ -19,10 +17,8 @@ std::size_t LocalSocket::read_some(MutableBuffer buf, std::error_code& ec) noexc
 }
 
 std::size_t LocalSocket::read_some(MutableBuffer buf) {
-  std::error_code ec;
-  std::size_t n = read_some(buf, ec);
-  detail::throw_if(ec, "LocalSocket::read_some", name());
-  return n;
+  return detail::or_throw("LocalSocket::read_some", name(),
+                          [&](auto& ec) { return read_some(buf, ec); });
 }
 
 std::size_t LocalSocket::write_some(ConstBuffer buf, std::error_code& ec) noexcept {
@@ -30,10 +26,8 @@ std::size_t LocalSocket::write_some(ConstBuffer buf, std::error_code& ec) noexce
 }
 
 std::size_t LocalSocket::write_some(ConstBuffer buf) {
-  std::error_code ec;
-  std::size_t n = write_some(buf, ec);
-  detail::throw_if(ec, "LocalSocket::write_some", name());
-  return n;
+  return detail::or_throw("LocalSocket::write_some", name(),
+                          [&](auto& ec) { return write_some(buf, ec); });
 }
 
 std::size_t LocalSocket::read_exact(MutableBuffer buf, std::error_code& ec) noexcept {
@@ -52,10 +46,8 @@ std::size_t LocalSocket::read_exact(MutableBuffer buf, std::error_code& ec) noex
 }
 
 std::size_t LocalSocket::read_exact(MutableBuffer buf) {
-  std::error_code ec;
-  std::size_t n = read_exact(buf, ec);
-  detail::throw_if(ec, "LocalSocket::read_exact", name());
-  return n;
+  return detail::or_throw("LocalSocket::read_exact", name(),
+                          [&](auto& ec) { return read_exact(buf, ec); });
 }
 
 std::size_t LocalSocket::write_all(ConstBuffer buf, std::error_code& ec) noexcept {
@@ -70,10 +62,8 @@ std::size_t LocalSocket::write_all(ConstBuffer buf, std::error_code& ec) noexcep
 }
 
 std::size_t LocalSocket::write_all(ConstBuffer buf) {
-  std::error_code ec;
-  std::size_t n = write_all(buf, ec);
-  detail::throw_if(ec, "LocalSocket::write_all", name());
-  return n;
+  return detail::or_throw("LocalSocket::write_all", name(),
+                          [&](auto& ec) { return write_all(buf, ec); });
 }
 
 void LocalSocket::shutdown(Shutdown how, std::error_code& ec) noexcept {
@@ -81,9 +71,7 @@ void LocalSocket::shutdown(Shutdown how, std::error_code& ec) noexcept {
 }
 
 void LocalSocket::shutdown(Shutdown how) {
-  std::error_code ec;
-  shutdown(how, ec);
-  detail::throw_if(ec, "LocalSocket::shutdown", name());
+  detail::or_throw("LocalSocket::shutdown", name(), [&](auto& ec) { shutdown(how, ec); });
 }
 
 }  // namespace localsock

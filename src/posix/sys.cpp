@@ -174,16 +174,9 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
 #if defined(MSG_CMSG_CLOEXEC)
   flags |= MSG_CMSG_CLOEXEC;
 #endif
-  ssize_t n;
-  do {
-    n = ::recvmsg(fd, &msg, flags);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    ec = last_error();
-    return out;
-  }
+  out.size = retry_eintr([&] { return ::recvmsg(fd, &msg, flags); }, ec);
+  if (ec) return out;
   if (from != nullptr) from->len = msg.msg_namelen;
-  out.size = static_cast<std::size_t>(n);
   out.fds_truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
@@ -235,15 +228,7 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
     c->cmsg_len = CMSG_LEN(fds.size_bytes());
     std::memcpy(CMSG_DATA(c), fds.data(), fds.size_bytes());
   }
-  ssize_t n;
-  do {
-    n = ::sendmsg(fd, &msg, send_flags);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    ec = last_error();
-    return 0;
-  }
-  return static_cast<std::size_t>(n);
+  return retry_eintr([&] { return ::sendmsg(fd, &msg, send_flags); }, ec);
 }
 
 LocalName name_of(const UnixAddress& a) {

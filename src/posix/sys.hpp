@@ -68,18 +68,19 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
 /// The LocalName of a socket address returned by the kernel (empty when unnamed).
 LocalName name_of(const UnixAddress& addr);
 
-/// Calls `f(ec)` and throws localsock::Error when it reports an error.
-template <typename F>
-auto or_throw(const char* operation, const std::string& name, F&& f) {
-  std::error_code ec;
-  if constexpr (std::is_void_v<decltype(f(ec))>) {
-    f(ec);
-    localsock::detail::throw_if(ec, operation, name);
-  } else {
-    auto r = f(ec);
-    localsock::detail::throw_if(ec, operation, name);
-    return r;
+/// Runs a system call returning ssize_t, retrying EINTR; the count, or 0 with `ec` set.
+template <typename Call>
+std::size_t retry_eintr(Call call, std::error_code& ec) noexcept {
+  for (;;) {
+    const auto n = call();
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EINTR) {
+      ec = last_error();
+      return 0;
+    }
   }
 }
+
+using localsock::detail::or_throw;
 
 }  // namespace localsock::posix::detail

@@ -41,14 +41,7 @@ std::size_t UdStream::read_some(MutableBuffer buf, std::error_code& ec) noexcept
     return 0;
   }
   if (buf.empty()) return 0;
-  for (;;) {
-    const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno != EINTR) {
-      ec = last_error();
-      return 0;
-    }
-  }
+  return detail::retry_eintr([&] { return ::recv(fd_.get(), buf.data(), buf.size(), 0); }, ec);
 }
 
 std::size_t UdStream::read_some(MutableBuffer buf) {
@@ -62,14 +55,8 @@ std::size_t UdStream::write_some(ConstBuffer buf, std::error_code& ec) noexcept 
     return 0;
   }
   if (buf.empty()) return 0;
-  for (;;) {
-    const ssize_t n = ::send(fd_.get(), buf.data(), buf.size(), detail::send_flags);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno != EINTR) {
-      ec = last_error();
-      return 0;
-    }
-  }
+  return detail::retry_eintr(
+      [&] { return ::send(fd_.get(), buf.data(), buf.size(), detail::send_flags); }, ec);
 }
 
 std::size_t UdStream::write_some(ConstBuffer buf) {
@@ -90,14 +77,7 @@ std::size_t UdStream::read_vectored(std::span<const MutableBuffer> bufs,
   iovec iov[max_iov];
   const std::size_t n = std::min(bufs.size(), max_iov);
   for (std::size_t i = 0; i < n; ++i) iov[i] = {bufs[i].data(), bufs[i].size()};
-  for (;;) {
-    const ssize_t r = ::readv(fd_.get(), iov, static_cast<int>(n));
-    if (r >= 0) return static_cast<std::size_t>(r);
-    if (errno != EINTR) {
-      ec = last_error();
-      return 0;
-    }
-  }
+  return detail::retry_eintr([&] { return ::readv(fd_.get(), iov, static_cast<int>(n)); }, ec);
 }
 
 std::size_t UdStream::write_vectored(std::span<const ConstBuffer> bufs,
@@ -115,14 +95,7 @@ std::size_t UdStream::write_vectored(std::span<const ConstBuffer> bufs,
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = n;
-  for (;;) {
-    const ssize_t r = ::sendmsg(fd_.get(), &msg, detail::send_flags);
-    if (r >= 0) return static_cast<std::size_t>(r);
-    if (errno != EINTR) {
-      ec = last_error();
-      return 0;
-    }
-  }
+  return detail::retry_eintr([&] { return ::sendmsg(fd_.get(), &msg, detail::send_flags); }, ec);
 }
 
 std::size_t UdStream::write_with_fds(ConstBuffer buf, std::span<const int> fds,
