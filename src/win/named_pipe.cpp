@@ -12,6 +12,85 @@
 
 #include "pipe_name.hpp"
 
+namespace localsock::win {
+
+PipeStreamRole server_role(PipeDirection d) noexcept {
+  switch (d) {
+    case PipeDirection::ClientToServer:
+      return PipeStreamRole::Reader;
+    case PipeDirection::ServerToClient:
+      return PipeStreamRole::Writer;
+    case PipeDirection::Duplex:
+      break;
+  }
+  return PipeStreamRole::ReaderAndWriter;
+}
+
+PipeStreamRole client_role(PipeDirection d) noexcept {
+  switch (d) {
+    case PipeDirection::ClientToServer:
+      return PipeStreamRole::Writer;
+    case PipeDirection::ServerToClient:
+      return PipeStreamRole::Reader;
+    case PipeDirection::Duplex:
+      break;
+  }
+  return PipeStreamRole::ReaderAndWriter;
+}
+
+PipeDirection direction_as_server(PipeStreamRole r) noexcept {
+  switch (r) {
+    case PipeStreamRole::Reader:
+      return PipeDirection::ClientToServer;
+    case PipeStreamRole::Writer:
+      return PipeDirection::ServerToClient;
+    case PipeStreamRole::ReaderAndWriter:
+      break;
+  }
+  return PipeDirection::Duplex;
+}
+
+PipeDirection direction_as_client(PipeStreamRole r) noexcept {
+  switch (r) {
+    case PipeStreamRole::Reader:
+      return PipeDirection::ServerToClient;
+    case PipeStreamRole::Writer:
+      return PipeDirection::ClientToServer;
+    case PipeStreamRole::ReaderAndWriter:
+      break;
+  }
+  return PipeDirection::Duplex;
+}
+
+std::uint32_t to_pipe_access(PipeDirection d) noexcept {
+  switch (d) {
+    case PipeDirection::ClientToServer:
+      return PIPE_ACCESS_INBOUND;
+    case PipeDirection::ServerToClient:
+      return PIPE_ACCESS_OUTBOUND;
+    case PipeDirection::Duplex:
+      break;
+  }
+  return PIPE_ACCESS_DUPLEX;
+}
+
+PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept {
+  ec.clear();
+  switch (access & PIPE_ACCESS_DUPLEX) {
+    case PIPE_ACCESS_INBOUND:
+      return PipeDirection::ClientToServer;
+    case PIPE_ACCESS_OUTBOUND:
+      return PipeDirection::ServerToClient;
+    case PIPE_ACCESS_DUPLEX:
+      return PipeDirection::Duplex;
+    default:
+      ec = std::make_error_code(std::errc::invalid_argument);
+      return PipeDirection::Duplex;
+  }
+}
+
+}  // namespace localsock::win
+
 namespace localsock::win::detail {
 namespace {
 

@@ -123,3 +123,30 @@ TEST_CASE("errc: Win32 errors keep their value and match their condition") {
   CHECK(what.rfind("LocalSocket::connect 'x': ", 0) == 0);
   CHECK(what.find("(2)") != std::string::npos);
 }
+
+TEST_CASE("PipeDirection: absolute directions map to relative roles and back") {
+  using win::PipeDirection;
+  using win::PipeStreamRole;
+  CHECK(win::server_role(PipeDirection::ClientToServer) == PipeStreamRole::Reader);
+  CHECK(win::client_role(PipeDirection::ClientToServer) == PipeStreamRole::Writer);
+  CHECK(win::server_role(PipeDirection::ServerToClient) == PipeStreamRole::Writer);
+  CHECK(win::client_role(PipeDirection::Duplex) == PipeStreamRole::ReaderAndWriter);
+  for (auto d : {PipeDirection::ClientToServer, PipeDirection::ServerToClient,
+                 PipeDirection::Duplex}) {
+    CHECK(win::direction_as_server(win::server_role(d)) == d);
+    CHECK(win::direction_as_client(win::client_role(d)) == d);
+  }
+}
+
+TEST_CASE("PipeDirection: PIPE_ACCESS_* conversions, with an error for a bad value") {
+  using win::PipeDirection;
+  CHECK(win::to_pipe_access(PipeDirection::ClientToServer) == PIPE_ACCESS_INBOUND);
+  CHECK(win::to_pipe_access(PipeDirection::ServerToClient) == PIPE_ACCESS_OUTBOUND);
+  CHECK(win::to_pipe_access(PipeDirection::Duplex) == PIPE_ACCESS_DUPLEX);
+  std::error_code ec;
+  CHECK(win::direction_from_pipe_access(PIPE_ACCESS_OUTBOUND | FILE_FLAG_OVERLAPPED, ec) ==
+        PipeDirection::ServerToClient);
+  CHECK_FALSE(ec);
+  win::direction_from_pipe_access(FILE_FLAG_OVERLAPPED, ec);
+  CHECK(ec == std::errc::invalid_argument);
+}

@@ -30,6 +30,21 @@ enum class PipeMode { Bytes, Messages };
 /// client and ClientToServer on a server.
 enum class PipeStreamRole { Reader, Writer, ReaderAndWriter };
 
+/// The role a server end plays on a pipe of direction `d` (ClientToServer: Reader).
+PipeStreamRole server_role(PipeDirection d) noexcept;
+/// The role a client end plays on a pipe of direction `d` (ClientToServer: Writer).
+PipeStreamRole client_role(PipeDirection d) noexcept;
+/// The direction of a pipe whose server end has role `r`.
+PipeDirection direction_as_server(PipeStreamRole r) noexcept;
+/// The direction of a pipe whose client end has role `r`.
+PipeDirection direction_as_client(PipeStreamRole r) noexcept;
+
+/// The PIPE_ACCESS_* value of a direction (as given to CreateNamedPipe).
+std::uint32_t to_pipe_access(PipeDirection d) noexcept;
+/// The direction of a PIPE_ACCESS_* value (other open-mode flags are ignored);
+/// `std::errc::invalid_argument` for a value that names no direction.
+PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept;
+
 /// The read or the write side of a stream type: absent, bytes or messages.
 enum class StreamMode { None, Bytes, Messages };
 
