@@ -23,10 +23,4 @@ using ConstBuffer = std::span<const std::byte>;
 /// A writable view of bytes to receive into.
 using MutableBuffer = std::span<std::byte>;
 
-/// Views any contiguous range of trivially copyable objects as bytes to send.
-template <typename T, std::size_t N>
-ConstBuffer as_bytes(std::span<T, N> s) noexcept {
-  return std::as_bytes(s);
-}
-
 }  // namespace localsock

@@ -370,10 +370,11 @@ PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bo
   auto s = std::make_unique<State>();
   s->name = name;
   s->path = widen(pipe_path(name.str()));
+  const PipeStreamRole role = read && write ? PipeStreamRole::ReaderAndWriter
+                              : read        ? PipeStreamRole::Reader
+                                            : PipeStreamRole::Writer;
   s->open_mode = FILE_FLAG_OVERLAPPED | (options.write_through() ? FILE_FLAG_WRITE_THROUGH : 0) |
-                 (read && write ? PIPE_ACCESS_DUPLEX
-                  : read        ? PIPE_ACCESS_INBOUND
-                                : PIPE_ACCESS_OUTBOUND);
+                 to_pipe_access(direction_as_server(role));
   const bool message_type = message_read || message_write;
   s->pipe_mode = (message_type ? PIPE_TYPE_MESSAGE : PIPE_TYPE_BYTE) |
                  (message_read ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE) | PIPE_WAIT |
