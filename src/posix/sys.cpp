@@ -2,7 +2,7 @@
 #include "sys.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -56,66 +56,54 @@ int open_socket(int type, std::error_code& ec) noexcept {
   return fd;
 }
 
-std::error_code wait_ready(int fd, short events, Timeout timeout) noexcept {
-  using clock = std::chrono::steady_clock;
-  const auto deadline = clock::now() + timeout;
-  for (;;) {
-    int ms = -1;
-    if (timeout >= Timeout::zero()) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
-      ms = static_cast<int>(std::max<long long>(0, left.count()));
-    }
-    pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, ms);
-    if (r > 0) return {};
-    if (r == 0) return make_error_code(errc::timed_out);
-    if (errno != EINTR) return last_error();
-  }
+namespace {
+
+void set_send_timeout(int fd, std::chrono::microseconds t) noexcept {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(t.count() / 1'000'000);
+  tv.tv_usec = static_cast<suseconds_t>(t.count() % 1'000'000);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
+}  // namespace
+
+// Connecting a Unix socket is synchronous: it succeeds, fails, or sleeps until the
+// listener's backlog has room. A finite timeout bounds that sleep with SO_SNDTIMEO
+// (Linux's unix_stream_connect sleeps at most the send timeout, then fails with
+// EAGAIN), so nothing polls; a zero timeout is a nonblocking attempt. EINTR means the
+// connect did not happen, so it is simply tried again with the time that is left.
 std::error_code connect_fd(int fd, const UnixAddress& addr, Timeout timeout) noexcept {
+  using clock = std::chrono::steady_clock;
   const bool timed = timeout >= Timeout::zero();
+  const bool nonblocking = timeout == Timeout::zero();
+  const auto deadline = clock::now() + timeout;
   int flags = 0;
-  if (timed) {
+  if (nonblocking) {
     flags = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   }
   std::error_code ec;
-  if (::connect(fd, addr.get(), addr.len) < 0) {
+  for (;;) {
+    if (timed && !nonblocking) {
+      const auto left = std::chrono::ceil<std::chrono::microseconds>(deadline - clock::now());
+      if (left <= std::chrono::microseconds::zero()) {
+        ec = make_error_code(errc::timed_out);
+        break;
+      }
+      set_send_timeout(fd, left);
+    }
+    if (::connect(fd, addr.get(), addr.len) == 0 || errno == EISCONN) break;
     const int err = errno;
-    // EINTR: the connect goes on in the background. EAGAIN (Linux, full backlog of a
-    // nonblocking connect) / EINPROGRESS: wait for it, then collect its result.
-    if (err == EAGAIN && timed) {
-      // Linux reports a full backlog as EAGAIN without queueing the connect: retry until
-      // the deadline.
-      const auto deadline = std::chrono::steady_clock::now() + timeout;
-      for (;;) {
-        if (::connect(fd, addr.get(), addr.len) == 0) break;
-        if (errno != EAGAIN && errno != EINTR) {
-          ec = last_error();
-          break;
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-          ec = make_error_code(errc::timed_out);
-          break;
-        }
-        ::usleep(1000);
-      }
-    } else if (err == EINTR || err == EINPROGRESS) {
-      ec = wait_ready(fd, POLLOUT, timeout);
-      if (!ec) {
-        int so = 0;
-        socklen_t len = sizeof so;
-        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &len) < 0)
-          ec = last_error();
-        else if (so != 0)
-          ec = {so, std::system_category()};
-      }
+    if (err == EINTR) continue;
+    if (timed && (err == EAGAIN || err == EINPROGRESS)) {
+      ec = make_error_code(errc::timed_out);
     } else {
       ec = {err, std::system_category()};
     }
+    break;
   }
-  if (timed) ::fcntl(fd, F_SETFL, flags);
+  if (nonblocking) ::fcntl(fd, F_SETFL, flags);
+  if (timed && !nonblocking) set_send_timeout(fd, std::chrono::microseconds::zero());
   return ec;
 }
 
@@ -139,6 +127,12 @@ std::error_code socket_pair(int type, int fds[2]) noexcept {
   return {};
 }
 
+namespace {
+// Control space for one set of sender credentials (on seqpacket sockets every message
+// carries them); generous enough for any platform's credential structure.
+constexpr std::size_t credentials_space = CMSG_SPACE(64);
+}  // namespace
+
 RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>* fds,
                      std::size_t max_fds, UnixAddress* from, std::error_code& ec) noexcept {
   ec.clear();
@@ -147,7 +141,7 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
   // common small cases so that a receive does not allocate.
   alignas(cmsghdr) unsigned char small[256];
   std::vector<unsigned char> large;
-  const std::size_t want = CMSG_SPACE(max_fds * sizeof(int)) + CMSG_SPACE(64);
+  const std::size_t want = CMSG_SPACE(max_fds * sizeof(int)) + credentials_space;
   unsigned char* control = small;
   if (want > sizeof small) {
     try {
@@ -165,7 +159,7 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
   msg.msg_control = control;
   // A caller that takes no descriptors leaves only room for credentials: the kernel then
   // installs none (and closes any that came, reporting MSG_CTRUNC).
-  msg.msg_controllen = fds != nullptr ? want : CMSG_SPACE(64);
+  msg.msg_controllen = fds != nullptr ? want : credentials_space;
   if (from != nullptr) {
     *from = UnixAddress{};
     msg.msg_name = &from->addr;

@@ -37,11 +37,8 @@ void prepare_socket(int fd, int type) noexcept;
 /// The SOCK_* value of a SocketType.
 int native_type(SocketType type) noexcept;
 
-/// Waits until `fd` is ready for `events` (POLLIN/POLLOUT) or `timeout` passes
-/// (`errc::timed_out`). Retries EINTR with the remaining time.
-std::error_code wait_ready(int fd, short events, Timeout timeout) noexcept;
-
-/// Connects `fd`; with a finite timeout the connect is made nonblocking and waited for.
+/// Connects `fd`, waiting at most `timeout` for room in the listener's backlog
+/// (`errc::timed_out` after it; zero: do not wait).
 std::error_code connect_fd(int fd, const UnixAddress& addr, Timeout timeout) noexcept;
 
 /// Opens a socket of `type` and connects it to `name`.

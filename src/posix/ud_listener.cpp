@@ -10,10 +10,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
-#include <mutex>
 
+#include "../common/accept_gate.hpp"
 #include "sys.hpp"
 
 namespace localsock::posix::detail {
@@ -31,23 +30,18 @@ struct ListenerCore::State {
   ino_t ino = 0;
   std::atomic<bool> nonblocking{false};
 
-  std::mutex mutex;
-  std::condition_variable idle;
-  int accepting = 0;  // accept() calls in progress; close() waits for them to leave.
-  std::atomic<bool> closed{false};
+  localsock::detail::AcceptGate gate;
 
   ~State() { shut(); }
 
   void shut() noexcept {
-    {
-      std::unique_lock lock(mutex);
-      if (closed.exchange(true)) return;
+    const bool closing = gate.close([this] {
       if (wake[1] >= 0) {
         const char byte = 1;
         [[maybe_unused]] ssize_t n = ::write(wake[1], &byte, 1);
       }
-      idle.wait(lock, [this] { return accepting == 0; });
-    }
+    });
+    if (!closing) return;
     remove_own_file();
     for (int* f : {&fd, &wake[0], &wake[1]}) {
       if (*f >= 0) ::close(std::exchange(*f, -1));
@@ -203,13 +197,9 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
     ec = make_error_code(errc::listener_closed);
     return -1;
   }
-  {
-    std::lock_guard lock(s->mutex);
-    if (s->closed) {
-      ec = make_error_code(errc::listener_closed);
-      return -1;
-    }
-    ++s->accepting;
+  if (!s->gate.enter()) {
+    ec = make_error_code(errc::listener_closed);
+    return -1;
   }
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;
@@ -241,15 +231,12 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
       ec = last_error();
       break;
     }
-    if (p[1].revents != 0 || s->closed) {
+    if (p[1].revents != 0 || s->gate.closed()) {
       ec = make_error_code(errc::listener_closed);
       break;
     }
   }
-  {
-    std::lock_guard lock(s->mutex);
-    if (--s->accepting == 0) s->idle.notify_all();
-  }
+  s->gate.leave();
   if (fd >= 0) prepare_socket(fd, s->type);
   return fd;
 }
@@ -260,7 +247,7 @@ void ListenerCore::set_nonblocking(bool on) noexcept {
 void ListenerCore::close() noexcept {
   if (state_) state_->shut();
 }
-bool ListenerCore::is_open() const noexcept { return state_ && !state_->closed; }
+bool ListenerCore::is_open() const noexcept { return state_ && !state_->gate.closed(); }
 int ListenerCore::native_handle() const noexcept { return state_ ? state_->fd : -1; }
 const LocalName& ListenerCore::name() const noexcept {
   static const LocalName none;

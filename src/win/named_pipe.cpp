@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "../common/accept_gate.hpp"
 #include "pipe_name.hpp"
 
 namespace localsock::win {
@@ -306,10 +307,7 @@ struct PipeListenerCore::State {
   HANDLE stop_event = nullptr;
 
   std::mutex accept_mutex;  // One accept at a time works on `pending`.
-  std::mutex mutex;
-  std::condition_variable idle;
-  int accepting = 0;
-  std::atomic<bool> closed{false};
+  localsock::detail::AcceptGate gate;
 
   ~State() {
     shut();
@@ -335,12 +333,10 @@ struct PipeListenerCore::State {
   }
 
   void shut() noexcept {
-    {
-      std::unique_lock lock(mutex);
-      if (closed.exchange(true)) return;
+    const bool closing = gate.close([this] {
       if (stop_event != nullptr) ::SetEvent(stop_event);
-      idle.wait(lock, [this] { return accepting == 0; });
-    }
+    });
+    if (!closing) return;
     if (pending != nullptr) {
       if (connecting) {
         ::CancelIoEx(pending, &connect_ov);
@@ -427,13 +423,9 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
     ec = make_error_code(errc::listener_closed);
     return {};
   }
-  {
-    std::lock_guard lock(s->mutex);
-    if (s->closed) {
-      ec = make_error_code(errc::listener_closed);
-      return {};
-    }
-    ++s->accepting;
+  if (!s->gate.enter()) {
+    ec = make_error_code(errc::listener_closed);
+    return {};
   }
   HANDLE connected = nullptr;
   {
@@ -497,10 +489,7 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
       s->pending = s->create_instance(false, ignored);
     }
   }
-  {
-    std::lock_guard lock(s->mutex);
-    if (--s->accepting == 0) s->idle.notify_all();
-  }
+  s->gate.leave();
   if (connected == nullptr) return {};
   return PipeCore(connected, true, s->name.str());
 }
@@ -513,7 +502,7 @@ void PipeListenerCore::close() noexcept {
   if (state_) state_->shut();
 }
 
-bool PipeListenerCore::is_open() const noexcept { return state_ && !state_->closed; }
+bool PipeListenerCore::is_open() const noexcept { return state_ && !state_->gate.closed(); }
 
 const LocalName& PipeListenerCore::name() const noexcept {
   static const LocalName none;

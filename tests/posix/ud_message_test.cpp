@@ -229,3 +229,14 @@ TEST_CASE("descriptor passing: another process writes through a pipe descriptor 
   ::waitpid(child, &status, 0);
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+#include <filesystem>
+
+TEST_CASE("UdDatagram: close() removes the socket file bind() created") {
+  const auto path = std::filesystem::temp_directory_path() / localsock::test::unique_name("dg");
+  UdDatagram d = UdDatagram::bind(LocalName::path(path.string()));
+  CHECK(std::filesystem::exists(path));
+  d.close();
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK_FALSE(d.is_open());
+}

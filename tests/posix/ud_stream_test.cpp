@@ -340,3 +340,35 @@ TEST_CASE("UdListener: 200 concurrent clients are all served") {
   }
   server.join();
 }
+
+TEST_CASE("UdStream::connect: a full backlog is waited for within the timeout, then timed_out") {
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListenerOptions opts;
+  opts.backlog = 1;
+  UdListener l = UdListener::bind(name, opts);  // never accepts
+  std::vector<UdStream> queued;
+  std::error_code ec;
+  // Fill the backlog with attempts that do not wait.
+  for (int i = 0; i < 16; ++i) {
+    UdStream s = UdStream::connect(name, std::chrono::milliseconds(0), ec);
+    if (ec) break;
+    queued.push_back(std::move(s));
+  }
+  REQUIRE(ec == errc::timed_out);
+  REQUIRE_FALSE(queued.empty());
+  const auto start = std::chrono::steady_clock::now();
+  UdStream::connect(name, std::chrono::milliseconds(150), ec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(ec == errc::timed_out);
+  CHECK(waited >= std::chrono::milliseconds(140));
+  CHECK(waited < std::chrono::seconds(10));
+  // Once the listener takes one connection, a waiting connect gets in.
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    queued.push_back(l.accept());
+  });
+  UdStream late = UdStream::connect(name, std::chrono::seconds(5), ec);
+  t.join();
+  CHECK_FALSE(ec);
+  CHECK(late.is_open());
+}

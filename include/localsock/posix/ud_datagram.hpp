@@ -28,6 +28,12 @@ class UdDatagram : public UdSocket {
   UdDatagram& operator=(UdDatagram&&) noexcept;
   ~UdDatagram();
 
+  /// Closes the socket and removes the socket file bind() created. Idempotent.
+  void close() noexcept {
+    remove_own_file();
+    UdSocket::close();
+  }
+
   /// Sets the default peer for send/recv.
   void connect(const LocalName& peer, std::error_code& ec) noexcept;
   void connect(const LocalName& peer);
