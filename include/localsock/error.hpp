@@ -33,6 +33,8 @@ enum class errc {
   not_connected,          ///< The object holds no open connection.
   stale_name,             ///< A socket file exists at the name but nobody listens on it.
   not_a_socket,           ///< Something that is not a socket exists at the name.
+  mode_mismatch,          ///< Bytes where messages are needed, or the reverse.
+  wrong_end,              ///< The operation belongs to the other end (server or client).
 };
 
 /// The error category of localsock's own codes and conditions.

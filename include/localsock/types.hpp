@@ -23,4 +23,17 @@ using ConstBuffer = std::span<const std::byte>;
 /// A writable view of bytes to receive into.
 using MutableBuffer = std::span<std::byte>;
 
+/// The outcome of receiving one message (or bytes that may carry descriptors).
+struct ReceiveResult {
+  /// Bytes received; for a message larger than the buffer (`errc::message_truncated`),
+  /// the size the buffer needs.
+  std::size_t size = 0;
+  /// End of stream: the peer closed and no message was received. A zero-length message
+  /// has `size == 0` and `end == false`.
+  bool end = false;
+  /// Unix descriptor passing: more descriptors were sent than there was room for; the
+  /// extra ones were closed (MSG_CTRUNC). Always false elsewhere.
+  bool fds_truncated = false;
+};
+
 }  // namespace localsock

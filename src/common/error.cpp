@@ -42,6 +42,10 @@ class Category final : public std::error_category {
         return "a stale socket file is in the way (nobody listens on it)";
       case errc::not_a_socket:
         return "something that is not a socket is in the way";
+      case errc::mode_mismatch:
+        return "the mode does not fit the stream type (bytes versus messages)";
+      case errc::wrong_end:
+        return "not possible on this end of the connection (server or client only)";
     }
     return "unknown localsock error " + std::to_string(value);
   }
@@ -78,6 +82,10 @@ class Category final : public std::error_category {
         return std::errc::address_in_use;
       case errc::not_a_socket:
         return std::errc::not_a_socket;
+      case errc::mode_mismatch:
+        return std::errc::invalid_argument;
+      case errc::wrong_end:
+        return std::errc::operation_not_permitted;
     }
     return {value, *this};
   }

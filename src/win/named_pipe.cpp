@@ -5,6 +5,9 @@
 #include <sddl.h>
 
 #include <algorithm>
+#include <span>
+#include <vector>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -90,6 +93,10 @@ PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& 
   }
 }
 
+void PipeImpersonation::revert() noexcept {
+  if (std::exchange(active_, false)) ::RevertToSelf();
+}
+
 }  // namespace localsock::win
 
 namespace localsock::win::detail {
@@ -120,18 +127,82 @@ DWORD clamp_length(std::size_t n) noexcept {
   return static_cast<DWORD>(std::min<std::size_t>(n, 0x7fffffff));
 }
 
-// Runs one overlapped ReadFile or WriteFile to completion.
+// Runs one overlapped ReadFile or WriteFile. With `give_up`, an operation that cannot
+// complete at once is cancelled and reported as `errc::would_block`, unless it completed
+// in the meantime. A message read into a too-small buffer completes with ERROR_MORE_DATA
+// and the number of bytes it did transfer.
 template <typename Start>
-DWORD run_overlapped(HANDLE handle, HANDLE event, Start start, std::error_code& ec) noexcept {
+DWORD run_overlapped(HANDLE handle, HANDLE event, bool give_up, Start start,
+                     std::error_code& ec) noexcept {
   OVERLAPPED ov{};
   ov.hEvent = event;
   DWORD n = 0;
-  if (!start(&ov) && ::GetLastError() != ERROR_IO_PENDING) {
-    ec = last_error();
-    return 0;
+  if (!start(&ov)) {
+    const DWORD err = ::GetLastError();
+    if (err != ERROR_IO_PENDING && err != ERROR_MORE_DATA) {
+      ec = error_of(err);
+      return 0;
+    }
+    if (err == ERROR_IO_PENDING && give_up) ::CancelIoEx(handle, &ov);
   }
-  if (!::GetOverlappedResult(handle, &ov, &n, TRUE)) ec = last_error();
+  if (!::GetOverlappedResult(handle, &ov, &n, TRUE)) {
+    ec = last_error();
+    if (give_up && ec.value() == ERROR_OPERATION_ABORTED) ec = make_error_code(errc::would_block);
+  }
   return n;
+}
+
+// One ReadFile: how much it took, whether the message goes on, or end of stream.
+struct Chunk {
+  std::size_t n = 0;
+  bool more = false;
+  bool end = false;
+};
+
+Chunk read_chunk(HANDLE h, HANDLE event, bool give_up, MutableBuffer buf,
+                 std::error_code& ec) noexcept {
+  const DWORD n = run_overlapped(h, event, give_up, [&](OVERLAPPED* ov) {
+    return ::ReadFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
+  }, ec);
+  if (!ec) return {n, false, false};
+  if (ec.value() == ERROR_MORE_DATA) {
+    ec.clear();
+    return {n, true, false};
+  }
+  // The writer closed or disconnected: end of stream, as read() returns 0 on Unix.
+  if (ec.value() == ERROR_BROKEN_PIPE || ec.value() == ERROR_PIPE_NOT_CONNECTED) {
+    ec.clear();
+    return {0, false, true};
+  }
+  return {};
+}
+
+// Reads the `left` bytes that remain of the current message into `into`, which holds
+// exactly that many.
+void read_rest(HANDLE h, HANDLE event, MutableBuffer into, std::error_code& ec) noexcept {
+  std::size_t done = 0;
+  while (done < into.size() && !ec) {
+    const Chunk c = read_chunk(h, event, false, into.subspan(done), ec);
+    if (c.end) ec = make_error_code(errc::peer_closed);
+    done += c.n;
+    if (!c.more && done < into.size() && !ec) ec = std::make_error_code(std::errc::io_error);
+  }
+}
+
+// Reads the rest of the current message and throws it away.
+void discard_rest(HANDLE h, HANDLE event, std::error_code& ec) noexcept {
+  std::byte scratch[16 * 1024];
+  for (;;) {
+    const Chunk c = read_chunk(h, event, false, scratch, ec);
+    if (ec || c.end || !c.more) return;
+  }
+}
+
+// The bytes of the current message not yet read.
+std::size_t bytes_left(HANDLE h, std::error_code& ec) noexcept {
+  DWORD left = 0;
+  if (!::PeekNamedPipe(h, nullptr, 0, nullptr, nullptr, &left)) ec = last_error();
+  return left;
 }
 
 DWORD timeout_ms(Timeout t) noexcept {
@@ -146,13 +217,7 @@ DWORD timeout_ms(Timeout t) noexcept {
 PipeCore::PipeCore(void* handle, bool server, std::string name) noexcept
     : handle_(handle), server_(server), name_(std::move(name)) {}
 
-PipeCore::PipeCore(PipeCore&& other) noexcept
-    : handle_(std::exchange(other.handle_, nullptr)),
-      server_(other.server_),
-      shut_(std::exchange(other.shut_, false)),
-      name_(std::move(other.name_)),
-      read_event_(std::exchange(other.read_event_, nullptr)),
-      write_event_(std::exchange(other.write_event_, nullptr)) {}
+PipeCore::PipeCore(PipeCore&& other) noexcept { *this = std::move(other); }
 
 PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
   if (this != &other) {
@@ -162,9 +227,14 @@ PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
     handle_ = std::exchange(other.handle_, nullptr);
     server_ = other.server_;
     shut_ = std::exchange(other.shut_, false);
+    nonblocking_ = other.nonblocking_;
     name_ = std::move(other.name_);
     read_event_ = std::exchange(other.read_event_, nullptr);
     write_event_ = std::exchange(other.write_event_, nullptr);
+    holding_ = std::exchange(other.holding_, false);
+    held_ = std::move(other.held_);
+    held_left_ = other.held_left_;
+    slot_ = std::move(other.slot_);
   }
   return *this;
 }
@@ -227,6 +297,40 @@ PipeCore PipeCore::connect(const LocalName& name, bool read, bool write, bool me
   return PipeCore(h, false, name.str());
 }
 
+PipeCore PipeCore::adopt(void* handle, bool message_read, bool message_write,
+                         std::error_code& ec) noexcept {
+  ec.clear();
+  HANDLE h = static_cast<HANDLE>(handle);
+  DWORD flags = 0;
+  if (h == nullptr || h == INVALID_HANDLE_VALUE ||
+      !::GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr)) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    return {};
+  }
+  DWORD state = 0;
+  if (!::GetNamedPipeHandleStateW(h, &state, nullptr, nullptr, nullptr, nullptr, 0)) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    return {};
+  }
+  // A message stream type needs a message pipe, and a message reader a handle in
+  // message read mode; a byte reader on a message pipe is fine (it reads across messages).
+  const bool message_type = (flags & PIPE_TYPE_MESSAGE) != 0;
+  const bool reads_messages = (state & PIPE_READMODE_MESSAGE) != 0;
+  if (((message_read || message_write) && !message_type) || message_read != reads_messages) {
+    ec = make_error_code(errc::mode_mismatch);
+    return {};
+  }
+  return PipeCore(h, (flags & PIPE_SERVER_END) != 0, {});
+}
+
+void* PipeCore::release() noexcept {
+  shut_ = false;
+  holding_ = false;
+  held_.clear();
+  slot_.reset();
+  return std::exchange(handle_, nullptr);
+}
+
 std::size_t PipeCore::read(MutableBuffer buf, std::error_code& ec) noexcept {
   ec.clear();
   if (handle_ == nullptr) {
@@ -236,16 +340,8 @@ std::size_t PipeCore::read(MutableBuffer buf, std::error_code& ec) noexcept {
   if (buf.empty()) return 0;
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return 0;
-  HANDLE h = static_cast<HANDLE>(handle_);
-  DWORD n = run_overlapped(h, event, [&](OVERLAPPED* ov) {
-    return ::ReadFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
-  }, ec);
-  // The writer closed or disconnected: end of stream, as read() returns 0 on Unix.
-  if (ec && (ec.value() == ERROR_BROKEN_PIPE || ec.value() == ERROR_PIPE_NOT_CONNECTED)) {
-    ec.clear();
-    return 0;
-  }
-  return n;
+  // A byte reader on a message pipe reads across message boundaries (`more` is ignored).
+  return read_chunk(static_cast<HANDLE>(handle_), event, nonblocking_, buf, ec).n;
 }
 
 std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
@@ -258,9 +354,234 @@ std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
   HANDLE event = ensure_event(write_event_, ec);
   if (ec) return 0;
   HANDLE h = static_cast<HANDLE>(handle_);
-  return run_overlapped(h, event, [&](OVERLAPPED* ov) {
+  return run_overlapped(h, event, false, [&](OVERLAPPED* ov) {
     return ::WriteFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
   }, ec);
+}
+
+void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
+  ec.clear();
+  if (handle_ == nullptr) {
+    ec = make_error_code(shut_ ? errc::peer_closed : errc::not_connected);
+    return;
+  }
+  // One WriteFile is one message; its length is a DWORD.
+  if (msg.size() > 0x7fffffff) {
+    ec = make_error_code(errc::message_too_large);
+    return;
+  }
+  HANDLE event = ensure_event(write_event_, ec);
+  if (ec) return;
+  HANDLE h = static_cast<HANDLE>(handle_);
+  static const std::byte nothing{};
+  const void* data = msg.empty() ? &nothing : msg.data();
+  const DWORD n = run_overlapped(h, event, false, [&](OVERLAPPED* ov) {
+    return ::WriteFile(h, data, static_cast<DWORD>(msg.size()), nullptr, ov);
+  }, ec);
+  if (!ec && n != msg.size()) ec = std::make_error_code(std::errc::io_error);
+}
+
+// Message receives take the head of the next message into the caller's buffer (or one
+// byte of scratch). A message that does not fit is kept as "held": the head bytes taken
+// and the size of the rest, which PeekNamedPipe reports and which stays in the pipe.
+ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
+  ec.clear();
+  if (handle_ == nullptr) {
+    if (!shut_) ec = make_error_code(errc::not_connected);
+    return {0, shut_};
+  }
+  if (!holding_) {
+    HANDLE event = ensure_event(read_event_, ec);
+    if (ec) return {};
+    HANDLE h = static_cast<HANDLE>(handle_);
+    std::byte first{};
+    const Chunk c = read_chunk(h, event, nonblocking_, {&first, 1}, ec);
+    if (ec) return {};
+    if (c.end) return {0, true};
+    const std::size_t left = c.more ? bytes_left(h, ec) : 0;
+    if (ec) return {};
+    held_.assign(&first, &first + c.n);
+    held_left_ = left;
+    holding_ = true;
+  }
+  return {held_.size() + held_left_};
+}
+
+ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noexcept {
+  ec.clear();
+  if (handle_ == nullptr) {
+    if (!shut_) ec = make_error_code(errc::not_connected);
+    return {0, shut_};
+  }
+  HANDLE event = ensure_event(read_event_, ec);
+  if (ec) return {};
+  HANDLE h = static_cast<HANDLE>(handle_);
+  if (!holding_) {
+    if (buf.empty()) {
+      peek_message(ec);
+      if (ec || !holding_) return {0, !ec};
+    } else {
+      const Chunk c = read_chunk(h, event, nonblocking_, buf, ec);
+      if (ec) return {};
+      if (c.end) return {0, true};
+      if (!c.more) return {c.n};
+      const std::size_t left = bytes_left(h, ec);
+      if (ec) return {};
+      held_.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(c.n));
+      held_left_ = left;
+      holding_ = true;
+    }
+  }
+  const std::size_t total = held_.size() + held_left_;
+  if (buf.size() < total) {
+    ec = make_error_code(errc::message_truncated);
+    return {total};
+  }
+  std::copy(held_.begin(), held_.end(), buf.begin());
+  read_rest(h, event, buf.subspan(held_.size(), held_left_), ec);
+  holding_ = false;
+  held_.clear();
+  if (ec) return {};
+  return {total};
+}
+
+ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t max_size,
+                                     std::error_code& ec) {
+  ec.clear();
+  out.clear();
+  if (handle_ == nullptr) {
+    if (!shut_) ec = make_error_code(errc::not_connected);
+    return {0, shut_};
+  }
+  HANDLE event = ensure_event(read_event_, ec);
+  if (ec) return {};
+  HANDLE h = static_cast<HANDLE>(handle_);
+  std::size_t head = 0;  // bytes of the message already in `out`
+  std::size_t left = 0;  // bytes of it still in the pipe
+  if (holding_) {
+    out.swap(held_);
+    head = out.size();
+    left = held_left_;
+    holding_ = false;
+    held_.clear();
+  } else {
+    // Most messages fit the first read: use what `out` already holds, at least 4 KiB
+    // (at least one byte, and no more than the maximum plus one).
+    const std::size_t first = std::min(std::max<std::size_t>(out.capacity(), 4096),
+                                       max_size == SIZE_MAX ? max_size : max_size + 1);
+    out.resize(first);
+    const Chunk c = read_chunk(h, event, nonblocking_, out, ec);
+    if (ec || c.end) {
+      out.clear();
+      return {0, c.end};
+    }
+    head = c.n;
+    left = c.more ? bytes_left(h, ec) : 0;
+    if (ec) {
+      out.clear();
+      return {};
+    }
+  }
+  const std::size_t total = head + left;
+  if (total > max_size) {
+    // Too large: take it off the pipe so that the next message can be received.
+    if (left > 0) discard_rest(h, event, ec);
+    out.clear();
+    if (!ec) ec = make_error_code(errc::message_too_large);
+    return {total};
+  }
+  out.resize(total);
+  read_rest(h, event, std::span(out).subspan(head), ec);
+  if (ec) {
+    out.clear();
+    return {};
+  }
+  return {total};
+}
+
+std::uint32_t PipeCore::process_id(bool of_client, std::error_code& ec) const noexcept {
+  ec.clear();
+  ULONG pid = 0;
+  HANDLE h = static_cast<HANDLE>(handle_);
+  if (h == nullptr) {
+    ec = make_error_code(errc::not_connected);
+  } else if (!(of_client ? ::GetNamedPipeClientProcessId(h, &pid)
+                         : ::GetNamedPipeServerProcessId(h, &pid))) {
+    ec = last_error();
+  }
+  return pid;
+}
+
+std::uint32_t PipeCore::session_id(bool of_client, std::error_code& ec) const noexcept {
+  ec.clear();
+  ULONG id = 0;
+  HANDLE h = static_cast<HANDLE>(handle_);
+  if (h == nullptr) {
+    ec = make_error_code(errc::not_connected);
+  } else if (!(of_client ? ::GetNamedPipeClientSessionId(h, &id)
+                         : ::GetNamedPipeServerSessionId(h, &id))) {
+    ec = last_error();
+  }
+  return id;
+}
+
+void PipeCore::impersonate_client(std::error_code& ec) const noexcept {
+  ec.clear();
+  if (handle_ == nullptr)
+    ec = make_error_code(errc::not_connected);
+  else if (!server_)
+    ec = make_error_code(errc::wrong_end);
+  else if (!::ImpersonateNamedPipeClient(static_cast<HANDLE>(handle_)))
+    ec = last_error();
+}
+
+std::string PipeCore::client_user_sid(std::error_code& ec) const {
+  impersonate_client(ec);
+  if (ec) return {};
+  HANDLE token = nullptr;
+  const BOOL opened = ::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token);
+  const DWORD err = ::GetLastError();
+  ::RevertToSelf();
+  if (!opened) {
+    ec = error_of(err);
+    return {};
+  }
+  std::string sid;
+  DWORD len = 0;
+  ::GetTokenInformation(token, TokenUser, nullptr, 0, &len);
+  std::vector<std::byte> info(len);
+  char* text = nullptr;
+  if (len == 0 || !::GetTokenInformation(token, TokenUser, info.data(), len, &len) ||
+      !::ConvertSidToStringSidA(reinterpret_cast<TOKEN_USER*>(info.data())->User.Sid, &text)) {
+    ec = last_error();
+  } else {
+    sid = text;
+    ::LocalFree(text);
+  }
+  ::CloseHandle(token);
+  return sid;
+}
+
+void PipeCore::flush(std::error_code& ec) noexcept {
+  ec.clear();
+  if (handle_ == nullptr)
+    ec = make_error_code(errc::not_connected);
+  else if (!::FlushFileBuffers(static_cast<HANDLE>(handle_)))
+    ec = last_error();
+}
+
+void PipeCore::disconnect(std::error_code& ec) noexcept {
+  ec.clear();
+  if (handle_ == nullptr) {
+    ec = make_error_code(errc::not_connected);
+    return;
+  }
+  if (!server_) {
+    ec = make_error_code(errc::wrong_end);
+    return;
+  }
+  if (!::DisconnectNamedPipe(static_cast<HANDLE>(handle_))) ec = last_error();
+  close();
 }
 
 void PipeCore::shutdown(Shutdown how, std::error_code& ec) noexcept {
@@ -281,10 +602,37 @@ void PipeCore::shutdown(Shutdown how, std::error_code& ec) noexcept {
 
 void PipeCore::close() noexcept {
   shut_ = false;
+  holding_ = false;
+  held_.clear();
   close_handle(handle_);
+  // The instance is gone: give its slot back to the listener's instance limit.
+  slot_.reset();
 }
 
 // ---- PipeListenerCore -------------------------------------------------------------
+
+namespace {
+
+// The free places under an instance limit: a semaphore counting the instances that may
+// still be created. An instance takes a place when it is created and gives it back when
+// its handle closes, in the listener or in the server stream it became.
+struct InstanceSlots {
+  HANDLE semaphore = nullptr;
+  explicit InstanceSlots(LONG n) noexcept : semaphore(::CreateSemaphoreW(nullptr, n, n, nullptr)) {}
+  InstanceSlots(const InstanceSlots&) = delete;
+  InstanceSlots& operator=(const InstanceSlots&) = delete;
+  ~InstanceSlots() {
+    if (semaphore != nullptr) ::CloseHandle(semaphore);
+  }
+};
+
+// What a server stream holds to give its place back when it closes.
+std::shared_ptr<void> slot_token(const std::shared_ptr<InstanceSlots>& slots) {
+  if (!slots) return {};
+  return {slots.get(), [keep = slots](void*) { ::ReleaseSemaphore(keep->semaphore, 1, nullptr); }};
+}
+
+}  // namespace
 
 struct PipeListenerCore::State {
   LocalName name;
@@ -297,6 +645,7 @@ struct PipeListenerCore::State {
   DWORD default_timeout = 0;
   PSECURITY_DESCRIPTOR descriptor = nullptr;
   bool inheritable = false;
+  std::shared_ptr<InstanceSlots> slots;  // set when there is an instance limit
   std::atomic<bool> nonblocking{false};
 
   // The instance waiting for the next client, and its overlapped ConnectNamedPipe.
@@ -345,7 +694,32 @@ struct PipeListenerCore::State {
         connecting = false;
       }
       ::CloseHandle(std::exchange(pending, nullptr));
+      if (slots) ::ReleaseSemaphore(slots->semaphore, 1, nullptr);
     }
+  }
+
+  // Takes a place under the instance limit, waiting up to `wait` ms for one; false with
+  // `ec` set when none came (or the listener was closed meanwhile).
+  bool take_slot(DWORD wait, std::error_code& ec) noexcept {
+    if (!slots) return true;
+    HANDLE events[2] = {stop_event, slots->semaphore};
+    const DWORD r = ::WaitForMultipleObjects(2, events, FALSE, wait);
+    if (r == WAIT_OBJECT_0 + 1) return true;
+    if (r == WAIT_OBJECT_0)
+      ec = make_error_code(errc::listener_closed);
+    else if (r == WAIT_TIMEOUT)
+      ec = make_error_code(nonblocking ? errc::would_block : errc::timed_out);
+    else
+      ec = last_error();
+    return false;
+  }
+
+  // Creates the instance that waits for the next client, if a place is free within
+  // `wait` ms.
+  void make_pending(bool first, DWORD wait, std::error_code& ec) noexcept {
+    if (!take_slot(wait, ec)) return;
+    pending = create_instance(first, ec);
+    if (pending == nullptr && slots) ::ReleaseSemaphore(slots->semaphore, 1, nullptr);
   }
 };
 
@@ -381,6 +755,11 @@ PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bo
       return {};
     }
     s->max_instances = *limit;
+    s->slots = std::make_shared<InstanceSlots>(*limit);
+    if (s->slots->semaphore == nullptr) {
+      ec = last_error();
+      return {};
+    }
   }
   s->in_buffer = options.input_buffer_size_hint();
   s->out_buffer = options.output_buffer_size_hint();
@@ -409,7 +788,7 @@ PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bo
     ec = make_error_code(errc::name_in_use);
     return {};
   }
-  s->pending = s->create_instance(true, ec);
+  s->make_pending(true, 0, ec);
   if (ec) return {};
   PipeListenerCore core;
   core.state_ = std::move(s);
@@ -430,9 +809,11 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
   HANDLE connected = nullptr;
   {
     std::lock_guard serial(s->accept_mutex);
+    const DWORD wait = s->nonblocking ? 0 : timeout_ms(timeout);
     while (connected == nullptr && !ec) {
       if (s->pending == nullptr) {
-        s->pending = s->create_instance(false, ec);
+        // Under an instance limit, this waits until a live connection closes.
+        s->make_pending(false, wait, ec);
         if (ec) break;
       }
       if (!s->connecting) {
@@ -460,7 +841,6 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
         }
         s->connecting = true;
       }
-      const DWORD wait = s->nonblocking ? 0 : timeout_ms(timeout);
       HANDLE events[2] = {s->connect_event, s->stop_event};
       const DWORD r = ::WaitForMultipleObjects(2, events, FALSE, wait);
       if (r == WAIT_OBJECT_0 + 1) {
@@ -486,12 +866,14 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
     // finding the pipe. If that fails, the next accept tries again.
     if (connected != nullptr && s->pending == nullptr) {
       std::error_code ignored;
-      s->pending = s->create_instance(false, ignored);
+      s->make_pending(false, 0, ignored);
     }
   }
   s->gate.leave();
   if (connected == nullptr) return {};
-  return PipeCore(connected, true, s->name.str());
+  PipeCore core(connected, true, s->name.str());
+  core.hold_slot(slot_token(s->slots));
+  return core;
 }
 
 void PipeListenerCore::set_nonblocking(bool on) noexcept {

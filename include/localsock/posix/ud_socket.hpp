@@ -25,13 +25,7 @@ struct PeerCredentials {
   std::uint32_t gid = 0;  ///< Effective group id.
 };
 
-/// The outcome of a receive that may carry descriptors.
-struct ReceiveResult {
-  std::size_t size = 0;      ///< Bytes received (message size for message sockets).
-  bool end = false;          ///< End of stream: the peer closed (no message was received).
-  bool fds_truncated = false;///< More descriptors were sent than there was room for; the
-                             ///< extra ones were closed by the kernel (MSG_CTRUNC).
-};
+using localsock::ReceiveResult;
 
 /// What every Unix-domain socket type shares: ownership of the descriptor, nonblocking
 /// mode, pending errors, addresses and the peer's credentials.

@@ -7,11 +7,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 /// The Windows named-pipe backend: the full named_pipe module, public API for Windows
 /// programs that want the native features, and the base of the facade on Windows.
@@ -65,26 +67,163 @@ class PipeCore {
   /// Opens the client end of the pipe `name` with the given access.
   static PipeCore connect(const LocalName& name, bool read, bool write, bool message_read,
                           Timeout busy_timeout, std::error_code& ec);
+  /// Takes ownership of a pipe HANDLE after checking that it is one and fits the modes.
+  static PipeCore adopt(void* handle, bool message_read, bool message_write,
+                        std::error_code& ec) noexcept;
 
   std::size_t read(MutableBuffer buf, std::error_code& ec) noexcept;
   std::size_t write(ConstBuffer buf, std::error_code& ec) noexcept;
+  void send_message(ConstBuffer msg, std::error_code& ec) noexcept;
+  ReceiveResult recv_message(MutableBuffer buf, std::error_code& ec) noexcept;
+  ReceiveResult recv_message(std::vector<std::byte>& out, std::size_t max_size,
+                             std::error_code& ec);
+  ReceiveResult peek_message(std::error_code& ec) noexcept;
+
+  void set_nonblocking(bool on) noexcept { nonblocking_ = on; }
+  bool nonblocking() const noexcept { return nonblocking_; }
+  std::uint32_t process_id(bool of_client, std::error_code& ec) const noexcept;
+  std::uint32_t session_id(bool of_client, std::error_code& ec) const noexcept;
+  std::string client_user_sid(std::error_code& ec) const;
+  void impersonate_client(std::error_code& ec) const noexcept;
+  void flush(std::error_code& ec) noexcept;
+  void disconnect(std::error_code& ec) noexcept;
   void shutdown(Shutdown how, std::error_code& ec) noexcept;
   void close() noexcept;
+  void* release() noexcept;
 
   bool is_open() const noexcept { return handle_ != nullptr; }
   bool is_server() const noexcept { return server_; }
   void* native_handle() const noexcept { return handle_; }
   const std::string& name() const noexcept { return name_; }
+  /// Ties the server end to a slot of the listener's instance limit, given back when the
+  /// handle closes.
+  void hold_slot(std::shared_ptr<void> slot) noexcept { slot_ = std::move(slot); }
 
  private:
   void* handle_ = nullptr;
   bool server_ = false;
   bool shut_ = false;  // shutdown(both) closed the handle; reads report end of stream.
+  bool nonblocking_ = false;
   std::string name_;
   // One event per direction, so that a read and a write may wait at the same time.
   void* read_event_ = nullptr;
   void* write_event_ = nullptr;
+  // A message whose head was taken from the pipe but not yet delivered (the caller's
+  // buffer was too small, or its size was peeked): the head bytes and how many bytes
+  // of it are still in the pipe.
+  bool holding_ = false;
+  std::vector<std::byte> held_;
+  std::size_t held_left_ = 0;
+  std::shared_ptr<void> slot_;
 };
+
+/// The receiving operations of a pipe stream whose read mode is `Mode`; a CRTP base of
+/// BasicPipeStream and of the read half of a split stream.
+template <typename Derived, StreamMode Mode>
+class PipeReadOps {
+ public:
+  /// Reads at least one byte; returns 0 at end of stream (`errc::would_block` when
+  /// nonblocking and nothing is there).
+  std::size_t read_some(MutableBuffer buf, std::error_code& ec) noexcept
+    requires(Mode == StreamMode::Bytes)
+  {
+    return core().read(buf, ec);
+  }
+  std::size_t read_some(MutableBuffer buf)
+    requires(Mode == StreamMode::Bytes)
+  {
+    return localsock::detail::or_throw("PipeStream::read_some", core().name(),
+                                       [&](std::error_code& ec) { return core().read(buf, ec); });
+  }
+
+  /// Receives one message into `buf`. A message larger than `buf` fails with
+  /// `errc::message_truncated`, returns the size it needs and stays queued: nothing is
+  /// lost. A zero-length message returns size 0; end of stream sets `end`.
+  ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept
+    requires(Mode == StreamMode::Messages)
+  {
+    return core().recv_message(buf, ec);
+  }
+  ReceiveResult recv(MutableBuffer buf)
+    requires(Mode == StreamMode::Messages)
+  {
+    return localsock::detail::or_throw("PipeStream::recv", core().name(),
+                                       [&](std::error_code& ec) { return core().recv_message(buf, ec); });
+  }
+  /// Receives one message into `out`, resized to fit it. A message larger than
+  /// `max_size` is read off the pipe, discarded and reported as `errc::message_too_large`
+  /// (with its size), so the next message can be received.
+  ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec)
+    requires(Mode == StreamMode::Messages)
+  {
+    return core().recv_message(out, max_size, ec);
+  }
+  ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size)
+    requires(Mode == StreamMode::Messages)
+  {
+    return localsock::detail::or_throw("PipeStream::recv", core().name(), [&](std::error_code& ec) {
+      return core().recv_message(out, max_size, ec);
+    });
+  }
+  /// Waits for the next message and returns its size without taking it.
+  ReceiveResult peek_size(std::error_code& ec) noexcept
+    requires(Mode == StreamMode::Messages)
+  {
+    return core().peek_message(ec);
+  }
+
+ private:
+  detail::PipeCore& core() noexcept { return static_cast<Derived*>(this)->pipe_core(); }
+};
+
+/// The sending operations of a pipe stream whose write mode is `Mode`.
+template <typename Derived, StreamMode Mode>
+class PipeWriteOps {
+ public:
+  /// Writes at least one byte; waits until the pipe takes them.
+  std::size_t write_some(ConstBuffer buf, std::error_code& ec) noexcept
+    requires(Mode == StreamMode::Bytes)
+  {
+    return core().write(buf, ec);
+  }
+  std::size_t write_some(ConstBuffer buf)
+    requires(Mode == StreamMode::Bytes)
+  {
+    return localsock::detail::or_throw("PipeStream::write_some", core().name(),
+                                       [&](std::error_code& ec) { return core().write(buf, ec); });
+  }
+
+  /// Sends `msg` as one message, whole or not at all (a message of 4 GiB or more is
+  /// `errc::message_too_large`). Zero-length messages are allowed.
+  void send(ConstBuffer msg, std::error_code& ec) noexcept
+    requires(Mode == StreamMode::Messages)
+  {
+    core().send_message(msg, ec);
+  }
+  void send(ConstBuffer msg)
+    requires(Mode == StreamMode::Messages)
+  {
+    localsock::detail::or_throw("PipeStream::send", core().name(),
+                                [&](std::error_code& ec) { core().send_message(msg, ec); });
+  }
+
+  /// Waits until the peer has read everything written (FlushFileBuffers). It waits as
+  /// long as the peer neither reads nor closes.
+  void flush(std::error_code& ec) noexcept { core().flush(ec); }
+  void flush() {
+    localsock::detail::or_throw("PipeStream::flush", core().name(),
+                                [&](std::error_code& ec) { core().flush(ec); });
+  }
+
+ private:
+  detail::PipeCore& core() noexcept { return static_cast<Derived*>(this)->pipe_core(); }
+};
+
+/// Nothing to add for an absent side.
+template <typename Derived>
+class PipeReadOps<Derived, StreamMode::None> {};
+template <typename Derived>
+class PipeWriteOps<Derived, StreamMode::None> {};
 
 }  // namespace detail
 
@@ -96,29 +235,93 @@ concept PipeStream = requires {
   { T::write_mode } -> std::convertible_to<StreamMode>;
 };
 
+/// While alive, the calling thread acts as the client of a server pipe stream
+/// (ImpersonateNamedPipeClient); the destructor reverts (RevertToSelf). Create and
+/// destroy it on the same thread. The level of access is what the client allowed when it
+/// connected: localsock clients allow identification only unless they opt in.
+class [[nodiscard]] PipeImpersonation {
+ public:
+  PipeImpersonation() noexcept = default;
+  PipeImpersonation(PipeImpersonation&& other) noexcept : active_(std::exchange(other.active_, false)) {}
+  PipeImpersonation& operator=(PipeImpersonation&& other) noexcept {
+    if (this != &other) {
+      revert();
+      active_ = std::exchange(other.active_, false);
+    }
+    return *this;
+  }
+  ~PipeImpersonation() { revert(); }
+
+  /// Ends the impersonation now. Idempotent.
+  void revert() noexcept;
+  bool active() const noexcept { return active_; }
+
+ private:
+  template <StreamMode, StreamMode>
+  friend class BasicPipeStream;
+  explicit PipeImpersonation(bool active) noexcept : active_(active) {}
+  bool active_ = false;
+};
+
+template <StreamMode Read, StreamMode Write>
+class BasicPipeStream;
+
+/// One side of a split duplex pipe stream: the receiving half (`Read` set, `Write` None)
+/// or the sending half. Each half owns a share of the connection and may be used from its
+/// own thread; the connection closes when both halves are gone, or `reunite` them.
+template <StreamMode Read, StreamMode Write>
+class PipeHalf : public detail::PipeReadOps<PipeHalf<Read, Write>, Read>,
+                 public detail::PipeWriteOps<PipeHalf<Read, Write>, Write> {
+ public:
+  PipeHalf() noexcept = default;
+  explicit PipeHalf(std::shared_ptr<detail::PipeCore> core) noexcept : core_(std::move(core)) {}
+
+  bool is_open() const noexcept { return core_ && core_->is_open(); }
+  const std::string& name() const noexcept { return core_->name(); }
+  detail::PipeCore& pipe_core() noexcept { return *core_; }
+  /// The shared connection (used by `reunite`).
+  const std::shared_ptr<detail::PipeCore>& shared_core() const noexcept { return core_; }
+
+ private:
+  std::shared_ptr<detail::PipeCore> core_;
+};
+
 /// A connected named-pipe stream whose read and write modes are part of its type.
 ///
 /// Reading from a writer-only stream, or writing to a reader-only one, does not compile.
-/// Use the aliases below (`DuplexBytePipeStream`, ...). Move-only; the destructor closes.
+/// Use the aliases below (`DuplexBytePipeStream`, ...). Mixed modes exist too:
+/// `BasicPipeStream<StreamMode::Bytes, StreamMode::Messages>` receives bytes and sends
+/// messages. Move-only; the destructor closes without blocking, and what was written
+/// stays readable by the peer (the handle is closed, not disconnected).
 /// @par Thread Safety: one thread may read while another writes (every handle is
-/// overlapped); other concurrent use of one object needs external synchronisation.
+/// overlapped; see also `split`); other concurrent use of one object needs external
+/// synchronisation.
 template <StreamMode Read, StreamMode Write>
-  requires(Read != StreamMode::None || Write != StreamMode::None)
-class BasicPipeStream {
+class BasicPipeStream
+    : public detail::PipeReadOps<BasicPipeStream<Read, Write>, Read>,
+      public detail::PipeWriteOps<BasicPipeStream<Read, Write>, Write> {
+  static_assert(Read != StreamMode::None || Write != StreamMode::None,
+                "a pipe stream reads, writes or both");
+
  public:
   static constexpr StreamMode read_mode = Read;
   static constexpr StreamMode write_mode = Write;
   static constexpr PipeStreamRole role = Read == StreamMode::None    ? PipeStreamRole::Writer
                                          : Write == StreamMode::None ? PipeStreamRole::Reader
                                                                      : PipeStreamRole::ReaderAndWriter;
+  /// Whether the pipe carries messages (PIPE_TYPE_MESSAGE).
+  static constexpr PipeMode pipe_mode =
+      Read == StreamMode::Messages || Write == StreamMode::Messages ? PipeMode::Messages
+                                                                    : PipeMode::Bytes;
 
   BasicPipeStream() noexcept = default;
   /// Wraps a core made by PipeListener or connect.
   explicit BasicPipeStream(detail::PipeCore core) noexcept : core_(std::move(core)) {}
 
-  /// Connects to the pipe `name` (`\\.\pipe\` is added for a bare name). When every
-  /// instance is busy, waits up to `busy_timeout` for one to come free.
-  /// @throws localsock::Error: `errc::no_listener` when no such pipe exists,
+  /// Connects to the pipe `name`: a bare name gets `\\.\pipe\`, a full path
+  /// (`\\.\pipe\x`, `\\server\pipe\x`) is used as is. When every instance is busy, waits
+  /// up to `busy_timeout` for one to come free.
+  /// @throws localsock::Error: `errc::no_listener` when no such pipe exists (at once),
   /// `errc::timed_out` when the instances stay busy.
   static BasicPipeStream connect(const LocalName& name, Timeout busy_timeout,
                                  std::error_code& ec) {
@@ -128,53 +331,71 @@ class BasicPipeStream {
                                                      busy_timeout, ec));
   }
   static BasicPipeStream connect(const LocalName& name, Timeout busy_timeout = default_busy_timeout) {
-    std::error_code ec;
-    auto s = connect(name, busy_timeout, ec);
-    localsock::detail::throw_if(ec, "PipeStream::connect", name.str());
-    return s;
+    return localsock::detail::or_throw("PipeStream::connect", name.str(), [&](std::error_code& ec) {
+      return connect(name, busy_timeout, ec);
+    });
   }
 
-  /// Reads at least one byte; returns 0 at end of stream.
-  std::size_t read_some(MutableBuffer buf, std::error_code& ec) noexcept
-    requires(Read == StreamMode::Bytes)
-  {
-    return core_.read(buf, ec);
+  /// Takes ownership of a pipe HANDLE (either end, opened for overlapped I/O). A handle
+  /// that is not a pipe is `std::errc::invalid_argument`, a byte pipe given to a message
+  /// stream type `errc::mode_mismatch`; on error the handle stays the caller's.
+  static BasicPipeStream adopt(void* handle, std::error_code& ec) noexcept {
+    return BasicPipeStream(detail::PipeCore::adopt(handle, Read == StreamMode::Messages,
+                                                   Write == StreamMode::Messages, ec));
   }
-  std::size_t read_some(MutableBuffer buf)
-    requires(Read == StreamMode::Bytes)
-  {
-    std::error_code ec;
-    std::size_t n = core_.read(buf, ec);
-    localsock::detail::throw_if(ec, "PipeStream::read_some", core_.name());
-    return n;
-  }
+  /// Gives up ownership of the HANDLE (nullptr when closed); the stream becomes empty.
+  [[nodiscard]] void* release() noexcept { return core_.release(); }
 
-  /// Writes at least one byte.
-  std::size_t write_some(ConstBuffer buf, std::error_code& ec) noexcept
-    requires(Write == StreamMode::Bytes)
-  {
-    return core_.write(buf, ec);
-  }
-  std::size_t write_some(ConstBuffer buf)
-    requires(Write == StreamMode::Bytes)
-  {
-    std::error_code ec;
-    std::size_t n = core_.write(buf, ec);
-    localsock::detail::throw_if(ec, "PipeStream::write_some", core_.name());
-    return n;
-  }
+  /// In nonblocking mode a read or receive with nothing to take fails with
+  /// `errc::would_block` (never end of stream). Writes always wait for the pipe to take
+  /// the data. Set it before sharing the stream between threads.
+  void set_nonblocking(bool on) noexcept { core_.set_nonblocking(on); }
 
   /// Named pipes have no half-close: `Shutdown::both` ends the connection (the peer
   /// reads end of stream); `read` or `write` alone report `errc::not_supported`.
   void shutdown(Shutdown how, std::error_code& ec) noexcept { core_.shutdown(how, ec); }
   void shutdown(Shutdown how) {
-    std::error_code ec;
-    core_.shutdown(how, ec);
-    localsock::detail::throw_if(ec, "PipeStream::shutdown", core_.name());
+    localsock::detail::or_throw("PipeStream::shutdown", core_.name(),
+                                [&](std::error_code& ec) { core_.shutdown(how, ec); });
   }
 
-  /// Closes the handle. Idempotent; never blocks.
+  /// Server only (`errc::wrong_end` on a client): ends the connection at once, discarding what the client has not read
+  /// (DisconnectNamedPipe), and closes the handle.
+  void disconnect_without_flushing(std::error_code& ec) noexcept { core_.disconnect(ec); }
+
+  /// Closes the handle. Idempotent; never blocks. Data already written stays readable
+  /// by the peer; call `flush()` first to wait until it has been read.
   void close() noexcept { core_.close(); }
+
+  // ---- identity -------------------------------------------------------------------
+
+  /// The process id of the client end (GetNamedPipeClientProcessId).
+  std::uint32_t client_process_id(std::error_code& ec) const noexcept { return core_.process_id(true, ec); }
+  /// The process id of the server end.
+  std::uint32_t server_process_id(std::error_code& ec) const noexcept { return core_.process_id(false, ec); }
+  /// The Terminal Services session id of the client end.
+  std::uint32_t client_session_id(std::error_code& ec) const noexcept { return core_.session_id(true, ec); }
+  /// The Terminal Services session id of the server end.
+  std::uint32_t server_session_id(std::error_code& ec) const noexcept { return core_.session_id(false, ec); }
+  /// The process id of the other end.
+  std::uint32_t peer_process_id(std::error_code& ec) const noexcept {
+    return core_.process_id(core_.is_server(), ec);
+  }
+  std::uint32_t peer_process_id() const {
+    return localsock::detail::or_throw("PipeStream::peer_process_id", core_.name(),
+                                       [&](std::error_code& ec) { return peer_process_id(ec); });
+  }
+  /// Server only: the client's user as a SID string (`S-1-5-21-...`).
+  std::string client_user_sid(std::error_code& ec) const { return core_.client_user_sid(ec); }
+  std::string client_user_sid() const {
+    return localsock::detail::or_throw("PipeStream::client_user_sid", core_.name(),
+                                       [&](std::error_code& ec) { return core_.client_user_sid(ec); });
+  }
+  /// Server only: the calling thread acts as the client until the guard goes away.
+  PipeImpersonation impersonate_client(std::error_code& ec) const noexcept {
+    core_.impersonate_client(ec);
+    return PipeImpersonation(!ec);
+  }
 
   bool is_open() const noexcept { return core_.is_open(); }
   bool is_server() const noexcept { return core_.is_server(); }
@@ -183,8 +404,39 @@ class BasicPipeStream {
   void* native_handle() const noexcept { return core_.native_handle(); }
   const std::string& name() const noexcept { return core_.name(); }
 
+  // ---- splitting ------------------------------------------------------------------
+
+  using ReadHalf = PipeHalf<Read, StreamMode::None>;
+  using WriteHalf = PipeHalf<StreamMode::None, Write>;
+
+  /// Splits a duplex stream into a receiving and a sending half, each usable from its
+  /// own thread. The stream becomes empty.
+  std::pair<ReadHalf, WriteHalf> split()
+    requires(Read != StreamMode::None && Write != StreamMode::None)
+  {
+    auto shared = std::make_shared<detail::PipeCore>(std::move(core_));
+    return {ReadHalf(shared), WriteHalf(shared)};
+  }
+  /// Joins the two halves of one stream again. Halves of different streams are
+  /// `std::errc::invalid_argument`, and both stay as they were.
+  static BasicPipeStream reunite(ReadHalf& r, WriteHalf& w, std::error_code& ec) noexcept
+    requires(Read != StreamMode::None && Write != StreamMode::None)
+  {
+    ec.clear();
+    if (!r.shared_core() || r.shared_core() != w.shared_core()) {
+      ec = std::make_error_code(std::errc::invalid_argument);
+      return {};
+    }
+    BasicPipeStream s(std::move(*r.shared_core()));
+    r = ReadHalf();
+    w = WriteHalf();
+    return s;
+  }
+
   /// How long connect waits for a busy pipe by default.
   static constexpr Timeout default_busy_timeout{10'000};
+
+  detail::PipeCore& pipe_core() noexcept { return core_; }
 
  private:
   detail::PipeCore core_;
@@ -196,6 +448,13 @@ using DuplexBytePipeStream = BasicPipeStream<StreamMode::Bytes, StreamMode::Byte
 using MsgReaderPipeStream = BasicPipeStream<StreamMode::Messages, StreamMode::None>;
 using MsgWriterPipeStream = BasicPipeStream<StreamMode::None, StreamMode::Messages>;
 using DuplexMsgPipeStream = BasicPipeStream<StreamMode::Messages, StreamMode::Messages>;
+
+/// Connects to `name` like `Stream::connect`, but returns at once when every instance is
+/// busy (`errc::timed_out`).
+template <PipeStream Stream>
+[[deprecated("use Stream::connect(name, busy_timeout)")]] Stream connect(const LocalName& name) {
+  return Stream::connect(name, Timeout::zero());
+}
 
 /// Settings of a PipeListener, set builder-style:
 /// `PipeListenerOptions().name(n).instance_limit(4).create<DuplexBytePipeStream>()`.
@@ -241,7 +500,7 @@ class PipeListenerOptions {
 
   /// Creates a listener producing streams of type `Stream`.
   /// @throws localsock::Error: `errc::name_in_use` when a live pipe has this name,
-  /// `std::errc::invalid_argument` when the mode does not fit `Stream`.
+  /// `errc::mode_mismatch` when the mode does not fit `Stream`.
   template <PipeStream Stream>
   auto create(std::error_code& ec) const;
   template <PipeStream Stream>
@@ -299,16 +558,57 @@ class PipeListener {
   PipeListener() noexcept = default;
   explicit PipeListener(detail::PipeListenerCore core) noexcept : core_(std::move(core)) {}
 
-  /// Waits for a client (or fails with `errc::would_block` when nonblocking).
+  /// Waits for a client (or fails with `errc::would_block` when nonblocking). A client
+  /// that connected and left before it was accepted is skipped. With an instance limit
+  /// of N, accept waits while N connections are alive.
   Stream accept(std::error_code& ec) { return Stream(core_.accept(infinite, ec)); }
   Stream accept() {
-    std::error_code ec;
-    Stream s = accept(ec);
-    localsock::detail::throw_if(ec, "PipeListener::accept", core_.name().str());
-    return s;
+    return localsock::detail::or_throw("PipeListener::accept", core_.name().str(),
+                                       [&](std::error_code& ec) { return accept(ec); });
   }
   /// Waits at most `timeout` for a client; `errc::timed_out` after it.
   Stream accept_for(Timeout timeout, std::error_code& ec) { return Stream(core_.accept(timeout, ec)); }
+
+  /// Endless accepting for a range-for: `for (auto& s : listener.incoming())`. The loop
+  /// ends when the listener is closed (from another thread, or by the loop body); any
+  /// other accept error is thrown as localsock::Error.
+  class Incoming {
+   public:
+    class iterator {
+     public:
+      using value_type = Stream;
+      using difference_type = std::ptrdiff_t;
+      iterator() noexcept = default;
+      explicit iterator(PipeListener* l) : listener_(l) { next(); }
+      Stream& operator*() noexcept { return current_; }
+      iterator& operator++() {
+        next();
+        return *this;
+      }
+      void operator++(int) { next(); }
+      bool operator==(std::default_sentinel_t) const noexcept { return listener_ == nullptr; }
+
+     private:
+      void next() {
+        std::error_code ec;
+        current_ = listener_->accept(ec);
+        if (ec == errc::listener_closed) {
+          listener_ = nullptr;
+          return;
+        }
+        localsock::detail::throw_if(ec, "PipeListener::incoming", listener_->name().str());
+      }
+      PipeListener* listener_ = nullptr;
+      Stream current_;
+    };
+    explicit Incoming(PipeListener& l) noexcept : listener_(&l) {}
+    iterator begin() { return iterator(listener_); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+   private:
+    PipeListener* listener_;
+  };
+  Incoming incoming() noexcept { return Incoming(*this); }
 
   /// Switches accept() between waiting and returning `errc::would_block`.
   void set_nonblocking(bool on) noexcept { core_.set_nonblocking(on); }
@@ -326,8 +626,8 @@ auto PipeListenerOptions::create(std::error_code& ec) const {
   ec.clear();
   const bool message_read = Stream::read_mode == StreamMode::Messages;
   const bool message_write = Stream::write_mode == StreamMode::Messages;
-  if ((message_read || message_write) != (mode_ == PipeMode::Messages)) {
-    ec = std::make_error_code(std::errc::invalid_argument);
+  if (Stream::pipe_mode != mode_) {
+    ec = make_error_code(errc::mode_mismatch);
     return PipeListener<Stream>();
   }
   return PipeListener<Stream>(detail::PipeListenerCore::create(
