@@ -261,17 +261,23 @@ PipeCore PipeCore::connect(const LocalName& name, bool read, bool write, bool me
   const DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
   const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
   HANDLE h = INVALID_HANDLE_VALUE;
+  bool was_busy = false;
   for (;;) {
     h = ::CreateFileW(path.c_str(), access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
     if (h != INVALID_HANDLE_VALUE) break;
     const DWORD err = ::GetLastError();
-    if (err != ERROR_PIPE_BUSY) {
+    // No such pipe is a prompt error, unless the pipe was busy a moment ago (see below).
+    if (err != ERROR_PIPE_BUSY && !(err == ERROR_FILE_NOT_FOUND && was_busy)) {
       ec = error_of(err);
       return {};
     }
+    was_busy = true;
     // Every instance is busy: wait for one within the caller's timeout, then retry (a
-    // free instance may be taken by another client before this one gets it).
-    DWORD wait = NMPWAIT_WAIT_FOREVER;
+    // free instance may be taken by another client before this one gets it). The wait
+    // goes in slices: a waiter is only woken by the pipe object it started waiting on,
+    // and when a server with an instance limit of one replaces its last instance, Wine
+    // makes a new object and never wakes the old waiters.
+    DWORD slice = 50;
     if (busy_timeout >= Timeout::zero()) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -279,11 +285,12 @@ PipeCore PipeCore::connect(const LocalName& name, bool read, bool write, bool me
         ec = make_error_code(errc::timed_out);
         return {};
       }
-      wait = static_cast<DWORD>(left.count());
+      slice = static_cast<DWORD>(std::min<Timeout::rep>(left.count(), slice));
     }
-    if (!::WaitNamedPipeW(path.c_str(), wait) && ::GetLastError() == ERROR_FILE_NOT_FOUND) {
-      ec = error_of(ERROR_FILE_NOT_FOUND);
-      return {};
+    if (!::WaitNamedPipeW(path.c_str(), slice) && ::GetLastError() == ERROR_FILE_NOT_FOUND) {
+      // Between the last instance closing and the next being created the name is
+      // briefly gone; a server that was busy a moment ago gets the rest of the timeout.
+      ::Sleep(std::min<DWORD>(slice, 5));
     }
   }
   if (message_read) {

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: MIT
+// Named-pipe servers and connections: ids and identity, closing, raw handles,
+// split halves, incoming(), instance limits, busy storms, dead-on-arrival clients,
+// security descriptors, and two processes.
+#include <localsock/win/named_pipe.hpp>
+
+#include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "child_main.hpp"
+#include "doctest_ext.hpp"
+#include "process.hpp"
+#include "unique_name.hpp"
+
+using namespace std::chrono_literals;
+using localsock::errc;
+using localsock::LocalName;
+namespace win = localsock::win;
+
+namespace {
+
+LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name("lsv")); }
+
+std::byte byte_of(int v) { return static_cast<std::byte>(v); }
+
+// Reads exactly `n` bytes (fewer at end of stream).
+template <typename S>
+std::vector<std::byte> read_n(S& s, std::size_t n) {
+  std::vector<std::byte> got(n);
+  std::size_t done = 0;
+  while (done < n) {
+    const std::size_t k = s.read_some(std::span(got).subspan(done));
+    if (k == 0) break;
+    done += k;
+  }
+  got.resize(done);
+  return got;
+}
+
+struct Pair {
+  win::PipeListener<win::DuplexBytePipeStream> listener;
+  win::DuplexBytePipeStream server;
+  win::DuplexBytePipeStream client;
+};
+
+Pair open_pair(win::PipeListenerOptions options = {}) {
+  const LocalName name = fresh_name();
+  Pair p;
+  p.listener = options.name(name).create<win::DuplexBytePipeStream>();
+  p.client = win::DuplexBytePipeStream::connect(name);
+  p.server = p.listener.accept();
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("pipe identity: process ids of both ends, seen from both ends") {
+  Pair p = open_pair();
+  const auto self = static_cast<std::uint32_t>(localsock::test::current_pid());
+  std::error_code ec;
+  CHECK(p.server.client_process_id(ec) == self);
+  CHECK_FALSE(ec);
+  CHECK(p.server.server_process_id(ec) == self);
+  CHECK(p.client.client_process_id(ec) == self);
+  CHECK(p.client.server_process_id(ec) == self);
+  CHECK(p.server.peer_process_id() == self);
+  CHECK(p.client.peer_process_id() == self);
+  const auto s1 = p.server.client_session_id(ec);
+  CHECK_FALSE(ec);
+  CHECK(p.client.client_session_id(ec) == s1);
+  CHECK(p.client.server_session_id(ec) == p.server.server_session_id(ec));
+  CHECK_FALSE(ec);
+  win::DuplexBytePipeStream empty;
+  empty.peer_process_id(ec);
+  CHECK(ec == errc::not_connected);
+}
+
+TEST_CASE("pipe identity: the server learns the client's user and may impersonate it") {
+  Pair p = open_pair();
+  std::error_code ec;
+  // The client cannot impersonate the server.
+  auto none = p.client.impersonate_client(ec);
+  CHECK(ec == errc::wrong_end);
+  CHECK_FALSE(none.active());
+  p.client.client_user_sid(ec);
+  CHECK(ec == errc::wrong_end);
+  // Windows impersonates the sender of the last message read: read first.
+  const std::byte hello[1] = {byte_of(1)};
+  p.client.write_some(hello);
+  CHECK(read_n(p.server, 1).size() == 1);
+  const std::string sid = p.server.client_user_sid();
+  CHECK(sid.rfind("S-1-", 0) == 0);
+  {
+    auto guard = p.server.impersonate_client(ec);
+    REQUIRE_FALSE(ec);
+    CHECK(guard.active());
+    // While impersonating, the thread has a token of its own.
+    HANDLE token = nullptr;
+    CHECK(::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token));
+    if (token != nullptr) ::CloseHandle(token);
+    guard.revert();
+    CHECK_FALSE(guard.active());
+  }
+  // Reverted: the thread has no token again.
+  HANDLE token = nullptr;
+  CHECK_FALSE(::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token));
+  CHECK(::GetLastError() == ERROR_NO_TOKEN);
+}
+
+TEST_CASE("pipe close: what the server wrote stays readable after it closes") {
+  Pair p = open_pair();
+  const std::vector<std::byte> data(32 * 1024, byte_of(0x5a));  // fits the pipe buffer
+  CHECK(p.server.write_some(data) == data.size());
+  p.server.close();
+  CHECK(read_n(p.client, data.size() + 1) == data);  // all of it, then end of stream
+}
+
+TEST_CASE("pipe close: flush waits until the peer has read; disconnect discards") {
+  Pair p = open_pair();
+  const std::byte data[100] = {};
+  CHECK(p.server.write_some(data) == 100);
+  std::atomic<bool> read_done{false};
+  std::thread reader([&] {
+    std::this_thread::sleep_for(200ms);
+    CHECK(read_n(p.client, 100).size() == 100);
+    read_done = true;
+  });
+  p.server.flush();
+  // flush returned, so the client has taken the bytes (the reader may still be between
+  // its read and setting the flag; join before looking).
+  reader.join();
+  CHECK(read_done);
+  // disconnect_without_flushing: unread data is discarded and the client is cut off.
+  CHECK(p.server.write_some(data) == 100);
+  std::error_code ec;
+  p.client.disconnect_without_flushing(ec);
+  CHECK(ec == errc::wrong_end);
+  p.server.disconnect_without_flushing(ec);
+  CHECK_FALSE(ec);
+  CHECK_FALSE(p.server.is_open());
+  std::byte b[100];
+  const std::size_t n = p.client.read_some(b, ec);
+  CHECK(n == 0);  // end of stream or an error, never the discarded bytes
+}
+
+TEST_CASE("pipe handles: release and adopt; non-pipe and wrong-mode handles are errors") {
+  Pair p = open_pair();
+  void* raw = p.client.release();
+  REQUIRE(raw != nullptr);
+  CHECK_FALSE(p.client.is_open());
+  std::error_code ec;
+  auto adopted = win::DuplexBytePipeStream::adopt(raw, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(adopted.is_client());
+  const std::byte b[3] = {byte_of(1), byte_of(2), byte_of(3)};
+  adopted.write_some(b);
+  CHECK(read_n(p.server, 3) == std::vector<std::byte>(b, b + 3));
+
+  // A byte pipe is not a message pipe; the handle stays the caller's.
+  void* again = adopted.release();
+  auto wrong = win::DuplexMsgPipeStream::adopt(again, ec);
+  CHECK(ec == errc::mode_mismatch);
+  CHECK_FALSE(wrong.is_open());
+  auto back = win::DuplexBytePipeStream::adopt(again, ec);
+  CHECK_FALSE(ec);
+  CHECK(back.is_open());
+
+  HANDLE event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  win::DuplexBytePipeStream::adopt(event, ec);
+  CHECK(ec == std::errc::invalid_argument);
+  CHECK(::CloseHandle(event));  // still ours to close
+  win::DuplexBytePipeStream::adopt(nullptr, ec);
+  CHECK(ec == std::errc::invalid_argument);
+  win::DuplexBytePipeStream::adopt(INVALID_HANDLE_VALUE, ec);
+  CHECK(ec == std::errc::invalid_argument);
+}
+
+TEST_CASE("pipe split: the halves work from two threads at once and reunite") {
+  Pair p = open_pair();
+  auto [rd, wr] = p.server.split();
+  CHECK_FALSE(p.server.is_open());
+  constexpr std::size_t total = 4 * 1024 * 1024;  // far more than the pipe buffers
+  // The server reads and writes at the same time; the client echoes what it gets.
+  std::thread echo([&] {
+    std::vector<std::byte> buf(64 * 1024);
+    std::size_t done = 0;
+    while (done < total) {
+      const std::size_t n = p.client.read_some(buf);
+      if (n == 0) break;
+      localsock::ConstBuffer rest(buf.data(), n);
+      while (!rest.empty()) rest = rest.subspan(p.client.write_some(rest));
+      done += n;
+    }
+  });
+  std::thread writer([&wr = wr] {
+    std::vector<std::byte> chunk(64 * 1024);
+    for (std::size_t i = 0; i < total / chunk.size(); ++i) {
+      std::memset(chunk.data(), int(i & 0xff), chunk.size());
+      localsock::ConstBuffer rest = chunk;
+      while (!rest.empty()) rest = rest.subspan(wr.write_some(rest));
+    }
+  });
+  std::vector<std::byte> buf(64 * 1024);
+  std::size_t got = 0;
+  bool in_order = true;
+  while (got < total) {
+    const std::size_t n = rd.read_some(buf);
+    if (n == 0) break;
+    for (std::size_t i = 0; i < n; ++i)
+      in_order = in_order && buf[i] == byte_of(int(((got + i) / buf.size()) & 0xff));
+    got += n;
+  }
+  writer.join();
+  echo.join();
+  CHECK(got == total);
+  CHECK(in_order);
+
+  Pair other = open_pair();
+  auto [rd2, wr2] = other.server.split();
+  std::error_code ec;
+  auto mixed = win::DuplexBytePipeStream::reunite(rd, wr2, ec);
+  CHECK(ec == std::errc::invalid_argument);
+  CHECK(rd.is_open());
+  auto whole = win::DuplexBytePipeStream::reunite(rd, wr, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(whole.is_server());
+  CHECK_FALSE(rd.is_open());
+  const std::byte one[1] = {byte_of(9)};
+  whole.write_some(one);
+  CHECK(read_n(p.client, 1).at(0) == byte_of(9));
+}
+
+TEST_CASE("pipe listener: incoming() accepts in a range-for until the listener closes") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  std::thread clients([&] {
+    for (int i = 0; i < 3; ++i) {
+      auto c = win::DuplexBytePipeStream::connect(name);
+      const std::byte b[1] = {byte_of(i)};
+      c.write_some(b);
+      std::byte r[1];
+      read_n(c, 1);  // wait for the server to have read it
+      (void)r;
+    }
+  });
+  int served = 0;
+  for (auto& s : listener.incoming()) {
+    std::byte b[1];
+    CHECK(s.read_some(b) == 1);
+    CHECK(b[0] == byte_of(served));
+    s.write_some(b);
+    if (++served == 3) listener.close();
+  }
+  clients.join();
+  CHECK(served == 3);
+}
+
+TEST_CASE("pipe listener: the deprecated free connect returns at once when busy") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  auto first = win::connect<win::DuplexBytePipeStream>(name);
+  CHECK(first.is_client());
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(win::connect<win::DuplexBytePipeStream>(name), localsock::Error);
+#pragma GCC diagnostic pop
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+}
+
+TEST_CASE("pipe listener: a full pipe path and a bare name reach the same pipe") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  auto c = win::DuplexBytePipeStream::connect(LocalName::namespaced("\\\\.\\pipe\\" + name.str()));
+  CHECK(c.is_client());
+  auto s = listener.accept();
+  CHECK(s.is_server());
+}
+
+TEST_CASE("pipe listener: instance_limit N means N live connections, and waiting clients get in") {
+  for (unsigned limit : {1u, 2u, 4u}) {
+    CAPTURE(limit);
+    const LocalName name = fresh_name();
+    auto listener = win::PipeListenerOptions()
+                        .name(name)
+                        .instance_limit(static_cast<std::uint8_t>(limit))
+                        .create<win::DuplexBytePipeStream>();
+    std::vector<win::DuplexBytePipeStream> servers, clients;
+    for (unsigned i = 0; i < limit; ++i) {
+      clients.push_back(win::DuplexBytePipeStream::connect(name, 5s));
+      servers.push_back(listener.accept());
+    }
+    // All N are live; one more client waits and times out.
+    std::error_code ec;
+    win::DuplexBytePipeStream::connect(name, 200ms, ec);
+    CHECK(ec == errc::timed_out);
+    // So does accept: no instance may be created while N connections live.
+    listener.accept_for(100ms, ec);
+    CHECK(ec == errc::timed_out);
+    // A client waiting within its timeout gets in once a connection closes.
+    win::DuplexBytePipeStream late;
+    std::thread waiter([&] { late = win::DuplexBytePipeStream::connect(name, 20s); });
+    std::this_thread::sleep_for(100ms);
+    servers.front().close();
+    auto s = listener.accept_for(20s, ec);
+    waiter.join();
+    CHECK_FALSE(ec);
+    CHECK(late.is_open());
+    const std::byte b[1] = {byte_of(7)};
+    late.write_some(b);
+    CHECK(read_n(s, 1).at(0) == byte_of(7));
+  }
+}
+
+TEST_CASE("pipe listener: a busy storm of 64 clients against 2 instances all get served") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions()
+                      .name(name)
+                      .instance_limit(2)
+                      .wait_timeout(10ms)
+                      .create<win::DuplexBytePipeStream>();
+  constexpr int clients = 64;
+  std::atomic<int> ok{0};
+  std::thread server([&] {
+    for (int i = 0; i < clients; ++i) {
+      std::error_code ec;
+      auto s = listener.accept_for(30s, ec);
+      if (ec) break;
+      std::byte b[1];
+      if (s.read_some(b, ec) == 1) s.write_some(b, ec);
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      std::error_code ec;
+      auto c = win::DuplexBytePipeStream::connect(name, 30s, ec);
+      if (ec) return;
+      const std::byte b[1] = {byte_of(i)};
+      c.write_some(b, ec);
+      std::byte r[1];
+      if (!ec && c.read_some(r, ec) == 1 && r[0] == b[0]) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  server.join();
+  CHECK(ok == clients);
+}
+
+TEST_CASE("pipe listener: a client that left before accept does not poison the listener") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  {
+    auto gone = win::DuplexBytePipeStream::connect(name);
+  }  // connected to the waiting instance and closed before accept
+  std::thread good([&] {
+    auto c = win::DuplexBytePipeStream::connect(name, 10s);
+    const std::byte b[1] = {byte_of(42)};
+    c.write_some(b);
+    read_n(c, 1);
+  });
+  std::error_code ec;
+  auto s = listener.accept_for(10s, ec);
+  REQUIRE_FALSE(ec);
+  std::byte b[1];
+  // Either accept skipped the dead client, or it handed it over and the next one is
+  // the good client: the listener must keep serving in both cases.
+  if (s.read_some(b, ec) == 0) {
+    s = listener.accept_for(10s, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(s.read_some(b) == 1);
+  }
+  CHECK(b[0] == byte_of(42));
+  s.write_some(b);
+  good.join();
+}
+
+namespace {
+std::string dacl_of(void* handle) {
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  PACL dacl = nullptr;
+  if (::GetSecurityInfo(static_cast<HANDLE>(handle), SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
+                        nullptr, nullptr, &dacl, nullptr, &sd) != ERROR_SUCCESS)
+    return "GetSecurityInfo failed";
+  char* text = nullptr;
+  std::string out = "conversion failed";
+  if (::ConvertSecurityDescriptorToStringSecurityDescriptorA(sd, SDDL_REVISION_1,
+                                                             DACL_SECURITY_INFORMATION, &text, nullptr)) {
+    out = text;
+    ::LocalFree(text);
+  }
+  ::LocalFree(sd);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("pipe listener: the SDDL descriptor is on every instance; a bad one is an error") {
+  const LocalName name = fresh_name();
+  // Full access for the owner and for Everyone (WD); read access for Anonymous (AN).
+  auto listener = win::PipeListenerOptions()
+                      .name(name)
+                      .security_descriptor("D:(A;;GA;;;OW)(A;;GA;;;WD)(A;;GR;;;AN)")
+                      .create<win::DuplexBytePipeStream>();
+  std::vector<win::DuplexBytePipeStream> keep;
+  for (int i = 0; i < 2; ++i) {
+    keep.push_back(win::DuplexBytePipeStream::connect(name));
+    auto s = listener.accept();
+    const std::string dacl = dacl_of(s.native_handle());
+    CAPTURE(dacl);
+    CHECK(dacl.rfind("D:", 0) == 0);
+    CHECK(dacl.find(";;;WD)") != std::string::npos);
+    CHECK(dacl.find(";;;AN)") != std::string::npos);
+    keep.push_back(std::move(s));
+  }
+  std::error_code ec;
+  win::PipeListenerOptions().name(fresh_name()).security_descriptor("D:(nonsense").create<win::DuplexBytePipeStream>(ec);
+  CHECK(ec);
+}
+
+TEST_CASE("pipe listener: close from another thread stops a blocked accept") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  std::error_code ec;
+  std::thread t([&] { listener.accept(ec); });
+  std::this_thread::sleep_for(100ms);
+  listener.close();
+  t.join();
+  CHECK(ec == errc::listener_closed);
+  // The name is free again.
+  auto again = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>(ec);
+  CHECK_FALSE(ec);
+}
+
+namespace {
+// The child side of the two-process test: connect, send our pid as a message, echo one
+// message back.
+const localsock::test::RegisterChild pipe_child("pipe-msg-client", [](const auto& args) {
+  auto c = win::DuplexMsgPipeStream::connect(LocalName::namespaced(args.at(0)), 20s);
+  const std::string pid = std::to_string(localsock::test::current_pid());
+  c.send(std::as_bytes(std::span(pid)));
+  std::vector<std::byte> msg;
+  c.recv(msg, 1 << 20);
+  c.send(msg);
+  return 0;
+});
+}  // namespace
+
+TEST_CASE("pipe processes: a client process is identified and exchanges messages") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions()
+                      .name(name)
+                      .mode(win::PipeMode::Messages)
+                      .create<win::DuplexMsgPipeStream>();
+  auto child = localsock::test::Child::spawn(localsock::test::self_path(),
+                                             {"--child", "pipe-msg-client", name.str()});
+  REQUIRE(child.running());
+  std::error_code ec;
+  auto s = listener.accept_for(30s, ec);
+  REQUIRE_FALSE(ec);
+  std::vector<std::byte> msg;
+  s.recv(msg, 64);
+  const std::string pid(reinterpret_cast<const char*>(msg.data()), msg.size());
+  CHECK(std::to_string(s.peer_process_id()) == pid);
+  CHECK(s.peer_process_id() != localsock::test::current_pid());
+  std::vector<std::byte> big(300 * 1024, byte_of(3));
+  std::thread sender([&] { s.send(big); });
+  CHECK(s.recv(msg, 1 << 20).size == big.size());
+  sender.join();
+  CHECK(msg == big);
+  CHECK(child.wait() == 0);
+}
