@@ -78,6 +78,14 @@ std::uint32_t to_pipe_access(PipeDirection d) noexcept {
   return PIPE_ACCESS_DUPLEX;
 }
 
+std::uint32_t to_pipe_type(PipeMode m) noexcept {
+  return m == PipeMode::Messages ? PIPE_TYPE_MESSAGE : PIPE_TYPE_BYTE;
+}
+
+std::uint32_t to_read_mode(PipeMode m) noexcept {
+  return m == PipeMode::Messages ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE;
+}
+
 PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept {
   ec.clear();
   switch (access & PIPE_ACCESS_DUPLEX) {
@@ -127,27 +135,42 @@ DWORD clamp_length(std::size_t n) noexcept {
   return static_cast<DWORD>(std::min<std::size_t>(n, 0x7fffffff));
 }
 
-// Runs one overlapped ReadFile or WriteFile. With `give_up`, an operation that cannot
-// complete at once is cancelled and reported as `errc::would_block`, unless it completed
-// in the meantime. A message read into a too-small buffer completes with ERROR_MORE_DATA
-// and the number of bytes it did transfer.
+// How long an overlapped operation may wait, and what it is when it waited too long.
+struct Limit {
+  DWORD ms = INFINITE;
+  errc on_expiry = errc::timed_out;
+};
+constexpr Limit no_limit{};
+
+// Runs one overlapped ReadFile or WriteFile. An operation still pending when its limit
+// expires is cancelled and reported as the limit says (`would_block` for nonblocking
+// mode, `timed_out` for a timeout), unless it completed in the meantime; one cancelled
+// by cancel_io() from another thread is `operation_canceled`. A message read into a
+// too-small buffer completes with ERROR_MORE_DATA and the bytes it did transfer.
 template <typename Start>
-DWORD run_overlapped(HANDLE handle, HANDLE event, bool give_up, Start start,
+DWORD run_overlapped(HANDLE handle, HANDLE event, Limit limit, Start start,
                      std::error_code& ec) noexcept {
   OVERLAPPED ov{};
   ov.hEvent = event;
   DWORD n = 0;
+  bool expired = false;
   if (!start(&ov)) {
     const DWORD err = ::GetLastError();
     if (err != ERROR_IO_PENDING && err != ERROR_MORE_DATA) {
       ec = error_of(err);
       return 0;
     }
-    if (err == ERROR_IO_PENDING && give_up) ::CancelIoEx(handle, &ov);
+    if (err == ERROR_IO_PENDING && limit.ms != INFINITE &&
+        ::WaitForSingleObject(event, limit.ms) == WAIT_TIMEOUT) {
+      ::CancelIoEx(handle, &ov);
+      expired = true;
+    }
   }
   if (!::GetOverlappedResult(handle, &ov, &n, TRUE)) {
     ec = last_error();
-    if (give_up && ec.value() == ERROR_OPERATION_ABORTED) ec = make_error_code(errc::would_block);
+    if (ec.value() == ERROR_OPERATION_ABORTED)
+      ec = expired ? make_error_code(limit.on_expiry)
+                   : std::make_error_code(std::errc::operation_canceled);
   }
   return n;
 }
@@ -159,9 +182,9 @@ struct Chunk {
   bool end = false;
 };
 
-Chunk read_chunk(HANDLE h, HANDLE event, bool give_up, MutableBuffer buf,
+Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf,
                  std::error_code& ec) noexcept {
-  const DWORD n = run_overlapped(h, event, give_up, [&](OVERLAPPED* ov) {
+  const DWORD n = run_overlapped(h, event, limit, [&](OVERLAPPED* ov) {
     return ::ReadFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
   }, ec);
   if (!ec) return {n, false, false};
@@ -182,7 +205,7 @@ Chunk read_chunk(HANDLE h, HANDLE event, bool give_up, MutableBuffer buf,
 void read_rest(HANDLE h, HANDLE event, MutableBuffer into, std::error_code& ec) noexcept {
   std::size_t done = 0;
   while (done < into.size() && !ec) {
-    const Chunk c = read_chunk(h, event, false, into.subspan(done), ec);
+    const Chunk c = read_chunk(h, event, no_limit, into.subspan(done), ec);
     if (c.end) ec = make_error_code(errc::peer_closed);
     done += c.n;
     if (!c.more && done < into.size() && !ec) ec = std::make_error_code(std::errc::io_error);
@@ -193,7 +216,7 @@ void read_rest(HANDLE h, HANDLE event, MutableBuffer into, std::error_code& ec) 
 void discard_rest(HANDLE h, HANDLE event, std::error_code& ec) noexcept {
   std::byte scratch[16 * 1024];
   for (;;) {
-    const Chunk c = read_chunk(h, event, false, scratch, ec);
+    const Chunk c = read_chunk(h, event, no_limit, scratch, ec);
     if (ec || c.end || !c.more) return;
   }
 }
@@ -208,6 +231,15 @@ std::size_t bytes_left(HANDLE h, std::error_code& ec) noexcept {
 DWORD timeout_ms(Timeout t) noexcept {
   if (t < Timeout::zero()) return INFINITE;
   return static_cast<DWORD>(std::min<Timeout::rep>(t.count(), INFINITE - 1));
+}
+
+Limit limit_of(Timeout t) noexcept {
+  return t < Timeout::zero() ? no_limit : Limit{timeout_ms(t), errc::timed_out};
+}
+
+// Reads wait for the read timeout, or not at all in nonblocking mode.
+Limit read_limit(bool nonblocking, Timeout t) noexcept {
+  return nonblocking ? Limit{0, errc::would_block} : limit_of(t);
 }
 
 }  // namespace
@@ -228,6 +260,8 @@ PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
     server_ = other.server_;
     shut_ = std::exchange(other.shut_, false);
     nonblocking_ = other.nonblocking_;
+    read_timeout_ = other.read_timeout_;
+    write_timeout_ = other.write_timeout_;
     name_ = std::move(other.name_);
     read_event_ = std::exchange(other.read_event_, nullptr);
     write_event_ = std::exchange(other.write_event_, nullptr);
@@ -294,7 +328,7 @@ PipeCore PipeCore::connect(const LocalName& name, bool read, bool write, bool me
     }
   }
   if (message_read) {
-    DWORD mode = PIPE_READMODE_MESSAGE;
+    DWORD mode = to_read_mode(PipeMode::Messages);
     if (!::SetNamedPipeHandleState(h, &mode, nullptr, nullptr)) {
       ec = last_error();
       ::CloseHandle(h);
@@ -330,6 +364,10 @@ PipeCore PipeCore::adopt(void* handle, bool message_read, bool message_write,
   return PipeCore(h, (flags & PIPE_SERVER_END) != 0, {});
 }
 
+void PipeCore::cancel_io() noexcept {
+  if (handle_ != nullptr) ::CancelIoEx(static_cast<HANDLE>(handle_), nullptr);
+}
+
 void* PipeCore::release() noexcept {
   shut_ = false;
   holding_ = false;
@@ -348,7 +386,7 @@ std::size_t PipeCore::read(MutableBuffer buf, std::error_code& ec) noexcept {
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return 0;
   // A byte reader on a message pipe reads across message boundaries (`more` is ignored).
-  return read_chunk(static_cast<HANDLE>(handle_), event, nonblocking_, buf, ec).n;
+  return read_chunk(static_cast<HANDLE>(handle_), event, read_limit(nonblocking_, read_timeout_), buf, ec).n;
 }
 
 std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
@@ -361,7 +399,7 @@ std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
   HANDLE event = ensure_event(write_event_, ec);
   if (ec) return 0;
   HANDLE h = static_cast<HANDLE>(handle_);
-  return run_overlapped(h, event, false, [&](OVERLAPPED* ov) {
+  return run_overlapped(h, event, limit_of(write_timeout_), [&](OVERLAPPED* ov) {
     return ::WriteFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
   }, ec);
 }
@@ -382,7 +420,7 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
   HANDLE h = static_cast<HANDLE>(handle_);
   static const std::byte nothing{};
   const void* data = msg.empty() ? &nothing : msg.data();
-  const DWORD n = run_overlapped(h, event, false, [&](OVERLAPPED* ov) {
+  const DWORD n = run_overlapped(h, event, limit_of(write_timeout_), [&](OVERLAPPED* ov) {
     return ::WriteFile(h, data, static_cast<DWORD>(msg.size()), nullptr, ov);
   }, ec);
   if (!ec && n != msg.size()) ec = std::make_error_code(std::errc::io_error);
@@ -402,7 +440,7 @@ ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
     if (ec) return {};
     HANDLE h = static_cast<HANDLE>(handle_);
     std::byte first{};
-    const Chunk c = read_chunk(h, event, nonblocking_, {&first, 1}, ec);
+    const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), {&first, 1}, ec);
     if (ec) return {};
     if (c.end) return {0, true};
     const std::size_t left = c.more ? bytes_left(h, ec) : 0;
@@ -428,7 +466,7 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
       peek_message(ec);
       if (ec || !holding_) return {0, !ec};
     } else {
-      const Chunk c = read_chunk(h, event, nonblocking_, buf, ec);
+      const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), buf, ec);
       if (ec) return {};
       if (c.end) return {0, true};
       if (!c.more) return {c.n};
@@ -477,7 +515,7 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
     const std::size_t first = std::min(std::max<std::size_t>(out.capacity(), 4096),
                                        max_size == SIZE_MAX ? max_size : max_size + 1);
     out.resize(first);
-    const Chunk c = read_chunk(h, event, nonblocking_, out, ec);
+    const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), out, ec);
     if (ec || c.end) {
       out.clear();
       return {0, c.end};
@@ -753,8 +791,8 @@ PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bo
   s->open_mode = FILE_FLAG_OVERLAPPED | (options.write_through() ? FILE_FLAG_WRITE_THROUGH : 0) |
                  to_pipe_access(direction_as_server(role));
   const bool message_type = message_read || message_write;
-  s->pipe_mode = (message_type ? PIPE_TYPE_MESSAGE : PIPE_TYPE_BYTE) |
-                 (message_read ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE) | PIPE_WAIT |
+  const auto mode_of = [](bool messages) { return messages ? PipeMode::Messages : PipeMode::Bytes; };
+  s->pipe_mode = to_pipe_type(mode_of(message_type)) | to_read_mode(mode_of(message_read)) | PIPE_WAIT |
                  (options.accept_remote() ? PIPE_ACCEPT_REMOTE_CLIENTS : PIPE_REJECT_REMOTE_CLIENTS);
   if (auto limit = options.instance_limit()) {
     if (*limit == 0) {

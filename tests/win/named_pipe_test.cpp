@@ -150,3 +150,10 @@ TEST_CASE("PipeDirection: PIPE_ACCESS_* conversions, with an error for a bad val
   win::direction_from_pipe_access(FILE_FLAG_OVERLAPPED, ec);
   CHECK(ec == std::errc::invalid_argument);
 }
+
+TEST_CASE("PipeMode: pipe type and read mode values") {
+  CHECK(win::to_pipe_type(win::PipeMode::Bytes) == PIPE_TYPE_BYTE);
+  CHECK(win::to_pipe_type(win::PipeMode::Messages) == PIPE_TYPE_MESSAGE);
+  CHECK(win::to_read_mode(win::PipeMode::Bytes) == PIPE_READMODE_BYTE);
+  CHECK(win::to_read_mode(win::PipeMode::Messages) == PIPE_READMODE_MESSAGE);
+}

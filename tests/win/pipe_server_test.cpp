@@ -476,3 +476,41 @@ TEST_CASE("pipe processes: a client process is identified and exchanges messages
   CHECK(msg == big);
   CHECK(child.wait() == 0);
 }
+
+TEST_CASE("pipe timeouts: a read times out without losing data; cancel_io wakes a reader") {
+  Pair p = open_pair();
+  p.client.set_read_timeout(100ms);
+  CHECK(p.client.read_timeout() == 100ms);
+  std::byte b[4];
+  std::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(p.client.read_some(b, ec) == 0);
+  CHECK(ec == errc::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start >= 80ms);
+  const std::byte data[2] = {byte_of(1), byte_of(2)};
+  p.server.write_some(data);
+  CHECK(p.client.read_some(b, ec) == 2);
+  CHECK_FALSE(ec);
+
+  // A blocked read in another thread is woken by cancel_io, and the stream stays usable.
+  p.client.set_read_timeout(localsock::infinite);
+  std::error_code reader_ec;
+  std::thread reader([&] { p.client.read_some(b, reader_ec); });
+  std::this_thread::sleep_for(100ms);
+  p.client.cancel_io();
+  reader.join();
+  CHECK(reader_ec == std::errc::operation_canceled);
+  p.server.write_some(data);
+  CHECK(p.client.read_some(b, ec) == 2);
+}
+
+TEST_CASE("pipe timeouts: a write to a peer that does not read times out") {
+  Pair p = open_pair(win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
+  p.server.set_write_timeout(200ms);
+  const std::vector<std::byte> big(1024 * 1024);
+  std::error_code ec;
+  std::size_t sent = 0;
+  for (int i = 0; i < 16 && !ec; ++i) sent += p.server.write_some(big, ec);
+  CHECK(ec == errc::timed_out);
+  CHECK(sent < 16 * big.size());
+}

@@ -47,6 +47,11 @@ std::uint32_t to_pipe_access(PipeDirection d) noexcept;
 /// `std::errc::invalid_argument` for a value that names no direction.
 PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept;
 
+/// The PIPE_TYPE_* value of a mode (as given to CreateNamedPipe).
+std::uint32_t to_pipe_type(PipeMode m) noexcept;
+/// The PIPE_READMODE_* value of a mode (CreateNamedPipe, SetNamedPipeHandleState).
+std::uint32_t to_read_mode(PipeMode m) noexcept;
+
 /// The read or the write side of a stream type: absent, bytes or messages.
 enum class StreamMode { None, Bytes, Messages };
 
@@ -81,6 +86,11 @@ class PipeCore {
 
   void set_nonblocking(bool on) noexcept { nonblocking_ = on; }
   bool nonblocking() const noexcept { return nonblocking_; }
+  void set_read_timeout(Timeout t) noexcept { read_timeout_ = t; }
+  void set_write_timeout(Timeout t) noexcept { write_timeout_ = t; }
+  Timeout read_timeout() const noexcept { return read_timeout_; }
+  Timeout write_timeout() const noexcept { return write_timeout_; }
+  void cancel_io() noexcept;
   std::uint32_t process_id(bool of_client, std::error_code& ec) const noexcept;
   std::uint32_t session_id(bool of_client, std::error_code& ec) const noexcept;
   std::string client_user_sid(std::error_code& ec) const;
@@ -104,6 +114,8 @@ class PipeCore {
   bool server_ = false;
   bool shut_ = false;  // shutdown(both) closed the handle; reads report end of stream.
   bool nonblocking_ = false;
+  Timeout read_timeout_ = infinite;
+  Timeout write_timeout_ = infinite;
   std::string name_;
   // One event per direction, so that a read and a write may wait at the same time.
   void* read_event_ = nullptr;
@@ -350,6 +362,21 @@ class BasicPipeStream
   /// `errc::would_block` (never end of stream). Writes always wait for the pipe to take
   /// the data. Set it before sharing the stream between threads.
   void set_nonblocking(bool on) noexcept { core_.set_nonblocking(on); }
+  bool nonblocking() const noexcept { return core_.nonblocking(); }
+
+  /// The longest a read or receive waits for data; `errc::timed_out` after it (nothing
+  /// is lost: a later read gets the data). `infinite` (the default) waits forever.
+  void set_read_timeout(Timeout t) noexcept { core_.set_read_timeout(t); }
+  /// The longest a write or send waits for the peer to make room; `errc::timed_out`
+  /// after it. A byte write that timed out may have written part (it returns how much);
+  /// a message send that timed out may have been cut, so close the connection then.
+  void set_write_timeout(Timeout t) noexcept { core_.set_write_timeout(t); }
+  Timeout read_timeout() const noexcept { return core_.read_timeout(); }
+  Timeout write_timeout() const noexcept { return core_.write_timeout(); }
+
+  /// Wakes reads and writes blocked in other threads on this stream; they fail with
+  /// `std::errc::operation_canceled`. Safe from any thread while the stream is open.
+  void cancel_io() noexcept { core_.cancel_io(); }
 
   /// Named pipes have no half-close: `Shutdown::both` ends the connection (the peer
   /// reads end of stream); `read` or `write` alone report `errc::not_supported`.
