@@ -175,7 +175,12 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
 #if defined(SCM_CREDENTIALS)
-    if (c->cmsg_type == SCM_CREDENTIALS) out.had_credentials = true;
+    if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+      ucred u;
+      std::memcpy(&u, CMSG_DATA(c), sizeof u);
+      out.had_credentials = true;
+      out.credentials = {u.pid, u.uid, u.gid};
+    }
 #endif
     if (c->cmsg_type != SCM_RIGHTS) continue;
     const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -196,7 +201,7 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
 }
 
 std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const UnixAddress* to,
-                     std::error_code& ec) noexcept {
+                     std::error_code& ec, bool credentials) noexcept {
   ec.clear();
   iovec iov{const_cast<std::byte*>(buf.data()), buf.size()};
   msghdr msg{};
@@ -206,10 +211,19 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
     msg.msg_name = const_cast<sockaddr_un*>(&to->addr);
     msg.msg_namelen = to->len;
   }
+#if defined(SCM_CREDENTIALS)
+  const std::size_t credentials_size = credentials ? CMSG_SPACE(sizeof(ucred)) : 0;
+#else
+  if (credentials) {
+    ec = make_error_code(errc::not_supported);
+    return 0;
+  }
+  const std::size_t credentials_size = 0;
+#endif
   std::vector<unsigned char> control;
-  if (!fds.empty()) {
+  if (!fds.empty() || credentials_size > 0) {
     try {
-      control.resize(CMSG_SPACE(fds.size_bytes()));
+      control.resize((fds.empty() ? 0 : CMSG_SPACE(fds.size_bytes())) + credentials_size);
     } catch (const std::bad_alloc&) {
       ec = std::make_error_code(std::errc::not_enough_memory);
       return 0;
@@ -217,10 +231,23 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
     msg.msg_control = control.data();
     msg.msg_controllen = control.size();
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(fds.size_bytes());
-    std::memcpy(CMSG_DATA(c), fds.data(), fds.size_bytes());
+    if (!fds.empty()) {
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(fds.size_bytes());
+      std::memcpy(CMSG_DATA(c), fds.data(), fds.size_bytes());
+      c = CMSG_NXTHDR(&msg, c);
+    }
+#if defined(SCM_CREDENTIALS)
+    if (credentials) {
+      // The kernel checks these: a process may only claim its own ids (unless privileged).
+      const ucred u{::getpid(), ::geteuid(), ::getegid()};
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_CREDENTIALS;
+      c->cmsg_len = CMSG_LEN(sizeof u);
+      std::memcpy(CMSG_DATA(c), &u, sizeof u);
+    }
+#endif
   }
   return retry_eintr([&] { return ::sendmsg(fd, &msg, send_flags); }, ec);
 }

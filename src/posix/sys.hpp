@@ -54,13 +54,16 @@ struct RecvOutcome {
   std::size_t size = 0;
   bool fds_truncated = false;
   bool had_credentials = false;
+  PeerCredentials credentials;  ///< Valid when `had_credentials`.
 };
 RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>* fds,
                      std::size_t max_fds, UnixAddress* from, std::error_code& ec) noexcept;
 
-/// One sendmsg with EINTR retried, descriptors attached when `fds` is not empty.
+/// One sendmsg with EINTR retried, descriptors attached when `fds` is not empty and
+/// this process's credentials when `credentials` is set (`errc::not_supported` where
+/// the platform cannot send them).
 std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const UnixAddress* to,
-                     std::error_code& ec) noexcept;
+                     std::error_code& ec, bool credentials = false) noexcept;
 
 /// The LocalName of a socket address returned by the kernel (empty when unnamed).
 LocalName name_of(const UnixAddress& addr);

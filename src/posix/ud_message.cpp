@@ -23,8 +23,10 @@ namespace {
 // carries credentials (SO_PASSCRED), so a 0-byte read without them is the end.
 ReceiveResult receive_message(int fd, bool seqpacket, MutableBuffer buf,
                               std::vector<OwnedFd>* fds, std::size_t max_fds,
-                              detail::UnixAddress* from, std::error_code& ec) noexcept {
+                              detail::UnixAddress* from, std::error_code& ec,
+                              std::optional<PeerCredentials>* credentials = nullptr) noexcept {
   ec.clear();
+  if (credentials != nullptr) credentials->reset();
   if (fd < 0) {
     ec = make_error_code(errc::not_connected);
     return {};
@@ -38,17 +40,19 @@ ReceiveResult receive_message(int fd, bool seqpacket, MutableBuffer buf,
   }
   const auto got = detail::recv_msg(fd, buf, 0, fds, max_fds, from, ec);
   if (ec) return {};
+  if (credentials != nullptr && got.had_credentials) *credentials = got.credentials;
   return {.size = got.size, .fds_truncated = got.fds_truncated};
 }
 
 void send_message(int fd, ConstBuffer msg, std::span<const int> fds,
-                  const detail::UnixAddress* to, std::error_code& ec) noexcept {
+                  const detail::UnixAddress* to, std::error_code& ec,
+                  bool credentials = false) noexcept {
   ec.clear();
   if (fd < 0) {
     ec = make_error_code(errc::not_connected);
     return;
   }
-  detail::send_msg(fd, msg, fds, to, ec);
+  detail::send_msg(fd, msg, fds, to, ec, credentials);
   if (ec != std::errc::message_size) return;
   // Larger than the send buffer: grow it to fit (beyond the system's limit where the
   // process is privileged), then try once more.
@@ -57,7 +61,7 @@ void send_message(int fd, ConstBuffer msg, std::span<const int> fds,
   if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
 #endif
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
-  detail::send_msg(fd, msg, fds, to, ec);
+  detail::send_msg(fd, msg, fds, to, ec, credentials);
   if (ec == std::errc::message_size) ec = make_error_code(errc::message_too_large);
 }
 
@@ -98,6 +102,16 @@ void UdSeqpacket::send(ConstBuffer msg) {
 void UdSeqpacket::send_with_fds(ConstBuffer msg, std::span<const int> fds,
                                 std::error_code& ec) noexcept {
   send_message(fd_.get(), msg, fds, nullptr, ec);
+}
+
+void UdSeqpacket::send_with_credentials(ConstBuffer msg, std::error_code& ec) noexcept {
+  send_message(fd_.get(), msg, {}, nullptr, ec, true);
+}
+
+ReceiveResult UdSeqpacket::recv_with_credentials(MutableBuffer buf,
+                                                 std::optional<PeerCredentials>& credentials,
+                                                 std::error_code& ec) noexcept {
+  return receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec, &credentials);
 }
 
 ReceiveResult UdSeqpacket::peek_size(std::error_code& ec) noexcept {

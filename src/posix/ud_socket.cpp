@@ -93,6 +93,25 @@ PeerCredentials UdSocket::peer_credentials() const {
                   [&](auto& ec) { return peer_credentials(ec); });
 }
 
+void UdSocket::set_pass_credentials(bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!fd_) {
+    ec = make_error_code(errc::not_connected);
+    return;
+  }
+#if defined(SO_PASSCRED)
+  const int v = on ? 1 : 0;
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_PASSCRED, &v, sizeof v) < 0) ec = last_error();
+#else
+  (void)on;
+  ec = make_error_code(errc::not_supported);
+#endif
+}
+
+void UdSocket::set_pass_credentials(bool on) {
+  or_throw("UdSocket::set_pass_credentials", name_, [&](auto& ec) { set_pass_credentials(on, ec); });
+}
+
 void UdSocket::shutdown(Shutdown how, std::error_code& ec) noexcept {
   ec.clear();
   if (!fd_) {

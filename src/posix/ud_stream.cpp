@@ -129,6 +129,33 @@ ReceiveResult UdStream::read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& f
   return {.size = r.size, .end = !ec && r.size == 0 && !buf.empty(), .fds_truncated = r.fds_truncated};
 }
 
+std::size_t UdStream::write_with_credentials(ConstBuffer buf, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!fd_) {
+    ec = make_error_code(errc::not_connected);
+    return 0;
+  }
+  if (buf.empty()) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    return 0;
+  }
+  return detail::send_msg(fd_.get(), buf, {}, nullptr, ec, true);
+}
+
+ReceiveResult UdStream::read_with_credentials(MutableBuffer buf,
+                                              std::optional<PeerCredentials>& credentials,
+                                              std::error_code& ec) noexcept {
+  ec.clear();
+  credentials.reset();
+  if (!fd_) {
+    ec = make_error_code(errc::not_connected);
+    return {};
+  }
+  const auto r = detail::recv_msg(fd_.get(), buf, 0, nullptr, 0, nullptr, ec);
+  if (r.had_credentials) credentials = r.credentials;
+  return {.size = r.size, .end = !ec && r.size == 0 && !buf.empty()};
+}
+
 ReceiveResult UdStream::read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds,
                                       std::size_t max_fds) {
   return or_throw("UdStream::read_with_fds", name_,

@@ -4,6 +4,7 @@
 #include <localsock/posix/ud_stream.hpp>
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
@@ -16,6 +17,8 @@ using localsock::LocalName;
 using namespace localsock::posix;
 
 namespace {
+
+localsock::ConstBuffer text(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
 
 std::vector<std::byte> bytes(std::size_t n, unsigned char seed = 1) {
   std::vector<std::byte> v(n);
@@ -239,4 +242,57 @@ TEST_CASE("UdDatagram: close() removes the socket file bind() created") {
   d.close();
   CHECK_FALSE(std::filesystem::exists(path));
   CHECK_FALSE(d.is_open());
+}
+
+TEST_CASE("credentials as ancillary data: sent with bytes and messages, checked by the kernel") {
+  auto [a, b] = UdStream::pair();
+  std::byte buf[8];
+  std::optional<PeerCredentials> who;
+  std::error_code ec;
+  // Without SO_PASSCRED on the receiver, nothing is reported.
+  a.write_some(text("x"));
+  b.read_with_credentials(buf, who, ec);
+  CHECK_FALSE(ec);
+  CHECK_FALSE(who.has_value());
+  b.set_pass_credentials(true);
+  CHECK(a.write_with_credentials(text("hi"), ec) == 2);
+  CHECK_FALSE(ec);
+  auto r = b.read_with_credentials(buf, who, ec);
+  CHECK(r.size == 2);
+  REQUIRE(who.has_value());
+  CHECK(who->pid == ::getpid());
+  CHECK(who->uid == ::geteuid());
+  CHECK(who->gid == ::getegid());
+  a.write_with_credentials({}, ec);
+  CHECK(ec == std::errc::invalid_argument);
+
+  auto [p, q] = UdSeqpacket::pair();
+  p.send_with_credentials(text("msg"), ec);
+  CHECK_FALSE(ec);
+  r = q.recv_with_credentials(buf, who, ec);
+  CHECK(r.size == 3);
+  REQUIRE(who.has_value());
+  CHECK(who->pid == ::getpid());
+}
+
+TEST_CASE("credentials as ancillary data: a forked child's pid arrives with its message") {
+  auto [p, q] = UdSeqpacket::pair();
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::error_code ec;
+    p.send_with_credentials(text("from child"), ec);
+    ::_exit(ec ? 1 : 0);
+  }
+  std::byte buf[32];
+  std::optional<PeerCredentials> who;
+  std::error_code ec;
+  const auto r = q.recv_with_credentials(buf, who, ec);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(r.size == 10);
+  REQUIRE(who.has_value());
+  CHECK(who->pid == child);
 }

@@ -2,11 +2,14 @@
 #include <localsock/posix/ud_stream.hpp>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -371,4 +374,57 @@ TEST_CASE("UdStream::connect: a full backlog is waited for within the timeout, t
   t.join();
   CHECK_FALSE(ec);
   CHECK(late.is_open());
+}
+
+namespace {
+std::atomic<int> signals_seen{0};
+void count_signal(int) { ++signals_seen; }
+
+// Interrupts `thread` with SIGUSR1 (installed without SA_RESTART, so every blocking
+// system call it is in fails with EINTR) until `stop` is set.
+void pester(pthread_t thread, const std::atomic<bool>& stop) {
+  while (!stop) {
+    ::pthread_kill(thread, SIGUSR1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+}  // namespace
+
+TEST_CASE("EINTR: signals during accept, connect, read and write never surface as errors") {
+  struct sigaction sa {};
+  sa.sa_handler = count_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART
+  struct sigaction old {};
+  REQUIRE(::sigaction(SIGUSR1, &sa, &old) == 0);
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListener listener = UdListener::bind(name);
+  std::atomic<bool> stop{false};
+  std::error_code accept_ec, read_ec;
+  std::size_t got = 0;
+  std::vector<std::byte> data(4 * 1024 * 1024, std::byte{7});
+  std::thread server([&] {
+    UdStream s = listener.accept(accept_ec);
+    std::vector<std::byte> buf(64 * 1024);
+    while (!read_ec) {
+      const std::size_t n = s.read_some(buf, read_ec);
+      if (n == 0) break;
+      got += n;
+    }
+    stop = true;  // while this thread still exists, so pthread_kill stays valid
+  });
+  std::thread interrupter([&] { pester(server.native_handle(), stop); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // accept is interrupted
+  UdStream c = UdStream::connect(name);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // so is the read
+  localsock::ConstBuffer rest = data;
+  while (!rest.empty()) rest = rest.subspan(c.write_some(rest));
+  c.close();
+  interrupter.join();
+  server.join();
+  ::sigaction(SIGUSR1, &old, nullptr);
+  CHECK(signals_seen > 10);
+  CHECK_FALSE(accept_ec);
+  CHECK_FALSE(read_ec);
+  CHECK(got == data.size());
 }

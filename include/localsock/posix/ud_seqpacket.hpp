@@ -32,6 +32,10 @@ class UdSeqpacket : public UdSocket {
   /// Sends one message with descriptors attached (SCM_RIGHTS).
   void send_with_fds(ConstBuffer msg, std::span<const int> fds, std::error_code& ec) noexcept;
 
+  /// Sends one message with this process's credentials attached (SCM_CREDENTIALS;
+  /// Linux, else `errc::not_supported`).
+  void send_with_credentials(ConstBuffer msg, std::error_code& ec) noexcept;
+
   /// Waits for the next message and returns its size without taking it.
   /// `ReceiveResult::end` is set at end of stream.
   ReceiveResult peek_size(std::error_code& ec) noexcept;
@@ -44,6 +48,10 @@ class UdSeqpacket : public UdSocket {
   /// `max_size` is discarded and reported as `errc::message_too_large`.
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
+  /// Receives one message (as recv) and its sender's credentials, which every message
+  /// on a seqpacket socket carries on Linux.
+  ReceiveResult recv_with_credentials(MutableBuffer buf, std::optional<PeerCredentials>& credentials,
+                                      std::error_code& ec) noexcept;
   /// Receives one message with up to `max_fds` descriptors (see UdStream::read_with_fds).
   ReceiveResult recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds, std::size_t max_fds,
                               std::error_code& ec);

@@ -62,6 +62,13 @@ class UdSocket {
   PeerCredentials peer_credentials(std::error_code& ec) const noexcept;
   PeerCredentials peer_credentials() const;
 
+  /// Asks the kernel to attach the sender's credentials to everything this socket
+  /// receives from now on (SO_PASSCRED; Linux). Turn it on before the peer sends; the
+  /// `..._with_credentials` receives then report them. Message sockets have it on.
+  /// `errc::not_supported` where the platform has no such option.
+  void set_pass_credentials(bool on, std::error_code& ec) noexcept;
+  void set_pass_credentials(bool on);
+
   /// Ends one or both directions of the connection.
   void shutdown(Shutdown how, std::error_code& ec) noexcept;
   void shutdown(Shutdown how);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <optional>
+
 #include <localsock/posix/ud_socket.hpp>
 
 /// The Unix-domain-socket backend: public API for Unix programs that want the native
@@ -56,6 +58,17 @@ class UdStream : public UdSocket {
   ReceiveResult read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds,
                               std::size_t max_fds, std::error_code& ec);
   ReceiveResult read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds, std::size_t max_fds);
+
+  /// Writes at least one byte of `buf` with this process's credentials attached
+  /// (SCM_CREDENTIALS; Linux, else `errc::not_supported`). `buf` must not be empty.
+  std::size_t write_with_credentials(ConstBuffer buf, std::error_code& ec) noexcept;
+  /// Reads like read_some and reports the sender's credentials of those bytes in
+  /// `credentials` (empty unless this socket passes credentials, see
+  /// set_pass_credentials). Bytes sent with different credentials are never merged
+  /// into one read.
+  ReceiveResult read_with_credentials(MutableBuffer buf,
+                                      std::optional<PeerCredentials>& credentials,
+                                      std::error_code& ec) noexcept;
 };
 
 }  // namespace localsock::posix
