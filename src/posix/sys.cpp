@@ -168,7 +168,7 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
 #if defined(MSG_CMSG_CLOEXEC)
   flags |= MSG_CMSG_CLOEXEC;
 #endif
-  out.size = retry_eintr([&] { return ::recvmsg(fd, &msg, flags); }, ec);
+  out.size = retry_eintr([&] { return ::recvmsg(fd, &msg, flags); }, ec, fd);
   if (ec) return out;
   if (from != nullptr) from->len = msg.msg_namelen;
   out.fds_truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
@@ -249,7 +249,12 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
     }
 #endif
   }
-  return retry_eintr([&] { return ::sendmsg(fd, &msg, send_flags); }, ec);
+  return retry_eintr([&] { return ::sendmsg(fd, &msg, send_flags); }, ec, fd);
+}
+
+bool timed_out_not_nonblocking(int fd) noexcept {
+  const int flags = ::fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_NONBLOCK) == 0;
 }
 
 LocalName name_of(const UnixAddress& a) {

@@ -68,14 +68,22 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
 /// The LocalName of a socket address returned by the kernel (empty when unnamed).
 LocalName name_of(const UnixAddress& addr);
 
+/// Whether an EAGAIN on `fd` came from a receive or send timeout (SO_RCVTIMEO,
+/// SO_SNDTIMEO) rather than from nonblocking mode.
+bool timed_out_not_nonblocking(int fd) noexcept;
+
 /// Runs a system call returning ssize_t, retrying EINTR; the count, or 0 with `ec` set.
+/// With the descriptor given, an EAGAIN of a blocking socket (its timeout expired) is
+/// reported as `errc::timed_out`.
 template <typename Call>
-std::size_t retry_eintr(Call call, std::error_code& ec) noexcept {
+std::size_t retry_eintr(Call call, std::error_code& ec, int fd = -1) noexcept {
   for (;;) {
     const auto n = call();
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno != EINTR) {
       ec = last_error();
+      if (fd >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && timed_out_not_nonblocking(fd))
+        ec = make_error_code(errc::timed_out);
       return 0;
     }
   }

@@ -3,8 +3,11 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "sys.hpp"
 
@@ -91,6 +94,31 @@ PeerCredentials UdSocket::peer_credentials(std::error_code& ec) const noexcept {
 PeerCredentials UdSocket::peer_credentials() const {
   return or_throw("UdSocket::peer_credentials", name_,
                   [&](auto& ec) { return peer_credentials(ec); });
+}
+
+namespace {
+void set_timeout(int fd, int option, Timeout t, std::error_code& ec) noexcept {
+  ec.clear();
+  if (fd < 0) {
+    ec = make_error_code(errc::not_connected);
+    return;
+  }
+  timeval tv{};  // zero: no timeout
+  if (t >= Timeout::zero()) {
+    const auto ms = std::max<Timeout::rep>(t.count(), 1);
+    tv.tv_sec = static_cast<time_t>(ms / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  }
+  if (::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv) < 0) ec = last_error();
+}
+}  // namespace
+
+void UdSocket::set_read_timeout(Timeout t, std::error_code& ec) noexcept {
+  set_timeout(fd_.get(), SO_RCVTIMEO, t, ec);
+}
+
+void UdSocket::set_write_timeout(Timeout t, std::error_code& ec) noexcept {
+  set_timeout(fd_.get(), SO_SNDTIMEO, t, ec);
 }
 
 void UdSocket::set_pass_credentials(bool on, std::error_code& ec) noexcept {

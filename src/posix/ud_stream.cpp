@@ -41,7 +41,8 @@ std::size_t UdStream::read_some(MutableBuffer buf, std::error_code& ec) noexcept
     return 0;
   }
   if (buf.empty()) return 0;
-  return detail::retry_eintr([&] { return ::recv(fd_.get(), buf.data(), buf.size(), 0); }, ec);
+  return detail::retry_eintr([&] { return ::recv(fd_.get(), buf.data(), buf.size(), 0); }, ec,
+                             fd_.get());
 }
 
 std::size_t UdStream::read_some(MutableBuffer buf) {
@@ -56,7 +57,7 @@ std::size_t UdStream::write_some(ConstBuffer buf, std::error_code& ec) noexcept 
   }
   if (buf.empty()) return 0;
   return detail::retry_eintr(
-      [&] { return ::send(fd_.get(), buf.data(), buf.size(), detail::send_flags); }, ec);
+      [&] { return ::send(fd_.get(), buf.data(), buf.size(), detail::send_flags); }, ec, fd_.get());
 }
 
 std::size_t UdStream::write_some(ConstBuffer buf) {
@@ -77,7 +78,8 @@ std::size_t UdStream::read_vectored(std::span<const MutableBuffer> bufs,
   iovec iov[max_iov];
   const std::size_t n = std::min(bufs.size(), max_iov);
   for (std::size_t i = 0; i < n; ++i) iov[i] = {bufs[i].data(), bufs[i].size()};
-  return detail::retry_eintr([&] { return ::readv(fd_.get(), iov, static_cast<int>(n)); }, ec);
+  return detail::retry_eintr([&] { return ::readv(fd_.get(), iov, static_cast<int>(n)); }, ec,
+                             fd_.get());
 }
 
 std::size_t UdStream::write_vectored(std::span<const ConstBuffer> bufs,
@@ -95,7 +97,8 @@ std::size_t UdStream::write_vectored(std::span<const ConstBuffer> bufs,
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = n;
-  return detail::retry_eintr([&] { return ::sendmsg(fd_.get(), &msg, detail::send_flags); }, ec);
+  return detail::retry_eintr([&] { return ::sendmsg(fd_.get(), &msg, detail::send_flags); }, ec,
+                             fd_.get());
 }
 
 std::size_t UdStream::write_with_fds(ConstBuffer buf, std::span<const int> fds,

@@ -62,6 +62,13 @@ class UdSocket {
   PeerCredentials peer_credentials(std::error_code& ec) const noexcept;
   PeerCredentials peer_credentials() const;
 
+  /// The longest a receive waits (SO_RCVTIMEO); then `errc::timed_out`, and nothing is
+  /// lost. `infinite` waits forever (the default); zero is taken as 1 ms.
+  void set_read_timeout(Timeout t, std::error_code& ec) noexcept;
+  /// The longest a send waits for room (SO_SNDTIMEO); then `errc::timed_out`, or the
+  /// bytes a stream write did take.
+  void set_write_timeout(Timeout t, std::error_code& ec) noexcept;
+
   /// Asks the kernel to attach the sender's credentials to everything this socket
   /// receives from now on (SO_PASSCRED; Linux). Turn it on before the peer sends; the
   /// `..._with_credentials` receives then report them. Message sockets have it on.
