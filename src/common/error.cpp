@@ -46,6 +46,8 @@ class Category final : public std::error_category {
         return "the mode does not fit the stream type (bytes versus messages)";
       case errc::wrong_end:
         return "not possible on this end of the connection (server or client only)";
+      case errc::access_denied:
+        return "access denied by the listener's permissions";
     }
     return "unknown localsock error " + std::to_string(value);
   }
@@ -86,6 +88,8 @@ class Category final : public std::error_category {
         return std::errc::invalid_argument;
       case errc::wrong_end:
         return std::errc::operation_not_permitted;
+      case errc::access_denied:
+        return std::errc::permission_denied;
     }
     return {value, *this};
   }

@@ -5,6 +5,7 @@
 // defined once per platform (src/posix/*.cpp or src/win/*.cpp); Meson compiles one
 // set, so nothing here needs an #ifdef.
 
+#include <localsock/capabilities.hpp>
 #include <localsock/error.hpp>
 #include <localsock/name.hpp>
 
@@ -31,5 +32,8 @@ NameSupport name_support() noexcept;
 
 /// A sentence stating the platform's length limit for names, for error messages.
 std::string name_limit_text();
+
+/// Measures what this platform and runtime support and enforce (see Capabilities).
+Capabilities probe_capabilities() noexcept;
 
 }  // namespace localsock::detail

@@ -34,6 +34,8 @@ bool system_error_means(int value, errc condition) noexcept {
       return value == EMSGSIZE;
     case errc::not_a_socket:
       return value == ENOTSOCK;
+    case errc::access_denied:
+      return value == EACCES || value == EPERM;
     default:
       return false;
   }

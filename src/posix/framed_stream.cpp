@@ -57,19 +57,20 @@ void FramedStream::send(ConstBuffer msg) {
 
 bool FramedStream::next_size(std::error_code& ec) noexcept {
   if (pending_ >= 0) return true;
-  std::array<std::byte, 4> header;
-  std::size_t got = 0;
-  while (got < header.size()) {
-    const std::size_t n = stream_.read_some(std::span(header).subspan(got), ec);
+  // The header bytes read so far are kept, so a timeout or would_block inside a header
+  // loses nothing: the next receive goes on where this one stopped.
+  while (header_got_ < header_.size()) {
+    const std::size_t n = stream_.read_some(std::span(header_).subspan(header_got_), ec);
     if (ec) return false;
     if (n == 0) {
       // The end between frames is clean; inside a header it is a fault.
-      if (got != 0) ec = make_error_code(errc::peer_closed);
+      if (header_got_ != 0) ec = make_error_code(errc::peer_closed);
       return false;
     }
-    got += n;
+    header_got_ += n;
   }
-  pending_ = decode(header);
+  header_got_ = 0;
+  pending_ = decode(header_);
   return true;
 }
 
@@ -97,6 +98,12 @@ ReceiveResult FramedStream::recv(MutableBuffer buf, std::error_code& ec) noexcep
   pending_ = -1;
   read_body(buf.first(size), ec);
   return {.size = ec ? 0 : size};
+}
+
+ReceiveResult FramedStream::peek_size(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!next_size(ec)) return {.end = !ec};
+  return {.size = static_cast<std::size_t>(pending_)};
 }
 
 ReceiveResult FramedStream::recv(MutableBuffer buf) {

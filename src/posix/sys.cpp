@@ -252,6 +252,33 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
   return retry_eintr([&] { return ::sendmsg(fd, &msg, send_flags); }, ec, fd);
 }
 
+PeerCredentials peer_credentials_of(int fd, std::error_code& ec) noexcept {
+  ec.clear();
+  PeerCredentials c;
+#if defined(SO_PEERCRED)
+  ucred u{};
+  socklen_t len = sizeof u;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &u, &len) < 0) {
+    ec = last_error();
+    return c;
+  }
+  c.pid = u.pid;
+  c.uid = u.uid;
+  c.gid = u.gid;
+#else
+  // BSD and macOS: getpeereid has no pid (LOCAL_PEERPID is macOS-only).
+  uid_t uid;
+  gid_t gid;
+  if (::getpeereid(fd, &uid, &gid) < 0) {
+    ec = last_error();
+    return c;
+  }
+  c.uid = uid;
+  c.gid = gid;
+#endif
+  return c;
+}
+
 bool timed_out_not_nonblocking(int fd) noexcept {
   const int flags = ::fcntl(fd, F_GETFL);
   return flags >= 0 && (flags & O_NONBLOCK) == 0;

@@ -68,6 +68,9 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
 /// The LocalName of a socket address returned by the kernel (empty when unnamed).
 LocalName name_of(const UnixAddress& addr);
 
+/// The credentials of the peer of a connected socket (SO_PEERCRED or getpeereid).
+PeerCredentials peer_credentials_of(int fd, std::error_code& ec) noexcept;
+
 /// Whether an EAGAIN on `fd` came from a receive or send timeout (SO_RCVTIMEO,
 /// SO_SNDTIMEO) rather than from nonblocking mode.
 bool timed_out_not_nonblocking(int fd) noexcept;

@@ -29,6 +29,7 @@ struct ListenerCore::State {
   dev_t dev = 0;
   ino_t ino = 0;
   std::atomic<bool> nonblocking{false};
+  bool same_user_only = false;
 
   localsock::detail::AcceptGate gate;
 
@@ -147,10 +148,20 @@ ListenerCore ListenerCore::bind(const LocalName& name, SocketType type,
   s->name = name;
   s->type = native_type(type);
   s->nonblocking = options.nonblocking;
+  s->same_user_only = options.same_user_only;
   // The listening socket is nonblocking so that accept() can wait in poll() alongside
   // the wake-up pipe; accepted sockets are blocking (accept4 does not inherit it).
   s->fd = open_socket(s->type | SOCK_NONBLOCK, ec);
   if (s->fd < 0) return {};
+  // Accepted sockets inherit the listening socket's buffer sizes.
+  if (options.buffer_size) {
+    const int size = *options.buffer_size;
+    if (::setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) < 0 ||
+        ::setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) < 0) {
+      ec = last_error();
+      return {};
+    }
+  }
   if (::pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
     ec = last_error();
     return {};
@@ -162,9 +173,9 @@ ListenerCore ListenerCore::bind(const LocalName& name, SocketType type,
       ec = last_error();
       return {};
     }
-  } else if (options.mode) {
-    ec = bind_with_mode(s->fd, path, static_cast<mode_t>(*options.mode), s->type,
-                        options.reclaim_stale);
+  } else if (options.mode || options.same_user_only) {
+    const auto mode = static_cast<mode_t>(options.mode.value_or(0600));
+    ec = bind_with_mode(s->fd, path, mode, s->type, options.reclaim_stale);
   } else {
     ec = place_at(path, s->type, options.reclaim_stale, [&]() -> std::error_code {
       return ::bind(s->fd, addr.get(), addr.len) == 0 ? std::error_code{} : last_error();
@@ -206,6 +217,14 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
   int fd = -1;
   for (;;) {
     fd = ::accept4(s->fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0 && s->same_user_only) {
+      std::error_code peer_ec;
+      const PeerCredentials peer = peer_credentials_of(fd, peer_ec);
+      if (peer_ec || peer.uid != ::geteuid()) {
+        ::close(fd);  // another user's client: refused, and accept goes on
+        continue;
+      }
+    }
     if (fd >= 0) break;
     const int err = errno;
     if (err == EINTR || err == ECONNABORTED) continue;

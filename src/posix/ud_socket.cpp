@@ -65,30 +65,7 @@ LocalName UdSocket::peer_address() const {
 }
 
 PeerCredentials UdSocket::peer_credentials(std::error_code& ec) const noexcept {
-  ec.clear();
-  PeerCredentials c;
-#if defined(SO_PEERCRED)
-  ucred u{};
-  socklen_t len = sizeof u;
-  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_PEERCRED, &u, &len) < 0) {
-    ec = last_error();
-    return c;
-  }
-  c.pid = u.pid;
-  c.uid = u.uid;
-  c.gid = u.gid;
-#else
-  // BSD and macOS: getpeereid has no pid (LOCAL_PEERPID is macOS-only).
-  uid_t uid;
-  gid_t gid;
-  if (::getpeereid(fd_.get(), &uid, &gid) < 0) {
-    ec = last_error();
-    return c;
-  }
-  c.uid = uid;
-  c.gid = gid;
-#endif
-  return c;
+  return detail::peer_credentials_of(fd_.get(), ec);
 }
 
 PeerCredentials UdSocket::peer_credentials() const {

@@ -42,6 +42,8 @@ bool system_error_means(int value, errc condition) noexcept {
       return v == ERROR_INVALID_NAME || v == ERROR_BAD_PATHNAME;
     case errc::name_too_long:
       return v == ERROR_FILENAME_EXCED_RANGE;
+    case errc::access_denied:
+      return v == ERROR_ACCESS_DENIED;
     default:
       return false;
   }

@@ -2,6 +2,7 @@
 #include <localsock/win/named_pipe.hpp>
 
 #include <windows.h>
+#include <aclapi.h>
 #include <sddl.h>
 
 #include <algorithm>
@@ -580,6 +581,79 @@ void PipeCore::impersonate_client(std::error_code& ec) const noexcept {
     ec = last_error();
 }
 
+namespace {
+
+// The SID string of a token's user.
+std::string token_user_sid(HANDLE token, std::error_code& ec) {
+  DWORD len = 0;
+  ::GetTokenInformation(token, TokenUser, nullptr, 0, &len);
+  std::vector<std::byte> info(len);
+  char* text = nullptr;
+  if (len == 0 || !::GetTokenInformation(token, TokenUser, info.data(), len, &len) ||
+      !::ConvertSidToStringSidA(reinterpret_cast<TOKEN_USER*>(info.data())->User.Sid, &text)) {
+    ec = last_error();
+    return {};
+  }
+  std::string sid = text;
+  ::LocalFree(text);
+  return sid;
+}
+
+// The user a process runs as.
+std::string process_user_sid(DWORD pid, std::error_code& ec) {
+  HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  if (process == nullptr) {
+    ec = last_error();
+    return {};
+  }
+  HANDLE token = nullptr;
+  std::string sid;
+  if (::OpenProcessToken(process, TOKEN_QUERY, &token)) {
+    sid = token_user_sid(token, ec);
+    ::CloseHandle(token);
+  } else {
+    ec = last_error();
+  }
+  ::CloseHandle(process);
+  return sid;
+}
+
+// The owner of a kernel object: for a pipe, the server's user that created it.
+std::string owner_sid(HANDLE h, std::error_code& ec) {
+  PSID owner = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  const DWORD err = ::GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner,
+                                      nullptr, nullptr, nullptr, &sd);
+  if (err != ERROR_SUCCESS) {
+    ec = error_of(err);
+    return {};
+  }
+  std::string sid;
+  char* text = nullptr;
+  if (::ConvertSidToStringSidA(owner, &text)) {
+    sid = text;
+    ::LocalFree(text);
+  } else {
+    ec = last_error();
+  }
+  ::LocalFree(sd);
+  return sid;
+}
+
+}  // namespace
+
+std::string current_user_sid(std::error_code& ec) {
+  ec.clear();
+  HANDLE token = nullptr;
+  if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &token)) {
+    ec = last_error();
+    return {};
+  }
+  std::string sid = token_user_sid(token, ec);
+  ::CloseHandle(token);
+  return sid;
+}
+
 std::string PipeCore::client_user_sid(std::error_code& ec) const {
   impersonate_client(ec);
   if (ec) return {};
@@ -591,20 +665,22 @@ std::string PipeCore::client_user_sid(std::error_code& ec) const {
     ec = error_of(err);
     return {};
   }
-  std::string sid;
-  DWORD len = 0;
-  ::GetTokenInformation(token, TokenUser, nullptr, 0, &len);
-  std::vector<std::byte> info(len);
-  char* text = nullptr;
-  if (len == 0 || !::GetTokenInformation(token, TokenUser, info.data(), len, &len) ||
-      !::ConvertSidToStringSidA(reinterpret_cast<TOKEN_USER*>(info.data())->User.Sid, &text)) {
-    ec = last_error();
-  } else {
-    sid = text;
-    ::LocalFree(text);
-  }
+  std::string sid = token_user_sid(token, ec);
   ::CloseHandle(token);
   return sid;
+}
+
+std::string PipeCore::peer_user_sid(std::error_code& ec) const {
+  ec.clear();
+  const DWORD pid = process_id(server_, ec);
+  if (ec) return {};
+  // The peer process's user. When its token may not be read (a more privileged peer),
+  // a server asks the client's identity through impersonation, and a client takes the
+  // pipe's owner: the user whose server created it.
+  std::string sid = process_user_sid(pid, ec);
+  if (!ec) return sid;
+  ec.clear();
+  return server_ ? client_user_sid(ec) : owner_sid(static_cast<HANDLE>(handle_), ec);
 }
 
 void PipeCore::flush(std::error_code& ec) noexcept {
@@ -691,6 +767,8 @@ struct PipeListenerCore::State {
   PSECURITY_DESCRIPTOR descriptor = nullptr;
   bool inheritable = false;
   std::shared_ptr<InstanceSlots> slots;  // set when there is an instance limit
+  bool first_instance = true;
+  std::string user_sid;  // set when only this user's clients are accepted
   std::atomic<bool> nonblocking{false};
 
   // The instance waiting for the next client, and its overlapped ConnectNamedPipe.
@@ -712,6 +790,7 @@ struct PipeListenerCore::State {
 
   HANDLE create_instance(bool first, std::error_code& ec) noexcept {
     SECURITY_ATTRIBUTES sa{sizeof sa, descriptor, inheritable ? TRUE : FALSE};
+    first = first && first_instance;
     const DWORD mode = open_mode | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
     HANDLE h = ::CreateNamedPipeW(path.c_str(), mode, pipe_mode, max_instances, out_buffer,
                                   in_buffer, default_timeout, &sa);
@@ -811,10 +890,19 @@ PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bo
   s->default_timeout = std::max<DWORD>(1, timeout_ms(options.wait_timeout()));
   s->inheritable = options.inheritable();
   s->nonblocking = options.nonblocking();
-  if (!options.security_descriptor().empty()) {
+  std::string sddl = options.security_descriptor();
+  if (options.current_user_only()) {
+    if (!sddl.empty()) {  // two access policies: say so rather than pick one
+      ec = std::make_error_code(std::errc::invalid_argument);
+      return {};
+    }
+    s->user_sid = current_user_sid(ec);
+    if (ec) return {};
+    sddl = "D:P(A;;GA;;;" + s->user_sid + ")";
+  }
+  if (!sddl.empty()) {
     if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(
-            widen(options.security_descriptor()).c_str(), SDDL_REVISION_1, &s->descriptor,
-            nullptr)) {
+            widen(sddl).c_str(), SDDL_REVISION_1, &s->descriptor, nullptr)) {
       ec = last_error();
       return {};
     }
@@ -829,7 +917,9 @@ PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bo
   // serves. Wine does not enforce that flag, so ask first whether a pipe of this name
   // exists: WaitNamedPipe fails with ERROR_FILE_NOT_FOUND only when none does, and
   // unlike opening the pipe it takes no instance from the live server.
-  if (::WaitNamedPipeW(s->path.c_str(), 1) || ::GetLastError() != ERROR_FILE_NOT_FOUND) {
+  s->first_instance = options.first_instance();
+  if (s->first_instance &&
+      (::WaitNamedPipeW(s->path.c_str(), 1) || ::GetLastError() != ERROR_FILE_NOT_FOUND)) {
     ec = make_error_code(errc::name_in_use);
     return {};
   }
@@ -841,6 +931,18 @@ PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bo
 }
 
 PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
+  for (;;) {
+    PipeCore core = accept_one(timeout, ec);
+    if (ec || state_->user_sid.empty()) return core;
+    // current_user_only: the descriptor keeps others out where DACLs are enforced; this
+    // check also holds where they are not.
+    std::error_code peer_ec;
+    if (core.peer_user_sid(peer_ec) == state_->user_sid && !peer_ec) return core;
+    core.disconnect(peer_ec);
+  }
+}
+
+PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
   ec.clear();
   State* s = state_.get();
   if (s == nullptr) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -427,4 +428,55 @@ TEST_CASE("EINTR: signals during accept, connect, read and write never surface a
   CHECK_FALSE(accept_ec);
   CHECK_FALSE(read_ec);
   CHECK(got == data.size());
+}
+
+namespace {
+// Runs `body` in a child process switched to the user "nobody"; its exit code.
+template <typename Body>
+int as_other_user(Body body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(99);
+    ::_exit(body());
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+}  // namespace
+
+TEST_CASE("access control: another user is kept out by permissions and by same_user_only") {
+  if (::geteuid() != 0) {
+    MESSAGE("needs root to run a client as another user; skipped");
+    return;
+  }
+  TempDir dir;
+  ::chmod(dir.path.c_str(), 0755);  // let the other user reach the socket file
+  const LocalName path = LocalName::path((dir.path / "s").string());
+  UdListener by_mode = UdListener::bind(path, {.mode = 0600});
+  CHECK(as_other_user([&] {
+          std::error_code ec;
+          UdStream::connect(path, ec);
+          return ec == errc::access_denied ? 0 : 1;
+        }) == 0);
+
+  // An abstract name has no permissions: same_user_only refuses the other user at accept.
+  const LocalName abstract = LocalName::namespaced(localsock::test::unique_name());
+  UdListener by_uid = UdListener::bind(abstract, {.same_user_only = true});
+  // The other user's client connects and leaves its connection in the backlog (fork
+  // happens before any thread exists, so the child may allocate).
+  const int code = as_other_user([&] {
+    std::error_code connect_ec;
+    UdStream c = UdStream::connect(abstract, connect_ec);
+    return connect_ec ? 2 : 0;
+  });
+  CHECK(code == 0);
+  // accept takes that connection, sees the uid, drops it, and times out waiting for more.
+  std::error_code ec;
+  UdStream nobody = by_uid.accept_for(std::chrono::milliseconds(300), ec);
+  CHECK(ec == errc::timed_out);
+  CHECK_FALSE(nobody.is_open());
+  // This user's client still gets in.
+  UdStream me = UdStream::connect(abstract);
+  CHECK(by_uid.accept_for(std::chrono::seconds(5), ec).is_open());
 }

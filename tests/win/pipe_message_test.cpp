@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "doctest_ext.hpp"
+#include "pattern.hpp"
 #include "unique_name.hpp"
 
 using namespace std::chrono_literals;
@@ -23,15 +24,7 @@ namespace {
 
 LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name("lsm")); }
 
-std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& b : v) {
-    x = x * 1664525u + 1013904223u;
-    b = static_cast<std::byte>(x >> 24);
-  }
-  return v;
-}
+using localsock::test::pattern;
 
 // A listener with one accepted server stream and its client. A fresh instance accepts a
 // connection before accept() is called, so no thread is needed.

@@ -2,20 +2,35 @@
 #pragma once
 
 // The one place that chooses the backend for the portable facade: the named-pipe
-// module on Windows, Unix-domain sockets elsewhere. Each build has exactly one.
+// module on Windows, Unix-domain sockets elsewhere. Each build has exactly one. What is
+// here only maps the facade's options and calls onto the backend's; the I/O is the
+// backend's.
 
 #include <localsock/name.hpp>
+#include <localsock/options.hpp>
+#include <localsock/peer.hpp>
 #include <localsock/types.hpp>
 
 #include <concepts>
 #include <cstddef>
 #include <system_error>
+#include <type_traits>
+#include <vector>
 
 #if defined(_WIN32)
 #include <localsock/win/named_pipe.hpp>
 #else
+#include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
 #endif
+
+namespace localsock {
+
+/// What a connection carries: a byte stream, or messages whose boundaries are kept.
+enum class Mode { bytes, messages };
+
+}  // namespace localsock
 
 namespace localsock::detail {
 
@@ -25,7 +40,18 @@ concept StreamBackend = std::movable<T> && requires(T s, MutableBuffer in, Const
                                                     std::error_code& ec) {
   { s.read_some(in, ec) } -> std::same_as<std::size_t>;
   { s.write_some(out, ec) } -> std::same_as<std::size_t>;
-  { s.shutdown(Shutdown::both, ec) };
+  { s.close() } noexcept;
+  { s.is_open() } -> std::same_as<bool>;
+};
+
+/// What the facade needs of a backend's message connection.
+template <typename T>
+concept MessageBackend = std::movable<T> && requires(T s, MutableBuffer in, ConstBuffer out,
+                                                     std::vector<std::byte>& v, std::error_code& ec) {
+  { s.send(out, ec) };
+  { s.recv(in, ec) } -> std::same_as<ReceiveResult>;
+  { s.recv(v, std::size_t{}, ec) } -> std::same_as<ReceiveResult>;
+  { s.peek_size(ec) } -> std::same_as<ReceiveResult>;
   { s.close() } noexcept;
   { s.is_open() } -> std::same_as<bool>;
 };
@@ -34,33 +60,141 @@ concept StreamBackend = std::movable<T> && requires(T s, MutableBuffer in, Const
 template <typename T, typename Stream>
 concept ListenerBackend = std::movable<T> && requires(T l, std::error_code& ec) {
   { l.accept(ec) } -> std::same_as<Stream>;
+  { l.accept_for(Timeout{}, ec) } -> std::same_as<Stream>;
   { l.close() } noexcept;
   { l.is_open() } -> std::same_as<bool>;
 };
 
 #if defined(_WIN32)
-using PlatformStream = win::DuplexBytePipeStream;
-using PlatformListener = win::PipeListener<PlatformStream>;
 
-inline PlatformListener bind_listener(const LocalName& name, std::error_code& ec) {
-  return win::PipeListenerOptions().name(name).create<PlatformStream>(ec);
+template <Mode M>
+using PlatformSocket = std::conditional_t<M == Mode::bytes, win::DuplexBytePipeStream,
+                                          win::DuplexMsgPipeStream>;
+template <Mode M>
+using PlatformListener = win::PipeListener<PlatformSocket<M>>;
+
+template <Mode M>
+PlatformListener<M> bind_listener(const ListenerOptions& o, std::error_code& ec) {
+  auto native = win::PipeListenerOptions()
+                    .name(o.name())
+                    .mode(M == Mode::bytes ? win::PipeMode::Bytes : win::PipeMode::Messages)
+                    .nonblocking(o.nonblocking())
+                    .instance_limit(o.instance_limit())
+                    .accept_remote(o.accept_remote())
+                    .security_descriptor(o.security_descriptor())
+                    .current_user_only(o.current_user_only())
+                    .first_instance(o.first_instance());
+  if (auto size = o.buffer_size()) native.input_buffer_size_hint(*size).output_buffer_size_hint(*size);
+  return native.create<PlatformSocket<M>>(ec);
 }
-inline PlatformStream connect_stream(const LocalName& name, std::error_code& ec) {
-  return PlatformStream::connect(name, PlatformStream::default_busy_timeout, ec);
+
+template <Mode M>
+PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
+  auto s = PlatformSocket<M>::connect(o.name(), o.timeout(), ec);
+  if (!ec) s.set_nonblocking(o.nonblocking());
+  return s;
 }
+
+// Pipe streams keep these settings in the object; they cannot fail on an open one.
+template <typename S>
+bool require_open(const S& s, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!s.is_open()) ec = make_error_code(errc::not_connected);
+  return !ec;
+}
+template <typename S>
+void set_nonblocking(S& s, bool on, std::error_code& ec) noexcept {
+  if (require_open(s, ec)) s.set_nonblocking(on);
+}
+template <typename S>
+void set_read_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
+  if (require_open(s, ec)) s.set_read_timeout(t);
+}
+template <typename S>
+void set_write_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
+  if (require_open(s, ec)) s.set_write_timeout(t);
+}
+template <typename S>
+PeerInfo peer_info(const S& s, std::error_code& ec) {
+  PeerInfo info;
+  info.pid = s.peer_process_id(ec);
+  if (!ec) info.sid = s.peer_user_sid(ec);
+  return ec ? PeerInfo{} : info;
+}
+
 #else
-using PlatformStream = posix::UdStream;
-using PlatformListener = posix::UdListener;
 
-inline PlatformListener bind_listener(const LocalName& name, std::error_code& ec) {
-  return posix::UdListener::bind(name, {}, ec);
-}
-inline PlatformStream connect_stream(const LocalName& name, std::error_code& ec) {
-  return posix::UdStream::connect(name, ec);
-}
+#if defined(LOCALSOCK_MESSAGE_FRAMING) || !defined(__linux__)
+// Unix sockets without SOCK_SEQPACKET (macOS), or framing chosen at build time.
+using PlatformMessageSocket = posix::FramedStream;
+#else
+using PlatformMessageSocket = posix::UdSeqpacket;
 #endif
 
-static_assert(StreamBackend<PlatformStream>);
-static_assert(ListenerBackend<PlatformListener, PlatformStream>);
+template <Mode M>
+using PlatformSocket = std::conditional_t<M == Mode::bytes, posix::UdStream, PlatformMessageSocket>;
+template <Mode M>
+using PlatformListener = posix::BasicUdListener<PlatformSocket<M>>;
+
+template <Mode M>
+PlatformListener<M> bind_listener(const ListenerOptions& o, std::error_code& ec) {
+  posix::UdListenerOptions native;
+  native.backlog = o.backlog();
+  native.reclaim_stale = o.reclaim_stale();
+  native.mode = o.permissions();
+  native.nonblocking = o.nonblocking();
+  native.same_user_only = o.current_user_only();
+  if (auto size = o.buffer_size()) native.buffer_size = static_cast<int>(*size);
+  return PlatformListener<M>::bind(o.name(), native, ec);
+}
+
+// The socket that holds the descriptor: a framed stream's byte stream, else itself.
+template <typename S>
+auto& base_socket(S& s) noexcept {
+  if constexpr (requires { s.stream(); })
+    return s.stream();
+  else
+    return s;
+}
+
+template <typename S>
+void set_nonblocking(S& s, bool on, std::error_code& ec) noexcept {
+  base_socket(s).set_nonblocking(on, ec);
+}
+template <typename S>
+void set_read_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
+  base_socket(s).set_read_timeout(t, ec);
+}
+template <typename S>
+void set_write_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
+  base_socket(s).set_write_timeout(t, ec);
+}
+template <typename S>
+PeerInfo peer_info(const S& s, std::error_code& ec) {
+  const posix::PeerCredentials c = base_socket(s).peer_credentials(ec);
+  if (ec) return {};
+  PeerInfo info;
+  if (c.pid >= 0) info.pid = c.pid;
+  info.uid = c.uid;
+  info.gid = c.gid;
+  return info;
+}
+
+template <Mode M>
+PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
+  auto s = PlatformSocket<M>::connect(o.name(), o.timeout(), ec);
+  if (!ec && o.nonblocking()) set_nonblocking(s, true, ec);
+  return ec ? PlatformSocket<M>() : std::move(s);
+}
+
+static_assert(MessageBackend<posix::FramedStream>);
+static_assert(MessageBackend<posix::UdSeqpacket>);
+
+#endif
+
+static_assert(StreamBackend<PlatformSocket<Mode::bytes>>);
+static_assert(MessageBackend<PlatformSocket<Mode::messages>>);
+static_assert(ListenerBackend<PlatformListener<Mode::bytes>, PlatformSocket<Mode::bytes>>);
+static_assert(ListenerBackend<PlatformListener<Mode::messages>, PlatformSocket<Mode::messages>>);
 
 }  // namespace localsock::detail

@@ -3,6 +3,7 @@
 
 #include <localsock/posix/ud_stream.hpp>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -16,15 +17,21 @@ namespace localsock::posix {
 /// `errc::message_truncated` with the needed size and is not lost; a zero-length
 /// message differs from the end; a peer that goes away inside a frame is
 /// `errc::peer_closed`, while a clean end between frames sets `ReceiveResult::end`.
+/// A timeout or `would_block` while a header is read loses nothing; inside a message's
+/// body it leaves the stream out of step, so close the connection then.
 /// @par Thread Safety: one thread may receive while another sends.
 class FramedStream {
  public:
   /// The largest message a frame can carry.
   static constexpr std::size_t max_message = 0xffffffffu;
+  /// Frames travel on a byte stream (what a listener of FramedStreams listens for).
+  static constexpr SocketType socket_type = SocketType::stream;
 
   FramedStream() noexcept = default;
   /// Frames messages over a connected stream.
   explicit FramedStream(UdStream stream) noexcept : stream_(std::move(stream)) {}
+  /// Adopts a connected SOCK_STREAM descriptor.
+  FramedStream(int fd, std::string name) noexcept : stream_(fd, std::move(name)) {}
 
   static FramedStream connect(const LocalName& name, Timeout timeout = infinite);
   static FramedStream connect(const LocalName& name, Timeout timeout, std::error_code& ec);
@@ -42,9 +49,14 @@ class FramedStream {
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
 
+  /// Waits for the next message's header and returns its size without taking it.
+  ReceiveResult peek_size(std::error_code& ec) noexcept;
+
   /// The underlying byte stream.
   UdStream& stream() noexcept { return stream_; }
+  const UdStream& stream() const noexcept { return stream_; }
   bool is_open() const noexcept { return stream_.is_open(); }
+  const std::string& name() const noexcept { return stream_.name(); }
   void close() noexcept { stream_.close(); }
 
  private:
@@ -54,6 +66,9 @@ class FramedStream {
   void read_body(MutableBuffer buf, std::error_code& ec) noexcept;
 
   UdStream stream_;
+  // A header being read: its bytes so far.
+  std::array<std::byte, 4> header_{};
+  std::size_t header_got_ = 0;
   // The size of a frame whose header was read but whose body was not (a receive that
   // reported message_truncated), else -1.
   std::int64_t pending_ = -1;

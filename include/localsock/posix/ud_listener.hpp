@@ -31,9 +31,17 @@ struct UdListenerOptions {
   /// accepted socket's local_address, a client's peer_address) names the private
   /// directory, which is gone by then. The listener's name() is the path asked for.
   /// Unset: the process umask decides.
-  std::optional<std::uint32_t> mode;
+  std::optional<std::uint32_t> mode{};
   /// accept() reports `errc::would_block` instead of waiting.
   bool nonblocking = false;
+  /// Accept only peers running as this process's effective user: others are
+  /// disconnected at once and accept goes on waiting. A filesystem name without a `mode`
+  /// gets 0600. This is the check that protects abstract names, which have no
+  /// permissions.
+  bool same_user_only = false;
+  /// Send and receive buffer size of the connections (SO_SNDBUF/SO_RCVBUF; a hint the
+  /// kernel may round). Unset: the system default.
+  std::optional<int> buffer_size{};
 };
 
 namespace detail {

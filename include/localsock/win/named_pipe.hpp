@@ -2,6 +2,7 @@
 #pragma once
 
 #include <localsock/error.hpp>
+#include <localsock/incoming.hpp>
 #include <localsock/name.hpp>
 #include <localsock/types.hpp>
 
@@ -94,6 +95,7 @@ class PipeCore {
   std::uint32_t process_id(bool of_client, std::error_code& ec) const noexcept;
   std::uint32_t session_id(bool of_client, std::error_code& ec) const noexcept;
   std::string client_user_sid(std::error_code& ec) const;
+  std::string peer_user_sid(std::error_code& ec) const;
   void impersonate_client(std::error_code& ec) const noexcept;
   void flush(std::error_code& ec) noexcept;
   void disconnect(std::error_code& ec) noexcept;
@@ -128,6 +130,9 @@ class PipeCore {
   std::size_t held_left_ = 0;
   std::shared_ptr<void> slot_;
 };
+
+/// This process's user as a SID string.
+std::string current_user_sid(std::error_code& ec);
 
 /// The receiving operations of a pipe stream whose read mode is `Mode`; a CRTP base of
 /// BasicPipeStream and of the read half of a split stream.
@@ -418,7 +423,15 @@ class BasicPipeStream
     return localsock::detail::or_throw("PipeStream::client_user_sid", core_.name(),
                                        [&](std::error_code& ec) { return core_.client_user_sid(ec); });
   }
+  /// The user of the process at the other end, as a SID string: on a client, the
+  /// server's user (so a client can check whom it talks to), on a server the client's.
+  std::string peer_user_sid(std::error_code& ec) const { return core_.peer_user_sid(ec); }
+  std::string peer_user_sid() const {
+    return localsock::detail::or_throw("PipeStream::peer_user_sid", core_.name(),
+                                       [&](std::error_code& ec) { return core_.peer_user_sid(ec); });
+  }
   /// Server only: the calling thread acts as the client until the guard goes away.
+  /// Windows impersonates the sender of the last data read, so read first.
   PipeImpersonation impersonate_client(std::error_code& ec) const noexcept {
     core_.impersonate_client(ec);
     return PipeImpersonation(!ec);
@@ -512,6 +525,15 @@ class PipeListenerOptions {
   PipeListenerOptions& security_descriptor(std::string sddl) { sddl_ = std::move(sddl); return *this; }
   /// Whether the pipe handles are inherited by child processes. Default false.
   PipeListenerOptions& inheritable(bool on) noexcept { inheritable_ = on; return *this; }
+  /// Only this process's user may connect: the descriptor grants access to that user
+  /// alone (it cannot be combined with security_descriptor), and accept checks every
+  /// client's user and disconnects others — which also holds where DACLs are not
+  /// enforced (Wine). Default false.
+  PipeListenerOptions& current_user_only(bool on) noexcept { current_user_only_ = on; return *this; }
+  /// Refuse to serve a name another server already serves (FILE_FLAG_FIRST_PIPE_INSTANCE:
+  /// protection against a squatter that created the pipe first). Default true; turn off
+  /// only to let several server processes share one pipe name on purpose.
+  PipeListenerOptions& first_instance(bool on) noexcept { first_instance_ = on; return *this; }
 
   const LocalName& name() const noexcept { return name_; }
   PipeMode mode() const noexcept { return mode_; }
@@ -524,6 +546,8 @@ class PipeListenerOptions {
   Timeout wait_timeout() const noexcept { return wait_timeout_; }
   const std::string& security_descriptor() const noexcept { return sddl_; }
   bool inheritable() const noexcept { return inheritable_; }
+  bool current_user_only() const noexcept { return current_user_only_; }
+  bool first_instance() const noexcept { return first_instance_; }
 
   /// Creates a listener producing streams of type `Stream`.
   /// @throws localsock::Error: `errc::name_in_use` when a live pipe has this name,
@@ -545,6 +569,8 @@ class PipeListenerOptions {
   Timeout wait_timeout_{50};
   std::string sddl_;
   bool inheritable_ = false;
+  bool current_user_only_ = false;
+  bool first_instance_ = true;
 };
 
 namespace detail {
@@ -570,6 +596,7 @@ class PipeListenerCore {
   const LocalName& name() const noexcept;
 
  private:
+  PipeCore accept_one(Timeout timeout, std::error_code& ec);
   struct State;
   std::unique_ptr<State> state_;
 };
@@ -596,46 +623,9 @@ class PipeListener {
   /// Waits at most `timeout` for a client; `errc::timed_out` after it.
   Stream accept_for(Timeout timeout, std::error_code& ec) { return Stream(core_.accept(timeout, ec)); }
 
-  /// Endless accepting for a range-for: `for (auto& s : listener.incoming())`. The loop
-  /// ends when the listener is closed (from another thread, or by the loop body); any
-  /// other accept error is thrown as localsock::Error.
-  class Incoming {
-   public:
-    class iterator {
-     public:
-      using value_type = Stream;
-      using difference_type = std::ptrdiff_t;
-      iterator() noexcept = default;
-      explicit iterator(PipeListener* l) : listener_(l) { next(); }
-      Stream& operator*() noexcept { return current_; }
-      iterator& operator++() {
-        next();
-        return *this;
-      }
-      void operator++(int) { next(); }
-      bool operator==(std::default_sentinel_t) const noexcept { return listener_ == nullptr; }
-
-     private:
-      void next() {
-        std::error_code ec;
-        current_ = listener_->accept(ec);
-        if (ec == errc::listener_closed) {
-          listener_ = nullptr;
-          return;
-        }
-        localsock::detail::throw_if(ec, "PipeListener::incoming", listener_->name().str());
-      }
-      PipeListener* listener_ = nullptr;
-      Stream current_;
-    };
-    explicit Incoming(PipeListener& l) noexcept : listener_(&l) {}
-    iterator begin() { return iterator(listener_); }
-    std::default_sentinel_t end() const noexcept { return {}; }
-
-   private:
-    PipeListener* listener_;
-  };
-  Incoming incoming() noexcept { return Incoming(*this); }
+  /// Endless accepting for a range-for: `for (auto& s : listener.incoming())`, until the
+  /// listener is closed.
+  Incoming<PipeListener> incoming() noexcept { return Incoming<PipeListener>(*this); }
 
   /// Switches accept() between waiting and returning `errc::would_block`.
   void set_nonblocking(bool on) noexcept { core_.set_nonblocking(on); }

@@ -12,6 +12,7 @@
 
 #include "child_main.hpp"
 #include "doctest_ext.hpp"
+#include "pattern.hpp"
 #include "process.hpp"
 #include "unique_name.hpp"
 
@@ -25,15 +26,7 @@ namespace {
 
 LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name()); }
 
-std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& b : v) {
-    x = x * 1664525u + 1013904223u;
-    b = static_cast<std::byte>(x >> 24);
-  }
-  return v;
-}
+using localsock::test::pattern;
 
 // Echoes everything it reads until end of stream.
 void echo(LocalSocket s) {

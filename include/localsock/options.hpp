@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <localsock/name.hpp>
+#include <localsock/types.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace localsock {
+
+/// Settings of a LocalListener or LocalMessageListener, set builder-style:
+/// `LocalListener::bind(ListenerOptions().name(n).current_user_only(true))`.
+///
+/// The mode (bytes or messages) is the listener's type. Options that only one platform
+/// has are accepted on both and apply where they mean something; each says where.
+class ListenerOptions {
+ public:
+  ListenerOptions() = default;
+  /// Shorthand for `ListenerOptions().name(n)`.
+  ListenerOptions(LocalName n) : name_(std::move(n)) {}  // NOLINT: implicit on purpose
+
+  /// The name to listen on.
+  ListenerOptions& name(LocalName n) { name_ = std::move(n); return *this; }
+  /// accept() fails with `errc::would_block` instead of waiting.
+  ListenerOptions& nonblocking(bool on) noexcept { nonblocking_ = on; return *this; }
+  /// Only clients running as this process's user are accepted, on both platforms.
+  /// Unix: a filesystem name gets mode 0600 (unless `permissions` says otherwise) and
+  /// every client's uid is checked (SO_PEERCRED), which also protects abstract names.
+  /// Windows: the pipe's descriptor grants access to this user alone and every client's
+  /// user is checked. Other clients are disconnected and accept goes on waiting.
+  ListenerOptions& current_user_only(bool on) noexcept { current_user_only_ = on; return *this; }
+  /// Unix: permission bits of a filesystem name's socket file (0600: the owner only),
+  /// in place from the first instant. Windows: not used (see security_descriptor).
+  ListenerOptions& permissions(std::uint32_t mode) noexcept { permissions_ = mode; return *this; }
+  /// Windows: the pipe's security descriptor in SDDL, on every instance. Unix: not used
+  /// (see permissions).
+  ListenerOptions& security_descriptor(std::string sddl) { sddl_ = std::move(sddl); return *this; }
+  /// Windows: accept clients from other machines. Default false. Unix sockets are local.
+  ListenerOptions& accept_remote(bool on) noexcept { accept_remote_ = on; return *this; }
+  /// Windows: refuse a name another server already serves (FILE_FLAG_FIRST_PIPE_INSTANCE,
+  /// against squatters). Default true. Unix always refuses a live name.
+  ListenerOptions& first_instance(bool on) noexcept { first_instance_ = on; return *this; }
+  /// Unix: replace a stale socket file (nobody accepts on it) at a filesystem name.
+  /// Default false: such a file is `errc::stale_name`. Windows: no such thing.
+  ListenerOptions& reclaim_stale(bool on) noexcept { reclaim_stale_ = on; return *this; }
+  /// Unix: the kernel's queue of connections not yet accepted (listen backlog).
+  /// Windows: not used (a pipe has no queue; see instance_limit).
+  ListenerOptions& backlog(int n) noexcept { backlog_ = n; return *this; }
+  /// Windows: the most live connections; further clients wait within their connect
+  /// timeout. Unset: unlimited. Unix: not used.
+  ListenerOptions& instance_limit(std::optional<std::uint8_t> n) noexcept { instance_limit_ = n; return *this; }
+  /// Buffer size hint for each direction of a connection (Windows: the pipe's in and out
+  /// buffers, default 64 KiB; Unix: SO_SNDBUF/SO_RCVBUF, default the system's).
+  ListenerOptions& buffer_size(std::uint32_t n) noexcept { buffer_size_ = n; return *this; }
+
+  const LocalName& name() const noexcept { return name_; }
+  bool nonblocking() const noexcept { return nonblocking_; }
+  bool current_user_only() const noexcept { return current_user_only_; }
+  std::optional<std::uint32_t> permissions() const noexcept { return permissions_; }
+  const std::string& security_descriptor() const noexcept { return sddl_; }
+  bool accept_remote() const noexcept { return accept_remote_; }
+  bool first_instance() const noexcept { return first_instance_; }
+  bool reclaim_stale() const noexcept { return reclaim_stale_; }
+  int backlog() const noexcept { return backlog_; }
+  std::optional<std::uint8_t> instance_limit() const noexcept { return instance_limit_; }
+  std::optional<std::uint32_t> buffer_size() const noexcept { return buffer_size_; }
+
+ private:
+  LocalName name_;
+  bool nonblocking_ = false;
+  bool current_user_only_ = false;
+  std::optional<std::uint32_t> permissions_;
+  std::string sddl_;
+  bool accept_remote_ = false;
+  bool first_instance_ = true;
+  bool reclaim_stale_ = false;
+  int backlog_ = 128;
+  std::optional<std::uint8_t> instance_limit_;
+  std::optional<std::uint32_t> buffer_size_;
+};
+
+/// Settings of a connect, builder-style: `LocalSocket::connect(ConnectOptions(n).timeout(1s))`.
+class ConnectOptions {
+ public:
+  ConnectOptions() = default;
+  ConnectOptions(LocalName n) : name_(std::move(n)) {}  // NOLINT: implicit on purpose
+
+  ConnectOptions& name(LocalName n) { name_ = std::move(n); return *this; }
+  /// How long to wait for a listener that is busy: Windows waits for a free pipe
+  /// instance, Unix for room in a full backlog. Then `errc::timed_out`. Nobody listening
+  /// is `errc::no_listener` at once. Default 10 s; `infinite` waits forever.
+  ConnectOptions& timeout(Timeout t) noexcept { timeout_ = t; return *this; }
+  /// The connected socket starts in nonblocking mode.
+  ConnectOptions& nonblocking(bool on) noexcept { nonblocking_ = on; return *this; }
+
+  const LocalName& name() const noexcept { return name_; }
+  Timeout timeout() const noexcept { return timeout_; }
+  bool nonblocking() const noexcept { return nonblocking_; }
+
+ private:
+  LocalName name_;
+  Timeout timeout_{10'000};
+  bool nonblocking_ = false;
+};
+
+}  // namespace localsock

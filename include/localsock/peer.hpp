@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace localsock {
+
+/// Who is at the other end of a connection, as the operating system vouches for it.
+/// Both ends can ask, so a client can check its server too.
+struct PeerInfo {
+  /// The peer's process id (Linux SO_PEERCRED; Windows the pipe's client or server
+  /// process id). Empty where the platform does not tell (BSD getpeereid).
+  std::optional<std::int64_t> pid;
+  /// Unix: the peer's effective user and group ids.
+  std::optional<std::uint32_t> uid;
+  std::optional<std::uint32_t> gid;
+  /// Windows: the peer's user as a SID string (`S-1-5-21-...`). Empty on Unix.
+  std::string sid;
+};
+
+}  // namespace localsock

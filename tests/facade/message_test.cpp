@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MIT
+// The portable contract of message mode (LocalMessageListener / LocalMessageSocket):
+// the same cases and the same expectations natively and under Wine.
+#include <localsock/localsock.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "connected.hpp"
+#include "doctest_ext.hpp"
+#include "pattern.hpp"
+#include "unique_name.hpp"
+
+using namespace std::chrono_literals;
+using localsock::errc;
+using localsock::LocalMessageListener;
+using localsock::LocalMessageSocket;
+using localsock::LocalName;
+using localsock::test::pattern;
+
+namespace {
+
+LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name("lfm")); }
+
+using MessagePair = localsock::test::Connected<localsock::Mode::messages>;
+MessagePair open_pair() { return localsock::test::connect_pair<localsock::Mode::messages>(); }
+
+}  // namespace
+
+TEST_CASE("message mode: sizes 0, 1, 64 KiB - 1, 64 KiB, 64 KiB + 1 and 1 MiB arrive whole") {
+  MessagePair p = open_pair();
+  const std::vector<std::size_t> sizes{0, 1, 65535, 65536, 65537, 1 << 20};
+  std::thread sender([&] {
+    for (std::size_t i = 0; i < sizes.size(); ++i) p.client.send(pattern(sizes[i], unsigned(i)));
+    p.client.close();
+  });
+  std::vector<std::byte> got;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    CAPTURE(sizes[i]);
+    const auto r = p.server.recv(got, 4 << 20);
+    CHECK_FALSE(r.end);
+    CHECK(r.size == sizes[i]);
+    CHECK(got == pattern(sizes[i], unsigned(i)));
+  }
+  sender.join();
+  CHECK(p.server.recv(got, 1024).end);  // the end, not another zero-length message
+}
+
+TEST_CASE("message mode: a too-small buffer learns the size it needs; nothing is lost") {
+  MessagePair p = open_pair();
+  const auto msg = pattern(300, 1);
+  p.client.send(msg);
+  std::byte small[16];
+  std::error_code ec;
+  auto r = p.server.recv(small, ec);
+  CHECK(ec == errc::message_truncated);
+  CHECK(r.size == 300);
+  CHECK(p.server.peek_size().size == 300);
+  std::vector<std::byte> buf(r.size);
+  r = p.server.recv(buf, ec);
+  CHECK_FALSE(ec);
+  CHECK(r.size == 300);
+  CHECK(buf == msg);
+}
+
+TEST_CASE("message mode: the growing receive drops an over-size message and goes on") {
+  MessagePair p = open_pair();
+  std::thread sender([&] {
+    p.client.send(pattern(100000, 2));
+    p.client.send(pattern(7, 3));
+  });
+  std::vector<std::byte> got;
+  std::error_code ec;
+  auto r = p.server.recv(got, 1000, ec);
+  CHECK(ec == errc::message_too_large);
+  CHECK(r.size == 100000);
+  r = p.server.recv(got, 1000, ec);
+  CHECK_FALSE(ec);
+  CHECK(got == pattern(7, 3));
+  sender.join();
+}
+
+TEST_CASE("message mode: zero-length messages differ from the end of the stream") {
+  MessagePair p = open_pair();
+  p.client.send({});
+  std::byte b[4];
+  auto r = p.server.recv(b);
+  CHECK(r.size == 0);
+  CHECK_FALSE(r.end);
+  p.client.close();
+  r = p.server.recv(b);
+  CHECK(r.end);
+}
+
+TEST_CASE("message mode: requests and responses with many clients at once") {
+  const LocalName name = fresh_name();
+  auto listener = LocalMessageListener::bind(name);
+  constexpr int clients = 16;
+  constexpr int requests = 50;
+  std::vector<std::thread> servers;
+  std::thread acceptor([&] {
+    for (int i = 0; i < clients; ++i) {
+      servers.emplace_back([s = listener.accept()]() mutable {
+        std::vector<std::byte> req;
+        while (!s.recv(req, 1 << 20).end) {
+          std::reverse(req.begin(), req.end());
+          s.send(req);
+        }
+      });
+    }
+  });
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      auto s = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(30s));
+      std::vector<std::byte> reply;
+      int good = 0;
+      for (int i = 0; i < requests; ++i) {
+        auto req = pattern(static_cast<std::size_t>(i * 37 + c), unsigned(c * 1000 + i));
+        s.send(req);
+        s.recv(reply, 1 << 20);
+        std::reverse(req.begin(), req.end());
+        good += reply == req;
+      }
+      if (good == requests) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  acceptor.join();
+  for (auto& t : servers) t.join();
+  CHECK(ok == clients);
+}
+
+TEST_CASE("message mode: a byte listener and a message client do not mix silently") {
+  // Bytes and messages are different kinds of listener: a message client finds no
+  // message listener at a byte listener's name on either platform, or is refused.
+  const LocalName name = fresh_name();
+  auto listener = localsock::LocalListener::bind(name);
+  // Windows: the client opens the byte pipe but cannot switch it to message reads;
+  // Unix: a SOCK_SEQPACKET connect to a SOCK_STREAM listener is refused.
+  std::error_code ec;
+  auto s = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(200ms), ec);
+  CHECK(ec);
+  CHECK_FALSE(s.is_open());
+}
