@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <span>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,7 +15,7 @@ namespace win = localsock::win;
 using localsock::LocalName;
 
 int main() {
-  const LocalName name = LocalName::namespaced("localsock-example-" + std::to_string(std::rand()));
+  const LocalName name = LocalName::namespaced("localsock-example-" + std::to_string(std::random_device{}()));
   auto listener = win::PipeListenerOptions()
                       .name(name)
                       .mode(win::PipeMode::Messages)
