@@ -642,18 +642,6 @@ std::string owner_sid(HANDLE h, std::error_code& ec) {
 
 }  // namespace
 
-std::string current_user_sid(std::error_code& ec) {
-  ec.clear();
-  HANDLE token = nullptr;
-  if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &token)) {
-    ec = last_error();
-    return {};
-  }
-  std::string sid = token_user_sid(token, ec);
-  ::CloseHandle(token);
-  return sid;
-}
-
 std::string PipeCore::client_user_sid(std::error_code& ec) const {
   impersonate_client(ec);
   if (ec) return {};
@@ -1039,3 +1027,19 @@ const LocalName& PipeListenerCore::name() const noexcept {
 }
 
 }  // namespace localsock::win::detail
+
+namespace localsock::win {
+
+std::string current_user_sid(std::error_code& ec) {
+  ec.clear();
+  HANDLE token = nullptr;
+  if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &token)) {
+    ec = detail::last_error();
+    return {};
+  }
+  std::string sid = detail::token_user_sid(token, ec);
+  ::CloseHandle(token);
+  return sid;
+}
+
+}  // namespace localsock::win

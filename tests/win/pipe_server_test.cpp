@@ -514,3 +514,31 @@ TEST_CASE("pipe timeouts: a write to a peer that does not read times out") {
   CHECK(ec == errc::timed_out);
   CHECK(sent < 16 * big.size());
 }
+
+TEST_CASE("pipe listener: first_instance(false) shares a name on purpose; current_user_only") {
+  const LocalName name = fresh_name();
+  auto first = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  std::error_code ec;
+  auto refused = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>(ec);
+  CHECK(ec == errc::name_in_use);
+  auto shared = win::PipeListenerOptions().name(name).first_instance(false).create<win::DuplexBytePipeStream>(ec);
+  CHECK_FALSE(ec);
+  CHECK(shared.is_open());
+
+  // current_user_only: a descriptor of its own, so combining it with one is an error.
+  win::PipeListenerOptions()
+      .name(fresh_name())
+      .current_user_only(true)
+      .security_descriptor("D:P(A;;GA;;;WD)")
+      .create<win::DuplexBytePipeStream>(ec);
+  CHECK(ec == std::errc::invalid_argument);
+  const LocalName own = fresh_name();
+  auto mine = win::PipeListenerOptions().name(own).current_user_only(true).create<win::DuplexBytePipeStream>();
+  auto c = win::DuplexBytePipeStream::connect(own);
+  auto s = mine.accept_for(5s, ec);
+  REQUIRE_FALSE(ec);
+  const std::string me = win::current_user_sid(ec);
+  CHECK(s.peer_user_sid() == me);
+  CHECK(c.peer_user_sid() == me);
+  CHECK(dacl_of(s.native_handle()).find(me) != std::string::npos);
+}

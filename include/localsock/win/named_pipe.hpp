@@ -53,6 +53,9 @@ std::uint32_t to_pipe_type(PipeMode m) noexcept;
 /// The PIPE_READMODE_* value of a mode (CreateNamedPipe, SetNamedPipeHandleState).
 std::uint32_t to_read_mode(PipeMode m) noexcept;
 
+/// This process's user as a SID string (`S-1-5-21-...`), to compare with a peer's.
+std::string current_user_sid(std::error_code& ec);
+
 /// The read or the write side of a stream type: absent, bytes or messages.
 enum class StreamMode { None, Bytes, Messages };
 
@@ -130,9 +133,6 @@ class PipeCore {
   std::size_t held_left_ = 0;
   std::shared_ptr<void> slot_;
 };
-
-/// This process's user as a SID string.
-std::string current_user_sid(std::error_code& ec);
 
 /// The receiving operations of a pipe stream whose read mode is `Mode`; a CRTP base of
 /// BasicPipeStream and of the read half of a split stream.
