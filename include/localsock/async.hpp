@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// @file
+/// Local sockets on a libuv loop: listeners and connections whose callbacks run on the
+/// loop thread, in byte or message mode, on Windows and Unix alike.
+///
+/// Lifetime rules (all loop-thread only, except AsyncLoop::post):
+/// - Make one AsyncLoop for your `uv_loop_t` before any socket or listener, and destroy
+///   it after them.
+/// - Sockets and listeners are shared objects (`std::shared_ptr`). While open, each
+///   keeps itself alive: dropping your pointer does not close it. `close()` closes it;
+///   its callback runs once the loop has let go of everything, and then the object goes
+///   away when your last pointer does. Closing from inside any callback is allowed.
+/// - Pending write callbacks of a closed socket run with `std::errc::operation_canceled`.
+/// - To shut down: close every listener and socket, run the loop until it returns
+///   (`uv_run(loop, UV_RUN_DEFAULT)`), destroy the AsyncLoop, run the loop once more so
+///   that it finishes closing its own handle, then `uv_loop_close`.
+
+#include <localsock/detail/backend.hpp>
+#include <localsock/options.hpp>
+#include <localsock/peer.hpp>
+#include <localsock/types.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <vector>
+
+#include <uv.h>
+
+namespace localsock {
+
+namespace detail {
+struct LoopState;
+struct AsyncSocketImpl;
+struct AsyncListenerImpl;
+}  // namespace detail
+
+/// localsock's companion of one `uv_loop_t`: the one thing it needs per loop (a wake-up
+/// handle for work from other threads, and on Windows the completion port its pipes
+/// report to).
+class AsyncLoop {
+ public:
+  /// Attaches to `loop`. Call on the loop's thread.
+  explicit AsyncLoop(uv_loop_t* loop);
+  AsyncLoop(const AsyncLoop&) = delete;
+  AsyncLoop& operator=(const AsyncLoop&) = delete;
+  /// Detaches; the loop finishes closing localsock's handle on its next run.
+  ~AsyncLoop();
+
+  /// Runs `fn` on the loop thread soon. The one thread-safe member: use it to hand work
+  /// (a write, a close) to the loop from any thread. Functions posted after the
+  /// AsyncLoop is destroyed are dropped.
+  void post(std::function<void()> fn);
+
+  uv_loop_t* uv() const noexcept;
+
+  /// For the library's own use.
+  const std::shared_ptr<detail::LoopState>& state() const noexcept { return state_; }
+
+ private:
+  std::shared_ptr<detail::LoopState> state_;
+};
+
+/// What a read callback receives: bytes (byte mode: a chunk of the stream; message
+/// mode: exactly one whole message, possibly empty), the end of the stream, or an error.
+struct ReadEvent {
+  std::span<const std::byte> data;
+  bool end = false;         ///< The peer closed; no more data follows.
+  std::error_code error;    ///< Set on failure; `errc::message_too_large` leaves the
+                            ///< connection usable (that one message was dropped).
+};
+
+/// Per-connection settings of the async API.
+struct AsyncOptions {
+  /// Message mode: the largest message accepted; a larger one is dropped and reported
+  /// as `errc::message_too_large` (never cut, never buffered whole).
+  std::size_t max_message_size = 16 * 1024 * 1024;
+  /// write() returns false once this many bytes wait in the write queue, and the drain
+  /// callback fires when the queue has emptied again.
+  std::size_t high_water_mark = 1024 * 1024;
+  /// Byte mode: the most bytes delivered by one read callback.
+  std::size_t read_chunk = 64 * 1024;
+};
+
+/// A connection on a libuv loop. Loop-thread only (use AsyncLoop::post from others).
+class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
+ public:
+  using Ptr = std::shared_ptr<AsyncSocket>;
+  using ConnectCallback = std::function<void(std::error_code, Ptr)>;
+  using ReadCallback = std::function<void(const ReadEvent&)>;
+  using WriteCallback = std::function<void(std::error_code)>;
+
+  /// Connects without blocking the loop. `options.timeout()` bounds the wait for a busy
+  /// listener; nobody listening is `errc::no_listener`. Returns the socket at once, in
+  /// the connecting state: writes and start_reading() may be called already, and
+  /// close() cancels the connect (`cb` then gets `std::errc::operation_canceled`). `cb`
+  /// runs on the loop thread with the outcome and the same socket.
+  static Ptr connect(AsyncLoop& loop, const ConnectOptions& options, Mode mode,
+                     ConnectCallback cb, AsyncOptions settings = {});
+
+  /// Delivers data to `cb` as it arrives (one whole message per call in message mode).
+  /// Replaces an earlier callback; resumes after stop_reading().
+  void start_reading(ReadCallback cb);
+  /// Pauses reading: nothing more is taken from the system, so a peer that keeps
+  /// writing is held back by the system's buffers, not by memory here.
+  void stop_reading();
+
+  /// Queues `data` (one message in message mode) and returns at once; `cb` runs when it
+  /// was written or failed. Returns false when the queue is at or above the high-water
+  /// mark: stop writing until the drain callback.
+  bool write(std::vector<std::byte> data, WriteCallback cb = {});
+  /// Bytes queued and not yet written.
+  std::size_t queued_bytes() const noexcept;
+  void set_high_water_mark(std::size_t bytes) noexcept;
+  /// Called each time the queue empties after write() returned false.
+  void on_drain(std::function<void()> cb);
+
+  /// Ends sending once the queue is written: the peer reads end of stream. Unix: a
+  /// half-close (reading goes on); Windows pipes have none, so the connection closes.
+  void shutdown(WriteCallback cb = {});
+  /// Closes now; queued writes are cancelled. `on_closed` runs when all is released.
+  void close(std::function<void()> on_closed = {});
+
+  bool is_open() const noexcept;
+  Mode mode() const noexcept;
+  PeerInfo peer_info(std::error_code& ec) const;
+
+  /// For the library's own use.
+  explicit AsyncSocket(std::shared_ptr<detail::AsyncSocketImpl> impl) noexcept;
+  ~AsyncSocket();
+  const std::shared_ptr<detail::AsyncSocketImpl>& impl() const noexcept { return impl_; }
+
+ private:
+  std::shared_ptr<detail::AsyncSocketImpl> impl_;
+};
+
+/// A listener on a libuv loop. Loop-thread only.
+class AsyncListener {
+ public:
+  using Ptr = std::shared_ptr<AsyncListener>;
+  using AcceptCallback = std::function<void(std::error_code, AsyncSocket::Ptr)>;
+
+  /// Listens with the same options as the blocking listeners; `cb` runs on the loop
+  /// thread for each client.
+  static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,
+                    AcceptCallback cb, std::error_code& ec, AsyncOptions settings = {});
+  static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,
+                    AcceptCallback cb, AsyncOptions settings = {});
+
+  /// Stops listening; `on_closed` runs when all is released. Idempotent.
+  void close(std::function<void()> on_closed = {});
+  bool is_open() const noexcept;
+  const LocalName& name() const noexcept;
+
+  /// For the library's own use.
+  explicit AsyncListener(std::shared_ptr<detail::AsyncListenerImpl> impl) noexcept;
+  ~AsyncListener();
+
+ private:
+  std::shared_ptr<detail::AsyncListenerImpl> impl_;
+};
+
+}  // namespace localsock

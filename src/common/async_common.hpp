@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// What the two async backends share: the per-loop state (posted work and its wake-up
+// handle), the write queue with its high-water mark, and connect-in-the-threadpool.
+// The I/O itself is per platform (src/posix/async_posix.cpp, src/win/async_win.cpp).
+
+#include <localsock/async.hpp>
+#include <localsock/error.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+namespace localsock::detail {
+
+struct PlatformLoop;  // the backend's per-loop part (Windows: the completion port)
+
+/// Per-loop state, shared by the AsyncLoop and every object on the loop, so that
+/// completions arriving after the AsyncLoop is gone find it still there.
+struct LoopState {
+  uv_loop_t* loop = nullptr;
+  uv_async_t* wakeup = nullptr;  // owned; freed by its close callback
+  std::mutex mutex;
+  std::vector<std::function<void()>> posted;
+  bool closed = false;
+  int busy = 0;  // operations that must keep the loop running (see hold/release)
+  std::unique_ptr<PlatformLoop> platform;
+
+  LoopState();   // per platform, like the destructor
+  LoopState(const LoopState&) = delete;
+  LoopState& operator=(const LoopState&) = delete;
+  ~LoopState();  // per platform: PlatformLoop is complete there
+
+  /// Thread-safe: queues `fn` for the loop thread and wakes the loop.
+  void post(std::function<void()> fn) {
+    // The send happens under the lock, so the handle cannot be closed meanwhile.
+    std::lock_guard lock(mutex);
+    if (closed) return;
+    posted.push_back(std::move(fn));
+    uv_async_send(wakeup);
+  }
+  /// Loop thread: the wake-up handle keeps the loop running while operations whose
+  /// completions arrive through it are pending.
+  void hold() noexcept {
+    if (busy++ == 0 && wakeup != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(wakeup));
+  }
+  void release() noexcept {
+    if (--busy == 0 && wakeup != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(wakeup));
+  }
+};
+
+/// The queue of a socket's writes, with the high-water mark and the drain signal.
+class WriteQueue {
+ public:
+  struct Item {
+    std::vector<std::byte> data;
+    std::size_t done = 0;  // bytes of `data` written (byte mode)
+    AsyncSocket::WriteCallback cb;
+  };
+
+  /// Queues `item`; false when the queue is at or above the mark afterwards.
+  bool push(Item item) {
+    bytes_ += item.data.size();
+    items_.push_back(std::move(item));
+    if (bytes_ >= high_) wants_drain_ = true;
+    return bytes_ < high_;
+  }
+  bool empty() const noexcept { return items_.empty(); }
+  Item& front() noexcept { return items_.front(); }
+  /// Takes the written front item off; returns it so its callback can run last.
+  Item pop() {
+    Item item = std::move(items_.front());
+    items_.pop_front();
+    bytes_ -= item.data.size();
+    return item;
+  }
+  /// True once, when the queue has emptied after write() said stop.
+  bool drained() noexcept {
+    if (!items_.empty() || !wants_drain_) return false;
+    wants_drain_ = false;
+    return true;
+  }
+  /// Empties the queue; the callbacks are returned so they run outside any state change.
+  std::deque<Item> take_all() {
+    bytes_ = 0;
+    return std::exchange(items_, {});
+  }
+  std::size_t bytes() const noexcept { return bytes_; }
+  void set_high(std::size_t n) noexcept { high_ = n == 0 ? 1 : n; }
+
+ private:
+  std::deque<Item> items_;
+  std::size_t bytes_ = 0;
+  std::size_t high_ = 1024 * 1024;
+  bool wants_drain_ = false;
+};
+
+/// Runs the callbacks of writes that will never happen.
+inline void cancel_writes(WriteQueue& q, std::error_code ec) {
+  for (auto& item : q.take_all())
+    if (item.cb) item.cb(ec);
+}
+
+struct SocketIo;    // the backend's part of a connection
+struct ListenerIo;  // the backend's part of a listener
+
+/// A connection's state shared by both backends. Loop thread only.
+struct AsyncSocketImpl {
+  enum class State { connecting, open, closing, closed };
+
+  std::shared_ptr<LoopState> loop;
+  Mode mode = Mode::bytes;
+  AsyncOptions settings;
+  State state = State::connecting;
+
+  AsyncSocket::ReadCallback on_read;
+  bool reading = false;
+  WriteQueue queue;
+  std::function<void()> on_drain;
+  bool shutdown_requested = false;
+  bool shut_down = false;
+  AsyncSocket::WriteCallback shutdown_cb;
+  AsyncSocket::ConnectCallback on_connect;
+  std::function<void()> on_closed;
+  // While open the socket keeps itself alive; released when closing has finished.
+  std::shared_ptr<AsyncSocket> self;
+  // Called when the socket has closed (an async listener waiting for a free instance).
+  std::function<void()> on_gone;
+
+  std::unique_ptr<SocketIo> io;
+
+  AsyncSocketImpl();
+  ~AsyncSocketImpl();  // per platform: SocketIo is complete there
+
+  bool usable() const noexcept { return state == State::open || state == State::connecting; }
+
+  /// Hands a read event to the callback; false when the socket stopped reading or began
+  /// closing meanwhile (the caller stops its read loop).
+  bool deliver(const ReadEvent& event) {
+    if (on_read) {
+      auto cb = on_read;  // the callback may replace itself
+      cb(event);
+    }
+    return reading && state == State::open;
+  }
+  /// After a write completed: its callback, then the drain and shutdown steps.
+  void written(WriteQueue::Item item, std::error_code ec) {
+    if (item.cb) item.cb(ec);
+    if (state != State::open) return;
+    if (queue.drained() && on_drain) on_drain();
+  }
+  /// The backend has let go of everything: tell the application, and let go of self.
+  void finished_closing() {
+    state = State::closed;
+    cancel_writes(queue, std::make_error_code(std::errc::operation_canceled));
+    if (shutdown_cb) std::exchange(shutdown_cb, {})(std::make_error_code(std::errc::operation_canceled));
+    if (on_gone) std::exchange(on_gone, {})();
+    if (on_closed) std::exchange(on_closed, {})();
+    on_read = {};
+    on_drain = {};
+    auto keep = std::move(self);  // may be the last reference: release it last
+  }
+};
+
+/// A listener's state shared by both backends. Loop thread only.
+struct AsyncListenerImpl {
+  std::shared_ptr<LoopState> loop;
+  Mode mode = Mode::bytes;
+  AsyncOptions settings;
+  bool open = true;
+  AsyncListener::AcceptCallback on_accept;
+  std::function<void()> on_closed;
+  std::shared_ptr<AsyncListener> self;
+  std::unique_ptr<ListenerIo> io;
+
+  AsyncListenerImpl();
+  ~AsyncListenerImpl();
+};
+
+// ---- what each backend provides (src/posix/async_posix.cpp, src/win/async_win.cpp) --
+
+/// Starts the connect of `impl` (state connecting); on the loop thread it ends in
+/// connected(impl, ec).
+void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOptions& options);
+/// Reading, writing or shutdown was asked for: start what is not running yet.
+void io_update(AsyncSocketImpl& impl);
+/// Begins closing; the backend calls impl.finished_closing() when done.
+void io_close(AsyncSocketImpl& impl);
+PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec);
+
+/// Binds the listener; its connections arrive through impl.on_accept.
+void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const ListenerOptions& options,
+                  std::error_code& ec);
+void listener_close(AsyncListenerImpl& impl);
+const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept;
+
+/// Common: a connect finished (on the loop thread).
+void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec);
+/// Common: a new open connection made by a listener; `impl->io` is set already.
+AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::shared_ptr<LoopState>& loop,
+                             Mode mode, const AsyncOptions& settings);
+
+/// Runs `work` in libuv's thread pool and then `done` on the loop thread; used for the
+/// blocking connect (a busy Windows pipe, a full Unix backlog), so that the loop never
+/// waits for it.
+template <typename Result>
+void run_in_pool(uv_loop_t* loop, std::function<Result()> work, std::function<void(Result)> done) {
+  struct Job {
+    uv_work_t req{};
+    std::function<Result()> work;
+    std::function<void(Result)> done;
+    Result result{};
+  };
+  auto* job = new Job{{}, std::move(work), std::move(done), {}};
+  job->req.data = job;
+  const int rc = uv_queue_work(
+      loop, &job->req, [](uv_work_t* r) { auto* j = static_cast<Job*>(r->data); j->result = j->work(); },
+      [](uv_work_t* r, int) {
+        std::unique_ptr<Job> j(static_cast<Job*>(r->data));
+        j->done(std::move(j->result));
+      });
+  if (rc != 0) {  // cannot happen for a valid loop; run it here rather than lose it
+    std::unique_ptr<Job> j(job);
+    j->done(j->work());
+  }
+}
+
+/// The backend's part of a loop (`state.platform`): made when the AsyncLoop is, stopped
+/// when it goes.
+void open_platform_loop(const std::shared_ptr<LoopState>& state);
+void stop_platform_loop(LoopState& state) noexcept;
+
+}  // namespace localsock::detail

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+// AsyncLoop: the wake-up handle through which other threads (and, on Windows, the
+// completion thread) hand work to the loop thread.
+#include "async_common.hpp"
+
+namespace localsock {
+
+namespace {
+
+void run_posted(uv_async_t* handle) {
+  auto* state = static_cast<detail::LoopState*>(handle->data);
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(state->mutex);
+    batch.swap(state->posted);
+  }
+  for (auto& fn : batch) fn();
+}
+
+}  // namespace
+
+AsyncLoop::AsyncLoop(uv_loop_t* loop) : state_(std::make_shared<detail::LoopState>()) {
+  state_->loop = loop;
+  state_->wakeup = new uv_async_t{};
+  uv_async_init(loop, state_->wakeup, run_posted);
+  state_->wakeup->data = state_.get();
+  // Idle, the handle must not keep the loop running; pending operations hold it.
+  uv_unref(reinterpret_cast<uv_handle_t*>(state_->wakeup));
+  detail::open_platform_loop(state_);
+}
+
+AsyncLoop::~AsyncLoop() {
+  detail::stop_platform_loop(*state_);
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->closed = true;
+    state_->posted.clear();
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(state_->wakeup),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  state_->wakeup = nullptr;
+}
+
+void AsyncLoop::post(std::function<void()> fn) { state_->post(std::move(fn)); }
+
+uv_loop_t* AsyncLoop::uv() const noexcept { return state_->loop; }
+
+}  // namespace localsock

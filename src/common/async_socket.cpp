@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+// The async API's members: state kept here, I/O handed to the backend.
+#include "async_common.hpp"
+
+namespace localsock {
+
+using detail::AsyncSocketImpl;
+
+// ---- AsyncSocket -------------------------------------------------------------------
+
+AsyncSocket::AsyncSocket(std::shared_ptr<detail::AsyncSocketImpl> impl) noexcept
+    : impl_(std::move(impl)) {}
+
+AsyncSocket::~AsyncSocket() = default;
+
+AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& options, Mode mode,
+                                      ConnectCallback cb, AsyncOptions settings) {
+  auto impl = std::make_shared<AsyncSocketImpl>();
+  impl->loop = loop.state();
+  impl->mode = mode;
+  impl->settings = settings;
+  impl->queue.set_high(settings.high_water_mark);
+  impl->on_connect = std::move(cb);
+  auto socket = std::make_shared<AsyncSocket>(impl);
+  impl->self = socket;
+  detail::start_connect(impl, options);
+  return socket;
+}
+
+void AsyncSocket::start_reading(ReadCallback cb) {
+  impl_->on_read = std::move(cb);
+  impl_->reading = true;
+  if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
+}
+
+void AsyncSocket::stop_reading() {
+  impl_->reading = false;
+  if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
+}
+
+bool AsyncSocket::write(std::vector<std::byte> data, WriteCallback cb) {
+  if (!impl_->usable() || impl_->shutdown_requested) {
+    if (cb) cb(make_error_code(impl_->shutdown_requested ? errc::peer_closed : errc::not_connected));
+    return false;
+  }
+  if (impl_->mode == Mode::bytes && data.empty()) {  // nothing to send: done at once
+    if (cb) cb({});
+    return impl_->queue.bytes() < impl_->settings.high_water_mark;
+  }
+  const bool below = impl_->queue.push({std::move(data), 0, std::move(cb)});
+  if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
+  return below;
+}
+
+std::size_t AsyncSocket::queued_bytes() const noexcept { return impl_->queue.bytes(); }
+
+void AsyncSocket::set_high_water_mark(std::size_t bytes) noexcept {
+  impl_->settings.high_water_mark = bytes;
+  impl_->queue.set_high(bytes);
+}
+
+void AsyncSocket::on_drain(std::function<void()> cb) { impl_->on_drain = std::move(cb); }
+
+void AsyncSocket::shutdown(WriteCallback cb) {
+  if (!impl_->usable() || impl_->shutdown_requested) {
+    if (cb) cb(make_error_code(errc::not_connected));
+    return;
+  }
+  impl_->shutdown_requested = true;
+  impl_->shutdown_cb = std::move(cb);
+  if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
+}
+
+void AsyncSocket::close(std::function<void()> on_closed) {
+  if (!impl_->usable()) {
+    // Already closing or closed: the first close's callback reports the end.
+    if (on_closed && impl_->state == AsyncSocketImpl::State::closed) on_closed();
+    return;
+  }
+  impl_->on_closed = std::move(on_closed);
+  impl_->reading = false;
+  impl_->state = AsyncSocketImpl::State::closing;
+  detail::io_close(*impl_);
+}
+
+bool AsyncSocket::is_open() const noexcept { return impl_->state == AsyncSocketImpl::State::open; }
+
+Mode AsyncSocket::mode() const noexcept { return impl_->mode; }
+
+PeerInfo AsyncSocket::peer_info(std::error_code& ec) const {
+  if (impl_->state != AsyncSocketImpl::State::open) {
+    ec = make_error_code(errc::not_connected);
+    return {};
+  }
+  return detail::io_peer_info(*impl_, ec);
+}
+
+// ---- AsyncListener -----------------------------------------------------------------
+
+AsyncListener::AsyncListener(std::shared_ptr<detail::AsyncListenerImpl> impl) noexcept
+    : impl_(std::move(impl)) {}
+
+AsyncListener::~AsyncListener() = default;
+
+AsyncListener::Ptr AsyncListener::listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,
+                                         AcceptCallback cb, std::error_code& ec,
+                                         AsyncOptions settings) {
+  ec.clear();
+  auto impl = std::make_shared<detail::AsyncListenerImpl>();
+  impl->loop = loop.state();
+  impl->mode = mode;
+  impl->settings = settings;
+  impl->on_accept = std::move(cb);
+  detail::listen_start(impl, options, ec);
+  if (ec) return nullptr;
+  auto listener = std::make_shared<AsyncListener>(impl);
+  impl->self = listener;
+  return listener;
+}
+
+AsyncListener::Ptr AsyncListener::listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,
+                                         AcceptCallback cb, AsyncOptions settings) {
+  return detail::or_throw("AsyncListener::listen", options.name().str(), [&](auto& ec) {
+    return listen(loop, options, mode, std::move(cb), ec, settings);
+  });
+}
+
+void AsyncListener::close(std::function<void()> on_closed) {
+  if (!impl_->open) return;
+  impl_->open = false;
+  impl_->on_closed = std::move(on_closed);
+  detail::listener_close(*impl_);
+}
+
+bool AsyncListener::is_open() const noexcept { return impl_->open; }
+
+const LocalName& AsyncListener::name() const noexcept { return detail::listener_name(*impl_); }
+
+}  // namespace localsock
+
+namespace localsock::detail {
+
+void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec) {
+  auto cb = std::exchange(impl->on_connect, {});
+  if (impl->state == AsyncSocketImpl::State::closing) {
+    // Closed while connecting: the backend has dropped the connection.
+    impl->finished_closing();
+    if (cb) cb(std::make_error_code(std::errc::operation_canceled), nullptr);
+    return;
+  }
+  auto self = impl->self;
+  if (ec) {
+    impl->state = AsyncSocketImpl::State::closed;
+    cancel_writes(impl->queue, ec);
+    impl->self.reset();
+    if (cb) cb(ec, nullptr);
+    return;
+  }
+  impl->state = AsyncSocketImpl::State::open;
+  if (cb) cb({}, self);
+  if (impl->state == AsyncSocketImpl::State::open) io_update(*impl);
+}
+
+AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::shared_ptr<LoopState>& loop,
+                             Mode mode, const AsyncOptions& settings) {
+  impl->loop = loop;
+  impl->mode = mode;
+  impl->settings = settings;
+  impl->queue.set_high(settings.high_water_mark);
+  impl->state = AsyncSocketImpl::State::open;
+  auto socket = std::make_shared<AsyncSocket>(impl);
+  impl->self = socket;
+  return socket;
+}
+
+}  // namespace localsock::detail

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: MIT
+// The async API on Unix: localsock makes the socket (abstract names, exact-length
+// paths, seqpacket — none of which uv_pipe_t can), makes it nonblocking, and a uv_poll_t
+// tells when it is readable or writable. The reads and writes are the backend's own
+// (MSG_NOSIGNAL: no SIGPIPE, whatever the application's signal disposition), so byte
+// streams and message sockets work the same way.
+#include <localsock/posix/ud_seqpacket.hpp>
+#include <localsock/posix/ud_stream.hpp>
+
+#include "../common/async_common.hpp"
+
+namespace localsock::detail {
+
+struct PlatformLoop {};
+
+void open_platform_loop(const std::shared_ptr<LoopState>&) {}
+void stop_platform_loop(LoopState&) noexcept {}
+LoopState::LoopState() = default;
+LoopState::~LoopState() = default;
+
+struct SocketIo {
+  PlatformSocket<Mode::bytes> stream;        // byte mode
+  PlatformSocket<Mode::messages> messages;   // message mode
+  uv_poll_t* poll = nullptr;                 // freed by its close callback
+  int events = 0;
+  std::vector<std::byte> buffer;             // read buffer (byte chunks, or one message)
+
+  int fd() const noexcept {
+    return stream.is_open() ? stream.native_handle() : base_socket(messages).native_handle();
+  }
+};
+
+struct ListenerIo {
+  PlatformListener<Mode::bytes> bytes;
+  PlatformListener<Mode::messages> messages;
+  uv_poll_t* poll = nullptr;
+};
+
+AsyncSocketImpl::AsyncSocketImpl() = default;
+AsyncSocketImpl::~AsyncSocketImpl() = default;
+AsyncListenerImpl::AsyncListenerImpl() = default;
+AsyncListenerImpl::~AsyncListenerImpl() = default;
+
+namespace {
+
+void on_socket_events(uv_poll_t* handle, int status, int events);
+
+// Starts polling the connection's descriptor (loop thread).
+std::error_code attach(AsyncSocketImpl& impl) {
+  std::error_code ec;
+  if (impl.io->stream.is_open())
+    impl.io->stream.set_nonblocking(true, ec);
+  else
+    set_nonblocking(impl.io->messages, true, ec);
+  if (ec) return ec;
+  impl.io->poll = new uv_poll_t{};
+  if (const int rc = uv_poll_init(impl.loop->loop, impl.io->poll, impl.io->fd()); rc != 0) {
+    delete impl.io->poll;
+    impl.io->poll = nullptr;
+    return {-rc, std::system_category()};
+  }
+  impl.io->poll->data = &impl;
+  return {};
+}
+
+// Reads what is there, delivering each chunk or message, until it would block.
+void read_ready(AsyncSocketImpl& impl) {
+  SocketIo& io = *impl.io;
+  // A bounded number of reads per wake-up, so that one busy peer cannot starve others.
+  for (int round = 0; round < 64 && impl.reading && impl.state == AsyncSocketImpl::State::open; ++round) {
+    std::error_code ec;
+    ReadEvent event;
+    if (impl.mode == Mode::bytes) {
+      io.buffer.resize(impl.settings.read_chunk);
+      const std::size_t n = io.stream.read_some(io.buffer, ec);
+      if (ec == errc::would_block) return;
+      event.data = std::span(io.buffer).first(n);
+      event.end = !ec && n == 0;
+    } else {
+      const ReceiveResult r = io.messages.recv(io.buffer, impl.settings.max_message_size, ec);
+      if (ec == errc::would_block) return;
+      event.data = io.buffer;
+      event.end = r.end;
+    }
+    event.error = ec;
+    const bool fatal = event.end || (ec && ec != errc::message_too_large);
+    if (fatal) impl.reading = false;  // nothing more will come
+    if (!impl.deliver(event) || fatal) return;
+  }
+}
+
+// Writes from the queue until it is empty or the socket would block.
+void write_ready(AsyncSocketImpl& impl) {
+  SocketIo& io = *impl.io;
+  while (!impl.queue.empty() && impl.state == AsyncSocketImpl::State::open) {
+    auto& item = impl.queue.front();
+    std::error_code ec;
+    if (impl.mode == Mode::bytes) {
+      item.done += io.stream.write_some(std::span(item.data).subspan(item.done), ec);
+      if (ec == errc::would_block) return;
+      if (!ec && item.done < item.data.size()) continue;
+    } else {
+      io.messages.send(item.data, ec);  // whole or not at all
+      if (ec == errc::would_block) return;
+    }
+    impl.written(impl.queue.pop(), ec);
+  }
+  if (impl.queue.empty() && impl.shutdown_requested && !impl.shut_down &&
+      impl.state == AsyncSocketImpl::State::open) {
+    impl.shut_down = true;
+    std::error_code ec;
+    if (io.stream.is_open())
+      io.stream.shutdown(Shutdown::write, ec);
+    else
+      base_socket(io.messages).shutdown(Shutdown::write, ec);
+    if (impl.shutdown_cb) std::exchange(impl.shutdown_cb, {})(ec);
+  }
+}
+
+void on_socket_events(uv_poll_t* handle, int status, int events) {
+  auto& impl = *static_cast<AsyncSocketImpl*>(handle->data);
+  auto keep = impl.self;  // a callback may close the socket and drop the last pointer
+  if (status < 0) {
+    // The descriptor failed: report it as a read error if anyone reads.
+    impl.reading = false;
+    impl.deliver({{}, false, std::error_code(-status, std::system_category())});
+  } else {
+    if ((events & UV_WRITABLE) != 0) write_ready(impl);
+    if ((events & (UV_READABLE | UV_DISCONNECT)) != 0) read_ready(impl);
+  }
+  if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
+}
+
+}  // namespace
+
+void io_update(AsyncSocketImpl& impl) {
+  SocketIo& io = *impl.io;
+  if (io.poll == nullptr) return;
+  const bool want_write = !impl.queue.empty() || (impl.shutdown_requested && !impl.shut_down);
+  const int want = (impl.reading ? UV_READABLE : 0) | (want_write ? UV_WRITABLE : 0);
+  if (want == io.events) return;
+  io.events = want;
+  if (want == 0)
+    uv_poll_stop(io.poll);
+  else
+    uv_poll_start(io.poll, want, on_socket_events);
+}
+
+void io_close(AsyncSocketImpl& impl) {
+  SocketIo* io = impl.io.get();
+  if (io == nullptr) return;  // still connecting: the connect's completion finishes it
+  if (io->poll == nullptr) {
+    io->stream.close();
+    io->messages.close();
+    impl.finished_closing();
+    return;
+  }
+  // The descriptor must outlive the poll handle: close it in the handle's callback.
+  uv_close(reinterpret_cast<uv_handle_t*>(io->poll), [](uv_handle_t* h) {
+    auto& owner = *static_cast<AsyncSocketImpl*>(h->data);
+    delete reinterpret_cast<uv_poll_t*>(h);
+    owner.io->poll = nullptr;
+    owner.io->stream.close();
+    owner.io->messages.close();
+    owner.finished_closing();
+  });
+}
+
+PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
+  return impl.io->stream.is_open() ? peer_info(impl.io->stream, ec) : peer_info(impl.io->messages, ec);
+}
+
+void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOptions& options) {
+  struct Outcome {
+    std::shared_ptr<SocketIo> io;
+    std::error_code ec;
+  };
+  const Mode mode = impl->mode;
+  // The connect may wait for a busy listener: in the thread pool, never on the loop.
+  run_in_pool<Outcome>(
+      impl->loop->loop,
+      [options, mode]() {
+        Outcome out;
+        out.io = std::make_shared<SocketIo>();
+        if (mode == Mode::bytes)
+          out.io->stream = connect_socket<Mode::bytes>(options, out.ec);
+        else
+          out.io->messages = connect_socket<Mode::messages>(options, out.ec);
+        return out;
+      },
+      [impl](Outcome out) {
+        if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
+          impl->io = std::make_unique<SocketIo>(std::move(*out.io));
+          out.ec = attach(*impl);
+        }
+        // Closed meanwhile, or failed: `out.io` (if any) closes its descriptor here.
+        connected(impl, out.ec);
+      });
+}
+
+// ---- listener ----------------------------------------------------------------------
+
+namespace {
+
+void on_listener_events(uv_poll_t* handle, int status, int) {
+  auto& impl = *static_cast<AsyncListenerImpl*>(handle->data);
+  auto keep = impl.self;
+  if (status < 0) {
+    if (impl.on_accept) impl.on_accept(std::error_code(-status, std::system_category()), nullptr);
+    return;
+  }
+  // Take every waiting client; the listening socket is nonblocking.
+  while (impl.open) {
+    std::error_code ec;
+    auto made = std::make_shared<AsyncSocketImpl>();
+    made->io = std::make_unique<SocketIo>();
+    if (impl.mode == Mode::bytes)
+      made->io->stream = impl.io->bytes.accept(ec);
+    else
+      made->io->messages = impl.io->messages.accept(ec);
+    if (ec == errc::would_block) return;
+    if (ec) {
+      if (impl.on_accept) impl.on_accept(ec, nullptr);
+      return;
+    }
+    auto socket = make_socket(std::move(made), impl.loop, impl.mode, impl.settings);
+    if (std::error_code attach_ec = attach(*socket->impl())) {
+      socket->close();
+      if (impl.on_accept) impl.on_accept(attach_ec, nullptr);
+      continue;
+    }
+    if (impl.on_accept) impl.on_accept({}, socket);
+  }
+}
+
+}  // namespace
+
+void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const ListenerOptions& options,
+                  std::error_code& ec) {
+  ListenerOptions nonblocking = options;
+  nonblocking.nonblocking(true);
+  impl->io = std::make_unique<ListenerIo>();
+  int fd = -1;
+  if (impl->mode == Mode::bytes) {
+    impl->io->bytes = bind_listener<Mode::bytes>(nonblocking, ec);
+    fd = impl->io->bytes.native_handle();
+  } else {
+    impl->io->messages = bind_listener<Mode::messages>(nonblocking, ec);
+    fd = impl->io->messages.native_handle();
+  }
+  if (ec) return;
+  impl->io->poll = new uv_poll_t{};
+  if (const int rc = uv_poll_init(impl->loop->loop, impl->io->poll, fd); rc != 0) {
+    delete impl->io->poll;
+    impl->io->poll = nullptr;
+    ec = {-rc, std::system_category()};
+    return;
+  }
+  impl->io->poll->data = impl.get();
+  uv_poll_start(impl->io->poll, UV_READABLE, on_listener_events);
+}
+
+void listener_close(AsyncListenerImpl& impl) {
+  uv_close(reinterpret_cast<uv_handle_t*>(impl.io->poll), [](uv_handle_t* h) {
+    auto& owner = *static_cast<AsyncListenerImpl*>(h->data);
+    delete reinterpret_cast<uv_poll_t*>(h);
+    owner.io->poll = nullptr;
+    owner.io->bytes.close();
+    owner.io->messages.close();
+    owner.on_accept = {};
+    if (owner.on_closed) std::exchange(owner.on_closed, {})();
+    auto keep = std::move(owner.self);
+  });
+}
+
+const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
+  return impl.mode == Mode::bytes ? impl.io->bytes.name() : impl.io->messages.name();
+}
+
+}  // namespace localsock::detail

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: MIT
+// The async API on a libuv loop: the same cases natively and under Wine.
+#include <localsock/async.hpp>
+#include <localsock/localsock.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "child_main.hpp"
+#include "doctest_ext.hpp"
+#include "pattern.hpp"
+#include "process.hpp"
+#include "unique_name.hpp"
+
+using namespace std::chrono_literals;
+using localsock::AsyncListener;
+using localsock::AsyncLoop;
+using localsock::AsyncSocket;
+using localsock::ConnectOptions;
+using localsock::errc;
+using localsock::ListenerOptions;
+using localsock::LocalName;
+using localsock::Mode;
+using localsock::ReadEvent;
+using localsock::test::pattern;
+
+namespace {
+
+LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name("las")); }
+
+// A loop with localsock attached, and a watchdog: run() returns when `done` holds or the
+// deadline passes (then the test fails instead of hanging).
+struct TestLoop {
+  uv_loop_t loop{};
+  std::unique_ptr<AsyncLoop> async;
+  uv_timer_t tick{};
+
+  TestLoop() {
+    uv_loop_init(&loop);
+    async = std::make_unique<AsyncLoop>(&loop);
+    uv_timer_init(&loop, &tick);
+  }
+  ~TestLoop() {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    // Everything the test made is closed by now; let the loop finish the closes.
+    uv_run(&loop, UV_RUN_DEFAULT);
+    async.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+
+  template <typename Pred>
+  bool run(Pred done, std::chrono::milliseconds deadline = 60s) {
+    const auto end = std::chrono::steady_clock::now() + deadline;
+    // The tick wakes the loop now and then so that the deadline is noticed.
+    uv_timer_start(&tick, [](uv_timer_t*) {}, 10, 10);
+    while (!done() && std::chrono::steady_clock::now() < end) uv_run(&loop, UV_RUN_ONCE);
+    uv_timer_stop(&tick);
+    return done();
+  }
+  // Lets pending closes finish.
+  void settle() {
+    for (int i = 0; i < 20; ++i) uv_run(&loop, UV_RUN_NOWAIT);
+  }
+};
+
+// An echo server: every socket echoes what it reads until the end.
+AsyncListener::Ptr echo_server(TestLoop& t, const LocalName& name, Mode mode) {
+  return AsyncListener::listen(*t.async, ListenerOptions(name), mode,
+                               [](std::error_code ec, AsyncSocket::Ptr s) {
+                                 REQUIRE_FALSE(ec);
+                                 AsyncSocket* raw = s.get();
+                                 s->start_reading([raw](const ReadEvent& e) {
+                                   if (e.end || e.error) {
+                                     raw->close();
+                                     return;
+                                   }
+                                   raw->write({e.data.begin(), e.data.end()});
+                                 });
+                               });
+}
+
+}  // namespace
+
+TEST_CASE("async: 100 clients echo on one loop") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  auto server = echo_server(t, name, Mode::bytes);
+  constexpr int clients = 100;
+  int done = 0, good = 0;
+  std::vector<AsyncSocket::Ptr> sockets;
+  for (int i = 0; i < clients; ++i) {
+    auto want = std::make_shared<std::vector<std::byte>>(pattern(1000 + i, unsigned(i)));
+    auto got = std::make_shared<std::vector<std::byte>>();
+    auto s = AsyncSocket::connect(*t.async, ConnectOptions(name).timeout(30s), Mode::bytes,
+                                  [&, want, got](std::error_code ec, AsyncSocket::Ptr c) {
+                                    if (ec) {
+                                      ++done;
+                                      return;
+                                    }
+                                    c->write(*want);
+                                    AsyncSocket* raw = c.get();
+                                    c->start_reading([&, want, got, raw](const ReadEvent& e) {
+                                      got->insert(got->end(), e.data.begin(), e.data.end());
+                                      if (got->size() >= want->size() || e.end || e.error) {
+                                        good += *got == *want;
+                                        ++done;
+                                        raw->close();
+                                      }
+                                    });
+                                  });
+    sockets.push_back(s);
+  }
+  CHECK(t.run([&] { return done == clients; }));
+  CHECK(good == clients);
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: message mode delivers 0 B, 1 B, 64 KiB and 4 MiB messages whole") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  auto server = echo_server(t, name, Mode::messages);
+  const std::vector<std::size_t> sizes{0, 1, 64 * 1024, 4 * 1024 * 1024};
+  std::vector<std::vector<std::byte>> got;
+  bool finished = false;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  for (std::size_t i = 0; i < sizes.size(); ++i)
+                                    s->write(pattern(sizes[i], unsigned(i)));
+                                  s->start_reading([&](const ReadEvent& e) {
+                                    REQUIRE_FALSE(e.error);
+                                    got.emplace_back(e.data.begin(), e.data.end());
+                                    if (got.size() == sizes.size()) finished = true;
+                                  });
+                                });
+  CHECK(t.run([&] { return finished; }));
+  REQUIRE(got.size() == sizes.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) CHECK(got[i] == pattern(sizes[i], unsigned(i)));
+  c->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: an over-size message is an error on that message, not a cut") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  std::vector<ReadEvent> events;
+  std::vector<std::vector<std::byte>> data;
+  localsock::AsyncOptions small;
+  small.max_message_size = 1000;
+  AsyncSocket::Ptr accepted;
+  auto server = AsyncListener::listen(
+      *t.async, ListenerOptions(name), Mode::messages,
+      [&](std::error_code, AsyncSocket::Ptr s) {
+        accepted = s;
+        s->start_reading([&](const ReadEvent& e) {
+          events.push_back(e);
+          data.emplace_back(e.data.begin(), e.data.end());
+        });
+      },
+      small);
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  s->write(pattern(5000, 1));
+                                  s->write(pattern(10, 2));
+                                });
+  CHECK(t.run([&] { return events.size() == 2; }));
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].error == errc::message_too_large);
+  CHECK_FALSE(events[1].error);
+  CHECK(data[1] == pattern(10, 2));
+  c->close();
+  accepted->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: backpressure — a peer that stops reading bounds the queue; drain fires") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr reader;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name).buffer_size(64 * 1024),
+                                      Mode::bytes,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { reader = s; });
+  AsyncSocket::Ptr writer;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  writer = s;
+                                });
+  REQUIRE(t.run([&] { return reader && writer; }));
+  writer->set_high_water_mark(256 * 1024);
+  bool drained = false;
+  writer->on_drain([&] { drained = true; });
+  // Write as the application should: until write() says stop.
+  std::size_t written = 0;
+  const auto chunk = pattern(64 * 1024, 3);
+  while (writer->write(chunk)) written += chunk.size();
+  written += chunk.size();
+  const std::size_t peak = writer->queued_bytes();
+  CHECK(peak >= 256 * 1024);
+  CHECK(peak <= 256 * 1024 + chunk.size());
+  // Nobody reads: the loop runs, the system buffers fill, the queue stays where it is.
+  t.run([] { return false; }, 300ms);
+  CHECK_FALSE(drained);
+  CHECK(writer->queued_bytes() <= peak);
+  CHECK(writer->queued_bytes() > 0);
+  // The peer resumes reading: everything arrives and the drain callback fires.
+  std::size_t received = 0;
+  reader->start_reading([&](const ReadEvent& e) { received += e.data.size(); });
+  CHECK(t.run([&] { return drained && received == written; }));
+  CHECK(writer->queued_bytes() == 0);
+  reader->close();
+  writer->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: close during a pending write cancels it; closing inside a callback works") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr peer;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name).buffer_size(16 * 1024),
+                                      Mode::bytes, [&](std::error_code, AsyncSocket::Ptr s) { peer = s; });
+  std::error_code write_result;
+  bool write_done = false, closed = false;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  // Far more than the buffers take: it stays pending.
+                                  s->write(pattern(32 * 1024 * 1024, 4), [&](std::error_code wec) {
+                                    write_result = wec;
+                                    write_done = true;
+                                  });
+                                });
+  REQUIRE(t.run([&] { return peer != nullptr && c->is_open(); }));
+  t.run([] { return false; }, 100ms);
+  c->close([&] { closed = true; });
+  CHECK(t.run([&] { return closed && write_done; }));
+  CHECK(write_result == std::errc::operation_canceled);
+  // The peer sees the end and closes itself from inside its read callback.
+  bool peer_closed = false;
+  AsyncSocket* raw = peer.get();
+  peer->start_reading([&, raw](const ReadEvent& e) {
+    if (e.end || e.error) raw->close([&] { peer_closed = true; });
+  });
+  peer.reset();  // the open socket keeps itself alive
+  CHECK(t.run([&] { return peer_closed; }));
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: connect — nobody listening, a busy listener's timeout, and close while connecting") {
+  TestLoop t;
+  std::error_code result;
+  bool done = false;
+  AsyncSocket::connect(*t.async, ConnectOptions(fresh_name()), Mode::bytes,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         result = ec;
+                         done = true;
+                         CHECK(s == nullptr);
+                       });
+  CHECK(t.run([&] { return done; }));
+  CHECK(result == errc::no_listener);
+
+  // A busy listener: nobody accepts, and the backlog (Unix) or the one instance
+  // (Windows) is taken by blocking clients.
+  const LocalName name = fresh_name();
+  auto listener = localsock::LocalListener::bind(ListenerOptions(name).backlog(1).instance_limit(1));
+  std::vector<localsock::LocalSocket> held;
+  std::error_code ec;
+  while (!ec && held.size() < 64) {
+    auto s = localsock::LocalSocket::connect(ConnectOptions(name).timeout(100ms), ec);
+    if (!ec) held.push_back(std::move(s));
+  }
+  REQUIRE(ec == errc::timed_out);
+  done = false;
+  const auto start = std::chrono::steady_clock::now();
+  bool ticked = false;  // the loop keeps running while the connect waits
+  uv_timer_t timer;
+  uv_timer_init(&t.loop, &timer);
+  timer.data = &ticked;
+  uv_timer_start(&timer, [](uv_timer_t* h) { *static_cast<bool*>(h->data) = true; }, 50, 0);
+  AsyncSocket::connect(*t.async, ConnectOptions(name).timeout(300ms), Mode::bytes,
+                       [&](std::error_code e, AsyncSocket::Ptr) {
+                         result = e;
+                         done = true;
+                       });
+  CHECK(t.run([&] { return done; }));
+  CHECK(result == errc::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+  CHECK(ticked);
+
+  // Close while the connect waits: the callback reports the cancellation.
+  done = false;
+  auto pending = AsyncSocket::connect(*t.async, ConnectOptions(name).timeout(300ms), Mode::bytes,
+                                      [&](std::error_code e, AsyncSocket::Ptr) {
+                                        result = e;
+                                        done = true;
+                                      });
+  bool closed = false;
+  pending->close([&] { closed = true; });
+  CHECK(t.run([&] { return done && closed; }));
+  CHECK(result == std::errc::operation_canceled);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  t.settle();
+}
+
+TEST_CASE("async: the loop is never blocked — a timer keeps time during a 64 MiB transfer") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  constexpr std::size_t total = 64 * 1024 * 1024;
+  std::size_t received = 0;
+  AsyncSocket::Ptr accepted;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                      [&](std::error_code, AsyncSocket::Ptr s) {
+                                        accepted = s;
+                                        s->start_reading([&](const ReadEvent& e) { received += e.data.size(); });
+                                      });
+  // The data is made before the loop runs, so that its allocation is not timed.
+  std::vector<std::vector<std::byte>> chunks;
+  for (std::size_t i = 0; i < total / (1 << 20); ++i) chunks.push_back(pattern(1 << 20, unsigned(i)));
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  for (auto& chunk : chunks) s->write(std::move(chunk));
+                                });
+  const auto transfer_start = std::chrono::steady_clock::now();
+  struct Jitter {
+    std::chrono::steady_clock::time_point last;
+    std::chrono::steady_clock::duration worst{};
+    int ticks = 0;
+  } jitter;
+  uv_timer_t timer;
+  uv_timer_init(&t.loop, &timer);
+  timer.data = &jitter;
+  uv_timer_start(&timer, [](uv_timer_t* h) {
+    auto& j = *static_cast<Jitter*>(h->data);
+    const auto now = std::chrono::steady_clock::now();
+    if (j.ticks > 0) j.worst = std::max(j.worst, now - j.last);
+    j.last = now;
+    ++j.ticks;
+  }, 5, 5);
+  CHECK(t.run([&] { return received == total; }, 120s));
+  uv_timer_stop(&timer);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  const auto worst_ms = std::chrono::duration_cast<std::chrono::milliseconds>(jitter.worst).count();
+  const auto took = std::chrono::steady_clock::now() - transfer_start;
+  MESSAGE("64 MiB in " << took / 1ms << " ms; 5 ms timer: " << jitter.ticks << " ticks, worst interval "
+                       << worst_ms << " ms");
+  CHECK(jitter.ticks > 0);
+  // A 5 ms timer here ticks at 5 ms; the bound leaves room for a shared 2-vCPU machine
+  // and Wine, while a loop blocked by the transfer would show the whole transfer time.
+  CHECK(worst_ms < 250);
+  c->close();
+  accepted->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: post() hands work to the loop from other threads") {
+  TestLoop t;
+  std::atomic<int> posted{0};
+  int ran = 0;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < 100; ++k) {
+        t.async->post([&] { ++ran; });
+        ++posted;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(t.run([&] { return ran == 400; }, 10s));
+}
+
+namespace {
+// The child side of the killed-peer test: connect, send part of a stream, then wait to
+// be killed.
+const localsock::test::RegisterChild half_sender("async-half-sender", [](const auto& args) {
+  auto s = localsock::LocalSocket::connect(ConnectOptions(LocalName::namespaced(args.at(0))).timeout(20s));
+  s.write_all(pattern(100 * 1024, 9));
+  std::this_thread::sleep_for(60s);
+  return 0;
+});
+}  // namespace
+
+TEST_CASE("async: a peer process killed mid-transfer ends the connection cleanly") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  std::size_t received = 0;
+  bool ended = false;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                      [&](std::error_code, AsyncSocket::Ptr s) {
+                                        AsyncSocket* raw = s.get();
+                                        s->start_reading([&, raw](const ReadEvent& e) {
+                                          received += e.data.size();
+                                          if (e.end || e.error) {
+                                            ended = true;
+                                            raw->close();
+                                          }
+                                        });
+                                      });
+  auto child = localsock::test::Child::spawn(localsock::test::self_path(),
+                                             {"--child", "async-half-sender", name.str()});
+  REQUIRE(t.run([&] { return received == 100 * 1024; }));
+  child.kill();
+  CHECK(t.run([&] { return ended; }));
+  server->close();
+  t.settle();
+}
