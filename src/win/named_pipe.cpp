@@ -918,15 +918,40 @@ PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bo
   return core;
 }
 
+PipeCore PipeListenerCore::take_instance(std::error_code& ec) {
+  ec.clear();
+  State* s = state_.get();
+  if (s == nullptr || s->gate.closed()) {
+    ec = make_error_code(errc::listener_closed);
+    return {};
+  }
+  std::lock_guard serial(s->accept_mutex);
+  if (s->pending == nullptr) {
+    s->make_pending(false, 0, ec);
+    if (ec) {
+      if (ec == errc::timed_out) ec = make_error_code(errc::would_block);
+      return {};
+    }
+  }
+  PipeCore core(std::exchange(s->pending, nullptr), true, s->name.str());
+  core.hold_slot(slot_token(s->slots));
+  return core;
+}
+
+bool PipeListenerCore::admits(const PipeCore& server) const {
+  if (!state_ || state_->user_sid.empty()) return true;
+  std::error_code ec;
+  return server.peer_user_sid(ec) == state_->user_sid && !ec;
+}
+
 PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
   for (;;) {
     PipeCore core = accept_one(timeout, ec);
-    if (ec || state_->user_sid.empty()) return core;
     // current_user_only: the descriptor keeps others out where DACLs are enforced; this
     // check also holds where they are not.
-    std::error_code peer_ec;
-    if (core.peer_user_sid(peer_ec) == state_->user_sid && !peer_ec) return core;
-    core.disconnect(peer_ec);
+    if (ec || admits(core)) return core;
+    std::error_code ignored;
+    core.disconnect(ignored);
   }
 }
 

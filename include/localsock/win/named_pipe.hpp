@@ -590,6 +590,12 @@ class PipeListenerCore {
                                  bool message_read, bool message_write, std::error_code& ec);
 
   PipeCore accept(Timeout timeout, std::error_code& ec);
+  /// For overlapped accepting elsewhere (the async API): hands out the instance that
+  /// waits for the next client, not yet connected, holding its place under the instance
+  /// limit (`errc::would_block` when the limit is reached). Not to be mixed with accept().
+  PipeCore take_instance(std::error_code& ec);
+  /// Whether the listener's current_user_only policy admits the client of `server`.
+  bool admits(const PipeCore& server) const;
   void set_nonblocking(bool on) noexcept;
   void close() noexcept;
   bool is_open() const noexcept;
@@ -633,6 +639,8 @@ class PipeListener {
   void close() noexcept { core_.close(); }
   bool is_open() const noexcept { return core_.is_open(); }
   const LocalName& name() const noexcept { return core_.name(); }
+  /// The instance machinery, for the async API.
+  detail::PipeListenerCore& core() noexcept { return core_; }
 
  private:
   detail::PipeListenerCore core_;

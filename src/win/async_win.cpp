@@ -1,0 +1,520 @@
+// SPDX-License-Identifier: MIT
+// The async API on Windows: pipe handles are overlapped and bound to a completion port
+// of localsock's own, one per AsyncLoop. A thread waits on that port (blocked in
+// GetQueuedCompletionStatus, never polling) and hands each completion to the loop
+// thread through the AsyncLoop's uv_async_t, where the socket or listener finishes the
+// operation. uv_pipe_t is not used: it cannot keep message boundaries (nor zero-length
+// messages), and localsock's listener options (descriptors, instance limits,
+// first-instance protection) need the instances made by localsock.
+// uv.h (through async_common.hpp) brings winsock2.h, which must come before windows.h.
+#include "../common/async_common.hpp"
+
+#include <windows.h>
+
+#include <thread>
+
+namespace localsock::detail {
+
+using win::detail::PipeCore;
+
+// ---- the loop's completion port ----------------------------------------------------
+
+struct PlatformLoop {
+  HANDLE port = nullptr;
+  std::thread thread;
+};
+
+namespace {
+constexpr ULONG_PTR quit_key = 1;
+
+struct Op;
+
+// What the port hands back: the OVERLAPPED first (so the pointer converts), then the
+// operation it belongs to.
+struct OpHeader {
+  OVERLAPPED ov{};
+  Op* op = nullptr;
+};
+
+// An overlapped operation of a socket or listener.
+struct Op {
+  OpHeader header;
+  OVERLAPPED* ov() noexcept { return &header.ov; }
+  Op() noexcept { header.op = this; }
+  Op(const Op&) = delete;
+  Op& operator=(const Op&) = delete;
+  virtual ~Op() = default;
+  // On the loop thread, with the operation's outcome.
+  virtual void complete(DWORD bytes, DWORD error) = 0;
+};
+}  // namespace
+
+LoopState::LoopState() = default;
+LoopState::~LoopState() = default;
+
+void open_platform_loop(const std::shared_ptr<LoopState>& state) {
+  auto platform = std::make_unique<PlatformLoop>();
+  platform->port = ::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+  if (platform->port == nullptr) throw std::system_error(static_cast<int>(::GetLastError()), std::system_category(), "CreateIoCompletionPort");
+  LoopState* raw = state.get();
+  HANDLE port = platform->port;
+  platform->thread = std::thread([raw, port] {
+    for (;;) {
+      DWORD bytes = 0;
+      ULONG_PTR key = 0;
+      OVERLAPPED* ov = nullptr;
+      const BOOL ok = ::GetQueuedCompletionStatus(port, &bytes, &key, &ov, INFINITE);
+      if (key == quit_key) return;
+      if (ov == nullptr) continue;  // the port itself failed: nothing to hand on
+      const DWORD error = ok ? 0 : ::GetLastError();
+      Op* op = reinterpret_cast<OpHeader*>(ov)->op;
+      raw->post([op, bytes, error] {
+        std::unique_ptr<Op> owned(op);
+        owned->complete(bytes, error);
+      });
+    }
+  });
+  state->platform = std::move(platform);
+}
+
+void stop_platform_loop(LoopState& state) noexcept {
+  PlatformLoop* p = state.platform.get();
+  if (p == nullptr || p->port == nullptr) return;
+  ::PostQueuedCompletionStatus(p->port, 0, quit_key, nullptr);
+  if (p->thread.joinable()) p->thread.join();
+  ::CloseHandle(p->port);
+  p->port = nullptr;
+}
+
+namespace {
+
+// Binds a pipe handle to the loop's port; its overlapped operations complete there.
+std::error_code bind_to_port(LoopState& loop, const PipeCore& pipe) {
+  if (::CreateIoCompletionPort(static_cast<HANDLE>(pipe.native_handle()), loop.platform->port, 0, 0) == nullptr)
+    return {static_cast<int>(::GetLastError()), std::system_category()};
+  return {};
+}
+
+std::error_code error_of(DWORD e) { return {static_cast<int>(e), std::system_category()}; }
+
+bool is_end(DWORD e) { return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED; }
+
+}  // namespace
+
+// ---- connections -------------------------------------------------------------------
+
+struct SocketIo {
+  PipeCore pipe;
+  bool read_pending = false;
+  bool write_pending = false;
+  // Message mode: the message being put together across ERROR_MORE_DATA, or dropped
+  // because it is larger than the maximum.
+  std::vector<std::byte> message;
+  bool discarding = false;
+  std::size_t discarded = 0;
+  // A read that completed while reading was paused, delivered on resume.
+  bool held = false;
+  std::vector<std::byte> held_data;
+  ReadEvent held_event;
+};
+
+AsyncSocketImpl::AsyncSocketImpl() = default;
+AsyncSocketImpl::~AsyncSocketImpl() = default;
+
+namespace {
+
+void start_read(AsyncSocketImpl& impl, std::size_t size);
+void start_write(AsyncSocketImpl& impl);
+void finish_close_if_idle(AsyncSocketImpl& impl);
+
+std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return impl.self->impl(); }
+
+struct ReadOp final : Op {
+  std::shared_ptr<AsyncSocketImpl> socket;
+  std::vector<std::byte> buffer;
+  void complete(DWORD bytes, DWORD error) override;
+};
+
+struct WriteOp final : Op {
+  std::shared_ptr<AsyncSocketImpl> socket;
+  void complete(DWORD bytes, DWORD error) override;
+};
+
+// Delivers a read outcome now, or keeps it until reading resumes.
+void hand_over(AsyncSocketImpl& impl, std::vector<std::byte> data, bool end, std::error_code ec) {
+  SocketIo& io = *impl.io;
+  if (!impl.reading) {
+    io.held = true;
+    io.held_data = std::move(data);
+    io.held_event = {{}, end, ec};
+    return;
+  }
+  io.held_data = std::move(data);
+  ReadEvent e{io.held_data, end, ec};
+  if (end || (ec && ec != errc::message_too_large)) impl.reading = false;
+  impl.deliver(e);
+}
+
+void ReadOp::complete(DWORD bytes, DWORD error) {
+  AsyncSocketImpl& impl = *socket;
+  impl.loop->release();
+  SocketIo& io = *impl.io;
+  io.read_pending = false;
+  if (impl.state != AsyncSocketImpl::State::open) {
+    finish_close_if_idle(impl);
+    return;
+  }
+  buffer.resize(bytes);
+  if (is_end(error)) {
+    hand_over(impl, {}, true, {});
+  } else if (error != 0 && error != ERROR_MORE_DATA) {
+    hand_over(impl, {}, false, error_of(error));
+  } else if (impl.mode == Mode::bytes) {
+    hand_over(impl, std::move(buffer), false, {});
+  } else if (io.discarding) {
+    io.discarded += bytes;
+    if (error == ERROR_MORE_DATA) {
+      start_read(impl, impl.settings.read_chunk);
+      return;
+    }
+    io.discarding = false;
+    hand_over(impl, {}, false, make_error_code(errc::message_too_large));
+  } else {
+    io.message.insert(io.message.end(), buffer.begin(), buffer.end());
+    if (error == ERROR_MORE_DATA) {
+      // The rest of the message is in the pipe: its size decides between reading it
+      // whole and dropping it.
+      DWORD left = 0;
+      ::PeekNamedPipe(static_cast<HANDLE>(io.pipe.native_handle()), nullptr, 0, nullptr, nullptr, &left);
+      if (io.message.size() + left > impl.settings.max_message_size) {
+        io.message.clear();
+        io.discarding = true;
+        start_read(impl, impl.settings.read_chunk);
+      } else {
+        start_read(impl, std::max<DWORD>(left, 1));
+      }
+      return;
+    }
+    hand_over(impl, std::exchange(io.message, {}), false, {});
+  }
+  if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
+}
+
+void WriteOp::complete(DWORD bytes, DWORD error) {
+  AsyncSocketImpl& impl = *socket;
+  impl.loop->release();
+  SocketIo& io = *impl.io;
+  io.write_pending = false;
+  if (impl.state != AsyncSocketImpl::State::open) {
+    finish_close_if_idle(impl);
+    return;
+  }
+  auto& item = impl.queue.front();
+  if (error == 0) {
+    item.done += bytes;
+    if (impl.mode == Mode::bytes && item.done < item.data.size()) {
+      io_update(impl);
+      return;
+    }
+  }
+  std::error_code ec = error == 0 ? std::error_code{} : error_of(error);
+  if (is_end(error) || error == ERROR_NO_DATA) ec = make_error_code(errc::peer_closed);
+  impl.written(impl.queue.pop(), ec);
+  if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
+}
+
+void start_read(AsyncSocketImpl& impl, std::size_t size) {
+  SocketIo& io = *impl.io;
+  auto op = std::make_unique<ReadOp>();
+  op->socket = shared_of(impl);
+  op->buffer.resize(std::min<std::size_t>(size, 0x7fffffff));
+  HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
+  if (!::ReadFile(h, op->buffer.data(), static_cast<DWORD>(op->buffer.size()), nullptr, op->ov())) {
+    const DWORD err = ::GetLastError();
+    if (err != ERROR_IO_PENDING && err != ERROR_MORE_DATA) {
+      // Failed at once: no completion will come. Report it on the loop, not inside here.
+      auto self = op->socket;
+      impl.loop->hold();
+      io.read_pending = true;
+      impl.loop->post([self, err] {
+        ReadOp failed;
+        failed.socket = self;
+        failed.complete(0, err);
+      });
+      return;
+    }
+  }
+  // Pending, or done already: either way the completion comes through the port.
+  io.read_pending = true;
+  impl.loop->hold();
+  (void)op.release();
+}
+
+void start_write(AsyncSocketImpl& impl) {
+  SocketIo& io = *impl.io;
+  auto& item = impl.queue.front();
+  auto op = std::make_unique<WriteOp>();
+  op->socket = shared_of(impl);
+  static const std::byte nothing{};
+  const std::size_t left = item.data.size() - item.done;
+  if (impl.mode == Mode::messages && left > 0x7fffffff) {
+    impl.written(impl.queue.pop(), make_error_code(errc::message_too_large));
+    return;
+  }
+  const DWORD n = static_cast<DWORD>(std::min<std::size_t>(left, 0x7fffffff));
+  const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
+  HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
+  if (!::WriteFile(h, data, n, nullptr, op->ov()) && ::GetLastError() != ERROR_IO_PENDING) {
+    const DWORD err = ::GetLastError();
+    auto self = op->socket;
+    impl.loop->hold();
+    io.write_pending = true;
+    impl.loop->post([self, err] {
+      WriteOp failed;
+      failed.socket = self;
+      failed.complete(0, err);
+    });
+    return;
+  }
+  io.write_pending = true;
+  impl.loop->hold();
+  (void)op.release();
+}
+
+void finish_close_if_idle(AsyncSocketImpl& impl) {
+  SocketIo& io = *impl.io;
+  if (io.read_pending || io.write_pending || impl.state == AsyncSocketImpl::State::closed) return;
+  io.pipe.close();
+  impl.finished_closing();
+}
+
+}  // namespace
+
+void io_update(AsyncSocketImpl& impl) {
+  SocketIo& io = *impl.io;
+  if (impl.state != AsyncSocketImpl::State::open) return;
+  if (impl.reading && io.held) {
+    io.held = false;
+    ReadEvent e = io.held_event;
+    e.data = io.held_data;
+    if (e.end || (e.error && e.error != errc::message_too_large)) impl.reading = false;
+    if (!impl.deliver(e) && impl.state != AsyncSocketImpl::State::open) return;
+  }
+  if (impl.reading && !io.read_pending && !io.held && impl.state == AsyncSocketImpl::State::open)
+    start_read(impl, impl.mode == Mode::bytes ? impl.settings.read_chunk
+                                              : std::min(impl.settings.read_chunk, impl.settings.max_message_size + 1));
+  if (!io.write_pending && !impl.queue.empty() && impl.state == AsyncSocketImpl::State::open) start_write(impl);
+  if (impl.queue.empty() && !io.write_pending && impl.shutdown_requested && !impl.shut_down &&
+      impl.state == AsyncSocketImpl::State::open) {
+    // Named pipes have no half-close: once everything is written, the connection ends.
+    impl.shut_down = true;
+    if (impl.shutdown_cb) std::exchange(impl.shutdown_cb, {})({});
+    if (impl.state == AsyncSocketImpl::State::open) {
+      impl.state = AsyncSocketImpl::State::closing;
+      impl.reading = false;
+      io_close(impl);
+    }
+  }
+}
+
+void io_close(AsyncSocketImpl& impl) {
+  SocketIo* io = impl.io.get();
+  if (io == nullptr) return;  // still connecting: the connect's completion finishes it
+  if (io->read_pending || io->write_pending) {
+    // The cancelled operations complete through the port; the last one finishes.
+    ::CancelIoEx(static_cast<HANDLE>(io->pipe.native_handle()), nullptr);
+    return;
+  }
+  // Nothing pending: finish on the loop's next turn, like a uv_close callback.
+  auto self = impl.self;
+  impl.loop->hold();
+  impl.loop->post([self] {
+    self->impl()->loop->release();
+    finish_close_if_idle(*self->impl());
+  });
+}
+
+PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
+  const PipeCore& pipe = impl.io->pipe;
+  PeerInfo info;
+  info.pid = pipe.process_id(pipe.is_server(), ec);
+  if (!ec) info.sid = pipe.peer_user_sid(ec);
+  return ec ? PeerInfo{} : info;
+}
+
+void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOptions& options) {
+  struct Outcome {
+    std::shared_ptr<PipeCore> pipe;
+    std::error_code ec;
+  };
+  const Mode mode = impl->mode;
+  // The connect may wait for a busy pipe: in the thread pool, never on the loop.
+  run_in_pool<Outcome>(
+      impl->loop->loop,
+      [options, mode]() {
+        Outcome out;
+        out.pipe = std::make_shared<PipeCore>();
+        if (mode == Mode::bytes)
+          *out.pipe = std::move(connect_socket<Mode::bytes>(options, out.ec).pipe_core());
+        else
+          *out.pipe = std::move(connect_socket<Mode::messages>(options, out.ec).pipe_core());
+        return out;
+      },
+      [impl](Outcome out) {
+        if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
+          out.ec = bind_to_port(*impl->loop, *out.pipe);
+          if (!out.ec) {
+            impl->io = std::make_unique<SocketIo>();
+            impl->io->pipe = std::move(*out.pipe);
+          }
+        }
+        connected(impl, out.ec);
+      });
+}
+
+// ---- listener ----------------------------------------------------------------------
+
+struct ListenerIo {
+  PlatformListener<Mode::bytes> bytes;
+  PlatformListener<Mode::messages> messages;
+  bool connect_pending = false;
+  void* pending_instance = nullptr;  // the handle whose connect is pending
+  OVERLAPPED* pending_ov = nullptr;
+  bool waiting_for_slot = false;
+
+  win::detail::PipeListenerCore& core() {
+    return bytes.is_open() ? bytes.core() : messages.core();
+  }
+};
+
+AsyncListenerImpl::AsyncListenerImpl() = default;
+AsyncListenerImpl::~AsyncListenerImpl() = default;
+
+namespace {
+
+void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl);
+
+void finish_listener(AsyncListenerImpl& impl) {
+  impl.io->bytes.close();
+  impl.io->messages.close();
+  impl.on_accept = {};
+  if (impl.on_closed) std::exchange(impl.on_closed, {})();
+  auto keep = std::move(impl.self);
+}
+
+struct ConnectOp final : Op {
+  std::shared_ptr<AsyncListenerImpl> listener;
+  PipeCore instance;
+  void complete(DWORD, DWORD error) override {
+    AsyncListenerImpl& impl = *listener;
+    impl.loop->release();
+    impl.io->connect_pending = false;
+    impl.io->pending_instance = nullptr;
+    impl.io->pending_ov = nullptr;
+    if (!impl.open) {
+      finish_listener(impl);
+      return;
+    }
+    if (error == ERROR_NO_DATA) {
+      // A client connected and left before it was accepted: never poison the listener.
+      accept_next(listener);
+      return;
+    }
+    if (error != 0 && error != ERROR_PIPE_CONNECTED) {
+      if (impl.on_accept) impl.on_accept(error_of(error), nullptr);
+      accept_next(listener);
+      return;
+    }
+    if (!impl.io->core().admits(instance)) {  // current_user_only: another user's client
+      std::error_code ignored;
+      instance.disconnect(ignored);
+      accept_next(listener);
+      return;
+    }
+    auto made = std::make_shared<AsyncSocketImpl>();
+    made->io = std::make_unique<SocketIo>();
+    made->io->pipe = std::move(instance);
+    auto socket = make_socket(made, impl.loop, impl.mode, impl.settings);
+    // When this connection goes, its instance place frees up: a listener that waits
+    // for one (instance limit reached) tries again.
+    std::weak_ptr<AsyncListenerImpl> weak = listener;
+    made->on_gone = [weak] {
+      if (auto l = weak.lock(); l && l->open && l->io->waiting_for_slot) accept_next(l);
+    };
+    auto keep = listener;
+    accept_next(listener);
+    if (impl.on_accept) impl.on_accept({}, socket);
+  }
+};
+
+void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
+  ListenerIo& io = *impl->io;
+  if (!impl->open || io.connect_pending) return;
+  io.waiting_for_slot = false;
+  std::error_code ec;
+  PipeCore instance = io.core().take_instance(ec);
+  if (ec == errc::would_block) {  // the instance limit is reached
+    io.waiting_for_slot = true;
+    return;
+  }
+  if (!ec) ec = bind_to_port(*impl->loop, instance);
+  if (ec) {
+    if (impl->on_accept) impl->on_accept(ec, nullptr);
+    return;
+  }
+  auto op = std::make_unique<ConnectOp>();
+  op->listener = impl;
+  op->instance = std::move(instance);
+  HANDLE h = static_cast<HANDLE>(op->instance.native_handle());
+  DWORD err = 0;
+  if (!::ConnectNamedPipe(h, op->ov())) err = ::GetLastError();
+  io.connect_pending = true;
+  impl->loop->hold();
+  if (err == ERROR_IO_PENDING || err == 0) {
+    io.pending_instance = h;
+    io.pending_ov = op->ov();
+    (void)op.release();  // completes through the port
+    return;
+  }
+  // Connected already (ERROR_PIPE_CONNECTED), gone already (ERROR_NO_DATA) or failed: no
+  // completion will come; finish on the loop's next turn.
+  Op* raw = op.release();
+  impl->loop->post([raw, err] {
+    std::unique_ptr<Op> owned(raw);
+    owned->complete(0, err);
+  });
+}
+
+}  // namespace
+
+void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const ListenerOptions& options,
+                  std::error_code& ec) {
+  impl->io = std::make_unique<ListenerIo>();
+  if (impl->mode == Mode::bytes)
+    impl->io->bytes = bind_listener<Mode::bytes>(options, ec);
+  else
+    impl->io->messages = bind_listener<Mode::messages>(options, ec);
+  if (ec) return;
+  accept_next(impl);
+}
+
+void listener_close(AsyncListenerImpl& impl) {
+  if (impl.io->connect_pending) {
+    // The cancelled connect completes through the port and finishes the closing.
+    if (impl.io->pending_instance != nullptr)
+      ::CancelIoEx(static_cast<HANDLE>(impl.io->pending_instance), impl.io->pending_ov);
+    return;
+  }
+  auto self = impl.self;
+  impl.loop->hold();
+  impl.loop->post([self, raw = &impl] {
+    raw->loop->release();
+    finish_listener(*raw);
+  });
+}
+
+const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
+  return impl.mode == Mode::bytes ? impl.io->bytes.name() : impl.io->messages.name();
+}
+
+}  // namespace localsock::detail
