@@ -56,6 +56,20 @@ class AsyncLoop {
   /// AsyncLoop is destroyed are dropped.
   void post(std::function<void()> fn);
 
+  /// A copyable, thread-safe handle for post() that may outlive the AsyncLoop (posting
+  /// through it afterwards does nothing): give it to threads whose end you do not
+  /// control.
+  class Poster {
+   public:
+    void post(std::function<void()> fn) const;
+
+   private:
+    friend class AsyncLoop;
+    explicit Poster(std::shared_ptr<detail::LoopState> s) noexcept : state_(std::move(s)) {}
+    std::shared_ptr<detail::LoopState> state_;
+  };
+  Poster poster() const { return Poster(state_); }
+
   uv_loop_t* uv() const noexcept;
 
   /// For the library's own use.

@@ -43,6 +43,8 @@ AsyncLoop::~AsyncLoop() {
 
 void AsyncLoop::post(std::function<void()> fn) { state_->post(std::move(fn)); }
 
+void AsyncLoop::Poster::post(std::function<void()> fn) const { state_->post(std::move(fn)); }
+
 uv_loop_t* AsyncLoop::uv() const noexcept { return state_->loop; }
 
 }  // namespace localsock
