@@ -416,3 +416,42 @@ TEST_CASE("async: a peer process killed mid-transfer ends the connection cleanly
   server->close();
   t.settle();
 }
+
+TEST_CASE("async: shutdown sends everything queued, then the peer reads the end") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  std::vector<std::byte> got;
+  bool ended = false;
+  AsyncSocket::Ptr accepted;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                      [&](std::error_code, AsyncSocket::Ptr s) {
+                                        accepted = s;
+                                        s->start_reading([&](const ReadEvent& e) {
+                                          got.insert(got.end(), e.data.begin(), e.data.end());
+                                          if (e.end) ended = true;
+                                        });
+                                      });
+  const auto data = pattern(3 * 1024 * 1024, 8);
+  std::error_code shutdown_result = make_error_code(errc::not_connected);
+  bool shut = false;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  s->write(data);
+                                  s->shutdown([&](std::error_code sec) {
+                                    shutdown_result = sec;
+                                    shut = true;
+                                  });
+                                  // Nothing may be written after a shutdown.
+                                  std::error_code late;
+                                  s->write(pattern(1, 1), [&](std::error_code wec) { late = wec; });
+                                  CHECK(late);
+                                });
+  CHECK(t.run([&] { return ended && shut; }));
+  CHECK_FALSE(shutdown_result);
+  CHECK(got == data);
+  c->close();
+  accepted->close();
+  server->close();
+  t.settle();
+}
