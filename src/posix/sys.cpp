@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "sys.hpp"
 
+#include "../common/log.hpp"
+
 #include <fcntl.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -112,11 +114,11 @@ int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_
   UnixAddress addr;
   if ((ec = make_address(name, addr))) return -1;
   int fd = open_socket(type, ec);
-  if (fd < 0) return -1;
-  if ((ec = connect_fd(fd, addr, timeout))) {
+  if (fd >= 0 && (ec = connect_fd(fd, addr, timeout))) {
     ::close(fd);
-    return -1;
+    fd = -1;
   }
+  localsock::detail::log_step("connect to", name.str(), ec);
   return fd;
 }
 

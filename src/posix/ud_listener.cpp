@@ -13,6 +13,7 @@
 #include <cstdlib>
 
 #include "../common/accept_gate.hpp"
+#include "../common/log.hpp"
 #include "sys.hpp"
 
 namespace localsock::posix::detail {
@@ -44,9 +45,11 @@ struct ListenerCore::State {
     });
     if (!closing) return;
     remove_own_file();
+    const bool was_open = fd >= 0;
     for (int* f : {&fd, &wake[0], &wake[1]}) {
       if (*f >= 0) ::close(std::exchange(*f, -1));
     }
+    if (was_open) localsock::detail::log(LogLevel::debug, "closed listener '", name.str(), "'");
   }
 
   void remove_own_file() noexcept {
@@ -141,6 +144,13 @@ std::error_code bind_with_mode(int fd, const std::string& path, mode_t mode, int
 
 ListenerCore ListenerCore::bind(const LocalName& name, SocketType type,
                                 const UdListenerOptions& options, std::error_code& ec) {
+  ListenerCore core = bind_unlogged(name, type, options, ec);
+  localsock::detail::log_step("listen on", name.str(), ec);
+  return core;
+}
+
+ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
+                                         const UdListenerOptions& options, std::error_code& ec) {
   ec.clear();
   UnixAddress addr;
   if ((ec = make_address(name, addr))) return {};
@@ -221,6 +231,8 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
       std::error_code peer_ec;
       const PeerCredentials peer = peer_credentials_of(fd, peer_ec);
       if (peer_ec || peer.uid != ::geteuid()) {
+        localsock::detail::log(LogLevel::debug, "refused a client of uid ", peer.uid, " on '",
+                               s->name.str(), "' (current_user_only)");
         ::close(fd);  // another user's client: refused, and accept goes on
         continue;
       }
@@ -257,6 +269,7 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
   }
   s->gate.leave();
   if (fd >= 0) prepare_socket(fd, s->type);
+  if (ec != errc::would_block && ec != errc::timed_out) localsock::detail::log_step("accept on", s->name.str(), ec);
   return fd;
 }
 

@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "../common/accept_gate.hpp"
+#include "../common/log.hpp"
 #include "pipe_name.hpp"
 
 namespace localsock::win {
@@ -282,6 +283,13 @@ PipeCore::~PipeCore() {
 
 PipeCore PipeCore::connect(const LocalName& name, bool read, bool write, bool message_read,
                            Timeout busy_timeout, std::error_code& ec) {
+  PipeCore core = connect_unlogged(name, read, write, message_read, busy_timeout, ec);
+  localsock::detail::log_step("connect to", name.str(), ec);
+  return core;
+}
+
+PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write, bool message_read,
+                                    Timeout busy_timeout, std::error_code& ec) {
   ec.clear();
   if (name.empty() || name.kind() != NameKind::namespaced) {
     ec = make_error_code(name.empty() ? errc::invalid_name : errc::not_supported);
@@ -798,6 +806,7 @@ struct PipeListenerCore::State {
       if (stop_event != nullptr) ::SetEvent(stop_event);
     });
     if (!closing) return;
+    localsock::detail::log(LogLevel::debug, "closed listener '", name.str(), "'");
     if (pending != nullptr) {
       if (connecting) {
         ::CancelIoEx(pending, &connect_ov);
@@ -843,6 +852,14 @@ PipeListenerCore::~PipeListenerCore() = default;
 PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bool read,
                                           bool write, bool message_read, bool message_write,
                                           std::error_code& ec) {
+  PipeListenerCore core = create_unlogged(options, read, write, message_read, message_write, ec);
+  localsock::detail::log_step("listen on", options.name().str(), ec);
+  return core;
+}
+
+PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& options, bool read,
+                                                   bool write, bool message_read, bool message_write,
+                                                   std::error_code& ec) {
   ec.clear();
   const LocalName& name = options.name();
   if (name.empty() || name.kind() != NameKind::namespaced) {
@@ -947,9 +964,13 @@ bool PipeListenerCore::admits(const PipeCore& server) const {
 PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
   for (;;) {
     PipeCore core = accept_one(timeout, ec);
+    if (ec != errc::would_block && ec != errc::timed_out)
+      localsock::detail::log_step("accept on", name().str(), ec);
     // current_user_only: the descriptor keeps others out where DACLs are enforced; this
     // check also holds where they are not.
     if (ec || admits(core)) return core;
+    localsock::detail::log(LogLevel::debug, "refused a client of another user on '", name().str(),
+                           "' (current_user_only)");
     std::error_code ignored;
     core.disconnect(ignored);
   }

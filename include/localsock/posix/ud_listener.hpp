@@ -65,6 +65,8 @@ class ListenerCore {
   const LocalName& name() const noexcept;
 
  private:
+  static ListenerCore bind_unlogged(const LocalName& name, SocketType type,
+                                    const UdListenerOptions& options, std::error_code& ec);
   struct State;
   std::unique_ptr<State> state_;
 };

@@ -115,6 +115,8 @@ class PipeCore {
   void hold_slot(std::shared_ptr<void> slot) noexcept { slot_ = std::move(slot); }
 
  private:
+  static PipeCore connect_unlogged(const LocalName& name, bool read, bool write, bool message_read,
+                                   Timeout busy_timeout, std::error_code& ec);
   void* handle_ = nullptr;
   bool server_ = false;
   bool shut_ = false;  // shutdown(both) closed the handle; reads report end of stream.
@@ -602,6 +604,8 @@ class PipeListenerCore {
   const LocalName& name() const noexcept;
 
  private:
+  static PipeListenerCore create_unlogged(const PipeListenerOptions& options, bool read, bool write,
+                                          bool message_read, bool message_write, std::error_code& ec);
   PipeCore accept_one(Timeout timeout, std::error_code& ec);
   struct State;
   std::unique_ptr<State> state_;
