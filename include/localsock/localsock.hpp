@@ -5,6 +5,7 @@
 /// Everything of localsock's portable API.
 
 #include <localsock/capabilities.hpp>
+#include <localsock/config.hpp>
 #include <localsock/error.hpp>
 #include <localsock/local_listener.hpp>
 #include <localsock/local_socket.hpp>
