@@ -104,9 +104,17 @@ class Category final : public std::error_category {
   }
 };
 
+// A native error that means one of localsock's conditions is described by that
+// condition first, so that one failure reads the same on every platform, then by the
+// system's own text: "no listener at this name (Connection refused)".
 std::string describe(const std::error_code& ec) {
-  if (ec.category() == std::system_category()) return detail::system_message(ec.value());
-  return ec.message();
+  if (ec.category() != std::system_category()) return ec.message();
+  std::string native = detail::system_message(ec.value());
+  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::access_denied); ++v) {
+    if (detail::system_error_means(ec.value(), static_cast<errc>(v)))
+      return category().message(v) + " (" + native + ")";
+  }
+  return native;
 }
 
 std::string compose(const std::error_code& ec, std::string_view operation,

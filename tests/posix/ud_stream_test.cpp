@@ -214,7 +214,7 @@ TEST_CASE("errc: errno values keep their category and match their condition") {
   CHECK(std::error_code(EADDRINUSE, std::system_category()) == errc::name_in_use);
   CHECK(std::error_code(EPIPE, std::system_category()) != errc::no_listener);
   const localsock::Error e(refused, "LocalSocket::connect", "x");
-  CHECK(std::string(e.what()) == "LocalSocket::connect 'x': Connection refused");
+  CHECK(std::string(e.what()) == "LocalSocket::connect 'x': no listener at this name (Connection refused)");
 }
 
 TEST_CASE("UdListener: a socket file is created with exactly the requested mode") {

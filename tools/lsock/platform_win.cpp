@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+#include <fcntl.h>
+#include <io.h>
+#include <windows.h>
+
+#include <cstdio>
+#include <utility>
+
+#include "platform.hpp"
+
+namespace lsock {
+namespace {
+
+std::string narrow(const wchar_t* w) {
+  const int n = ::WideCharToMultiByte(CP_UTF8, 0, w, -1, nullptr, 0, nullptr, nullptr);
+  std::string s(static_cast<std::size_t>(n > 0 ? n - 1 : 0), '\0');
+  if (n > 1) ::WideCharToMultiByte(CP_UTF8, 0, w, -1, s.data(), n, nullptr, nullptr);
+  return s;
+}
+
+std::string last_error_text() {
+  char* text = nullptr;
+  ::FormatMessageA(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+                   nullptr, ::GetLastError(), 0, reinterpret_cast<char*>(&text), 0, nullptr);
+  std::string s = text != nullptr ? text : "Windows error";
+  if (text != nullptr) ::LocalFree(text);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+class WinChild final : public ChildProcess {
+ public:
+  WinChild(HANDLE process, HANDLE in, HANDLE out) : process_(process), in_(in), out_(out) {}
+  ~WinChild() override {
+    close_input();
+    if (out_ != nullptr) ::CloseHandle(out_);
+    if (process_ != nullptr) {
+      wait();
+      ::CloseHandle(process_);
+    }
+  }
+  bool write(const std::byte* data, std::size_t n) override {
+    while (n > 0 && in_ != nullptr) {
+      DWORD k = 0;
+      if (!::WriteFile(in_, data, static_cast<DWORD>(n), &k, nullptr)) return false;
+      data += k;
+      n -= k;
+    }
+    return in_ != nullptr;
+  }
+  std::size_t read(std::byte* data, std::size_t n) override {
+    DWORD k = 0;
+    if (!::ReadFile(out_, data, static_cast<DWORD>(n), &k, nullptr)) return 0;
+    return k;
+  }
+  void close_input() override {
+    if (in_ != nullptr) ::CloseHandle(std::exchange(in_, nullptr));
+  }
+  int wait() override {
+    ::WaitForSingleObject(process_, INFINITE);
+    DWORD code = 0;
+    ::GetExitCodeProcess(process_, &code);
+    return static_cast<int>(code);
+  }
+  void kill() override { ::TerminateProcess(process_, 1); }
+
+ private:
+  HANDLE process_;
+  HANDLE in_;
+  HANDLE out_;
+};
+
+}  // namespace
+
+std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, std::string& error) {
+  SECURITY_ATTRIBUTES inherit{sizeof inherit, nullptr, TRUE};
+  HANDLE child_in = nullptr, in = nullptr, out = nullptr, child_out = nullptr;
+  if (!::CreatePipe(&child_in, &in, &inherit, 0) || !::CreatePipe(&out, &child_out, &inherit, 0)) {
+    error = last_error_text();
+    return nullptr;
+  }
+  // Only the child's ends are inherited.
+  ::SetHandleInformation(in, HANDLE_FLAG_INHERIT, 0);
+  ::SetHandleInformation(out, HANDLE_FLAG_INHERIT, 0);
+  STARTUPINFOA si{};
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = child_in;
+  si.hStdOutput = child_out;
+  si.hStdError = ::GetStdHandle(STD_ERROR_HANDLE);
+  PROCESS_INFORMATION pi{};
+  std::string line = "cmd.exe /c " + command;
+  const BOOL ok = ::CreateProcessA(nullptr, line.data(), nullptr, nullptr, TRUE, 0, nullptr, nullptr, &si, &pi);
+  ::CloseHandle(child_in);
+  ::CloseHandle(child_out);
+  if (!ok) {
+    error = last_error_text();
+    ::CloseHandle(in);
+    ::CloseHandle(out);
+    return nullptr;
+  }
+  ::CloseHandle(pi.hThread);
+  return std::make_unique<WinChild>(pi.hProcess, in, out);
+}
+
+std::vector<SocketEntry> list_sockets(std::string& error) {
+  // The pipe file system lists every pipe in \\.\pipe\.
+  std::vector<SocketEntry> out;
+  WIN32_FIND_DATAW data;
+  HANDLE find = ::FindFirstFileW(L"\\\\.\\pipe\\*", &data);
+  if (find == INVALID_HANDLE_VALUE) {
+    error = "cannot list \\\\.\\pipe\\: " + last_error_text();
+    return out;
+  }
+  do {
+    out.push_back({"pipe", narrow(data.cFileName)});
+  } while (::FindNextFileW(find, &data));
+  ::FindClose(find);
+  return out;
+}
+
+void binary_stdio() {
+  _setmode(_fileno(stdin), _O_BINARY);
+  _setmode(_fileno(stdout), _O_BINARY);
+}
+
+std::size_t read_stdin(std::byte* data, std::size_t n) {
+  // ReadFile returns what a pipe or console has, without waiting to fill the buffer.
+  DWORD k = 0;
+  if (!::ReadFile(::GetStdHandle(STD_INPUT_HANDLE), data, static_cast<DWORD>(n), &k, nullptr)) return 0;
+  return k;
+}
+
+}  // namespace lsock
