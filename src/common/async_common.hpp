@@ -90,6 +90,8 @@ class WriteQueue {
     return std::exchange(items_, {});
   }
   std::size_t bytes() const noexcept { return bytes_; }
+  /// The queue has emptied after write() said stop, and nobody was told yet.
+  bool drain_pending() const noexcept { return wants_drain_ && items_.empty(); }
   void set_high(std::size_t n) noexcept { high_ = n == 0 ? 1 : n; }
 
  private:
@@ -142,8 +144,10 @@ struct AsyncSocketImpl {
   /// closing meanwhile (the caller stops its read loop).
   bool deliver(const ReadEvent& event) {
     if (on_read) {
-      auto cb = on_read;  // the callback may replace itself
+      // Moved out for the call (no copy, no allocation): the callback may replace itself.
+      auto cb = std::move(on_read);
       cb(event);
+      if (!on_read && state != State::closed) on_read = std::move(cb);
     }
     return reading && state == State::open;
   }

@@ -76,6 +76,12 @@ void read_ready(AsyncSocketImpl& impl) {
       if (ec == errc::would_block) return;
       event.data = std::span(io.buffer).first(n);
       event.end = !ec && n == 0;
+      // A read that did not fill the buffer took all there was: deliver it and wait for
+      // the next readable event instead of asking again (an EAGAIN saved per event).
+      if (!ec && n > 0 && n < io.buffer.size()) {
+        impl.deliver(event);
+        return;
+      }
     } else {
       const ReceiveResult r = io.messages.recv(io.buffer, impl.settings.max_message_size, ec);
       if (ec == errc::would_block) return;
@@ -89,11 +95,14 @@ void read_ready(AsyncSocketImpl& impl) {
   }
 }
 
-// Writes from the queue until it is empty or the socket would block.
-void write_ready(AsyncSocketImpl& impl) {
+// Writes from the queue until it is empty or the socket would block. `immediate` is
+// the attempt made inside write() itself: it never runs an application callback (those
+// run from the loop), so it stops at an item that has one.
+void write_ready(AsyncSocketImpl& impl, bool immediate) {
   SocketIo& io = *impl.io;
   while (!impl.queue.empty() && impl.state == AsyncSocketImpl::State::open) {
     auto& item = impl.queue.front();
+    if (immediate && item.cb) return;
     std::error_code ec;
     if (impl.mode == Mode::bytes) {
       item.done += io.stream.write_some(std::span(item.data).subspan(item.done), ec);
@@ -103,8 +112,14 @@ void write_ready(AsyncSocketImpl& impl) {
       io.messages.send(item.data, ec);  // whole or not at all
       if (ec == errc::would_block) return;
     }
+    if (immediate) {
+      impl.queue.pop();  // no callback to tell; a failed connection shows on the read side
+      continue;
+    }
     impl.written(impl.queue.pop(), ec);
   }
+  if (immediate || impl.state != AsyncSocketImpl::State::open) return;
+  if (impl.queue.drained() && impl.on_drain) impl.on_drain();
   if (impl.queue.empty() && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
     impl.shut_down = true;
@@ -125,7 +140,7 @@ void on_socket_events(uv_poll_t* handle, int status, int events) {
     impl.reading = false;
     impl.deliver({{}, false, std::error_code(-status, std::system_category())});
   } else {
-    if ((events & UV_WRITABLE) != 0) write_ready(impl);
+    if ((events & UV_WRITABLE) != 0) write_ready(impl, false);
     if ((events & (UV_READABLE | UV_DISCONNECT)) != 0) read_ready(impl);
   }
   if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
@@ -136,7 +151,11 @@ void on_socket_events(uv_poll_t* handle, int status, int events) {
 void io_update(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;
   if (io.poll == nullptr) return;
-  const bool want_write = !impl.queue.empty() || (impl.shutdown_requested && !impl.shut_down);
+  // New data to write while the socket is not known to be full: write it now, like
+  // uv_try_write, instead of waiting a loop turn for a writable event.
+  if ((io.events & UV_WRITABLE) == 0 && !impl.queue.empty()) write_ready(impl, true);
+  const bool want_write = !impl.queue.empty() || (impl.shutdown_requested && !impl.shut_down) ||
+                          impl.queue.drain_pending();
   const int want = (impl.reading ? UV_READABLE : 0) | (want_write ? UV_WRITABLE : 0);
   if (want == io.events) return;
   io.events = want;

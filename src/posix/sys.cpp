@@ -113,10 +113,27 @@ int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_
   ec.clear();
   UnixAddress addr;
   if ((ec = make_address(name, addr))) return -1;
-  int fd = open_socket(type, ec);
-  if (fd >= 0 && (ec = connect_fd(fd, addr, timeout))) {
-    ::close(fd);
-    fd = -1;
+  // First without waiting: a Unix socket connects at once unless the listener's backlog
+  // is full (EAGAIN), so the common case costs a plain connect and one fcntl. Only a
+  // full backlog takes the bounded wait of connect_fd.
+  int fd = open_socket(type | SOCK_NONBLOCK, ec);
+  if (fd >= 0) {
+    int rc;
+    do {
+      rc = ::connect(fd, addr.get(), addr.len);
+    } while (rc < 0 && errno == EINTR);
+    const int err = rc == 0 ? 0 : errno;
+    // Back to blocking. O_NONBLOCK is the only status flag a new socket has, so one
+    // F_SETFL without reading the flags first is enough.
+    ::fcntl(fd, F_SETFL, 0);
+    if (err == EAGAIN || err == EINPROGRESS)
+      ec = timeout == Timeout::zero() ? make_error_code(errc::timed_out) : connect_fd(fd, addr, timeout);
+    else if (err != 0)
+      ec = {err, std::system_category()};
+    if (ec) {
+      ::close(fd);
+      fd = -1;
+    }
   }
   localsock::detail::log_step("connect to", name.str(), ec);
   return fd;
