@@ -154,8 +154,11 @@ struct RawImpl {
       ::WaitNamedPipeW(l.path.c_str(), 1000);
     }
   }
-  static Handle accept_on(const Listener& l, HANDLE h) {
+  static void wait_client(HANDLE h) {
     if (!::ConnectNamedPipe(h, nullptr) && ::GetLastError() != ERROR_PIPE_CONNECTED) fail("ConnectNamedPipe");
+  }
+  static Handle accept_on(const Listener&, HANDLE h) {
+    wait_client(h);
     return Handle(h);
   }
   static void write_all(Handle& c, const std::byte* p, std::size_t n) {
@@ -266,7 +269,7 @@ auto connected_pair(const std::string& name) {
   if constexpr (std::is_same_v<Impl, RawImpl>) {
     auto l = Messages ? RawImpl::listen_msg(name) : RawImpl::listen(name);
     HANDLE inst = RawImpl::instance(l);
-    std::thread t([&] { RawImpl::accept_on(l, inst).h = INVALID_HANDLE_VALUE; });
+    std::thread t([&] { RawImpl::wait_client(inst); });
     RawImpl::Handle client = RawImpl::open(l);
     t.join();
     return std::make_tuple(std::move(l), RawImpl::Handle(inst), std::move(client));

@@ -112,6 +112,10 @@ struct SocketIo {
   std::vector<std::byte> message;
   bool discarding = false;
   std::size_t discarded = 0;
+  // The size of the next read: small while the connection is quiet, so that idle
+  // connections hold little memory in their pending read; doubled (up to the read
+  // chunk) each time a read fills its buffer.
+  std::size_t read_size = 4096;
   // A read that completed while reading was paused, delivered on resume.
   bool held = false;
   std::vector<std::byte> held_data;
@@ -164,6 +168,8 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
     finish_close_if_idle(impl);
     return;
   }
+  if (bytes == buffer.size() && io.read_size < impl.settings.read_chunk)
+    io.read_size = std::min(io.read_size * 2, impl.settings.read_chunk);
   buffer.resize(bytes);
   if (is_end(error)) {
     hand_over(impl, {}, true, {});
@@ -301,8 +307,8 @@ void io_update(AsyncSocketImpl& impl) {
     if (!impl.deliver(e) && impl.state != AsyncSocketImpl::State::open) return;
   }
   if (impl.reading && !io.read_pending && !io.held && impl.state == AsyncSocketImpl::State::open)
-    start_read(impl, impl.mode == Mode::bytes ? impl.settings.read_chunk
-                                              : std::min(impl.settings.read_chunk, impl.settings.max_message_size + 1));
+    start_read(impl, impl.mode == Mode::bytes ? io.read_size
+                                              : std::min(io.read_size, impl.settings.max_message_size + 1));
   if (!io.write_pending && !impl.queue.empty() && impl.state == AsyncSocketImpl::State::open) start_write(impl);
   if (impl.queue.empty() && !io.write_pending && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
