@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -475,4 +476,31 @@ TEST_CASE("access control: another user is kept out by permissions and by same_u
   // This user's client still gets in.
   UdStream me = UdStream::connect(abstract);
   CHECK(by_uid.accept_for(std::chrono::seconds(5), ec).is_open());
+}
+
+TEST_CASE("faults: descriptor exhaustion gives clear errors, and recovery once they free up") {
+  rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListener listener = UdListener::bind(name);
+  const auto in_use = static_cast<rlim_t>(localsock::test::open_handles());
+  rlimit tight = old;
+  tight.rlim_cur = in_use + 8;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  std::vector<UdStream> held;
+  std::error_code ec;
+  for (int i = 0; i < 64 && !ec; ++i) {
+    UdStream c = UdStream::connect(name, std::chrono::seconds(1), ec);
+    if (ec) break;
+    held.push_back(std::move(c));
+    UdStream s = listener.accept_for(std::chrono::seconds(1), ec);
+    if (!ec) held.push_back(std::move(s));
+  }
+  CHECK(ec == std::errc::too_many_files_open);
+  CHECK(localsock::Error(ec, "UdStream::connect", name.str()).what() != std::string());
+  // Descriptors free up: the same calls work again.
+  held.clear();
+  UdStream again = UdStream::connect(name, std::chrono::seconds(1), ec);
+  CHECK_FALSE(ec);
+  ::setrlimit(RLIMIT_NOFILE, &old);
 }

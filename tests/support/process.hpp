@@ -4,6 +4,7 @@
 // Process helpers for tests, declared portably and defined per platform.
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,10 @@ unsigned long current_pid();
 
 /// The path of the running test executable.
 std::string self_path();
+
+/// How many descriptors (Unix: entries of /proc/self/fd) or handles (Windows:
+/// GetProcessHandleCount) this process holds: leak checks compare it before and after.
+std::size_t open_handles();
 
 /// A child process running a program with arguments; the destructor waits for it
 /// (killing it after a deadline, so that no test hangs).

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <filesystem>
 #include <thread>
 #include <utility>
 
@@ -12,6 +13,12 @@
 namespace localsock::test {
 
 unsigned long current_pid() { return static_cast<unsigned long>(::getpid()); }
+
+std::size_t open_handles() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
 
 std::string self_path() {
   char buf[PATH_MAX];

@@ -9,6 +9,12 @@ namespace localsock::test {
 
 unsigned long current_pid() { return ::GetCurrentProcessId(); }
 
+std::size_t open_handles() {
+  DWORD n = 0;
+  ::GetProcessHandleCount(::GetCurrentProcess(), &n);
+  return n;
+}
+
 std::string self_path() {
   char buf[MAX_PATH];
   DWORD n = ::GetModuleFileNameA(nullptr, buf, MAX_PATH);
