@@ -120,6 +120,11 @@ int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_
   if (fd >= 0) {
     int rc;
     do {
+      if (localsock::detail::inject(testing::Fault::connect_refused)) {
+        rc = -1;
+        errno = ECONNREFUSED;
+        break;
+      }
       rc = ::connect(fd, addr.get(), addr.len);
     } while (rc < 0 && errno == EINTR);
     const int err = rc == 0 ? 0 : errno;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "address.hpp"
+#include "../common/faults.hpp"
 
 namespace localsock::posix::detail {
 
@@ -81,7 +82,16 @@ bool timed_out_not_nonblocking(int fd) noexcept;
 template <typename Call>
 std::size_t retry_eintr(Call call, std::error_code& ec, int fd = -1) noexcept {
   for (;;) {
-    const auto n = call();
+    decltype(call()) n;
+    if (localsock::detail::inject(testing::Fault::eintr)) {
+      errno = EINTR;
+      n = -1;
+    } else if (fd >= 0 && localsock::detail::inject(testing::Fault::eagain)) {
+      errno = EAGAIN;
+      n = -1;
+    } else {
+      n = call();
+    }
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno != EINTR) {
       ec = last_error();

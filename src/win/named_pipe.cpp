@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "../common/accept_gate.hpp"
+#include "../common/faults.hpp"
 #include "../common/log.hpp"
 #include "pipe_name.hpp"
 
@@ -306,9 +307,11 @@ PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write
   HANDLE h = INVALID_HANDLE_VALUE;
   bool was_busy = false;
   for (;;) {
-    h = ::CreateFileW(path.c_str(), access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
+    const bool busy = localsock::detail::inject(testing::Fault::pipe_busy);
+    h = busy ? INVALID_HANDLE_VALUE
+             : ::CreateFileW(path.c_str(), access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
     if (h != INVALID_HANDLE_VALUE) break;
-    const DWORD err = ::GetLastError();
+    const DWORD err = busy ? ERROR_PIPE_BUSY : ::GetLastError();
     // No such pipe is a prompt error, unless the pipe was busy a moment ago (see below).
     if (err != ERROR_PIPE_BUSY && !(err == ERROR_FILE_NOT_FOUND && was_busy)) {
       ec = error_of(err);
@@ -475,7 +478,9 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
       peek_message(ec);
       if (ec || !holding_) return {0, !ec};
     } else {
-      const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), buf, ec);
+      // An injected ERROR_MORE_DATA: the real one, from a read of one byte.
+      const MutableBuffer into = localsock::detail::inject(testing::Fault::more_data) ? buf.first(1) : buf;
+      const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), into, ec);
       if (ec) return {};
       if (c.end) return {0, true};
       if (!c.more) return {c.n};
@@ -1001,11 +1006,17 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
         s->connect_ov = OVERLAPPED{};
         s->connect_ov.hEvent = s->connect_event;
         ::ResetEvent(s->connect_event);
-        if (::ConnectNamedPipe(s->pending, &s->connect_ov)) {
+        DWORD err = 0;
+        if (localsock::detail::inject(testing::Fault::accept_no_data)) {
+          err = ERROR_NO_DATA;
+        } else if (localsock::detail::inject(testing::Fault::accept_pipe_connected)) {
+          err = ERROR_PIPE_CONNECTED;
+        } else if (::ConnectNamedPipe(s->pending, &s->connect_ov)) {
           connected = std::exchange(s->pending, nullptr);
           break;
+        } else {
+          err = ::GetLastError();
         }
-        const DWORD err = ::GetLastError();
         if (err == ERROR_PIPE_CONNECTED) {
           // The client connected between CreateNamedPipe and ConnectNamedPipe.
           connected = std::exchange(s->pending, nullptr);

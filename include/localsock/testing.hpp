@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// @file
+/// Fault injection, for tests: make the library's next system calls fail the way the
+/// system sometimes does (EINTR, EAGAIN, short writes, ECONNREFUSED, ERROR_PIPE_BUSY,
+/// ERROR_NO_DATA, ERROR_PIPE_CONNECTED, ERROR_MORE_DATA), deterministically instead of
+/// by timing races. When nothing is armed, the cost is one relaxed atomic load per call
+/// site.
+
+namespace localsock::testing {
+
+enum class Fault {
+  eintr,                  ///< Unix: a system call fails with EINTR (and is retried).
+  eagain,                 ///< Unix: a socket read or write would block (EAGAIN).
+  short_write,            ///< Unix: a stream write takes only half of what it was given.
+  connect_refused,        ///< Unix: a connect fails with ECONNREFUSED.
+  pipe_busy,              ///< Windows: opening a pipe finds every instance busy.
+  accept_no_data,         ///< Windows: a client connected and left before accept.
+  accept_pipe_connected,  ///< Windows: ConnectNamedPipe reports ERROR_PIPE_CONNECTED (arm it
+                          ///< once a client has connected, as the system does).
+  more_data,              ///< Windows: a message read returns ERROR_MORE_DATA.
+};
+
+/// The next `times` occurrences of `fault`'s call site fail that way. Thread-safe.
+void arm_fault(Fault fault, int times = 1) noexcept;
+/// How many armed occurrences of `fault` have not happened yet.
+int faults_left(Fault fault) noexcept;
+/// Disarms everything.
+void clear_faults() noexcept;
+
+}  // namespace localsock::testing

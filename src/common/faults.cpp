@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+#include "faults.hpp"
+
+namespace localsock::detail {
+
+std::atomic<bool> faults_armed{false};
+
+namespace {
+constexpr int kinds = static_cast<int>(Fault::more_data) + 1;
+std::atomic<int> armed[kinds];
+
+void update_armed() noexcept {
+  bool any = false;
+  for (auto& a : armed) any = any || a.load() > 0;
+  faults_armed = any;
+}
+}  // namespace
+
+bool take_fault(Fault fault) noexcept {
+  auto& left = armed[static_cast<int>(fault)];
+  int n = left.load();
+  while (n > 0 && !left.compare_exchange_weak(n, n - 1)) {
+  }
+  if (n <= 0) return false;
+  if (n == 1) update_armed();
+  return true;
+}
+
+}  // namespace localsock::detail
+
+namespace localsock::testing {
+
+void arm_fault(Fault fault, int times) noexcept {
+  detail::armed[static_cast<int>(fault)] += times;
+  detail::update_armed();
+}
+
+int faults_left(Fault fault) noexcept { return detail::armed[static_cast<int>(fault)].load(); }
+
+void clear_faults() noexcept {
+  for (auto& a : detail::armed) a = 0;
+  detail::faults_armed = false;
+}
+
+}  // namespace localsock::testing
