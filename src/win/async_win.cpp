@@ -13,8 +13,12 @@
 
 #include <thread>
 
+#include "win_error.hpp"
+
 namespace localsock::detail {
 
+using win::detail::ends_stream;
+using win::detail::error_of;
 using win::detail::PipeCore;
 
 // ---- the loop's completion port ----------------------------------------------------
@@ -95,9 +99,6 @@ std::error_code bind_to_port(LoopState& loop, const PipeCore& pipe) {
   return {};
 }
 
-std::error_code error_of(DWORD e) { return {static_cast<int>(e), std::system_category()}; }
-
-bool is_end(DWORD e) { return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED; }
 
 }  // namespace
 
@@ -171,7 +172,7 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
   if (bytes == buffer.size() && io.read_size < impl.settings.read_chunk)
     io.read_size = std::min(io.read_size * 2, impl.settings.read_chunk);
   buffer.resize(bytes);
-  if (is_end(error)) {
+  if (ends_stream(error)) {
     hand_over(impl, {}, true, {});
   } else if (error != 0 && error != ERROR_MORE_DATA) {
     hand_over(impl, {}, false, error_of(error));
@@ -224,7 +225,7 @@ void WriteOp::complete(DWORD bytes, DWORD error) {
     }
   }
   std::error_code ec = error == 0 ? std::error_code{} : error_of(error);
-  if (is_end(error) || error == ERROR_NO_DATA) ec = make_error_code(errc::peer_closed);
+  if (ends_stream(error) || error == ERROR_NO_DATA) ec = make_error_code(errc::peer_closed);
   impl.written(impl.queue.pop(), ec);
   if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
 }

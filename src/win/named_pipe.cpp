@@ -18,6 +18,7 @@
 #include "../common/faults.hpp"
 #include "../common/log.hpp"
 #include "pipe_name.hpp"
+#include "win_error.hpp"
 
 namespace localsock::win {
 
@@ -113,14 +114,6 @@ void PipeImpersonation::revert() noexcept {
 namespace localsock::win::detail {
 namespace {
 
-std::error_code last_error() noexcept {
-  return {static_cast<int>(::GetLastError()), std::system_category()};
-}
-
-std::error_code error_of(DWORD err) noexcept {
-  return {static_cast<int>(err), std::system_category()};
-}
-
 // Manual-reset events for overlapped operations; created when first needed.
 HANDLE ensure_event(void*& slot, std::error_code& ec) noexcept {
   if (slot == nullptr) {
@@ -195,8 +188,7 @@ Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf,
     ec.clear();
     return {n, true, false};
   }
-  // The writer closed or disconnected: end of stream, as read() returns 0 on Unix.
-  if (ec.value() == ERROR_BROKEN_PIPE || ec.value() == ERROR_PIPE_NOT_CONNECTED) {
+  if (ends_stream(static_cast<DWORD>(ec.value()))) {
     ec.clear();
     return {0, false, true};
   }

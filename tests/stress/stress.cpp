@@ -83,7 +83,6 @@ int run_sync() {
 int run_async() {
   const LocalName name = fresh_name("async");
   std::atomic<bool> listening{false};
-  std::atomic<bool> stop{false};
   uv_async_t* server_stop = nullptr;
   std::thread server([&] {
     uv_loop_t loop;
@@ -144,7 +143,6 @@ int run_async() {
               ++finished;
               return;
             }
-            Client& cl = all[static_cast<std::size_t>(c)];
             AsyncSocket* raw = s.get();
             s->start_reading([&, raw, send_next, c](const ReadEvent& e) {
               Client& x = all[static_cast<std::size_t>(c)];
@@ -159,7 +157,6 @@ int run_async() {
               }
               send_next();
             });
-            (void)cl;
             send_next();
           });
     }
@@ -171,7 +168,6 @@ int run_async() {
   uv_loop_close(&loop);
   uv_async_send(server_stop);
   server.join();
-  (void)stop;
   return good;
 }
 
