@@ -35,7 +35,9 @@ enum class errc {
   not_a_socket,           ///< Something that is not a socket exists at the name.
   mode_mismatch,          ///< Bytes where messages are needed, or the reverse.
   wrong_end,              ///< The operation belongs to the other end (server or client).
-  access_denied,          ///< The listener's access control keeps this client out. (Last: see describe() in error.cpp.)
+  access_denied,          ///< The listener's access control keeps this client out.
+  out_of_resources,       ///< The process or system ran out of descriptors or handles (or
+                          ///< kernel memory for them). (Last: see describe() in error.cpp.)
 };
 
 /// The error category of localsock's own codes and conditions.

@@ -4,7 +4,7 @@
 /// @file
 /// Fault injection, for tests: make the library's next system calls fail the way the
 /// system sometimes does (EINTR, EAGAIN, short writes, ECONNREFUSED, ERROR_PIPE_BUSY,
-/// ERROR_NO_DATA, ERROR_PIPE_CONNECTED, ERROR_MORE_DATA), deterministically instead of
+/// ERROR_NO_DATA, ERROR_PIPE_CONNECTED, ERROR_MORE_DATA, handle exhaustion), deterministically instead of
 /// by timing races. When nothing is armed, the cost is one relaxed atomic load per call
 /// site.
 
@@ -20,6 +20,10 @@ enum class Fault {
   accept_pipe_connected,  ///< Windows: ConnectNamedPipe reports ERROR_PIPE_CONNECTED (arm it
                           ///< once a client has connected, as the system does).
   more_data,              ///< Windows: a message read returns ERROR_MORE_DATA.
+                          ///< (Keep out_of_handles last: src/common/faults.cpp counts to it.)
+  out_of_handles,         ///< Windows: creating a pipe instance or opening a pipe fails with
+                          ///< ERROR_NO_SYSTEM_RESOURCES, as when handles run out (Windows
+                          ///< has no RLIMIT_NOFILE to lower for a real test).
 };
 
 /// The next `times` occurrences of `fault`'s call site fail that way. Thread-safe.

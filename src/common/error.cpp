@@ -48,6 +48,8 @@ class Category final : public std::error_category {
         return "not possible on this end of the connection (server or client only)";
       case errc::access_denied:
         return "access denied by the listener's permissions";
+      case errc::out_of_resources:
+        return "out of descriptors or handles";
     }
     return "unknown localsock error " + std::to_string(value);
   }
@@ -90,6 +92,8 @@ class Category final : public std::error_category {
         return std::errc::operation_not_permitted;
       case errc::access_denied:
         return std::errc::permission_denied;
+      case errc::out_of_resources:
+        return std::errc::too_many_files_open;
     }
     return {value, *this};
   }
@@ -110,7 +114,7 @@ class Category final : public std::error_category {
 std::string describe(const std::error_code& ec) {
   if (ec.category() != std::system_category()) return ec.message();
   std::string native = detail::system_message(ec.value());
-  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::access_denied); ++v) {
+  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::out_of_resources); ++v) {
     if (detail::system_error_means(ec.value(), static_cast<errc>(v)))
       return category().message(v) + " (" + native + ")";
   }

@@ -6,7 +6,7 @@ namespace localsock::detail {
 std::atomic<bool> faults_armed{false};
 
 namespace {
-constexpr int kinds = static_cast<int>(Fault::more_data) + 1;
+constexpr int kinds = static_cast<int>(Fault::out_of_handles) + 1;
 std::atomic<int> armed[kinds];
 
 void update_armed() noexcept {

@@ -36,6 +36,8 @@ bool system_error_means(int value, errc condition) noexcept {
       return value == ENOTSOCK;
     case errc::access_denied:
       return value == EACCES || value == EPERM;
+    case errc::out_of_resources:
+      return value == EMFILE || value == ENFILE || value == ENOBUFS || value == ENOMEM;
     default:
       return false;
   }

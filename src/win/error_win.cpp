@@ -44,6 +44,9 @@ bool system_error_means(int value, errc condition) noexcept {
       return v == ERROR_FILENAME_EXCED_RANGE;
     case errc::access_denied:
       return v == ERROR_ACCESS_DENIED;
+    case errc::out_of_resources:
+      return v == ERROR_NO_SYSTEM_RESOURCES || v == ERROR_TOO_MANY_OPEN_FILES ||
+             v == ERROR_NOT_ENOUGH_MEMORY || v == ERROR_OUTOFMEMORY;
     default:
       return false;
   }

@@ -300,10 +300,12 @@ PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write
   bool was_busy = false;
   for (;;) {
     const bool busy = localsock::detail::inject(testing::Fault::pipe_busy);
-    h = busy ? INVALID_HANDLE_VALUE
-             : ::CreateFileW(path.c_str(), access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
+    const bool exhausted = !busy && localsock::detail::inject(testing::Fault::out_of_handles);
+    h = busy || exhausted
+            ? INVALID_HANDLE_VALUE
+            : ::CreateFileW(path.c_str(), access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
     if (h != INVALID_HANDLE_VALUE) break;
-    const DWORD err = busy ? ERROR_PIPE_BUSY : ::GetLastError();
+    const DWORD err = busy ? ERROR_PIPE_BUSY : exhausted ? ERROR_NO_SYSTEM_RESOURCES : ::GetLastError();
     // No such pipe is a prompt error, unless the pipe was busy a moment ago (see below).
     if (err != ERROR_PIPE_BUSY && !(err == ERROR_FILE_NOT_FOUND && was_busy)) {
       ec = error_of(err);
@@ -785,10 +787,12 @@ struct PipeListenerCore::State {
     SECURITY_ATTRIBUTES sa{sizeof sa, descriptor, inheritable ? TRUE : FALSE};
     first = first && first_instance;
     const DWORD mode = open_mode | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
-    HANDLE h = ::CreateNamedPipeW(path.c_str(), mode, pipe_mode, max_instances, out_buffer,
-                                  in_buffer, default_timeout, &sa);
+    const bool exhausted = localsock::detail::inject(testing::Fault::out_of_handles);
+    HANDLE h = exhausted ? INVALID_HANDLE_VALUE
+                         : ::CreateNamedPipeW(path.c_str(), mode, pipe_mode, max_instances,
+                                              out_buffer, in_buffer, default_timeout, &sa);
     if (h != INVALID_HANDLE_VALUE) return h;
-    const DWORD err = ::GetLastError();
+    const DWORD err = exhausted ? ERROR_NO_SYSTEM_RESOURCES : ::GetLastError();
     // For the first instance, access denied means another process owns the name
     // (FILE_FLAG_FIRST_PIPE_INSTANCE) and busy means its instance limit is reached.
     if (first && (err == ERROR_ACCESS_DENIED || err == ERROR_PIPE_BUSY))
