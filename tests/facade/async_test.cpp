@@ -455,3 +455,49 @@ TEST_CASE("async: shutdown sends everything queued, then the peer reads the end"
   server->close();
   t.settle();
 }
+
+TEST_CASE("async: nothing leaks — descriptors and handles after loops, successes and failures") {
+  // One cycle: a loop of its own (on Windows, a completion port and its thread), an
+  // echo in each mode, a connect to nobody, a connect closed while it waits, a write
+  // cancelled by close, and the loop torn down.
+  auto cycle = [] {
+    TestLoop t;
+    for (Mode mode : {Mode::bytes, Mode::messages}) {
+      const LocalName name = fresh_name();
+      auto server = echo_server(t, name, mode);
+      bool echoed = false;
+      AsyncSocket::connect(*t.async, ConnectOptions(name), mode,
+                           [&](std::error_code ec, AsyncSocket::Ptr c) {
+                             REQUIRE_FALSE(ec);
+                             c->write(pattern(100, 1));
+                             AsyncSocket* raw = c.get();
+                             c->start_reading([&, raw](const ReadEvent& e) {
+                               echoed = !e.error && e.data.size() == 100;
+                               raw->close();
+                             });
+                           });
+      CHECK(t.run([&] { return echoed; }));
+
+      bool refused = false;
+      AsyncSocket::connect(*t.async, ConnectOptions(fresh_name()), mode,
+                           [&](std::error_code ec, AsyncSocket::Ptr) { refused = bool(ec); });
+      CHECK(t.run([&] { return refused; }));
+
+      bool cancelled = false, write_failed = false;
+      auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), mode,
+                                    [&](std::error_code ec, AsyncSocket::Ptr) { cancelled = bool(ec); });
+      c->write(pattern(8 * 1024 * 1024, 2), [&](std::error_code ec) { write_failed = bool(ec); });
+      c->close();
+      CHECK(t.run([&] { return cancelled && write_failed; }));
+      server->close();
+      t.settle();
+    }
+  };
+  cycle();  // warm-up: libuv's thread pool and anything else made once per process
+  const std::size_t before = localsock::test::open_handles();
+  for (int i = 0; i < 10; ++i) cycle();
+  const std::size_t after = localsock::test::open_handles();
+  CAPTURE(before);
+  CAPTURE(after);
+  CHECK(after <= before);
+}
