@@ -537,7 +537,7 @@ class EchoServer {
             conns_.push_back(s);
             s->start_reading([raw](const localsock::ReadEvent& e) {
               if (e.end || e.error) return raw->close();
-              raw->write({e.data.begin(), e.data.end()});
+              raw->write(e.data);
             });
           });
     }
@@ -650,7 +650,7 @@ Result async_echo(const Args& a, bool bare) {
               if (ec) fail("connect: " + ec.message());
               localsock::AsyncSocket* raw = s.get();
               ++started;
-              raw->write(std::vector<std::byte>(a.size, std::byte{'x'}));
+              raw->write(std::as_bytes(std::span(payload)));
               raw->start_reading([&, raw, got](const localsock::ReadEvent& e) {
                 *got += e.data.size();
                 if (*got < a.size) return;
@@ -658,7 +658,7 @@ Result async_echo(const Args& a, bool bare) {
                 ++done;
                 if (started < a.count) {
                   ++started;
-                  raw->write(std::vector<std::byte>(a.size, std::byte{'x'}));
+                  raw->write(std::as_bytes(std::span(payload)));
                 } else {
                   raw->stop_reading();
                 }

@@ -67,7 +67,7 @@ class ChatServer {
       if (e.error) return;  // an over-size line: dropped
       for (auto& other : members_)
         if (other.get() != raw && other->queued_bytes() < 1024 * 1024)
-          other->write({e.data.begin(), e.data.end()});
+          other->write(e.data);
     });
   }
   void leave(AsyncSocket* member) {

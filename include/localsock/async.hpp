@@ -123,10 +123,16 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// writing is held back by the system's buffers, not by memory here.
   void stop_reading();
 
-  /// Queues `data` (one message in message mode) and returns at once; `cb` runs when it
+  /// Sends `data` (one message in message mode) and returns at once; `cb` runs when it
   /// was written or failed. Returns false when the queue is at or above the high-water
   /// mark: stop writing until the drain callback.
-  bool write(std::vector<std::byte> data, WriteCallback cb = {});
+  ///
+  /// The bytes are copied unless they can be written at once (Unix, no callback, nothing
+  /// queued); copies go into buffers the socket reuses, so a steady exchange allocates
+  /// nothing.
+  bool write(std::span<const std::byte> data, WriteCallback cb = {});
+  /// Like write(span), taking ownership of `data` instead of copying it.
+  bool write(std::vector<std::byte>&& data, WriteCallback cb = {});
   /// Bytes queued and not yet written.
   std::size_t queued_bytes() const noexcept;
   void set_high_water_mark(std::size_t bytes) noexcept;

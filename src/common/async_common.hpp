@@ -8,10 +8,10 @@
 #include <localsock/async.hpp>
 #include <localsock/error.hpp>
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -21,11 +21,12 @@ struct PlatformLoop;  // the backend's per-loop part (Windows: the completion po
 
 /// Per-loop state, shared by the AsyncLoop and every object on the loop, so that
 /// completions arriving after the AsyncLoop is gone find it still there.
-struct LoopState {
+struct LoopState : std::enable_shared_from_this<LoopState> {
   uv_loop_t* loop = nullptr;
   uv_async_t* wakeup = nullptr;  // owned; freed by its close callback
   std::mutex mutex;
   std::vector<std::function<void()>> posted;
+  std::vector<std::function<void()>> running;  // loop thread: the batch being run
   bool closed = false;
   int busy = 0;  // operations that must keep the loop running (see hold/release)
   std::unique_ptr<PlatformLoop> platform;
@@ -53,7 +54,10 @@ struct LoopState {
   }
 };
 
-/// The queue of a socket's writes, with the high-water mark and the drain signal.
+/// The queue of a socket's writes, with the high-water mark and the drain signal. Its
+/// storage is reused: the queue is a ring that keeps its slots, and the buffers of
+/// written items go back to a small pool for the next copies, so that steady traffic
+/// allocates nothing.
 class WriteQueue {
  public:
   struct Item {
@@ -64,38 +68,76 @@ class WriteQueue {
 
   /// Queues `item`; false when the queue is at or above the mark afterwards.
   bool push(Item item) {
+    if (count_ == slots_.size()) grow();
     bytes_ += item.data.size();
-    items_.push_back(std::move(item));
+    slots_[(head_ + count_) % slots_.size()] = std::move(item);
+    ++count_;
     if (bytes_ >= high_) wants_drain_ = true;
     return bytes_ < high_;
   }
-  bool empty() const noexcept { return items_.empty(); }
-  Item& front() noexcept { return items_.front(); }
+  /// A buffer holding a copy of `data`, from the pool when one is there.
+  std::vector<std::byte> copy_of(std::span<const std::byte> data) {
+    std::vector<std::byte> buf;
+    if (!spare_.empty()) {
+      buf = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    buf.assign(data.begin(), data.end());
+    return buf;
+  }
+  /// Gives a written item's buffer back to the pool (large ones are let go).
+  void recycle(std::vector<std::byte>&& buf) {
+    if (spare_.size() >= max_spare || buf.capacity() > max_spare_bytes || buf.capacity() == 0)
+      return;
+    if (spare_.capacity() == 0) spare_.reserve(max_spare);
+    buf.clear();
+    spare_.push_back(std::move(buf));
+  }
+  bool empty() const noexcept { return count_ == 0; }
+  Item& front() noexcept { return slots_[head_]; }
   /// Takes the written front item off; returns it so its callback can run last.
   Item pop() {
-    Item item = std::move(items_.front());
-    items_.pop_front();
+    Item item = std::move(slots_[head_]);
+    head_ = (head_ + 1) % slots_.size();
+    --count_;
     bytes_ -= item.data.size();
     return item;
   }
   /// True once, when the queue has emptied after write() said stop.
   bool drained() noexcept {
-    if (!items_.empty() || !wants_drain_) return false;
+    if (count_ != 0 || !wants_drain_) return false;
     wants_drain_ = false;
     return true;
   }
-  /// Empties the queue; the callbacks are returned so they run outside any state change.
-  std::deque<Item> take_all() {
+  /// Empties the queue; the items are returned so their callbacks run outside any state
+  /// change.
+  std::vector<Item> take_all() {
+    std::vector<Item> all;
+    all.reserve(count_);
+    while (count_ != 0) all.push_back(pop());
     bytes_ = 0;
-    return std::exchange(items_, {});
+    return all;
   }
   std::size_t bytes() const noexcept { return bytes_; }
   /// The queue has emptied after write() said stop, and nobody was told yet.
-  bool drain_pending() const noexcept { return wants_drain_ && items_.empty(); }
+  bool drain_pending() const noexcept { return wants_drain_ && count_ == 0; }
   void set_high(std::size_t n) noexcept { high_ = n == 0 ? 1 : n; }
 
  private:
-  std::deque<Item> items_;
+  static constexpr std::size_t max_spare = 4;
+  static constexpr std::size_t max_spare_bytes = 256 * 1024;
+
+  void grow() {
+    std::vector<Item> bigger(slots_.empty() ? 4 : slots_.size() * 2);
+    for (std::size_t i = 0; i < count_; ++i) bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
+    slots_ = std::move(bigger);
+    head_ = 0;
+  }
+
+  std::vector<Item> slots_;  // a ring: count_ items from head_
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+  std::vector<std::vector<std::byte>> spare_;
   std::size_t bytes_ = 0;
   std::size_t high_ = 1024 * 1024;
   bool wants_drain_ = false;
@@ -154,6 +196,7 @@ struct AsyncSocketImpl {
   /// After a write completed: its callback, then the drain and shutdown steps.
   void written(WriteQueue::Item item, std::error_code ec) {
     if (item.cb) item.cb(ec);
+    queue.recycle(std::move(item.data));
     if (state != State::open) return;
     if (queue.drained() && on_drain) on_drain();
   }
@@ -192,6 +235,11 @@ struct AsyncListenerImpl {
 void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOptions& options);
 /// Reading, writing or shutdown was asked for: start what is not running yet.
 void io_update(AsyncSocketImpl& impl);
+/// Tries to write `data` now, without queueing (nothing is queued, no callback is due).
+/// True when all of it was written; otherwise `data` is left holding what remains
+/// (message mode: all of it). Always false where every write goes through the queue
+/// (Windows: an overlapped write needs its buffer until it completes).
+bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data);
 /// Begins closing; the backend calls impl.finished_closing() when done.
 void io_close(AsyncSocketImpl& impl);
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec);

@@ -8,19 +8,27 @@ namespace localsock {
 namespace {
 
 void run_posted(uv_async_t* handle) {
-  auto* state = static_cast<detail::LoopState*>(handle->data);
-  std::vector<std::function<void()>> batch;
+  // A posted function may destroy the AsyncLoop: the state stays until this returns.
+  const auto state = static_cast<detail::LoopState*>(handle->data)->shared_from_this();
+  // Two vectors take turns, so that their storage is reused: posting allocates nothing
+  // once they have grown.
+  std::vector<std::function<void()>>& batch = state->running;
   {
     std::lock_guard lock(state->mutex);
     batch.swap(state->posted);
   }
   for (auto& fn : batch) fn();
+  batch.clear();
 }
 
 }  // namespace
 
 AsyncLoop::AsyncLoop(uv_loop_t* loop) : state_(std::make_shared<detail::LoopState>()) {
   state_->loop = loop;
+  // Room for the completions of many connections in one batch, so that a busy moment
+  // does not make posting allocate.
+  state_->posted.reserve(64);
+  state_->running.reserve(64);
   state_->wakeup = new uv_async_t{};
   uv_async_init(loop, state_->wakeup, run_posted);
   state_->wakeup->data = state_.get();

@@ -2,6 +2,8 @@
 // The async API's members: state kept here, I/O handed to the backend.
 #include "async_common.hpp"
 
+#include <optional>
+
 namespace localsock {
 
 using detail::AsyncSocketImpl;
@@ -38,18 +40,42 @@ void AsyncSocket::stop_reading() {
   if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
 }
 
-bool AsyncSocket::write(std::vector<std::byte> data, WriteCallback cb) {
-  if (!impl_->usable() || impl_->shutdown_requested) {
-    if (cb) cb(make_error_code(impl_->shutdown_requested ? errc::peer_closed : errc::not_connected));
+namespace {
+// The checks both write() overloads make first: std::nullopt when the write goes ahead,
+// otherwise what write() returns, with `cb` told already.
+std::optional<bool> settled_early(AsyncSocketImpl& impl, std::size_t size, AsyncSocket::WriteCallback& cb) {
+  if (!impl.usable() || impl.shutdown_requested) {
+    if (cb) cb(make_error_code(impl.shutdown_requested ? errc::peer_closed : errc::not_connected));
     return false;
   }
-  if (impl_->mode == Mode::bytes && data.empty()) {  // nothing to send: done at once
+  if (impl.mode == Mode::bytes && size == 0) {  // nothing to send: done at once
     if (cb) cb({});
-    return impl_->queue.bytes() < impl_->settings.high_water_mark;
+    return impl.queue.bytes() < impl.settings.high_water_mark;
   }
-  const bool below = impl_->queue.push({std::move(data), 0, std::move(cb)});
-  if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
+  return std::nullopt;
+}
+
+bool enqueue(AsyncSocketImpl& impl, std::vector<std::byte>&& data, AsyncSocket::WriteCallback&& cb) {
+  const bool below = impl.queue.push({std::move(data), 0, std::move(cb)});
+  if (impl.state == AsyncSocketImpl::State::open) detail::io_update(impl);
   return below;
+}
+}  // namespace
+
+bool AsyncSocket::write(std::span<const std::byte> data, WriteCallback cb) {
+  AsyncSocketImpl& impl = *impl_;
+  if (auto early = settled_early(impl, data.size(), cb)) return *early;
+  // Written at once when possible: no copy at all.
+  if (!cb && impl.queue.empty() && impl.state == AsyncSocketImpl::State::open &&
+      detail::io_try_write(impl, data))
+    return true;
+  return enqueue(impl, impl.queue.copy_of(data), std::move(cb));
+}
+
+bool AsyncSocket::write(std::vector<std::byte>&& data, WriteCallback cb) {
+  AsyncSocketImpl& impl = *impl_;
+  if (auto early = settled_early(impl, data.size(), cb)) return *early;
+  return enqueue(impl, std::move(data), std::move(cb));
 }
 
 std::size_t AsyncSocket::queued_bytes() const noexcept { return impl_->queue.bytes(); }

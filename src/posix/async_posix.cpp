@@ -113,7 +113,8 @@ void write_ready(AsyncSocketImpl& impl, bool immediate) {
       if (ec == errc::would_block) return;
     }
     if (immediate) {
-      impl.queue.pop();  // no callback to tell; a failed connection shows on the read side
+      // No callback to tell; a failed connection shows on the read side.
+      impl.queue.recycle(impl.queue.pop().data);
       continue;
     }
     impl.written(impl.queue.pop(), ec);
@@ -147,6 +148,27 @@ void on_socket_events(uv_poll_t* handle, int status, int events) {
 }
 
 }  // namespace
+
+bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data) {
+  SocketIo& io = *impl.io;
+  // Only while the socket is not known to be full (no writable event is awaited).
+  if (io.poll == nullptr || (io.events & UV_WRITABLE) != 0) return false;
+  std::error_code ec;
+  if (impl.mode == Mode::bytes) {
+    while (!data.empty()) {
+      const std::size_t n = io.stream.write_some(data, ec);
+      if (ec) break;
+      data = data.subspan(n);
+    }
+  } else {
+    io.messages.send(data, ec);  // whole or not at all
+    if (!ec) data = {};
+  }
+  // A failed connection shows on the read side, as for the queue's immediate writes;
+  // what would block is queued by the caller.
+  if (ec && ec != errc::would_block) data = {};
+  return data.empty();
+}
 
 void io_update(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;

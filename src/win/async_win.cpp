@@ -40,9 +40,12 @@ struct OpHeader {
   Op* op = nullptr;
 };
 
-// An overlapped operation of a socket or listener.
+// An overlapped operation of a socket or listener. A connection's reads and writes are
+// members of the connection, reused for every operation (`on_heap` false); a listener's
+// connects are allocated each and deleted once complete.
 struct Op {
   OpHeader header;
+  bool on_heap = true;
   OVERLAPPED* ov() noexcept { return &header.ov; }
   Op() noexcept { header.op = this; }
   Op(const Op&) = delete;
@@ -51,6 +54,17 @@ struct Op {
   // On the loop thread, with the operation's outcome.
   virtual void complete(DWORD bytes, DWORD error) = 0;
 };
+
+// Runs `op`'s completion, and deletes it after if it was allocated for the one use. A
+// member op may be gone once complete() returns (the connection may be released).
+void run_completion(Op* op, DWORD bytes, DWORD error) {
+  if (op->on_heap) {
+    std::unique_ptr<Op> owned(op);
+    owned->complete(bytes, error);
+  } else {
+    op->complete(bytes, error);
+  }
+}
 }  // namespace
 
 LoopState::LoopState() = default;
@@ -72,10 +86,7 @@ void open_platform_loop(const std::shared_ptr<LoopState>& state) {
       if (ov == nullptr) continue;  // the port itself failed: nothing to hand on
       const DWORD error = ok ? 0 : ::GetLastError();
       Op* op = reinterpret_cast<OpHeader*>(ov)->op;
-      raw->post([op, bytes, error] {
-        std::unique_ptr<Op> owned(op);
-        owned->complete(bytes, error);
-      });
+      raw->post([op, bytes, error] { run_completion(op, bytes, error); });
     }
   });
   state->platform = std::move(platform);
@@ -104,22 +115,42 @@ std::error_code bind_to_port(LoopState& loop, const PipeCore& pipe) {
 
 // ---- connections -------------------------------------------------------------------
 
+namespace {
+struct ReadOp final : Op {
+  std::shared_ptr<AsyncSocketImpl> socket;  // set while pending: keeps the socket alive
+  std::vector<std::byte> buffer;            // reused; grows up to the read chunk
+  std::byte* target = nullptr;              // where this read goes (buffer or message)
+  DWORD size = 0;
+  ReadOp() noexcept { on_heap = false; }
+  void complete(DWORD bytes, DWORD error) override;
+};
+
+struct WriteOp final : Op {
+  std::shared_ptr<AsyncSocketImpl> socket;
+  WriteOp() noexcept { on_heap = false; }
+  void complete(DWORD bytes, DWORD error) override;
+};
+}  // namespace
+
 struct SocketIo {
   PipeCore pipe;
+  ReadOp read_op;
+  WriteOp write_op;
   bool read_pending = false;
   bool write_pending = false;
-  // Message mode: the message being put together across ERROR_MORE_DATA, or dropped
-  // because it is larger than the maximum.
+  // Message mode: a message larger than one read, put together across ERROR_MORE_DATA
+  // (the rest is read straight into it), or dropped for being over the maximum.
   std::vector<std::byte> message;
+  bool assembling = false;
   bool discarding = false;
   std::size_t discarded = 0;
   // The size of the next read: small while the connection is quiet, so that idle
   // connections hold little memory in their pending read; doubled (up to the read
   // chunk) each time a read fills its buffer.
   std::size_t read_size = 4096;
-  // A read that completed while reading was paused, delivered on resume.
+  // A read that completed while reading was paused, delivered on resume. Its bytes stay
+  // where they are (no read starts while one is held).
   bool held = false;
-  std::vector<std::byte> held_data;
   ReadEvent held_event;
 };
 
@@ -134,34 +165,24 @@ void finish_close_if_idle(AsyncSocketImpl& impl);
 
 std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return impl.self->impl(); }
 
-struct ReadOp final : Op {
-  std::shared_ptr<AsyncSocketImpl> socket;
-  std::vector<std::byte> buffer;
-  void complete(DWORD bytes, DWORD error) override;
-};
-
-struct WriteOp final : Op {
-  std::shared_ptr<AsyncSocketImpl> socket;
-  void complete(DWORD bytes, DWORD error) override;
-};
+// Assembled messages above this size do not keep their memory once delivered.
+constexpr std::size_t kept_message_capacity = 256 * 1024;
 
 // Delivers a read outcome now, or keeps it until reading resumes.
-void hand_over(AsyncSocketImpl& impl, std::vector<std::byte> data, bool end, std::error_code ec) {
+void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end, std::error_code ec) {
   SocketIo& io = *impl.io;
   if (!impl.reading) {
     io.held = true;
-    io.held_data = std::move(data);
-    io.held_event = {{}, end, ec};
+    io.held_event = {data, end, ec};
     return;
   }
-  io.held_data = std::move(data);
-  ReadEvent e{io.held_data, end, ec};
   if (end || (ec && ec != errc::message_too_large)) impl.reading = false;
-  impl.deliver(e);
+  impl.deliver({data, end, ec});
 }
 
 void ReadOp::complete(DWORD bytes, DWORD error) {
-  AsyncSocketImpl& impl = *socket;
+  const auto keep = std::move(socket);
+  AsyncSocketImpl& impl = *keep;
   impl.loop->release();
   SocketIo& io = *impl.io;
   io.read_pending = false;
@@ -169,15 +190,15 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
     finish_close_if_idle(impl);
     return;
   }
-  if (bytes == buffer.size() && io.read_size < impl.settings.read_chunk)
+  const bool into_message = target != buffer.data();
+  if (!into_message && bytes == size && io.read_size < impl.settings.read_chunk)
     io.read_size = std::min(io.read_size * 2, impl.settings.read_chunk);
-  buffer.resize(bytes);
   if (ends_stream(error)) {
     hand_over(impl, {}, true, {});
   } else if (error != 0 && error != ERROR_MORE_DATA) {
     hand_over(impl, {}, false, error_of(error));
   } else if (impl.mode == Mode::bytes) {
-    hand_over(impl, std::move(buffer), false, {});
+    hand_over(impl, std::span(buffer).first(bytes), false, {});
   } else if (io.discarding) {
     io.discarded += bytes;
     if (error == ERROR_MORE_DATA) {
@@ -186,15 +207,23 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
     }
     io.discarding = false;
     hand_over(impl, {}, false, make_error_code(errc::message_too_large));
+  } else if (error != ERROR_MORE_DATA && !io.assembling) {
+    hand_over(impl, std::span(buffer).first(bytes), false, {});  // whole in one read
   } else {
-    io.message.insert(io.message.end(), buffer.begin(), buffer.end());
+    if (!io.assembling) {
+      io.assembling = true;
+      io.message.assign(buffer.begin(), buffer.begin() + bytes);
+    } else {
+      io.message.resize(io.message.size() - (size - bytes));  // drop what was not filled
+    }
     if (error == ERROR_MORE_DATA) {
       // The rest of the message is in the pipe: its size decides between reading it
-      // whole and dropping it.
+      // whole, straight into the message, and dropping it.
       DWORD left = 0;
       ::PeekNamedPipe(static_cast<HANDLE>(io.pipe.native_handle()), nullptr, 0, nullptr, nullptr, &left);
       if (io.message.size() + left > impl.settings.max_message_size) {
         io.message.clear();
+        io.assembling = false;
         io.discarding = true;
         start_read(impl, impl.settings.read_chunk);
       } else {
@@ -202,13 +231,15 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
       }
       return;
     }
-    hand_over(impl, std::exchange(io.message, {}), false, {});
+    io.assembling = false;
+    hand_over(impl, io.message, false, {});
   }
   if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
 }
 
 void WriteOp::complete(DWORD bytes, DWORD error) {
-  AsyncSocketImpl& impl = *socket;
+  const auto keep = std::move(socket);
+  AsyncSocketImpl& impl = *keep;
   impl.loop->release();
   SocketIo& io = *impl.io;
   io.write_pending = false;
@@ -230,38 +261,45 @@ void WriteOp::complete(DWORD bytes, DWORD error) {
   if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
 }
 
+// An overlapped operation that failed at once: no completion comes through the port, so
+// it is finished on the loop's next turn, never inside the call that started it.
+void fail_on_loop(AsyncSocketImpl& impl, Op& op, DWORD err) {
+  impl.loop->hold();
+  impl.loop->post([keep = shared_of(impl), &op, err] { op.complete(0, err); });
+}
+
+// Reads up to `size` bytes: into the reused buffer, or, while a message is being put
+// together, onto the end of that message.
 void start_read(AsyncSocketImpl& impl, std::size_t size) {
   SocketIo& io = *impl.io;
-  auto op = std::make_unique<ReadOp>();
-  op->socket = shared_of(impl);
-  op->buffer.resize(std::min<std::size_t>(size, 0x7fffffff));
+  ReadOp& op = io.read_op;
+  op.size = static_cast<DWORD>(std::min<std::size_t>(size, 0x7fffffff));
+  if (io.assembling) {
+    io.message.resize(io.message.size() + op.size);
+    op.target = io.message.data() + io.message.size() - op.size;
+  } else {
+    if (io.message.capacity() > kept_message_capacity && !io.held) io.message = {};
+    if (op.buffer.size() < op.size) op.buffer.resize(op.size);
+    op.target = op.buffer.data();
+  }
+  op.header.ov = OVERLAPPED{};
+  op.socket = shared_of(impl);
+  io.read_pending = true;
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
-  if (!::ReadFile(h, op->buffer.data(), static_cast<DWORD>(op->buffer.size()), nullptr, op->ov())) {
+  if (!::ReadFile(h, op.target, op.size, nullptr, op.ov())) {
     const DWORD err = ::GetLastError();
     if (err != ERROR_IO_PENDING && err != ERROR_MORE_DATA) {
-      // Failed at once: no completion will come. Report it on the loop, not inside here.
-      auto self = op->socket;
-      impl.loop->hold();
-      io.read_pending = true;
-      impl.loop->post([self, err] {
-        ReadOp failed;
-        failed.socket = self;
-        failed.complete(0, err);
-      });
+      fail_on_loop(impl, op, err);
       return;
     }
   }
   // Pending, or done already: either way the completion comes through the port.
-  io.read_pending = true;
   impl.loop->hold();
-  (void)op.release();
 }
 
 void start_write(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;
   auto& item = impl.queue.front();
-  auto op = std::make_unique<WriteOp>();
-  op->socket = shared_of(impl);
   static const std::byte nothing{};
   const std::size_t left = item.data.size() - item.done;
   if (impl.mode == Mode::messages && left > 0x7fffffff) {
@@ -270,22 +308,16 @@ void start_write(AsyncSocketImpl& impl) {
   }
   const DWORD n = static_cast<DWORD>(std::min<std::size_t>(left, 0x7fffffff));
   const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
+  WriteOp& op = io.write_op;
+  op.header.ov = OVERLAPPED{};
+  op.socket = shared_of(impl);
+  io.write_pending = true;
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
-  if (!::WriteFile(h, data, n, nullptr, op->ov()) && ::GetLastError() != ERROR_IO_PENDING) {
-    const DWORD err = ::GetLastError();
-    auto self = op->socket;
-    impl.loop->hold();
-    io.write_pending = true;
-    impl.loop->post([self, err] {
-      WriteOp failed;
-      failed.socket = self;
-      failed.complete(0, err);
-    });
+  if (!::WriteFile(h, data, n, nullptr, op.ov()) && ::GetLastError() != ERROR_IO_PENDING) {
+    fail_on_loop(impl, op, ::GetLastError());
     return;
   }
-  io.write_pending = true;
   impl.loop->hold();
-  (void)op.release();
 }
 
 void finish_close_if_idle(AsyncSocketImpl& impl) {
@@ -302,8 +334,7 @@ void io_update(AsyncSocketImpl& impl) {
   if (impl.state != AsyncSocketImpl::State::open) return;
   if (impl.reading && io.held) {
     io.held = false;
-    ReadEvent e = io.held_event;
-    e.data = io.held_data;
+    const ReadEvent e = io.held_event;
     if (e.end || (e.error && e.error != errc::message_too_large)) impl.reading = false;
     if (!impl.deliver(e) && impl.state != AsyncSocketImpl::State::open) return;
   }
@@ -323,6 +354,8 @@ void io_update(AsyncSocketImpl& impl) {
     }
   }
 }
+
+bool io_try_write(AsyncSocketImpl&, std::span<const std::byte>&) { return false; }
 
 void io_close(AsyncSocketImpl& impl) {
   SocketIo* io = impl.io.get();
@@ -486,10 +519,7 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   // Connected already (ERROR_PIPE_CONNECTED), gone already (ERROR_NO_DATA) or failed: no
   // completion will come; finish on the loop's next turn.
   Op* raw = op.release();
-  impl->loop->post([raw, err] {
-    std::unique_ptr<Op> owned(raw);
-    owned->complete(0, err);
-  });
+  impl->loop->post([raw, err] { run_completion(raw, 0, err); });
 }
 
 }  // namespace

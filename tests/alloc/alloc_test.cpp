@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Steady-state message paths allocate nothing: global operator new is replaced with a
-// counting one, and a warmed-up exchange must not move the count.
+// counting one, and a warmed-up exchange must not move the count. Blocking and async
+// (libuv) paths, byte and message mode, on both platforms.
+#include <localsock/async.hpp>
 #include <localsock/localsock.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <new>
 #include <thread>
@@ -74,4 +77,76 @@ TEST_CASE("allocations: message round trips allocate nothing once running") {
   const long before = allocations;
   for (int i = 0; i < 1000; ++i) round();
   CHECK(allocations - before == 0);
+}
+
+namespace {
+
+// An async echo on one loop: the server writes back what it reads (write(span): written
+// at once on Unix, copied into a reused buffer on Windows), the client sends the next
+// message when the echo is complete.
+void async_round_trips_allocate_nothing(localsock::Mode mode) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  long counted = -1;
+  {
+    localsock::AsyncLoop async(&loop);
+    const auto name = localsock::LocalName::namespaced(localsock::test::unique_name("laa"));
+    auto server = localsock::AsyncListener::listen(
+        async, localsock::ListenerOptions(name), mode,
+        [](std::error_code ec, localsock::AsyncSocket::Ptr s) {
+          REQUIRE_FALSE(ec);
+          localsock::AsyncSocket* raw = s.get();
+          s->start_reading([raw](const localsock::ReadEvent& e) {
+            if (e.end || e.error) {
+              raw->close();
+              return;
+            }
+            raw->write(e.data);
+          });
+        });
+    const std::vector<std::byte> payload(300, std::byte{7});
+    constexpr int warm_up = 100, measured = 1000;
+    int rounds = 0;
+    std::size_t got = 0;
+    long before = 0;
+    localsock::AsyncSocket::Ptr client = localsock::AsyncSocket::connect(
+        async, localsock::ConnectOptions(name), mode,
+        [&](std::error_code ec, localsock::AsyncSocket::Ptr c) {
+          REQUIRE_FALSE(ec);
+          localsock::AsyncSocket* raw = c.get();
+          c->start_reading([&, raw](const localsock::ReadEvent& e) {
+            if (e.end || e.error) return;
+            got += e.data.size();
+            if (got < payload.size()) return;
+            got = 0;
+            if (++rounds == warm_up) before = allocations;
+            if (rounds == warm_up + measured) {
+              counted = allocations - before;
+              raw->close();
+              server->close();
+              return;
+            }
+            raw->write(payload);
+          });
+          c->write(payload);
+        });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (counted < 0 && std::chrono::steady_clock::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
+    client.reset();
+    server.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  CHECK(counted == 0);
+}
+
+}  // namespace
+
+TEST_CASE("allocations: async byte-stream round trips allocate nothing once running") {
+  async_round_trips_allocate_nothing(localsock::Mode::bytes);
+}
+
+TEST_CASE("allocations: async message round trips allocate nothing once running") {
+  async_round_trips_allocate_nothing(localsock::Mode::messages);
 }

@@ -78,7 +78,7 @@ AsyncListener::Ptr echo_server(TestLoop& t, const LocalName& name, Mode mode) {
                                      raw->close();
                                      return;
                                    }
-                                   raw->write({e.data.begin(), e.data.end()});
+                                   raw->write(e.data);
                                  });
                                });
 }

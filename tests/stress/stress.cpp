@@ -98,7 +98,7 @@ int run_async() {
             conns.push_back(s);
             s->start_reading([raw](const ReadEvent& e) {
               if (e.end || e.error) return raw->close();
-              raw->write({e.data.begin(), e.data.end()});
+              raw->write(e.data);
             });
           });
       uv_async_t wake;
