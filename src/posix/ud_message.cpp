@@ -4,6 +4,11 @@
 #include <localsock/posix/ud_datagram.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,7 +36,8 @@ ReceiveResult receive_message(int fd, bool seqpacket, MutableBuffer buf,
     ec = make_error_code(errc::not_connected);
     return {};
   }
-  const auto peek = detail::recv_msg(fd, buf, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec);
+  // The peek copies nothing: MSG_TRUNC gives the full length whatever the buffer.
+  const auto peek = detail::recv_msg(fd, {}, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec);
   if (ec) return {};
   if (seqpacket && peek.size == 0 && !peek.had_credentials) return {.end = true};
   if (peek.size > buf.size()) {
@@ -133,26 +139,63 @@ ReceiveResult UdSeqpacket::recv(MutableBuffer buf) {
   return or_throw("UdSeqpacket::recv", name_, [&](auto& ec) { return recv(buf, ec); });
 }
 
+namespace {
+// Room for the part of a message that does not fit the caller's vector as it is. One
+// per thread, shared by its sockets: a receive copies out of it before it returns.
+// Allocated without being written to, so that only the pages a large message reaches
+// cost memory. Empty when the allocation fails.
+MutableBuffer overflow_space(std::size_t n) noexcept {
+  thread_local std::unique_ptr<std::byte[]> space;
+  thread_local std::size_t size = 0;
+  if (size < n) {
+    space.reset(new (std::nothrow) std::byte[n]);
+    size = space ? n : 0;
+  }
+  return {space.get(), size};
+}
+}  // namespace
+
 ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_size,
                                 std::error_code& ec) {
-  // Try with the capacity already there (no allocation in steady state); on a message
-  // that does not fit, the needed size is known and the message still queued.
-  out.resize(out.capacity());
-  ReceiveResult r = receive_message(fd_.get(), true, out, nullptr, 0, nullptr, ec);
-  if (ec == errc::message_truncated) {
-    if (r.size > max_size) {
-      // Too large to accept: take it off the queue so the connection can go on.
-      std::error_code drop;
-      detail::recv_msg(fd_.get(), {}, MSG_TRUNC, nullptr, 0, nullptr, drop);
-      ec = make_error_code(errc::message_too_large);
-      out.clear();
-      return r;
-    }
-    out.resize(r.size);
-    r = receive_message(fd_.get(), true, out, nullptr, 0, nullptr, ec);
+  ec.clear();
+  if (!fd_) {
+    ec = make_error_code(errc::not_connected);
+    return {};
   }
-  out.resize(ec ? 0 : r.size);
-  return r;
+  // One recvmsg, no peek: the message goes into the vector as it stands, and on into the
+  // overflow space; one byte of room beyond `max_size` tells an over-size message, which
+  // the same call has taken off the queue (MSG_TRUNC reports its full length). Messages
+  // of the vector's current size, the steady case, are copied once, by the kernel.
+  const std::size_t room = max_size == SIZE_MAX ? max_size : max_size + 1;
+  const std::size_t head = std::min(out.size(), room);
+  const MutableBuffer spill = overflow_space(room - head);
+  if (spill.size() < room - head) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return {};
+  }
+  out.resize(head);
+  const auto got = detail::recv_msg(fd_.get(), out, MSG_TRUNC, nullptr, 0, nullptr, ec,
+                                    spill.first(room - head));
+  if (ec) {
+    out.clear();
+    return {};
+  }
+  if (got.size == 0 && !got.had_credentials) {  // no credentials: not a message, the end
+    out.clear();
+    return {.end = true};
+  }
+  if (got.size > max_size) {
+    ec = make_error_code(errc::message_too_large);
+    out.clear();
+    return {.size = got.size};
+  }
+  if (got.size > head) {
+    out.resize(got.size);
+    std::memcpy(out.data() + head, spill.data(), got.size - head);
+  } else {
+    out.resize(got.size);
+  }
+  return {.size = got.size};
 }
 
 ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_size) {

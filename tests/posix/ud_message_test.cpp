@@ -94,6 +94,42 @@ TEST_CASE("UdSeqpacket: the growing receive discards a message over its maximum"
   CHECK(out == bytes(10, 4));
 }
 
+TEST_CASE("UdSeqpacket: the growing receive takes each size whole in one call, growing and shrinking") {
+  // The receive puts a message into the vector as it stands and the rest into overflow
+  // space: every mix of "fits", "longer than the vector", "exactly the maximum", "one
+  // over" and "empty" must come out whole, in order, with the next one unharmed.
+  auto [a, b] = UdSeqpacket::pair();
+  const std::size_t max = 100000;
+  const std::size_t sizes[] = {1, 100000, 5, 0, 70000, 70000, 3, 100001, 64, 0, 99999};
+  std::thread sender([&, &a = a] {
+    unsigned char seed = 1;
+    for (std::size_t n : sizes) a.send(bytes(n, seed++));
+  });
+  std::vector<std::byte> out;
+  unsigned char seed = 1;
+  for (std::size_t n : sizes) {
+    CAPTURE(n);
+    std::error_code ec;
+    const auto r = b.recv(out, max, ec);
+    if (n > max) {
+      CHECK(ec == errc::message_too_large);
+      CHECK(r.size == n);  // the full length, though the message is gone
+      CHECK(out.empty());
+    } else {
+      REQUIRE_FALSE(ec);
+      CHECK_FALSE(r.end);
+      CHECK(r.size == n);
+      CHECK(out == bytes(n, seed));
+    }
+    ++seed;
+  }
+  sender.join();
+  a.close();
+  std::error_code ec;
+  CHECK(b.recv(out, max, ec).end);  // the end, told apart from the empty messages
+  CHECK_FALSE(ec);
+}
+
 TEST_CASE("UdSeqpacketListener: accepts message connections by name") {
   const LocalName name = LocalName::namespaced(localsock::test::unique_name());
   auto l = UdSeqpacketListener::bind(name);
