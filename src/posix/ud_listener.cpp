@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 
 #include "../common/accept_gate.hpp"
 #include "../common/log.hpp"
@@ -18,11 +20,22 @@
 
 namespace localsock::posix::detail {
 
+// How a blocking accept waits. Linux: in accept4 itself, one system call like a plain
+// server's, on a blocking listening socket; SO_RCVTIMEO bounds a wait with a timeout,
+// and close() wakes the waiters with shutdown(SHUT_RD), after which accept4 fails with
+// EINVAL. Elsewhere (where shutdown does not wake accept): the socket is nonblocking and
+// accept waits in poll() beside a wake-up pipe that close() writes to.
+#if defined(__linux__)
+constexpr bool accept_waits_in_kernel = true;
+#else
+constexpr bool accept_waits_in_kernel = false;
+#endif
+
 struct ListenerCore::State {
   LocalName name;
   int type = SOCK_STREAM;
   int fd = -1;
-  // Written once by close() so that accepts blocked in poll() wake up.
+  // Written once by close() so that accepts blocked in poll() wake up (not on Linux).
   int wake[2] = {-1, -1};
   // The socket file this listener created, identified by device and inode so that a
   // file someone else put at the same path later is never removed.
@@ -34,10 +47,49 @@ struct ListenerCore::State {
 
   localsock::detail::AcceptGate gate;
 
+  // Linux: the socket's SO_RCVTIMEO is shared by every waiting accept, so accepts that
+  // want another timeout than the one set wait until none is waiting (or their own
+  // deadline passes). 0 ms: no timeout.
+  std::mutex timeout_mutex;
+  std::condition_variable timeout_free;
+  int waiting = 0;
+  long long timeout_set_ms = 0;
+
+  // Makes the socket's timeout `ms` and counts this accept as waiting; false when that
+  // cannot happen before `deadline` (or the listener closes).
+  template <typename Deadline>
+  bool begin_wait(long long ms, Deadline deadline, std::error_code& ec) {
+    std::unique_lock lock(timeout_mutex);
+    auto free = [&] { return waiting == 0 || timeout_set_ms == ms || gate.closed(); };
+    if (ms == 0)
+      timeout_free.wait(lock, free);
+    else if (!timeout_free.wait_until(lock, deadline, free))
+      return false;
+    if (timeout_set_ms != ms) {
+      timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
+      if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+        ec = last_error();
+        return false;
+      }
+      timeout_set_ms = ms;
+    }
+    ++waiting;
+    return true;
+  }
+  void end_wait() {
+    std::lock_guard lock(timeout_mutex);
+    if (--waiting == 0) timeout_free.notify_all();
+  }
+
   ~State() { shut(); }
 
   void shut() noexcept {
     const bool closing = gate.close([this] {
+      if (accept_waits_in_kernel && fd >= 0) {
+        ::shutdown(fd, SHUT_RD);
+        std::lock_guard lock(timeout_mutex);
+        timeout_free.notify_all();
+      }
       if (wake[1] >= 0) {
         const char byte = 1;
         [[maybe_unused]] ssize_t n = ::write(wake[1], &byte, 1);
@@ -159,9 +211,11 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
   s->type = native_type(type);
   s->nonblocking = options.nonblocking;
   s->same_user_only = options.same_user_only;
-  // The listening socket is nonblocking so that accept() can wait in poll() alongside
-  // the wake-up pipe; accepted sockets are blocking (accept4 does not inherit it).
-  s->fd = open_socket(s->type | SOCK_NONBLOCK, ec);
+  // Where accept waits in poll() beside the wake-up pipe, the listening socket is
+  // nonblocking; on Linux only in nonblocking mode. Accepted sockets are blocking either
+  // way (accept4 does not pass it on).
+  const bool nonblocking_socket = !accept_waits_in_kernel || options.nonblocking;
+  s->fd = open_socket(s->type | (nonblocking_socket ? SOCK_NONBLOCK : 0), ec);
   if (s->fd < 0) return {};
   // Accepted sockets inherit the listening socket's buffer sizes.
   if (options.buffer_size) {
@@ -172,7 +226,7 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
       return {};
     }
   }
-  if (::pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+  if (!accept_waits_in_kernel && ::pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
     ec = last_error();
     return {};
   }
@@ -211,6 +265,22 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
   return core;
 }
 
+namespace {
+
+// A client of another user, where only this user's are let in: closed at once.
+bool refused_by_uid(const ListenerCore::State& s, int fd) {
+  if (!s.same_user_only) return false;
+  std::error_code peer_ec;
+  const PeerCredentials peer = peer_credentials_of(fd, peer_ec);
+  if (!peer_ec && peer.uid == ::geteuid()) return false;
+  localsock::detail::log(LogLevel::debug, "refused a client of uid ", peer.uid, " on '",
+                         s.name.str(), "' (current_user_only)");
+  ::close(fd);
+  return true;
+}
+
+}  // namespace
+
 int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
   ec.clear();
   State* s = state_.get();
@@ -222,22 +292,62 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
     ec = make_error_code(errc::listener_closed);
     return -1;
   }
+  const int fd = accept_waits_in_kernel && !s->nonblocking ? accept_waiting_in_kernel(timeout, ec)
+                                                            : accept_waiting_in_poll(timeout, ec);
+  s->gate.leave();
+  if (fd >= 0) prepare_socket(fd, s->type);
+  if (ec != errc::would_block && ec != errc::timed_out) localsock::detail::log_step("accept on", s->name.str(), ec);
+  return fd;
+}
+
+int ListenerCore::accept_waiting_in_kernel(Timeout timeout, std::error_code& ec) {
+  State* s = state_.get();
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + (timeout >= Timeout::zero() ? timeout : Timeout::zero());
+  const long long ms = timeout < Timeout::zero() ? 0 : std::max<long long>(1, timeout.count());
+  if (!s->begin_wait(ms, deadline, ec)) {
+    if (!ec) ec = make_error_code(s->gate.closed() ? errc::listener_closed : errc::timed_out);
+    return -1;
+  }
+  int fd = -1;
+  for (;;) {
+    fd = ::accept4(s->fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      if (refused_by_uid(*s, fd)) continue;
+      break;
+    }
+    const int err = errno;
+    if (s->gate.closed()) {
+      ec = make_error_code(errc::listener_closed);
+      break;
+    }
+    // Interrupted: go on waiting (a timeout restarts; the deadline below still holds).
+    if (err == EINTR || err == ECONNABORTED) {
+      if (ms != 0 && clock::now() >= deadline) {
+        ec = make_error_code(errc::timed_out);
+        break;
+      }
+      continue;
+    }
+    ec = err == EAGAIN || err == EWOULDBLOCK ? make_error_code(errc::timed_out)
+                                             : std::error_code(err, std::system_category());
+    break;
+  }
+  s->end_wait();
+  return fd;
+}
+
+int ListenerCore::accept_waiting_in_poll(Timeout timeout, std::error_code& ec) {
+  State* s = state_.get();
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;
   int fd = -1;
   for (;;) {
     fd = ::accept4(s->fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd >= 0 && s->same_user_only) {
-      std::error_code peer_ec;
-      const PeerCredentials peer = peer_credentials_of(fd, peer_ec);
-      if (peer_ec || peer.uid != ::geteuid()) {
-        localsock::detail::log(LogLevel::debug, "refused a client of uid ", peer.uid, " on '",
-                               s->name.str(), "' (current_user_only)");
-        ::close(fd);  // another user's client: refused, and accept goes on
-        continue;
-      }
+    if (fd >= 0) {
+      if (refused_by_uid(*s, fd)) continue;
+      break;
     }
-    if (fd >= 0) break;
     const int err = errno;
     if (err == EINTR || err == ECONNABORTED) continue;
     if (err != EAGAIN && err != EWOULDBLOCK) {
@@ -248,17 +358,17 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
       ec = make_error_code(errc::would_block);
       break;
     }
-    int ms = -1;
+    int wait_ms = -1;
     if (timeout >= Timeout::zero()) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
       if (left <= Timeout::zero()) {
         ec = make_error_code(errc::timed_out);
         break;
       }
-      ms = static_cast<int>(left.count());
+      wait_ms = static_cast<int>(left.count());
     }
     pollfd p[2] = {{s->fd, POLLIN, 0}, {s->wake[0], POLLIN, 0}};
-    if (::poll(p, 2, ms) < 0 && errno != EINTR) {
+    if (::poll(p, 2, wait_ms) < 0 && errno != EINTR) {
       ec = last_error();
       break;
     }
@@ -267,14 +377,17 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
       break;
     }
   }
-  s->gate.leave();
-  if (fd >= 0) prepare_socket(fd, s->type);
-  if (ec != errc::would_block && ec != errc::timed_out) localsock::detail::log_step("accept on", s->name.str(), ec);
   return fd;
 }
 
 void ListenerCore::set_nonblocking(bool on) noexcept {
-  if (state_) state_->nonblocking = on;
+  if (!state_) return;
+  state_->nonblocking = on;
+  // Where accept waits in the kernel, the socket itself must not block in this mode.
+  if (accept_waits_in_kernel && state_->fd >= 0) {
+    const int flags = ::fcntl(state_->fd, F_GETFL);
+    if (flags >= 0) ::fcntl(state_->fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+  }
 }
 void ListenerCore::close() noexcept {
   if (state_) state_->shut();

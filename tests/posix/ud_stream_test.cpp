@@ -277,6 +277,40 @@ TEST_CASE("UdListener: nonblocking accept and accept with a timeout") {
   CHECK(s.is_open());
 }
 
+TEST_CASE("UdListener: concurrent accepts with different timeouts keep their deadlines; close wakes all") {
+  // On Linux accepts wait in the kernel under the socket's one SO_RCVTIMEO: an accept
+  // that wants another timeout than a waiting one must still end by its deadline.
+  using namespace std::chrono_literals;
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListener l = UdListener::bind(name);
+  std::error_code forever_ec, short_ec, same_a, same_b;
+  std::thread forever([&] { l.accept(forever_ec); });
+  std::this_thread::sleep_for(50ms);  // waiting, with no timeout
+  const auto start = std::chrono::steady_clock::now();
+  l.accept_for(200ms, short_ec);
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(short_ec == errc::timed_out);
+  CHECK(took >= 190ms);
+  CHECK(took < 2s);
+  // A client still goes to one of the waiting accepts.
+  {
+    UdStream c = UdStream::connect(name);
+    forever.join();
+    CHECK_FALSE(forever_ec);
+  }
+  // Two accepts with the same timeout wait together; close() ends both at once.
+  std::thread a([&] { l.accept_for(30s, same_a); });
+  std::thread b([&] { l.accept_for(30s, same_b); });
+  std::this_thread::sleep_for(100ms);
+  const auto closing = std::chrono::steady_clock::now();
+  l.close();
+  a.join();
+  b.join();
+  CHECK(std::chrono::steady_clock::now() - closing < 5s);
+  CHECK(same_a == errc::listener_closed);
+  CHECK(same_b == errc::listener_closed);
+}
+
 TEST_CASE("UdStream: peer credentials of both ends are this process's") {
   auto [a, b] = UdStream::pair();
   const auto c = a.peer_credentials();

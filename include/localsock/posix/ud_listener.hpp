@@ -64,10 +64,13 @@ class ListenerCore {
   int native_handle() const noexcept;
   const LocalName& name() const noexcept;
 
+  struct State;  // defined in ud_listener.cpp
+
  private:
   static ListenerCore bind_unlogged(const LocalName& name, SocketType type,
                                     const UdListenerOptions& options, std::error_code& ec);
-  struct State;
+  int accept_waiting_in_kernel(Timeout timeout, std::error_code& ec);
+  int accept_waiting_in_poll(Timeout timeout, std::error_code& ec);
   std::unique_ptr<State> state_;
 };
 
