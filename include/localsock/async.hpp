@@ -39,9 +39,8 @@ struct AsyncSocketImpl;
 struct AsyncListenerImpl;
 }  // namespace detail
 
-/// localsock's companion of one `uv_loop_t`: the one thing it needs per loop (a wake-up
-/// handle for work from other threads, and on Windows the completion port its pipes
-/// report to).
+/// localsock's companion of one `uv_loop_t`: the one thing it needs per loop, a wake-up
+/// handle for work handed over from other threads.
 class AsyncLoop {
  public:
   /// Attaches to `loop`. Call on the loop's thread.

@@ -17,8 +17,6 @@
 
 namespace localsock::detail {
 
-struct PlatformLoop;  // the backend's per-loop part (Windows: the completion port)
-
 /// Per-loop state, shared by the AsyncLoop and every object on the loop, so that
 /// completions arriving after the AsyncLoop is gone find it still there.
 struct LoopState : std::enable_shared_from_this<LoopState> {
@@ -29,12 +27,10 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
   std::vector<std::function<void()>> running;  // loop thread: the batch being run
   bool closed = false;
   int busy = 0;  // operations that must keep the loop running (see hold/release)
-  std::unique_ptr<PlatformLoop> platform;
 
-  LoopState();   // per platform, like the destructor
+  LoopState() = default;
   LoopState(const LoopState&) = delete;
   LoopState& operator=(const LoopState&) = delete;
-  ~LoopState();  // per platform: PlatformLoop is complete there
 
   /// Thread-safe: queues `fn` for the loop thread and wakes the loop.
   void post(std::function<void()> fn) {
@@ -280,10 +276,5 @@ void run_in_pool(uv_loop_t* loop, std::function<Result()> work, std::function<vo
     j->done(j->work());
   }
 }
-
-/// The backend's part of a loop (`state.platform`): made when the AsyncLoop is, stopped
-/// when it goes.
-void open_platform_loop(const std::shared_ptr<LoopState>& state);
-void stop_platform_loop(LoopState& state) noexcept;
 
 }  // namespace localsock::detail

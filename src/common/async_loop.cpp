@@ -34,11 +34,9 @@ AsyncLoop::AsyncLoop(uv_loop_t* loop) : state_(std::make_shared<detail::LoopStat
   state_->wakeup->data = state_.get();
   // Idle, the handle must not keep the loop running; pending operations hold it.
   uv_unref(reinterpret_cast<uv_handle_t*>(state_->wakeup));
-  detail::open_platform_loop(state_);
 }
 
 AsyncLoop::~AsyncLoop() {
-  detail::stop_platform_loop(*state_);
   {
     std::lock_guard lock(state_->mutex);
     state_->closed = true;

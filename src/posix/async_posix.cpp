@@ -11,12 +11,6 @@
 
 namespace localsock::detail {
 
-struct PlatformLoop {};
-
-void open_platform_loop(const std::shared_ptr<LoopState>&) {}
-void stop_platform_loop(LoopState&) noexcept {}
-LoopState::LoopState() = default;
-LoopState::~LoopState() = default;
 
 struct SocketIo {
   PlatformSocket<Mode::bytes> stream;        // byte mode

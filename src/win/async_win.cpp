@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: MIT
-// The async API on Windows: pipe handles are overlapped and bound to a completion port
-// of localsock's own, one per AsyncLoop. A thread waits on that port (blocked in
-// GetQueuedCompletionStatus, never polling) and hands each completion to the loop
-// thread through the AsyncLoop's uv_async_t, where the socket or listener finishes the
-// operation. uv_pipe_t is not used: it cannot keep message boundaries (nor zero-length
-// messages), and localsock's listener options (descriptors, instance limits,
-// first-instance protection) need the instances made by localsock.
+// The async API on Windows: pipe handles are overlapped and bound to libuv's own
+// completion port (uv_loop_t::iocp), so that their completions wake the loop directly,
+// as libuv's own pipes do, with no thread or hand-over of ours. libuv dispatches a
+// completion by the request its OVERLAPPED sits in; each operation here keeps its
+// OVERLAPPED in the wake-up request of a uv_async_t that is never registered with the
+// loop (a "relay"), and libuv calls that handle's callback, exactly as for a
+// uv_async_send (whose completions take the same path). uv_pipe_t is not used: it
+// cannot keep message boundaries (nor zero-length messages), and localsock's listener
+// options (descriptors, instance limits, first-instance protection) need the instances
+// made by localsock.
 // uv.h (through async_common.hpp) brings winsock2.h, which must come before windows.h.
 #include "../common/async_common.hpp"
 
 #include <windows.h>
-
-#include <thread>
 
 #include "win_error.hpp"
 
@@ -21,38 +22,51 @@ using win::detail::ends_stream;
 using win::detail::error_of;
 using win::detail::PipeCore;
 
-// ---- the loop's completion port ----------------------------------------------------
-
-struct PlatformLoop {
-  HANDLE port = nullptr;
-  std::thread thread;
-};
+// ---- operations --------------------------------------------------------------------
 
 namespace {
-constexpr ULONG_PTR quit_key = 1;
 
 struct Op;
-
-// What the port hands back: the OVERLAPPED first (so the pointer converts), then the
-// operation it belongs to.
-struct OpHeader {
-  OVERLAPPED ov{};
-  Op* op = nullptr;
-};
+void run_completion(Op* op, DWORD bytes, DWORD error);
 
 // An overlapped operation of a socket or listener. A connection's reads and writes are
 // members of the connection, reused for every operation (`on_heap` false); a listener's
 // connects are allocated each and deleted once complete.
 struct Op {
-  OpHeader header;
+  uv_async_t relay{};     // never registered: carries the OVERLAPPED and the callback
+  HANDLE file = nullptr;  // the handle the operation runs on, for its result
   bool on_heap = true;
-  OVERLAPPED* ov() noexcept { return &header.ov; }
-  Op() noexcept { header.op = this; }
+
+  Op() noexcept {
+    // What uv_async_init sets up for libuv's dispatch, without registering the handle.
+    relay.type = UV_ASYNC;
+    relay.async_req.type = UV_WAKEUP;
+    relay.async_req.data = &relay;
+    relay.async_cb = relayed;
+    relay.data = this;
+  }
   Op(const Op&) = delete;
   Op& operator=(const Op&) = delete;
   virtual ~Op() = default;
+
+  /// A fresh OVERLAPPED for the next use on `h`.
+  OVERLAPPED* start(HANDLE h) noexcept {
+    file = h;
+    relay.async_req.u.io.overlapped = OVERLAPPED{};
+    return &relay.async_req.u.io.overlapped;
+  }
   // On the loop thread, with the operation's outcome.
   virtual void complete(DWORD bytes, DWORD error) = 0;
+
+ private:
+  static void relayed(uv_async_t* h) {
+    Op* op = static_cast<Op*>(h->data);
+    DWORD bytes = 0;
+    const DWORD error = ::GetOverlappedResult(op->file, &op->relay.async_req.u.io.overlapped, &bytes, FALSE)
+                            ? 0
+                            : ::GetLastError();
+    run_completion(op, bytes, error);
+  }
 };
 
 // Runs `op`'s completion, and deletes it after if it was allocated for the one use. A
@@ -65,51 +79,14 @@ void run_completion(Op* op, DWORD bytes, DWORD error) {
     op->complete(bytes, error);
   }
 }
-}  // namespace
 
-LoopState::LoopState() = default;
-LoopState::~LoopState() = default;
-
-void open_platform_loop(const std::shared_ptr<LoopState>& state) {
-  auto platform = std::make_unique<PlatformLoop>();
-  platform->port = ::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
-  if (platform->port == nullptr) throw std::system_error(static_cast<int>(::GetLastError()), std::system_category(), "CreateIoCompletionPort");
-  LoopState* raw = state.get();
-  HANDLE port = platform->port;
-  platform->thread = std::thread([raw, port] {
-    for (;;) {
-      DWORD bytes = 0;
-      ULONG_PTR key = 0;
-      OVERLAPPED* ov = nullptr;
-      const BOOL ok = ::GetQueuedCompletionStatus(port, &bytes, &key, &ov, INFINITE);
-      if (key == quit_key) return;
-      if (ov == nullptr) continue;  // the port itself failed: nothing to hand on
-      const DWORD error = ok ? 0 : ::GetLastError();
-      Op* op = reinterpret_cast<OpHeader*>(ov)->op;
-      raw->post([op, bytes, error] { run_completion(op, bytes, error); });
-    }
-  });
-  state->platform = std::move(platform);
-}
-
-void stop_platform_loop(LoopState& state) noexcept {
-  PlatformLoop* p = state.platform.get();
-  if (p == nullptr || p->port == nullptr) return;
-  ::PostQueuedCompletionStatus(p->port, 0, quit_key, nullptr);
-  if (p->thread.joinable()) p->thread.join();
-  ::CloseHandle(p->port);
-  p->port = nullptr;
-}
-
-namespace {
-
-// Binds a pipe handle to the loop's port; its overlapped operations complete there.
+// Binds a pipe handle to the loop's completion port; its overlapped operations
+// complete there.
 std::error_code bind_to_port(LoopState& loop, const PipeCore& pipe) {
-  if (::CreateIoCompletionPort(static_cast<HANDLE>(pipe.native_handle()), loop.platform->port, 0, 0) == nullptr)
+  if (::CreateIoCompletionPort(static_cast<HANDLE>(pipe.native_handle()), loop.loop->iocp, 0, 0) == nullptr)
     return {static_cast<int>(::GetLastError()), std::system_category()};
   return {};
 }
-
 
 }  // namespace
 
@@ -282,11 +259,11 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
     if (op.buffer.size() < op.size) op.buffer.resize(op.size);
     op.target = op.buffer.data();
   }
-  op.header.ov = OVERLAPPED{};
+  HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
+  OVERLAPPED* ov = op.start(h);
   op.socket = shared_of(impl);
   io.read_pending = true;
-  HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
-  if (!::ReadFile(h, op.target, op.size, nullptr, op.ov())) {
+  if (!::ReadFile(h, op.target, op.size, nullptr, ov)) {
     const DWORD err = ::GetLastError();
     if (err != ERROR_IO_PENDING && err != ERROR_MORE_DATA) {
       fail_on_loop(impl, op, err);
@@ -309,11 +286,11 @@ void start_write(AsyncSocketImpl& impl) {
   const DWORD n = static_cast<DWORD>(std::min<std::size_t>(left, 0x7fffffff));
   const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
   WriteOp& op = io.write_op;
-  op.header.ov = OVERLAPPED{};
+  HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
+  OVERLAPPED* ov = op.start(h);
   op.socket = shared_of(impl);
   io.write_pending = true;
-  HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
-  if (!::WriteFile(h, data, n, nullptr, op.ov()) && ::GetLastError() != ERROR_IO_PENDING) {
+  if (!::WriteFile(h, data, n, nullptr, ov) && ::GetLastError() != ERROR_IO_PENDING) {
     fail_on_loop(impl, op, ::GetLastError());
     return;
   }
@@ -506,13 +483,14 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   op->listener = impl;
   op->instance = std::move(instance);
   HANDLE h = static_cast<HANDLE>(op->instance.native_handle());
+  OVERLAPPED* ov = op->start(h);
   DWORD err = 0;
-  if (!::ConnectNamedPipe(h, op->ov())) err = ::GetLastError();
+  if (!::ConnectNamedPipe(h, ov)) err = ::GetLastError();
   io.connect_pending = true;
   impl->loop->hold();
   if (err == ERROR_IO_PENDING || err == 0) {
     io.pending_instance = h;
-    io.pending_ov = op->ov();
+    io.pending_ov = ov;
     (void)op.release();  // completes through the port
     return;
   }
