@@ -124,7 +124,7 @@ struct SocketIo {
   // The size of the next read: small while the connection is quiet, so that idle
   // connections hold little memory in their pending read; doubled (up to the read
   // chunk) each time a read fills its buffer.
-  std::size_t read_size = 4096;
+  std::size_t read_size = 1024;
   // A read that completed while reading was paused, delivered on resume. Its bytes stay
   // where they are (no read starts while one is held).
   bool held = false;
