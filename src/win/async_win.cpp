@@ -352,11 +352,7 @@ void io_close(AsyncSocketImpl& impl) {
 }
 
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
-  const PipeCore& pipe = impl.io->pipe;
-  PeerInfo info;
-  info.pid = pipe.process_id(pipe.is_server(), ec);
-  if (!ec) info.sid = pipe.peer_user_sid(ec);
-  return ec ? PeerInfo{} : info;
+  return peer_info(impl.io->pipe, ec);  // the same as for the blocking pipe streams
 }
 
 void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOptions& options) {

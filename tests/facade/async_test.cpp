@@ -501,3 +501,34 @@ TEST_CASE("async: nothing leaks — descriptors and handles after loops, success
   CAPTURE(after);
   CHECK(after <= before);
 }
+
+TEST_CASE("async: both ends learn who the other is") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server_side;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                      [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                        REQUIRE_FALSE(ec);
+                                        server_side = s;
+                                      });
+  AsyncSocket::Ptr client_side;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                       [&](std::error_code ec, AsyncSocket::Ptr c) {
+                         REQUIRE_FALSE(ec);
+                         client_side = c;
+                       });
+  REQUIRE(t.run([&] { return server_side && client_side; }));
+  std::error_code ec;
+  const auto server_sees = server_side->peer_info(ec);
+  REQUIRE_FALSE(ec);
+  const auto client_sees = client_side->peer_info(ec);
+  REQUIRE_FALSE(ec);
+  // Both ends are this process.
+  const auto me = static_cast<std::int64_t>(localsock::test::current_pid());
+  CHECK(server_sees.pid == me);
+  CHECK(client_sees.pid == me);
+  server_side->close();
+  client_side->close();
+  server->close();
+  t.settle();
+}

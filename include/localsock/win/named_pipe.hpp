@@ -96,6 +96,8 @@ class PipeCore {
   Timeout write_timeout() const noexcept { return write_timeout_; }
   void cancel_io() noexcept;
   std::uint32_t process_id(bool of_client, std::error_code& ec) const noexcept;
+  /// The process id of the other end.
+  std::uint32_t peer_process_id(std::error_code& ec) const noexcept { return process_id(is_server(), ec); }
   std::uint32_t session_id(bool of_client, std::error_code& ec) const noexcept;
   std::string client_user_sid(std::error_code& ec) const;
   std::string peer_user_sid(std::error_code& ec) const;
@@ -412,9 +414,7 @@ class BasicPipeStream
   /// The Terminal Services session id of the server end.
   std::uint32_t server_session_id(std::error_code& ec) const noexcept { return core_.session_id(false, ec); }
   /// The process id of the other end.
-  std::uint32_t peer_process_id(std::error_code& ec) const noexcept {
-    return core_.process_id(core_.is_server(), ec);
-  }
+  std::uint32_t peer_process_id(std::error_code& ec) const noexcept { return core_.peer_process_id(ec); }
   std::uint32_t peer_process_id() const {
     return localsock::detail::or_throw("PipeStream::peer_process_id", core_.name(),
                                        [&](std::error_code& ec) { return peer_process_id(ec); });
