@@ -72,21 +72,16 @@ void set_send_timeout(int fd, std::chrono::microseconds t) noexcept {
 // Connecting a Unix socket is synchronous: it succeeds, fails, or sleeps until the
 // listener's backlog has room. A finite timeout bounds that sleep with SO_SNDTIMEO
 // (Linux's unix_stream_connect sleeps at most the send timeout, then fails with
-// EAGAIN), so nothing polls; a zero timeout is a nonblocking attempt. EINTR means the
-// connect did not happen, so it is simply tried again with the time that is left.
+// EAGAIN), so nothing polls. EINTR means the connect did not happen, so it is simply
+// tried again with the time that is left. (A zero timeout, a mere attempt, is
+// connect_socket's first try; it never comes here.)
 std::error_code connect_fd(int fd, const UnixAddress& addr, Timeout timeout) noexcept {
   using clock = std::chrono::steady_clock;
   const bool timed = timeout >= Timeout::zero();
-  const bool nonblocking = timeout == Timeout::zero();
   const auto deadline = clock::now() + timeout;
-  int flags = 0;
-  if (nonblocking) {
-    flags = ::fcntl(fd, F_GETFL);
-    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-  }
   std::error_code ec;
   for (;;) {
-    if (timed && !nonblocking) {
+    if (timed) {
       const auto left = std::chrono::ceil<std::chrono::microseconds>(deadline - clock::now());
       if (left <= std::chrono::microseconds::zero()) {
         ec = make_error_code(errc::timed_out);
@@ -104,8 +99,7 @@ std::error_code connect_fd(int fd, const UnixAddress& addr, Timeout timeout) noe
     }
     break;
   }
-  if (nonblocking) ::fcntl(fd, F_SETFL, flags);
-  if (timed && !nonblocking) set_send_timeout(fd, std::chrono::microseconds::zero());
+  if (timed) set_send_timeout(fd, std::chrono::microseconds::zero());
   return ec;
 }
 
