@@ -115,6 +115,8 @@ class WriteQueue {
     return all;
   }
   std::size_t bytes() const noexcept { return bytes_; }
+  /// write() said stop, and the drain has not been told yet.
+  bool draining() const noexcept { return wants_drain_; }
   /// The queue has emptied after write() said stop, and nobody was told yet.
   bool drain_pending() const noexcept { return wants_drain_ && count_ == 0; }
   void set_high(std::size_t n) noexcept { high_ = n == 0 ? 1 : n; }

@@ -115,6 +115,11 @@ struct SocketIo {
   WriteOp write_op;
   bool read_pending = false;
   bool write_pending = false;
+  // Byte pipes: FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on, so an operation that
+  // completes at once sends no completion and is finished here (see start_write).
+  // Message pipes keep every completion: whether a read ending in ERROR_MORE_DATA (a
+  // warning, not a success) still sends one in that mode is not documented.
+  bool skips_port_on_success = false;
   // Message mode: a message larger than one read, put together across ERROR_MORE_DATA
   // (the rest is read straight into it), or dropped for being over the maximum.
   std::vector<std::byte> message;
@@ -137,7 +142,7 @@ AsyncSocketImpl::~AsyncSocketImpl() = default;
 namespace {
 
 void start_read(AsyncSocketImpl& impl, std::size_t size);
-void start_write(AsyncSocketImpl& impl);
+bool start_write(AsyncSocketImpl& impl);
 void finish_close_if_idle(AsyncSocketImpl& impl);
 
 std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return impl.self->impl(); }
@@ -245,6 +250,28 @@ void fail_on_loop(AsyncSocketImpl& impl, Op& op, DWORD err) {
   impl.loop->post([keep = shared_of(impl), &op, err] { op.complete(0, err); });
 }
 
+// An operation that completed at once on a handle that skips the port on success: its
+// result is in its OVERLAPPED; it is finished on the loop's next turn. (The op holds its
+// socket, so the capture is one pointer: no allocation.)
+void finish_on_loop(AsyncSocketImpl& impl, Op& op) {
+  impl.loop->hold();
+  impl.loop->post([op = &op] {
+    DWORD bytes = 0;
+    const DWORD error = ::GetOverlappedResult(op->file, &op->relay.async_req.u.io.overlapped, &bytes, FALSE)
+                            ? 0
+                            : ::GetLastError();
+    op->complete(bytes, error);
+  });
+}
+
+// Byte pipes stop sending completions for operations that succeed at once.
+void skip_port_on_success(SocketIo& io, Mode mode) {
+  if (mode != Mode::bytes) return;
+  io.skips_port_on_success = ::SetFileCompletionNotificationModes(
+                                 static_cast<HANDLE>(io.pipe.native_handle()),
+                                 FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) != FALSE;
+}
+
 // Reads up to `size` bytes: into the reused buffer, or, while a message is being put
 // together, onto the end of that message.
 void start_read(AsyncSocketImpl& impl, std::size_t size) {
@@ -269,19 +296,26 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
       fail_on_loop(impl, op, err);
       return;
     }
+  } else if (io.skips_port_on_success) {
+    // Done already, and no completion comes: delivered from the loop, never from
+    // inside the call (write(), a callback) that started this read.
+    finish_on_loop(impl, op);
+    return;
   }
   // Pending, or done already: either way the completion comes through the port.
   impl.loop->hold();
 }
 
-void start_write(AsyncSocketImpl& impl) {
+// Starts writing the front of the queue. True when the write completed at once and was
+// finished here (nothing pending: the caller goes on with the queue).
+bool start_write(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;
   auto& item = impl.queue.front();
   static const std::byte nothing{};
   const std::size_t left = item.data.size() - item.done;
   if (impl.mode == Mode::messages && left > 0x7fffffff) {
     impl.written(impl.queue.pop(), make_error_code(errc::message_too_large));
-    return;
+    return false;
   }
   const DWORD n = static_cast<DWORD>(std::min<std::size_t>(left, 0x7fffffff));
   const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
@@ -290,11 +324,29 @@ void start_write(AsyncSocketImpl& impl) {
   OVERLAPPED* ov = op.start(h);
   op.socket = shared_of(impl);
   io.write_pending = true;
-  if (!::WriteFile(h, data, n, nullptr, ov) && ::GetLastError() != ERROR_IO_PENDING) {
-    fail_on_loop(impl, op, ::GetLastError());
-    return;
+  if (!::WriteFile(h, data, n, nullptr, ov)) {
+    if (::GetLastError() != ERROR_IO_PENDING) fail_on_loop(impl, op, ::GetLastError());
+    else impl.loop->hold();
+    return false;
   }
-  impl.loop->hold();
+  if (!io.skips_port_on_success) {  // done, and the completion comes through the port
+    impl.loop->hold();
+    return false;
+  }
+  // Done at once, and no completion comes. With no application callback to run (and
+  // no drain to tell), it is finished here, as the Unix backend writes at once;
+  // otherwise from the loop, never inside write().
+  if (item.cb || impl.queue.draining()) {
+    finish_on_loop(impl, op);
+    return false;
+  }
+  DWORD written = 0;
+  ::GetOverlappedResult(h, ov, &written, FALSE);
+  op.socket.reset();
+  io.write_pending = false;
+  item.done += written;
+  if (item.done >= item.data.size()) impl.queue.recycle(impl.queue.pop().data);
+  return true;
 }
 
 void finish_close_if_idle(AsyncSocketImpl& impl) {
@@ -318,7 +370,9 @@ void io_update(AsyncSocketImpl& impl) {
   if (impl.reading && !io.read_pending && !io.held && impl.state == AsyncSocketImpl::State::open)
     start_read(impl, impl.mode == Mode::bytes ? io.read_size
                                               : std::min(io.read_size, impl.settings.max_message_size + 1));
-  if (!io.write_pending && !impl.queue.empty() && impl.state == AsyncSocketImpl::State::open) start_write(impl);
+  while (!io.write_pending && !impl.queue.empty() && impl.state == AsyncSocketImpl::State::open &&
+         start_write(impl)) {
+  }
   if (impl.queue.empty() && !io.write_pending && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
     // Named pipes have no half-close: once everything is written, the connection ends.
@@ -379,6 +433,7 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
           if (!out.ec) {
             impl->io = std::make_unique<SocketIo>();
             impl->io->pipe = std::move(*out.pipe);
+            skip_port_on_success(*impl->io, impl->mode);
           }
         }
         connected(impl, out.ec);
@@ -447,6 +502,7 @@ struct ConnectOp final : Op {
     auto made = std::make_shared<AsyncSocketImpl>();
     made->io = std::make_unique<SocketIo>();
     made->io->pipe = std::move(instance);
+    skip_port_on_success(*made->io, impl.mode);
     auto socket = make_socket(made, impl.loop, impl.mode, impl.settings);
     // When this connection goes, its instance place frees up: a listener that waits
     // for one (instance limit reached) tries again.
