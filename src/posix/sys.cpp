@@ -152,8 +152,7 @@ constexpr std::size_t credentials_space = CMSG_SPACE(64);
 }  // namespace
 
 RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>* fds,
-                     std::size_t max_fds, UnixAddress* from, std::error_code& ec,
-                     MutableBuffer tail) noexcept {
+                     std::size_t max_fds, UnixAddress* from, std::error_code& ec) noexcept {
   ec.clear();
   RecvOutcome out;
   // Room for credentials and the descriptors the caller takes; on the stack for the
@@ -171,10 +170,10 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
     }
     control = large.data();
   }
-  iovec iov[2] = {{buf.data(), buf.size()}, {tail.data(), tail.size()}};
+  iovec iov{buf.data(), buf.size()};
   msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = tail.empty() ? 1 : 2;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
   msg.msg_control = control;
   // A caller that takes no descriptors leaves only room for credentials: the kernel then
   // installs none (and closes any that came, reporting MSG_CTRUNC).

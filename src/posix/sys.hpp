@@ -57,10 +57,8 @@ struct RecvOutcome {
   bool had_credentials = false;
   PeerCredentials credentials;  ///< Valid when `had_credentials`.
 };
-/// One recvmsg with EINTR retried, into `buf` and then `tail` (when not empty).
 RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>* fds,
-                     std::size_t max_fds, UnixAddress* from, std::error_code& ec,
-                     MutableBuffer tail = {}) noexcept;
+                     std::size_t max_fds, UnixAddress* from, std::error_code& ec) noexcept;
 
 /// One sendmsg with EINTR retried, descriptors attached when `fds` is not empty and
 /// this process's credentials when `credentials` is set (`errc::not_supported` where

@@ -55,18 +55,19 @@ struct Op {
     relay.async_req.u.io.overlapped = OVERLAPPED{};
     return &relay.async_req.u.io.overlapped;
   }
+  /// Finishes the operation with the outcome its OVERLAPPED holds (it has completed).
+  void complete_from_overlapped() {
+    DWORD bytes = 0;
+    const DWORD error = ::GetOverlappedResult(file, &relay.async_req.u.io.overlapped, &bytes, FALSE)
+                            ? 0
+                            : ::GetLastError();
+    run_completion(this, bytes, error);
+  }
   // On the loop thread, with the operation's outcome.
   virtual void complete(DWORD bytes, DWORD error) = 0;
 
  private:
-  static void relayed(uv_async_t* h) {
-    Op* op = static_cast<Op*>(h->data);
-    DWORD bytes = 0;
-    const DWORD error = ::GetOverlappedResult(op->file, &op->relay.async_req.u.io.overlapped, &bytes, FALSE)
-                            ? 0
-                            : ::GetLastError();
-    run_completion(op, bytes, error);
-  }
+  static void relayed(uv_async_t* h) { static_cast<Op*>(h->data)->complete_from_overlapped(); }
 };
 
 // Runs `op`'s completion, and deletes it after if it was allocated for the one use. A
@@ -255,13 +256,7 @@ void fail_on_loop(AsyncSocketImpl& impl, Op& op, DWORD err) {
 // socket, so the capture is one pointer: no allocation.)
 void finish_on_loop(AsyncSocketImpl& impl, Op& op) {
   impl.loop->hold();
-  impl.loop->post([op = &op] {
-    DWORD bytes = 0;
-    const DWORD error = ::GetOverlappedResult(op->file, &op->relay.async_req.u.io.overlapped, &bytes, FALSE)
-                            ? 0
-                            : ::GetLastError();
-    op->complete(bytes, error);
-  });
+  impl.loop->post([op = &op] { op->complete_from_overlapped(); });
 }
 
 // Byte pipes stop sending completions for operations that succeed at once.
