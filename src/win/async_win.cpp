@@ -85,7 +85,7 @@ void run_completion(Op* op, DWORD bytes, DWORD error) {
 // complete there.
 std::error_code bind_to_port(LoopState& loop, const PipeCore& pipe) {
   if (::CreateIoCompletionPort(static_cast<HANDLE>(pipe.native_handle()), loop.loop->iocp, 0, 0) == nullptr)
-    return {static_cast<int>(::GetLastError()), std::system_category()};
+    return win::detail::last_error();
   return {};
 }
 
