@@ -75,7 +75,12 @@ void send_message(int fd, ConstBuffer msg, std::span<const int> fds,
 
 // ---- UdSeqpacket -------------------------------------------------------------------
 
-UdSeqpacket::UdSeqpacket(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {}
+// An adopted descriptor (a service manager's, one received over SCM_RIGHTS) is prepared
+// like the library's own: without SO_PASSCRED a zero-length message would read as the
+// end of the stream.
+UdSeqpacket::UdSeqpacket(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {
+  if (fd >= 0) detail::prepare_socket(fd, SOCK_SEQPACKET);
+}
 
 UdSeqpacket UdSeqpacket::connect(const LocalName& name, Timeout timeout, std::error_code& ec) {
   const int fd = detail::connect_socket(name, SOCK_SEQPACKET, timeout, ec);
@@ -117,7 +122,9 @@ void UdSeqpacket::send_with_credentials(ConstBuffer msg, std::error_code& ec) no
 ReceiveResult UdSeqpacket::recv_with_credentials(MutableBuffer buf,
                                                  std::optional<PeerCredentials>& credentials,
                                                  std::error_code& ec) noexcept {
-  return receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec, &credentials);
+  const ReceiveResult r = receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec, &credentials);
+  if (credentials_hidden_) credentials.reset();
+  return r;
 }
 
 ReceiveResult UdSeqpacket::peek_size(std::error_code& ec) noexcept {

@@ -105,8 +105,21 @@ void UdSocket::set_pass_credentials(bool on, std::error_code& ec) noexcept {
     return;
   }
 #if defined(SO_PASSCRED)
-  const int v = on ? 1 : 0;
-  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_PASSCRED, &v, sizeof v) < 0) ec = last_error();
+  // A seqpacket socket keeps the option on whatever is asked: the credentials every
+  // message then carries are how a zero-length message differs from the end of the
+  // stream. Turning it off there only stops them being reported.
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+    ec = last_error();
+    return;
+  }
+  const int v = on || type == SOCK_SEQPACKET ? 1 : 0;
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_PASSCRED, &v, sizeof v) < 0) {
+    ec = last_error();
+    return;
+  }
+  credentials_hidden_ = !on;
 #else
   (void)on;
   ec = make_error_code(errc::not_supported);

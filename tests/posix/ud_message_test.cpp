@@ -4,6 +4,7 @@
 #include <localsock/posix/ud_stream.hpp>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -331,4 +332,81 @@ TEST_CASE("credentials as ancillary data: a forked child's pid arrives with its 
   CHECK(r.size == 10);
   REQUIRE(who.has_value());
   CHECK(who->pid == child);
+}
+
+TEST_CASE("UdSeqpacket: adopted descriptors and credentials turned off still tell a zero-length message from the end") {
+  // End detection must not depend on how the socket came to be: descriptors handed over
+  // by a service manager or over SCM_RIGHTS were never prepared by the library, and a
+  // user may turn credential passing off.
+  std::vector<std::byte> buf(16);
+  std::vector<std::byte> grown;
+  std::error_code ec;
+  auto check_zero_then_end = [&](UdSeqpacket& a, UdSeqpacket& b) {
+    a.send({});
+    a.send({});
+    a.send({});
+    auto r = b.peek_size(ec);
+    REQUIRE_FALSE(ec);
+    CHECK_FALSE(r.end);
+    r = b.recv(buf, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 0);
+    CHECK_FALSE(r.end);
+    r = b.recv(grown, 1000, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 0);
+    CHECK_FALSE(r.end);
+    std::optional<PeerCredentials> who;
+    r = b.recv_with_credentials(buf, who, ec);
+    REQUIRE_FALSE(ec);
+    CHECK_FALSE(r.end);
+    a.close();
+    CHECK(b.recv(buf, ec).end);
+    CHECK_FALSE(ec);
+    CHECK(b.recv(grown, 1000, ec).end);
+    CHECK(b.peek_size(ec).end);
+  };
+  SUBCASE("a socketpair made outside the library, adopted") {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0);
+    UdSeqpacket a(fds[0]), b(fds[1]);
+    check_zero_then_end(a, b);
+  }
+  SUBCASE("a descriptor received over SCM_RIGHTS, adopted") {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0);
+    UdSeqpacket a(fds[0]);
+    auto [s, r] = UdStream::pair();
+    const int raw[] = {fds[1]};
+    s.write_with_fds(text("f"), raw);
+    ::close(fds[1]);
+    std::vector<OwnedFd> got;
+    std::byte one[1];
+    r.read_with_fds(one, got, 1);
+    REQUIRE(got.size() == 1);
+    UdSeqpacket b(got[0].release());
+    check_zero_then_end(a, b);
+  }
+  SUBCASE("set_pass_credentials(false) on the receiver") {
+    auto [a, b] = UdSeqpacket::pair();
+    b.set_pass_credentials(false);
+    check_zero_then_end(a, b);
+  }
+}
+
+TEST_CASE("UdSeqpacket: with credentials turned off, none are reported; on again, they are") {
+  auto [a, b] = UdSeqpacket::pair();
+  std::byte buf[8];
+  std::optional<PeerCredentials> who;
+  std::error_code ec;
+  b.set_pass_credentials(false);
+  a.send_with_credentials(text("x"), ec);
+  REQUIRE_FALSE(ec);
+  CHECK(b.recv_with_credentials(buf, who, ec).size == 1);
+  CHECK_FALSE(who.has_value());
+  b.set_pass_credentials(true);
+  a.send(text("y"));
+  CHECK(b.recv_with_credentials(buf, who, ec).size == 1);
+  REQUIRE(who.has_value());
+  CHECK(who->pid == ::getpid());
 }

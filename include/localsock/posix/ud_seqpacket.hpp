@@ -17,7 +17,9 @@ class UdSeqpacket : public UdSocket {
   static constexpr SocketType socket_type = SocketType::seqpacket;
 
   UdSeqpacket() noexcept = default;
-  /// Adopts a connected SOCK_SEQPACKET descriptor.
+  /// Adopts a connected SOCK_SEQPACKET descriptor (one a service manager passed, or one
+  /// received over SCM_RIGHTS) and prepares it as the library's own sockets are
+  /// (credential passing on, which tells a zero-length message from the end).
   explicit UdSeqpacket(int fd, std::string name = {}) noexcept;
 
   static UdSeqpacket connect(const LocalName& name, Timeout timeout = infinite);

@@ -72,6 +72,9 @@ class UdSocket {
   /// Asks the kernel to attach the sender's credentials to everything this socket
   /// receives from now on (SO_PASSCRED; Linux). Turn it on before the peer sends; the
   /// `..._with_credentials` receives then report them. Message sockets have it on.
+  /// On a seqpacket socket the system option stays on even when `on` is false (it is
+  /// what tells a zero-length message from the end of the stream); off there only means
+  /// that `recv_with_credentials` reports none.
   /// `errc::not_supported` where the platform has no such option.
   void set_pass_credentials(bool on, std::error_code& ec) noexcept;
   void set_pass_credentials(bool on);
@@ -86,6 +89,8 @@ class UdSocket {
 
   OwnedFd fd_;
   std::string name_;
+  // set_pass_credentials(false) on a socket that keeps SO_PASSCRED on (seqpacket).
+  bool credentials_hidden_ = false;
 };
 
 }  // namespace localsock::posix
