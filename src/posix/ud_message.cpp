@@ -151,6 +151,10 @@ namespace {
 // per thread, shared by its sockets: a receive copies out of it before it returns.
 // Allocated without being written to, so that only the pages a large message reaches
 // cost memory. Empty when the allocation fails.
+// The most overflow space a receive takes; far more than the largest message Linux
+// sends on a Unix socket (about 4 MiB, see max_message_size).
+constexpr std::size_t max_overflow_space = std::size_t{64} << 20;
+
 MutableBuffer overflow_space(std::size_t n) noexcept {
   thread_local std::unique_ptr<std::byte[]> space;
   thread_local std::size_t size = 0;
@@ -171,13 +175,14 @@ struct BareReceive {
   std::size_t size = 0;
   bool message = false;
 };
-BareReceive receive_bare(int fd, MutableBuffer head, MutableBuffer tail, std::error_code& ec) noexcept {
+BareReceive receive_bare(int fd, MutableBuffer head, MutableBuffer tail, std::error_code& ec,
+                         int flags = 0) noexcept {
   iovec iov[2] = {{head.data(), head.size()}, {tail.data(), tail.size()}};
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = tail.empty() ? 1 : 2;
   BareReceive out;
-  out.size = detail::retry_eintr([&] { return ::recvmsg(fd, &msg, MSG_TRUNC); }, ec, fd);
+  out.size = detail::retry_eintr([&] { return ::recvmsg(fd, &msg, flags | MSG_TRUNC); }, ec, fd);
   out.message = !ec && (out.size > 0 || (msg.msg_flags & MSG_CTRUNC) != 0);
   return out;
 }
@@ -196,11 +201,12 @@ ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_siz
   // of the vector's current size, the steady case, are copied once, by the kernel.
   const std::size_t room = max_size == SIZE_MAX ? max_size : max_size + 1;
   const std::size_t head = std::min(out.size(), room);
-  const MutableBuffer spill = overflow_space(room - head);
-  if (spill.size() < room - head) {
-    ec = std::make_error_code(std::errc::not_enough_memory);
-    return {};
-  }
+  // A limit is only a limit: when the overflow space it asks for is beyond reason (more
+  // than any single message a Unix socket carries) or cannot be had, the message's size
+  // is learnt first and the vector grown to exactly that.
+  const MutableBuffer spill =
+      room - head <= max_overflow_space ? overflow_space(room - head) : MutableBuffer{};
+  if (spill.size() < room - head) return recv_sized(out, max_size, ec);
   out.resize(head);
   const auto got = receive_bare(fd_.get(), out, spill.first(room - head), ec);
   if (ec) {
@@ -222,6 +228,35 @@ ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_siz
   } else {
     out.resize(got.size);
   }
+  return {.size = got.size};
+}
+
+ReceiveResult UdSeqpacket::recv_sized(std::vector<std::byte>& out, std::size_t max_size,
+                                      std::error_code& ec) {
+  const auto peek = receive_bare(fd_.get(), {}, {}, ec, MSG_PEEK);
+  if (ec || !peek.message) {
+    out.clear();
+    return {.end = !ec};
+  }
+  if (peek.size > max_size) {
+    receive_bare(fd_.get(), {}, {}, ec);  // taken off the queue, as the one-call path does
+    out.clear();
+    if (!ec) ec = make_error_code(errc::message_too_large);
+    return {.size = peek.size};
+  }
+  try {
+    out.resize(peek.size);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);  // the message stays queued
+    out.clear();
+    return {.size = peek.size};
+  }
+  const auto got = receive_bare(fd_.get(), out, {}, ec);
+  if (ec) {
+    out.clear();
+    return {};
+  }
+  out.resize(std::min(got.size, out.size()));
   return {.size = got.size};
 }
 

@@ -410,3 +410,34 @@ TEST_CASE("UdSeqpacket: with credentials turned off, none are reported; on again
   REQUIRE(who.has_value());
   CHECK(who->pid == ::getpid());
 }
+
+TEST_CASE("UdSeqpacket: the growing receive takes a limit beyond memory as a limit only") {
+  // A limit is not a reservation: SIZE_MAX, or more than the machine has, must still
+  // receive a 5-byte message, a large one, an empty one and the end.
+  auto [a, b] = UdSeqpacket::pair();
+  std::vector<std::byte> out;
+  std::error_code ec;
+  for (const std::size_t limit : {SIZE_MAX, SIZE_MAX - 1, std::size_t{1} << 50}) {
+    CAPTURE(limit);
+    a.send(bytes(5, 2));
+    auto r = b.recv(out, limit, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 5);
+    CHECK(out == bytes(5, 2));
+    a.send({});
+    r = b.recv(out, limit, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 0);
+    CHECK_FALSE(r.end);
+  }
+  const auto big = bytes(1 << 20, 5);
+  std::thread t([&, &a = a] { a.send(big); });
+  const auto r = b.recv(out, SIZE_MAX, ec);
+  t.join();
+  REQUIRE_FALSE(ec);
+  CHECK(r.size == big.size());
+  CHECK(out == big);
+  a.close();
+  CHECK(b.recv(out, SIZE_MAX, ec).end);
+  CHECK_FALSE(ec);
+}

@@ -47,7 +47,8 @@ class UdSeqpacket : public UdSocket {
   ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept;
   ReceiveResult recv(MutableBuffer buf);
   /// Receives one message into `out`, resized to fit it. A message larger than
-  /// `max_size` is discarded and reported as `errc::message_too_large`.
+  /// `max_size` is discarded and reported as `errc::message_too_large`. `max_size` is a
+  /// limit, not a reservation: SIZE_MAX takes messages of any size.
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
   /// Receives one message (as recv) and its sender's credentials, which every message
@@ -57,6 +58,10 @@ class UdSeqpacket : public UdSocket {
   /// Receives one message with up to `max_fds` descriptors (see UdStream::read_with_fds).
   ReceiveResult recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds, std::size_t max_fds,
                               std::error_code& ec);
+
+ private:
+  // The growing receive for limits too large for its overflow space: peeks the size first.
+  ReceiveResult recv_sized(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
 };
 
 }  // namespace localsock::posix
