@@ -128,11 +128,34 @@ class SendOps<Derived, Mode::bytes> {
 template <typename Derived>
 class SendOps<Derived, Mode::messages> {
  public:
-  /// Sends `msg` as one message, whole or not at all. A message the system cannot carry
-  /// in one piece is `errc::message_too_large`.
+  /// Sends `msg` as one message, whole or not at all. A message over max_message_size()
+  /// is `errc::message_too_large`; the throwing overload states the limit in its text.
   void send(ConstBuffer msg, std::error_code& ec) noexcept { self().send(msg, ec); }
   void send(ConstBuffer msg) {
-    or_throw("LocalMessageSocket::send", name(), [&](auto& ec) { send(msg, ec); });
+    std::error_code ec;
+    send(msg, ec);
+    if (ec == errc::message_too_large) {
+      std::error_code limit_ec;
+      const std::size_t limit = max_message_size(limit_ec);
+      if (!limit_ec)
+        throw Error(ec,
+                    "LocalMessageSocket::send (" + std::to_string(msg.size()) +
+                        " bytes; the system's limit for one message is " + std::to_string(limit) +
+                        " bytes)",
+                    name());
+    }
+    throw_if(ec, "LocalMessageSocket::send", name());
+  }
+
+  /// The largest message one send carries.
+  /// @note Linux: bounded by the send buffer a socket may have (twice net.core.wmem_max
+  /// for an unprivileged process) and by the kernel's limit on one message (about 4 MiB),
+  /// measured once per process. Other Unix systems (frames over a stream): 4 GiB - 1.
+  /// @note Windows: 2 GiB - 1 (a message is one WriteFile).
+  std::size_t max_message_size(std::error_code& ec) noexcept { return detail::max_message_size(self(), ec); }
+  std::size_t max_message_size() {
+    return or_throw("LocalMessageSocket::max_message_size", name(),
+                    [&](auto& ec) { return max_message_size(ec); });
   }
 
  private:

@@ -8,8 +8,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <new>
+#include <optional>
 
 namespace localsock::posix {
 
@@ -268,6 +273,90 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
 #endif
   }
   return retry_eintr([&] { return ::sendmsg(fd, &msg, send_flags); }, ec, fd);
+}
+
+void grow_send_buffer(int fd, std::size_t size) noexcept {
+  const int want = static_cast<int>(std::min<std::size_t>(size + 4096, std::size_t{1} << 30));
+#if defined(SO_SNDBUFFORCE)
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) == 0) return;
+#endif
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+}
+
+namespace {
+
+// Whether one message of `n` bytes goes from `from` to `to` (and is dropped there);
+// nullopt with `ec` set when the send fails for another reason than its size.
+std::optional<bool> message_fits(int from, int to, std::span<const std::byte> data,
+                                 std::error_code& ec) noexcept {
+  for (;;) {
+    if (::send(from, data.data(), data.size(), send_flags | MSG_DONTWAIT) >= 0) {
+      std::byte none;
+      while (::recv(to, &none, 0, MSG_TRUNC | MSG_DONTWAIT) < 0 && errno == EINTR) {
+      }
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EMSGSIZE || errno == ENOBUFS) return false;
+    ec = last_error();
+    return std::nullopt;
+  }
+}
+
+// Finds the largest message a socket pair of `type` carries, with the send buffer
+// grown as far as this process may: doubling from 64 KiB until a size fails, then
+// halving the gap to the byte. About 30 sends, a few milliseconds, once per process.
+std::size_t measure_max_message(int type, std::error_code& ec) noexcept {
+  int fds[2];
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0) {
+    ec = last_error();
+    return 0;
+  }
+  const OwnedFd from(fds[0]), to(fds[1]);
+  grow_send_buffer(from.get(), max_measured_message);
+  // Never written: the kernel copies the zero pages, and no memory is used.
+  const std::unique_ptr<std::byte[]> space(new (std::nothrow) std::byte[max_measured_message + 1]);
+  if (!space) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return 0;
+  }
+  auto fits = [&](std::size_t n) {
+    return message_fits(from.get(), to.get(), {space.get(), n}, ec);
+  };
+  std::size_t good = 0;  // largest size known to fit
+  std::size_t bad = max_measured_message + 1;  // smallest size known not to
+  for (std::size_t n = 64 << 10; n < bad; n = std::min(n * 2, bad - 1)) {
+    const auto ok = fits(n);
+    if (!ok) return 0;
+    if (!*ok) {
+      bad = n;
+      break;
+    }
+    good = n;
+    if (n == bad - 1) break;
+  }
+  while (bad - good > 1) {
+    const std::size_t mid = good + (bad - good) / 2;
+    const auto ok = fits(mid);
+    if (!ok) return 0;
+    (*ok ? good : bad) = mid;
+  }
+  return good;
+}
+
+}  // namespace
+
+std::size_t max_message_size(int type, std::error_code& ec) noexcept {
+  ec.clear();
+  // One measurement per type; a failed one (descriptors exhausted) is tried again later.
+  static std::atomic<std::size_t> seqpacket{0}, datagram{0};
+  std::atomic<std::size_t>& known = (type & 0xff) == SOCK_SEQPACKET ? seqpacket : datagram;
+  std::size_t size = known.load(std::memory_order_acquire);
+  if (size == 0) {
+    size = measure_max_message(type & 0xff, ec);
+    if (!ec) known.store(size, std::memory_order_release);
+  }
+  return size;
 }
 
 PeerCredentials peer_credentials_of(int fd, std::error_code& ec) noexcept {

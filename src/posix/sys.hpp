@@ -66,6 +66,20 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
 std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const UnixAddress* to,
                      std::error_code& ec, bool credentials = false) noexcept;
 
+/// The largest message one send on a socket of `type` (SOCK_SEQPACKET or SOCK_DGRAM)
+/// carries in this process: bounded by the send buffer this process may give a socket
+/// (net.core.wmem_max on Linux unless privileged) and by the kernel's limit on one
+/// message (about 4 MiB on Linux, whatever the buffer). Measured once per type on a
+/// socket pair, on first use, up to `max_measured_message`; thread-safe.
+std::size_t max_message_size(int type, std::error_code& ec) noexcept;
+
+/// Where the measurement of max_message_size stops: a larger limit reads as this.
+inline constexpr std::size_t max_measured_message = std::size_t{64} << 20;
+
+/// Grows the send buffer of `fd` to hold `size` bytes, as far as the process may
+/// (SO_SNDBUFFORCE where privileged, else SO_SNDBUF up to the system's maximum).
+void grow_send_buffer(int fd, std::size_t size) noexcept;
+
 /// The LocalName of a socket address returned by the kernel (empty when unnamed).
 LocalName name_of(const UnixAddress& addr);
 

@@ -50,7 +50,7 @@ ReceiveResult receive_message(int fd, bool seqpacket, MutableBuffer buf,
   return {.size = got.size, .fds_truncated = got.fds_truncated};
 }
 
-void send_message(int fd, ConstBuffer msg, std::span<const int> fds,
+void send_message(int fd, int type, ConstBuffer msg, std::span<const int> fds,
                   const detail::UnixAddress* to, std::error_code& ec,
                   bool credentials = false) noexcept {
   ec.clear();
@@ -59,16 +59,37 @@ void send_message(int fd, ConstBuffer msg, std::span<const int> fds,
     return;
   }
   detail::send_msg(fd, msg, fds, to, ec, credentials);
-  if (ec != std::errc::message_size) return;
-  // Larger than the send buffer: grow it to fit (beyond the system's limit where the
-  // process is privileged), then try once more.
-  const int want = static_cast<int>(std::min<std::size_t>(msg.size() + 4096, 1u << 30));
-#if defined(SO_SNDBUFFORCE)
-  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
-#endif
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
-  detail::send_msg(fd, msg, fds, to, ec, credentials);
-  if (ec == std::errc::message_size) ec = make_error_code(errc::message_too_large);
+  if (ec == std::errc::message_size) {
+    // Larger than the send buffer: grow it to fit (beyond the system's limit where the
+    // process is privileged), then try once more.
+    detail::grow_send_buffer(fd, msg.size());
+    detail::send_msg(fd, msg, fds, to, ec, credentials);
+  }
+  if (ec != std::errc::message_size && ec != std::errc::no_buffer_space) return;
+  // EMSGSIZE: the send buffer cannot grow enough. ENOBUFS: Linux cannot allocate one
+  // message that large (about 4 MiB, whatever the buffer), or memory is short. Only the
+  // size tells them apart: over the measured limit the message can never go.
+  std::error_code limit_ec;
+  const std::size_t limit = detail::max_message_size(type, limit_ec);
+  if (ec == std::errc::message_size || (!limit_ec && msg.size() > limit))
+    ec = make_error_code(errc::message_too_large);
+}
+
+// The throwing sends: a message over the limit says what the limit is.
+void throw_send_error(const std::error_code& ec, std::string_view operation,
+                      const std::string& name, int type, std::size_t size) {
+  if (ec == errc::message_too_large) {
+    std::error_code limit_ec;
+    const std::size_t limit = detail::max_message_size(type, limit_ec);
+    if (!limit_ec) {
+      throw Error(ec,
+                  std::string(operation) + " (" + std::to_string(size) +
+                      " bytes; the system's limit for one message is " + std::to_string(limit) +
+                      " bytes)",
+                  name);
+    }
+  }
+  localsock::detail::throw_if(ec, operation, name);
 }
 
 }  // namespace
@@ -103,20 +124,31 @@ std::pair<UdSeqpacket, UdSeqpacket> UdSeqpacket::pair() {
 }
 
 void UdSeqpacket::send(ConstBuffer msg, std::error_code& ec) noexcept {
-  send_message(fd_.get(), msg, {}, nullptr, ec);
+  send_message(fd_.get(), SOCK_SEQPACKET, msg, {}, nullptr, ec);
 }
 
 void UdSeqpacket::send(ConstBuffer msg) {
-  or_throw("UdSeqpacket::send", name_, [&](auto& ec) { send(msg, ec); });
+  std::error_code ec;
+  send(msg, ec);
+  throw_send_error(ec, "UdSeqpacket::send", name_, SOCK_SEQPACKET, msg.size());
+}
+
+std::size_t UdSeqpacket::max_message_size(std::error_code& ec) const noexcept {
+  return detail::max_message_size(SOCK_SEQPACKET, ec);
+}
+
+std::size_t UdSeqpacket::max_message_size() const {
+  return or_throw("UdSeqpacket::max_message_size", name_,
+                  [&](auto& ec) { return max_message_size(ec); });
 }
 
 void UdSeqpacket::send_with_fds(ConstBuffer msg, std::span<const int> fds,
                                 std::error_code& ec) noexcept {
-  send_message(fd_.get(), msg, fds, nullptr, ec);
+  send_message(fd_.get(), SOCK_SEQPACKET, msg, fds, nullptr, ec);
 }
 
 void UdSeqpacket::send_with_credentials(ConstBuffer msg, std::error_code& ec) noexcept {
-  send_message(fd_.get(), msg, {}, nullptr, ec, true);
+  send_message(fd_.get(), SOCK_SEQPACKET, msg, {}, nullptr, ec, true);
 }
 
 ReceiveResult UdSeqpacket::recv_with_credentials(MutableBuffer buf,
@@ -362,15 +394,32 @@ void UdDatagram::connect(const LocalName& peer) {
 void UdDatagram::send_to(ConstBuffer msg, const LocalName& to, std::error_code& ec) noexcept {
   detail::UnixAddress addr;
   if ((ec = detail::make_address(to, addr))) return;
-  send_message(fd_.get(), msg, {}, &addr, ec);
+  send_message(fd_.get(), SOCK_DGRAM, msg, {}, &addr, ec);
 }
 
 void UdDatagram::send_to(ConstBuffer msg, const LocalName& to) {
-  or_throw("UdDatagram::send_to", to.str(), [&](auto& ec) { send_to(msg, to, ec); });
+  std::error_code ec;
+  send_to(msg, to, ec);
+  throw_send_error(ec, "UdDatagram::send_to", to.str(), SOCK_DGRAM, msg.size());
 }
 
 void UdDatagram::send(ConstBuffer msg, std::error_code& ec) noexcept {
-  send_message(fd_.get(), msg, {}, nullptr, ec);
+  send_message(fd_.get(), SOCK_DGRAM, msg, {}, nullptr, ec);
+}
+
+void UdDatagram::send(ConstBuffer msg) {
+  std::error_code ec;
+  send(msg, ec);
+  throw_send_error(ec, "UdDatagram::send", name_, SOCK_DGRAM, msg.size());
+}
+
+std::size_t UdDatagram::max_message_size(std::error_code& ec) const noexcept {
+  return detail::max_message_size(SOCK_DGRAM, ec);
+}
+
+std::size_t UdDatagram::max_message_size() const {
+  return or_throw("UdDatagram::max_message_size", name_,
+                  [&](auto& ec) { return max_message_size(ec); });
 }
 
 ReceiveResult UdDatagram::recv_from(MutableBuffer buf, LocalName& from, std::error_code& ec) {

@@ -146,3 +146,36 @@ TEST_CASE("message mode: a byte listener and a message client do not mix silentl
   CHECK(ec);
   CHECK_FALSE(s.is_open());
 }
+
+TEST_CASE("message mode: max_message_size() is the real limit, and a larger send says so") {
+  MessagePair p = open_pair();
+  std::error_code ec;
+  const std::size_t limit = p.client.max_message_size(ec);
+  REQUIRE_FALSE(ec);
+  MESSAGE("largest message: ", limit);
+  CHECK(limit >= 64 * 1024);
+  // Linux's limit (about 4 MiB, less where the send buffer cannot grow) is checked to
+  // the byte; Windows' (2 GiB - 1, a message write's DWORD length) is too large to send
+  // in a test.
+  if (limit <= (std::size_t{16} << 20)) {
+    const auto m = pattern(limit, 4);
+    std::vector<std::byte> got;
+    std::thread t([&] { p.server.recv(got, SIZE_MAX); });
+    p.client.send(m, ec);
+    t.join();
+    CHECK_FALSE(ec);
+    CHECK(got == m);
+    p.client.send(pattern(limit + 1, 5), ec);
+    CHECK(ec == errc::message_too_large);
+    try {
+      p.client.send(pattern(limit + 1, 5));
+      FAIL("no exception");
+    } catch (const localsock::Error& e) {
+      CHECK(std::string(e.what()).find(std::to_string(limit)) != std::string::npos);
+    }
+    p.client.send(pattern(3, 6));  // the connection goes on
+    CHECK(p.server.recv(got, SIZE_MAX).size == 3);
+  }
+  auto [r, s] = p.client.split();
+  CHECK(s.max_message_size() == limit);
+}

@@ -441,3 +441,75 @@ TEST_CASE("UdSeqpacket: the growing receive takes a limit beyond memory as a lim
   CHECK(b.recv(out, SIZE_MAX, ec).end);
   CHECK_FALSE(ec);
 }
+
+TEST_CASE("message sockets: a message over the system's limit is message_too_large with the limit in its text") {
+  // Linux carries at most about 4 MiB in one seqpacket message or datagram whatever the
+  // send buffer, and less where the send buffer cannot grow (net.core.wmem_max for an
+  // unprivileged process): either way the sender learns the message is too large, and
+  // how large one may be.
+  const auto huge = bytes(8 << 20, 6);
+  std::error_code ec;
+  SUBCASE("seqpacket") {
+    auto [a, b] = UdSeqpacket::pair();
+    a.send(huge, ec);
+    CHECK(ec == errc::message_too_large);
+    try {
+      a.send(huge);
+      FAIL("no exception");
+    } catch (const localsock::Error& e) {
+      CHECK(e.code() == errc::message_too_large);
+      CHECK(std::string(e.what()).find("limit") != std::string::npos);
+    }
+    a.send(text("after"), ec);  // the connection goes on
+    CHECK_FALSE(ec);
+    std::byte buf[8];
+    CHECK(b.recv(buf).size == 5);
+  }
+  SUBCASE("datagram") {
+    const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+    auto server = UdDatagram::bind(name);
+    auto client = UdDatagram::unbound();
+    client.send_to(huge, name, ec);
+    CHECK(ec == errc::message_too_large);
+    try {
+      client.send_to(huge, name);
+      FAIL("no exception");
+    } catch (const localsock::Error& e) {
+      CHECK(e.code() == errc::message_too_large);
+      CHECK(std::string(e.what()).find("limit") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("message sockets: max_message_size() is exact — a message of that size goes, one byte more does not") {
+  std::error_code ec;
+  SUBCASE("seqpacket") {
+    auto [a, b] = UdSeqpacket::pair();
+    const std::size_t limit = a.max_message_size();
+    MESSAGE("seqpacket limit: ", limit);
+    REQUIRE(limit >= 64 * 1024);
+    const auto m = bytes(limit, 8);
+    std::vector<std::byte> got;
+    std::thread t([&, &b = b] { b.recv(got, SIZE_MAX, ec); });
+    a.send(m);
+    t.join();
+    CHECK_FALSE(ec);
+    CHECK(got == m);
+    a.send(bytes(limit + 1), ec);
+    CHECK(ec == errc::message_too_large);
+  }
+  SUBCASE("datagram") {
+    auto [a, b] = UdDatagram::pair(ec);
+    REQUIRE_FALSE(ec);
+    const std::size_t limit = a.max_message_size();
+    MESSAGE("datagram limit: ", limit);
+    REQUIRE(limit >= 64 * 1024);
+    a.send(bytes(limit, 9), ec);
+    CHECK_FALSE(ec);
+    std::vector<std::byte> got(limit);
+    CHECK(b.recv(got, ec).size == limit);
+    CHECK(got == bytes(limit, 9));
+    a.send(bytes(limit + 1), ec);
+    CHECK(ec == errc::message_too_large);
+  }
+}

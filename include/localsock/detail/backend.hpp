@@ -114,6 +114,12 @@ template <typename S>
 void set_write_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
   if (require_open(s, ec)) s.set_write_timeout(t);
 }
+// One message is one WriteFile, whose length the pipe streams keep below 2 GiB.
+template <typename S>
+std::size_t max_message_size(S&, std::error_code& ec) noexcept {
+  ec.clear();
+  return 0x7fffffff;
+}
 template <typename S>
 PeerInfo peer_info(const S& s, std::error_code& ec) {
   PeerInfo info;
@@ -168,6 +174,15 @@ void set_read_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
 template <typename S>
 void set_write_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
   base_socket(s).set_write_timeout(t, ec);
+}
+template <typename S>
+std::size_t max_message_size(S& s, std::error_code& ec) noexcept {
+  if constexpr (requires { s.max_message_size(ec); }) {
+    return s.max_message_size(ec);
+  } else {  // frames over a byte stream: a 32-bit length
+    ec.clear();
+    return S::max_message;
+  }
 }
 template <typename S>
 PeerInfo peer_info(const S& s, std::error_code& ec) {

@@ -43,6 +43,13 @@ class UdDatagram : public UdSocket {
   void send_to(ConstBuffer msg, const LocalName& to);
   /// Sends one datagram to the default peer.
   void send(ConstBuffer msg, std::error_code& ec) noexcept;
+  void send(ConstBuffer msg);
+
+  /// The largest datagram one send carries in this process (see
+  /// UdSeqpacket::max_message_size: the same two limits apply on Linux). Larger ones are
+  /// `errc::message_too_large`, and the throwing sends state the limit in their text.
+  std::size_t max_message_size(std::error_code& ec) const noexcept;
+  std::size_t max_message_size() const;
 
   /// Receives one datagram and its sender (empty LocalName for an unbound sender).
   ReceiveResult recv_from(MutableBuffer buf, LocalName& from, std::error_code& ec);

@@ -28,9 +28,19 @@ class UdSeqpacket : public UdSocket {
   static std::pair<UdSeqpacket, UdSeqpacket> pair(std::error_code& ec);
 
   /// Sends `msg` as one message, whole or not at all. A message larger than the socket's
-  /// send buffer grows it where the system allows; beyond, `errc::message_too_large`.
+  /// send buffer grows it where the system allows; a message over max_message_size() is
+  /// `errc::message_too_large` (the throwing overload states the limit in its text).
   void send(ConstBuffer msg, std::error_code& ec) noexcept;
   void send(ConstBuffer msg);
+
+  /// The largest message one send carries in this process. Linux bounds it twice: by the
+  /// send buffer a socket may have (twice net.core.wmem_max for an unprivileged process,
+  /// 425,952 bytes with the common 212,992; a privileged one raises it freely), and by
+  /// the kernel's limit on one message whatever the buffer (4,263,616 bytes on x86-64).
+  /// Measured once per process on a socket pair (capped at 64 MiB).
+  /// For larger messages use FramedStream, which has no such limit.
+  std::size_t max_message_size(std::error_code& ec) const noexcept;
+  std::size_t max_message_size() const;
   /// Sends one message with descriptors attached (SCM_RIGHTS).
   void send_with_fds(ConstBuffer msg, std::span<const int> fds, std::error_code& ec) noexcept;
 
