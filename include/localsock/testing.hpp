@@ -8,6 +8,8 @@
 /// by timing races. When nothing is armed, the cost is one relaxed atomic load per call
 /// site.
 
+#include <functional>
+
 namespace localsock::testing {
 
 enum class Fault {
@@ -32,5 +34,18 @@ void arm_fault(Fault fault, int times = 1) noexcept;
 int faults_left(Fault fault) noexcept;
 /// Disarms everything.
 void clear_faults() noexcept;
+
+/// Points inside the library where a test may run its own code, to reproduce a race
+/// between processes deterministically.
+enum class Hook {
+  reclaim_unlink,  ///< Unix: a socket file was found stale and is about to be removed.
+  socket_linked,   ///< Unix: a listener's socket file, bound with a mode, has just
+                   ///< appeared at its name.
+};
+
+/// Runs `fn()` each time the library reaches `hook`, until set to an empty function.
+/// Thread-safe; `fn` runs on the thread that reached the hook. When no hook is set, the
+/// cost is one relaxed atomic load per hook point.
+void set_hook(Hook hook, std::function<void()> fn);
 
 }  // namespace localsock::testing

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "faults.hpp"
 
+#include <mutex>
+
 namespace localsock::detail {
 
 std::atomic<bool> faults_armed{false};
@@ -26,9 +28,35 @@ bool take_fault(Fault fault) noexcept {
   return true;
 }
 
+std::atomic<bool> hooks_set{false};
+
+namespace {
+constexpr int hook_kinds = static_cast<int>(Hook::socket_linked) + 1;
+std::mutex hook_mutex;
+std::function<void()> hooks[hook_kinds];
+}  // namespace
+
+void call_hook(Hook hook) {
+  std::function<void()> fn;
+  {
+    std::lock_guard lock(hook_mutex);
+    fn = hooks[static_cast<int>(hook)];
+  }
+  if (fn) fn();  // outside the lock: the hook may call into the library
+}
+
 }  // namespace localsock::detail
 
 namespace localsock::testing {
+
+void set_hook(Hook hook, std::function<void()> fn) {
+  std::lock_guard lock(detail::hook_mutex);
+  detail::hooks[static_cast<int>(hook)] = std::move(fn);
+  bool any = false;
+  for (const auto& h : detail::hooks) any = any || static_cast<bool>(h);
+  detail::hooks_set = any;
+}
+
 
 void arm_fault(Fault fault, int times) noexcept {
   detail::armed[static_cast<int>(fault)] += times;

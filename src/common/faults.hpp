@@ -23,4 +23,17 @@ inline bool inject(Fault fault) noexcept {
   return faults_armed.load(std::memory_order_relaxed) && take_fault(fault);
 }
 
+using testing::Hook;
+
+/// True while any test hook is set.
+extern std::atomic<bool> hooks_set;
+
+/// Runs the test's function for `hook`, if one is set.
+void call_hook(Hook hook);
+
+/// Marks a hook point: one relaxed load when no hook is set.
+inline void hook_point(Hook hook) {
+  if (hooks_set.load(std::memory_order_relaxed)) call_hook(hook);
+}
+
 }  // namespace localsock::detail

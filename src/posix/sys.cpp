@@ -4,6 +4,7 @@
 #include "../common/log.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -384,6 +385,43 @@ PeerCredentials peer_credentials_of(int fd, std::error_code& ec) noexcept {
   c.gid = gid;
 #endif
   return c;
+}
+
+#if defined(__linux__) && defined(STATX_BTIME)
+bool file_id(const std::string& path, FileId& out) noexcept {
+  struct statx st {};
+  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &st) < 0)
+    return false;
+  auto ns = [](const statx_timestamp& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+  };
+  out.dev = (static_cast<std::uint64_t>(st.stx_dev_major) << 32) | st.stx_dev_minor;
+  out.ino = st.stx_ino;
+  out.birth_ns = (st.stx_mask & STATX_BTIME) != 0 ? ns(st.stx_btime) : -1;
+  out.change_ns = ns(st.stx_ctime);
+  out.socket = S_ISSOCK(st.stx_mode);
+  return true;
+}
+#else
+bool file_id(const std::string& path, FileId& out) noexcept {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) < 0) return false;
+  out.dev = static_cast<std::uint64_t>(st.st_dev);
+  out.ino = static_cast<std::uint64_t>(st.st_ino);
+  out.birth_ns = -1;
+  out.change_ns = static_cast<std::int64_t>(st.st_ctime);
+  out.socket = S_ISSOCK(st.st_mode);
+  return true;
+}
+#endif
+
+bool same_file(const FileId& then, const FileId& now) noexcept {
+  return now.socket && then.dev == now.dev && then.ino == now.ino &&
+         (then.birth_ns < 0 || now.birth_ns < 0 || then.birth_ns == now.birth_ns);
+}
+
+bool unchanged(const FileId& then, const FileId& now) noexcept {
+  return same_file(then, now) && then.change_ns == now.change_ns;
 }
 
 bool timed_out_not_nonblocking(int fd) noexcept {

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -79,6 +80,29 @@ inline constexpr std::size_t max_measured_message = std::size_t{64} << 20;
 /// Grows the send buffer of `fd` to hold `size` bytes, as far as the process may
 /// (SO_SNDBUFFORCE where privileged, else SO_SNDBUF up to the system's maximum).
 void grow_send_buffer(int fd, std::size_t size) noexcept;
+
+/// Who a file is. Device and inode alone do not say it: a filesystem may give a file
+/// created later the inode of one just removed (ext4 does at once), so the birth time
+/// is part of it where the filesystem records one (Linux statx), and the last status
+/// change for the strict comparison of `unchanged`.
+struct FileId {
+  std::uint64_t dev = 0, ino = 0;
+  std::int64_t birth_ns = -1;  ///< -1: not recorded by the filesystem.
+  std::int64_t change_ns = 0;
+  bool socket = false;
+};
+
+/// The identity of what is at `path` (a symbolic link itself, not followed); false with
+/// errno set when nothing can be examined there.
+bool file_id(const std::string& path, FileId& out) noexcept;
+
+/// Whether `now` is still the socket file `then` (birth time compared where both have
+/// one): what a listener checks before removing its own file.
+bool same_file(const FileId& then, const FileId& now) noexcept;
+
+/// Whether `now` is the socket file `then`, and untouched since (no link, rename or
+/// permission change): what is checked before removing a file found stale.
+bool unchanged(const FileId& then, const FileId& now) noexcept;
 
 /// The LocalName of a socket address returned by the kernel (empty when unnamed).
 LocalName name_of(const UnixAddress& addr);

@@ -37,11 +37,11 @@ struct ListenerCore::State {
   int fd = -1;
   // Written once by close() so that accepts blocked in poll() wake up (not on Linux).
   int wake[2] = {-1, -1};
-  // The socket file this listener created, identified by device and inode so that a
-  // file someone else put at the same path later is never removed.
+  // The socket file this listener created, identified so that a file someone else put
+  // at the same path later is never removed. (While the socket is open its file's inode
+  // stays allocated, so no newcomer can have the same device and inode.)
   std::string path;
-  dev_t dev = 0;
-  ino_t ino = 0;
+  FileId file;
   std::atomic<bool> nonblocking{false};
   bool same_user_only = false;
 
@@ -106,10 +106,8 @@ struct ListenerCore::State {
 
   void remove_own_file() noexcept {
     if (path.empty()) return;
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev &&
-        st.st_ino == ino)
-      ::unlink(path.c_str());
+    FileId now;
+    if (file_id(path, now) && same_file(file, now)) ::unlink(path.c_str());
   }
 };
 
@@ -121,23 +119,36 @@ ListenerCore::~ListenerCore() = default;
 namespace {
 
 // What is at `path`, found in use: a live listener, a stale socket file, or something
-// that is not a socket.
-std::error_code diagnose_path_in_use(const std::string& path, int type) noexcept {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) < 0) return last_error();
-  if (!S_ISSOCK(st.st_mode)) return make_error_code(errc::not_a_socket);
+// that is not a socket. `stale` receives the identity of a file found stale.
+std::error_code diagnose_path_in_use(const std::string& path, int type, FileId& stale) noexcept {
+  FileId found;
+  if (!file_id(path, found)) return last_error();
+  if (!found.socket) return make_error_code(errc::not_a_socket);
   std::error_code ec;
+  const LocalName name = LocalName::path(path, ec);
   // A nonblocking probe: a listener whose backlog is full must not stall the bind.
-  const int probe = connect_socket(LocalName::path(path, ec), type, Timeout::zero(), ec);
+  int probe = connect_socket(name, type, Timeout::zero(), ec);
   if (probe >= 0) {
     ::close(probe);
     return make_error_code(errc::name_in_use);
   }
-  if (ec == std::errc::connection_refused) return make_error_code(errc::stale_name);
   // A full backlog, or a listener of another socket type (EPROTOTYPE): it is alive.
   if (ec == errc::timed_out || ec == std::errc::wrong_protocol_type)
     return make_error_code(errc::name_in_use);
-  return ec;
+  if (ec != std::errc::connection_refused) return ec;
+  // Refused: nobody is bound to the file, or a server has bound it and not yet called
+  // listen() (another process starting at this moment). A datagram connect tells the
+  // two apart: it is refused only where no socket is bound at all; a bound socket of
+  // another type answers EPROTOTYPE, one of the same type accepts it.
+  probe = connect_socket(name, SOCK_DGRAM, Timeout::zero(), ec);
+  if (probe >= 0) {
+    ::close(probe);
+    return make_error_code(errc::name_in_use);
+  }
+  if (ec == std::errc::wrong_protocol_type) return make_error_code(errc::name_in_use);
+  if (ec != std::errc::connection_refused) return ec;
+  stale = found;
+  return make_error_code(errc::stale_name);
 }
 
 // Places a socket file at `path`, removing a stale one first when allowed. `place`
@@ -145,17 +156,29 @@ std::error_code diagnose_path_in_use(const std::string& path, int type) noexcept
 template <typename Place>
 std::error_code place_at(const std::string& path, int type, bool reclaim, Place place) {
   bool reclaimed = false;
-  for (;;) {
+  // Bounded, so that files replaced again and again cannot keep a bind looping.
+  for (int attempt = 0; attempt < 8; ++attempt) {
     std::error_code ec = place();
     if (!ec) return {};
     if (ec != std::errc::address_in_use && ec != std::errc::file_exists) return ec;
-    ec = diagnose_path_in_use(path, type);
+    FileId stale;
+    ec = diagnose_path_in_use(path, type, stale);
     if (!ec) continue;  // gone in the meantime: try again
     if (ec != errc::stale_name || !reclaim || reclaimed) return ec;
-    // Only a socket file nobody accepts on gets here.
+    // Only a socket file nobody accepts on gets here. Another server starting at the
+    // same moment may have found it stale too, removed it and bound its own: remove the
+    // file only while it is still the one found stale.
+    localsock::detail::hook_point(testing::Hook::reclaim_unlink);
+    FileId now;
+    if (!file_id(path, now)) {
+      if (errno == ENOENT) continue;
+      return last_error();
+    }
+    if (!unchanged(stale, now)) continue;  // replaced or touched: look again
     reclaimed = true;
     if (::unlink(path.c_str()) < 0 && errno != ENOENT) return last_error();
   }
+  return make_error_code(errc::name_in_use);
 }
 
 std::string parent_directory(const std::string& path) {
@@ -167,24 +190,27 @@ std::string parent_directory(const std::string& path) {
 
 // Binds `fd` to `path` so that the socket file has exactly `mode` from the start: it is
 // bound inside a fresh private (0700) directory next to the target, where nobody else
-// can reach it, given its mode there, and then linked into place. link() never replaces
-// an existing file, so a live listener's socket cannot be clobbered. (fchmod on a socket
-// before bind does not reach the file on Linux, and changing the umask would race with
-// the application's other threads.)
+// can reach it, given its mode there, set listening, and only then linked into place:
+// from the moment it is visible at its name it accepts clients, so nobody can take it
+// for a stale file. link() never replaces an existing file, so a live listener's socket
+// cannot be clobbered. (fchmod on a socket before bind does not reach the file on Linux,
+// and changing the umask would race with the application's other threads.)
 std::error_code bind_with_mode(int fd, const std::string& path, mode_t mode, int type,
-                               bool reclaim) {
+                               bool reclaim, int backlog) {
   std::string dir = parent_directory(path) + "/.lsock-XXXXXX";
   if (::mkdtemp(dir.data()) == nullptr) return last_error();
   const std::string temp = dir + "/s";
   std::error_code ec;
   UnixAddress addr;
   if (!(ec = make_address(LocalName::path(temp, ec), addr))) {
-    if (::bind(fd, addr.get(), addr.len) < 0 || ::chmod(temp.c_str(), mode) < 0) {
+    if (::bind(fd, addr.get(), addr.len) < 0 || ::chmod(temp.c_str(), mode) < 0 ||
+        ::listen(fd, backlog) < 0) {
       ec = last_error();
     } else {
       ec = place_at(path, type, reclaim, [&]() -> std::error_code {
         return ::link(temp.c_str(), path.c_str()) == 0 ? std::error_code{} : last_error();
       });
+      if (!ec) localsock::detail::hook_point(testing::Hook::socket_linked);
     }
   }
   ::unlink(temp.c_str());
@@ -231,6 +257,7 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
     return {};
   }
   const std::string path = filesystem_path(name);
+  bool listening = false;
   if (path.empty()) {
     // An abstract name: the kernel alone says whether it is taken.
     if (::bind(s->fd, addr.get(), addr.len) < 0) {
@@ -239,7 +266,8 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
     }
   } else if (options.mode || options.same_user_only) {
     const auto mode = static_cast<mode_t>(options.mode.value_or(0600));
-    ec = bind_with_mode(s->fd, path, mode, s->type, options.reclaim_stale);
+    ec = bind_with_mode(s->fd, path, mode, s->type, options.reclaim_stale, options.backlog);
+    listening = true;
   } else {
     ec = place_at(path, s->type, options.reclaim_stale, [&]() -> std::error_code {
       return ::bind(s->fd, addr.get(), addr.len) == 0 ? std::error_code{} : last_error();
@@ -247,16 +275,13 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
   }
   if (ec) return {};
   if (!path.empty()) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) < 0) {
+    if (!file_id(path, s->file)) {
       ec = last_error();
       return {};
     }
     s->path = path;
-    s->dev = st.st_dev;
-    s->ino = st.st_ino;
   }
-  if (::listen(s->fd, options.backlog) < 0) {
+  if (!listening && ::listen(s->fd, options.backlog) < 0) {
     ec = last_error();
     return {};  // ~State removes the file just created.
   }

@@ -310,7 +310,8 @@ UdDatagram::UdDatagram(UdDatagram&& o) noexcept
     : UdSocket(std::move(o)),
       own_path_(std::move(o.own_path_)),
       own_dev_(o.own_dev_),
-      own_ino_(o.own_ino_) {
+      own_ino_(o.own_ino_),
+      own_birth_ns_(o.own_birth_ns_) {
   o.own_path_.clear();
 }
 
@@ -322,6 +323,7 @@ UdDatagram& UdDatagram::operator=(UdDatagram&& o) noexcept {
     o.own_path_.clear();
     own_dev_ = o.own_dev_;
     own_ino_ = o.own_ino_;
+    own_birth_ns_ = o.own_birth_ns_;
   }
   return *this;
 }
@@ -330,11 +332,9 @@ UdDatagram::~UdDatagram() { remove_own_file(); }
 
 void UdDatagram::remove_own_file() noexcept {
   if (own_path_.empty()) return;
-  struct stat st {};
-  if (::lstat(own_path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
-      static_cast<std::uint64_t>(st.st_dev) == own_dev_ &&
-      static_cast<std::uint64_t>(st.st_ino) == own_ino_)
-    ::unlink(own_path_.c_str());
+  const detail::FileId mine{.dev = own_dev_, .ino = own_ino_, .birth_ns = own_birth_ns_};
+  detail::FileId now;
+  if (detail::file_id(own_path_, now) && detail::same_file(mine, now)) ::unlink(own_path_.c_str());
   own_path_.clear();
 }
 
@@ -351,11 +351,12 @@ UdDatagram UdDatagram::bind(const LocalName& name, std::error_code& ec) {
     return {};
   }
   const std::string path = detail::filesystem_path(name);
-  struct stat st {};
-  if (!path.empty() && ::lstat(path.c_str(), &st) == 0) {
+  detail::FileId file;
+  if (!path.empty() && detail::file_id(path, file)) {
     d.own_path_ = path;
-    d.own_dev_ = static_cast<std::uint64_t>(st.st_dev);
-    d.own_ino_ = static_cast<std::uint64_t>(st.st_ino);
+    d.own_dev_ = file.dev;
+    d.own_ino_ = file.ino;
+    d.own_birth_ns_ = file.birth_ns;
   }
   return d;
 }

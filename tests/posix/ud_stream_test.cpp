@@ -17,6 +17,8 @@
 #include <fstream>
 #include <thread>
 
+#include <localsock/testing.hpp>
+
 #include "doctest_ext.hpp"
 #include "unique_name.hpp"
 
@@ -543,4 +545,89 @@ TEST_CASE("faults: descriptor exhaustion gives clear errors, and recovery once t
   UdStream again = UdStream::connect(name, std::chrono::seconds(1), ec);
   CHECK_FALSE(ec);
   ::setrlimit(RLIMIT_NOFILE, &old);
+}
+
+namespace {
+struct stat stat_of(const std::string& path) {
+  struct stat st{};
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  return st;
+}
+
+// A socket bound at `path` that does not listen yet: a server between bind and listen.
+int bound_not_listening(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  return fd;
+}
+}  // namespace
+
+TEST_CASE("UdListener: a server between bind and listen is never reclaimed as stale") {
+  // Connecting to it is refused, as to a stale file; it is alive all the same.
+  TempDir dir;
+  const LocalName name = dir.name("s");
+  const int other = bound_not_listening(name.str());
+  const auto before = stat_of(name.str());
+  UdListenerOptions opts;
+  opts.reclaim_stale = true;
+  SUBCASE("plain bind") {}
+  SUBCASE("bind with a mode") { opts.mode = 0600; }
+  std::error_code ec;
+  UdListener l = UdListener::bind(name, opts, ec);
+  CHECK(ec == errc::name_in_use);
+  CHECK_FALSE(l.is_open());
+  const auto after = stat_of(name.str());
+  CHECK(after.st_ino == before.st_ino);
+  // The other server goes on to listen, and is reachable at its name.
+  REQUIRE(::listen(other, 4) == 0);
+  UdStream c = UdStream::connect(name, std::chrono::seconds(1), ec);
+  CHECK_FALSE(ec);
+  ::close(other);
+}
+
+TEST_CASE("UdListener: reclaim never removes a live socket that replaced the stale one") {
+  // Two servers start at once and both find the same stale file: the first removes it
+  // and binds; the second must not then remove the first one's socket.
+  TempDir dir;
+  const LocalName name = dir.name("s");
+  make_stale_socket(name.str());
+  UdListener first;
+  localsock::testing::set_hook(localsock::testing::Hook::reclaim_unlink, [&] {
+    localsock::testing::set_hook(localsock::testing::Hook::reclaim_unlink, {});
+    ::unlink(name.str().c_str());
+    first = UdListener::bind(name);
+  });
+  UdListenerOptions opts;
+  opts.reclaim_stale = true;
+  SUBCASE("plain bind") {}
+  SUBCASE("bind with a mode") { opts.mode = 0600; }
+  std::error_code ec;
+  UdListener second = UdListener::bind(name, opts, ec);
+  localsock::testing::set_hook(localsock::testing::Hook::reclaim_unlink, {});
+  REQUIRE(first.is_open());
+  CHECK(ec == errc::name_in_use);
+  CHECK_FALSE(second.is_open());
+  // The first server's socket is still at the name and reachable.
+  std::thread t([&] { first.accept_for(std::chrono::seconds(2), ec); });
+  UdStream c = UdStream::connect(name, std::chrono::seconds(1));
+  t.join();
+  CHECK_FALSE(ec);
+}
+
+TEST_CASE("UdListener: a socket file bound with a mode is listening the moment it appears") {
+  TempDir dir;
+  const LocalName name = dir.name("s");
+  std::error_code probe_ec{std::make_error_code(std::errc::invalid_argument)};
+  localsock::testing::set_hook(localsock::testing::Hook::socket_linked, [&] {
+    UdStream c = UdStream::connect(name, localsock::Timeout::zero(), probe_ec);
+  });
+  UdListenerOptions opts;
+  opts.mode = 0600;
+  UdListener l = UdListener::bind(name, opts);
+  localsock::testing::set_hook(localsock::testing::Hook::socket_linked, {});
+  CHECK_FALSE(probe_ec);
 }

@@ -60,6 +60,7 @@ class UdDatagram : public UdSocket {
  private:
   std::string own_path_;  // the socket file bind() created, removed on close
   std::uint64_t own_dev_ = 0, own_ino_ = 0;
+  std::int64_t own_birth_ns_ = -1;  // -1 where the filesystem records no birth time
   void remove_own_file() noexcept;
 };
 

@@ -22,12 +22,15 @@ struct UdListenerOptions {
   /// When a socket file is left at the path by a listener that no longer runs (nobody
   /// accepts on it), remove it and bind. Off by default: the bind then fails with
   /// `errc::stale_name`. A live listener's socket and a path that is not a socket are
-  /// never removed.
+  /// never removed: nor is the socket of a server that has bound but not yet listened
+  /// (a datagram probe tells it from a stale file), nor a socket another server put at
+  /// the path after this one found the old file stale (the file is checked again, by
+  /// device, inode and birth time, right before it is removed).
   bool reclaim_stale = false;
   /// Permission bits of the socket file (for example 0600: the owner only). The file
   /// never exists with wider permissions than these, not even briefly: it is bound in a
-  /// private 0700 directory next to the path, given the mode there and linked into
-  /// place. One trace of that remains: the kernel's address of the connections (an
+  /// private 0700 directory next to the path, given the mode there, set listening and
+  /// only then linked into place (so it accepts clients from the moment it is visible). One trace of that remains: the kernel's address of the connections (an
   /// accepted socket's local_address, a client's peer_address) names the private
   /// directory, which is gone by then. The listener's name() is the path asked for.
   /// Unset: the process umask decides.
