@@ -388,9 +388,9 @@ PeerCredentials peer_credentials_of(int fd, std::error_code& ec) noexcept {
 }
 
 #if defined(__linux__) && defined(STATX_BTIME)
-bool file_id(const std::string& path, FileId& out) noexcept {
+bool file_id(const std::string& path, FileId& out, int dir) noexcept {
   struct statx st {};
-  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &st) < 0)
+  if (::statx(dir, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &st) < 0)
     return false;
   auto ns = [](const statx_timestamp& t) {
     return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
@@ -403,9 +403,9 @@ bool file_id(const std::string& path, FileId& out) noexcept {
   return true;
 }
 #else
-bool file_id(const std::string& path, FileId& out) noexcept {
+bool file_id(const std::string& path, FileId& out, int dir) noexcept {
   struct stat st {};
-  if (::lstat(path.c_str(), &st) < 0) return false;
+  if (::fstatat(dir, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return false;
   out.dev = static_cast<std::uint64_t>(st.st_dev);
   out.ino = static_cast<std::uint64_t>(st.st_ino);
   out.birth_ns = -1;
@@ -422,6 +422,33 @@ bool same_file(const FileId& then, const FileId& now) noexcept {
 
 bool unchanged(const FileId& then, const FileId& now) noexcept {
   return same_file(then, now) && then.change_ns == now.change_ns;
+}
+
+#if defined(O_PATH)
+constexpr int directory_open_flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+#else
+constexpr int directory_open_flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+#endif
+
+bool open_parent(const std::string& path, OwnedFd& dir, std::string& leaf) noexcept {
+  const auto slash = path.rfind('/');
+  try {
+    const std::string parent =
+        slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    leaf = slash == std::string::npos ? path : path.substr(slash + 1);
+    const int fd = ::open(parent.c_str(), directory_open_flags);
+    if (fd < 0) return false;
+    dir.reset(fd);
+  } catch (const std::bad_alloc&) {
+    errno = ENOMEM;
+    return false;
+  }
+  return true;
+}
+
+void remove_socket_file(int dir, const std::string& leaf, const FileId& id) noexcept {
+  FileId now;
+  if (dir >= 0 && file_id(leaf, now, dir) && same_file(id, now)) ::unlinkat(dir, leaf.c_str(), 0);
 }
 
 bool timed_out_not_nonblocking(int fd) noexcept {

@@ -7,6 +7,7 @@
 #include <localsock/posix/ud_socket.hpp>
 #include <localsock/types.hpp>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -92,9 +93,18 @@ struct FileId {
   bool socket = false;
 };
 
-/// The identity of what is at `path` (a symbolic link itself, not followed); false with
-/// errno set when nothing can be examined there.
-bool file_id(const std::string& path, FileId& out) noexcept;
+/// The identity of what is at `path` (relative to the directory `dir`, or to the working
+/// directory with AT_FDCWD; a symbolic link itself, not followed); false with errno set
+/// when nothing can be examined there.
+bool file_id(const std::string& path, FileId& out, int dir = AT_FDCWD) noexcept;
+
+/// Opens the directory holding `path` (O_PATH where the system has it), into `dir`, and
+/// gives the file's name within it in `leaf`: a socket file is then found again however
+/// the process changes its working directory. False with errno set.
+bool open_parent(const std::string& path, OwnedFd& dir, std::string& leaf) noexcept;
+
+/// Removes `leaf` in the directory `dir` while it is still the socket file `id`.
+void remove_socket_file(int dir, const std::string& leaf, const FileId& id) noexcept;
 
 /// Whether `now` is still the socket file `then` (birth time compared where both have
 /// one): what a listener checks before removing its own file.

@@ -39,8 +39,11 @@ struct ListenerCore::State {
   int wake[2] = {-1, -1};
   // The socket file this listener created, identified so that a file someone else put
   // at the same path later is never removed. (While the socket is open its file's inode
-  // stays allocated, so no newcomer can have the same device and inode.)
-  std::string path;
+  // stays allocated, so no newcomer can have the same device and inode.) Its directory
+  // is held open, so that a relative path still leads to it after the process changed
+  // its working directory.
+  OwnedFd dir;
+  std::string leaf;
   FileId file;
   std::atomic<bool> nonblocking{false};
   bool same_user_only = false;
@@ -105,9 +108,8 @@ struct ListenerCore::State {
   }
 
   void remove_own_file() noexcept {
-    if (path.empty()) return;
-    FileId now;
-    if (file_id(path, now) && same_file(file, now)) ::unlink(path.c_str());
+    remove_socket_file(dir.get(), leaf, file);
+    dir.reset();
   }
 };
 
@@ -275,11 +277,11 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
   }
   if (ec) return {};
   if (!path.empty()) {
-    if (!file_id(path, s->file)) {
+    if (!open_parent(path, s->dir, s->leaf) || !file_id(s->leaf, s->file, s->dir.get())) {
       ec = last_error();
+      ::unlink(path.c_str());  // just created here: not left behind
       return {};
     }
-    s->path = path;
   }
   if (!listening && ::listen(s->fd, options.backlog) < 0) {
     ec = last_error();

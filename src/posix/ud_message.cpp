@@ -308,19 +308,18 @@ UdDatagram::UdDatagram(int fd, std::string name) noexcept : UdSocket(fd, std::mo
 
 UdDatagram::UdDatagram(UdDatagram&& o) noexcept
     : UdSocket(std::move(o)),
-      own_path_(std::move(o.own_path_)),
+      own_dir_(std::move(o.own_dir_)),
+      own_leaf_(std::move(o.own_leaf_)),
       own_dev_(o.own_dev_),
       own_ino_(o.own_ino_),
-      own_birth_ns_(o.own_birth_ns_) {
-  o.own_path_.clear();
-}
+      own_birth_ns_(o.own_birth_ns_) {}
 
 UdDatagram& UdDatagram::operator=(UdDatagram&& o) noexcept {
   if (this != &o) {
     remove_own_file();
     UdSocket::operator=(std::move(o));
-    own_path_ = std::move(o.own_path_);
-    o.own_path_.clear();
+    own_dir_ = std::move(o.own_dir_);
+    own_leaf_ = std::move(o.own_leaf_);
     own_dev_ = o.own_dev_;
     own_ino_ = o.own_ino_;
     own_birth_ns_ = o.own_birth_ns_;
@@ -331,11 +330,9 @@ UdDatagram& UdDatagram::operator=(UdDatagram&& o) noexcept {
 UdDatagram::~UdDatagram() { remove_own_file(); }
 
 void UdDatagram::remove_own_file() noexcept {
-  if (own_path_.empty()) return;
   const detail::FileId mine{.dev = own_dev_, .ino = own_ino_, .birth_ns = own_birth_ns_};
-  detail::FileId now;
-  if (detail::file_id(own_path_, now) && detail::same_file(mine, now)) ::unlink(own_path_.c_str());
-  own_path_.clear();
+  detail::remove_socket_file(own_dir_.get(), own_leaf_, mine);
+  own_dir_.reset();
 }
 
 UdDatagram UdDatagram::bind(const LocalName& name, std::error_code& ec) {
@@ -352,8 +349,14 @@ UdDatagram UdDatagram::bind(const LocalName& name, std::error_code& ec) {
   }
   const std::string path = detail::filesystem_path(name);
   detail::FileId file;
-  if (!path.empty() && detail::file_id(path, file)) {
-    d.own_path_ = path;
+  if (!path.empty()) {
+    if (!detail::open_parent(path, d.own_dir_, d.own_leaf_) ||
+        !detail::file_id(d.own_leaf_, file, d.own_dir_.get())) {
+      ec = last_error();
+      ::unlink(path.c_str());  // just created here: not left behind
+      d.own_dir_.reset();
+      return {};
+    }
     d.own_dev_ = file.dev;
     d.own_ino_ = file.ino;
     d.own_birth_ns_ = file.birth_ns;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <localsock/posix/ud_datagram.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
 #include <fcntl.h>
@@ -630,4 +631,32 @@ TEST_CASE("UdListener: a socket file bound with a mode is listening the moment i
   UdListener l = UdListener::bind(name, opts);
   localsock::testing::set_hook(localsock::testing::Hook::socket_linked, {});
   CHECK_FALSE(probe_ec);
+}
+
+TEST_CASE("socket files bound to a relative path are removed at close after the process changed directory") {
+  TempDir dir, elsewhere;
+  const fs::path start = fs::current_path();
+  struct Back {
+    fs::path to;
+    ~Back() { fs::current_path(to); }
+  } back{start};
+  fs::current_path(dir.path);
+  UdListener l = UdListener::bind(LocalName::path("l.sock"));
+  UdListenerOptions with_mode;
+  with_mode.mode = 0600;
+  UdListener m = UdListener::bind(LocalName::path("m.sock"), with_mode);
+  localsock::posix::UdDatagram d = localsock::posix::UdDatagram::bind(LocalName::path("d.sock"));
+  REQUIRE(::is_socket(dir.path / "l.sock"));
+  fs::current_path(elsewhere.path);
+  // Files of the same names in the new directory are not the listeners' own.
+  make_stale_socket("l.sock");
+  make_stale_socket("d.sock");
+  l.close();
+  m.close();
+  d.close();
+  CHECK_FALSE(fs::exists(dir.path / "l.sock"));
+  CHECK_FALSE(fs::exists(dir.path / "m.sock"));
+  CHECK_FALSE(fs::exists(dir.path / "d.sock"));
+  CHECK(::is_socket(elsewhere.path / "l.sock"));
+  CHECK(::is_socket(elsewhere.path / "d.sock"));
 }

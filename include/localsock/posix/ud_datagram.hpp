@@ -16,7 +16,8 @@ class UdDatagram : public UdSocket {
   explicit UdDatagram(int fd, std::string name = {}) noexcept;
 
   /// A datagram socket bound to `name` (others can send to it). A bound path is removed
-  /// when the socket closes, if it is still the socket created here.
+  /// when the socket closes, if it is still the socket created here (a relative path
+  /// too, after the process changed its working directory: the directory is held open).
   static UdDatagram bind(const LocalName& name);
   static UdDatagram bind(const LocalName& name, std::error_code& ec);
   /// An unbound datagram socket (it can send; replies need a bound sender).
@@ -58,7 +59,10 @@ class UdDatagram : public UdSocket {
   ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept;
 
  private:
-  std::string own_path_;  // the socket file bind() created, removed on close
+  // The socket file bind() created, removed on close: its directory (held open, so that
+  // a relative path survives a change of working directory) and its name there.
+  OwnedFd own_dir_;
+  std::string own_leaf_;
   std::uint64_t own_dev_ = 0, own_ino_ = 0;
   std::int64_t own_birth_ns_ = -1;  // -1 where the filesystem records no birth time
   void remove_own_file() noexcept;

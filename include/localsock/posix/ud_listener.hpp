@@ -83,7 +83,9 @@ class ListenerCore {
 /// UdSeqpacket).
 ///
 /// A listener bound to a filesystem path removes its socket file when it is closed, but
-/// only while the path still refers to the socket it created.
+/// only while the path still refers to the socket it created. It holds the file's
+/// directory open (O_PATH on Linux) so that a relative path still leads there after the
+/// process changed its working directory.
 /// @par Thread Safety: `close()` may be called from any thread, also while another
 /// thread is blocked in `accept()`, which then fails with `errc::listener_closed`.
 /// Other members need external synchronisation.
