@@ -161,20 +161,25 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
                      std::size_t max_fds, UnixAddress* from, std::error_code& ec) noexcept {
   ec.clear();
   RecvOutcome out;
+  // No message carries more descriptors than this (Linux: SCM_MAX_FD, 253), so a larger
+  // max_fds needs no more room.
+  max_fds = std::min<std::size_t>(max_fds, 256);
   // Room for credentials and the descriptors the caller takes; on the stack for the
   // common small cases so that a receive does not allocate.
   alignas(cmsghdr) unsigned char small[256];
   std::vector<unsigned char> large;
   const std::size_t want = CMSG_SPACE(max_fds * sizeof(int)) + credentials_space;
   unsigned char* control = small;
-  if (want > sizeof small) {
-    try {
+  try {
+    if (want > sizeof small) {
       large.resize(want);
-    } catch (const std::bad_alloc&) {
-      ec = std::make_error_code(std::errc::not_enough_memory);
-      return out;
+      control = large.data();
     }
-    control = large.data();
+    // Room in the caller's vector first: once received, a descriptor must not be lost.
+    if (fds != nullptr) fds->reserve(fds->size() + max_fds);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return out;
   }
   iovec iov{buf.data(), buf.size()};
   msghdr msg{};
@@ -196,6 +201,8 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
   if (ec) return out;
   if (from != nullptr) from->len = msg.msg_namelen;
   out.fds_truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
+  // max_fds counts the descriptors of this receive only, not those already in `fds`.
+  std::size_t taken = 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
 #if defined(SCM_CREDENTIALS)
@@ -213,8 +220,9 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
       int received;
       std::memcpy(&received, data + i * sizeof(int), sizeof(int));
       // Never leak: descriptors beyond what the caller asked for are closed here.
-      if (fds != nullptr && fds->size() < max_fds) {
+      if (fds != nullptr && taken < max_fds) {
         fds->emplace_back(received);
+        ++taken;
       } else {
         ::close(received);
         out.fds_truncated = true;

@@ -513,3 +513,41 @@ TEST_CASE("message sockets: max_message_size() is exact — a message of that si
     CHECK(ec == errc::message_too_large);
   }
 }
+
+TEST_CASE("descriptor passing: max_fds limits one receive, whatever the vector already holds") {
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  const int two[2] = {p[0], p[1]};
+  std::error_code ec;
+  std::vector<OwnedFd> fds;
+  std::vector<std::byte> buf(16);
+  SUBCASE("seqpacket") {
+    auto [a, b] = UdSeqpacket::pair();
+    a.send_with_fds(bytes(1), std::span<const int>(two, 1), ec);
+    a.send_with_fds(bytes(1), two, ec);
+    REQUIRE_FALSE(ec);
+    auto r = b.recv_with_fds(buf, fds, 1, ec);
+    CHECK_FALSE(r.fds_truncated);
+    CHECK(fds.size() == 1);
+    r = b.recv_with_fds(buf, fds, 2, ec);  // appends two more
+    CHECK_FALSE(ec);
+    CHECK_FALSE(r.fds_truncated);
+    CHECK(fds.size() == 3);
+  }
+  SUBCASE("stream") {
+    auto [a, b] = UdStream::pair();
+    a.write_with_fds(bytes(1), std::span<const int>(two, 1), ec);
+    std::byte one[1];
+    auto r = b.read_with_fds(one, fds, 1, ec);
+    CHECK_FALSE(r.fds_truncated);
+    a.write_with_fds(bytes(1), two, ec);
+    r = b.read_with_fds(one, fds, 2, ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(r.fds_truncated);
+    CHECK(fds.size() == 3);
+  }
+  for (const auto& fd : fds) CHECK(::fcntl(fd.get(), F_GETFD) >= 0);
+  fds.clear();
+  ::close(p[0]);
+  ::close(p[1]);
+}

@@ -53,7 +53,8 @@ class UdStream : public UdSocket {
   std::size_t write_with_fds(ConstBuffer buf, std::span<const int> fds, std::error_code& ec) noexcept;
   std::size_t write_with_fds(ConstBuffer buf, std::span<const int> fds);
   /// Reads like read_some and takes up to `max_fds` descriptors sent with those bytes,
-  /// appended to `fds` (close-on-exec). Extra descriptors are closed, never leaked, and
+  /// appended to `fds` (close-on-exec). `max_fds` counts this receive's descriptors
+  /// only, not those `fds` already holds. Extra descriptors are closed, never leaked, and
   /// reported in `fds_truncated`.
   ReceiveResult read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds,
                               std::size_t max_fds, std::error_code& ec);
