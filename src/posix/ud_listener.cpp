@@ -58,16 +58,24 @@ struct ListenerCore::State {
   int waiting = 0;
   long long timeout_set_ms = 0;
 
-  // Makes the socket's timeout `ms` and counts this accept as waiting; false when that
-  // cannot happen before `deadline` (or the listener closes).
+  // Makes the socket's timeout what is left until `deadline` (no timeout when not
+  // `timed`) and counts this accept as waiting; false when that cannot happen before
+  // `deadline` (or the listener closes). An accept that waited for its turn thus never
+  // waits longer than its own deadline.
   template <typename Deadline>
-  bool begin_wait(long long ms, Deadline deadline, std::error_code& ec) {
+  bool begin_wait(bool timed, Deadline deadline, std::error_code& ec) {
     std::unique_lock lock(timeout_mutex);
-    auto free = [&] { return waiting == 0 || timeout_set_ms == ms || gate.closed(); };
-    if (ms == 0)
+    auto left_ms = [&]() -> long long {
+      if (!timed) return 0;
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Deadline::clock::now());
+      return std::max<long long>(1, left.count());
+    };
+    auto free = [&] { return waiting == 0 || timeout_set_ms == left_ms() || gate.closed(); };
+    if (!timed)
       timeout_free.wait(lock, free);
-    else if (!timeout_free.wait_until(lock, deadline, free))
+    else if (!timeout_free.wait_until(lock, deadline, free) || Deadline::clock::now() >= deadline)
       return false;
+    const long long ms = left_ms();
     if (timeout_set_ms != ms) {
       timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
       if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
@@ -330,30 +338,30 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
 int ListenerCore::accept_waiting_in_kernel(Timeout timeout, std::error_code& ec) {
   State* s = state_.get();
   using clock = std::chrono::steady_clock;
-  const auto deadline = clock::now() + (timeout >= Timeout::zero() ? timeout : Timeout::zero());
-  const long long ms = timeout < Timeout::zero() ? 0 : std::max<long long>(1, timeout.count());
-  if (!s->begin_wait(ms, deadline, ec)) {
+  const bool timed = timeout >= Timeout::zero();
+  const auto deadline = clock::now() + (timed ? timeout : Timeout::zero());
+  auto wait_turn = [&] {
+    if (s->begin_wait(timed, deadline, ec)) return true;
     if (!ec) ec = make_error_code(s->gate.closed() ? errc::listener_closed : errc::timed_out);
-    return -1;
-  }
+    return false;
+  };
+  if (!wait_turn()) return -1;
   int fd = -1;
   for (;;) {
     fd = ::accept4(s->fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd >= 0) {
-      if (refused_by_uid(*s, fd)) continue;
-      break;
-    }
     const int err = errno;
-    if (s->gate.closed()) {
+    if (fd >= 0 && !refused_by_uid(*s, fd)) break;
+    if (fd < 0 && s->gate.closed()) {
       ec = make_error_code(errc::listener_closed);
       break;
     }
-    // Interrupted: go on waiting (a timeout restarts; the deadline below still holds).
-    if (err == EINTR || err == ECONNABORTED) {
-      if (ms != 0 && clock::now() >= deadline) {
-        ec = make_error_code(errc::timed_out);
-        break;
-      }
+    // A refused client, or interrupted: go on waiting, for what is left of the timeout
+    // (the socket's timeout would start again in full).
+    if (fd >= 0 || err == EINTR || err == ECONNABORTED) {
+      fd = -1;
+      if (!timed) continue;
+      s->end_wait();
+      if (!wait_turn()) return -1;
       continue;
     }
     ec = err == EAGAIN || err == EWOULDBLOCK ? make_error_code(errc::timed_out)

@@ -660,3 +660,78 @@ TEST_CASE("socket files bound to a relative path are removed at close after the 
   CHECK(::is_socket(elsewhere.path / "l.sock"));
   CHECK(::is_socket(elsewhere.path / "d.sock"));
 }
+
+TEST_CASE("UdListener: an accept_for that waited its turn waits only the time it has left") {
+  // The socket's one SO_RCVTIMEO is shared: an accept with another timeout waits until
+  // the waiting one is done, then must set what is left of its own timeout.
+  using namespace std::chrono_literals;
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListener l = UdListener::bind(name);
+  std::error_code first_ec, second_ec;
+  std::thread first([&] { l.accept_for(600ms, first_ec); });
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  l.accept_for(800ms, second_ec);
+  const auto took = std::chrono::steady_clock::now() - start;
+  first.join();
+  CHECK(first_ec == errc::timed_out);
+  CHECK(second_ec == errc::timed_out);
+  CHECK(took >= 790ms);
+  CHECK(took < 1100ms);  // not 550 ms of waiting its turn plus the full 800 ms
+}
+
+TEST_CASE("UdListener: accept_for returns by its deadline across EINTR") {
+  using namespace std::chrono_literals;
+  struct sigaction sa {};
+  sa.sa_handler = count_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART
+  struct sigaction old {};
+  REQUIRE(::sigaction(SIGUSR1, &sa, &old) == 0);
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListener l = UdListener::bind(name);
+  std::error_code ec;
+  std::chrono::steady_clock::duration took{};
+  const auto start = std::chrono::steady_clock::now();
+  std::thread waiter([&] {
+    l.accept_for(600ms, ec);
+    took = std::chrono::steady_clock::now() - start;
+  });
+  const pthread_t target = waiter.native_handle();
+  std::this_thread::sleep_for(450ms);  // one signal late in the wait
+  ::pthread_kill(target, SIGUSR1);
+  waiter.join();
+  ::sigaction(SIGUSR1, &old, nullptr);
+  CHECK(ec == errc::timed_out);
+  CHECK(took >= 590ms);
+  CHECK(took < 900ms);  // not 450 ms plus the full 600 ms again
+}
+
+TEST_CASE("UdListener: accept_for returns by its deadline while refusing other users (same_user_only)") {
+  using namespace std::chrono_literals;
+  if (as_other_user([] { return 0; }) == 99) {
+    MESSAGE("cannot run a client as another user here (unprivileged); skipped");
+    return;
+  }
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  UdListener l = UdListener::bind(name, {.same_user_only = true});
+  std::error_code ec;
+  std::chrono::steady_clock::duration took{};
+  const auto start = std::chrono::steady_clock::now();
+  std::thread waiter([&] {
+    l.accept_for(600ms, ec);
+    took = std::chrono::steady_clock::now() - start;
+  });
+  std::this_thread::sleep_for(450ms);
+  // Another user's client, refused at accept late in the wait (fork with a thread
+  // running: the child only connects and exits).
+  CHECK(as_other_user([&] {
+          std::error_code connect_ec;
+          UdStream c = UdStream::connect(name, connect_ec);
+          return connect_ec ? 2 : 0;
+        }) == 0);
+  waiter.join();
+  CHECK(ec == errc::timed_out);
+  CHECK(took >= 590ms);
+  CHECK(took < 900ms);
+}
