@@ -109,6 +109,28 @@ std::error_code connect_fd(int fd, const UnixAddress& addr, Timeout timeout) noe
   return ec;
 }
 
+namespace {
+
+// Whether a listener of the other connection type (bytes for messages and the reverse)
+// is at `addr`: asked only after a connect was refused, so the common case pays nothing.
+// Linux looks abstract names up by name and type (a listener of the other type reads as
+// nobody, ECONNREFUSED) and socket files answer EPROTOTYPE. The probe's connection is
+// closed at once; the listener sees a client that left.
+bool other_type_listens(const UnixAddress& addr, int type) noexcept {
+  const int other = (type & 0xff) == SOCK_STREAM ? SOCK_SEQPACKET : SOCK_STREAM;
+  const int fd = ::socket(AF_UNIX, other | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int rc;
+  do {
+    rc = ::connect(fd, addr.get(), addr.len);
+  } while (rc < 0 && errno == EINTR);
+  const bool listens = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
+  ::close(fd);
+  return listens;
+}
+
+}  // namespace
+
 int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_code& ec) noexcept {
   ec.clear();
   UnixAddress addr;
@@ -139,6 +161,10 @@ int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_
       ::close(fd);
       fd = -1;
     }
+    const int base = type & 0xff;
+    if ((err == ECONNREFUSED || err == EPROTOTYPE) && (base == SOCK_STREAM || base == SOCK_SEQPACKET) &&
+        other_type_listens(addr, base))
+      ec = make_error_code(errc::mode_mismatch);
   }
   localsock::detail::log_step("connect to", name.str(), ec);
   return fd;

@@ -142,8 +142,9 @@ std::error_code diagnose_path_in_use(const std::string& path, int type, FileId& 
     ::close(probe);
     return make_error_code(errc::name_in_use);
   }
-  // A full backlog, or a listener of another socket type (EPROTOTYPE): it is alive.
-  if (ec == errc::timed_out || ec == std::errc::wrong_protocol_type)
+  // A full backlog, or a listener of another socket type (EPROTOTYPE, or the other
+  // connection type, mode_mismatch): it is alive.
+  if (ec == errc::timed_out || ec == std::errc::wrong_protocol_type || ec == errc::mode_mismatch)
     return make_error_code(errc::name_in_use);
   if (ec != std::errc::connection_refused) return ec;
   // Refused: nobody is bound to the file, or a server has bound it and not yet called

@@ -179,3 +179,31 @@ TEST_CASE("message mode: max_message_size() is the real limit, and a larger send
   auto [r, s] = p.client.split();
   CHECK(s.max_message_size() == limit);
 }
+
+TEST_CASE("message mode: a client of the other mode is told mode_mismatch, both ways") {
+  // Bytes and messages do not mix: a message client at a byte listener, and a byte
+  // client at a message listener, fail with errc::mode_mismatch (not "no listener"),
+  // on namespaced names and, where the platform has them, on socket files.
+  std::vector<LocalName> names{fresh_name()};
+  if (localsock::capabilities().filesystem_names)
+    names.push_back(LocalName::path(localsock::test::unique_name("/tmp/lfm")));
+  for (const LocalName& name : names) {
+    CAPTURE(name.str());
+    std::error_code ec;
+    {
+      auto bytes = localsock::LocalListener::bind(name);
+      auto m = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(500ms), ec);
+      CHECK(ec == errc::mode_mismatch);
+      CHECK_FALSE(m.is_open());
+    }
+    {
+      auto messages = LocalMessageListener::bind(name);
+      auto b = localsock::LocalSocket::connect(localsock::ConnectOptions(name).timeout(500ms), ec);
+      CHECK(ec == errc::mode_mismatch);
+      CHECK_FALSE(b.is_open());
+    }
+    // Nobody at all is still no_listener.
+    auto none = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(0ms), ec);
+    CHECK(ec == errc::no_listener);
+  }
+}

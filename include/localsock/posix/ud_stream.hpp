@@ -25,7 +25,9 @@ class UdStream : public UdSocket {
 
   /// Connects to the listener at `name`. With a `timeout`, gives up with
   /// `errc::timed_out` when the listener's backlog stays full that long.
-  /// @throws localsock::Error; `errc::no_listener` when nobody listens there.
+  /// @throws localsock::Error; `errc::no_listener` when nobody listens there,
+  /// `errc::mode_mismatch` when a SOCK_SEQPACKET listener does (and the reverse for
+  /// UdSeqpacket::connect).
   static UdStream connect(const LocalName& name, Timeout timeout = infinite);
   static UdStream connect(const LocalName& name, Timeout timeout, std::error_code& ec);
   static UdStream connect(const LocalName& name, std::error_code& ec) {
