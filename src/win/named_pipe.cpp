@@ -6,6 +6,7 @@
 #include <sddl.h>
 
 #include <algorithm>
+#include <exception>
 #include <span>
 #include <vector>
 
@@ -105,8 +106,24 @@ PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& 
   }
 }
 
-void PipeImpersonation::revert() noexcept {
-  if (std::exchange(active_, false)) ::RevertToSelf();
+void PipeImpersonation::revert(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!active_) return;
+  const bool failed = localsock::detail::inject(testing::Fault::revert_to_self);
+  if (failed || !::RevertToSelf()) {
+    // The thread still acts as the client: say so, and stay active.
+    ec = failed ? detail::error_of(ERROR_ACCESS_DENIED) : detail::last_error();
+    return;
+  }
+  active_ = false;
+}
+
+void PipeImpersonation::revert_or_terminate() noexcept {
+  std::error_code ec;
+  revert(ec);
+  // Going on in the client's security context is not an option (Microsoft's advice for
+  // a failed RevertToSelf is to end the process).
+  if (ec) std::terminate();
 }
 
 }  // namespace localsock::win
@@ -650,12 +667,34 @@ std::string owner_sid(HANDLE h, std::error_code& ec) {
 }  // namespace
 
 std::string PipeCore::client_user_sid(std::error_code& ec) const {
+  ec.clear();
+  if (handle_ == nullptr || !server_) {
+    ec = make_error_code(handle_ == nullptr ? errc::not_connected : errc::wrong_end);
+    return {};
+  }
+  // The caller may be impersonating already (a PipeImpersonation guard): keep the token
+  // the thread has and give it back afterwards, where RevertToSelf would end the
+  // caller's impersonation behind its back.
+  HANDLE saved = nullptr;
+  if (!::OpenThreadToken(::GetCurrentThread(), TOKEN_IMPERSONATE, TRUE, &saved)) {
+    if (::GetLastError() != ERROR_NO_TOKEN) {
+      ec = last_error();
+      return {};
+    }
+    saved = nullptr;
+  }
   impersonate_client(ec);
-  if (ec) return {};
+  if (ec) {
+    if (saved != nullptr) ::CloseHandle(saved);
+    return {};
+  }
   HANDLE token = nullptr;
   const BOOL opened = ::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token);
   const DWORD err = ::GetLastError();
-  ::RevertToSelf();
+  // SetThreadToken with no token is RevertToSelf. Failing to restore would leave the
+  // thread in the client's context: as with a failed RevertToSelf, end the process.
+  if (!::SetThreadToken(nullptr, saved)) std::terminate();
+  if (saved != nullptr) ::CloseHandle(saved);
   if (!opened) {
     ec = error_of(err);
     return {};

@@ -5,14 +5,22 @@
 #include <localsock/win/named_pipe.hpp>
 
 #include <windows.h>
+#include <winternl.h>
 #include <aclapi.h>
 #include <sddl.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include <localsock/logging.hpp>
+#include <localsock/testing.hpp>
 
 #include "child_main.hpp"
 #include "doctest_ext.hpp"
@@ -23,6 +31,26 @@ using namespace std::chrono_literals;
 using localsock::errc;
 using localsock::LocalName;
 namespace win = localsock::win;
+
+// While set, freed memory is overwritten, so that a use after free reads garbage instead
+// of the old contents (there is no AddressSanitizer for this build). This executable
+// replaces the global allocation functions for that; the library is linked in
+// statically, so its frees come here too.
+std::atomic<bool> poison_frees{false};
+
+void* operator new(std::size_t n) {
+  if (void* p = ::HeapAlloc(::GetProcessHeap(), 0, n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void operator delete(void* p) noexcept {
+  if (p == nullptr) return;
+  if (poison_frees.load()) std::memset(p, 0xdd, ::HeapSize(::GetProcessHeap(), 0, p));
+  ::HeapFree(::GetProcessHeap(), 0, p);
+}
+void operator delete[](void* p) noexcept { ::operator delete(p); }
+void operator delete(void* p, std::size_t) noexcept { ::operator delete(p); }
+void operator delete[](void* p, std::size_t) noexcept { ::operator delete(p); }
 
 namespace {
 
@@ -112,6 +140,61 @@ TEST_CASE("pipe identity: the server learns the client's user and may impersonat
   HANDLE token = nullptr;
   CHECK_FALSE(::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token));
   CHECK(::GetLastError() == ERROR_NO_TOKEN);
+}
+
+namespace {
+// The user SID of the calling thread's own token (impersonation token), empty when the
+// thread has none.
+std::string thread_token_sid() {
+  HANDLE token = nullptr;
+  if (!::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token)) return {};
+  DWORD len = 0;
+  ::GetTokenInformation(token, TokenUser, nullptr, 0, &len);
+  std::vector<std::byte> info(len);
+  std::string sid;
+  char* text = nullptr;
+  if (len != 0 && ::GetTokenInformation(token, TokenUser, info.data(), len, &len) &&
+      ::ConvertSidToStringSidA(reinterpret_cast<TOKEN_USER*>(info.data())->User.Sid, &text)) {
+    sid = text;
+    ::LocalFree(text);
+  }
+  ::CloseHandle(token);
+  return sid;
+}
+}  // namespace
+
+TEST_CASE("pipe identity: asking the client's user keeps an impersonation the caller holds") {
+  Pair p = open_pair();
+  const std::byte hello[1] = {byte_of(1)};
+  p.client.write_some(hello);
+  CHECK(read_n(p.server, 1).size() == 1);
+  std::error_code ec;
+  auto guard = p.server.impersonate_client(ec);
+  REQUIRE_FALSE(ec);
+  const std::string as_client = thread_token_sid();
+  REQUIRE_FALSE(as_client.empty());
+  // Each of these impersonates the client for a moment; none may end the caller's
+  // impersonation (the thread would silently run as the server while guard.active()).
+  CHECK(p.server.client_user_sid() == as_client);
+  CHECK(thread_token_sid() == as_client);
+  CHECK(p.server.peer_user_sid() == as_client);
+  CHECK(thread_token_sid() == as_client);
+  CHECK(guard.active());
+  // A failed RevertToSelf is reported, and the guard stays active (the thread still acts
+  // as the client).
+  localsock::testing::arm_fault(localsock::testing::Fault::revert_to_self);
+  guard.revert(ec);
+  CHECK(ec);
+  CHECK(guard.active());
+  CHECK(thread_token_sid() == as_client);
+  guard.revert(ec);
+  CHECK_FALSE(ec);
+  CHECK_FALSE(guard.active());
+  CHECK(thread_token_sid().empty());
+  // Without a guard, they leave the thread without a token.
+  CHECK(p.server.client_user_sid() == as_client);
+  HANDLE token = nullptr;
+  CHECK_FALSE(::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token));
 }
 
 TEST_CASE("pipe close: what the server wrote stays readable after it closes") {

@@ -260,27 +260,42 @@ concept PipeStream = requires {
 /// (ImpersonateNamedPipeClient); the destructor reverts (RevertToSelf). Create and
 /// destroy it on the same thread. The level of access is what the client allowed when it
 /// connected: localsock clients allow identification only unless they opt in.
+/// Other calls on the thread keep the impersonation: `client_user_sid()` and
+/// `peer_user_sid()` give the thread back the token it had.
+/// @note A failed RevertToSelf leaves the thread acting as the client. `revert(ec)`
+/// reports it and stays active (try again, or stop the thread); the destructor, which
+/// cannot report, calls std::terminate, as Microsoft says a process must not go on in
+/// the client's context.
 class [[nodiscard]] PipeImpersonation {
  public:
   PipeImpersonation() noexcept = default;
   PipeImpersonation(PipeImpersonation&& other) noexcept : active_(std::exchange(other.active_, false)) {}
   PipeImpersonation& operator=(PipeImpersonation&& other) noexcept {
     if (this != &other) {
-      revert();
+      revert_or_terminate();
       active_ = std::exchange(other.active_, false);
     }
     return *this;
   }
-  ~PipeImpersonation() { revert(); }
+  PipeImpersonation(const PipeImpersonation&) = delete;
+  PipeImpersonation& operator=(const PipeImpersonation&) = delete;
+  ~PipeImpersonation() { revert_or_terminate(); }
 
-  /// Ends the impersonation now. Idempotent.
-  void revert() noexcept;
+  /// Ends the impersonation now. Idempotent. On failure `ec` is set and active() stays
+  /// true: the thread still acts as the client.
+  void revert(std::error_code& ec) noexcept;
+  /// As revert(ec); @throws localsock::Error when RevertToSelf fails.
+  void revert() {
+    localsock::detail::or_throw("PipeImpersonation::revert", {},
+                                [&](std::error_code& ec) { revert(ec); });
+  }
   bool active() const noexcept { return active_; }
 
  private:
   template <StreamMode, StreamMode>
   friend class BasicPipeStream;
   explicit PipeImpersonation(bool active) noexcept : active_(active) {}
+  void revert_or_terminate() noexcept;
   bool active_ = false;
 };
 
