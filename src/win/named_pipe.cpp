@@ -1002,31 +1002,38 @@ bool PipeListenerCore::admits(const PipeCore& server) const {
 }
 
 PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
-  for (;;) {
-    PipeCore core = accept_one(timeout, ec);
-    if (ec != errc::would_block && ec != errc::timed_out)
-      localsock::detail::log_step("accept on", name().str(), ec);
-    // current_user_only: the descriptor keeps others out where DACLs are enforced; this
-    // check also holds where they are not.
-    if (ec || admits(core)) return core;
-    localsock::detail::log(LogLevel::debug, "refused a client of another user on '", name().str(),
-                           "' (current_user_only)");
-    std::error_code ignored;
-    core.disconnect(ignored);
-  }
-}
-
-PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
   ec.clear();
   State* s = state_.get();
   if (s == nullptr) {
     ec = make_error_code(errc::listener_closed);
     return {};
   }
-  if (!s->gate.enter()) {
+  // Everything below, the returned core and the log lines included, happens inside the
+  // gate: once the pass is gone, a close() from another thread may return and the
+  // listener be destroyed.
+  localsock::detail::AcceptGate::Pass pass(s->gate);
+  if (!pass) {
     ec = make_error_code(errc::listener_closed);
     return {};
   }
+  for (;;) {
+    PipeCore core = accept_one(timeout, ec);
+    if (ec != errc::would_block && ec != errc::timed_out)
+      localsock::detail::log_step("accept on", s->name.str(), ec);
+    // current_user_only: the descriptor keeps others out where DACLs are enforced; this
+    // check also holds where they are not.
+    if (ec || admits(core)) return core;
+    localsock::detail::log(LogLevel::debug, "refused a client of another user on '", s->name.str(),
+                           "' (current_user_only)");
+    std::error_code ignored;
+    core.disconnect(ignored);
+  }
+}
+
+// Called inside the gate (by accept).
+PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
+  ec.clear();
+  State* s = state_.get();
   HANDLE connected = nullptr;
   {
     std::lock_guard serial(s->accept_mutex);
@@ -1096,7 +1103,6 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
       s->make_pending(false, 0, ignored);
     }
   }
-  s->gate.leave();
   if (connected == nullptr) return {};
   PipeCore core(connected, true, s->name.str());
   core.hold_slot(slot_token(s->slots));

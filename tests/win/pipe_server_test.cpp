@@ -521,6 +521,46 @@ TEST_CASE("pipe listener: close from another thread stops a blocked accept") {
   CHECK_FALSE(ec);
 }
 
+TEST_CASE("pipe listener: destroyed right after close from another thread while accept waits") {
+  const LocalName name = fresh_name();
+  // The waiting accept logs its failure on its way out; the hook holds it there until
+  // the listener is destroyed (or 300 ms passed, for a library that logs while close()
+  // still waits for the accept), so that whatever accept touches afterwards is freed.
+  std::mutex m;
+  std::condition_variable cv;
+  bool destroyed = false;
+  localsock::set_log_callback([&](localsock::LogLevel, std::string_view line) {
+    if (line.find("accept on") == std::string_view::npos) return;
+    std::unique_lock lock(m);
+    cv.wait_for(lock, 300ms, [&] { return destroyed; });
+  });
+  using Listener = win::PipeListener<win::DuplexBytePipeStream>;
+  auto listener = std::make_unique<Listener>(
+      win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>());
+  std::string what;
+  std::thread t([&, l = listener.get()] {
+    try {
+      l->accept();
+    } catch (const localsock::Error& e) {
+      what = e.what();
+    }
+  });
+  std::this_thread::sleep_for(100ms);
+  listener->close();
+  poison_frees = true;
+  listener.reset();
+  poison_frees = false;
+  {
+    std::lock_guard lock(m);
+    destroyed = true;
+  }
+  cv.notify_all();
+  t.join();
+  localsock::set_log_callback({});
+  CHECK(what.find(name.str()) != std::string::npos);
+  CHECK(what.find("PipeListener::accept") != std::string::npos);
+}
+
 namespace {
 // The child side of the two-process test: connect, send our pid as a message, echo one
 // message back.

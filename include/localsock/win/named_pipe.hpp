@@ -630,7 +630,9 @@ class PipeListenerCore {
 
 /// The server of a named pipe: creates instances and accepts clients as `Stream`s.
 /// @par Thread Safety: `close()` may be called from any thread, also while another
-/// thread is blocked in `accept()`, which then fails with `errc::listener_closed`.
+/// thread is blocked in `accept()`, which then fails with `errc::listener_closed`; once
+/// close() has returned, the listener may be destroyed at once, even while that accept
+/// is still on its way out.
 template <PipeStream Stream>
 class PipeListener {
  public:
@@ -642,7 +644,10 @@ class PipeListener {
   /// of N, accept waits while N connections are alive.
   Stream accept(std::error_code& ec) { return Stream(core_.accept(infinite, ec)); }
   Stream accept() {
-    return localsock::detail::or_throw("PipeListener::accept", core_.name().str(),
+    // A copy: once accept returns, another thread may have closed and destroyed this
+    // listener.
+    const std::string name = core_.name().str();
+    return localsock::detail::or_throw("PipeListener::accept", name,
                                        [&](std::error_code& ec) { return accept(ec); });
   }
   /// Waits at most `timeout` for a client; `errc::timed_out` after it.
