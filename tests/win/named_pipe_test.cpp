@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <thread>
+#include <type_traits>
 
 #include "doctest_ext.hpp"
 #include "unique_name.hpp"
@@ -33,6 +34,20 @@ TEST_CASE("named pipe: stream types carry their role and modes at compile time")
   static_assert(!CanRead<win::ByteWriterPipeStream>);
   static_assert(!CanWrite<win::ByteReaderPipeStream>);
   static_assert(CanRead<win::DuplexBytePipeStream> && CanWrite<win::DuplexBytePipeStream>);
+  CHECK(true);
+}
+
+TEST_CASE("pipe split: halves are move-only, like the facade's") {
+  // Two copies of one read half would share its event and its held message without
+  // any synchronisation.
+  using ReadHalf = win::DuplexBytePipeStream::ReadHalf;
+  using WriteHalf = win::DuplexMsgPipeStream::WriteHalf;
+  static_assert(!std::is_copy_constructible_v<ReadHalf>);
+  static_assert(!std::is_copy_assignable_v<ReadHalf>);
+  static_assert(!std::is_copy_constructible_v<WriteHalf>);
+  static_assert(!std::is_copy_assignable_v<WriteHalf>);
+  static_assert(std::is_nothrow_move_constructible_v<ReadHalf>);
+  static_assert(std::is_nothrow_move_assignable_v<WriteHalf>);
   CHECK(true);
 }
 

@@ -305,12 +305,19 @@ class BasicPipeStream;
 /// One side of a split duplex pipe stream: the receiving half (`Read` set, `Write` None)
 /// or the sending half. Each half owns a share of the connection and may be used from its
 /// own thread; the connection closes when both halves are gone, or `reunite` them.
+/// Move-only, as the facade's halves: a copy would share the half's event and held
+/// message with no synchronisation.
 template <StreamMode Read, StreamMode Write>
 class PipeHalf : public detail::PipeReadOps<PipeHalf<Read, Write>, Read>,
                  public detail::PipeWriteOps<PipeHalf<Read, Write>, Write> {
  public:
   PipeHalf() noexcept = default;
   explicit PipeHalf(std::shared_ptr<detail::PipeCore> core) noexcept : core_(std::move(core)) {}
+  PipeHalf(PipeHalf&&) noexcept = default;
+  PipeHalf& operator=(PipeHalf&&) noexcept = default;
+  PipeHalf(const PipeHalf&) = delete;
+  PipeHalf& operator=(const PipeHalf&) = delete;
+  ~PipeHalf() = default;
 
   bool is_open() const noexcept { return core_ && core_->is_open(); }
   const std::string& name() const noexcept { return core_->name(); }
