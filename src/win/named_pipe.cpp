@@ -391,7 +391,14 @@ void PipeCore::cancel_io() noexcept {
   if (handle_ != nullptr) ::CancelIoEx(static_cast<HANDLE>(handle_), nullptr);
 }
 
-void* PipeCore::release() noexcept {
+void* PipeCore::release(std::error_code& ec) noexcept {
+  ec.clear();
+  if (holding_) {
+    // The head of a message is here and its rest in the pipe: the next owner of the
+    // handle would take the rest for a whole message.
+    ec = std::make_error_code(std::errc::operation_in_progress);
+    return nullptr;
+  }
   shut_ = false;
   holding_ = false;
   held_.clear();

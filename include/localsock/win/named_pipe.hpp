@@ -106,7 +106,9 @@ class PipeCore {
   void disconnect(std::error_code& ec) noexcept;
   void shutdown(Shutdown how, std::error_code& ec) noexcept;
   void close() noexcept;
-  void* release() noexcept;
+  /// Gives up the handle; fails (`std::errc::operation_in_progress`) while the head of a
+  /// message is held, which the handle's next owner could not receive.
+  void* release(std::error_code& ec) noexcept;
 
   bool is_open() const noexcept { return handle_ != nullptr; }
   bool is_server() const noexcept { return server_; }
@@ -387,7 +389,15 @@ class BasicPipeStream
                                                    Write == StreamMode::Messages, ec));
   }
   /// Gives up ownership of the HANDLE (nullptr when closed); the stream becomes empty.
-  [[nodiscard]] void* release() noexcept { return core_.release(); }
+  /// While the stream holds the head of a message (taken by peek_size, or by a recv
+  /// whose buffer was too small), release fails with `std::errc::operation_in_progress`
+  /// and keeps the handle and the message: a new owner would otherwise receive the rest
+  /// of that message as if it were a whole one. Receive the message, then release.
+  [[nodiscard]] void* release(std::error_code& ec) noexcept { return core_.release(ec); }
+  [[nodiscard]] void* release() {
+    return localsock::detail::or_throw("PipeStream::release", core_.name(),
+                                       [&](std::error_code& ec) { return core_.release(ec); });
+  }
 
   /// In nonblocking mode a read or receive with nothing to take fails with
   /// `errc::would_block` (never end of stream). Writes always wait for the pipe to take
@@ -422,7 +432,8 @@ class BasicPipeStream
   void disconnect_without_flushing(std::error_code& ec) noexcept { core_.disconnect(ec); }
 
   /// Closes the handle. Idempotent; never blocks. Data already written stays readable
-  /// by the peer; call `flush()` first to wait until it has been read.
+  /// by the peer; call `flush()` first to wait until it has been read. A message whose
+  /// head the stream holds (see `release`) is discarded with the connection.
   void close() noexcept { core_.close(); }
 
   // ---- identity -------------------------------------------------------------------
