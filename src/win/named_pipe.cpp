@@ -2,6 +2,7 @@
 #include <localsock/win/named_pipe.hpp>
 
 #include <windows.h>
+#include <winternl.h>
 #include <aclapi.h>
 #include <sddl.h>
 
@@ -306,10 +307,13 @@ PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write
     return {};
   }
   const std::wstring path = widen(pipe_path(name.str()));
-  // A message-reading client switches its handle to message read mode, which needs the
-  // right to change the handle's attributes.
+  // Reading the pipe's type and state (GetNamedPipeInfo, GetNamedPipeHandleState: the
+  // mode check below, and adopt() of a released handle) needs FILE_READ_ATTRIBUTES,
+  // which GENERIC_WRITE alone does not give; a message-reading client switches its
+  // handle to message read mode, which needs FILE_WRITE_ATTRIBUTES, which GENERIC_READ
+  // alone does not give. Both are in the default pipe DACL's grant to everyone's read.
   const DWORD access = (read ? GENERIC_READ : 0) | (write ? GENERIC_WRITE : 0) |
-                       (message_read ? FILE_WRITE_ATTRIBUTES : 0);
+                       FILE_READ_ATTRIBUTES | (message_read ? FILE_WRITE_ATTRIBUTES : 0);
   // Identification only: the server may learn who the client is, but not act as it.
   const DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
   const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
@@ -365,15 +369,39 @@ PipeCore PipeCore::adopt(void* handle, bool message_read, bool message_write,
                          std::error_code& ec) noexcept {
   ec.clear();
   HANDLE h = static_cast<HANDLE>(handle);
-  DWORD flags = 0;
-  if (h == nullptr || h == INVALID_HANDLE_VALUE ||
-      !::GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr)) {
+  if (h == nullptr || h == INVALID_HANDLE_VALUE || ::GetFileType(h) != FILE_TYPE_PIPE) {
     ec = std::make_error_code(std::errc::invalid_argument);
+    return {};
+  }
+  // Every operation here is overlapped: a handle opened without FILE_FLAG_OVERLAPPED
+  // would make timeouts, cancel_io, nonblocking mode and split silently wrong. The
+  // handle's mode (FileModeInformation) needs no access right to read.
+  IO_STATUS_BLOCK io{};
+  ULONG file_mode = 0;
+  const NTSTATUS status =
+      ::NtQueryInformationFile(h, &io, &file_mode, sizeof file_mode, FileModeInformation);
+  if (status < 0) {
+    ec = error_of(::RtlNtStatusToDosError(status));
+    return {};
+  }
+  if ((file_mode & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)) != 0) {
+    ec = std::make_error_code(std::errc::operation_not_supported);
+    return {};
+  }
+  // Reading the type and state needs FILE_READ_ATTRIBUTES (part of GENERIC_READ): the
+  // server end of an outbound pipe, which Windows opens with write access only, lacks it.
+  const auto refused = [](DWORD err) {
+    return err == ERROR_ACCESS_DENIED ? make_error_code(errc::access_denied)
+                                      : std::make_error_code(std::errc::invalid_argument);
+  };
+  DWORD flags = 0;
+  if (!::GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr)) {
+    ec = refused(::GetLastError());
     return {};
   }
   DWORD state = 0;
   if (!::GetNamedPipeHandleStateW(h, &state, nullptr, nullptr, nullptr, nullptr, 0)) {
-    ec = std::make_error_code(std::errc::invalid_argument);
+    ec = refused(::GetLastError());
     return {};
   }
   // A message stream type needs a message pipe, and a message reader a handle in

@@ -692,3 +692,73 @@ TEST_CASE("pipe listener: remote clients are rejected by default, accepted with 
   auto c = win::DuplexBytePipeStream::connect(LocalName::namespaced(base + "-local"), 2s);
   CHECK(c.is_open());
 }
+
+namespace {
+// The access rights a handle was opened with (NtQueryObject needs no access itself).
+ACCESS_MASK granted_access(void* handle) {
+  PUBLIC_OBJECT_BASIC_INFORMATION info{};
+  ULONG len = 0;
+  if (::NtQueryObject(static_cast<HANDLE>(handle), ObjectBasicInformation, &info, sizeof info,
+                      &len) < 0)
+    return 0;
+  return info.GrantedAccess;
+}
+}  // namespace
+
+TEST_CASE("pipe handles: one-way clients are opened with the rights adopt needs, and adopt") {
+  // GetNamedPipeInfo and GetNamedPipeHandleState need FILE_READ_ATTRIBUTES, which a
+  // write-only (GENERIC_WRITE) handle lacks on Windows unless asked for; switching a
+  // read-only handle to message read mode needs FILE_WRITE_ATTRIBUTES. The test looks at
+  // the handle's granted access. (Wine's GENERIC_WRITE for pipes includes
+  // FILE_READ_ATTRIBUTES, so there the writer's check holds either way; Wine does refuse
+  // GetNamedPipeInfo on a handle without it, as the outbound server end below shows.)
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::ByteReaderPipeStream>();
+  auto writer = win::ByteWriterPipeStream::connect(name);
+  auto server = listener.accept();
+  CHECK((granted_access(writer.native_handle()) & FILE_READ_ATTRIBUTES) != 0);
+  std::error_code ec;
+  auto adopted = win::ByteWriterPipeStream::adopt(writer.release(), ec);
+  REQUIRE_FALSE(ec);
+  CHECK(adopted.is_client());
+  const std::byte b[2] = {byte_of(4), byte_of(5)};
+  adopted.write_some(b);
+  CHECK(read_n(server, 2) == std::vector<std::byte>(b, b + 2));
+
+  const LocalName mname = fresh_name();
+  auto mlistener = win::PipeListenerOptions().name(mname).mode(win::PipeMode::Messages)
+                       .create<win::MsgWriterPipeStream>();
+  auto reader = win::MsgReaderPipeStream::connect(mname);
+  auto mserver = mlistener.accept();
+  const ACCESS_MASK rights = granted_access(reader.native_handle());
+  CHECK((rights & FILE_READ_ATTRIBUTES) != 0);
+  CHECK((rights & FILE_WRITE_ATTRIBUTES) != 0);
+  auto madopted = win::MsgReaderPipeStream::adopt(reader.release(), ec);
+  REQUIRE_FALSE(ec);
+  mserver.send(b);
+  std::vector<std::byte> got;
+  CHECK(madopted.recv(got, 16).size == 2);
+
+  // The server end of an outbound pipe: Windows gives it write access only, so its type
+  // cannot be read; adopt says so (on every runtime) and leaves the handle to the caller.
+  void* raw = mserver.release();
+  auto refused = win::MsgWriterPipeStream::adopt(raw, ec);
+  CHECK(ec == errc::access_denied);
+  CHECK_FALSE(refused.is_open());
+  CHECK(::CloseHandle(static_cast<HANDLE>(raw)));
+}
+
+TEST_CASE("pipe handles: a handle not opened for overlapped I/O is refused by adopt") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  const std::wstring path = L"\\\\.\\pipe\\" + std::wstring(name.str().begin(), name.str().end());
+  HANDLE h = ::CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
+                           0, nullptr);
+  REQUIRE(h != INVALID_HANDLE_VALUE);
+  std::error_code ec;
+  auto s = win::DuplexBytePipeStream::adopt(h, ec);
+  // Timeouts, cancel_io, nonblocking mode and split all need overlapped I/O.
+  CHECK(ec == std::errc::operation_not_supported);
+  CHECK_FALSE(s.is_open());
+  CHECK(::CloseHandle(h));
+}

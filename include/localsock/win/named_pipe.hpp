@@ -383,7 +383,13 @@ class BasicPipeStream
 
   /// Takes ownership of a pipe HANDLE (either end, opened for overlapped I/O). A handle
   /// that is not a pipe is `std::errc::invalid_argument`, a byte pipe given to a message
-  /// stream type `errc::mode_mismatch`; on error the handle stays the caller's.
+  /// stream type `errc::mode_mismatch`, a handle opened without FILE_FLAG_OVERLAPPED
+  /// (synchronous I/O, which would break timeouts, cancel_io, nonblocking mode and split)
+  /// `std::errc::operation_not_supported`, and a handle without FILE_READ_ATTRIBUTES
+  /// access, which reading the pipe's type needs, `errc::access_denied`; on error the
+  /// handle stays the caller's. Every handle localsock opens as a client has that right;
+  /// the server end of an outbound pipe (a writer-only server stream) does not, because
+  /// Windows creates it with write access only, so it cannot be adopted back.
   static BasicPipeStream adopt(void* handle, std::error_code& ec) noexcept {
     return BasicPipeStream(detail::PipeCore::adopt(handle, Read == StreamMode::Messages,
                                                    Write == StreamMode::Messages, ec));
