@@ -913,8 +913,29 @@ struct PipeListenerCore::State {
   // Creates the instance that waits for the next client, if a place is free within
   // `wait` ms.
   void make_pending(bool first, DWORD wait, std::error_code& ec) noexcept {
+    const ULONGLONG start = ::GetTickCount64();
     if (!take_slot(wait, ec)) return;
     pending = create_instance(first, ec);
+    // Windows counts the instances itself: a server handle given away by release() (or
+    // a server sharing the name, with first_instance(false)) holds its instance until
+    // that handle is closed, though our count has it free. Wait for it, in slices, as
+    // long as this accept may wait, rather than fail with ERROR_PIPE_BUSY.
+    while (pending == nullptr && !first && ec == std::error_code(ERROR_PIPE_BUSY, std::system_category())) {
+      const ULONGLONG waited = ::GetTickCount64() - start;
+      const DWORD slice = wait == INFINITE ? 20
+                          : waited >= wait ? 0
+                                           : static_cast<DWORD>(std::min<ULONGLONG>(20, wait - waited));
+      if (slice == 0) {
+        ec = make_error_code(nonblocking ? errc::would_block : errc::timed_out);
+        break;
+      }
+      if (::WaitForSingleObject(stop_event, slice) == WAIT_OBJECT_0) {
+        ec = make_error_code(errc::listener_closed);
+        break;
+      }
+      ec.clear();
+      pending = create_instance(false, ec);
+    }
     if (pending == nullptr && slots) ::ReleaseSemaphore(slots->semaphore, 1, nullptr);
   }
 };
@@ -997,11 +1018,20 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
   // serves. Wine does not enforce that flag, so ask first whether a pipe of this name
   // exists: WaitNamedPipe fails with ERROR_FILE_NOT_FOUND only when none does, and
   // unlike opening the pipe it takes no instance from the live server.
+  // Only a pipe that exists makes the name in use: WaitNamedPipe succeeds (an instance
+  // is free) or times out (every instance is busy). Any other failure (a bad path, a
+  // remote name) is reported as it is.
   s->first_instance = options.first_instance();
-  if (s->first_instance &&
-      (::WaitNamedPipeW(s->path.c_str(), 1) || ::GetLastError() != ERROR_FILE_NOT_FOUND)) {
-    ec = make_error_code(errc::name_in_use);
-    return {};
+  if (s->first_instance) {
+    const DWORD err = ::WaitNamedPipeW(s->path.c_str(), 1) ? ERROR_SUCCESS : ::GetLastError();
+    if (err == ERROR_SUCCESS || err == ERROR_SEM_TIMEOUT || err == ERROR_PIPE_BUSY) {
+      ec = make_error_code(errc::name_in_use);
+      return {};
+    }
+    if (err != ERROR_FILE_NOT_FOUND) {
+      ec = error_of(err);
+      return {};
+    }
   }
   s->make_pending(true, 0, ec);
   if (ec) return {};

@@ -762,3 +762,43 @@ TEST_CASE("pipe handles: a handle not opened for overlapped I/O is refused by ad
   CHECK_FALSE(s.is_open());
   CHECK(::CloseHandle(h));
 }
+
+TEST_CASE("pipe listener: only an existing pipe makes a name in use, not any failed probe") {
+  // A remote name cannot be served (CreateNamedPipe makes local pipes only): the error
+  // must say what went wrong, not that the name is in use.
+  std::error_code ec;
+  win::PipeListenerOptions()
+      .name(LocalName::namespaced(R"(\\nosuchhost-ls\pipe\x)"))
+      .create<win::DuplexBytePipeStream>(ec);
+  CHECK(ec);
+  CHECK(ec != errc::name_in_use);
+}
+
+TEST_CASE("pipe listener: a released server handle keeps its instance; accept waits for it") {
+  // instance_limit(1): while the released handle lives, no second instance may exist;
+  // accept must wait until the handle is closed instead of failing with PIPE_BUSY.
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).instance_limit(1)
+                      .create<win::DuplexBytePipeStream>();
+  auto first = win::DuplexBytePipeStream::connect(name);
+  auto server = listener.accept();
+  void* raw = server.release();
+  REQUIRE(raw != nullptr);
+  std::thread closer([&] {
+    std::this_thread::sleep_for(200ms);
+    first.close();
+    ::CloseHandle(static_cast<HANDLE>(raw));
+  });
+  std::thread client([&] {
+    std::error_code cec;
+    auto c = win::DuplexBytePipeStream::connect(name, 5s, cec);
+    CHECK_FALSE(cec);
+  });
+  std::error_code ec;
+  auto next = listener.accept_for(5s, ec);
+  closer.join();
+  client.join();
+  CHECK_FALSE(ec);
+  CHECK(next.is_server());
+}
+
