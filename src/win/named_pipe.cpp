@@ -24,72 +24,26 @@
 
 namespace localsock::win {
 
-PipeStreamRole server_role(PipeDirection d) noexcept {
-  switch (d) {
-    case PipeDirection::ClientToServer:
-      return PipeStreamRole::Reader;
-    case PipeDirection::ServerToClient:
-      return PipeStreamRole::Writer;
-    case PipeDirection::Duplex:
-      break;
+// The header spells the Win32 values out; they must be the system's.
+static_assert(detail::pipe_access_inbound == PIPE_ACCESS_INBOUND);
+static_assert(detail::pipe_access_outbound == PIPE_ACCESS_OUTBOUND);
+static_assert(detail::pipe_access_duplex == PIPE_ACCESS_DUPLEX);
+static_assert(detail::pipe_type_byte == PIPE_TYPE_BYTE);
+static_assert(detail::pipe_type_message == PIPE_TYPE_MESSAGE);
+static_assert(detail::pipe_readmode_byte == PIPE_READMODE_BYTE);
+static_assert(detail::pipe_readmode_message == PIPE_READMODE_MESSAGE);
+
+PipeMode pipe_mode_from_pipe_type(std::uint32_t type, std::error_code& ec) noexcept {
+  ec.clear();
+  switch (type) {
+    case PIPE_TYPE_BYTE:
+      return PipeMode::Bytes;
+    case PIPE_TYPE_MESSAGE:
+      return PipeMode::Messages;
+    default:
+      ec = std::make_error_code(std::errc::invalid_argument);
+      return PipeMode::Bytes;
   }
-  return PipeStreamRole::ReaderAndWriter;
-}
-
-PipeStreamRole client_role(PipeDirection d) noexcept {
-  switch (d) {
-    case PipeDirection::ClientToServer:
-      return PipeStreamRole::Writer;
-    case PipeDirection::ServerToClient:
-      return PipeStreamRole::Reader;
-    case PipeDirection::Duplex:
-      break;
-  }
-  return PipeStreamRole::ReaderAndWriter;
-}
-
-PipeDirection direction_as_server(PipeStreamRole r) noexcept {
-  switch (r) {
-    case PipeStreamRole::Reader:
-      return PipeDirection::ClientToServer;
-    case PipeStreamRole::Writer:
-      return PipeDirection::ServerToClient;
-    case PipeStreamRole::ReaderAndWriter:
-      break;
-  }
-  return PipeDirection::Duplex;
-}
-
-PipeDirection direction_as_client(PipeStreamRole r) noexcept {
-  switch (r) {
-    case PipeStreamRole::Reader:
-      return PipeDirection::ServerToClient;
-    case PipeStreamRole::Writer:
-      return PipeDirection::ClientToServer;
-    case PipeStreamRole::ReaderAndWriter:
-      break;
-  }
-  return PipeDirection::Duplex;
-}
-
-std::uint32_t to_pipe_access(PipeDirection d) noexcept {
-  switch (d) {
-    case PipeDirection::ClientToServer:
-      return PIPE_ACCESS_INBOUND;
-    case PipeDirection::ServerToClient:
-      return PIPE_ACCESS_OUTBOUND;
-    case PipeDirection::Duplex:
-      break;
-  }
-  return PIPE_ACCESS_DUPLEX;
-}
-
-std::uint32_t to_pipe_type(PipeMode m) noexcept {
-  return m == PipeMode::Messages ? PIPE_TYPE_MESSAGE : PIPE_TYPE_BYTE;
-}
-
-std::uint32_t to_read_mode(PipeMode m) noexcept {
-  return m == PipeMode::Messages ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE;
 }
 
 PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept {

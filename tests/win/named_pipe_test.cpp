@@ -166,6 +166,35 @@ TEST_CASE("PipeDirection: PIPE_ACCESS_* conversions, with an error for a bad val
   CHECK(ec == std::errc::invalid_argument);
 }
 
+TEST_CASE("PipeDirection, PipeStreamRole, PipeMode: the conversions are constexpr") {
+  using win::PipeDirection;
+  using win::PipeStreamRole;
+  static_assert(win::server_role(PipeDirection::ClientToServer) == PipeStreamRole::Reader);
+  static_assert(win::client_role(PipeDirection::ClientToServer) == PipeStreamRole::Writer);
+  static_assert(win::server_role(PipeDirection::Duplex) == PipeStreamRole::ReaderAndWriter);
+  static_assert(win::direction_as_server(PipeStreamRole::Writer) == PipeDirection::ServerToClient);
+  static_assert(win::direction_as_client(PipeStreamRole::Writer) == PipeDirection::ClientToServer);
+  static_assert(win::to_pipe_access(PipeDirection::ClientToServer) == PIPE_ACCESS_INBOUND);
+  static_assert(win::to_pipe_access(PipeDirection::Duplex) == PIPE_ACCESS_DUPLEX);
+  static_assert(win::to_pipe_type(win::PipeMode::Messages) == PIPE_TYPE_MESSAGE);
+  static_assert(win::to_read_mode(win::PipeMode::Messages) == PIPE_READMODE_MESSAGE);
+  static_assert(win::to_read_mode(win::PipeMode::Bytes) == PIPE_READMODE_BYTE);
+  CHECK(true);
+}
+
+TEST_CASE("PipeMode: from a PIPE_TYPE_* value, with an error for any other value") {
+  std::error_code ec;
+  CHECK(win::pipe_mode_from_pipe_type(PIPE_TYPE_MESSAGE, ec) == win::PipeMode::Messages);
+  CHECK_FALSE(ec);
+  CHECK(win::pipe_mode_from_pipe_type(PIPE_TYPE_BYTE, ec) == win::PipeMode::Bytes);
+  CHECK_FALSE(ec);
+  for (const std::uint32_t bad : {1u, 2u, 8u, static_cast<std::uint32_t>(PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE), 0xffffffffu}) {
+    CAPTURE(bad);
+    win::pipe_mode_from_pipe_type(bad, ec);
+    CHECK(ec == std::errc::invalid_argument);
+  }
+}
+
 TEST_CASE("PipeMode: pipe type and read mode values") {
   CHECK(win::to_pipe_type(win::PipeMode::Bytes) == PIPE_TYPE_BYTE);
   CHECK(win::to_pipe_type(win::PipeMode::Messages) == PIPE_TYPE_MESSAGE);

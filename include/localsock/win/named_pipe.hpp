@@ -34,24 +34,63 @@ enum class PipeMode { Bytes, Messages };
 enum class PipeStreamRole { Reader, Writer, ReaderAndWriter };
 
 /// The role a server end plays on a pipe of direction `d` (ClientToServer: Reader).
-PipeStreamRole server_role(PipeDirection d) noexcept;
+constexpr PipeStreamRole server_role(PipeDirection d) noexcept {
+  return d == PipeDirection::ClientToServer   ? PipeStreamRole::Reader
+         : d == PipeDirection::ServerToClient ? PipeStreamRole::Writer
+                                              : PipeStreamRole::ReaderAndWriter;
+}
 /// The role a client end plays on a pipe of direction `d` (ClientToServer: Writer).
-PipeStreamRole client_role(PipeDirection d) noexcept;
+constexpr PipeStreamRole client_role(PipeDirection d) noexcept {
+  return d == PipeDirection::ClientToServer   ? PipeStreamRole::Writer
+         : d == PipeDirection::ServerToClient ? PipeStreamRole::Reader
+                                              : PipeStreamRole::ReaderAndWriter;
+}
 /// The direction of a pipe whose server end has role `r`.
-PipeDirection direction_as_server(PipeStreamRole r) noexcept;
+constexpr PipeDirection direction_as_server(PipeStreamRole r) noexcept {
+  return r == PipeStreamRole::Reader   ? PipeDirection::ClientToServer
+         : r == PipeStreamRole::Writer ? PipeDirection::ServerToClient
+                                       : PipeDirection::Duplex;
+}
 /// The direction of a pipe whose client end has role `r`.
-PipeDirection direction_as_client(PipeStreamRole r) noexcept;
+constexpr PipeDirection direction_as_client(PipeStreamRole r) noexcept {
+  return r == PipeStreamRole::Reader   ? PipeDirection::ServerToClient
+         : r == PipeStreamRole::Writer ? PipeDirection::ClientToServer
+                                       : PipeDirection::Duplex;
+}
+
+// The Win32 values, spelled out so that this header needs no <windows.h>; src/win
+// checks them against the system headers.
+namespace detail {
+inline constexpr std::uint32_t pipe_access_inbound = 0x1;   // PIPE_ACCESS_INBOUND
+inline constexpr std::uint32_t pipe_access_outbound = 0x2;  // PIPE_ACCESS_OUTBOUND
+inline constexpr std::uint32_t pipe_access_duplex = 0x3;    // PIPE_ACCESS_DUPLEX
+inline constexpr std::uint32_t pipe_type_byte = 0x0;        // PIPE_TYPE_BYTE
+inline constexpr std::uint32_t pipe_type_message = 0x4;     // PIPE_TYPE_MESSAGE
+inline constexpr std::uint32_t pipe_readmode_byte = 0x0;    // PIPE_READMODE_BYTE
+inline constexpr std::uint32_t pipe_readmode_message = 0x2; // PIPE_READMODE_MESSAGE
+}  // namespace detail
 
 /// The PIPE_ACCESS_* value of a direction (as given to CreateNamedPipe).
-std::uint32_t to_pipe_access(PipeDirection d) noexcept;
+constexpr std::uint32_t to_pipe_access(PipeDirection d) noexcept {
+  return d == PipeDirection::ClientToServer   ? detail::pipe_access_inbound
+         : d == PipeDirection::ServerToClient ? detail::pipe_access_outbound
+                                              : detail::pipe_access_duplex;
+}
 /// The direction of a PIPE_ACCESS_* value (other open-mode flags are ignored);
 /// `std::errc::invalid_argument` for a value that names no direction.
 PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept;
 
 /// The PIPE_TYPE_* value of a mode (as given to CreateNamedPipe).
-std::uint32_t to_pipe_type(PipeMode m) noexcept;
+constexpr std::uint32_t to_pipe_type(PipeMode m) noexcept {
+  return m == PipeMode::Messages ? detail::pipe_type_message : detail::pipe_type_byte;
+}
 /// The PIPE_READMODE_* value of a mode (CreateNamedPipe, SetNamedPipeHandleState).
-std::uint32_t to_read_mode(PipeMode m) noexcept;
+constexpr std::uint32_t to_read_mode(PipeMode m) noexcept {
+  return m == PipeMode::Messages ? detail::pipe_readmode_message : detail::pipe_readmode_byte;
+}
+/// The mode of a PIPE_TYPE_* value (PIPE_TYPE_BYTE or PIPE_TYPE_MESSAGE exactly);
+/// `std::errc::invalid_argument` for any other value.
+PipeMode pipe_mode_from_pipe_type(std::uint32_t type, std::error_code& ec) noexcept;
 
 /// This process's user as a SID string (`S-1-5-21-...`), to compare with a peer's.
 std::string current_user_sid(std::error_code& ec);
@@ -216,8 +255,9 @@ class PipeWriteOps {
                                        [&](std::error_code& ec) { return core().write(buf, ec); });
   }
 
-  /// Sends `msg` as one message, whole or not at all (a message of 4 GiB or more is
-  /// `errc::message_too_large`). Zero-length messages are allowed.
+  /// Sends `msg` as one message, whole or not at all: one WriteFile, whose length this
+  /// library limits to 2 GiB − 1 bytes (0x7fffffff); a longer message is
+  /// `errc::message_too_large`. Zero-length messages are allowed.
   void send(ConstBuffer msg, std::error_code& ec) noexcept
     requires(Mode == StreamMode::Messages)
   {
