@@ -3,6 +3,7 @@
 
 #include <windows.h>
 
+#include <cctype>
 #include <chrono>
 #include <thread>
 #include <type_traits>
@@ -63,6 +64,19 @@ TEST_CASE("named pipe: a second listener on a live name is refused (also under W
   auto c = win::DuplexBytePipeStream::connect(name);
   t.join();
   CHECK(c.is_client());
+}
+
+TEST_CASE("named pipe: names are case-insensitive: NAME reaches the listener of name") {
+  const std::string base = localsock::test::unique_name("case");
+  std::string upper = base;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto listener = win::PipeListenerOptions().name(LocalName::namespaced(base)).create<win::DuplexBytePipeStream>();
+  std::error_code ec;
+  auto c = win::DuplexBytePipeStream::connect(LocalName::namespaced(upper), 1s, ec);
+  CHECK_FALSE(ec);
+  CHECK(c.is_open());
+  win::PipeListenerOptions().name(LocalName::namespaced(upper)).create<win::DuplexBytePipeStream>(ec);
+  CHECK(ec == errc::name_in_use);
 }
 
 TEST_CASE("named pipe: a mode that does not fit the stream type is a clear error") {
