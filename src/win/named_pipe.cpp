@@ -247,14 +247,14 @@ PipeCore::~PipeCore() {
 }
 
 PipeCore PipeCore::connect(const LocalName& name, bool read, bool write, bool message_read,
-                           Timeout busy_timeout, std::error_code& ec) {
-  PipeCore core = connect_unlogged(name, read, write, message_read, busy_timeout, ec);
+                           bool message_type, Timeout busy_timeout, std::error_code& ec) {
+  PipeCore core = connect_unlogged(name, read, write, message_read, message_type, busy_timeout, ec);
   localsock::detail::log_step("connect to", name.str(), ec);
   return core;
 }
 
 PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write, bool message_read,
-                                    Timeout busy_timeout, std::error_code& ec) {
+                                    bool message_type, Timeout busy_timeout, std::error_code& ec) {
   ec.clear();
   if (name.empty() || name.kind() != NameKind::namespaced) {
     ec = make_error_code(name.empty() ? errc::invalid_name : errc::not_supported);
@@ -307,6 +307,21 @@ PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write
       // briefly gone; a server that was busy a moment ago gets the rest of the timeout.
       ::Sleep(std::min<DWORD>(slice, 5));
     }
+  }
+  // The pipe's type must be the stream's: a message client on a byte pipe would have
+  // its read mode refused (a raw ERROR_INVALID_PARAMETER) or, writing only, send
+  // "messages" that arrive as one byte stream; a byte client on a message pipe would
+  // lose the boundaries. (The client took an instance; the server skips it.)
+  DWORD pipe_flags = 0;
+  if (!::GetNamedPipeInfo(h, &pipe_flags, nullptr, nullptr, nullptr)) {
+    ec = last_error();
+    ::CloseHandle(h);
+    return {};
+  }
+  if (((pipe_flags & PIPE_TYPE_MESSAGE) != 0) != message_type) {
+    ec = make_error_code(errc::mode_mismatch);
+    ::CloseHandle(h);
+    return {};
   }
   if (message_read) {
     DWORD mode = to_read_mode(PipeMode::Messages);

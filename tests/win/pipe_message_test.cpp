@@ -303,3 +303,33 @@ TEST_CASE("message pipe: release refuses while the head of a message is held; no
   CHECK(adopted.recv(got, 1 << 20).size == 3);
   CHECK(got == pattern(3, 1));
 }
+
+TEST_CASE("pipe streams: a client whose mode does not fit the pipe gets mode_mismatch") {
+  // Each attempt gets a fresh listener: a client that opened the pipe and closed it again
+  // uses up the instance until the server accepts (and skips) it.
+  auto attempt = [](auto server_tag, auto client_tag) {
+    using Server = typename decltype(server_tag)::type;
+    using Client = typename decltype(client_tag)::type;
+    const LocalName name = fresh_name();
+    auto listener = win::PipeListenerOptions().name(name).mode(Server::pipe_mode).template create<Server>();
+    std::error_code ec;
+    auto c = Client::connect(name, 1s, ec);
+    CHECK(c.is_open() == !ec);
+    return ec;
+  };
+  using Bytes = std::type_identity<win::DuplexBytePipeStream>;
+  using Msgs = std::type_identity<win::DuplexMsgPipeStream>;
+  // A message client against a byte pipe: a message reader, and a message writer.
+  CHECK(attempt(Bytes{}, Msgs{}) == errc::mode_mismatch);
+  CHECK(attempt(std::type_identity<win::ByteReaderPipeStream>{},
+                std::type_identity<win::MsgWriterPipeStream>{}) == errc::mode_mismatch);
+  // A byte client against a message pipe would lose the message boundaries.
+  CHECK(attempt(Msgs{}, Bytes{}) == errc::mode_mismatch);
+  CHECK(attempt(std::type_identity<win::MsgWriterPipeStream>{},
+                std::type_identity<win::ByteReaderPipeStream>{}) == errc::mode_mismatch);
+  // Fitting clients get in, mixed stream types included.
+  CHECK_FALSE(attempt(Msgs{}, Msgs{}));
+  CHECK_FALSE(attempt(Bytes{}, Bytes{}));
+  CHECK_FALSE(attempt(std::type_identity<win::BasicPipeStream<StreamMode::Bytes, StreamMode::Messages>>{},
+                      std::type_identity<win::BasicPipeStream<StreamMode::Messages, StreamMode::Bytes>>{}));
+}

@@ -112,9 +112,11 @@ class PipeCore {
   PipeCore& operator=(const PipeCore&) = delete;
   ~PipeCore();
 
-  /// Opens the client end of the pipe `name` with the given access.
+  /// Opens the client end of the pipe `name` with the given access; `message_type`:
+  /// the stream expects a message pipe (`errc::mode_mismatch` when the pipe's type is
+  /// the other one).
   static PipeCore connect(const LocalName& name, bool read, bool write, bool message_read,
-                          Timeout busy_timeout, std::error_code& ec);
+                          bool message_type, Timeout busy_timeout, std::error_code& ec);
   /// Takes ownership of a pipe HANDLE after checking that it is one and fits the modes.
   static PipeCore adopt(void* handle, bool message_read, bool message_write,
                         std::error_code& ec) noexcept;
@@ -159,7 +161,7 @@ class PipeCore {
 
  private:
   static PipeCore connect_unlogged(const LocalName& name, bool read, bool write, bool message_read,
-                                   Timeout busy_timeout, std::error_code& ec);
+                                   bool message_type, Timeout busy_timeout, std::error_code& ec);
   void* handle_ = nullptr;
   bool server_ = false;
   bool shut_ = false;  // shutdown(both) closed the handle; reads report end of stream.
@@ -407,12 +409,16 @@ class BasicPipeStream
   /// (`\\.\pipe\x`, `\\server\pipe\x`) is used as is. When every instance is busy, waits
   /// up to `busy_timeout` for one to come free.
   /// @throws localsock::Error: `errc::no_listener` when no such pipe exists (at once),
-  /// `errc::timed_out` when the instances stay busy.
+  /// `errc::timed_out` when the instances stay busy, `errc::mode_mismatch` when the
+  /// pipe's type (bytes or messages) is not the stream type's `pipe_mode`: a message
+  /// client on a byte pipe, or a byte client on a message pipe (whose boundaries it
+  /// would lose).
   static BasicPipeStream connect(const LocalName& name, Timeout busy_timeout,
                                  std::error_code& ec) {
     return BasicPipeStream(detail::PipeCore::connect(name, Read != StreamMode::None,
                                                      Write != StreamMode::None,
                                                      Read == StreamMode::Messages,
+                                                     pipe_mode == PipeMode::Messages,
                                                      busy_timeout, ec));
   }
   static BasicPipeStream connect(const LocalName& name, Timeout busy_timeout = default_busy_timeout) {
