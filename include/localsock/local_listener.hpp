@@ -18,7 +18,9 @@ namespace localsock {
 /// A listener bound to a filesystem path removes the socket file it created when it goes
 /// away, and only that file. Move-only; the destructor closes.
 /// @par Thread Safety: `close()` may be called from any thread, also while another
-/// thread is blocked in `accept()`, which then fails with `errc::listener_closed`.
+/// thread is blocked in `accept()`, which then fails with `errc::listener_closed`; once
+/// close() has returned, the listener may be destroyed at once, even while that accept
+/// is still on its way out.
 template <Mode M>
 class BasicLocalListener {
  public:
@@ -47,7 +49,10 @@ class BasicLocalListener {
   /// @throws localsock::Error; `errc::listener_closed` after close().
   Socket accept(std::error_code& ec) { return Socket(native_.accept(ec)); }
   Socket accept() {
-    return detail::or_throw("LocalListener::accept", name().str(), [&](auto& ec) { return accept(ec); });
+    // A copy: once accept returns, another thread may have closed and destroyed this
+    // listener.
+    const std::string name_copy = name().str();
+    return detail::or_throw("LocalListener::accept", name_copy, [&](auto& ec) { return accept(ec); });
   }
   /// Waits at most `timeout` for a client; `errc::timed_out` after it.
   Socket accept_for(Timeout timeout, std::error_code& ec) { return Socket(native_.accept_for(timeout, ec)); }

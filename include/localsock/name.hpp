@@ -45,7 +45,11 @@ class LocalName {
   /// @throws localsock::Error on an empty name, an embedded NUL, a name too long for the
   /// platform, or a character the platform forbids (`\` in a Windows pipe name).
   /// @note Windows: `name` may also be a full pipe path `\\.\pipe\NAME` or
-  /// `\\host\pipe\NAME`.
+  /// `\\host\pipe\NAME`. Pipe names are case-insensitive. A name that Win32 would
+  /// rewrite before it reaches the pipe file system is refused (`errc::invalid_name`):
+  /// one with `/`, one ending in `.` or a space (so also `.` and `..`), and the
+  /// `\\?\pipe\` form, which WaitNamedPipe does not take; otherwise `name.` would
+  /// reach the pipe `name`.
   static LocalName namespaced(std::string_view name);
   /// As above, reporting through `ec`; returns an empty LocalName on error.
   static LocalName namespaced(std::string_view name, std::error_code& ec);
@@ -68,7 +72,11 @@ class LocalName {
   /// socket-file path where a namespaced name maps to a file.
   std::string native() const;
 
-  friend bool operator==(const LocalName&, const LocalName&) = default;
+  /// Whether two names name the same object on this platform.
+  /// @note Windows: pipe names are case-insensitive, so `App` and `app` are equal (and
+  /// reach the same pipe), as are a bare name and its `\\.\pipe\` path.
+  /// @note POSIX: names are byte strings, equal when spelled the same.
+  friend bool operator==(const LocalName& a, const LocalName& b);
 
  private:
   LocalName(NameKind kind, std::string name) : kind_(kind), name_(std::move(name)) {}

@@ -12,8 +12,29 @@ namespace localsock::detail {
 /// wake-up: a pipe on Unix, an event on Windows), and waits until every accept has left
 /// before the backend releases its descriptor or handle, so none is reused under a
 /// waiting thread.
+///
+/// Once an accept has left the gate, close() may return and the listener be destroyed
+/// by the thread that closed it: an accept must build everything it returns, logs or
+/// reports (the name included) before it leaves. A Pass leaves when it goes out of
+/// scope, after the return value has been made.
 class AcceptGate {
  public:
+  /// One accept inside the gate, from construction to destruction; false when the
+  /// listener was closed already (then it holds nothing).
+  class [[nodiscard]] Pass {
+   public:
+    explicit Pass(AcceptGate& gate) : gate_(gate.enter() ? &gate : nullptr) {}
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+    ~Pass() {
+      if (gate_ != nullptr) gate_->leave();
+    }
+    explicit operator bool() const noexcept { return gate_ != nullptr; }
+
+   private:
+    AcceptGate* gate_;
+  };
+
   /// Enters an accept; false when the listener is already closed.
   bool enter() {
     std::lock_guard lock(mutex_);

@@ -43,4 +43,8 @@ NameSupport LocalName::supported() noexcept { return detail::name_support(); }
 
 std::string LocalName::native() const { return detail::native_name(kind_, name_); }
 
+bool operator==(const LocalName& a, const LocalName& b) {
+  return a.kind_ == b.kind_ && detail::same_name(a.kind_, a.name_, b.name_);
+}
+
 }  // namespace localsock

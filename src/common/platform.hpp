@@ -27,6 +27,9 @@ std::error_code validate_name(NameKind kind, std::string_view name) noexcept;
 /// The name as the operating system sees it (see LocalName::native).
 std::string native_name(NameKind kind, const std::string& name);
 
+/// Whether two names of kind `kind` name the same object here (see LocalName's ==).
+bool same_name(NameKind kind, const std::string& a, const std::string& b);
+
 /// Kinds of name this platform supports natively.
 NameSupport name_support() noexcept;
 

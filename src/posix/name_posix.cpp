@@ -88,6 +88,9 @@ std::string native_name(NameKind kind, const std::string& name) {
   return posix::detail::filesystem_path(LocalName::namespaced(name));
 }
 
+// Unix names are byte strings: equal when spelled the same.
+bool same_name(NameKind, const std::string& a, const std::string& b) { return a == b; }
+
 NameSupport name_support() noexcept {
   return {.path = true, .namespaced = posix::detail::has_abstract_namespace()};
 }

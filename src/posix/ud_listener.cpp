@@ -324,13 +324,15 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
     ec = make_error_code(errc::listener_closed);
     return -1;
   }
-  if (!s->gate.enter()) {
+  // Everything below, the log line included, happens inside the gate: once the pass is
+  // gone, a close() from another thread may return and the listener be destroyed.
+  localsock::detail::AcceptGate::Pass pass(s->gate);
+  if (!pass) {
     ec = make_error_code(errc::listener_closed);
     return -1;
   }
   const int fd = accept_waits_in_kernel && !s->nonblocking ? accept_waiting_in_kernel(timeout, ec)
                                                             : accept_waiting_in_poll(timeout, ec);
-  s->gate.leave();
   if (fd >= 0) prepare_socket(fd, s->type);
   if (ec != errc::would_block && ec != errc::timed_out) localsock::detail::log_step("accept on", s->name.str(), ec);
   return fd;

@@ -41,7 +41,7 @@ std::error_code validate_name(NameKind kind, std::string_view name) noexcept {
   if (name.substr(0, 2) == R"(\\)") {
     // \\host\pipe\NAME: a host without backslashes, then "pipe", then a plain name.
     const std::size_t host_end = name.find('\\', 2);
-    if (host_end == std::string_view::npos || host_end == 2)
+    if (host_end == std::string_view::npos || host_end == 2 || name.substr(2, host_end - 2) == "?")
       return make_error_code(errc::invalid_name);
     const std::string_view tail = name.substr(host_end + 1);
     constexpr std::string_view pipe = "pipe\\";
@@ -53,6 +53,13 @@ std::error_code validate_name(NameKind kind, std::string_view name) noexcept {
   }
   if (rest.empty() || rest.find('\\') != std::string_view::npos)
     return make_error_code(errc::invalid_name);
+  // Win32 rewrites \\.\pipe\ paths before they reach the pipe file system: '/' becomes a
+  // separator, '.' and '..' are resolved, and trailing dots and spaces are dropped. A
+  // name that would be rewritten reaches another pipe than it says ('name.' is 'name',
+  // '..' is not a pipe at all), so it is refused. (The \\?\ form is not rewritten, but
+  // WaitNamedPipe, which connect and the first-instance check need, does not take it.)
+  if (name.find('/') != std::string_view::npos || rest.back() == '.' || rest.back() == ' ')
+    return make_error_code(errc::invalid_name);
   if (full > win::detail::max_pipe_path) return make_error_code(errc::name_too_long);
   return {};
 }
@@ -60,6 +67,16 @@ std::error_code validate_name(NameKind kind, std::string_view name) noexcept {
 std::string native_name(NameKind kind, const std::string& name) {
   if (kind == NameKind::path) return name;
   return win::detail::pipe_path(name);
+}
+
+bool same_name(NameKind kind, const std::string& a, const std::string& b) {
+  if (kind == NameKind::path) return a == b;
+  // Pipe names are case-insensitive (the object manager's ordinal comparison, ignoring
+  // case), and a bare name is the same pipe as its \\.\pipe\ path.
+  const std::wstring wa = win::detail::widen(win::detail::pipe_path(a));
+  const std::wstring wb = win::detail::widen(win::detail::pipe_path(b));
+  return ::CompareStringOrdinal(wa.data(), static_cast<int>(wa.size()), wb.data(),
+                                static_cast<int>(wb.size()), TRUE) == CSTR_EQUAL;
 }
 
 NameSupport name_support() noexcept { return {.path = false, .namespaced = true}; }

@@ -2,10 +2,12 @@
 #include <localsock/win/named_pipe.hpp>
 
 #include <windows.h>
+#include <winternl.h>
 #include <aclapi.h>
 #include <sddl.h>
 
 #include <algorithm>
+#include <exception>
 #include <span>
 #include <vector>
 
@@ -22,72 +24,26 @@
 
 namespace localsock::win {
 
-PipeStreamRole server_role(PipeDirection d) noexcept {
-  switch (d) {
-    case PipeDirection::ClientToServer:
-      return PipeStreamRole::Reader;
-    case PipeDirection::ServerToClient:
-      return PipeStreamRole::Writer;
-    case PipeDirection::Duplex:
-      break;
+// The header spells the Win32 values out; they must be the system's.
+static_assert(detail::pipe_access_inbound == PIPE_ACCESS_INBOUND);
+static_assert(detail::pipe_access_outbound == PIPE_ACCESS_OUTBOUND);
+static_assert(detail::pipe_access_duplex == PIPE_ACCESS_DUPLEX);
+static_assert(detail::pipe_type_byte == PIPE_TYPE_BYTE);
+static_assert(detail::pipe_type_message == PIPE_TYPE_MESSAGE);
+static_assert(detail::pipe_readmode_byte == PIPE_READMODE_BYTE);
+static_assert(detail::pipe_readmode_message == PIPE_READMODE_MESSAGE);
+
+PipeMode pipe_mode_from_pipe_type(std::uint32_t type, std::error_code& ec) noexcept {
+  ec.clear();
+  switch (type) {
+    case PIPE_TYPE_BYTE:
+      return PipeMode::Bytes;
+    case PIPE_TYPE_MESSAGE:
+      return PipeMode::Messages;
+    default:
+      ec = std::make_error_code(std::errc::invalid_argument);
+      return PipeMode::Bytes;
   }
-  return PipeStreamRole::ReaderAndWriter;
-}
-
-PipeStreamRole client_role(PipeDirection d) noexcept {
-  switch (d) {
-    case PipeDirection::ClientToServer:
-      return PipeStreamRole::Writer;
-    case PipeDirection::ServerToClient:
-      return PipeStreamRole::Reader;
-    case PipeDirection::Duplex:
-      break;
-  }
-  return PipeStreamRole::ReaderAndWriter;
-}
-
-PipeDirection direction_as_server(PipeStreamRole r) noexcept {
-  switch (r) {
-    case PipeStreamRole::Reader:
-      return PipeDirection::ClientToServer;
-    case PipeStreamRole::Writer:
-      return PipeDirection::ServerToClient;
-    case PipeStreamRole::ReaderAndWriter:
-      break;
-  }
-  return PipeDirection::Duplex;
-}
-
-PipeDirection direction_as_client(PipeStreamRole r) noexcept {
-  switch (r) {
-    case PipeStreamRole::Reader:
-      return PipeDirection::ServerToClient;
-    case PipeStreamRole::Writer:
-      return PipeDirection::ClientToServer;
-    case PipeStreamRole::ReaderAndWriter:
-      break;
-  }
-  return PipeDirection::Duplex;
-}
-
-std::uint32_t to_pipe_access(PipeDirection d) noexcept {
-  switch (d) {
-    case PipeDirection::ClientToServer:
-      return PIPE_ACCESS_INBOUND;
-    case PipeDirection::ServerToClient:
-      return PIPE_ACCESS_OUTBOUND;
-    case PipeDirection::Duplex:
-      break;
-  }
-  return PIPE_ACCESS_DUPLEX;
-}
-
-std::uint32_t to_pipe_type(PipeMode m) noexcept {
-  return m == PipeMode::Messages ? PIPE_TYPE_MESSAGE : PIPE_TYPE_BYTE;
-}
-
-std::uint32_t to_read_mode(PipeMode m) noexcept {
-  return m == PipeMode::Messages ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE;
 }
 
 PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept {
@@ -105,8 +61,24 @@ PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& 
   }
 }
 
-void PipeImpersonation::revert() noexcept {
-  if (std::exchange(active_, false)) ::RevertToSelf();
+void PipeImpersonation::revert(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!active_) return;
+  const bool failed = localsock::detail::inject(testing::Fault::revert_to_self);
+  if (failed || !::RevertToSelf()) {
+    // The thread still acts as the client: say so, and stay active.
+    ec = failed ? detail::error_of(ERROR_ACCESS_DENIED) : detail::last_error();
+    return;
+  }
+  active_ = false;
+}
+
+void PipeImpersonation::revert_or_terminate() noexcept {
+  std::error_code ec;
+  revert(ec);
+  // Going on in the client's security context is not an option (Microsoft's advice for
+  // a failed RevertToSelf is to end the process).
+  if (ec) std::terminate();
 }
 
 }  // namespace localsock::win
@@ -275,24 +247,27 @@ PipeCore::~PipeCore() {
 }
 
 PipeCore PipeCore::connect(const LocalName& name, bool read, bool write, bool message_read,
-                           Timeout busy_timeout, std::error_code& ec) {
-  PipeCore core = connect_unlogged(name, read, write, message_read, busy_timeout, ec);
+                           bool message_type, Timeout busy_timeout, std::error_code& ec) {
+  PipeCore core = connect_unlogged(name, read, write, message_read, message_type, busy_timeout, ec);
   localsock::detail::log_step("connect to", name.str(), ec);
   return core;
 }
 
 PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write, bool message_read,
-                                    Timeout busy_timeout, std::error_code& ec) {
+                                    bool message_type, Timeout busy_timeout, std::error_code& ec) {
   ec.clear();
   if (name.empty() || name.kind() != NameKind::namespaced) {
     ec = make_error_code(name.empty() ? errc::invalid_name : errc::not_supported);
     return {};
   }
   const std::wstring path = widen(pipe_path(name.str()));
-  // A message-reading client switches its handle to message read mode, which needs the
-  // right to change the handle's attributes.
+  // Reading the pipe's type and state (GetNamedPipeInfo, GetNamedPipeHandleState: the
+  // mode check below, and adopt() of a released handle) needs FILE_READ_ATTRIBUTES,
+  // which GENERIC_WRITE alone does not give; a message-reading client switches its
+  // handle to message read mode, which needs FILE_WRITE_ATTRIBUTES, which GENERIC_READ
+  // alone does not give. Both are in the default pipe DACL's grant to everyone's read.
   const DWORD access = (read ? GENERIC_READ : 0) | (write ? GENERIC_WRITE : 0) |
-                       (message_read ? FILE_WRITE_ATTRIBUTES : 0);
+                       FILE_READ_ATTRIBUTES | (message_read ? FILE_WRITE_ATTRIBUTES : 0);
   // Identification only: the server may learn who the client is, but not act as it.
   const DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
   const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
@@ -333,6 +308,21 @@ PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write
       ::Sleep(std::min<DWORD>(slice, 5));
     }
   }
+  // The pipe's type must be the stream's: a message client on a byte pipe would have
+  // its read mode refused (a raw ERROR_INVALID_PARAMETER) or, writing only, send
+  // "messages" that arrive as one byte stream; a byte client on a message pipe would
+  // lose the boundaries. (The client took an instance; the server skips it.)
+  DWORD pipe_flags = 0;
+  if (!::GetNamedPipeInfo(h, &pipe_flags, nullptr, nullptr, nullptr)) {
+    ec = last_error();
+    ::CloseHandle(h);
+    return {};
+  }
+  if (((pipe_flags & PIPE_TYPE_MESSAGE) != 0) != message_type) {
+    ec = make_error_code(errc::mode_mismatch);
+    ::CloseHandle(h);
+    return {};
+  }
   if (message_read) {
     DWORD mode = to_read_mode(PipeMode::Messages);
     if (!::SetNamedPipeHandleState(h, &mode, nullptr, nullptr)) {
@@ -348,15 +338,39 @@ PipeCore PipeCore::adopt(void* handle, bool message_read, bool message_write,
                          std::error_code& ec) noexcept {
   ec.clear();
   HANDLE h = static_cast<HANDLE>(handle);
-  DWORD flags = 0;
-  if (h == nullptr || h == INVALID_HANDLE_VALUE ||
-      !::GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr)) {
+  if (h == nullptr || h == INVALID_HANDLE_VALUE || ::GetFileType(h) != FILE_TYPE_PIPE) {
     ec = std::make_error_code(std::errc::invalid_argument);
+    return {};
+  }
+  // Every operation here is overlapped: a handle opened without FILE_FLAG_OVERLAPPED
+  // would make timeouts, cancel_io, nonblocking mode and split silently wrong. The
+  // handle's mode (FileModeInformation) needs no access right to read.
+  IO_STATUS_BLOCK io{};
+  ULONG file_mode = 0;
+  const NTSTATUS status =
+      ::NtQueryInformationFile(h, &io, &file_mode, sizeof file_mode, FileModeInformation);
+  if (status < 0) {
+    ec = error_of(::RtlNtStatusToDosError(status));
+    return {};
+  }
+  if ((file_mode & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)) != 0) {
+    ec = std::make_error_code(std::errc::operation_not_supported);
+    return {};
+  }
+  // Reading the type and state needs FILE_READ_ATTRIBUTES (part of GENERIC_READ): the
+  // server end of an outbound pipe, which Windows opens with write access only, lacks it.
+  const auto refused = [](DWORD err) {
+    return err == ERROR_ACCESS_DENIED ? make_error_code(errc::access_denied)
+                                      : std::make_error_code(std::errc::invalid_argument);
+  };
+  DWORD flags = 0;
+  if (!::GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr)) {
+    ec = refused(::GetLastError());
     return {};
   }
   DWORD state = 0;
   if (!::GetNamedPipeHandleStateW(h, &state, nullptr, nullptr, nullptr, nullptr, 0)) {
-    ec = std::make_error_code(std::errc::invalid_argument);
+    ec = refused(::GetLastError());
     return {};
   }
   // A message stream type needs a message pipe, and a message reader a handle in
@@ -374,7 +388,14 @@ void PipeCore::cancel_io() noexcept {
   if (handle_ != nullptr) ::CancelIoEx(static_cast<HANDLE>(handle_), nullptr);
 }
 
-void* PipeCore::release() noexcept {
+void* PipeCore::release(std::error_code& ec) noexcept {
+  ec.clear();
+  if (holding_) {
+    // The head of a message is here and its rest in the pipe: the next owner of the
+    // handle would take the rest for a whole message.
+    ec = std::make_error_code(std::errc::operation_in_progress);
+    return nullptr;
+  }
   shut_ = false;
   holding_ = false;
   held_.clear();
@@ -650,12 +671,34 @@ std::string owner_sid(HANDLE h, std::error_code& ec) {
 }  // namespace
 
 std::string PipeCore::client_user_sid(std::error_code& ec) const {
+  ec.clear();
+  if (handle_ == nullptr || !server_) {
+    ec = make_error_code(handle_ == nullptr ? errc::not_connected : errc::wrong_end);
+    return {};
+  }
+  // The caller may be impersonating already (a PipeImpersonation guard): keep the token
+  // the thread has and give it back afterwards, where RevertToSelf would end the
+  // caller's impersonation behind its back.
+  HANDLE saved = nullptr;
+  if (!::OpenThreadToken(::GetCurrentThread(), TOKEN_IMPERSONATE, TRUE, &saved)) {
+    if (::GetLastError() != ERROR_NO_TOKEN) {
+      ec = last_error();
+      return {};
+    }
+    saved = nullptr;
+  }
   impersonate_client(ec);
-  if (ec) return {};
+  if (ec) {
+    if (saved != nullptr) ::CloseHandle(saved);
+    return {};
+  }
   HANDLE token = nullptr;
   const BOOL opened = ::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token);
   const DWORD err = ::GetLastError();
-  ::RevertToSelf();
+  // SetThreadToken with no token is RevertToSelf. Failing to restore would leave the
+  // thread in the client's context: as with a failed RevertToSelf, end the process.
+  if (!::SetThreadToken(nullptr, saved)) std::terminate();
+  if (saved != nullptr) ::CloseHandle(saved);
   if (!opened) {
     ec = error_of(err);
     return {};
@@ -839,8 +882,29 @@ struct PipeListenerCore::State {
   // Creates the instance that waits for the next client, if a place is free within
   // `wait` ms.
   void make_pending(bool first, DWORD wait, std::error_code& ec) noexcept {
+    const ULONGLONG start = ::GetTickCount64();
     if (!take_slot(wait, ec)) return;
     pending = create_instance(first, ec);
+    // Windows counts the instances itself: a server handle given away by release() (or
+    // a server sharing the name, with first_instance(false)) holds its instance until
+    // that handle is closed, though our count has it free. Wait for it, in slices, as
+    // long as this accept may wait, rather than fail with ERROR_PIPE_BUSY.
+    while (pending == nullptr && !first && ec == std::error_code(ERROR_PIPE_BUSY, std::system_category())) {
+      const ULONGLONG waited = ::GetTickCount64() - start;
+      const DWORD slice = wait == INFINITE ? 20
+                          : waited >= wait ? 0
+                                           : static_cast<DWORD>(std::min<ULONGLONG>(20, wait - waited));
+      if (slice == 0) {
+        ec = make_error_code(nonblocking ? errc::would_block : errc::timed_out);
+        break;
+      }
+      if (::WaitForSingleObject(stop_event, slice) == WAIT_OBJECT_0) {
+        ec = make_error_code(errc::listener_closed);
+        break;
+      }
+      ec.clear();
+      pending = create_instance(false, ec);
+    }
     if (pending == nullptr && slots) ::ReleaseSemaphore(slots->semaphore, 1, nullptr);
   }
 };
@@ -923,11 +987,20 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
   // serves. Wine does not enforce that flag, so ask first whether a pipe of this name
   // exists: WaitNamedPipe fails with ERROR_FILE_NOT_FOUND only when none does, and
   // unlike opening the pipe it takes no instance from the live server.
+  // Only a pipe that exists makes the name in use: WaitNamedPipe succeeds (an instance
+  // is free) or times out (every instance is busy). Any other failure (a bad path, a
+  // remote name) is reported as it is.
   s->first_instance = options.first_instance();
-  if (s->first_instance &&
-      (::WaitNamedPipeW(s->path.c_str(), 1) || ::GetLastError() != ERROR_FILE_NOT_FOUND)) {
-    ec = make_error_code(errc::name_in_use);
-    return {};
+  if (s->first_instance) {
+    const DWORD err = ::WaitNamedPipeW(s->path.c_str(), 1) ? ERROR_SUCCESS : ::GetLastError();
+    if (err == ERROR_SUCCESS || err == ERROR_SEM_TIMEOUT || err == ERROR_PIPE_BUSY) {
+      ec = make_error_code(errc::name_in_use);
+      return {};
+    }
+    if (err != ERROR_FILE_NOT_FOUND) {
+      ec = error_of(err);
+      return {};
+    }
   }
   s->make_pending(true, 0, ec);
   if (ec) return {};
@@ -963,31 +1036,38 @@ bool PipeListenerCore::admits(const PipeCore& server) const {
 }
 
 PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
-  for (;;) {
-    PipeCore core = accept_one(timeout, ec);
-    if (ec != errc::would_block && ec != errc::timed_out)
-      localsock::detail::log_step("accept on", name().str(), ec);
-    // current_user_only: the descriptor keeps others out where DACLs are enforced; this
-    // check also holds where they are not.
-    if (ec || admits(core)) return core;
-    localsock::detail::log(LogLevel::debug, "refused a client of another user on '", name().str(),
-                           "' (current_user_only)");
-    std::error_code ignored;
-    core.disconnect(ignored);
-  }
-}
-
-PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
   ec.clear();
   State* s = state_.get();
   if (s == nullptr) {
     ec = make_error_code(errc::listener_closed);
     return {};
   }
-  if (!s->gate.enter()) {
+  // Everything below, the returned core and the log lines included, happens inside the
+  // gate: once the pass is gone, a close() from another thread may return and the
+  // listener be destroyed.
+  localsock::detail::AcceptGate::Pass pass(s->gate);
+  if (!pass) {
     ec = make_error_code(errc::listener_closed);
     return {};
   }
+  for (;;) {
+    PipeCore core = accept_one(timeout, ec);
+    if (ec != errc::would_block && ec != errc::timed_out)
+      localsock::detail::log_step("accept on", s->name.str(), ec);
+    // current_user_only: the descriptor keeps others out where DACLs are enforced; this
+    // check also holds where they are not.
+    if (ec || admits(core)) return core;
+    localsock::detail::log(LogLevel::debug, "refused a client of another user on '", s->name.str(),
+                           "' (current_user_only)");
+    std::error_code ignored;
+    core.disconnect(ignored);
+  }
+}
+
+// Called inside the gate (by accept).
+PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
+  ec.clear();
+  State* s = state_.get();
   HANDLE connected = nullptr;
   {
     std::lock_guard serial(s->accept_mutex);
@@ -1057,7 +1137,6 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
       s->make_pending(false, 0, ignored);
     }
   }
-  s->gate.leave();
   if (connected == nullptr) return {};
   PipeCore core(connected, true, s->name.str());
   core.hold_slot(slot_token(s->slots));

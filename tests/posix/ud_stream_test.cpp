@@ -13,12 +13,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include <localsock/testing.hpp>
+#include <localsock/logging.hpp>
 
 #include "doctest_ext.hpp"
 #include "unique_name.hpp"
@@ -734,4 +738,39 @@ TEST_CASE("UdListener: accept_for returns by its deadline while refusing other u
   CHECK(ec == errc::timed_out);
   CHECK(took >= 590ms);
   CHECK(took < 900ms);
+TEST_CASE("UdListener: destroyed right after close from another thread while accept waits") {
+  // Run under AddressSanitizer (build/asan): the waiting accept logs its failure on its
+  // way out; the hook holds it there until the listener is destroyed (or 300 ms passed,
+  // for a library that logs while close() still waits for the accept), so that anything
+  // accept touches afterwards is freed memory.
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name("lsg"));
+  std::mutex m;
+  std::condition_variable cv;
+  bool destroyed = false;
+  localsock::set_log_callback([&](localsock::LogLevel, std::string_view line) {
+    if (line.find("accept on") == std::string_view::npos) return;
+    std::unique_lock lock(m);
+    cv.wait_for(lock, std::chrono::milliseconds(300), [&] { return destroyed; });
+  });
+  auto listener = std::make_unique<UdListener>(UdListener::bind(name));
+  std::string what;
+  std::thread t([&, l = listener.get()] {
+    try {
+      l->accept();
+    } catch (const localsock::Error& e) {
+      what = e.what();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  listener->close();
+  listener.reset();
+  {
+    std::lock_guard lock(m);
+    destroyed = true;
+  }
+  cv.notify_all();
+  t.join();
+  localsock::set_log_callback({});
+  CHECK(what.find(name.str()) != std::string::npos);
+  CHECK(what.find("UdListener::accept") != std::string::npos);
 }

@@ -3,8 +3,10 @@
 
 #include <windows.h>
 
+#include <cctype>
 #include <chrono>
 #include <thread>
+#include <type_traits>
 
 #include "doctest_ext.hpp"
 #include "unique_name.hpp"
@@ -36,6 +38,20 @@ TEST_CASE("named pipe: stream types carry their role and modes at compile time")
   CHECK(true);
 }
 
+TEST_CASE("pipe split: halves are move-only, like the facade's") {
+  // Two copies of one read half would share its event and its held message without
+  // any synchronisation.
+  using ReadHalf = win::DuplexBytePipeStream::ReadHalf;
+  using WriteHalf = win::DuplexMsgPipeStream::WriteHalf;
+  static_assert(!std::is_copy_constructible_v<ReadHalf>);
+  static_assert(!std::is_copy_assignable_v<ReadHalf>);
+  static_assert(!std::is_copy_constructible_v<WriteHalf>);
+  static_assert(!std::is_copy_assignable_v<WriteHalf>);
+  static_assert(std::is_nothrow_move_constructible_v<ReadHalf>);
+  static_assert(std::is_nothrow_move_assignable_v<WriteHalf>);
+  CHECK(true);
+}
+
 TEST_CASE("named pipe: a second listener on a live name is refused (also under Wine)") {
   const LocalName name = fresh_name();
   auto first = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
@@ -48,6 +64,19 @@ TEST_CASE("named pipe: a second listener on a live name is refused (also under W
   auto c = win::DuplexBytePipeStream::connect(name);
   t.join();
   CHECK(c.is_client());
+}
+
+TEST_CASE("named pipe: names are case-insensitive: NAME reaches the listener of name") {
+  const std::string base = localsock::test::unique_name("case");
+  std::string upper = base;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto listener = win::PipeListenerOptions().name(LocalName::namespaced(base)).create<win::DuplexBytePipeStream>();
+  std::error_code ec;
+  auto c = win::DuplexBytePipeStream::connect(LocalName::namespaced(upper), 1s, ec);
+  CHECK_FALSE(ec);
+  CHECK(c.is_open());
+  win::PipeListenerOptions().name(LocalName::namespaced(upper)).create<win::DuplexBytePipeStream>(ec);
+  CHECK(ec == errc::name_in_use);
 }
 
 TEST_CASE("named pipe: a mode that does not fit the stream type is a clear error") {
@@ -149,6 +178,35 @@ TEST_CASE("PipeDirection: PIPE_ACCESS_* conversions, with an error for a bad val
   CHECK_FALSE(ec);
   win::direction_from_pipe_access(FILE_FLAG_OVERLAPPED, ec);
   CHECK(ec == std::errc::invalid_argument);
+}
+
+TEST_CASE("PipeDirection, PipeStreamRole, PipeMode: the conversions are constexpr") {
+  using win::PipeDirection;
+  using win::PipeStreamRole;
+  static_assert(win::server_role(PipeDirection::ClientToServer) == PipeStreamRole::Reader);
+  static_assert(win::client_role(PipeDirection::ClientToServer) == PipeStreamRole::Writer);
+  static_assert(win::server_role(PipeDirection::Duplex) == PipeStreamRole::ReaderAndWriter);
+  static_assert(win::direction_as_server(PipeStreamRole::Writer) == PipeDirection::ServerToClient);
+  static_assert(win::direction_as_client(PipeStreamRole::Writer) == PipeDirection::ClientToServer);
+  static_assert(win::to_pipe_access(PipeDirection::ClientToServer) == PIPE_ACCESS_INBOUND);
+  static_assert(win::to_pipe_access(PipeDirection::Duplex) == PIPE_ACCESS_DUPLEX);
+  static_assert(win::to_pipe_type(win::PipeMode::Messages) == PIPE_TYPE_MESSAGE);
+  static_assert(win::to_read_mode(win::PipeMode::Messages) == PIPE_READMODE_MESSAGE);
+  static_assert(win::to_read_mode(win::PipeMode::Bytes) == PIPE_READMODE_BYTE);
+  CHECK(true);
+}
+
+TEST_CASE("PipeMode: from a PIPE_TYPE_* value, with an error for any other value") {
+  std::error_code ec;
+  CHECK(win::pipe_mode_from_pipe_type(PIPE_TYPE_MESSAGE, ec) == win::PipeMode::Messages);
+  CHECK_FALSE(ec);
+  CHECK(win::pipe_mode_from_pipe_type(PIPE_TYPE_BYTE, ec) == win::PipeMode::Bytes);
+  CHECK_FALSE(ec);
+  for (const std::uint32_t bad : {1u, 2u, 8u, static_cast<std::uint32_t>(PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE), 0xffffffffu}) {
+    CAPTURE(bad);
+    win::pipe_mode_from_pipe_type(bad, ec);
+    CHECK(ec == std::errc::invalid_argument);
+  }
 }
 
 TEST_CASE("PipeMode: pipe type and read mode values") {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "doctest_ext.hpp"
@@ -265,4 +266,70 @@ TEST_CASE("pipe streams: a one-way client cannot be opened against the wrong dir
   CHECK(ec != errc::no_listener);
   auto ok = win::ByteReaderPipeStream::connect(name, 1s, ec);
   CHECK_FALSE(ec);
+}
+
+TEST_CASE("message pipe: release refuses while the head of a message is held; nothing is cut") {
+  auto c = open_connection<win::DuplexMsgPipeStream, win::DuplexMsgPipeStream>();
+  const std::vector<std::byte> msg = pattern(100, 7);
+  c.server.send(msg);
+  c.server.send(msg);
+  std::error_code ec;
+  // peek_size takes the head of the message off the pipe and holds it: a new owner of
+  // the handle would receive the rest as if it were a whole message.
+  CHECK(c.client.peek_size(ec).size == msg.size());
+  REQUIRE_FALSE(ec);
+  CHECK(c.client.release(ec) == nullptr);
+  CHECK(ec == std::errc::operation_in_progress);
+  REQUIRE(c.client.is_open());
+  std::vector<std::byte> got;
+  CHECK(c.client.recv(got, 1 << 20).size == msg.size());
+  CHECK(got == msg);
+  // The same after a receive into a buffer too small for the message.
+  std::byte small[10];
+  c.client.recv(small, ec);
+  CHECK(ec == errc::message_truncated);
+  CHECK(c.client.release(ec) == nullptr);
+  CHECK(ec == std::errc::operation_in_progress);
+  c.server.send(pattern(3, 1));
+  CHECK(c.client.recv(got, 1 << 20).size == msg.size());
+  CHECK(got == msg);
+  // Between messages the handle goes, and the new owner gets whole messages.
+  void* raw = c.client.release(ec);
+  REQUIRE_FALSE(ec);
+  REQUIRE(raw != nullptr);
+  CHECK_FALSE(c.client.is_open());
+  auto adopted = win::DuplexMsgPipeStream::adopt(raw, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(adopted.recv(got, 1 << 20).size == 3);
+  CHECK(got == pattern(3, 1));
+}
+
+TEST_CASE("pipe streams: a client whose mode does not fit the pipe gets mode_mismatch") {
+  // Each attempt gets a fresh listener: a client that opened the pipe and closed it again
+  // uses up the instance until the server accepts (and skips) it.
+  auto attempt = [](auto server_tag, auto client_tag) {
+    using Server = typename decltype(server_tag)::type;
+    using Client = typename decltype(client_tag)::type;
+    const LocalName name = fresh_name();
+    auto listener = win::PipeListenerOptions().name(name).mode(Server::pipe_mode).template create<Server>();
+    std::error_code ec;
+    auto c = Client::connect(name, 1s, ec);
+    CHECK(c.is_open() == !ec);
+    return ec;
+  };
+  using Bytes = std::type_identity<win::DuplexBytePipeStream>;
+  using Msgs = std::type_identity<win::DuplexMsgPipeStream>;
+  // A message client against a byte pipe: a message reader, and a message writer.
+  CHECK(attempt(Bytes{}, Msgs{}) == errc::mode_mismatch);
+  CHECK(attempt(std::type_identity<win::ByteReaderPipeStream>{},
+                std::type_identity<win::MsgWriterPipeStream>{}) == errc::mode_mismatch);
+  // A byte client against a message pipe would lose the message boundaries.
+  CHECK(attempt(Msgs{}, Bytes{}) == errc::mode_mismatch);
+  CHECK(attempt(std::type_identity<win::MsgWriterPipeStream>{},
+                std::type_identity<win::ByteReaderPipeStream>{}) == errc::mode_mismatch);
+  // Fitting clients get in, mixed stream types included.
+  CHECK_FALSE(attempt(Msgs{}, Msgs{}));
+  CHECK_FALSE(attempt(Bytes{}, Bytes{}));
+  CHECK_FALSE(attempt(std::type_identity<win::BasicPipeStream<StreamMode::Bytes, StreamMode::Messages>>{},
+                      std::type_identity<win::BasicPipeStream<StreamMode::Messages, StreamMode::Bytes>>{}));
 }

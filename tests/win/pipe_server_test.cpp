@@ -5,14 +5,22 @@
 #include <localsock/win/named_pipe.hpp>
 
 #include <windows.h>
+#include <winternl.h>
 #include <aclapi.h>
 #include <sddl.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include <localsock/logging.hpp>
+#include <localsock/testing.hpp>
 
 #include "child_main.hpp"
 #include "doctest_ext.hpp"
@@ -23,6 +31,26 @@ using namespace std::chrono_literals;
 using localsock::errc;
 using localsock::LocalName;
 namespace win = localsock::win;
+
+// While set, freed memory is overwritten, so that a use after free reads garbage instead
+// of the old contents (there is no AddressSanitizer for this build). This executable
+// replaces the global allocation functions for that; the library is linked in
+// statically, so its frees come here too.
+std::atomic<bool> poison_frees{false};
+
+void* operator new(std::size_t n) {
+  if (void* p = ::HeapAlloc(::GetProcessHeap(), 0, n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void operator delete(void* p) noexcept {
+  if (p == nullptr) return;
+  if (poison_frees.load()) std::memset(p, 0xdd, ::HeapSize(::GetProcessHeap(), 0, p));
+  ::HeapFree(::GetProcessHeap(), 0, p);
+}
+void operator delete[](void* p) noexcept { ::operator delete(p); }
+void operator delete(void* p, std::size_t) noexcept { ::operator delete(p); }
+void operator delete[](void* p, std::size_t) noexcept { ::operator delete(p); }
 
 namespace {
 
@@ -112,6 +140,61 @@ TEST_CASE("pipe identity: the server learns the client's user and may impersonat
   HANDLE token = nullptr;
   CHECK_FALSE(::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token));
   CHECK(::GetLastError() == ERROR_NO_TOKEN);
+}
+
+namespace {
+// The user SID of the calling thread's own token (impersonation token), empty when the
+// thread has none.
+std::string thread_token_sid() {
+  HANDLE token = nullptr;
+  if (!::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token)) return {};
+  DWORD len = 0;
+  ::GetTokenInformation(token, TokenUser, nullptr, 0, &len);
+  std::vector<std::byte> info(len);
+  std::string sid;
+  char* text = nullptr;
+  if (len != 0 && ::GetTokenInformation(token, TokenUser, info.data(), len, &len) &&
+      ::ConvertSidToStringSidA(reinterpret_cast<TOKEN_USER*>(info.data())->User.Sid, &text)) {
+    sid = text;
+    ::LocalFree(text);
+  }
+  ::CloseHandle(token);
+  return sid;
+}
+}  // namespace
+
+TEST_CASE("pipe identity: asking the client's user keeps an impersonation the caller holds") {
+  Pair p = open_pair();
+  const std::byte hello[1] = {byte_of(1)};
+  p.client.write_some(hello);
+  CHECK(read_n(p.server, 1).size() == 1);
+  std::error_code ec;
+  auto guard = p.server.impersonate_client(ec);
+  REQUIRE_FALSE(ec);
+  const std::string as_client = thread_token_sid();
+  REQUIRE_FALSE(as_client.empty());
+  // Each of these impersonates the client for a moment; none may end the caller's
+  // impersonation (the thread would silently run as the server while guard.active()).
+  CHECK(p.server.client_user_sid() == as_client);
+  CHECK(thread_token_sid() == as_client);
+  CHECK(p.server.peer_user_sid() == as_client);
+  CHECK(thread_token_sid() == as_client);
+  CHECK(guard.active());
+  // A failed RevertToSelf is reported, and the guard stays active (the thread still acts
+  // as the client).
+  localsock::testing::arm_fault(localsock::testing::Fault::revert_to_self);
+  guard.revert(ec);
+  CHECK(ec);
+  CHECK(guard.active());
+  CHECK(thread_token_sid() == as_client);
+  guard.revert(ec);
+  CHECK_FALSE(ec);
+  CHECK_FALSE(guard.active());
+  CHECK(thread_token_sid().empty());
+  // Without a guard, they leave the thread without a token.
+  CHECK(p.server.client_user_sid() == as_client);
+  HANDLE token = nullptr;
+  CHECK_FALSE(::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token));
 }
 
 TEST_CASE("pipe close: what the server wrote stays readable after it closes") {
@@ -438,6 +521,46 @@ TEST_CASE("pipe listener: close from another thread stops a blocked accept") {
   CHECK_FALSE(ec);
 }
 
+TEST_CASE("pipe listener: destroyed right after close from another thread while accept waits") {
+  const LocalName name = fresh_name();
+  // The waiting accept logs its failure on its way out; the hook holds it there until
+  // the listener is destroyed (or 300 ms passed, for a library that logs while close()
+  // still waits for the accept), so that whatever accept touches afterwards is freed.
+  std::mutex m;
+  std::condition_variable cv;
+  bool destroyed = false;
+  localsock::set_log_callback([&](localsock::LogLevel, std::string_view line) {
+    if (line.find("accept on") == std::string_view::npos) return;
+    std::unique_lock lock(m);
+    cv.wait_for(lock, 300ms, [&] { return destroyed; });
+  });
+  using Listener = win::PipeListener<win::DuplexBytePipeStream>;
+  auto listener = std::make_unique<Listener>(
+      win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>());
+  std::string what;
+  std::thread t([&, l = listener.get()] {
+    try {
+      l->accept();
+    } catch (const localsock::Error& e) {
+      what = e.what();
+    }
+  });
+  std::this_thread::sleep_for(100ms);
+  listener->close();
+  poison_frees = true;
+  listener.reset();
+  poison_frees = false;
+  {
+    std::lock_guard lock(m);
+    destroyed = true;
+  }
+  cv.notify_all();
+  t.join();
+  localsock::set_log_callback({});
+  CHECK(what.find(name.str()) != std::string::npos);
+  CHECK(what.find("PipeListener::accept") != std::string::npos);
+}
+
 namespace {
 // The child side of the two-process test: connect, send our pid as a message, echo one
 // message back.
@@ -569,3 +692,113 @@ TEST_CASE("pipe listener: remote clients are rejected by default, accepted with 
   auto c = win::DuplexBytePipeStream::connect(LocalName::namespaced(base + "-local"), 2s);
   CHECK(c.is_open());
 }
+
+namespace {
+// The access rights a handle was opened with (NtQueryObject needs no access itself).
+ACCESS_MASK granted_access(void* handle) {
+  PUBLIC_OBJECT_BASIC_INFORMATION info{};
+  ULONG len = 0;
+  if (::NtQueryObject(static_cast<HANDLE>(handle), ObjectBasicInformation, &info, sizeof info,
+                      &len) < 0)
+    return 0;
+  return info.GrantedAccess;
+}
+}  // namespace
+
+TEST_CASE("pipe handles: one-way clients are opened with the rights adopt needs, and adopt") {
+  // GetNamedPipeInfo and GetNamedPipeHandleState need FILE_READ_ATTRIBUTES, which a
+  // write-only (GENERIC_WRITE) handle lacks on Windows unless asked for; switching a
+  // read-only handle to message read mode needs FILE_WRITE_ATTRIBUTES. The test looks at
+  // the handle's granted access. (Wine's GENERIC_WRITE for pipes includes
+  // FILE_READ_ATTRIBUTES, so there the writer's check holds either way; Wine does refuse
+  // GetNamedPipeInfo on a handle without it, as the outbound server end below shows.)
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::ByteReaderPipeStream>();
+  auto writer = win::ByteWriterPipeStream::connect(name);
+  auto server = listener.accept();
+  CHECK((granted_access(writer.native_handle()) & FILE_READ_ATTRIBUTES) != 0);
+  std::error_code ec;
+  auto adopted = win::ByteWriterPipeStream::adopt(writer.release(), ec);
+  REQUIRE_FALSE(ec);
+  CHECK(adopted.is_client());
+  const std::byte b[2] = {byte_of(4), byte_of(5)};
+  adopted.write_some(b);
+  CHECK(read_n(server, 2) == std::vector<std::byte>(b, b + 2));
+
+  const LocalName mname = fresh_name();
+  auto mlistener = win::PipeListenerOptions().name(mname).mode(win::PipeMode::Messages)
+                       .create<win::MsgWriterPipeStream>();
+  auto reader = win::MsgReaderPipeStream::connect(mname);
+  auto mserver = mlistener.accept();
+  const ACCESS_MASK rights = granted_access(reader.native_handle());
+  CHECK((rights & FILE_READ_ATTRIBUTES) != 0);
+  CHECK((rights & FILE_WRITE_ATTRIBUTES) != 0);
+  auto madopted = win::MsgReaderPipeStream::adopt(reader.release(), ec);
+  REQUIRE_FALSE(ec);
+  mserver.send(b);
+  std::vector<std::byte> got;
+  CHECK(madopted.recv(got, 16).size == 2);
+
+  // The server end of an outbound pipe: Windows gives it write access only, so its type
+  // cannot be read; adopt says so (on every runtime) and leaves the handle to the caller.
+  void* raw = mserver.release();
+  auto refused = win::MsgWriterPipeStream::adopt(raw, ec);
+  CHECK(ec == errc::access_denied);
+  CHECK_FALSE(refused.is_open());
+  CHECK(::CloseHandle(static_cast<HANDLE>(raw)));
+}
+
+TEST_CASE("pipe handles: a handle not opened for overlapped I/O is refused by adopt") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  const std::wstring path = L"\\\\.\\pipe\\" + std::wstring(name.str().begin(), name.str().end());
+  HANDLE h = ::CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
+                           0, nullptr);
+  REQUIRE(h != INVALID_HANDLE_VALUE);
+  std::error_code ec;
+  auto s = win::DuplexBytePipeStream::adopt(h, ec);
+  // Timeouts, cancel_io, nonblocking mode and split all need overlapped I/O.
+  CHECK(ec == std::errc::operation_not_supported);
+  CHECK_FALSE(s.is_open());
+  CHECK(::CloseHandle(h));
+}
+
+TEST_CASE("pipe listener: only an existing pipe makes a name in use, not any failed probe") {
+  // A remote name cannot be served (CreateNamedPipe makes local pipes only): the error
+  // must say what went wrong, not that the name is in use.
+  std::error_code ec;
+  win::PipeListenerOptions()
+      .name(LocalName::namespaced(R"(\\nosuchhost-ls\pipe\x)"))
+      .create<win::DuplexBytePipeStream>(ec);
+  CHECK(ec);
+  CHECK(ec != errc::name_in_use);
+}
+
+TEST_CASE("pipe listener: a released server handle keeps its instance; accept waits for it") {
+  // instance_limit(1): while the released handle lives, no second instance may exist;
+  // accept must wait until the handle is closed instead of failing with PIPE_BUSY.
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).instance_limit(1)
+                      .create<win::DuplexBytePipeStream>();
+  auto first = win::DuplexBytePipeStream::connect(name);
+  auto server = listener.accept();
+  void* raw = server.release();
+  REQUIRE(raw != nullptr);
+  std::thread closer([&] {
+    std::this_thread::sleep_for(200ms);
+    first.close();
+    ::CloseHandle(static_cast<HANDLE>(raw));
+  });
+  std::thread client([&] {
+    std::error_code cec;
+    auto c = win::DuplexBytePipeStream::connect(name, 5s, cec);
+    CHECK_FALSE(cec);
+  });
+  std::error_code ec;
+  auto next = listener.accept_for(5s, ec);
+  closer.join();
+  client.join();
+  CHECK_FALSE(ec);
+  CHECK(next.is_server());
+}
+

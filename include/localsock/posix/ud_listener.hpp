@@ -87,8 +87,9 @@ class ListenerCore {
 /// directory open (O_PATH on Linux) so that a relative path still leads there after the
 /// process changed its working directory.
 /// @par Thread Safety: `close()` may be called from any thread, also while another
-/// thread is blocked in `accept()`, which then fails with `errc::listener_closed`.
-/// Other members need external synchronisation.
+/// thread is blocked in `accept()`, which then fails with `errc::listener_closed`; once
+/// close() has returned, the listener may be destroyed at once, even while that accept
+/// is still on its way out. Other members need external synchronisation.
 template <typename Socket>
 class BasicUdListener {
  public:
@@ -111,15 +112,22 @@ class BasicUdListener {
   }
 
   /// Waits for a client (or `errc::would_block` when nonblocking).
-  Socket accept(std::error_code& ec) { return wrap(core_.accept(infinite, ec)); }
+  Socket accept(std::error_code& ec) { return accept_for(infinite, ec); }
   Socket accept() {
+    // A copy: once accept returns, another thread may have closed and destroyed this
+    // listener.
+    const std::string name = core_.name().str();
     std::error_code ec;
     Socket s = accept(ec);
-    localsock::detail::throw_if(ec, "UdListener::accept", core_.name().str());
+    localsock::detail::throw_if(ec, "UdListener::accept", name);
     return s;
   }
   /// Waits at most `timeout` for a client; `errc::timed_out` after it.
-  Socket accept_for(Timeout timeout, std::error_code& ec) { return wrap(core_.accept(timeout, ec)); }
+  Socket accept_for(Timeout timeout, std::error_code& ec) {
+    std::string name = core_.name().str();  // taken before, as in accept()
+    const int fd = core_.accept(timeout, ec);
+    return fd < 0 ? Socket() : Socket(fd, std::move(name));
+  }
 
   /// Switches accept() between waiting and returning `errc::would_block`.
   void set_nonblocking(bool on) noexcept { core_.set_nonblocking(on); }
@@ -131,7 +139,6 @@ class BasicUdListener {
   const LocalName& name() const noexcept { return core_.name(); }
 
  private:
-  Socket wrap(int fd) const { return fd < 0 ? Socket() : Socket(fd, core_.name().str()); }
   detail::ListenerCore core_;
 };
 

@@ -34,24 +34,63 @@ enum class PipeMode { Bytes, Messages };
 enum class PipeStreamRole { Reader, Writer, ReaderAndWriter };
 
 /// The role a server end plays on a pipe of direction `d` (ClientToServer: Reader).
-PipeStreamRole server_role(PipeDirection d) noexcept;
+constexpr PipeStreamRole server_role(PipeDirection d) noexcept {
+  return d == PipeDirection::ClientToServer   ? PipeStreamRole::Reader
+         : d == PipeDirection::ServerToClient ? PipeStreamRole::Writer
+                                              : PipeStreamRole::ReaderAndWriter;
+}
 /// The role a client end plays on a pipe of direction `d` (ClientToServer: Writer).
-PipeStreamRole client_role(PipeDirection d) noexcept;
+constexpr PipeStreamRole client_role(PipeDirection d) noexcept {
+  return d == PipeDirection::ClientToServer   ? PipeStreamRole::Writer
+         : d == PipeDirection::ServerToClient ? PipeStreamRole::Reader
+                                              : PipeStreamRole::ReaderAndWriter;
+}
 /// The direction of a pipe whose server end has role `r`.
-PipeDirection direction_as_server(PipeStreamRole r) noexcept;
+constexpr PipeDirection direction_as_server(PipeStreamRole r) noexcept {
+  return r == PipeStreamRole::Reader   ? PipeDirection::ClientToServer
+         : r == PipeStreamRole::Writer ? PipeDirection::ServerToClient
+                                       : PipeDirection::Duplex;
+}
 /// The direction of a pipe whose client end has role `r`.
-PipeDirection direction_as_client(PipeStreamRole r) noexcept;
+constexpr PipeDirection direction_as_client(PipeStreamRole r) noexcept {
+  return r == PipeStreamRole::Reader   ? PipeDirection::ServerToClient
+         : r == PipeStreamRole::Writer ? PipeDirection::ClientToServer
+                                       : PipeDirection::Duplex;
+}
+
+// The Win32 values, spelled out so that this header needs no <windows.h>; src/win
+// checks them against the system headers.
+namespace detail {
+inline constexpr std::uint32_t pipe_access_inbound = 0x1;   // PIPE_ACCESS_INBOUND
+inline constexpr std::uint32_t pipe_access_outbound = 0x2;  // PIPE_ACCESS_OUTBOUND
+inline constexpr std::uint32_t pipe_access_duplex = 0x3;    // PIPE_ACCESS_DUPLEX
+inline constexpr std::uint32_t pipe_type_byte = 0x0;        // PIPE_TYPE_BYTE
+inline constexpr std::uint32_t pipe_type_message = 0x4;     // PIPE_TYPE_MESSAGE
+inline constexpr std::uint32_t pipe_readmode_byte = 0x0;    // PIPE_READMODE_BYTE
+inline constexpr std::uint32_t pipe_readmode_message = 0x2; // PIPE_READMODE_MESSAGE
+}  // namespace detail
 
 /// The PIPE_ACCESS_* value of a direction (as given to CreateNamedPipe).
-std::uint32_t to_pipe_access(PipeDirection d) noexcept;
+constexpr std::uint32_t to_pipe_access(PipeDirection d) noexcept {
+  return d == PipeDirection::ClientToServer   ? detail::pipe_access_inbound
+         : d == PipeDirection::ServerToClient ? detail::pipe_access_outbound
+                                              : detail::pipe_access_duplex;
+}
 /// The direction of a PIPE_ACCESS_* value (other open-mode flags are ignored);
 /// `std::errc::invalid_argument` for a value that names no direction.
 PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept;
 
 /// The PIPE_TYPE_* value of a mode (as given to CreateNamedPipe).
-std::uint32_t to_pipe_type(PipeMode m) noexcept;
+constexpr std::uint32_t to_pipe_type(PipeMode m) noexcept {
+  return m == PipeMode::Messages ? detail::pipe_type_message : detail::pipe_type_byte;
+}
 /// The PIPE_READMODE_* value of a mode (CreateNamedPipe, SetNamedPipeHandleState).
-std::uint32_t to_read_mode(PipeMode m) noexcept;
+constexpr std::uint32_t to_read_mode(PipeMode m) noexcept {
+  return m == PipeMode::Messages ? detail::pipe_readmode_message : detail::pipe_readmode_byte;
+}
+/// The mode of a PIPE_TYPE_* value (PIPE_TYPE_BYTE or PIPE_TYPE_MESSAGE exactly);
+/// `std::errc::invalid_argument` for any other value.
+PipeMode pipe_mode_from_pipe_type(std::uint32_t type, std::error_code& ec) noexcept;
 
 /// This process's user as a SID string (`S-1-5-21-...`), to compare with a peer's.
 std::string current_user_sid(std::error_code& ec);
@@ -73,9 +112,11 @@ class PipeCore {
   PipeCore& operator=(const PipeCore&) = delete;
   ~PipeCore();
 
-  /// Opens the client end of the pipe `name` with the given access.
+  /// Opens the client end of the pipe `name` with the given access; `message_type`:
+  /// the stream expects a message pipe (`errc::mode_mismatch` when the pipe's type is
+  /// the other one).
   static PipeCore connect(const LocalName& name, bool read, bool write, bool message_read,
-                          Timeout busy_timeout, std::error_code& ec);
+                          bool message_type, Timeout busy_timeout, std::error_code& ec);
   /// Takes ownership of a pipe HANDLE after checking that it is one and fits the modes.
   static PipeCore adopt(void* handle, bool message_read, bool message_write,
                         std::error_code& ec) noexcept;
@@ -106,7 +147,9 @@ class PipeCore {
   void disconnect(std::error_code& ec) noexcept;
   void shutdown(Shutdown how, std::error_code& ec) noexcept;
   void close() noexcept;
-  void* release() noexcept;
+  /// Gives up the handle; fails (`std::errc::operation_in_progress`) while the head of a
+  /// message is held, which the handle's next owner could not receive.
+  void* release(std::error_code& ec) noexcept;
 
   bool is_open() const noexcept { return handle_ != nullptr; }
   bool is_server() const noexcept { return server_; }
@@ -118,7 +161,7 @@ class PipeCore {
 
  private:
   static PipeCore connect_unlogged(const LocalName& name, bool read, bool write, bool message_read,
-                                   Timeout busy_timeout, std::error_code& ec);
+                                   bool message_type, Timeout busy_timeout, std::error_code& ec);
   void* handle_ = nullptr;
   bool server_ = false;
   bool shut_ = false;  // shutdown(both) closed the handle; reads report end of stream.
@@ -214,8 +257,9 @@ class PipeWriteOps {
                                        [&](std::error_code& ec) { return core().write(buf, ec); });
   }
 
-  /// Sends `msg` as one message, whole or not at all (a message of 4 GiB or more is
-  /// `errc::message_too_large`). Zero-length messages are allowed.
+  /// Sends `msg` as one message, whole or not at all: one WriteFile, whose length this
+  /// library limits to 2 GiB − 1 bytes (0x7fffffff); a longer message is
+  /// `errc::message_too_large`. Zero-length messages are allowed.
   void send(ConstBuffer msg, std::error_code& ec) noexcept
     requires(Mode == StreamMode::Messages)
   {
@@ -260,27 +304,42 @@ concept PipeStream = requires {
 /// (ImpersonateNamedPipeClient); the destructor reverts (RevertToSelf). Create and
 /// destroy it on the same thread. The level of access is what the client allowed when it
 /// connected: localsock clients allow identification only unless they opt in.
+/// Other calls on the thread keep the impersonation: `client_user_sid()` and
+/// `peer_user_sid()` give the thread back the token it had.
+/// @note A failed RevertToSelf leaves the thread acting as the client. `revert(ec)`
+/// reports it and stays active (try again, or stop the thread); the destructor, which
+/// cannot report, calls std::terminate, as Microsoft says a process must not go on in
+/// the client's context.
 class [[nodiscard]] PipeImpersonation {
  public:
   PipeImpersonation() noexcept = default;
   PipeImpersonation(PipeImpersonation&& other) noexcept : active_(std::exchange(other.active_, false)) {}
   PipeImpersonation& operator=(PipeImpersonation&& other) noexcept {
     if (this != &other) {
-      revert();
+      revert_or_terminate();
       active_ = std::exchange(other.active_, false);
     }
     return *this;
   }
-  ~PipeImpersonation() { revert(); }
+  PipeImpersonation(const PipeImpersonation&) = delete;
+  PipeImpersonation& operator=(const PipeImpersonation&) = delete;
+  ~PipeImpersonation() { revert_or_terminate(); }
 
-  /// Ends the impersonation now. Idempotent.
-  void revert() noexcept;
+  /// Ends the impersonation now. Idempotent. On failure `ec` is set and active() stays
+  /// true: the thread still acts as the client.
+  void revert(std::error_code& ec) noexcept;
+  /// As revert(ec); @throws localsock::Error when RevertToSelf fails.
+  void revert() {
+    localsock::detail::or_throw("PipeImpersonation::revert", {},
+                                [&](std::error_code& ec) { revert(ec); });
+  }
   bool active() const noexcept { return active_; }
 
  private:
   template <StreamMode, StreamMode>
   friend class BasicPipeStream;
   explicit PipeImpersonation(bool active) noexcept : active_(active) {}
+  void revert_or_terminate() noexcept;
   bool active_ = false;
 };
 
@@ -290,12 +349,19 @@ class BasicPipeStream;
 /// One side of a split duplex pipe stream: the receiving half (`Read` set, `Write` None)
 /// or the sending half. Each half owns a share of the connection and may be used from its
 /// own thread; the connection closes when both halves are gone, or `reunite` them.
+/// Move-only, as the facade's halves: a copy would share the half's event and held
+/// message with no synchronisation.
 template <StreamMode Read, StreamMode Write>
 class PipeHalf : public detail::PipeReadOps<PipeHalf<Read, Write>, Read>,
                  public detail::PipeWriteOps<PipeHalf<Read, Write>, Write> {
  public:
   PipeHalf() noexcept = default;
   explicit PipeHalf(std::shared_ptr<detail::PipeCore> core) noexcept : core_(std::move(core)) {}
+  PipeHalf(PipeHalf&&) noexcept = default;
+  PipeHalf& operator=(PipeHalf&&) noexcept = default;
+  PipeHalf(const PipeHalf&) = delete;
+  PipeHalf& operator=(const PipeHalf&) = delete;
+  ~PipeHalf() = default;
 
   bool is_open() const noexcept { return core_ && core_->is_open(); }
   const std::string& name() const noexcept { return core_->name(); }
@@ -343,12 +409,16 @@ class BasicPipeStream
   /// (`\\.\pipe\x`, `\\server\pipe\x`) is used as is. When every instance is busy, waits
   /// up to `busy_timeout` for one to come free.
   /// @throws localsock::Error: `errc::no_listener` when no such pipe exists (at once),
-  /// `errc::timed_out` when the instances stay busy.
+  /// `errc::timed_out` when the instances stay busy, `errc::mode_mismatch` when the
+  /// pipe's type (bytes or messages) is not the stream type's `pipe_mode`: a message
+  /// client on a byte pipe, or a byte client on a message pipe (whose boundaries it
+  /// would lose).
   static BasicPipeStream connect(const LocalName& name, Timeout busy_timeout,
                                  std::error_code& ec) {
     return BasicPipeStream(detail::PipeCore::connect(name, Read != StreamMode::None,
                                                      Write != StreamMode::None,
                                                      Read == StreamMode::Messages,
+                                                     pipe_mode == PipeMode::Messages,
                                                      busy_timeout, ec));
   }
   static BasicPipeStream connect(const LocalName& name, Timeout busy_timeout = default_busy_timeout) {
@@ -359,13 +429,29 @@ class BasicPipeStream
 
   /// Takes ownership of a pipe HANDLE (either end, opened for overlapped I/O). A handle
   /// that is not a pipe is `std::errc::invalid_argument`, a byte pipe given to a message
-  /// stream type `errc::mode_mismatch`; on error the handle stays the caller's.
+  /// stream type `errc::mode_mismatch`, a handle opened without FILE_FLAG_OVERLAPPED
+  /// (synchronous I/O, which would break timeouts, cancel_io, nonblocking mode and split)
+  /// `std::errc::operation_not_supported`, and a handle without FILE_READ_ATTRIBUTES
+  /// access, which reading the pipe's type needs, `errc::access_denied`; on error the
+  /// handle stays the caller's. Every handle localsock opens as a client has that right;
+  /// the server end of an outbound pipe (a writer-only server stream) does not, because
+  /// Windows creates it with write access only, so it cannot be adopted back.
   static BasicPipeStream adopt(void* handle, std::error_code& ec) noexcept {
     return BasicPipeStream(detail::PipeCore::adopt(handle, Read == StreamMode::Messages,
                                                    Write == StreamMode::Messages, ec));
   }
   /// Gives up ownership of the HANDLE (nullptr when closed); the stream becomes empty.
-  [[nodiscard]] void* release() noexcept { return core_.release(); }
+  /// While the stream holds the head of a message (taken by peek_size, or by a recv
+  /// whose buffer was too small), release fails with `std::errc::operation_in_progress`
+  /// and keeps the handle and the message: a new owner would otherwise receive the rest
+  /// of that message as if it were a whole one. Receive the message, then release.
+  /// A released server end keeps its pipe instance until the handle is closed: under an
+  /// instance limit, the listener waits for it as for a live connection.
+  [[nodiscard]] void* release(std::error_code& ec) noexcept { return core_.release(ec); }
+  [[nodiscard]] void* release() {
+    return localsock::detail::or_throw("PipeStream::release", core_.name(),
+                                       [&](std::error_code& ec) { return core_.release(ec); });
+  }
 
   /// In nonblocking mode a read or receive with nothing to take fails with
   /// `errc::would_block` (never end of stream). Writes always wait for the pipe to take
@@ -400,7 +486,8 @@ class BasicPipeStream
   void disconnect_without_flushing(std::error_code& ec) noexcept { core_.disconnect(ec); }
 
   /// Closes the handle. Idempotent; never blocks. Data already written stays readable
-  /// by the peer; call `flush()` first to wait until it has been read.
+  /// by the peer; call `flush()` first to wait until it has been read. A message whose
+  /// head the stream holds (see `release`) is discarded with the connection.
   void close() noexcept { core_.close(); }
 
   // ---- identity -------------------------------------------------------------------
@@ -615,7 +702,9 @@ class PipeListenerCore {
 
 /// The server of a named pipe: creates instances and accepts clients as `Stream`s.
 /// @par Thread Safety: `close()` may be called from any thread, also while another
-/// thread is blocked in `accept()`, which then fails with `errc::listener_closed`.
+/// thread is blocked in `accept()`, which then fails with `errc::listener_closed`; once
+/// close() has returned, the listener may be destroyed at once, even while that accept
+/// is still on its way out.
 template <PipeStream Stream>
 class PipeListener {
  public:
@@ -627,7 +716,10 @@ class PipeListener {
   /// of N, accept waits while N connections are alive.
   Stream accept(std::error_code& ec) { return Stream(core_.accept(infinite, ec)); }
   Stream accept() {
-    return localsock::detail::or_throw("PipeListener::accept", core_.name().str(),
+    // A copy: once accept returns, another thread may have closed and destroyed this
+    // listener.
+    const std::string name = core_.name().str();
+    return localsock::detail::or_throw("PipeListener::accept", name,
                                        [&](std::error_code& ec) { return accept(ec); });
   }
   /// Waits at most `timeout` for a client; `errc::timed_out` after it.
