@@ -135,6 +135,10 @@ struct SocketIo {
   // where they are (no read starts while one is held).
   bool held = false;
   ReadEvent held_event;
+  // A read callback is running: its data lies in the read buffer (or the assembled
+  // message), so no read may start, and no buffer be resized, until it returns; the
+  // code that called the callback starts the next read after.
+  bool delivering = false;
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
@@ -151,6 +155,17 @@ std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return impl.
 // Assembled messages above this size do not keep their memory once delivered.
 constexpr std::size_t kept_message_capacity = 256 * 1024;
 
+// Runs the read callback with `event`, whose data stays where it is until the callback
+// returns, whatever the callback calls (see SocketIo::delivering).
+bool deliver_read(AsyncSocketImpl& impl, const ReadEvent& event) {
+  SocketIo& io = *impl.io;
+  const bool outer = io.delivering;
+  io.delivering = true;
+  const bool more = impl.deliver(event);
+  io.delivering = outer;
+  return more;
+}
+
 // Delivers a read outcome now, or keeps it until reading resumes.
 void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end, std::error_code ec) {
   SocketIo& io = *impl.io;
@@ -160,7 +175,7 @@ void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end,
     return;
   }
   if (end || (ec && ec != errc::message_too_large)) impl.reading = false;
-  impl.deliver({data, end, ec});
+  deliver_read(impl, {data, end, ec});
 }
 
 void ReadOp::complete(DWORD bytes, DWORD error) {
@@ -360,9 +375,10 @@ void io_update(AsyncSocketImpl& impl) {
     io.held = false;
     const ReadEvent e = io.held_event;
     if (e.end || (e.error && e.error != errc::message_too_large)) impl.reading = false;
-    if (!impl.deliver(e) && impl.state != AsyncSocketImpl::State::open) return;
+    if (!deliver_read(impl, e) && impl.state != AsyncSocketImpl::State::open) return;
   }
-  if (impl.reading && !io.read_pending && !io.held && impl.state == AsyncSocketImpl::State::open)
+  if (impl.reading && !io.read_pending && !io.held && !io.delivering &&
+      impl.state == AsyncSocketImpl::State::open)
     start_read(impl, impl.mode == Mode::bytes ? io.read_size
                                               : std::min(io.read_size, impl.settings.max_message_size + 1));
   while (!io.write_pending && !impl.queue.empty() && impl.state == AsyncSocketImpl::State::open &&

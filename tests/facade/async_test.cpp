@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -531,4 +532,49 @@ TEST_CASE("async: both ends learn who the other is") {
   client_side->close();
   server->close();
   t.settle();
+}
+
+TEST_CASE("async: the data a read callback receives stays unchanged while it writes or reads again") {
+  // The callback calls write() and start_reading() while it still looks at its data: no
+  // later read may land in that data before the callback returns. Two messages wait in
+  // the system before the first read, so that a read started from inside the callback
+  // would complete at once, into the buffer the callback holds.
+  for (const bool restart : {false, true}) {
+    CAPTURE(restart);
+    TestLoop t;
+    const LocalName name = fresh_name();
+    std::vector<std::vector<std::byte>> seen_before, seen_after;
+    AsyncSocket::Ptr accepted;
+    auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          REQUIRE_FALSE(ec);
+                                          accepted = s;
+                                        });
+    auto client = localsock::LocalMessageSocket::connect(ConnectOptions(name));
+    REQUIRE(t.run([&] { return accepted != nullptr; }));
+    const auto first = pattern(400, 1);
+    const auto second = pattern(400, 2);
+    client.send(first);
+    client.send(second);
+    AsyncSocket* raw = accepted.get();
+    std::function<void(const ReadEvent&)> on_read;
+    on_read = [&, raw](const ReadEvent& e) {
+      if (e.end || e.error) return;
+      seen_before.emplace_back(e.data.begin(), e.data.end());
+      raw->write(pattern(10, 3));
+      if (restart) raw->start_reading(on_read);
+      // Let a read started meanwhile complete where it would.
+      std::this_thread::sleep_for(20ms);
+      seen_after.emplace_back(e.data.begin(), e.data.end());
+    };
+    accepted->start_reading(on_read);
+    CHECK(t.run([&] { return seen_after.size() == 2; }, 10s));
+    REQUIRE(seen_after.size() == 2);
+    CHECK(seen_before[0] == first);
+    CHECK(seen_after[0] == first);
+    CHECK(seen_after[1] == second);
+    accepted->close();
+    server->close();
+    t.settle();
+  }
 }
