@@ -112,6 +112,11 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// the connecting state: writes and start_reading() may be called already, and
   /// close() cancels the connect (`cb` then gets `std::errc::operation_canceled`). `cb`
   /// runs on the loop thread with the outcome and the same socket.
+  ///
+  /// When the connect fails, the callbacks of writes and of a shutdown asked for while
+  /// connecting run once with its error, before `cb`; the read and drain callbacks are
+  /// released without being called (`cb` carries the error), so that nothing they hold
+  /// (the socket itself, often) stays alive.
   static Ptr connect(AsyncLoop& loop, const ConnectOptions& options, Mode mode,
                      ConnectCallback cb, AsyncOptions settings = {});
 

@@ -176,8 +176,16 @@ void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec)
   }
   auto self = impl->self;
   if (ec) {
+    // Every callback waiting for this connection runs once, with the connect's error,
+    // and every callback kept for later is let go: lambdas that hold the socket must not
+    // keep it alive.
     impl->state = AsyncSocketImpl::State::closed;
+    impl->reading = false;
     cancel_writes(impl->queue, ec);
+    if (impl->shutdown_cb) std::exchange(impl->shutdown_cb, {})(ec);
+    impl->on_read = {};
+    impl->on_drain = {};
+    impl->on_gone = {};
     impl->self.reset();
     if (cb) cb(ec, nullptr);
     return;

@@ -227,6 +227,7 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
           impl->io = std::make_unique<SocketIo>(std::move(*out.io));
           out.ec = attach(*impl);
+          if (out.ec) impl->io.reset();  // the descriptor closes now, not with the socket
         }
         // Closed meanwhile, or failed: `out.io` (if any) closes its descriptor here.
         connected(impl, out.ec);

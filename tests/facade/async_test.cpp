@@ -578,3 +578,38 @@ TEST_CASE("async: the data a read callback receives stays unchanged while it wri
     t.settle();
   }
 }
+
+TEST_CASE("async: a failed connect runs every pending callback once and lets go of the socket") {
+  TestLoop t;
+  std::weak_ptr<AsyncSocket> weak;
+  int connect_calls = 0, shutdown_calls = 0, write_calls = 0;
+  std::error_code connect_result, shutdown_result, write_result;
+  {
+    auto s = AsyncSocket::connect(*t.async, ConnectOptions(fresh_name()), Mode::bytes,
+                                  [&](std::error_code ec, AsyncSocket::Ptr) {
+                                    ++connect_calls;
+                                    connect_result = ec;
+                                  });
+    weak = s;
+    // Callbacks that hold the socket, as an application's lambdas often do.
+    s->start_reading([s](const ReadEvent&) {});
+    s->on_drain([s] {});
+    s->write(pattern(10, 1), [&, s](std::error_code ec) {
+      ++write_calls;
+      write_result = ec;
+    });
+    s->shutdown([&, s](std::error_code ec) {
+      ++shutdown_calls;
+      shutdown_result = ec;
+    });
+  }
+  CHECK(t.run([&] { return connect_calls == 1 && weak.expired(); }, 10s));
+  t.settle();
+  CHECK(connect_calls == 1);
+  CHECK(connect_result == errc::no_listener);
+  CHECK(write_calls == 1);
+  CHECK(write_result == errc::no_listener);
+  CHECK(shutdown_calls == 1);
+  CHECK(shutdown_result == errc::no_listener);
+  CHECK(weak.expired());
+}
