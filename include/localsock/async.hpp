@@ -170,6 +170,16 @@ class AsyncListener {
 
   /// Listens with the same options as the blocking listeners; `cb` runs on the loop
   /// thread for each client.
+  ///
+  /// When the listener cannot take its next connection for a while (descriptors or
+  /// handles ran out, Windows could not make the next pipe instance), `cb` is called
+  /// once with the error (`errc::out_of_resources` for exhaustion) and a null socket at
+  /// the start of the episode, not for every retry; the listener stays open and tries
+  /// again after a delay that doubles from 10 ms up to 1 s, without spinning, and serves
+  /// the waiting clients as soon as it can. The first connection taken after that ends
+  /// the episode: a later failure is reported again. A failure that concerns one client
+  /// only (a connection aborted before it was accepted) is reported, and the others are
+  /// served at once.
   static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,
                     AcceptCallback cb, std::error_code& ec, AsyncOptions settings = {});
   static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,

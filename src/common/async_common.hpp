@@ -8,6 +8,8 @@
 #include <localsock/async.hpp>
 #include <localsock/error.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -209,6 +211,36 @@ struct AsyncSocketImpl {
     on_drain = {};
     auto keep = std::move(self);  // may be the last reference: release it last
   }
+};
+
+/// A listener's retries after it failed to take its next connection (descriptors or
+/// handles ran out, an instance could not be made): the accept callback hears of the
+/// failure once per episode, and the listener tries again after a delay that doubles up
+/// to a second, so that it neither spins nor gives up; the first success ends the
+/// episode.
+class AcceptRetry {
+ public:
+  static constexpr std::uint64_t first_delay_ms = 10;
+  static constexpr std::uint64_t max_delay_ms = 1000;
+
+  /// Records a failure; true when it begins an episode (the one to report).
+  bool failed() noexcept {
+    const bool first = !failing_;
+    failing_ = true;
+    delay_ms_ = first ? first_delay_ms : std::min(delay_ms_ * 2, max_delay_ms);
+    return first;
+  }
+  /// The listener took a connection (or found none waiting): the episode is over.
+  void succeeded() noexcept {
+    failing_ = false;
+    delay_ms_ = 0;
+  }
+  /// How long to wait before the next try.
+  std::uint64_t delay_ms() const noexcept { return delay_ms_; }
+
+ private:
+  bool failing_ = false;
+  std::uint64_t delay_ms_ = 0;
 };
 
 /// A listener's state shared by both backends. Loop thread only.

@@ -460,6 +460,11 @@ struct ListenerIo {
   void* pending_instance = nullptr;  // the handle whose connect is pending
   OVERLAPPED* pending_ov = nullptr;
   bool waiting_for_slot = false;
+  // After a failure to make or bind the next instance: the timer that tries again (made
+  // on the first failure, freed when the listener finishes), and the episode's state.
+  uv_timer_t* retry_timer = nullptr;
+  AcceptRetry retry;
+  std::weak_ptr<AsyncListenerImpl> owner;  // for the timer's callback
 
   win::detail::PipeListenerCore& core() {
     return bytes.is_open() ? bytes.core() : messages.core();
@@ -473,7 +478,27 @@ namespace {
 
 void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl);
 
+// The next instance could not be made, bound or connected: the listener tries again
+// after a delay (never spinning, never giving up), and the accept callback hears of it
+// once per episode (see AcceptRetry).
+void accept_failed(const std::shared_ptr<AsyncListenerImpl>& impl, std::error_code ec) {
+  ListenerIo& io = *impl->io;
+  const bool report = io.retry.failed();
+  if (io.retry_timer == nullptr) {
+    io.retry_timer = new uv_timer_t{};
+    uv_timer_init(impl->loop->loop, io.retry_timer);
+    io.retry_timer->data = &io;
+  }
+  uv_timer_start(io.retry_timer, [](uv_timer_t* t) {
+    if (auto l = static_cast<ListenerIo*>(t->data)->owner.lock(); l && l->open) accept_next(l);
+  }, io.retry.delay_ms(), 0);
+  if (report && impl->on_accept) impl->on_accept(ec, nullptr);
+}
+
 void finish_listener(AsyncListenerImpl& impl) {
+  if (impl.io->retry_timer != nullptr)
+    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(impl.io->retry_timer, nullptr)),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   impl.io->bytes.close();
   impl.io->messages.close();
   impl.on_accept = {};
@@ -500,8 +525,7 @@ struct ConnectOp final : Op {
       return;
     }
     if (error != 0 && error != ERROR_PIPE_CONNECTED) {
-      if (impl.on_accept) impl.on_accept(error_of(error), nullptr);
-      accept_next(listener);
+      accept_failed(listener, error_of(error));
       return;
     }
     if (!impl.io->core().admits(instance)) {  // current_user_only: another user's client
@@ -522,6 +546,7 @@ struct ConnectOp final : Op {
       if (auto l = weak.lock(); l && l->open && l->io->waiting_for_slot) accept_next(l);
     };
     auto keep = listener;
+    impl.io->retry.succeeded();
     accept_next(listener);
     if (impl.on_accept) impl.on_accept({}, socket);
   }
@@ -539,7 +564,8 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   }
   if (!ec) ec = bind_to_port(*impl->loop, instance);
   if (ec) {
-    if (impl->on_accept) impl->on_accept(ec, nullptr);
+    instance.close();  // its instance place is free for the retry
+    accept_failed(impl, ec);
     return;
   }
   auto op = std::make_unique<ConnectOp>();
@@ -552,6 +578,7 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   io.connect_pending = true;
   impl->loop->hold();
   if (err == ERROR_IO_PENDING || err == 0) {
+    io.retry.succeeded();  // an instance waits for clients again
     io.pending_instance = h;
     io.pending_ov = ov;
     (void)op.release();  // completes through the port
@@ -573,6 +600,7 @@ void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const Listener
   else
     impl->io->messages = bind_listener<Mode::messages>(options, ec);
   if (ec) return;
+  impl->io->owner = impl;
   accept_next(impl);
 }
 

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// The async listener on named pipes: a next instance that cannot be made, and clients
+// that leave before they are accepted, must never leave the listener deaf.
+#include <localsock/async.hpp>
+#include <localsock/localsock.hpp>
+#include <localsock/testing.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "doctest_ext.hpp"
+#include "unique_name.hpp"
+
+using namespace std::chrono_literals;
+using localsock::AsyncListener;
+using localsock::AsyncLoop;
+using localsock::AsyncSocket;
+using localsock::ConnectOptions;
+using localsock::ListenerOptions;
+using localsock::LocalName;
+using localsock::Mode;
+using localsock::testing::Fault;
+namespace lt = localsock::testing;
+
+namespace {
+
+LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name("lwa")); }
+
+// A loop with localsock attached; run() turns it until `done` holds or the deadline.
+struct Loop {
+  uv_loop_t loop{};
+  std::unique_ptr<AsyncLoop> async;
+  uv_timer_t tick{};
+  Loop() {
+    uv_loop_init(&loop);
+    async = std::make_unique<AsyncLoop>(&loop);
+    uv_timer_init(&loop, &tick);
+  }
+  ~Loop() {
+    lt::clear_faults();
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    async.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+  template <typename Pred>
+  bool run(Pred done, std::chrono::milliseconds deadline) {
+    const auto end = std::chrono::steady_clock::now() + deadline;
+    uv_timer_start(&tick, [](uv_timer_t*) {}, 5, 5);
+    while (!done() && std::chrono::steady_clock::now() < end) uv_run(&loop, UV_RUN_ONCE);
+    uv_timer_stop(&tick);
+    return done();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("async listener: a next instance that cannot be made is retried; the listener keeps serving") {
+  Loop t;
+  const LocalName name = fresh_name();
+  int errors = 0, accepted = 0;
+  std::error_code first_error;
+  std::vector<AsyncSocket::Ptr> sockets;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          if (ec) {
+                                            if (errors++ == 0) first_error = ec;
+                                            return;
+                                          }
+                                          ++accepted;
+                                          sockets.push_back(s);
+                                        });
+  // The first client takes the listener's instance; then making the next one fails
+  // three times over (handles run out, injected: Windows has no limit to lower).
+  auto c1 = localsock::LocalSocket::connect(ConnectOptions(name).timeout(5s));
+  lt::arm_fault(Fault::out_of_handles, 3);
+  REQUIRE(t.run([&] { return accepted == 1 && lt::faults_left(Fault::out_of_handles) == 0; }, 5s));
+  // Once handles are back, the next client is served.
+  std::error_code client_ec = make_error_code(std::errc::interrupted);
+  std::atomic<bool> client_done{false};
+  std::thread client([&] {
+    auto c2 = localsock::LocalSocket::connect(ConnectOptions(name).timeout(3s), client_ec);
+    client_done = true;
+    if (!client_ec) std::this_thread::sleep_for(200ms);
+  });
+  CHECK(t.run([&] { return accepted == 2 && client_done.load(); }, 6s));
+  client.join();
+  CHECK_FALSE(client_ec);
+  CHECK(accepted == 2);
+  // The accept callback heard of the failure, once for the whole episode.
+  CHECK(errors == 1);
+  CHECK(first_error == localsock::errc::out_of_resources);
+  for (auto& s : sockets) s->close();
+  listener->close();
+}
