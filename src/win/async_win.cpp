@@ -519,18 +519,24 @@ struct ConnectOp final : Op {
       finish_listener(impl);
       return;
     }
+    // An instance not handed over is closed before the next is taken: it holds a place
+    // under the instance limit, and with instance_limit(1) the next would wait for a
+    // place that nothing would ever free.
     if (error == ERROR_NO_DATA) {
       // A client connected and left before it was accepted: never poison the listener.
+      instance.close();
       accept_next(listener);
       return;
     }
     if (error != 0 && error != ERROR_PIPE_CONNECTED) {
+      instance.close();
       accept_failed(listener, error_of(error));
       return;
     }
     if (!impl.io->core().admits(instance)) {  // current_user_only: another user's client
       std::error_code ignored;
       instance.disconnect(ignored);
+      instance.close();
       accept_next(listener);
       return;
     }

@@ -96,3 +96,44 @@ TEST_CASE("async listener: a next instance that cannot be made is retried; the l
   for (auto& s : sockets) s->close();
   listener->close();
 }
+
+TEST_CASE("async listener: instance_limit(1) survives clients that connect and leave at once") {
+  Loop t;
+  const LocalName name = fresh_name();
+  int accepted = 0;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name).instance_limit(1), Mode::bytes,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          if (ec) return;
+                                          ++accepted;
+                                          s->close();
+                                        });
+  // Clients that connect and close at once: many leave before their instance is
+  // accepted (ERROR_NO_DATA), each time with the only instance place in use.
+  std::atomic<int> finished{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i)
+    threads.emplace_back([&] {
+      for (int k = 0; k < 100; ++k) {
+        std::error_code ec;
+        auto c = localsock::LocalSocket::connect(ConnectOptions(name).timeout(2s), ec);
+        if (ec == localsock::errc::no_listener) std::this_thread::sleep_for(1ms);
+      }
+      ++finished;
+    });
+  CHECK(t.run([&] { return finished == 3; }, 60s));
+  for (auto& th : threads) th.join();
+  // The listener still serves.
+  const int before = accepted;
+  std::error_code client_ec = make_error_code(std::errc::interrupted);
+  std::atomic<bool> client_done{false};
+  std::thread client([&] {
+    auto c = localsock::LocalSocket::connect(ConnectOptions(name).timeout(3s), client_ec);
+    client_done = true;
+    if (!client_ec) std::this_thread::sleep_for(300ms);
+  });
+  CHECK(t.run([&] { return client_done && accepted > before; }, 6s));
+  client.join();
+  CHECK_FALSE(client_ec);
+  CHECK(accepted > before);
+  listener->close();
+}
