@@ -110,7 +110,10 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// Connects without blocking the loop. `options.timeout()` bounds the wait for a busy
   /// listener; nobody listening is `errc::no_listener`. Returns the socket at once, in
   /// the connecting state: writes and start_reading() may be called already, and
-  /// close() cancels the connect (`cb` then gets `std::errc::operation_canceled`). `cb`
+  /// close() cancels the connect (`cb` then gets `std::errc::operation_canceled`): a
+  /// connect still queued for libuv's thread pool is taken out of it, and one waiting
+  /// for a busy listener in a pool thread gives the thread back within about 50 ms,
+  /// whatever its timeout (`infinite` included). `cb`
   /// runs on the loop thread with the outcome and the same socket.
   ///
   /// When the connect fails, the callbacks of writes and of a shutdown asked for while

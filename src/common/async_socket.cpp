@@ -168,6 +168,7 @@ namespace localsock::detail {
 
 void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec) {
   auto cb = std::exchange(impl->on_connect, {});
+  impl->cancel_connect = {};  // the job is done
   if (impl->state == AsyncSocketImpl::State::closing) {
     // Closed while connecting: the backend has dropped the connection.
     impl->finished_closing();

@@ -186,7 +186,11 @@ void io_update(AsyncSocketImpl& impl) {
 
 void io_close(AsyncSocketImpl& impl) {
   SocketIo* io = impl.io.get();
-  if (io == nullptr) return;  // still connecting: the connect's completion finishes it
+  if (io == nullptr) {
+    // Still connecting: the connect's completion finishes it, soon once cancelled.
+    if (impl.cancel_connect) impl.cancel_connect();
+    return;
+  }
   if (io->poll == nullptr) {
     io->stream.close();
     io->messages.close();
@@ -215,18 +219,24 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
   };
   const Mode mode = impl->mode;
   // The connect may wait for a busy listener: in the thread pool, never on the loop.
-  run_in_pool<Outcome>(
+  // It waits in slices, so that a close() is noticed soon (see connect_in_slices).
+  impl->cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
-      [options, mode]() {
+      [options, mode](const std::atomic<bool>& cancelled) {
         Outcome out;
         out.io = std::make_shared<SocketIo>();
         if (mode == Mode::bytes)
-          out.io->stream = connect_socket<Mode::bytes>(options, out.ec);
+          out.io->stream = connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
+            return connect_socket<Mode::bytes>(o, ec);
+          }, out.ec);
         else
-          out.io->messages = connect_socket<Mode::messages>(options, out.ec);
+          out.io->messages = connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
+            return connect_socket<Mode::messages>(o, ec);
+          }, out.ec);
         return out;
       },
-      [impl](Outcome out) {
+      [impl](Outcome out, bool cancelled) {
+        if (cancelled) out.ec = std::make_error_code(std::errc::operation_canceled);
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
           impl->io = std::make_unique<SocketIo>(std::move(*out.io));
           out.ec = attach(*impl);

@@ -401,7 +401,11 @@ bool io_try_write(AsyncSocketImpl&, std::span<const std::byte>&) { return false;
 
 void io_close(AsyncSocketImpl& impl) {
   SocketIo* io = impl.io.get();
-  if (io == nullptr) return;  // still connecting: the connect's completion finishes it
+  if (io == nullptr) {
+    // Still connecting: the connect's completion finishes it, soon once cancelled.
+    if (impl.cancel_connect) impl.cancel_connect();
+    return;
+  }
   if (io->read_pending || io->write_pending) {
     // The cancelled operations complete through the port; the last one finishes.
     ::CancelIoEx(static_cast<HANDLE>(io->pipe.native_handle()), nullptr);
@@ -427,18 +431,24 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
   };
   const Mode mode = impl->mode;
   // The connect may wait for a busy pipe: in the thread pool, never on the loop.
-  run_in_pool<Outcome>(
+  // It waits in slices, so that a close() is noticed soon (see connect_in_slices).
+  impl->cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
-      [options, mode]() {
+      [options, mode](const std::atomic<bool>& cancelled) {
         Outcome out;
         out.pipe = std::make_shared<PipeCore>();
         if (mode == Mode::bytes)
-          *out.pipe = std::move(connect_socket<Mode::bytes>(options, out.ec).pipe_core());
+          *out.pipe = std::move(connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
+                                  return connect_socket<Mode::bytes>(o, ec);
+                                }, out.ec).pipe_core());
         else
-          *out.pipe = std::move(connect_socket<Mode::messages>(options, out.ec).pipe_core());
+          *out.pipe = std::move(connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
+                                  return connect_socket<Mode::messages>(o, ec);
+                                }, out.ec).pipe_core());
         return out;
       },
-      [impl](Outcome out) {
+      [impl](Outcome out, bool cancelled) {
+        if (cancelled) out.ec = std::make_error_code(std::errc::operation_canceled);
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
           out.ec = bind_to_port(*impl->loop, *out.pipe);
           if (!out.ec) {

@@ -613,3 +613,41 @@ TEST_CASE("async: a failed connect runs every pending callback once and lets go 
   CHECK(shutdown_result == errc::no_listener);
   CHECK(weak.expired());
 }
+
+TEST_CASE("async: close() cancels connects waiting for a full listener at once, even without a timeout") {
+  TestLoop t;
+  // A busy listener: nobody accepts, and the backlog (Unix) or the one instance
+  // (Windows) is taken by blocking clients.
+  const LocalName name = fresh_name();
+  auto listener = localsock::LocalListener::bind(ListenerOptions(name).backlog(1).instance_limit(1));
+  std::vector<localsock::LocalSocket> held;
+  std::error_code ec;
+  while (!ec && held.size() < 64) {
+    auto s = localsock::LocalSocket::connect(ConnectOptions(name).timeout(100ms), ec);
+    if (!ec) held.push_back(std::move(s));
+  }
+  REQUIRE(ec == errc::timed_out);
+  // More connects than libuv's thread pool has threads, so that some wait in its queue
+  // and some inside a connect; half of them would wait forever.
+  for (const auto timeout : {localsock::Timeout(2s), localsock::infinite}) {
+    CAPTURE(timeout.count());
+    constexpr int n = 16;
+    int cancelled = 0, closed = 0;
+    std::vector<AsyncSocket::Ptr> pending;
+    for (int i = 0; i < n; ++i)
+      pending.push_back(AsyncSocket::connect(*t.async, ConnectOptions(name).timeout(timeout), Mode::bytes,
+                                             [&](std::error_code e, AsyncSocket::Ptr) {
+                                               cancelled += e == std::errc::operation_canceled;
+                                             }));
+    // Let the pool's threads start their connects.
+    t.run([] { return false; }, 100ms);
+    const auto start = std::chrono::steady_clock::now();
+    for (auto& p : pending) p->close([&] { ++closed; });
+    CHECK(t.run([&] { return closed == n; }, 5s));
+    const auto took = std::chrono::steady_clock::now() - start;
+    MESSAGE(n << " connects closed in " << took / 1ms << " ms");
+    CHECK(took < 1s);
+    CHECK(cancelled == n);
+  }
+  t.settle();
+}
