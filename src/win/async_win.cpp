@@ -206,7 +206,12 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
     io.discarding = false;
     hand_over(impl, {}, false, make_error_code(errc::message_too_large));
   } else if (error != ERROR_MORE_DATA && !io.assembling) {
-    hand_over(impl, std::span(buffer).first(bytes), false, {});  // whole in one read
+    // Whole in one read. The read takes up to max_message_size + 1 bytes, so that a
+    // message one byte over the limit fits it and is refused here, like larger ones.
+    if (bytes > impl.settings.max_message_size)
+      hand_over(impl, {}, false, make_error_code(errc::message_too_large));
+    else
+      hand_over(impl, std::span(buffer).first(bytes), false, {});
   } else {
     if (!io.assembling) {
       io.assembling = true;

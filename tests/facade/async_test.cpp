@@ -651,3 +651,49 @@ TEST_CASE("async: close() cancels connects waiting for a full listener at once, 
   }
   t.settle();
 }
+
+TEST_CASE("async: message mode takes exactly max_message_size bytes, not one more") {
+  // 100: a message that fits one read; 3000: one put together from several reads.
+  for (const std::size_t max : {std::size_t{100}, std::size_t{3000}}) {
+    CAPTURE(max);
+    TestLoop t;
+    const LocalName name = fresh_name();
+    std::vector<std::error_code> errors;
+    std::vector<std::size_t> sizes;
+    localsock::AsyncOptions limited;
+    limited.max_message_size = max;
+    AsyncSocket::Ptr accepted;
+    auto server = AsyncListener::listen(
+        *t.async, ListenerOptions(name), Mode::messages,
+        [&](std::error_code, AsyncSocket::Ptr s) {
+          accepted = s;
+          s->start_reading([&](const ReadEvent& e) {
+            errors.push_back(e.error);
+            sizes.push_back(e.data.size());
+          });
+        },
+        limited);
+    auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                  [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                    REQUIRE_FALSE(ec);
+                                    s->write(pattern(max - 1, 1));
+                                    s->write(pattern(max, 2));
+                                    s->write(pattern(max + 1, 3));
+                                    s->write(pattern(10, 4));
+                                  });
+    CHECK(t.run([&] { return errors.size() == 4; }, 10s));
+    REQUIRE(errors.size() == 4);
+    CHECK_FALSE(errors[0]);
+    CHECK(sizes[0] == max - 1);
+    CHECK_FALSE(errors[1]);
+    CHECK(sizes[1] == max);
+    CHECK(errors[2] == errc::message_too_large);
+    CHECK(sizes[2] == 0);
+    CHECK_FALSE(errors[3]);
+    CHECK(sizes[3] == 10);
+    c->close();
+    accepted->close();
+    server->close();
+    t.settle();
+  }
+}
