@@ -146,8 +146,15 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// Called each time the queue empties after write() returned false.
   void on_drain(std::function<void()> cb);
 
-  /// Ends sending once the queue is written: the peer reads end of stream. Unix: a
-  /// half-close (reading goes on); Windows pipes have none, so the connection closes.
+  /// Ends sending once the queue is written: the peer reads end of stream, and `cb`
+  /// runs. Afterwards this socket's read callback receives the end, once, on both
+  /// platforms: keep (or start) reading and treat that end as the end of the exchange.
+  /// @note POSIX: a half-close: reading goes on, and the end arrives when the peer
+  /// closes its side.
+  /// @note Windows: pipes have no half-close: once the queue is written the connection
+  /// closes (is_open() turns false) and the end is delivered when the closing has
+  /// finished, or from the loop if reading starts later; data the peer sends after the
+  /// shutdown is not received.
   void shutdown(WriteCallback cb = {});
   /// Closes now; queued writes are cancelled. `on_closed` runs when all is released.
   void close(std::function<void()> on_closed = {});

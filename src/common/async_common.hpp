@@ -169,6 +169,10 @@ struct AsyncSocketImpl {
   std::function<void()> on_drain;
   bool shutdown_requested = false;
   bool shut_down = false;
+  // Where a shutdown closes the connection (Windows pipes have no half-close), the end
+  // of the stream is still owed to the read callback, as a peer's close would bring it
+  // on Unix: delivered when the closing finishes, or when reading (re)starts after.
+  bool end_due = false;
   AsyncSocket::WriteCallback shutdown_cb;
   AsyncSocket::ConnectCallback on_connect;
   std::function<void()> on_closed;
@@ -204,11 +208,19 @@ struct AsyncSocketImpl {
     if (state != State::open) return;
     if (queue.drained() && on_drain) on_drain();
   }
+  /// Delivers the end owed after a shutdown that closed the connection (see end_due).
+  void deliver_due_end() {
+    if (!end_due || !reading) return;
+    end_due = false;
+    reading = false;
+    deliver({{}, true, {}});
+  }
   /// The backend has let go of everything: tell the application, and let go of self.
   void finished_closing() {
     state = State::closed;
     cancel_writes(queue, std::make_error_code(std::errc::operation_canceled));
     if (shutdown_cb) std::exchange(shutdown_cb, {})(std::make_error_code(std::errc::operation_canceled));
+    deliver_due_end();
     if (on_gone) std::exchange(on_gone, {})();
     if (on_closed) std::exchange(on_closed, {})();
     on_read = {};

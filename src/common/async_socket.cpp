@@ -32,7 +32,17 @@ AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& opt
 void AsyncSocket::start_reading(ReadCallback cb) {
   impl_->on_read = std::move(cb);
   impl_->reading = true;
-  if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
+  if (impl_->state == AsyncSocketImpl::State::open) {
+    detail::io_update(*impl_);
+  } else if (impl_->end_due && impl_->state == AsyncSocketImpl::State::closed) {
+    // The connection ended by shutdown() (Windows): the end is delivered from the loop,
+    // never inside this call.
+    impl_->loop->hold();
+    impl_->loop->post([impl = impl_] {
+      impl->loop->release();
+      impl->deliver_due_end();
+    });
+  }
 }
 
 void AsyncSocket::stop_reading() {

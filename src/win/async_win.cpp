@@ -391,12 +391,14 @@ void io_update(AsyncSocketImpl& impl) {
   }
   if (impl.queue.empty() && !io.write_pending && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
-    // Named pipes have no half-close: once everything is written, the connection ends.
+    // Named pipes have no half-close: once everything is written, the connection ends,
+    // and the read side reports the end when the closing has finished (or when reading
+    // starts after), as it would on Unix once the peer closes.
     impl.shut_down = true;
     if (impl.shutdown_cb) std::exchange(impl.shutdown_cb, {})({});
     if (impl.state == AsyncSocketImpl::State::open) {
       impl.state = AsyncSocketImpl::State::closing;
-      impl.reading = false;
+      impl.end_due = true;
       io_close(impl);
     }
   }

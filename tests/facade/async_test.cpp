@@ -697,3 +697,63 @@ TEST_CASE("async: message mode takes exactly max_message_size bytes, not one mor
     t.settle();
   }
 }
+
+TEST_CASE("async: after shutdown() the read side reports the end, on every platform") {
+  // The portable pattern: write, shutdown(), then wait for the end on the read side
+  // (Unix: when the peer closes its side; Windows, where a pipe has no half-close: once
+  // the writes are flushed and the connection has closed).
+  for (const bool read_after : {false, true}) {
+    CAPTURE(read_after);
+    TestLoop t;
+    const LocalName name = fresh_name();
+    AsyncSocket::Ptr accepted;
+    auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                        [&](std::error_code, AsyncSocket::Ptr s) { accepted = s; });
+    std::vector<std::byte> client_got;
+    bool client_end = false;
+    AsyncSocket::Ptr client;
+    AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr s) {
+      REQUIRE_FALSE(ec);
+      client = s;
+      AsyncSocket* raw = s.get();
+      s->start_reading([&, raw](const ReadEvent& e) {
+        client_got.insert(client_got.end(), e.data.begin(), e.data.end());
+        if (e.end || e.error) {
+          client_end = e.end;
+          raw->close();  // the peer is done too
+        }
+      });
+    });
+    REQUIRE(t.run([&] { return accepted && client; }, 10s));
+    int server_ends = 0, server_errors = 0;
+    auto on_read = [&](const ReadEvent& e) {
+      server_ends += e.end;
+      server_errors += bool(e.error);
+    };
+    if (!read_after) accepted->start_reading(on_read);
+    const auto data = pattern(100 * 1024, 5);
+    accepted->write(data);
+    std::error_code shutdown_result = make_error_code(errc::not_connected);
+    bool shut = false;
+    accepted->shutdown([&](std::error_code ec) {
+      shutdown_result = ec;
+      shut = true;
+    });
+    if (read_after) {
+      REQUIRE(t.run([&] { return shut; }, 10s));
+      accepted->start_reading(on_read);
+    }
+    CHECK(t.run([&] { return server_ends == 1 && client_end; }, 10s));
+    t.run([] { return false; }, 50ms);
+    CHECK_FALSE(shutdown_result);
+    CHECK(client_got == data);
+    CHECK(server_ends == 1);
+    CHECK(server_errors == 0);
+    bool closed = false;
+    accepted->close([&] { closed = true; });
+    CHECK(t.run([&] { return closed; }, 5s));
+    CHECK_FALSE(accepted->is_open());
+    server->close();
+    t.settle();
+  }
+}
