@@ -137,6 +137,11 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// The bytes are copied unless they can be written at once (Unix, no callback, nothing
   /// queued); copies go into buffers the socket reuses, so a steady exchange allocates
   /// nothing.
+  ///
+  /// @note Windows: a message over 2 GiB - 1 bytes (the most one pipe write takes) fails
+  /// alone with `errc::message_too_large`, reported from the loop: to `cb`, or, without
+  /// one, to the read callback as an error that leaves the connection usable; the writes
+  /// queued behind it go on.
   bool write(std::span<const std::byte> data, WriteCallback cb = {});
   /// Like write(span), taking ownership of `data` instead of copying it.
   bool write(std::vector<std::byte>&& data, WriteCallback cb = {});

@@ -139,6 +139,9 @@ struct SocketIo {
   // message), so no read may start, and no buffer be resized, until it returns; the
   // code that called the callback starts the next read after.
   bool delivering = false;
+  // A write without a callback that failed on its own (a message over the pipe limit):
+  // reported to the read callback, since no callback waits for it.
+  std::error_code write_error;
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
@@ -329,8 +332,20 @@ bool start_write(AsyncSocketImpl& impl) {
   static const std::byte nothing{};
   const std::size_t left = item.data.size() - item.done;
   if (impl.mode == Mode::messages && left > 0x7fffffff) {
-    impl.written(impl.queue.pop(), make_error_code(errc::message_too_large));
-    return false;
+    // A pipe message is at most 2 GiB - 1 bytes: this write fails alone, reported from
+    // the loop (never inside write()), and the queue goes on behind it.
+    WriteQueue::Item failed = impl.queue.pop();
+    failed.data = {};
+    impl.loop->hold();
+    impl.loop->post([keep = shared_of(impl), cb = std::move(failed.cb)]() mutable {
+      AsyncSocketImpl& s = *keep;
+      s.loop->release();
+      const auto ec = make_error_code(errc::message_too_large);
+      if (!cb && s.state == AsyncSocketImpl::State::open) s.io->write_error = ec;
+      s.written({{}, 0, std::move(cb)}, ec);
+      if (s.state == AsyncSocketImpl::State::open) io_update(s);
+    });
+    return true;
   }
   const DWORD n = static_cast<DWORD>(std::min<std::size_t>(left, 0x7fffffff));
   const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
@@ -381,6 +396,12 @@ void io_update(AsyncSocketImpl& impl) {
     const ReadEvent e = io.held_event;
     if (e.end || (e.error && e.error != errc::message_too_large)) impl.reading = false;
     if (!deliver_read(impl, e) && impl.state != AsyncSocketImpl::State::open) return;
+  }
+  if (impl.reading && io.write_error && !io.delivering) {
+    // Reported like a message too large to receive: the connection goes on.
+    if (!deliver_read(impl, {{}, false, std::exchange(io.write_error, {})}) &&
+        impl.state != AsyncSocketImpl::State::open)
+      return;
   }
   if (impl.reading && !io.read_pending && !io.held && !io.delivering &&
       impl.state == AsyncSocketImpl::State::open)

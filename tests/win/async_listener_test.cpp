@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The async listener on named pipes: a next instance that cannot be made, and clients
-// that leave before they are accepted, must never leave the listener deaf.
+// The async API on named pipes, where Windows has paths of its own: a next instance
+// that cannot be made, and clients that leave before they are accepted, must never
+// leave the listener deaf; a message over the pipe limit fails alone.
 #include <localsock/async.hpp>
 #include <localsock/localsock.hpp>
 #include <localsock/testing.hpp>
@@ -21,6 +22,7 @@ using localsock::ConnectOptions;
 using localsock::ListenerOptions;
 using localsock::LocalName;
 using localsock::Mode;
+using localsock::ReadEvent;
 using localsock::testing::Fault;
 namespace lt = localsock::testing;
 
@@ -135,5 +137,52 @@ TEST_CASE("async listener: instance_limit(1) survives clients that connect and l
   client.join();
   CHECK_FALSE(client_ec);
   CHECK(accepted > before);
+  listener->close();
+}
+
+TEST_CASE("async: a message over 2 GiB fails its own write; the writes queued behind it go on") {
+  Loop t;
+  const LocalName name = fresh_name();
+  std::vector<std::size_t> received;
+  AsyncSocket::Ptr accepted;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          REQUIRE_FALSE(ec);
+                                          accepted = s;
+                                          s->start_reading([&](const ReadEvent& e) {
+                                            if (!e.error && !e.end) received.push_back(e.data.size());
+                                          });
+                                        });
+  AsyncSocket::Ptr writer;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         writer = s;
+                       });
+  REQUIRE(t.run([&] { return writer && accepted; }, 10s));
+  std::vector<std::error_code> writer_read_errors;
+  writer->start_reading([&](const ReadEvent& e) {
+    if (e.error) writer_read_errors.push_back(e.error);
+  });
+  // A pipe message is at most 2 GiB - 1 bytes (a DWORD count, kept below 2^31).
+  constexpr std::size_t huge = (std::size_t{1} << 31) + 1;
+  std::vector<std::error_code> results(5, make_error_code(std::errc::interrupted));
+  writer->write(std::vector<std::byte>(10), [&](std::error_code ec) { results[0] = ec; });
+  writer->write(std::vector<std::byte>(huge), [&](std::error_code ec) { results[1] = ec; });
+  writer->write(std::vector<std::byte>(20), [&](std::error_code ec) { results[2] = ec; });
+  // Without a callback, the failure reaches the read callback (the connection goes on).
+  writer->write(std::vector<std::byte>(huge));
+  writer->write(std::vector<std::byte>(30), [&](std::error_code ec) { results[3] = ec; });
+  CHECK(t.run([&] { return received.size() == 3 && !writer_read_errors.empty(); }, 5s));
+  CHECK_FALSE(results[0]);
+  CHECK(results[1] == localsock::errc::message_too_large);
+  CHECK_FALSE(results[2]);
+  CHECK_FALSE(results[3]);
+  CHECK(received == std::vector<std::size_t>{10, 20, 30});
+  CHECK(writer_read_errors.size() == 1);
+  if (!writer_read_errors.empty()) CHECK(writer_read_errors[0] == localsock::errc::message_too_large);
+  CHECK(writer->is_open());
+  writer->close();
+  accepted->close();
   listener->close();
 }
