@@ -110,8 +110,16 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// Connects without blocking the loop. `options.timeout()` bounds the wait for a busy
   /// listener; nobody listening is `errc::no_listener`. Returns the socket at once, in
   /// the connecting state: writes and start_reading() may be called already, and
-  /// close() cancels the connect (`cb` then gets `std::errc::operation_canceled`). `cb`
+  /// close() cancels the connect (`cb` then gets `std::errc::operation_canceled`): a
+  /// connect still queued for libuv's thread pool is taken out of it, and one waiting
+  /// for a busy listener in a pool thread gives the thread back within about 50 ms,
+  /// whatever its timeout (`infinite` included). `cb`
   /// runs on the loop thread with the outcome and the same socket.
+  ///
+  /// When the connect fails, the callbacks of writes and of a shutdown asked for while
+  /// connecting run once with its error, before `cb`; the read and drain callbacks are
+  /// released without being called (`cb` carries the error), so that nothing they hold
+  /// (the socket itself, often) stays alive.
   static Ptr connect(AsyncLoop& loop, const ConnectOptions& options, Mode mode,
                      ConnectCallback cb, AsyncOptions settings = {});
 
@@ -129,6 +137,11 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// The bytes are copied unless they can be written at once (Unix, no callback, nothing
   /// queued); copies go into buffers the socket reuses, so a steady exchange allocates
   /// nothing.
+  ///
+  /// @note Windows: a message over 2 GiB - 1 bytes (the most one pipe write takes) fails
+  /// alone with `errc::message_too_large`, reported from the loop: to `cb`, or, without
+  /// one, to the read callback as an error that leaves the connection usable; the writes
+  /// queued behind it go on.
   bool write(std::span<const std::byte> data, WriteCallback cb = {});
   /// Like write(span), taking ownership of `data` instead of copying it.
   bool write(std::vector<std::byte>&& data, WriteCallback cb = {});
@@ -138,8 +151,15 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// Called each time the queue empties after write() returned false.
   void on_drain(std::function<void()> cb);
 
-  /// Ends sending once the queue is written: the peer reads end of stream. Unix: a
-  /// half-close (reading goes on); Windows pipes have none, so the connection closes.
+  /// Ends sending once the queue is written: the peer reads end of stream, and `cb`
+  /// runs. Afterwards this socket's read callback receives the end, once, on both
+  /// platforms: keep (or start) reading and treat that end as the end of the exchange.
+  /// @note POSIX: a half-close: reading goes on, and the end arrives when the peer
+  /// closes its side.
+  /// @note Windows: pipes have no half-close: once the queue is written the connection
+  /// closes (is_open() turns false) and the end is delivered when the closing has
+  /// finished, or from the loop if reading starts later; data the peer sends after the
+  /// shutdown is not received.
   void shutdown(WriteCallback cb = {});
   /// Closes now; queued writes are cancelled. `on_closed` runs when all is released.
   void close(std::function<void()> on_closed = {});
@@ -165,6 +185,16 @@ class AsyncListener {
 
   /// Listens with the same options as the blocking listeners; `cb` runs on the loop
   /// thread for each client.
+  ///
+  /// When the listener cannot take its next connection for a while (descriptors or
+  /// handles ran out, Windows could not make the next pipe instance), `cb` is called
+  /// once with the error (`errc::out_of_resources` for exhaustion) and a null socket at
+  /// the start of the episode, not for every retry; the listener stays open and tries
+  /// again after a delay that doubles from 10 ms up to 1 s, without spinning, and serves
+  /// the waiting clients as soon as it can. The first connection taken after that ends
+  /// the episode: a later failure is reported again. A failure that concerns one client
+  /// only (a connection aborted before it was accepted) is reported, and the others are
+  /// served at once.
   static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,
                     AcceptCallback cb, std::error_code& ec, AsyncOptions settings = {});
   static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,

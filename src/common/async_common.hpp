@@ -8,6 +8,10 @@
 #include <localsock/async.hpp>
 #include <localsock/error.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -165,9 +169,15 @@ struct AsyncSocketImpl {
   std::function<void()> on_drain;
   bool shutdown_requested = false;
   bool shut_down = false;
+  // Where a shutdown closes the connection (Windows pipes have no half-close), the end
+  // of the stream is still owed to the read callback, as a peer's close would bring it
+  // on Unix: delivered when the closing finishes, or when reading (re)starts after.
+  bool end_due = false;
   AsyncSocket::WriteCallback shutdown_cb;
   AsyncSocket::ConnectCallback on_connect;
   std::function<void()> on_closed;
+  // While connecting: cancels the connect's job in the thread pool (see run_in_pool).
+  std::function<void()> cancel_connect;
   // While open the socket keeps itself alive; released when closing has finished.
   std::shared_ptr<AsyncSocket> self;
   // Called when the socket has closed (an async listener waiting for a free instance).
@@ -198,17 +208,55 @@ struct AsyncSocketImpl {
     if (state != State::open) return;
     if (queue.drained() && on_drain) on_drain();
   }
+  /// Delivers the end owed after a shutdown that closed the connection (see end_due).
+  void deliver_due_end() {
+    if (!end_due || !reading) return;
+    end_due = false;
+    reading = false;
+    deliver({{}, true, {}});
+  }
   /// The backend has let go of everything: tell the application, and let go of self.
   void finished_closing() {
     state = State::closed;
     cancel_writes(queue, std::make_error_code(std::errc::operation_canceled));
     if (shutdown_cb) std::exchange(shutdown_cb, {})(std::make_error_code(std::errc::operation_canceled));
+    deliver_due_end();
     if (on_gone) std::exchange(on_gone, {})();
     if (on_closed) std::exchange(on_closed, {})();
     on_read = {};
     on_drain = {};
     auto keep = std::move(self);  // may be the last reference: release it last
   }
+};
+
+/// A listener's retries after it failed to take its next connection (descriptors or
+/// handles ran out, an instance could not be made): the accept callback hears of the
+/// failure once per episode, and the listener tries again after a delay that doubles up
+/// to a second, so that it neither spins nor gives up; the first success ends the
+/// episode.
+class AcceptRetry {
+ public:
+  static constexpr std::uint64_t first_delay_ms = 10;
+  static constexpr std::uint64_t max_delay_ms = 1000;
+
+  /// Records a failure; true when it begins an episode (the one to report).
+  bool failed() noexcept {
+    const bool first = !failing_;
+    failing_ = true;
+    delay_ms_ = first ? first_delay_ms : std::min(delay_ms_ * 2, max_delay_ms);
+    return first;
+  }
+  /// The listener took a connection (or found none waiting): the episode is over.
+  void succeeded() noexcept {
+    failing_ = false;
+    delay_ms_ = 0;
+  }
+  /// How long to wait before the next try.
+  std::uint64_t delay_ms() const noexcept { return delay_ms_; }
+
+ private:
+  bool failing_ = false;
+  std::uint64_t delay_ms_ = 0;
 };
 
 /// A listener's state shared by both backends. Loop thread only.
@@ -256,26 +304,74 @@ AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::s
 
 /// Runs `work` in libuv's thread pool and then `done` on the loop thread; used for the
 /// blocking connect (a busy Windows pipe, a full Unix backlog), so that the loop never
-/// waits for it.
+/// waits for it. Returns the job's cancel function (loop thread; valid until `done` has
+/// run): a job still in the pool's queue is taken out of it (`done` then gets
+/// `Result{}` and true), and a running one sees the flag `work` is given turn true.
 template <typename Result>
-void run_in_pool(uv_loop_t* loop, std::function<Result()> work, std::function<void(Result)> done) {
+std::function<void()> run_in_pool(uv_loop_t* loop, std::function<Result(const std::atomic<bool>&)> work,
+                                  std::function<void(Result, bool)> done) {
   struct Job {
     uv_work_t req{};
-    std::function<Result()> work;
-    std::function<void(Result)> done;
+    std::function<Result(const std::atomic<bool>&)> work;
+    std::function<void(Result, bool)> done;
     Result result{};
+    std::atomic<bool> cancelled{false};
   };
-  auto* job = new Job{{}, std::move(work), std::move(done), {}};
+  auto* job = new Job{{}, std::move(work), std::move(done), {}, {}};
   job->req.data = job;
   const int rc = uv_queue_work(
-      loop, &job->req, [](uv_work_t* r) { auto* j = static_cast<Job*>(r->data); j->result = j->work(); },
-      [](uv_work_t* r, int) {
+      loop, &job->req,
+      [](uv_work_t* r) {
+        auto* j = static_cast<Job*>(r->data);
+        j->result = j->work(j->cancelled);
+      },
+      [](uv_work_t* r, int status) {
         std::unique_ptr<Job> j(static_cast<Job*>(r->data));
-        j->done(std::move(j->result));
+        j->done(std::move(j->result), status == UV_ECANCELED);
       });
   if (rc != 0) {  // cannot happen for a valid loop; run it here rather than lose it
     std::unique_ptr<Job> j(job);
-    j->done(j->work());
+    j->done(j->work(j->cancelled), false);
+    return {};
+  }
+  return [job] {
+    job->cancelled.store(true, std::memory_order_relaxed);
+    uv_cancel(reinterpret_cast<uv_req_t*>(&job->req));  // fails harmlessly once running
+  };
+}
+
+/// How long one attempt of a connect run in the pool may wait: a close() is noticed
+/// within this, so that a closed connect gives its pool thread back soon.
+inline constexpr std::chrono::milliseconds connect_slice{50};
+
+/// Connects with `attempt(options, ec)` in slices of at most connect_slice until the
+/// connect succeeds, fails for another reason than the wait, its timeout passes (then
+/// `errc::timed_out`, as one long attempt) or `cancelled` turns true (then
+/// `std::errc::operation_canceled`).
+template <typename Attempt>
+auto connect_in_slices(const ConnectOptions& options, const std::atomic<bool>& cancelled, Attempt attempt,
+                       std::error_code& ec) {
+  using Clock = std::chrono::steady_clock;
+  const Timeout total = options.timeout();
+  const bool forever = total < Timeout::zero();
+  const auto deadline = Clock::now() + (forever ? Timeout::zero() : total);
+  // The first attempt takes the timeout as given (zero: a mere attempt); later ones
+  // take what is left, never zero.
+  Timeout wait = forever ? connect_slice : std::min(total, connect_slice);
+  for (;;) {
+    ConnectOptions slice = options;
+    slice.timeout(wait);
+    auto result = attempt(slice, ec);
+    if (ec != errc::timed_out) return result;
+    if (cancelled.load(std::memory_order_relaxed)) {
+      ec = std::make_error_code(std::errc::operation_canceled);
+      return result;
+    }
+    if (!forever) {
+      const auto left = std::chrono::ceil<Timeout>(deadline - Clock::now());
+      if (left <= Timeout::zero()) return result;
+      wait = std::min(left, connect_slice);
+    }
   }
 }
 

@@ -32,7 +32,17 @@ AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& opt
 void AsyncSocket::start_reading(ReadCallback cb) {
   impl_->on_read = std::move(cb);
   impl_->reading = true;
-  if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
+  if (impl_->state == AsyncSocketImpl::State::open) {
+    detail::io_update(*impl_);
+  } else if (impl_->end_due && impl_->state == AsyncSocketImpl::State::closed) {
+    // The connection ended by shutdown() (Windows): the end is delivered from the loop,
+    // never inside this call.
+    impl_->loop->hold();
+    impl_->loop->post([impl = impl_] {
+      impl->loop->release();
+      impl->deliver_due_end();
+    });
+  }
 }
 
 void AsyncSocket::stop_reading() {
@@ -168,6 +178,7 @@ namespace localsock::detail {
 
 void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec) {
   auto cb = std::exchange(impl->on_connect, {});
+  impl->cancel_connect = {};  // the job is done
   if (impl->state == AsyncSocketImpl::State::closing) {
     // Closed while connecting: the backend has dropped the connection.
     impl->finished_closing();
@@ -176,8 +187,16 @@ void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec)
   }
   auto self = impl->self;
   if (ec) {
+    // Every callback waiting for this connection runs once, with the connect's error,
+    // and every callback kept for later is let go: lambdas that hold the socket must not
+    // keep it alive.
     impl->state = AsyncSocketImpl::State::closed;
+    impl->reading = false;
     cancel_writes(impl->queue, ec);
+    if (impl->shutdown_cb) std::exchange(impl->shutdown_cb, {})(ec);
+    impl->on_read = {};
+    impl->on_drain = {};
+    impl->on_gone = {};
     impl->self.reset();
     if (cb) cb(ec, nullptr);
     return;

@@ -28,6 +28,9 @@ struct ListenerIo {
   PlatformListener<Mode::bytes> bytes;
   PlatformListener<Mode::messages> messages;
   uv_poll_t* poll = nullptr;
+  uv_timer_t* retry_timer = nullptr;  // restarts polling after a failure; freed on close
+  AcceptRetry retry;
+  int handles_open = 0;  // poll and timer: the listener has closed when both have
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
@@ -183,7 +186,11 @@ void io_update(AsyncSocketImpl& impl) {
 
 void io_close(AsyncSocketImpl& impl) {
   SocketIo* io = impl.io.get();
-  if (io == nullptr) return;  // still connecting: the connect's completion finishes it
+  if (io == nullptr) {
+    // Still connecting: the connect's completion finishes it, soon once cancelled.
+    if (impl.cancel_connect) impl.cancel_connect();
+    return;
+  }
   if (io->poll == nullptr) {
     io->stream.close();
     io->messages.close();
@@ -212,21 +219,28 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
   };
   const Mode mode = impl->mode;
   // The connect may wait for a busy listener: in the thread pool, never on the loop.
-  run_in_pool<Outcome>(
+  // It waits in slices, so that a close() is noticed soon (see connect_in_slices).
+  impl->cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
-      [options, mode]() {
+      [options, mode](const std::atomic<bool>& cancelled) {
         Outcome out;
         out.io = std::make_shared<SocketIo>();
         if (mode == Mode::bytes)
-          out.io->stream = connect_socket<Mode::bytes>(options, out.ec);
+          out.io->stream = connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
+            return connect_socket<Mode::bytes>(o, ec);
+          }, out.ec);
         else
-          out.io->messages = connect_socket<Mode::messages>(options, out.ec);
+          out.io->messages = connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
+            return connect_socket<Mode::messages>(o, ec);
+          }, out.ec);
         return out;
       },
-      [impl](Outcome out) {
+      [impl](Outcome out, bool cancelled) {
+        if (cancelled) out.ec = std::make_error_code(std::errc::operation_canceled);
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
           impl->io = std::make_unique<SocketIo>(std::move(*out.io));
           out.ec = attach(*impl);
+          if (out.ec) impl->io.reset();  // the descriptor closes now, not with the socket
         }
         // Closed meanwhile, or failed: `out.io` (if any) closes its descriptor here.
         connected(impl, out.ec);
@@ -237,11 +251,27 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
 
 namespace {
 
+void on_listener_events(uv_poll_t* handle, int status, int events);
+
+// Taking the next connection failed for want of resources (descriptors, memory), or the
+// poll failed: the listening socket stays readable, so polling stops until a timer
+// restarts it; the accept callback hears of it once per episode (see AcceptRetry).
+void accept_failed(AsyncListenerImpl& impl, std::error_code ec) {
+  ListenerIo& io = *impl.io;
+  const bool report = io.retry.failed();
+  uv_poll_stop(io.poll);
+  uv_timer_start(io.retry_timer, [](uv_timer_t* t) {
+    auto& owner = *static_cast<AsyncListenerImpl*>(t->data);
+    if (owner.open) uv_poll_start(owner.io->poll, UV_READABLE, on_listener_events);
+  }, io.retry.delay_ms(), 0);
+  if (report && impl.on_accept) impl.on_accept(ec, nullptr);
+}
+
 void on_listener_events(uv_poll_t* handle, int status, int) {
   auto& impl = *static_cast<AsyncListenerImpl*>(handle->data);
   auto keep = impl.self;
   if (status < 0) {
-    if (impl.on_accept) impl.on_accept(std::error_code(-status, std::system_category()), nullptr);
+    accept_failed(impl, std::error_code(-status, std::system_category()));
     return;
   }
   // Take every waiting client; the listening socket is nonblocking.
@@ -253,11 +283,22 @@ void on_listener_events(uv_poll_t* handle, int status, int) {
       made->io->stream = impl.io->bytes.accept(ec);
     else
       made->io->messages = impl.io->messages.accept(ec);
-    if (ec == errc::would_block) return;
+    if (ec == errc::would_block) {
+      // The descriptor for a connection is taken before the queue is looked at: none
+      // waiting means none lacking.
+      impl.io->retry.succeeded();
+      return;
+    }
+    if (ec == errc::out_of_resources) {
+      accept_failed(impl, ec);
+      return;
+    }
     if (ec) {
+      // That one connection failed (aborted by its client): the others are served.
       if (impl.on_accept) impl.on_accept(ec, nullptr);
       return;
     }
+    impl.io->retry.succeeded();
     auto socket = make_socket(std::move(made), impl.loop, impl.mode, impl.settings);
     if (std::error_code attach_ec = attach(*socket->impl())) {
       socket->close();
@@ -292,20 +333,33 @@ void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const Listener
     return;
   }
   impl->io->poll->data = impl.get();
+  impl->io->retry_timer = new uv_timer_t{};
+  uv_timer_init(impl->loop->loop, impl->io->retry_timer);
+  impl->io->retry_timer->data = impl.get();
+  impl->io->handles_open = 2;
   uv_poll_start(impl->io->poll, UV_READABLE, on_listener_events);
 }
 
 void listener_close(AsyncListenerImpl& impl) {
-  uv_close(reinterpret_cast<uv_handle_t*>(impl.io->poll), [](uv_handle_t* h) {
+  // The descriptor must outlive the poll handle: it closes once both handles have.
+  auto closed = [](uv_handle_t* h) {
     auto& owner = *static_cast<AsyncListenerImpl*>(h->data);
-    delete reinterpret_cast<uv_poll_t*>(h);
-    owner.io->poll = nullptr;
+    if (h->type == UV_POLL) {
+      delete reinterpret_cast<uv_poll_t*>(h);
+      owner.io->poll = nullptr;
+    } else {
+      delete reinterpret_cast<uv_timer_t*>(h);
+      owner.io->retry_timer = nullptr;
+    }
+    if (--owner.io->handles_open != 0) return;
     owner.io->bytes.close();
     owner.io->messages.close();
     owner.on_accept = {};
     if (owner.on_closed) std::exchange(owner.on_closed, {})();
     auto keep = std::move(owner.self);
-  });
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(impl.io->poll), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(impl.io->retry_timer), closed);
 }
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {

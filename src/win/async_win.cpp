@@ -135,6 +135,13 @@ struct SocketIo {
   // where they are (no read starts while one is held).
   bool held = false;
   ReadEvent held_event;
+  // A read callback is running: its data lies in the read buffer (or the assembled
+  // message), so no read may start, and no buffer be resized, until it returns; the
+  // code that called the callback starts the next read after.
+  bool delivering = false;
+  // A write without a callback that failed on its own (a message over the pipe limit):
+  // reported to the read callback, since no callback waits for it.
+  std::error_code write_error;
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
@@ -151,6 +158,17 @@ std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return impl.
 // Assembled messages above this size do not keep their memory once delivered.
 constexpr std::size_t kept_message_capacity = 256 * 1024;
 
+// Runs the read callback with `event`, whose data stays where it is until the callback
+// returns, whatever the callback calls (see SocketIo::delivering).
+bool deliver_read(AsyncSocketImpl& impl, const ReadEvent& event) {
+  SocketIo& io = *impl.io;
+  const bool outer = io.delivering;
+  io.delivering = true;
+  const bool more = impl.deliver(event);
+  io.delivering = outer;
+  return more;
+}
+
 // Delivers a read outcome now, or keeps it until reading resumes.
 void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end, std::error_code ec) {
   SocketIo& io = *impl.io;
@@ -160,7 +178,7 @@ void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end,
     return;
   }
   if (end || (ec && ec != errc::message_too_large)) impl.reading = false;
-  impl.deliver({data, end, ec});
+  deliver_read(impl, {data, end, ec});
 }
 
 void ReadOp::complete(DWORD bytes, DWORD error) {
@@ -191,7 +209,12 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
     io.discarding = false;
     hand_over(impl, {}, false, make_error_code(errc::message_too_large));
   } else if (error != ERROR_MORE_DATA && !io.assembling) {
-    hand_over(impl, std::span(buffer).first(bytes), false, {});  // whole in one read
+    // Whole in one read. The read takes up to max_message_size + 1 bytes, so that a
+    // message one byte over the limit fits it and is refused here, like larger ones.
+    if (bytes > impl.settings.max_message_size)
+      hand_over(impl, {}, false, make_error_code(errc::message_too_large));
+    else
+      hand_over(impl, std::span(buffer).first(bytes), false, {});
   } else {
     if (!io.assembling) {
       io.assembling = true;
@@ -309,8 +332,20 @@ bool start_write(AsyncSocketImpl& impl) {
   static const std::byte nothing{};
   const std::size_t left = item.data.size() - item.done;
   if (impl.mode == Mode::messages && left > 0x7fffffff) {
-    impl.written(impl.queue.pop(), make_error_code(errc::message_too_large));
-    return false;
+    // A pipe message is at most 2 GiB - 1 bytes: this write fails alone, reported from
+    // the loop (never inside write()), and the queue goes on behind it.
+    WriteQueue::Item failed = impl.queue.pop();
+    failed.data = {};
+    impl.loop->hold();
+    impl.loop->post([keep = shared_of(impl), cb = std::move(failed.cb)]() mutable {
+      AsyncSocketImpl& s = *keep;
+      s.loop->release();
+      const auto ec = make_error_code(errc::message_too_large);
+      if (!cb && s.state == AsyncSocketImpl::State::open) s.io->write_error = ec;
+      s.written({{}, 0, std::move(cb)}, ec);
+      if (s.state == AsyncSocketImpl::State::open) io_update(s);
+    });
+    return true;
   }
   const DWORD n = static_cast<DWORD>(std::min<std::size_t>(left, 0x7fffffff));
   const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
@@ -360,9 +395,16 @@ void io_update(AsyncSocketImpl& impl) {
     io.held = false;
     const ReadEvent e = io.held_event;
     if (e.end || (e.error && e.error != errc::message_too_large)) impl.reading = false;
-    if (!impl.deliver(e) && impl.state != AsyncSocketImpl::State::open) return;
+    if (!deliver_read(impl, e) && impl.state != AsyncSocketImpl::State::open) return;
   }
-  if (impl.reading && !io.read_pending && !io.held && impl.state == AsyncSocketImpl::State::open)
+  if (impl.reading && io.write_error && !io.delivering) {
+    // Reported like a message too large to receive: the connection goes on.
+    if (!deliver_read(impl, {{}, false, std::exchange(io.write_error, {})}) &&
+        impl.state != AsyncSocketImpl::State::open)
+      return;
+  }
+  if (impl.reading && !io.read_pending && !io.held && !io.delivering &&
+      impl.state == AsyncSocketImpl::State::open)
     start_read(impl, impl.mode == Mode::bytes ? io.read_size
                                               : std::min(io.read_size, impl.settings.max_message_size + 1));
   while (!io.write_pending && !impl.queue.empty() && impl.state == AsyncSocketImpl::State::open &&
@@ -370,12 +412,14 @@ void io_update(AsyncSocketImpl& impl) {
   }
   if (impl.queue.empty() && !io.write_pending && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
-    // Named pipes have no half-close: once everything is written, the connection ends.
+    // Named pipes have no half-close: once everything is written, the connection ends,
+    // and the read side reports the end when the closing has finished (or when reading
+    // starts after), as it would on Unix once the peer closes.
     impl.shut_down = true;
     if (impl.shutdown_cb) std::exchange(impl.shutdown_cb, {})({});
     if (impl.state == AsyncSocketImpl::State::open) {
       impl.state = AsyncSocketImpl::State::closing;
-      impl.reading = false;
+      impl.end_due = true;
       io_close(impl);
     }
   }
@@ -385,7 +429,11 @@ bool io_try_write(AsyncSocketImpl&, std::span<const std::byte>&) { return false;
 
 void io_close(AsyncSocketImpl& impl) {
   SocketIo* io = impl.io.get();
-  if (io == nullptr) return;  // still connecting: the connect's completion finishes it
+  if (io == nullptr) {
+    // Still connecting: the connect's completion finishes it, soon once cancelled.
+    if (impl.cancel_connect) impl.cancel_connect();
+    return;
+  }
   if (io->read_pending || io->write_pending) {
     // The cancelled operations complete through the port; the last one finishes.
     ::CancelIoEx(static_cast<HANDLE>(io->pipe.native_handle()), nullptr);
@@ -411,18 +459,24 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
   };
   const Mode mode = impl->mode;
   // The connect may wait for a busy pipe: in the thread pool, never on the loop.
-  run_in_pool<Outcome>(
+  // It waits in slices, so that a close() is noticed soon (see connect_in_slices).
+  impl->cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
-      [options, mode]() {
+      [options, mode](const std::atomic<bool>& cancelled) {
         Outcome out;
         out.pipe = std::make_shared<PipeCore>();
         if (mode == Mode::bytes)
-          *out.pipe = std::move(connect_socket<Mode::bytes>(options, out.ec).pipe_core());
+          *out.pipe = std::move(connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
+                                  return connect_socket<Mode::bytes>(o, ec);
+                                }, out.ec).pipe_core());
         else
-          *out.pipe = std::move(connect_socket<Mode::messages>(options, out.ec).pipe_core());
+          *out.pipe = std::move(connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
+                                  return connect_socket<Mode::messages>(o, ec);
+                                }, out.ec).pipe_core());
         return out;
       },
-      [impl](Outcome out) {
+      [impl](Outcome out, bool cancelled) {
+        if (cancelled) out.ec = std::make_error_code(std::errc::operation_canceled);
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
           out.ec = bind_to_port(*impl->loop, *out.pipe);
           if (!out.ec) {
@@ -444,6 +498,11 @@ struct ListenerIo {
   void* pending_instance = nullptr;  // the handle whose connect is pending
   OVERLAPPED* pending_ov = nullptr;
   bool waiting_for_slot = false;
+  // After a failure to make or bind the next instance: the timer that tries again (made
+  // on the first failure, freed when the listener finishes), and the episode's state.
+  uv_timer_t* retry_timer = nullptr;
+  AcceptRetry retry;
+  std::weak_ptr<AsyncListenerImpl> owner;  // for the timer's callback
 
   win::detail::PipeListenerCore& core() {
     return bytes.is_open() ? bytes.core() : messages.core();
@@ -457,7 +516,27 @@ namespace {
 
 void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl);
 
+// The next instance could not be made, bound or connected: the listener tries again
+// after a delay (never spinning, never giving up), and the accept callback hears of it
+// once per episode (see AcceptRetry).
+void accept_failed(const std::shared_ptr<AsyncListenerImpl>& impl, std::error_code ec) {
+  ListenerIo& io = *impl->io;
+  const bool report = io.retry.failed();
+  if (io.retry_timer == nullptr) {
+    io.retry_timer = new uv_timer_t{};
+    uv_timer_init(impl->loop->loop, io.retry_timer);
+    io.retry_timer->data = &io;
+  }
+  uv_timer_start(io.retry_timer, [](uv_timer_t* t) {
+    if (auto l = static_cast<ListenerIo*>(t->data)->owner.lock(); l && l->open) accept_next(l);
+  }, io.retry.delay_ms(), 0);
+  if (report && impl->on_accept) impl->on_accept(ec, nullptr);
+}
+
 void finish_listener(AsyncListenerImpl& impl) {
+  if (impl.io->retry_timer != nullptr)
+    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(impl.io->retry_timer, nullptr)),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   impl.io->bytes.close();
   impl.io->messages.close();
   impl.on_accept = {};
@@ -478,19 +557,24 @@ struct ConnectOp final : Op {
       finish_listener(impl);
       return;
     }
+    // An instance not handed over is closed before the next is taken: it holds a place
+    // under the instance limit, and with instance_limit(1) the next would wait for a
+    // place that nothing would ever free.
     if (error == ERROR_NO_DATA) {
       // A client connected and left before it was accepted: never poison the listener.
+      instance.close();
       accept_next(listener);
       return;
     }
     if (error != 0 && error != ERROR_PIPE_CONNECTED) {
-      if (impl.on_accept) impl.on_accept(error_of(error), nullptr);
-      accept_next(listener);
+      instance.close();
+      accept_failed(listener, error_of(error));
       return;
     }
     if (!impl.io->core().admits(instance)) {  // current_user_only: another user's client
       std::error_code ignored;
       instance.disconnect(ignored);
+      instance.close();
       accept_next(listener);
       return;
     }
@@ -506,6 +590,7 @@ struct ConnectOp final : Op {
       if (auto l = weak.lock(); l && l->open && l->io->waiting_for_slot) accept_next(l);
     };
     auto keep = listener;
+    impl.io->retry.succeeded();
     accept_next(listener);
     if (impl.on_accept) impl.on_accept({}, socket);
   }
@@ -523,7 +608,8 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   }
   if (!ec) ec = bind_to_port(*impl->loop, instance);
   if (ec) {
-    if (impl->on_accept) impl->on_accept(ec, nullptr);
+    instance.close();  // its instance place is free for the retry
+    accept_failed(impl, ec);
     return;
   }
   auto op = std::make_unique<ConnectOp>();
@@ -536,6 +622,7 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   io.connect_pending = true;
   impl->loop->hold();
   if (err == ERROR_IO_PENDING || err == 0) {
+    io.retry.succeeded();  // an instance waits for clients again
     io.pending_instance = h;
     io.pending_ov = ov;
     (void)op.release();  // completes through the port
@@ -557,6 +644,7 @@ void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const Listener
   else
     impl->io->messages = bind_listener<Mode::messages>(options, ec);
   if (ec) return;
+  impl->io->owner = impl;
   accept_next(impl);
 }
 

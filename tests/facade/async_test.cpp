@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -531,4 +532,228 @@ TEST_CASE("async: both ends learn who the other is") {
   client_side->close();
   server->close();
   t.settle();
+}
+
+TEST_CASE("async: the data a read callback receives stays unchanged while it writes or reads again") {
+  // The callback calls write() and start_reading() while it still looks at its data: no
+  // later read may land in that data before the callback returns. Two messages wait in
+  // the system before the first read, so that a read started from inside the callback
+  // would complete at once, into the buffer the callback holds.
+  for (const bool restart : {false, true}) {
+    CAPTURE(restart);
+    TestLoop t;
+    const LocalName name = fresh_name();
+    std::vector<std::vector<std::byte>> seen_before, seen_after;
+    AsyncSocket::Ptr accepted;
+    auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          REQUIRE_FALSE(ec);
+                                          accepted = s;
+                                        });
+    auto client = localsock::LocalMessageSocket::connect(ConnectOptions(name));
+    REQUIRE(t.run([&] { return accepted != nullptr; }));
+    const auto first = pattern(400, 1);
+    const auto second = pattern(400, 2);
+    client.send(first);
+    client.send(second);
+    AsyncSocket* raw = accepted.get();
+    std::function<void(const ReadEvent&)> on_read;
+    on_read = [&, raw](const ReadEvent& e) {
+      if (e.end || e.error) return;
+      seen_before.emplace_back(e.data.begin(), e.data.end());
+      raw->write(pattern(10, 3));
+      if (restart) raw->start_reading(on_read);
+      // Let a read started meanwhile complete where it would.
+      std::this_thread::sleep_for(20ms);
+      seen_after.emplace_back(e.data.begin(), e.data.end());
+    };
+    accepted->start_reading(on_read);
+    CHECK(t.run([&] { return seen_after.size() == 2; }, 10s));
+    REQUIRE(seen_after.size() == 2);
+    CHECK(seen_before[0] == first);
+    CHECK(seen_after[0] == first);
+    CHECK(seen_after[1] == second);
+    accepted->close();
+    server->close();
+    t.settle();
+  }
+}
+
+TEST_CASE("async: a failed connect runs every pending callback once and lets go of the socket") {
+  TestLoop t;
+  std::weak_ptr<AsyncSocket> weak;
+  int connect_calls = 0, shutdown_calls = 0, write_calls = 0;
+  std::error_code connect_result, shutdown_result, write_result;
+  {
+    auto s = AsyncSocket::connect(*t.async, ConnectOptions(fresh_name()), Mode::bytes,
+                                  [&](std::error_code ec, AsyncSocket::Ptr) {
+                                    ++connect_calls;
+                                    connect_result = ec;
+                                  });
+    weak = s;
+    // Callbacks that hold the socket, as an application's lambdas often do.
+    s->start_reading([s](const ReadEvent&) {});
+    s->on_drain([s] {});
+    s->write(pattern(10, 1), [&, s](std::error_code ec) {
+      ++write_calls;
+      write_result = ec;
+    });
+    s->shutdown([&, s](std::error_code ec) {
+      ++shutdown_calls;
+      shutdown_result = ec;
+    });
+  }
+  CHECK(t.run([&] { return connect_calls == 1 && weak.expired(); }, 10s));
+  t.settle();
+  CHECK(connect_calls == 1);
+  CHECK(connect_result == errc::no_listener);
+  CHECK(write_calls == 1);
+  CHECK(write_result == errc::no_listener);
+  CHECK(shutdown_calls == 1);
+  CHECK(shutdown_result == errc::no_listener);
+  CHECK(weak.expired());
+}
+
+TEST_CASE("async: close() cancels connects waiting for a full listener at once, even without a timeout") {
+  TestLoop t;
+  // A busy listener: nobody accepts, and the backlog (Unix) or the one instance
+  // (Windows) is taken by blocking clients.
+  const LocalName name = fresh_name();
+  auto listener = localsock::LocalListener::bind(ListenerOptions(name).backlog(1).instance_limit(1));
+  std::vector<localsock::LocalSocket> held;
+  std::error_code ec;
+  while (!ec && held.size() < 64) {
+    auto s = localsock::LocalSocket::connect(ConnectOptions(name).timeout(100ms), ec);
+    if (!ec) held.push_back(std::move(s));
+  }
+  REQUIRE(ec == errc::timed_out);
+  // More connects than libuv's thread pool has threads, so that some wait in its queue
+  // and some inside a connect; half of them would wait forever.
+  for (const auto timeout : {localsock::Timeout(2s), localsock::infinite}) {
+    CAPTURE(timeout.count());
+    constexpr int n = 16;
+    int cancelled = 0, closed = 0;
+    std::vector<AsyncSocket::Ptr> pending;
+    for (int i = 0; i < n; ++i)
+      pending.push_back(AsyncSocket::connect(*t.async, ConnectOptions(name).timeout(timeout), Mode::bytes,
+                                             [&](std::error_code e, AsyncSocket::Ptr) {
+                                               cancelled += e == std::errc::operation_canceled;
+                                             }));
+    // Let the pool's threads start their connects.
+    t.run([] { return false; }, 100ms);
+    const auto start = std::chrono::steady_clock::now();
+    for (auto& p : pending) p->close([&] { ++closed; });
+    CHECK(t.run([&] { return closed == n; }, 5s));
+    const auto took = std::chrono::steady_clock::now() - start;
+    MESSAGE(n << " connects closed in " << took / 1ms << " ms");
+    CHECK(took < 1s);
+    CHECK(cancelled == n);
+  }
+  t.settle();
+}
+
+TEST_CASE("async: message mode takes exactly max_message_size bytes, not one more") {
+  // 100: a message that fits one read; 3000: one put together from several reads.
+  for (const std::size_t max : {std::size_t{100}, std::size_t{3000}}) {
+    CAPTURE(max);
+    TestLoop t;
+    const LocalName name = fresh_name();
+    std::vector<std::error_code> errors;
+    std::vector<std::size_t> sizes;
+    localsock::AsyncOptions limited;
+    limited.max_message_size = max;
+    AsyncSocket::Ptr accepted;
+    auto server = AsyncListener::listen(
+        *t.async, ListenerOptions(name), Mode::messages,
+        [&](std::error_code, AsyncSocket::Ptr s) {
+          accepted = s;
+          s->start_reading([&](const ReadEvent& e) {
+            errors.push_back(e.error);
+            sizes.push_back(e.data.size());
+          });
+        },
+        limited);
+    auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                  [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                    REQUIRE_FALSE(ec);
+                                    s->write(pattern(max - 1, 1));
+                                    s->write(pattern(max, 2));
+                                    s->write(pattern(max + 1, 3));
+                                    s->write(pattern(10, 4));
+                                  });
+    CHECK(t.run([&] { return errors.size() == 4; }, 10s));
+    REQUIRE(errors.size() == 4);
+    CHECK_FALSE(errors[0]);
+    CHECK(sizes[0] == max - 1);
+    CHECK_FALSE(errors[1]);
+    CHECK(sizes[1] == max);
+    CHECK(errors[2] == errc::message_too_large);
+    CHECK(sizes[2] == 0);
+    CHECK_FALSE(errors[3]);
+    CHECK(sizes[3] == 10);
+    c->close();
+    accepted->close();
+    server->close();
+    t.settle();
+  }
+}
+
+TEST_CASE("async: after shutdown() the read side reports the end, on every platform") {
+  // The portable pattern: write, shutdown(), then wait for the end on the read side
+  // (Unix: when the peer closes its side; Windows, where a pipe has no half-close: once
+  // the writes are flushed and the connection has closed).
+  for (const bool read_after : {false, true}) {
+    CAPTURE(read_after);
+    TestLoop t;
+    const LocalName name = fresh_name();
+    AsyncSocket::Ptr accepted;
+    auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                        [&](std::error_code, AsyncSocket::Ptr s) { accepted = s; });
+    std::vector<std::byte> client_got;
+    bool client_end = false;
+    AsyncSocket::Ptr client;
+    AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr s) {
+      REQUIRE_FALSE(ec);
+      client = s;
+      AsyncSocket* raw = s.get();
+      s->start_reading([&, raw](const ReadEvent& e) {
+        client_got.insert(client_got.end(), e.data.begin(), e.data.end());
+        if (e.end || e.error) {
+          client_end = e.end;
+          raw->close();  // the peer is done too
+        }
+      });
+    });
+    REQUIRE(t.run([&] { return accepted && client; }, 10s));
+    int server_ends = 0, server_errors = 0;
+    auto on_read = [&](const ReadEvent& e) {
+      server_ends += e.end;
+      server_errors += bool(e.error);
+    };
+    if (!read_after) accepted->start_reading(on_read);
+    const auto data = pattern(100 * 1024, 5);
+    accepted->write(data);
+    std::error_code shutdown_result = make_error_code(errc::not_connected);
+    bool shut = false;
+    accepted->shutdown([&](std::error_code ec) {
+      shutdown_result = ec;
+      shut = true;
+    });
+    if (read_after) {
+      REQUIRE(t.run([&] { return shut; }, 10s));
+      accepted->start_reading(on_read);
+    }
+    CHECK(t.run([&] { return server_ends == 1 && client_end; }, 10s));
+    t.run([] { return false; }, 50ms);
+    CHECK_FALSE(shutdown_result);
+    CHECK(client_got == data);
+    CHECK(server_ends == 1);
+    CHECK(server_errors == 0);
+    bool closed = false;
+    accepted->close([&] { closed = true; });
+    CHECK(t.run([&] { return closed; }, 5s));
+    CHECK_FALSE(accepted->is_open());
+    server->close();
+    t.settle();
+  }
 }

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+// The async API on named pipes, where Windows has paths of its own: a next instance
+// that cannot be made, and clients that leave before they are accepted, must never
+// leave the listener deaf; a message over the pipe limit fails alone.
+#include <localsock/async.hpp>
+#include <localsock/localsock.hpp>
+#include <localsock/testing.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "doctest_ext.hpp"
+#include "unique_name.hpp"
+
+using namespace std::chrono_literals;
+using localsock::AsyncListener;
+using localsock::AsyncLoop;
+using localsock::AsyncSocket;
+using localsock::ConnectOptions;
+using localsock::ListenerOptions;
+using localsock::LocalName;
+using localsock::Mode;
+using localsock::ReadEvent;
+using localsock::testing::Fault;
+namespace lt = localsock::testing;
+
+namespace {
+
+LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name("lwa")); }
+
+// A loop with localsock attached; run() turns it until `done` holds or the deadline.
+struct Loop {
+  uv_loop_t loop{};
+  std::unique_ptr<AsyncLoop> async;
+  uv_timer_t tick{};
+  Loop() {
+    uv_loop_init(&loop);
+    async = std::make_unique<AsyncLoop>(&loop);
+    uv_timer_init(&loop, &tick);
+  }
+  ~Loop() {
+    lt::clear_faults();
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    async.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+  template <typename Pred>
+  bool run(Pred done, std::chrono::milliseconds deadline) {
+    const auto end = std::chrono::steady_clock::now() + deadline;
+    uv_timer_start(&tick, [](uv_timer_t*) {}, 5, 5);
+    while (!done() && std::chrono::steady_clock::now() < end) uv_run(&loop, UV_RUN_ONCE);
+    uv_timer_stop(&tick);
+    return done();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("async listener: a next instance that cannot be made is retried; the listener keeps serving") {
+  Loop t;
+  const LocalName name = fresh_name();
+  int errors = 0, accepted = 0;
+  std::error_code first_error;
+  std::vector<AsyncSocket::Ptr> sockets;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          if (ec) {
+                                            if (errors++ == 0) first_error = ec;
+                                            return;
+                                          }
+                                          ++accepted;
+                                          sockets.push_back(s);
+                                        });
+  // The first client takes the listener's instance; then making the next one fails
+  // three times over (handles run out, injected: Windows has no limit to lower).
+  auto c1 = localsock::LocalSocket::connect(ConnectOptions(name).timeout(5s));
+  lt::arm_fault(Fault::out_of_handles, 3);
+  REQUIRE(t.run([&] { return accepted == 1 && lt::faults_left(Fault::out_of_handles) == 0; }, 5s));
+  // Once handles are back, the next client is served.
+  std::error_code client_ec = make_error_code(std::errc::interrupted);
+  std::atomic<bool> client_done{false};
+  std::thread client([&] {
+    auto c2 = localsock::LocalSocket::connect(ConnectOptions(name).timeout(3s), client_ec);
+    client_done = true;
+    if (!client_ec) std::this_thread::sleep_for(200ms);
+  });
+  CHECK(t.run([&] { return accepted == 2 && client_done.load(); }, 6s));
+  client.join();
+  CHECK_FALSE(client_ec);
+  CHECK(accepted == 2);
+  // The accept callback heard of the failure, once for the whole episode.
+  CHECK(errors == 1);
+  CHECK(first_error == localsock::errc::out_of_resources);
+  for (auto& s : sockets) s->close();
+  listener->close();
+}
+
+TEST_CASE("async listener: instance_limit(1) survives clients that connect and leave at once") {
+  Loop t;
+  const LocalName name = fresh_name();
+  int accepted = 0;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name).instance_limit(1), Mode::bytes,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          if (ec) return;
+                                          ++accepted;
+                                          s->close();
+                                        });
+  // Clients that connect and close at once: many leave before their instance is
+  // accepted (ERROR_NO_DATA), each time with the only instance place in use.
+  std::atomic<int> finished{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i)
+    threads.emplace_back([&] {
+      for (int k = 0; k < 100; ++k) {
+        std::error_code ec;
+        auto c = localsock::LocalSocket::connect(ConnectOptions(name).timeout(2s), ec);
+        if (ec == localsock::errc::no_listener) std::this_thread::sleep_for(1ms);
+      }
+      ++finished;
+    });
+  CHECK(t.run([&] { return finished == 3; }, 60s));
+  for (auto& th : threads) th.join();
+  // The listener still serves.
+  const int before = accepted;
+  std::error_code client_ec = make_error_code(std::errc::interrupted);
+  std::atomic<bool> client_done{false};
+  std::thread client([&] {
+    auto c = localsock::LocalSocket::connect(ConnectOptions(name).timeout(3s), client_ec);
+    client_done = true;
+    if (!client_ec) std::this_thread::sleep_for(300ms);
+  });
+  CHECK(t.run([&] { return client_done && accepted > before; }, 6s));
+  client.join();
+  CHECK_FALSE(client_ec);
+  CHECK(accepted > before);
+  listener->close();
+}
+
+TEST_CASE("async: a message over 2 GiB fails its own write; the writes queued behind it go on") {
+  Loop t;
+  const LocalName name = fresh_name();
+  std::vector<std::size_t> received;
+  AsyncSocket::Ptr accepted;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          REQUIRE_FALSE(ec);
+                                          accepted = s;
+                                          s->start_reading([&](const ReadEvent& e) {
+                                            if (!e.error && !e.end) received.push_back(e.data.size());
+                                          });
+                                        });
+  AsyncSocket::Ptr writer;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         writer = s;
+                       });
+  REQUIRE(t.run([&] { return writer && accepted; }, 10s));
+  std::vector<std::error_code> writer_read_errors;
+  writer->start_reading([&](const ReadEvent& e) {
+    if (e.error) writer_read_errors.push_back(e.error);
+  });
+  // A pipe message is at most 2 GiB - 1 bytes (a DWORD count, kept below 2^31).
+  constexpr std::size_t huge = (std::size_t{1} << 31) + 1;
+  std::vector<std::error_code> results(5, make_error_code(std::errc::interrupted));
+  writer->write(std::vector<std::byte>(10), [&](std::error_code ec) { results[0] = ec; });
+  writer->write(std::vector<std::byte>(huge), [&](std::error_code ec) { results[1] = ec; });
+  writer->write(std::vector<std::byte>(20), [&](std::error_code ec) { results[2] = ec; });
+  // Without a callback, the failure reaches the read callback (the connection goes on).
+  writer->write(std::vector<std::byte>(huge));
+  writer->write(std::vector<std::byte>(30), [&](std::error_code ec) { results[3] = ec; });
+  CHECK(t.run([&] { return received.size() == 3 && !writer_read_errors.empty(); }, 5s));
+  CHECK_FALSE(results[0]);
+  CHECK(results[1] == localsock::errc::message_too_large);
+  CHECK_FALSE(results[2]);
+  CHECK_FALSE(results[3]);
+  CHECK(received == std::vector<std::size_t>{10, 20, 30});
+  CHECK(writer_read_errors.size() == 1);
+  if (!writer_read_errors.empty()) CHECK(writer_read_errors[0] == localsock::errc::message_too_large);
+  CHECK(writer->is_open());
+  writer->close();
+  accepted->close();
+  listener->close();
+}
