@@ -738,6 +738,8 @@ TEST_CASE("UdListener: accept_for returns by its deadline while refusing other u
   CHECK(ec == errc::timed_out);
   CHECK(took >= 590ms);
   CHECK(took < 900ms);
+}
+
 TEST_CASE("UdListener: destroyed right after close from another thread while accept waits") {
   // Run under AddressSanitizer (build/asan): the waiting accept logs its failure on its
   // way out; the hook holds it there until the listener is destroyed (or 300 ms passed,
