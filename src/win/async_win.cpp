@@ -465,13 +465,28 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
       [options, mode](const std::atomic<bool>& cancelled) {
         Outcome out;
         out.pipe = std::make_shared<PipeCore>();
+        // As in one long connect: once the pipe was seen busy, its name briefly gone
+        // (the server replacing its last instance) is waited out, not "no listener".
+        auto attempt = [seen_busy = false](auto connect, const ConnectOptions& o, std::error_code& ec) mutable {
+          auto made = connect(o, ec);
+          if (ec == errc::no_listener && seen_busy) {
+            ::Sleep(5);
+            ec = make_error_code(errc::timed_out);
+          }
+          if (ec == errc::timed_out) seen_busy = true;
+          return made;
+        };
         if (mode == Mode::bytes)
-          *out.pipe = std::move(connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
-                                  return connect_socket<Mode::bytes>(o, ec);
+          *out.pipe = std::move(connect_in_slices(options, cancelled, [&](const ConnectOptions& o, std::error_code& ec) {
+                                  return attempt([](const ConnectOptions& c, std::error_code& e) {
+                                    return connect_socket<Mode::bytes>(c, e);
+                                  }, o, ec);
                                 }, out.ec).pipe_core());
         else
-          *out.pipe = std::move(connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
-                                  return connect_socket<Mode::messages>(o, ec);
+          *out.pipe = std::move(connect_in_slices(options, cancelled, [&](const ConnectOptions& o, std::error_code& ec) {
+                                  return attempt([](const ConnectOptions& c, std::error_code& e) {
+                                    return connect_socket<Mode::messages>(c, e);
+                                  }, o, ec);
                                 }, out.ec).pipe_core());
         return out;
       },
