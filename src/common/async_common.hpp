@@ -308,7 +308,8 @@ AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::s
 /// run): a job still in the pool's queue is taken out of it (`done` then gets
 /// `Result{}` and true), and a running one sees the flag `work` is given turn true.
 template <typename Result>
-std::function<void()> run_in_pool(uv_loop_t* loop, std::function<Result(const std::atomic<bool>&)> work,
+std::function<void()> run_in_pool(uv_loop_t* loop,
+                                  std::function<Result(const std::atomic<bool>&)> work,
                                   std::function<void(Result, bool)> done) {
   struct Job {
     uv_work_t req{};
@@ -349,8 +350,8 @@ inline constexpr std::chrono::milliseconds connect_slice{50};
 /// `errc::timed_out`, as one long attempt) or `cancelled` turns true (then
 /// `std::errc::operation_canceled`).
 template <typename Attempt>
-auto connect_in_slices(const ConnectOptions& options, const std::atomic<bool>& cancelled, Attempt attempt,
-                       std::error_code& ec) {
+auto connect_in_slices(const ConnectOptions& options, const std::atomic<bool>& cancelled,
+                       Attempt attempt, std::error_code& ec) {
   using Clock = std::chrono::steady_clock;
   const Timeout total = options.timeout();
   const bool forever = total < Timeout::zero();

@@ -226,13 +226,11 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
         Outcome out;
         out.io = std::make_shared<SocketIo>();
         if (mode == Mode::bytes)
-          out.io->stream = connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
-            return connect_socket<Mode::bytes>(o, ec);
-          }, out.ec);
+          out.io->stream =
+              connect_in_slices(options, cancelled, connect_socket<Mode::bytes>, out.ec);
         else
-          out.io->messages = connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
-            return connect_socket<Mode::messages>(o, ec);
-          }, out.ec);
+          out.io->messages =
+              connect_in_slices(options, cancelled, connect_socket<Mode::messages>, out.ec);
         return out;
       },
       [impl](Outcome out, bool cancelled) {
@@ -260,10 +258,13 @@ void accept_failed(AsyncListenerImpl& impl, std::error_code ec) {
   ListenerIo& io = *impl.io;
   const bool report = io.retry.failed();
   uv_poll_stop(io.poll);
-  uv_timer_start(io.retry_timer, [](uv_timer_t* t) {
-    auto& owner = *static_cast<AsyncListenerImpl*>(t->data);
-    if (owner.open) uv_poll_start(owner.io->poll, UV_READABLE, on_listener_events);
-  }, io.retry.delay_ms(), 0);
+  uv_timer_start(
+      io.retry_timer,
+      [](uv_timer_t* t) {
+        auto& owner = *static_cast<AsyncListenerImpl*>(t->data);
+        if (owner.open) uv_poll_start(owner.io->poll, UV_READABLE, on_listener_events);
+      },
+      io.retry.delay_ms(), 0);
   if (report && impl.on_accept) impl.on_accept(ec, nullptr);
 }
 

@@ -452,6 +452,28 @@ PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
   return peer_info(impl.io->pipe, ec);  // the same as for the blocking pipe streams
 }
 
+namespace {
+// The pool's side of a connect: in slices, so that a close() is noticed soon (see
+// connect_in_slices). As in one long connect, a pipe seen busy whose name is then
+// briefly gone (its server replacing its last instance) is waited for, not "no
+// listener".
+template <Mode M>
+PipeCore connect_pipe(const ConnectOptions& options, const std::atomic<bool>& cancelled,
+                      std::error_code& ec) {
+  bool seen_busy = false;
+  auto attempt = [&seen_busy](const ConnectOptions& slice, std::error_code& e) {
+    auto made = connect_socket<M>(slice, e);
+    if (e == errc::no_listener && seen_busy) {
+      ::Sleep(5);
+      e = make_error_code(errc::timed_out);
+    }
+    if (e == errc::timed_out) seen_busy = true;
+    return made;
+  };
+  return std::move(connect_in_slices(options, cancelled, attempt, ec).pipe_core());
+}
+}  // namespace
+
 void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOptions& options) {
   struct Outcome {
     std::shared_ptr<PipeCore> pipe;
@@ -459,20 +481,15 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
   };
   const Mode mode = impl->mode;
   // The connect may wait for a busy pipe: in the thread pool, never on the loop.
-  // It waits in slices, so that a close() is noticed soon (see connect_in_slices).
   impl->cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
       [options, mode](const std::atomic<bool>& cancelled) {
         Outcome out;
         out.pipe = std::make_shared<PipeCore>();
         if (mode == Mode::bytes)
-          *out.pipe = std::move(connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
-                                  return connect_socket<Mode::bytes>(o, ec);
-                                }, out.ec).pipe_core());
+          *out.pipe = connect_pipe<Mode::bytes>(options, cancelled, out.ec);
         else
-          *out.pipe = std::move(connect_in_slices(options, cancelled, [](const ConnectOptions& o, std::error_code& ec) {
-                                  return connect_socket<Mode::messages>(o, ec);
-                                }, out.ec).pipe_core());
+          *out.pipe = connect_pipe<Mode::messages>(options, cancelled, out.ec);
         return out;
       },
       [impl](Outcome out, bool cancelled) {
@@ -527,9 +544,12 @@ void accept_failed(const std::shared_ptr<AsyncListenerImpl>& impl, std::error_co
     uv_timer_init(impl->loop->loop, io.retry_timer);
     io.retry_timer->data = &io;
   }
-  uv_timer_start(io.retry_timer, [](uv_timer_t* t) {
-    if (auto l = static_cast<ListenerIo*>(t->data)->owner.lock(); l && l->open) accept_next(l);
-  }, io.retry.delay_ms(), 0);
+  uv_timer_start(
+      io.retry_timer,
+      [](uv_timer_t* t) {
+        if (auto l = static_cast<ListenerIo*>(t->data)->owner.lock(); l && l->open) accept_next(l);
+      },
+      io.retry.delay_ms(), 0);
   if (report && impl->on_accept) impl->on_accept(ec, nullptr);
 }
 

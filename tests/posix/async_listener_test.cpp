@@ -4,6 +4,7 @@
 #include <localsock/async.hpp>
 #include <localsock/localsock.hpp>
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -44,13 +45,15 @@ TEST_CASE("async listener: running out of descriptors is reported once, without 
     // Two clients wait in the backlog; then the descriptor table is full.
     auto c1 = localsock::LocalSocket::connect(ConnectOptions(name));
     auto c2 = localsock::LocalSocket::connect(ConnectOptions(name));
+    const int base = ::open("/dev/null", O_RDONLY);  // stdin may be closed
+    REQUIRE(base >= 0);
     rlimit old{};
     REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
     rlimit tight = old;
     tight.rlim_cur = static_cast<rlim_t>(localsock::test::open_handles()) + 16;
     REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
     std::vector<int> fillers;
-    for (int fd; (fd = ::dup(0)) >= 0;) fillers.push_back(fd);
+    for (int fd; (fd = ::dup(base)) >= 0;) fillers.push_back(fd);
     // The loop runs for a while with the listener readable and no descriptor to take.
     uv_timer_t timer;
     uv_timer_init(&loop, &timer);
@@ -66,6 +69,7 @@ TEST_CASE("async listener: running out of descriptors is reported once, without 
     CHECK(accepted == 0);
     // Descriptors free up: both waiting clients are taken.
     for (int fd : fillers) ::close(fd);
+    ::close(base);
     ::setrlimit(RLIMIT_NOFILE, &old);
     uv_timer_start(&timer, [](uv_timer_t*) {}, 5000, 0);
     while (accepted < 2 && uv_is_active(reinterpret_cast<uv_handle_t*>(&timer))) uv_run(&loop, UV_RUN_ONCE);

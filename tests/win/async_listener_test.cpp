@@ -129,7 +129,15 @@ TEST_CASE("async listener: instance_limit(1) survives clients that connect and l
   std::error_code client_ec = make_error_code(std::errc::interrupted);
   std::atomic<bool> client_done{false};
   std::thread client([&] {
-    auto c = localsock::LocalSocket::connect(ConnectOptions(name).timeout(3s), client_ec);
+    // Between the last instance closing and the next being made the name is briefly
+    // gone (a client that never saw the pipe busy reads that as no listener): retry
+    // within a deadline. A dead listener stays gone.
+    const auto until = std::chrono::steady_clock::now() + 3s;
+    localsock::LocalSocket c;
+    do {
+      c = localsock::LocalSocket::connect(ConnectOptions(name).timeout(3s), client_ec);
+      if (client_ec == localsock::errc::no_listener) std::this_thread::sleep_for(10ms);
+    } while (client_ec == localsock::errc::no_listener && std::chrono::steady_clock::now() < until);
     client_done = true;
     if (!client_ec) std::this_thread::sleep_for(300ms);
   });
