@@ -152,7 +152,9 @@ class SendOps<Derived, Mode::messages> {
   /// for an unprivileged process) and by the kernel's limit on one message (about 4 MiB),
   /// measured once per process. Other Unix systems (frames over a stream): 4 GiB - 1.
   /// @note Windows: 2 GiB - 1 (a message is one WriteFile).
-  std::size_t max_message_size(std::error_code& ec) noexcept { return detail::max_message_size(self(), ec); }
+  std::size_t max_message_size(std::error_code& ec) noexcept {
+    return detail::max_message_size(self(), ec);
+  }
   std::size_t max_message_size() {
     return or_throw("LocalMessageSocket::max_message_size", name(),
                     [&](auto& ec) { return max_message_size(ec); });

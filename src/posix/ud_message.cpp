@@ -154,7 +154,8 @@ void UdSeqpacket::send_with_credentials(ConstBuffer msg, std::error_code& ec) no
 ReceiveResult UdSeqpacket::recv_with_credentials(MutableBuffer buf,
                                                  std::optional<PeerCredentials>& credentials,
                                                  std::error_code& ec) noexcept {
-  const ReceiveResult r = receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec, &credentials);
+  const ReceiveResult r =
+      receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec, &credentials);
   if (credentials_hidden_) credentials.reset();
   return r;
 }
