@@ -210,7 +210,9 @@ class BasicLocalSocket : public detail::ReceiveOps<BasicLocalSocket<M>, M>,
 
   /// Connects to the listener named in `options` (a LocalName converts to options).
   /// @throws localsock::Error: `errc::no_listener` when nobody listens (at once),
-  /// `errc::mode_mismatch` when the listener is of the other mode (bytes or messages),
+  /// `errc::mode_mismatch` when the listener is of the other mode (bytes or messages;
+  /// finding that out, on the error path only, may show that listener a client that
+  /// connects and leaves at once),
   /// `errc::timed_out` when the listener stays busy past the options' timeout.
   static BasicLocalSocket connect(const ConnectOptions& options, std::error_code& ec) {
     return BasicLocalSocket(detail::connect_socket<M>(options, ec));
