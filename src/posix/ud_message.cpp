@@ -305,7 +305,9 @@ ReceiveResult UdSeqpacket::recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>
 
 // ---- UdDatagram --------------------------------------------------------------------
 
-UdDatagram::UdDatagram(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {}
+UdDatagram::UdDatagram(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {
+  if (fd >= 0) detail::prepare_socket(fd, SOCK_DGRAM);
+}
 
 UdDatagram::UdDatagram(UdDatagram&& o) noexcept
     : UdSocket(std::move(o)),
