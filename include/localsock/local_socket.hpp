@@ -152,7 +152,9 @@ class SendOps<Derived, Mode::messages> {
   /// for an unprivileged process) and by the kernel's limit on one message (about 4 MiB),
   /// measured once per process. Other Unix systems (frames over a stream): 4 GiB - 1.
   /// @note Windows: 2 GiB - 1 (a message is one WriteFile).
-  std::size_t max_message_size(std::error_code& ec) noexcept { return detail::max_message_size(self(), ec); }
+  std::size_t max_message_size(std::error_code& ec) noexcept {
+    return detail::max_message_size(self(), ec);
+  }
   std::size_t max_message_size() {
     return or_throw("LocalMessageSocket::max_message_size", name(),
                     [&](auto& ec) { return max_message_size(ec); });
@@ -208,7 +210,9 @@ class BasicLocalSocket : public detail::ReceiveOps<BasicLocalSocket<M>, M>,
 
   /// Connects to the listener named in `options` (a LocalName converts to options).
   /// @throws localsock::Error: `errc::no_listener` when nobody listens (at once),
-  /// `errc::mode_mismatch` when the listener is of the other mode (bytes or messages),
+  /// `errc::mode_mismatch` when the listener is of the other mode (bytes or messages;
+  /// finding that out, on the error path only, may show that listener a client that
+  /// connects and leaves at once),
   /// `errc::timed_out` when the listener stays busy past the options' timeout.
   static BasicLocalSocket connect(const ConnectOptions& options, std::error_code& ec) {
     return BasicLocalSocket(detail::connect_socket<M>(options, ec));

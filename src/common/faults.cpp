@@ -57,7 +57,6 @@ void set_hook(Hook hook, std::function<void()> fn) {
   detail::hooks_set = any;
 }
 
-
 void arm_fault(Fault fault, int times) noexcept {
   detail::armed[static_cast<int>(fault)] += times;
   detail::update_armed();

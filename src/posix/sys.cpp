@@ -162,8 +162,8 @@ int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_
       fd = -1;
     }
     const int base = type & 0xff;
-    if ((err == ECONNREFUSED || err == EPROTOTYPE) && (base == SOCK_STREAM || base == SOCK_SEQPACKET) &&
-        other_type_listens(addr, base))
+    if ((err == ECONNREFUSED || err == EPROTOTYPE) &&
+        (base == SOCK_STREAM || base == SOCK_SEQPACKET) && other_type_listens(addr, base))
       ec = make_error_code(errc::mode_mismatch);
   }
   localsock::detail::log_step("connect to", name.str(), ec);
@@ -358,7 +358,7 @@ std::size_t measure_max_message(int type, std::error_code& ec) noexcept {
   auto fits = [&](std::size_t n) {
     return message_fits(from.get(), to.get(), {space.get(), n}, ec);
   };
-  std::size_t good = 0;  // largest size known to fit
+  std::size_t good = 0;                        // largest size known to fit
   std::size_t bad = max_measured_message + 1;  // smallest size known not to
   for (std::size_t n = 64 << 10; n < bad; n = std::min(n * 2, bad - 1)) {
     const auto ok = fits(n);
@@ -467,8 +467,9 @@ constexpr int directory_open_flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
 bool open_parent(const std::string& path, OwnedFd& dir, std::string& leaf) noexcept {
   const auto slash = path.rfind('/');
   try {
-    const std::string parent =
-        slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    const std::string parent = slash == std::string::npos ? "."
+                               : slash == 0               ? "/"
+                                                          : path.substr(0, slash);
     leaf = slash == std::string::npos ? path : path.substr(slash + 1);
     const int fd = ::open(parent.c_str(), directory_open_flags);
     if (fd < 0) return false;

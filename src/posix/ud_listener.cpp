@@ -67,7 +67,8 @@ struct ListenerCore::State {
     std::unique_lock lock(timeout_mutex);
     auto left_ms = [&]() -> long long {
       if (!timed) return 0;
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Deadline::clock::now());
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - Deadline::clock::now());
       return std::max<long long>(1, left.count());
     };
     auto free = [&] { return waiting == 0 || timeout_set_ms == left_ms() || gate.closed(); };
@@ -206,8 +207,8 @@ std::string parent_directory(const std::string& path) {
 // for a stale file. link() never replaces an existing file, so a live listener's socket
 // cannot be clobbered. (fchmod on a socket before bind does not reach the file on Linux,
 // and changing the umask would race with the application's other threads.)
-std::error_code bind_with_mode(int fd, const std::string& path, mode_t mode, int type,
-                               bool reclaim, int backlog) {
+std::error_code bind_with_mode(int fd, const std::string& path, mode_t mode, int type, bool reclaim,
+                               int backlog) {
   std::string dir = parent_directory(path) + "/.lsock-XXXXXX";
   if (::mkdtemp(dir.data()) == nullptr) return last_error();
   const std::string temp = dir + "/s";

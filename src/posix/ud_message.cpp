@@ -154,7 +154,8 @@ void UdSeqpacket::send_with_credentials(ConstBuffer msg, std::error_code& ec) no
 ReceiveResult UdSeqpacket::recv_with_credentials(MutableBuffer buf,
                                                  std::optional<PeerCredentials>& credentials,
                                                  std::error_code& ec) noexcept {
-  const ReceiveResult r = receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec, &credentials);
+  const ReceiveResult r =
+      receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec, &credentials);
   if (credentials_hidden_) credentials.reset();
   return r;
 }
@@ -304,7 +305,9 @@ ReceiveResult UdSeqpacket::recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>
 
 // ---- UdDatagram --------------------------------------------------------------------
 
-UdDatagram::UdDatagram(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {}
+UdDatagram::UdDatagram(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {
+  if (fd >= 0) detail::prepare_socket(fd, SOCK_DGRAM);
+}
 
 UdDatagram::UdDatagram(UdDatagram&& o) noexcept
     : UdSocket(std::move(o)),

@@ -14,6 +14,10 @@ namespace localsock::posix {
 using detail::last_error;
 using detail::or_throw;
 
+UdStream::UdStream(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {
+  if (fd >= 0) detail::prepare_socket(fd, SOCK_STREAM);
+}
+
 UdStream UdStream::connect(const LocalName& name, Timeout timeout, std::error_code& ec) {
   const int fd = detail::connect_socket(name, SOCK_STREAM, timeout, ec);
   return fd < 0 ? UdStream() : UdStream(fd, name.str());

@@ -672,7 +672,7 @@ TEST_CASE("UdListener: an accept_for that waited its turn waits only the time it
   const LocalName name = LocalName::namespaced(localsock::test::unique_name());
   UdListener l = UdListener::bind(name);
   std::error_code first_ec, second_ec;
-  std::thread first([&] { l.accept_for(600ms, first_ec); });
+  std::thread first([&] { l.accept_for(900ms, first_ec); });
   std::this_thread::sleep_for(50ms);
   const auto start = std::chrono::steady_clock::now();
   l.accept_for(800ms, second_ec);
@@ -681,7 +681,7 @@ TEST_CASE("UdListener: an accept_for that waited its turn waits only the time it
   CHECK(first_ec == errc::timed_out);
   CHECK(second_ec == errc::timed_out);
   CHECK(took >= 790ms);
-  CHECK(took < 1100ms);  // not 550 ms of waiting its turn plus the full 800 ms
+  CHECK(took < 1250ms);  // not 850 ms of waiting its turn plus the full 800 ms
 }
 
 TEST_CASE("UdListener: accept_for returns by its deadline across EINTR") {
@@ -698,17 +698,17 @@ TEST_CASE("UdListener: accept_for returns by its deadline across EINTR") {
   std::chrono::steady_clock::duration took{};
   const auto start = std::chrono::steady_clock::now();
   std::thread waiter([&] {
-    l.accept_for(600ms, ec);
+    l.accept_for(1000ms, ec);
     took = std::chrono::steady_clock::now() - start;
   });
   const pthread_t target = waiter.native_handle();
-  std::this_thread::sleep_for(450ms);  // one signal late in the wait
+  std::this_thread::sleep_for(800ms);  // one signal late in the wait
   ::pthread_kill(target, SIGUSR1);
   waiter.join();
   ::sigaction(SIGUSR1, &old, nullptr);
   CHECK(ec == errc::timed_out);
-  CHECK(took >= 590ms);
-  CHECK(took < 900ms);  // not 450 ms plus the full 600 ms again
+  CHECK(took >= 990ms);
+  CHECK(took < 1500ms);  // not 800 ms plus the full 1000 ms again
 }
 
 TEST_CASE("UdListener: accept_for returns by its deadline while refusing other users (same_user_only)") {
@@ -723,10 +723,10 @@ TEST_CASE("UdListener: accept_for returns by its deadline while refusing other u
   std::chrono::steady_clock::duration took{};
   const auto start = std::chrono::steady_clock::now();
   std::thread waiter([&] {
-    l.accept_for(600ms, ec);
+    l.accept_for(1000ms, ec);
     took = std::chrono::steady_clock::now() - start;
   });
-  std::this_thread::sleep_for(450ms);
+  std::this_thread::sleep_for(800ms);
   // Another user's client, refused at accept late in the wait (fork with a thread
   // running: the child only connects and exits).
   CHECK(as_other_user([&] {
@@ -736,8 +736,8 @@ TEST_CASE("UdListener: accept_for returns by its deadline while refusing other u
         }) == 0);
   waiter.join();
   CHECK(ec == errc::timed_out);
-  CHECK(took >= 590ms);
-  CHECK(took < 900ms);
+  CHECK(took >= 990ms);
+  CHECK(took < 1500ms);  // not 800 ms plus the full 1000 ms again
 }
 
 TEST_CASE("UdListener: destroyed right after close from another thread while accept waits") {

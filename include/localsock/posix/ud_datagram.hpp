@@ -13,6 +13,7 @@ namespace localsock::posix {
 class UdDatagram : public UdSocket {
  public:
   UdDatagram() noexcept = default;
+  /// Adopts a datagram socket descriptor, prepared as the library's own sockets are.
   explicit UdDatagram(int fd, std::string name = {}) noexcept;
 
   /// A datagram socket bound to `name` (others can send to it). A bound path is removed

@@ -30,9 +30,10 @@ struct UdListenerOptions {
   /// Permission bits of the socket file (for example 0600: the owner only). The file
   /// never exists with wider permissions than these, not even briefly: it is bound in a
   /// private 0700 directory next to the path, given the mode there, set listening and
-  /// only then linked into place (so it accepts clients from the moment it is visible). One trace of that remains: the kernel's address of the connections (an
-  /// accepted socket's local_address, a client's peer_address) names the private
-  /// directory, which is gone by then. The listener's name() is the path asked for.
+  /// only then linked into place (so it accepts clients from the moment it is visible).
+  /// One trace of that remains: the kernel's address of the connections (an accepted
+  /// socket's local_address, a client's peer_address) names the private directory,
+  /// which is gone by then. The listener's name() is the path asked for.
   /// Unset: the process umask decides.
   std::optional<std::uint32_t> mode{};
   /// accept() reports `errc::would_block` instead of waiting.

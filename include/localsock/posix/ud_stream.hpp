@@ -20,8 +20,9 @@ class UdStream : public UdSocket {
   static constexpr SocketType socket_type = SocketType::stream;
 
   UdStream() noexcept = default;
-  /// Adopts a connected stream socket descriptor; `name` is used in error messages.
-  explicit UdStream(int fd, std::string name = {}) noexcept : UdSocket(fd, std::move(name)) {}
+  /// Adopts a connected stream socket descriptor; `name` is used in error messages. It
+  /// is prepared as the library's own sockets are (SO_NOSIGPIPE where the system has it).
+  explicit UdStream(int fd, std::string name = {}) noexcept;
 
   /// Connects to the listener at `name`. With a `timeout`, gives up with
   /// `errc::timed_out` when the listener's backlog stays full that long.
