@@ -105,14 +105,15 @@ class SendOps<Derived, Mode::bytes> {
     return or_throw("LocalSocket::write_some", name(), [&](auto& ec) { return write_some(buf, ec); });
   }
   /// Writes all of `buf`, completing partial writes.
-  /// @returns `buf.size()`, or (ec overload) the bytes written before an error.
+  /// @returns `buf.size()`, or (ec overload) every byte written before the error, also
+  /// those of the call that failed (a write that timed out after a partial transfer):
+  /// the peer can read exactly that many, so a retry resumes from there.
   std::size_t write_all(ConstBuffer buf, std::error_code& ec) noexcept {
     ec.clear();
     std::size_t done = 0;
     while (done < buf.size()) {
-      const std::size_t n = self().write_some(buf.subspan(done), ec);
+      done += self().write_some(buf.subspan(done), ec);
       if (ec) break;
-      done += n;
     }
     return done;
   }

@@ -171,6 +171,41 @@ DWORD run_overlapped(HANDLE handle, HANDLE event, Limit limit, Start start,
   return n;
 }
 
+DWORD timeout_ms(Timeout t) noexcept {
+  if (t < Timeout::zero()) return INFINITE;
+  return static_cast<DWORD>(std::min<Timeout::rep>(t.count(), INFINITE - 1));
+}
+
+Limit limit_of(Timeout t) noexcept {
+  return t < Timeout::zero() ? no_limit : Limit{timeout_ms(t), errc::timed_out};
+}
+
+// Reads wait for the read timeout, or not at all in nonblocking mode.
+Limit read_limit(bool nonblocking, Timeout t) noexcept {
+  return nonblocking ? Limit{0, errc::would_block} : limit_of(t);
+}
+
+// The end of a receive's time: a receive that takes several reads (the rest of a message
+// after ERROR_MORE_DATA, or discarding one too large) gives each of them only the time
+// left, so that the whole receive honours the read timeout.
+class Deadline {
+ public:
+  Deadline(bool nonblocking, Timeout t) noexcept
+      : limit_(read_limit(nonblocking, t)), start_(std::chrono::steady_clock::now()) {}
+
+  Limit left() const noexcept {
+    if (limit_.ms == INFINITE || limit_.ms == 0) return limit_;
+    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start_);
+    const auto ms = static_cast<std::chrono::milliseconds::rep>(limit_.ms) - spent.count();
+    return {static_cast<DWORD>(std::max<std::chrono::milliseconds::rep>(ms, 0)), limit_.on_expiry};
+  }
+
+ private:
+  Limit limit_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 // One ReadFile: how much it took, whether the message goes on, or end of stream.
 struct Chunk {
   std::size_t n = 0;
@@ -196,11 +231,14 @@ Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf,
 }
 
 // Reads the `left` bytes that remain of the current message into `into`, which holds
-// exactly that many.
-void read_rest(HANDLE h, HANDLE event, MutableBuffer into, std::error_code& ec) noexcept {
+// exactly that many. A message that can be read at all is whole in the pipe, so the rest
+// is there at once, unless its sender cancelled it after our first read (a send that
+// timed out): then the rest never comes, and the deadline ends the wait.
+void read_rest(HANDLE h, HANDLE event, const Deadline& deadline, MutableBuffer into,
+               std::error_code& ec) noexcept {
   std::size_t done = 0;
   while (done < into.size() && !ec) {
-    const Chunk c = read_chunk(h, event, no_limit, into.subspan(done), ec);
+    const Chunk c = read_chunk(h, event, deadline.left(), into.subspan(done), ec);
     if (c.end) ec = make_error_code(errc::peer_closed);
     done += c.n;
     if (!c.more && done < into.size() && !ec) ec = std::make_error_code(std::errc::io_error);
@@ -208,10 +246,10 @@ void read_rest(HANDLE h, HANDLE event, MutableBuffer into, std::error_code& ec) 
 }
 
 // Reads the rest of the current message and throws it away.
-void discard_rest(HANDLE h, HANDLE event, std::error_code& ec) noexcept {
+void discard_rest(HANDLE h, HANDLE event, const Deadline& deadline, std::error_code& ec) noexcept {
   std::byte scratch[16 * 1024];
   for (;;) {
-    const Chunk c = read_chunk(h, event, no_limit, scratch, ec);
+    const Chunk c = read_chunk(h, event, deadline.left(), scratch, ec);
     if (ec || c.end || !c.more) return;
   }
 }
@@ -221,20 +259,6 @@ std::size_t bytes_left(HANDLE h, std::error_code& ec) noexcept {
   DWORD left = 0;
   if (!::PeekNamedPipe(h, nullptr, 0, nullptr, nullptr, &left)) ec = last_error();
   return left;
-}
-
-DWORD timeout_ms(Timeout t) noexcept {
-  if (t < Timeout::zero()) return INFINITE;
-  return static_cast<DWORD>(std::min<Timeout::rep>(t.count(), INFINITE - 1));
-}
-
-Limit limit_of(Timeout t) noexcept {
-  return t < Timeout::zero() ? no_limit : Limit{timeout_ms(t), errc::timed_out};
-}
-
-// Reads wait for the read timeout, or not at all in nonblocking mode.
-Limit read_limit(bool nonblocking, Timeout t) noexcept {
-  return nonblocking ? Limit{0, errc::would_block} : limit_of(t);
 }
 
 }  // namespace
@@ -264,6 +288,8 @@ PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
     held_ = std::move(other.held_);
     held_left_ = other.held_left_;
     slot_ = std::move(other.slot_);
+    write_quota_ = std::exchange(other.write_quota_, std::nullopt);
+    send_failed_ = std::exchange(other.send_failed_, false);
   }
   return *this;
 }
@@ -395,18 +421,49 @@ std::size_t PipeCore::read(MutableBuffer buf, std::error_code& ec) noexcept {
   return read_chunk(static_cast<HANDLE>(handle_), event, read_limit(nonblocking_, read_timeout_), buf, ec).n;
 }
 
+// The pipe's buffer size for this end's writes (the quota of the data queue they go
+// to), read once. GetNamedPipeInfo reports the sizes of the pipe, not of the end asked:
+// the outbound buffer carries a server's writes, the inbound one a client's. Reading it
+// needs FILE_READ_ATTRIBUTES; without that right the size stays unknown.
+std::optional<std::uint32_t> PipeCore::write_quota() noexcept {
+  if (!write_quota_) {
+    DWORD out = 0;
+    DWORD in = 0;
+    if (::GetNamedPipeInfo(static_cast<HANDLE>(handle_), nullptr, &out, &in, nullptr))
+      write_quota_ = server_ ? out : in;
+  }
+  return write_quota_;
+}
+
+// A write that the pipe cannot take at once stays pending, and when it is cancelled
+// (the write timeout, cancel_io) the system completes it with no byte count, though the
+// reader may already have taken part of it: the writer could not know where to resume.
+// A pending write is only ever read in part if it is larger than the pipe's buffer (the
+// data before it is gone once the reader reaches it, so a write that fits completes at
+// that moment, on Windows as under Wine). So a byte write carries at most one buffer's
+// worth; one that was cancelled took nothing, and the count is exact.
 std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
   ec.clear();
   if (handle_ == nullptr) {
     ec = make_error_code(shut_ ? errc::peer_closed : errc::not_connected);
     return 0;
   }
+  if (send_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return 0;
+  }
   if (buf.empty()) return 0;
   HANDLE event = ensure_event(write_event_, ec);
   if (ec) return 0;
   HANDLE h = static_cast<HANDLE>(handle_);
+  // A buffer of zero makes every write wait for its reader: one byte at a time is exact.
+  // Of a pipe whose size cannot be read (a handle without FILE_READ_ATTRIBUTES), the
+  // write goes whole, as before.
+  const auto quota = write_quota();
+  const DWORD piece = quota ? std::max<DWORD>(*quota, 1) : clamp_length(buf.size());
+  const DWORD length = std::min(clamp_length(buf.size()), piece);
   return run_overlapped(h, event, limit_of(write_timeout_), [&](OVERLAPPED* ov) {
-    return ::WriteFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
+    return ::WriteFile(h, buf.data(), length, nullptr, ov);
   }, ec);
 }
 
@@ -414,6 +471,10 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
   ec.clear();
   if (handle_ == nullptr) {
     ec = make_error_code(shut_ ? errc::peer_closed : errc::not_connected);
+    return;
+  }
+  if (send_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
     return;
   }
   // One WriteFile is one message; its length is a DWORD.
@@ -429,6 +490,19 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
   const DWORD n = run_overlapped(h, event, limit_of(write_timeout_), [&](OVERLAPPED* ov) {
     return ::WriteFile(h, data, static_cast<DWORD>(msg.size()), nullptr, ov);
   }, ec);
+  if (ec == errc::timed_out || ec == std::errc::operation_canceled) {
+    // Cancelled while pending (see write()): a message that fits the pipe's buffer was
+    // not read at all, and the stream goes on. Of a larger one the reader may hold the
+    // head, and the rest is gone: anything sent after it would be read as its rest, or
+    // make the reader fail on it. The sending side ends here.
+    const auto quota = write_quota();
+    if (!msg.empty() && (!quota || msg.size() > *quota)) {
+      send_failed_ = true;
+      localsock::detail::log(LogLevel::debug, "a message cut by a timeout or cancel_io ends sending on '",
+                             name_, "'");
+    }
+    return;
+  }
   if (!ec && n != msg.size()) ec = std::make_error_code(std::errc::io_error);
 }
 
@@ -467,6 +541,7 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
   HANDLE h = static_cast<HANDLE>(handle_);
+  const Deadline deadline(nonblocking_, read_timeout_);
   if (!holding_) {
     if (buf.empty()) {
       peek_message(ec);
@@ -474,7 +549,7 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
     } else {
       // An injected ERROR_MORE_DATA: the real one, from a read of one byte.
       const MutableBuffer into = localsock::detail::inject(testing::Fault::more_data) ? buf.first(1) : buf;
-      const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), into, ec);
+      const Chunk c = read_chunk(h, event, deadline.left(), into, ec);
       if (ec) return {};
       if (c.end) return {0, true};
       if (!c.more) return {c.n};
@@ -491,7 +566,7 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
     return {total};
   }
   std::copy(held_.begin(), held_.end(), buf.begin());
-  read_rest(h, event, buf.subspan(held_.size(), held_left_), ec);
+  read_rest(h, event, deadline, buf.subspan(held_.size(), held_left_), ec);
   holding_ = false;
   held_.clear();
   if (ec) return {};
@@ -509,6 +584,7 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
   HANDLE h = static_cast<HANDLE>(handle_);
+  const Deadline deadline(nonblocking_, read_timeout_);
   std::size_t head = 0;  // bytes of the message already in `out`
   std::size_t left = 0;  // bytes of it still in the pipe
   if (holding_) {
@@ -523,7 +599,7 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
     const std::size_t first = std::min(std::max<std::size_t>(out.capacity(), 4096),
                                        max_size == SIZE_MAX ? max_size : max_size + 1);
     out.resize(first);
-    const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), out, ec);
+    const Chunk c = read_chunk(h, event, deadline.left(), out, ec);
     if (ec || c.end) {
       out.clear();
       return {0, c.end};
@@ -538,13 +614,13 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
   const std::size_t total = head + left;
   if (total > max_size) {
     // Too large: take it off the pipe so that the next message can be received.
-    if (left > 0) discard_rest(h, event, ec);
+    if (left > 0) discard_rest(h, event, deadline, ec);
     out.clear();
     if (!ec) ec = make_error_code(errc::message_too_large);
     return {total};
   }
   out.resize(total);
-  read_rest(h, event, std::span(out).subspan(head), ec);
+  read_rest(h, event, deadline, std::span(out).subspan(head), ec);
   if (ec) {
     out.clear();
     return {};

@@ -8,9 +8,11 @@
 #include <aclapi.h>
 #include <sddl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -513,6 +515,48 @@ TEST_CASE("pipe timeouts: a write to a peer that does not read times out") {
   for (int i = 0; i < 16 && !ec; ++i) sent += p.server.write_some(big, ec);
   CHECK(ec == errc::timed_out);
   CHECK(sent < 16 * big.size());
+}
+
+TEST_CASE("pipe timeouts: a byte write that times out after a partial transfer reports what was taken") {
+  // The reader takes 54,000 bytes of a 200,000-byte write, then stops. The writer must
+  // count exactly what the reader can get (whatever it already read plus what sits in the
+  // pipe), so that resuming from that offset keeps the stream intact.
+  Pair p = open_pair(win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
+  std::vector<std::byte> data(200'000);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = byte_of(static_cast<int>((i * 7 + i / 251) & 0xff));
+  std::vector<std::byte> got;
+  std::thread reader([&] { got = read_n(p.client, 54'000); });
+  p.server.set_write_timeout(300ms);
+  std::error_code ec;
+  std::size_t sent = 0;
+  while (!ec && sent < data.size()) sent += p.server.write_some(std::span(data).subspan(sent), ec);
+  reader.join();
+  CHECK(ec == errc::timed_out);
+  REQUIRE(got.size() == 54'000);
+  // What the pipe still holds, read until nothing more comes.
+  p.client.set_read_timeout(200ms);
+  std::byte buf[8192];
+  for (;;) {
+    const std::size_t n = p.client.read_some(buf, ec);
+    if (ec || n == 0) break;
+    got.insert(got.end(), buf, buf + n);
+  }
+  CHECK(ec == errc::timed_out);
+  CHECK(got.size() == sent);
+  REQUIRE(got.size() <= data.size());
+  CHECK(std::equal(got.begin(), got.end(), data.begin()));
+  // Resuming from the reported offset completes the stream intact.
+  p.server.set_write_timeout(localsock::infinite);
+  p.client.set_read_timeout(localsock::infinite);
+  const std::size_t resume = sent;
+  std::thread writer([&] {
+    std::error_code wec;
+    while (!wec && sent < data.size()) sent += p.server.write_some(std::span(data).subspan(sent), wec);
+  });
+  const auto rest = read_n(p.client, data.size() - resume);
+  writer.join();
+  got.insert(got.end(), rest.begin(), rest.end());
+  CHECK(got == data);
 }
 
 TEST_CASE("pipe listener: first_instance(false) shares a name on purpose; current_user_only") {

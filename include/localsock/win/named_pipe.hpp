@@ -136,6 +136,15 @@ class PipeCore {
   std::vector<std::byte> held_;
   std::size_t held_left_ = 0;
   std::shared_ptr<void> slot_;
+  // The most one WriteFile carries: the pipe's buffer size (quota) in this end's
+  // direction, read once; unset until the first write. A write no larger than the quota
+  // is never read in part while it is still pending, so cancelling it (timeout,
+  // cancel_io) leaves an exact count.
+  std::optional<std::uint32_t> write_quota_;
+  // A message larger than the quota was cancelled after the peer may have read part of
+  // it: nothing more may be sent on this connection.
+  bool send_failed_ = false;
+  std::optional<std::uint32_t> write_quota() noexcept;
 };
 
 /// The receiving operations of a pipe stream whose read mode is `Mode`; a CRTP base of
@@ -201,7 +210,10 @@ class PipeReadOps {
 template <typename Derived, StreamMode Mode>
 class PipeWriteOps {
  public:
-  /// Writes at least one byte; waits until the pipe takes them.
+  /// Writes at least one byte and at most the pipe's buffer size; waits until the pipe
+  /// takes them. A call that times out or is cancelled (cancel_io) took nothing: the
+  /// bytes counted so far are exactly what the peer can read, so resuming after them
+  /// keeps the stream intact.
   std::size_t write_some(ConstBuffer buf, std::error_code& ec) noexcept
     requires(Mode == StreamMode::Bytes)
   {
@@ -374,11 +386,19 @@ class BasicPipeStream
   bool nonblocking() const noexcept { return core_.nonblocking(); }
 
   /// The longest a read or receive waits for data; `errc::timed_out` after it (nothing
-  /// is lost: a later read gets the data). `infinite` (the default) waits forever.
+  /// is lost: a later read gets the data). The limit covers the whole receive, also
+  /// the rest of a message taken in several reads; a message whose sender abandoned it
+  /// midway (its send timed out) is dropped with `errc::timed_out`. `infinite` (the
+  /// default) waits forever.
   void set_read_timeout(Timeout t) noexcept { core_.set_read_timeout(t); }
   /// The longest a write or send waits for the peer to make room; `errc::timed_out`
-  /// after it. A byte write that timed out may have written part (it returns how much);
-  /// a message send that timed out may have been cut, so close the connection then.
+  /// after it. A byte write carries at most the pipe's buffer size per call and returns
+  /// exactly how much the pipe took, also when it timed out (resume from there). A
+  /// message that fits the pipe's buffer is sent whole or not at all. A larger message
+  /// may already be partly read when its send times out or is cancelled: then the
+  /// sending side fails for good (later writes and sends report
+  /// `std::errc::connection_aborted`), so the peer never receives anything after a cut
+  /// message; close the stream, and the peer sees the end.
   void set_write_timeout(Timeout t) noexcept { core_.set_write_timeout(t); }
   Timeout read_timeout() const noexcept { return core_.read_timeout(); }
   Timeout write_timeout() const noexcept { return core_.write_timeout(); }
