@@ -176,6 +176,9 @@ DWORD timeout_ms(Timeout t) noexcept {
   return static_cast<DWORD>(std::min<Timeout::rep>(t.count(), INFINITE - 1));
 }
 
+// The longest finite wait (a longer timeout is that long, as in timeout_ms).
+constexpr Timeout longest_wait{INFINITE - 1};
+
 Limit limit_of(Timeout t) noexcept {
   return t < Timeout::zero() ? no_limit : Limit{timeout_ms(t), errc::timed_out};
 }
@@ -849,7 +852,9 @@ struct PipeListenerCore::State {
   HANDLE connect_event = nullptr;
   HANDLE stop_event = nullptr;
 
-  std::mutex accept_mutex;  // One accept at a time works on `pending`.
+  // One accept at a time works on `pending`. Timed: an accept_for waiting for its turn
+  // beside an accept() that waits for a client gives up at its own deadline.
+  std::timed_mutex accept_mutex;
   localsock::detail::AcceptGate gate;
 
   ~State() {
@@ -1065,13 +1070,29 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
     return {};
   }
   HANDLE connected = nullptr;
-  {
-    std::lock_guard serial(s->accept_mutex);
-    const DWORD wait = s->nonblocking ? 0 : timeout_ms(timeout);
+  // Every wait of this accept (its turn, a place under the instance limit, a client)
+  // takes only the time left before one deadline.
+  using Clock = std::chrono::steady_clock;
+  const bool forever = !s->nonblocking && timeout < Timeout::zero();
+  const Clock::time_point deadline =
+      Clock::now() + (s->nonblocking ? Timeout::zero() : std::clamp(timeout, Timeout::zero(), longest_wait));
+  const auto left_ms = [&]() -> DWORD {
+    if (forever) return INFINITE;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    return static_cast<DWORD>(std::clamp<std::chrono::milliseconds::rep>(left.count(), 0, INFINITE - 1));
+  };
+  std::unique_lock serial(s->accept_mutex, std::defer_lock);
+  if (forever) {
+    serial.lock();
+  } else if (!serial.try_lock_until(deadline)) {
+    ec = make_error_code(s->nonblocking ? errc::would_block : errc::timed_out);
+  }
+  if (!ec && s->gate.closed()) ec = make_error_code(errc::listener_closed);
+  if (!ec) {
     while (connected == nullptr && !ec) {
       if (s->pending == nullptr) {
         // Under an instance limit, this waits until a live connection closes.
-        s->make_pending(false, wait, ec);
+        s->make_pending(false, left_ms(), ec);
         if (ec) break;
       }
       if (!s->connecting) {
@@ -1106,7 +1127,7 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
         s->connecting = true;
       }
       HANDLE events[2] = {s->connect_event, s->stop_event};
-      const DWORD r = ::WaitForMultipleObjects(2, events, FALSE, wait);
+      const DWORD r = ::WaitForMultipleObjects(2, events, FALSE, left_ms());
       if (r == WAIT_OBJECT_0 + 1) {
         ec = make_error_code(errc::listener_closed);
       } else if (r == WAIT_TIMEOUT) {
@@ -1133,6 +1154,7 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
       s->make_pending(false, 0, ignored);
     }
   }
+  if (serial.owns_lock()) serial.unlock();
   s->gate.leave();
   if (connected == nullptr) return {};
   PipeCore core(connected, true, s->name.str());

@@ -440,6 +440,53 @@ TEST_CASE("pipe listener: close from another thread stops a blocked accept") {
   CHECK_FALSE(ec);
 }
 
+TEST_CASE("pipe listener: accept_for keeps its deadline while another thread waits in accept()") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  std::error_code waiting_ec;
+  std::thread waiting([&] { listener.accept(waiting_ec); });
+  std::this_thread::sleep_for(100ms);  // the other accept is waiting for a client
+  // A guard, so that an accept_for that ignores its deadline does not hang the test.
+  std::atomic<bool> done{false};
+  std::thread guard([&] {
+    for (int i = 0; i < 60 && !done; ++i) std::this_thread::sleep_for(50ms);
+    listener.close();
+  });
+  std::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  listener.accept_for(100ms, ec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  done = true;
+  guard.join();
+  waiting.join();
+  CHECK(ec == errc::timed_out);
+  CHECK(waited >= 90ms);
+  CHECK(waited < 1s);
+  CHECK(waiting_ec == errc::listener_closed);
+}
+
+TEST_CASE("pipe listener: accept_for under an instance limit spends one deadline on the slot and the client") {
+  // The only instance is taken; it frees up after 600 ms, and no client comes. The wait
+  // for the slot and the wait for a client share the one timeout (1 s), rather than
+  // getting it each.
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
+  auto client = win::DuplexBytePipeStream::connect(name);
+  auto server = listener.accept();
+  std::thread closer([&] {
+    std::this_thread::sleep_for(600ms);
+    server.close();
+  });
+  std::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  listener.accept_for(1s, ec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  closer.join();
+  CHECK(ec == errc::timed_out);
+  CHECK(waited >= 900ms);
+  CHECK(waited < 1400ms);
+}
+
 namespace {
 // The child side of the two-process test: connect, send our pid as a message, echo one
 // message back.

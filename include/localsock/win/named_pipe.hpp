@@ -650,7 +650,9 @@ class PipeListener {
     return localsock::detail::or_throw("PipeListener::accept", core_.name().str(),
                                        [&](std::error_code& ec) { return accept(ec); });
   }
-  /// Waits at most `timeout` for a client; `errc::timed_out` after it.
+  /// Waits at most `timeout` for a client; `errc::timed_out` after it. The timeout
+  /// covers every wait of the accept: its turn beside accepts in other threads, a free
+  /// place under the instance limit, and the client.
   Stream accept_for(Timeout timeout, std::error_code& ec) { return Stream(core_.accept(timeout, ec)); }
 
   /// Endless accepting for a range-for: `for (auto& s : listener.incoming())`, until the
