@@ -20,6 +20,8 @@ enum class Fault {
   accept_pipe_connected,  ///< Windows: ConnectNamedPipe reports ERROR_PIPE_CONNECTED (arm it
                           ///< once a client has connected, as the system does).
   more_data,              ///< Windows: a message read returns ERROR_MORE_DATA.
+  foreign_user,           ///< Windows: the current_user_only check on accept sees the client
+                          ///< as another user and refuses it (Wine has one user only).
                           ///< (Keep out_of_handles last: src/common/faults.cpp counts to it.)
   out_of_handles,         ///< Windows: creating a pipe instance or opening a pipe fails with
                           ///< ERROR_NO_SYSTEM_RESOURCES, as when handles run out (Windows

@@ -1039,13 +1039,21 @@ PipeCore PipeListenerCore::take_instance(std::error_code& ec) {
 
 bool PipeListenerCore::admits(const PipeCore& server) const {
   if (!state_ || state_->user_sid.empty()) return true;
+  if (localsock::detail::inject(testing::Fault::foreign_user)) return false;
   std::error_code ec;
   return server.peer_user_sid(ec) == state_->user_sid && !ec;
 }
 
 PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
+  // One deadline for the whole accept: a refused client (current_user_only) does not
+  // restart the timeout, however many come.
+  const auto deadline = std::chrono::steady_clock::now() + std::clamp(timeout, Timeout::zero(), longest_wait);
   for (;;) {
-    PipeCore core = accept_one(timeout, ec);
+    const Timeout left = timeout < Timeout::zero()
+                             ? timeout
+                             : std::max(std::chrono::ceil<Timeout>(deadline - std::chrono::steady_clock::now()),
+                                        Timeout::zero());
+    PipeCore core = accept_one(left, ec);
     if (ec != errc::would_block && ec != errc::timed_out)
       localsock::detail::log_step("accept on", name().str(), ec);
     // current_user_only: the descriptor keeps others out where DACLs are enforced; this
