@@ -899,6 +899,50 @@ struct PipeListenerCore::State {
       ::CloseHandle(std::exchange(pending, nullptr));
       if (slots) ::ReleaseSemaphore(slots->semaphore, 1, nullptr);
     }
+    drop_keeper();
+  }
+
+  // Under an instance limit, the instance a connection used closes with it, and the
+  // next is created only when an accept gets a free place: in between the pipe had no
+  // instance at all, its name was gone, and a client arriving then got "no listener"
+  // (ERROR_FILE_NOT_FOUND) at once, though the listener lives and its connect timeout
+  // promised a wait. The keeper is one more instance, outside the limit, connected to a
+  // client end the listener holds itself: while the listener lives the pipe always has
+  // an instance, so such a client finds it busy and waits (WaitNamedPipe) like the
+  // others, and a name nobody serves still fails at once. Creating it first makes it
+  // the first instance (FILE_FLAG_FIRST_PIPE_INSTANCE); its client must be this
+  // process's, or it is tried again (a client racing for the new name, or a server
+  // sharing it, could take it). Without a keeper (its client end refused by the
+  // descriptor, say), the listener works as before.
+  HANDLE keeper_server = nullptr;
+  HANDLE keeper_client = nullptr;
+
+  void keep_name(std::error_code& ec) noexcept {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      HANDLE server = create_instance(attempt == 0, ec);
+      if (server == nullptr) {
+        if (ec != errc::name_in_use) ec.clear();  // a failure here is the listener's only as a squatter
+        return;
+      }
+      // No access is asked for: the client end is never used, only held.
+      HANDLE client = ::CreateFileW(path.c_str(), 0, 0, nullptr, OPEN_EXISTING, 0, nullptr);
+      ULONG pid = 0;
+      if (client != INVALID_HANDLE_VALUE && ::GetNamedPipeClientProcessId(server, &pid) &&
+          pid == ::GetCurrentProcessId()) {
+        keeper_server = server;
+        keeper_client = client;
+        return;
+      }
+      if (client != INVALID_HANDLE_VALUE) ::CloseHandle(client);
+      ::CloseHandle(server);
+    }
+    localsock::detail::log(LogLevel::debug, "no keeper instance for '", name.str(),
+                           "': its name may be gone between connections");
+  }
+
+  void drop_keeper() noexcept {
+    if (keeper_client != nullptr) ::CloseHandle(std::exchange(keeper_client, nullptr));
+    if (keeper_server != nullptr) ::CloseHandle(std::exchange(keeper_server, nullptr));
   }
 
   // Takes a place under the instance limit, waiting up to `wait` ms for one; false with
@@ -965,7 +1009,8 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
       ec = std::make_error_code(std::errc::invalid_argument);
       return {};
     }
-    s->max_instances = *limit;
+    // One instance more than the limit: the keeper (see State::keep_name).
+    s->max_instances = *limit + 1u < PIPE_UNLIMITED_INSTANCES ? *limit + 1u : PIPE_UNLIMITED_INSTANCES;
     s->slots = std::make_shared<InstanceSlots>(*limit);
     if (s->slots->semaphore == nullptr) {
       ec = last_error();
@@ -1010,7 +1055,9 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
     ec = make_error_code(errc::name_in_use);
     return {};
   }
-  s->make_pending(true, 0, ec);
+  if (s->slots) s->keep_name(ec);
+  if (ec) return {};
+  s->make_pending(s->keeper_server == nullptr, 0, ec);
   if (ec) return {};
   PipeListenerCore core;
   core.state_ = std::move(s);

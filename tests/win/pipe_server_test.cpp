@@ -356,6 +356,58 @@ TEST_CASE("pipe listener: a busy storm of 64 clients against 2 instances all get
   CHECK(ok == clients);
 }
 
+TEST_CASE("pipe listener: instance_limit(1) with 40 clients and 4 accepting threads: nobody sees no_listener") {
+  // The only instance closes and the next accept creates another: clients that arrive
+  // in between must wait within their connect timeout like those that found it busy.
+  // The server answers and closes first, and each client connects again at once, so
+  // fresh connects keep landing in that moment.
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
+  constexpr int clients = 40;
+  constexpr int rounds = 5;
+  std::atomic<int> served{0};
+  std::vector<std::thread> acceptors;
+  for (int t = 0; t < 4; ++t) {
+    acceptors.emplace_back([&] {
+      for (;;) {
+        std::error_code ec;
+        auto s = listener.accept(ec);
+        if (ec) return;  // closed
+        std::byte b[1];
+        if (s.read_some(b, ec) == 1) s.write_some(b, ec);
+        s.close();
+        ++served;
+      }
+    });
+  }
+  std::atomic<int> ok{0};
+  std::atomic<int> no_listener{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      for (int r = 0; r < rounds; ++r) {
+        std::error_code ec;
+        auto c = win::DuplexBytePipeStream::connect(name, 10s, ec);
+        if (ec) {
+          ++(ec == errc::no_listener ? no_listener : other);
+          continue;
+        }
+        const std::byte b[1] = {byte_of(i + r)};
+        c.write_some(b, ec);
+        std::byte got[1];
+        if (!ec && c.read_some(got, ec) == 1 && got[0] == b[0]) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  listener.close();
+  for (auto& t : acceptors) t.join();
+  CHECK(no_listener.load() == 0);
+  CHECK(other.load() == 0);
+  CHECK(ok.load() == clients * rounds);
+}
+
 TEST_CASE("pipe listener: a client that left before accept does not poison the listener") {
   const LocalName name = fresh_name();
   auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();

@@ -528,7 +528,12 @@ class PipeListenerOptions {
   PipeListenerOptions& mode(PipeMode m) noexcept { mode_ = m; return *this; }
   /// Whether accept() returns `errc::would_block` instead of waiting.
   PipeListenerOptions& nonblocking(bool on) noexcept { nonblocking_ = on; return *this; }
-  /// The most connections (pipe instances) alive at once; unset means unlimited.
+  /// The most connections (pipe instances) alive at once; unset means unlimited. Further
+  /// clients wait within their connect timeout. Under a limit the listener also keeps
+  /// one instance of its own, connected to itself and outside the limit, so that the name
+  /// never disappears between one connection closing and the next accept: a client
+  /// arriving in that moment waits like one that found the pipe busy, while a name that
+  /// nobody serves still fails at once.
   PipeListenerOptions& instance_limit(std::optional<std::uint8_t> n) noexcept { instance_limit_ = n; return *this; }
   /// Writes return only once the data reached the other end (no write-behind buffering).
   PipeListenerOptions& write_through(bool on) noexcept { write_through_ = on; return *this; }
