@@ -924,8 +924,14 @@ struct PipeListenerCore::State {
         if (ec != errc::name_in_use) ec.clear();  // a failure here is the listener's only as a squatter
         return;
       }
-      // No access is asked for: the client end is never used, only held.
-      HANDLE client = ::CreateFileW(path.c_str(), 0, 0, nullptr, OPEN_EXISTING, 0, nullptr);
+      // The client end is never used, only held: it asks for as little as the pipe's
+      // descriptor may grant (an access check that asks for nothing may be refused), then
+      // for the data access of the pipe's direction.
+      HANDLE client = ::CreateFileW(path.c_str(), FILE_READ_ATTRIBUTES, 0, nullptr, OPEN_EXISTING, 0, nullptr);
+      if (client == INVALID_HANDLE_VALUE && ::GetLastError() == ERROR_ACCESS_DENIED) {
+        const DWORD data = (open_mode & PIPE_ACCESS_DUPLEX) == PIPE_ACCESS_INBOUND ? GENERIC_WRITE : GENERIC_READ;
+        client = ::CreateFileW(path.c_str(), data, 0, nullptr, OPEN_EXISTING, 0, nullptr);
+      }
       ULONG pid = 0;
       if (client != INVALID_HANDLE_VALUE && ::GetNamedPipeClientProcessId(server, &pid) &&
           pid == ::GetCurrentProcessId()) {
