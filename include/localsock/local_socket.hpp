@@ -105,14 +105,15 @@ class SendOps<Derived, Mode::bytes> {
     return or_throw("LocalSocket::write_some", name(), [&](auto& ec) { return write_some(buf, ec); });
   }
   /// Writes all of `buf`, completing partial writes.
-  /// @returns `buf.size()`, or (ec overload) the bytes written before an error.
+  /// @returns `buf.size()`, or (ec overload) every byte written before the error, also
+  /// those of the call that failed (a write that timed out after a partial transfer):
+  /// the peer can read exactly that many, so a retry resumes from there.
   std::size_t write_all(ConstBuffer buf, std::error_code& ec) noexcept {
     ec.clear();
     std::size_t done = 0;
     while (done < buf.size()) {
-      const std::size_t n = self().write_some(buf.subspan(done), ec);
+      done += self().write_some(buf.subspan(done), ec);
       if (ec) break;
-      done += n;
     }
     return done;
   }
@@ -237,6 +238,11 @@ class BasicLocalSocket : public detail::ReceiveOps<BasicLocalSocket<M>, M>,
   /// `infinite` (the default) waits forever.
   void set_read_timeout(Timeout t, std::error_code& ec) noexcept { detail::set_read_timeout(native_, t, ec); }
   /// The longest a send waits for the peer to make room; `errc::timed_out` after it.
+  /// A byte write that times out reports exactly the bytes the peer can read (resume
+  /// after them). A message send that times out was not sent, except on Windows for a
+  /// message larger than the pipe's buffer: the peer may have read part of it, so the
+  /// sending side then fails for good (`std::errc::connection_aborted`; see
+  /// docs/platform-differences.md).
   void set_write_timeout(Timeout t, std::error_code& ec) noexcept { detail::set_write_timeout(native_, t, ec); }
 
   /// Who is at the other end: process id and user, as the system vouches for them.

@@ -23,6 +23,8 @@ enum class Fault {
                           ///< once a client has connected, as the system does).
   more_data,              ///< Windows: a message read returns ERROR_MORE_DATA.
   revert_to_self,         ///< Windows: RevertToSelf fails (ending an impersonation).
+  foreign_user,           ///< Windows: the current_user_only check on accept sees the client
+                          ///< as another user and refuses it (Wine has one user only).
                           ///< (Keep out_of_handles last: src/common/faults.cpp counts to it.)
   out_of_handles,         ///< Windows: creating a pipe instance or opening a pipe fails with
                           ///< ERROR_NO_SYSTEM_RESOURCES, as when handles run out (Windows

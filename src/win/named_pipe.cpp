@@ -143,6 +143,44 @@ DWORD run_overlapped(HANDLE handle, HANDLE event, Limit limit, Start start,
   return n;
 }
 
+DWORD timeout_ms(Timeout t) noexcept {
+  if (t < Timeout::zero()) return INFINITE;
+  return static_cast<DWORD>(std::min<Timeout::rep>(t.count(), INFINITE - 1));
+}
+
+// The longest finite wait (a longer timeout is that long, as in timeout_ms).
+constexpr Timeout longest_wait{INFINITE - 1};
+
+Limit limit_of(Timeout t) noexcept {
+  return t < Timeout::zero() ? no_limit : Limit{timeout_ms(t), errc::timed_out};
+}
+
+// Reads wait for the read timeout, or not at all in nonblocking mode.
+Limit read_limit(bool nonblocking, Timeout t) noexcept {
+  return nonblocking ? Limit{0, errc::would_block} : limit_of(t);
+}
+
+// The end of a receive's time: a receive that takes several reads (the rest of a message
+// after ERROR_MORE_DATA, or discarding one too large) gives each of them only the time
+// left, so that the whole receive honours the read timeout.
+class Deadline {
+ public:
+  Deadline(bool nonblocking, Timeout t) noexcept
+      : limit_(read_limit(nonblocking, t)), start_(std::chrono::steady_clock::now()) {}
+
+  Limit left() const noexcept {
+    if (limit_.ms == INFINITE || limit_.ms == 0) return limit_;
+    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start_);
+    const auto ms = static_cast<std::chrono::milliseconds::rep>(limit_.ms) - spent.count();
+    return {static_cast<DWORD>(std::max<std::chrono::milliseconds::rep>(ms, 0)), limit_.on_expiry};
+  }
+
+ private:
+  Limit limit_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 // One ReadFile: how much it took, whether the message goes on, or end of stream.
 struct Chunk {
   std::size_t n = 0;
@@ -168,11 +206,14 @@ Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf,
 }
 
 // Reads the `left` bytes that remain of the current message into `into`, which holds
-// exactly that many.
-void read_rest(HANDLE h, HANDLE event, MutableBuffer into, std::error_code& ec) noexcept {
+// exactly that many. A message that can be read at all is whole in the pipe, so the rest
+// is there at once, unless its sender cancelled it after our first read (a send that
+// timed out): then the rest never comes, and the deadline ends the wait.
+void read_rest(HANDLE h, HANDLE event, const Deadline& deadline, MutableBuffer into,
+               std::error_code& ec) noexcept {
   std::size_t done = 0;
   while (done < into.size() && !ec) {
-    const Chunk c = read_chunk(h, event, no_limit, into.subspan(done), ec);
+    const Chunk c = read_chunk(h, event, deadline.left(), into.subspan(done), ec);
     if (c.end) ec = make_error_code(errc::peer_closed);
     done += c.n;
     if (!c.more && done < into.size() && !ec) ec = std::make_error_code(std::errc::io_error);
@@ -180,10 +221,10 @@ void read_rest(HANDLE h, HANDLE event, MutableBuffer into, std::error_code& ec) 
 }
 
 // Reads the rest of the current message and throws it away.
-void discard_rest(HANDLE h, HANDLE event, std::error_code& ec) noexcept {
+void discard_rest(HANDLE h, HANDLE event, const Deadline& deadline, std::error_code& ec) noexcept {
   std::byte scratch[16 * 1024];
   for (;;) {
-    const Chunk c = read_chunk(h, event, no_limit, scratch, ec);
+    const Chunk c = read_chunk(h, event, deadline.left(), scratch, ec);
     if (ec || c.end || !c.more) return;
   }
 }
@@ -193,20 +234,6 @@ std::size_t bytes_left(HANDLE h, std::error_code& ec) noexcept {
   DWORD left = 0;
   if (!::PeekNamedPipe(h, nullptr, 0, nullptr, nullptr, &left)) ec = last_error();
   return left;
-}
-
-DWORD timeout_ms(Timeout t) noexcept {
-  if (t < Timeout::zero()) return INFINITE;
-  return static_cast<DWORD>(std::min<Timeout::rep>(t.count(), INFINITE - 1));
-}
-
-Limit limit_of(Timeout t) noexcept {
-  return t < Timeout::zero() ? no_limit : Limit{timeout_ms(t), errc::timed_out};
-}
-
-// Reads wait for the read timeout, or not at all in nonblocking mode.
-Limit read_limit(bool nonblocking, Timeout t) noexcept {
-  return nonblocking ? Limit{0, errc::would_block} : limit_of(t);
 }
 
 }  // namespace
@@ -236,6 +263,8 @@ PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
     held_ = std::move(other.held_);
     held_left_ = other.held_left_;
     slot_ = std::move(other.slot_);
+    write_quota_ = std::exchange(other.write_quota_, std::nullopt);
+    send_failed_ = std::exchange(other.send_failed_, false);
   }
   return *this;
 }
@@ -416,18 +445,49 @@ std::size_t PipeCore::read(MutableBuffer buf, std::error_code& ec) noexcept {
   return read_chunk(static_cast<HANDLE>(handle_), event, read_limit(nonblocking_, read_timeout_), buf, ec).n;
 }
 
+// The pipe's buffer size for this end's writes (the quota of the data queue they go
+// to), read once. GetNamedPipeInfo reports the sizes of the pipe, not of the end asked:
+// the outbound buffer carries a server's writes, the inbound one a client's. Reading it
+// needs FILE_READ_ATTRIBUTES; without that right the size stays unknown.
+std::optional<std::uint32_t> PipeCore::write_quota() noexcept {
+  if (!write_quota_) {
+    DWORD out = 0;
+    DWORD in = 0;
+    if (::GetNamedPipeInfo(static_cast<HANDLE>(handle_), nullptr, &out, &in, nullptr))
+      write_quota_ = server_ ? out : in;
+  }
+  return write_quota_;
+}
+
+// A write that the pipe cannot take at once stays pending, and when it is cancelled
+// (the write timeout, cancel_io) the system completes it with no byte count, though the
+// reader may already have taken part of it: the writer could not know where to resume.
+// A pending write is only ever read in part if it is larger than the pipe's buffer (the
+// data before it is gone once the reader reaches it, so a write that fits completes at
+// that moment, on Windows as under Wine). So a byte write carries at most one buffer's
+// worth; one that was cancelled took nothing, and the count is exact.
 std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
   ec.clear();
   if (handle_ == nullptr) {
     ec = make_error_code(shut_ ? errc::peer_closed : errc::not_connected);
     return 0;
   }
+  if (send_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return 0;
+  }
   if (buf.empty()) return 0;
   HANDLE event = ensure_event(write_event_, ec);
   if (ec) return 0;
   HANDLE h = static_cast<HANDLE>(handle_);
+  // A buffer of zero makes every write wait for its reader: one byte at a time is exact.
+  // Of a pipe whose size cannot be read (a handle without FILE_READ_ATTRIBUTES), the
+  // write goes whole, as before.
+  const auto quota = write_quota();
+  const DWORD piece = quota ? std::max<DWORD>(*quota, 1) : clamp_length(buf.size());
+  const DWORD length = std::min(clamp_length(buf.size()), piece);
   return run_overlapped(h, event, limit_of(write_timeout_), [&](OVERLAPPED* ov) {
-    return ::WriteFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
+    return ::WriteFile(h, buf.data(), length, nullptr, ov);
   }, ec);
 }
 
@@ -435,6 +495,10 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
   ec.clear();
   if (handle_ == nullptr) {
     ec = make_error_code(shut_ ? errc::peer_closed : errc::not_connected);
+    return;
+  }
+  if (send_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
     return;
   }
   // One WriteFile is one message; its length is a DWORD.
@@ -450,6 +514,19 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
   const DWORD n = run_overlapped(h, event, limit_of(write_timeout_), [&](OVERLAPPED* ov) {
     return ::WriteFile(h, data, static_cast<DWORD>(msg.size()), nullptr, ov);
   }, ec);
+  if (ec == errc::timed_out || ec == std::errc::operation_canceled) {
+    // Cancelled while pending (see write()): a message that fits the pipe's buffer was
+    // not read at all, and the stream goes on. Of a larger one the reader may hold the
+    // head, and the rest is gone: anything sent after it would be read as its rest, or
+    // make the reader fail on it. The sending side ends here.
+    const auto quota = write_quota();
+    if (!msg.empty() && (!quota || msg.size() > *quota)) {
+      send_failed_ = true;
+      localsock::detail::log(LogLevel::debug, "a message cut by a timeout or cancel_io ends sending on '",
+                             name_, "'");
+    }
+    return;
+  }
   if (!ec && n != msg.size()) ec = std::make_error_code(std::errc::io_error);
 }
 
@@ -488,6 +565,7 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
   HANDLE h = static_cast<HANDLE>(handle_);
+  const Deadline deadline(nonblocking_, read_timeout_);
   if (!holding_) {
     if (buf.empty()) {
       peek_message(ec);
@@ -495,7 +573,7 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
     } else {
       // An injected ERROR_MORE_DATA: the real one, from a read of one byte.
       const MutableBuffer into = localsock::detail::inject(testing::Fault::more_data) ? buf.first(1) : buf;
-      const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), into, ec);
+      const Chunk c = read_chunk(h, event, deadline.left(), into, ec);
       if (ec) return {};
       if (c.end) return {0, true};
       if (!c.more) return {c.n};
@@ -512,7 +590,7 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
     return {total};
   }
   std::copy(held_.begin(), held_.end(), buf.begin());
-  read_rest(h, event, buf.subspan(held_.size(), held_left_), ec);
+  read_rest(h, event, deadline, buf.subspan(held_.size(), held_left_), ec);
   holding_ = false;
   held_.clear();
   if (ec) return {};
@@ -530,6 +608,7 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
   HANDLE h = static_cast<HANDLE>(handle_);
+  const Deadline deadline(nonblocking_, read_timeout_);
   std::size_t head = 0;  // bytes of the message already in `out`
   std::size_t left = 0;  // bytes of it still in the pipe
   if (holding_) {
@@ -544,7 +623,7 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
     const std::size_t first = std::min(std::max<std::size_t>(out.capacity(), 4096),
                                        max_size == SIZE_MAX ? max_size : max_size + 1);
     out.resize(first);
-    const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), out, ec);
+    const Chunk c = read_chunk(h, event, deadline.left(), out, ec);
     if (ec || c.end) {
       out.clear();
       return {0, c.end};
@@ -559,13 +638,13 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
   const std::size_t total = head + left;
   if (total > max_size) {
     // Too large: take it off the pipe so that the next message can be received.
-    if (left > 0) discard_rest(h, event, ec);
+    if (left > 0) discard_rest(h, event, deadline, ec);
     out.clear();
     if (!ec) ec = make_error_code(errc::message_too_large);
     return {total};
   }
   out.resize(total);
-  read_rest(h, event, std::span(out).subspan(head), ec);
+  read_rest(h, event, deadline, std::span(out).subspan(head), ec);
   if (ec) {
     out.clear();
     return {};
@@ -816,7 +895,9 @@ struct PipeListenerCore::State {
   HANDLE connect_event = nullptr;
   HANDLE stop_event = nullptr;
 
-  std::mutex accept_mutex;  // One accept at a time works on `pending`.
+  // One accept at a time works on `pending`. Timed: an accept_for waiting for its turn
+  // beside an accept() that waits for a client gives up at its own deadline.
+  std::timed_mutex accept_mutex;
   localsock::detail::AcceptGate gate;
 
   ~State() {
@@ -861,6 +942,56 @@ struct PipeListenerCore::State {
       ::CloseHandle(std::exchange(pending, nullptr));
       if (slots) ::ReleaseSemaphore(slots->semaphore, 1, nullptr);
     }
+    drop_keeper();
+  }
+
+  // Under an instance limit, the instance a connection used closes with it, and the
+  // next is created only when an accept gets a free place: in between the pipe had no
+  // instance at all, its name was gone, and a client arriving then got "no listener"
+  // (ERROR_FILE_NOT_FOUND) at once, though the listener lives and its connect timeout
+  // promised a wait. The keeper is one more instance, outside the limit, connected to a
+  // client end the listener holds itself: while the listener lives the pipe always has
+  // an instance, so such a client finds it busy and waits (WaitNamedPipe) like the
+  // others, and a name nobody serves still fails at once. Creating it first makes it
+  // the first instance (FILE_FLAG_FIRST_PIPE_INSTANCE); its client must be this
+  // process's, or it is tried again (a client racing for the new name, or a server
+  // sharing it, could take it). Without a keeper (its client end refused by the
+  // descriptor, say), the listener works as before.
+  HANDLE keeper_server = nullptr;
+  HANDLE keeper_client = nullptr;
+
+  void keep_name(std::error_code& ec) noexcept {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      HANDLE server = create_instance(attempt == 0, ec);
+      if (server == nullptr) {
+        if (ec != errc::name_in_use) ec.clear();  // a failure here is the listener's only as a squatter
+        return;
+      }
+      // The client end is never used, only held: it asks for as little as the pipe's
+      // descriptor may grant (an access check that asks for nothing may be refused), then
+      // for the data access of the pipe's direction.
+      HANDLE client = ::CreateFileW(path.c_str(), FILE_READ_ATTRIBUTES, 0, nullptr, OPEN_EXISTING, 0, nullptr);
+      if (client == INVALID_HANDLE_VALUE && ::GetLastError() == ERROR_ACCESS_DENIED) {
+        const DWORD data = (open_mode & PIPE_ACCESS_DUPLEX) == PIPE_ACCESS_INBOUND ? GENERIC_WRITE : GENERIC_READ;
+        client = ::CreateFileW(path.c_str(), data, 0, nullptr, OPEN_EXISTING, 0, nullptr);
+      }
+      ULONG pid = 0;
+      if (client != INVALID_HANDLE_VALUE && ::GetNamedPipeClientProcessId(server, &pid) &&
+          pid == ::GetCurrentProcessId()) {
+        keeper_server = server;
+        keeper_client = client;
+        return;
+      }
+      if (client != INVALID_HANDLE_VALUE) ::CloseHandle(client);
+      ::CloseHandle(server);
+    }
+    localsock::detail::log(LogLevel::debug, "no keeper instance for '", name.str(),
+                           "': its name may be gone between connections");
+  }
+
+  void drop_keeper() noexcept {
+    if (keeper_client != nullptr) ::CloseHandle(std::exchange(keeper_client, nullptr));
+    if (keeper_server != nullptr) ::CloseHandle(std::exchange(keeper_server, nullptr));
   }
 
   // Takes a place under the instance limit, waiting up to `wait` ms for one; false with
@@ -948,7 +1079,8 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
       ec = std::make_error_code(std::errc::invalid_argument);
       return {};
     }
-    s->max_instances = *limit;
+    // One instance more than the limit: the keeper (see State::keep_name).
+    s->max_instances = *limit + 1u < PIPE_UNLIMITED_INSTANCES ? *limit + 1u : PIPE_UNLIMITED_INSTANCES;
     s->slots = std::make_shared<InstanceSlots>(*limit);
     if (s->slots->semaphore == nullptr) {
       ec = last_error();
@@ -1002,7 +1134,9 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
       return {};
     }
   }
-  s->make_pending(true, 0, ec);
+  if (s->slots) s->keep_name(ec);
+  if (ec) return {};
+  s->make_pending(s->keeper_server == nullptr, 0, ec);
   if (ec) return {};
   PipeListenerCore core;
   core.state_ = std::move(s);
@@ -1031,6 +1165,7 @@ PipeCore PipeListenerCore::take_instance(std::error_code& ec) {
 
 bool PipeListenerCore::admits(const PipeCore& server) const {
   if (!state_ || state_->user_sid.empty()) return true;
+  if (localsock::detail::inject(testing::Fault::foreign_user)) return false;
   std::error_code ec;
   return server.peer_user_sid(ec) == state_->user_sid && !ec;
 }
@@ -1050,8 +1185,15 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
     ec = make_error_code(errc::listener_closed);
     return {};
   }
+  // One deadline for the whole accept: a refused client (current_user_only) does not
+  // restart the timeout, however many come.
+  const auto deadline = std::chrono::steady_clock::now() + std::clamp(timeout, Timeout::zero(), longest_wait);
   for (;;) {
-    PipeCore core = accept_one(timeout, ec);
+    const Timeout left = timeout < Timeout::zero()
+                             ? timeout
+                             : std::max(std::chrono::ceil<Timeout>(deadline - std::chrono::steady_clock::now()),
+                                        Timeout::zero());
+    PipeCore core = accept_one(left, ec);
     if (ec != errc::would_block && ec != errc::timed_out)
       localsock::detail::log_step("accept on", s->name.str(), ec);
     // current_user_only: the descriptor keeps others out where DACLs are enforced; this
@@ -1069,13 +1211,29 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
   ec.clear();
   State* s = state_.get();
   HANDLE connected = nullptr;
-  {
-    std::lock_guard serial(s->accept_mutex);
-    const DWORD wait = s->nonblocking ? 0 : timeout_ms(timeout);
+  // Every wait of this accept (its turn, a place under the instance limit, a client)
+  // takes only the time left before one deadline.
+  using Clock = std::chrono::steady_clock;
+  const bool forever = !s->nonblocking && timeout < Timeout::zero();
+  const Clock::time_point deadline =
+      Clock::now() + (s->nonblocking ? Timeout::zero() : std::clamp(timeout, Timeout::zero(), longest_wait));
+  const auto left_ms = [&]() -> DWORD {
+    if (forever) return INFINITE;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    return static_cast<DWORD>(std::clamp<std::chrono::milliseconds::rep>(left.count(), 0, INFINITE - 1));
+  };
+  std::unique_lock serial(s->accept_mutex, std::defer_lock);
+  if (forever) {
+    serial.lock();
+  } else if (!serial.try_lock_until(deadline)) {
+    ec = make_error_code(s->nonblocking ? errc::would_block : errc::timed_out);
+  }
+  if (!ec && s->gate.closed()) ec = make_error_code(errc::listener_closed);
+  if (!ec) {
     while (connected == nullptr && !ec) {
       if (s->pending == nullptr) {
         // Under an instance limit, this waits until a live connection closes.
-        s->make_pending(false, wait, ec);
+        s->make_pending(false, left_ms(), ec);
         if (ec) break;
       }
       if (!s->connecting) {
@@ -1110,7 +1268,7 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
         s->connecting = true;
       }
       HANDLE events[2] = {s->connect_event, s->stop_event};
-      const DWORD r = ::WaitForMultipleObjects(2, events, FALSE, wait);
+      const DWORD r = ::WaitForMultipleObjects(2, events, FALSE, left_ms());
       if (r == WAIT_OBJECT_0 + 1) {
         ec = make_error_code(errc::listener_closed);
       } else if (r == WAIT_TIMEOUT) {
@@ -1137,6 +1295,7 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
       s->make_pending(false, 0, ignored);
     }
   }
+  if (serial.owns_lock()) serial.unlock();
   if (connected == nullptr) return {};
   PipeCore core(connected, true, s->name.str());
   core.hold_slot(slot_token(s->slots));

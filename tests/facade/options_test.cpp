@@ -5,7 +5,9 @@
 // asserts each side; docs/platform-differences.md lists these cases.
 #include <localsock/localsock.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -61,6 +63,39 @@ TEST_CASE("options: a write timeout expires when the peer does not read") {
   for (int i = 0; i < 64 && !ec; ++i) sent += p.server.write_some(big, ec);
   CHECK(ec == errc::timed_out);
   CHECK(sent < 64 * big.size());
+}
+
+TEST_CASE("options: a write timeout after a partial transfer: write_all reports every byte written") {
+  // The reader takes 100,000 bytes of an 8 MiB write_all, then stops. write_all must
+  // return, with the timeout, exactly the bytes the reader can get.
+  Pair p = open_pair(ListenerOptions().buffer_size(16 * 1024));
+  std::error_code ec;
+  p.server.set_write_timeout(300ms, ec);
+  REQUIRE_FALSE(ec);
+  const auto big = pattern(8 << 20, 3);
+  std::vector<std::byte> got(100'000);
+  std::thread reader([&] {
+    std::size_t done = 0;
+    while (done < got.size()) {
+      const std::size_t n = p.client.read_some(std::span(got).subspan(done));
+      if (n == 0) break;
+      done += n;
+    }
+  });
+  const std::size_t sent = p.server.write_all(big, ec);
+  reader.join();
+  CHECK(ec == errc::timed_out);
+  p.client.set_read_timeout(300ms, ec);
+  std::vector<std::byte> buf(64 * 1024);
+  for (;;) {
+    const std::size_t n = p.client.read_some(buf, ec);
+    if (ec || n == 0) break;
+    got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  CHECK(ec == errc::timed_out);
+  CHECK(got.size() == sent);
+  REQUIRE(got.size() <= big.size());
+  CHECK(std::equal(got.begin(), got.end(), big.begin()));
 }
 
 TEST_CASE("options: nonblocking sockets and listeners say would_block") {

@@ -4,6 +4,7 @@
 #include <localsock/testing.hpp>
 #include <localsock/win/named_pipe.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -139,4 +140,57 @@ TEST_CASE("fault injection: handle exhaustion gives clear errors, and recovery o
   CHECK(s2.read_some(got) == 1);
   CHECK(got[0] == std::byte{2});
   client.join();
+}
+
+TEST_CASE("fault injection: accept_for that refuses other users' clients still returns by its deadline") {
+  // current_user_only refuses every client (injected: Wine has one user), and clients
+  // keep coming: each refusal must not restart the timeout.
+  Armed guard;
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).current_user_only(true).create<win::DuplexBytePipeStream>();
+  lt::arm_fault(Fault::foreign_user, 100000);
+  std::atomic<bool> stop{false};
+  std::thread clients([&] {
+    // Long enough to keep an accept that ignores its deadline busy for seconds.
+    const auto until = std::chrono::steady_clock::now() + 3s;
+    while (!stop && std::chrono::steady_clock::now() < until) {
+      std::error_code ec;
+      auto c = win::DuplexBytePipeStream::connect(name, 100ms, ec);
+      if (ec) continue;
+      std::byte b[1];
+      c.set_read_timeout(200ms);  // the last one may connect after accept_for returned
+      c.read_some(b, ec);         // the refusal ends the connection
+    }
+  });
+  std::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  listener.accept_for(300ms, ec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  stop = true;
+  clients.join();
+  CHECK(ec == localsock::errc::timed_out);
+  CHECK(100000 - lt::faults_left(Fault::foreign_user) >= 1);  // clients were refused
+  CHECK(waited >= 250ms);
+  CHECK(waited < 1500ms);
+  // Without the fault, the same listener lets this user's client in.
+  lt::clear_faults();
+  std::thread good([&] {
+    auto c = win::DuplexBytePipeStream::connect(name, 5s);
+    const std::byte hello[1] = {std::byte{7}};
+    c.write_some(hello);
+    std::byte b[1];
+    std::error_code ignored;
+    c.read_some(b, ignored);  // stays connected until the server closes
+  });
+  // The last refused client may have connected after accept_for returned: skip it.
+  bool served = false;
+  for (int i = 0; i < 3 && !served; ++i) {
+    auto s = listener.accept_for(5s, ec);
+    REQUIRE_FALSE(ec);
+    std::byte b[1];
+    std::error_code rec;
+    served = s.read_some(b, rec) == 1 && b[0] == std::byte{7};
+  }
+  CHECK(served);
+  good.join();
 }

@@ -6,6 +6,8 @@
 
 #include <windows.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <type_traits>
@@ -165,6 +167,74 @@ TEST_CASE("message pipe: zero-length messages are not end of stream; peek sees t
   CHECK(r.end);
   r = c.server.peek_size(ec);
   CHECK(r.end);
+}
+
+TEST_CASE("message pipe: a send that times out is whole or absent; a cut one never lets more traffic through") {
+  auto c = open_connection<win::DuplexMsgPipeStream, win::DuplexMsgPipeStream>(
+      win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
+  c.server.set_write_timeout(200ms);
+  c.client.set_read_timeout(300ms);
+  std::error_code ec;
+  // Messages that fit the pipe's buffer: the one that times out is not delivered at all,
+  // the ones before it are whole, and the stream goes on.
+  int sent = 0;
+  while (!ec && sent < 64) {
+    c.server.send(pattern(1000, unsigned(sent)), ec);
+    if (!ec) ++sent;
+  }
+  CHECK(ec == errc::timed_out);
+  std::vector<std::byte> got;
+  int received = 0;
+  for (;;) {
+    const auto r = c.client.recv(got, 1 << 20, ec);
+    if (ec || r.end) break;
+    CHECK(got == pattern(1000, unsigned(received)));
+    ++received;
+  }
+  CHECK(ec == errc::timed_out);
+  CHECK(received == sent);
+  c.server.send(pattern(10, 99), ec);
+  REQUIRE_FALSE(ec);
+  CHECK(c.client.recv(got, 1 << 20).size == 10);
+  CHECK(got == pattern(10, 99));
+
+  // A message larger than the buffer, of which the reader took a head before the send
+  // timed out: the rest can never come. The reader must not wait past its timeout, and
+  // must never glue what follows onto the cut message: the writer sends nothing more.
+  std::thread writer([&] { c.server.send(pattern(200'000, 5), ec); });
+  std::byte head[1000];
+  std::error_code rec;
+  CHECK(c.client.recv(head, rec).size == 200'000);
+  CHECK(rec == errc::message_truncated);
+  writer.join();
+  CHECK(ec == errc::timed_out);
+  std::error_code after;
+  c.server.send(pattern(10, 6), after);
+  CHECK(after);  // the sending side has failed: no traffic after a cut message
+  // A guard, so that a reader that ignores its timeout does not hang the suite.
+  std::atomic<bool> done{false};
+  std::thread guard([&] {
+    for (int i = 0; i < 60 && !done; ++i) std::this_thread::sleep_for(50ms);
+    if (!done) c.server.close();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = c.client.recv(got, 1 << 20, rec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  done = true;
+  guard.join();
+  CAPTURE(rec.message());
+  CHECK(rec);
+  CHECK(rec != std::errc::io_error);
+  CHECK(got.empty());
+  CHECK_FALSE(r.end);
+  CHECK(waited < 1500ms);
+  // Once the writer closes, the reader sees the end; the message after the cut never
+  // shows up.
+  c.server.close();
+  c.client.set_read_timeout(2s);
+  const auto last = c.client.recv(got, 1 << 20, rec);
+  CHECK_FALSE(rec);
+  CHECK(last.end);
 }
 
 TEST_CASE("message pipe: nonblocking receive says would_block, never end of stream") {

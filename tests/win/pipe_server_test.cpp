@@ -9,6 +9,7 @@
 #include <aclapi.h>
 #include <sddl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -437,6 +439,58 @@ TEST_CASE("pipe listener: a busy storm of 64 clients against 2 instances all get
   CHECK(ok == clients);
 }
 
+TEST_CASE("pipe listener: instance_limit(1) with 40 clients and 4 accepting threads: nobody sees no_listener") {
+  // The only instance closes and the next accept creates another: clients that arrive
+  // in between must wait within their connect timeout like those that found it busy.
+  // The server answers and closes first, and each client connects again at once, so
+  // fresh connects keep landing in that moment.
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
+  constexpr int clients = 40;
+  constexpr int rounds = 5;
+  std::atomic<int> served{0};
+  std::vector<std::thread> acceptors;
+  for (int t = 0; t < 4; ++t) {
+    acceptors.emplace_back([&] {
+      for (;;) {
+        std::error_code ec;
+        auto s = listener.accept(ec);
+        if (ec) return;  // closed
+        std::byte b[1];
+        if (s.read_some(b, ec) == 1) s.write_some(b, ec);
+        s.close();
+        ++served;
+      }
+    });
+  }
+  std::atomic<int> ok{0};
+  std::atomic<int> no_listener{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      for (int r = 0; r < rounds; ++r) {
+        std::error_code ec;
+        auto c = win::DuplexBytePipeStream::connect(name, 10s, ec);
+        if (ec) {
+          ++(ec == errc::no_listener ? no_listener : other);
+          continue;
+        }
+        const std::byte b[1] = {byte_of(i + r)};
+        c.write_some(b, ec);
+        std::byte got[1];
+        if (!ec && c.read_some(got, ec) == 1 && got[0] == b[0]) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  listener.close();
+  for (auto& t : acceptors) t.join();
+  CHECK(no_listener.load() == 0);
+  CHECK(other.load() == 0);
+  CHECK(ok.load() == clients * rounds);
+}
+
 TEST_CASE("pipe listener: a client that left before accept does not poison the listener") {
   const LocalName name = fresh_name();
   auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
@@ -561,6 +615,53 @@ TEST_CASE("pipe listener: destroyed right after close from another thread while 
   CHECK(what.find("PipeListener::accept") != std::string::npos);
 }
 
+TEST_CASE("pipe listener: accept_for keeps its deadline while another thread waits in accept()") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
+  std::error_code waiting_ec;
+  std::thread waiting([&] { listener.accept(waiting_ec); });
+  std::this_thread::sleep_for(100ms);  // the other accept is waiting for a client
+  // A guard, so that an accept_for that ignores its deadline does not hang the test.
+  std::atomic<bool> done{false};
+  std::thread guard([&] {
+    for (int i = 0; i < 60 && !done; ++i) std::this_thread::sleep_for(50ms);
+    listener.close();
+  });
+  std::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  listener.accept_for(100ms, ec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  done = true;
+  guard.join();
+  waiting.join();
+  CHECK(ec == errc::timed_out);
+  CHECK(waited >= 90ms);
+  CHECK(waited < 1s);
+  CHECK(waiting_ec == errc::listener_closed);
+}
+
+TEST_CASE("pipe listener: accept_for under an instance limit spends one deadline on the slot and the client") {
+  // The only instance is taken; it frees up after 700 ms, and no client comes. The wait
+  // for the slot and the wait for a client share the one timeout (1 s), rather than
+  // getting it each.
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
+  auto client = win::DuplexBytePipeStream::connect(name);
+  auto server = listener.accept();
+  std::thread closer([&] {
+    std::this_thread::sleep_for(700ms);
+    server.close();
+  });
+  std::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  listener.accept_for(1s, ec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  closer.join();
+  CHECK(ec == errc::timed_out);
+  CHECK(waited >= 900ms);
+  CHECK(waited < 1500ms);  // each wait with the full timeout: 1.7 s
+}
+
 namespace {
 // The child side of the two-process test: connect, send our pid as a message, echo one
 // message back.
@@ -636,6 +737,48 @@ TEST_CASE("pipe timeouts: a write to a peer that does not read times out") {
   for (int i = 0; i < 16 && !ec; ++i) sent += p.server.write_some(big, ec);
   CHECK(ec == errc::timed_out);
   CHECK(sent < 16 * big.size());
+}
+
+TEST_CASE("pipe timeouts: a byte write that times out after a partial transfer reports what was taken") {
+  // The reader takes 54,000 bytes of a 200,000-byte write, then stops. The writer must
+  // count exactly what the reader can get (whatever it already read plus what sits in the
+  // pipe), so that resuming from that offset keeps the stream intact.
+  Pair p = open_pair(win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
+  std::vector<std::byte> data(200'000);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = byte_of(static_cast<int>((i * 7 + i / 251) & 0xff));
+  std::vector<std::byte> got;
+  std::thread reader([&] { got = read_n(p.client, 54'000); });
+  p.server.set_write_timeout(300ms);
+  std::error_code ec;
+  std::size_t sent = 0;
+  while (!ec && sent < data.size()) sent += p.server.write_some(std::span(data).subspan(sent), ec);
+  reader.join();
+  CHECK(ec == errc::timed_out);
+  REQUIRE(got.size() == 54'000);
+  // What the pipe still holds, read until nothing more comes.
+  p.client.set_read_timeout(200ms);
+  std::byte buf[8192];
+  for (;;) {
+    const std::size_t n = p.client.read_some(buf, ec);
+    if (ec || n == 0) break;
+    got.insert(got.end(), buf, buf + n);
+  }
+  CHECK(ec == errc::timed_out);
+  CHECK(got.size() == sent);
+  REQUIRE(got.size() <= data.size());
+  CHECK(std::equal(got.begin(), got.end(), data.begin()));
+  // Resuming from the reported offset completes the stream intact.
+  p.server.set_write_timeout(localsock::infinite);
+  p.client.set_read_timeout(localsock::infinite);
+  const std::size_t resume = sent;
+  std::thread writer([&] {
+    std::error_code wec;
+    while (!wec && sent < data.size()) sent += p.server.write_some(std::span(data).subspan(sent), wec);
+  });
+  const auto rest = read_n(p.client, data.size() - resume);
+  writer.join();
+  got.insert(got.end(), rest.begin(), rest.end());
+  CHECK(got == data);
 }
 
 TEST_CASE("pipe listener: first_instance(false) shares a name on purpose; current_user_only") {

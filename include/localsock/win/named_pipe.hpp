@@ -179,6 +179,15 @@ class PipeCore {
   std::vector<std::byte> held_;
   std::size_t held_left_ = 0;
   std::shared_ptr<void> slot_;
+  // The most one WriteFile carries: the pipe's buffer size (quota) in this end's
+  // direction, read once; unset until the first write. A write no larger than the quota
+  // is never read in part while it is still pending, so cancelling it (timeout,
+  // cancel_io) leaves an exact count.
+  std::optional<std::uint32_t> write_quota_;
+  // A message larger than the quota was cancelled after the peer may have read part of
+  // it: nothing more may be sent on this connection.
+  bool send_failed_ = false;
+  std::optional<std::uint32_t> write_quota() noexcept;
 };
 
 /// The receiving operations of a pipe stream whose read mode is `Mode`; a CRTP base of
@@ -244,7 +253,10 @@ class PipeReadOps {
 template <typename Derived, StreamMode Mode>
 class PipeWriteOps {
  public:
-  /// Writes at least one byte; waits until the pipe takes them.
+  /// Writes at least one byte and at most the pipe's buffer size; waits until the pipe
+  /// takes them. A call that times out or is cancelled (cancel_io) took nothing: the
+  /// bytes counted so far are exactly what the peer can read, so resuming after them
+  /// keeps the stream intact.
   std::size_t write_some(ConstBuffer buf, std::error_code& ec) noexcept
     requires(Mode == StreamMode::Bytes)
   {
@@ -460,11 +472,19 @@ class BasicPipeStream
   bool nonblocking() const noexcept { return core_.nonblocking(); }
 
   /// The longest a read or receive waits for data; `errc::timed_out` after it (nothing
-  /// is lost: a later read gets the data). `infinite` (the default) waits forever.
+  /// is lost: a later read gets the data). The limit covers the whole receive, also
+  /// the rest of a message taken in several reads; a message whose sender abandoned it
+  /// midway (its send timed out) is dropped with `errc::timed_out`. `infinite` (the
+  /// default) waits forever.
   void set_read_timeout(Timeout t) noexcept { core_.set_read_timeout(t); }
   /// The longest a write or send waits for the peer to make room; `errc::timed_out`
-  /// after it. A byte write that timed out may have written part (it returns how much);
-  /// a message send that timed out may have been cut, so close the connection then.
+  /// after it. A byte write carries at most the pipe's buffer size per call and returns
+  /// exactly how much the pipe took, also when it timed out (resume from there). A
+  /// message that fits the pipe's buffer is sent whole or not at all. A larger message
+  /// may already be partly read when its send times out or is cancelled: then the
+  /// sending side fails for good (later writes and sends report
+  /// `std::errc::connection_aborted`), so the peer never receives anything after a cut
+  /// message; close the stream, and the peer sees the end.
   void set_write_timeout(Timeout t) noexcept { core_.set_write_timeout(t); }
   Timeout read_timeout() const noexcept { return core_.read_timeout(); }
   Timeout write_timeout() const noexcept { return core_.write_timeout(); }
@@ -595,7 +615,12 @@ class PipeListenerOptions {
   PipeListenerOptions& mode(PipeMode m) noexcept { mode_ = m; return *this; }
   /// Whether accept() returns `errc::would_block` instead of waiting.
   PipeListenerOptions& nonblocking(bool on) noexcept { nonblocking_ = on; return *this; }
-  /// The most connections (pipe instances) alive at once; unset means unlimited.
+  /// The most connections (pipe instances) alive at once; unset means unlimited. Further
+  /// clients wait within their connect timeout. Under a limit the listener also keeps
+  /// one instance of its own, connected to itself and outside the limit, so that the name
+  /// never disappears between one connection closing and the next accept: a client
+  /// arriving in that moment waits like one that found the pipe busy, while a name that
+  /// nobody serves still fails at once.
   PipeListenerOptions& instance_limit(std::optional<std::uint8_t> n) noexcept { instance_limit_ = n; return *this; }
   /// Writes return only once the data reached the other end (no write-behind buffering).
   PipeListenerOptions& write_through(bool on) noexcept { write_through_ = on; return *this; }
@@ -722,7 +747,9 @@ class PipeListener {
     return localsock::detail::or_throw("PipeListener::accept", name,
                                        [&](std::error_code& ec) { return accept(ec); });
   }
-  /// Waits at most `timeout` for a client; `errc::timed_out` after it.
+  /// Waits at most `timeout` for a client; `errc::timed_out` after it. The timeout
+  /// covers every wait of the accept: its turn beside accepts in other threads, a free
+  /// place under the instance limit, and the client.
   Stream accept_for(Timeout timeout, std::error_code& ec) { return Stream(core_.accept(timeout, ec)); }
 
   /// Endless accepting for a range-for: `for (auto& s : listener.incoming())`, until the
