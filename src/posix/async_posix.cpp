@@ -39,6 +39,22 @@ namespace {
 
 void on_socket_events(uv_poll_t* handle, int status, int events);
 
+// A framed message socket (FramedStream) may hold the rest of a frame that the socket
+// took only in part; it is finished before anything else is written. Seqpacket sends
+// a message whole or not at all, so there is never a rest.
+template <typename S>
+bool has_rest(const S& s) noexcept {
+  if constexpr (requires { s.send_pending(); })
+    return s.send_pending() != 0;
+  else
+    return false;
+}
+template <typename S>
+void finish_rest(S& s, std::error_code& ec) noexcept {
+  ec.clear();
+  if constexpr (requires { s.flush(ec); }) s.flush(ec);
+}
+
 // Starts polling the connection's descriptor (loop thread).
 std::error_code attach(AsyncSocketImpl& impl) {
   std::error_code ec;
@@ -94,6 +110,12 @@ void read_ready(AsyncSocketImpl& impl) {
 // run from the loop), so it stops at an item that has one.
 void write_ready(AsyncSocketImpl& impl, bool immediate) {
   SocketIo& io = *impl.io;
+  if (impl.mode == Mode::messages && has_rest(io.messages)) {
+    // The rest of a frame written at once by write() (io_try_write).
+    std::error_code ec;
+    finish_rest(io.messages, ec);
+    if (ec == errc::would_block) return;
+  }
   while (!impl.queue.empty() && impl.state == AsyncSocketImpl::State::open) {
     auto& item = impl.queue.front();
     if (immediate && item.cb) return;
@@ -103,8 +125,17 @@ void write_ready(AsyncSocketImpl& impl, bool immediate) {
       if (ec == errc::would_block) return;
       if (!ec && item.done < item.data.size()) continue;
     } else {
-      io.messages.send(item.data, ec);  // whole or not at all
-      if (ec == errc::would_block) return;
+      // Whole or not at all (seqpacket); a frame taken in part (framed) is finished
+      // before the item counts as written: item.done marks it taken.
+      if (item.done == 0) {
+        io.messages.send(item.data, ec);
+        if (ec == errc::would_block) return;
+        if (!ec) item.done = 1;
+      }
+      if (!ec && has_rest(io.messages)) {
+        finish_rest(io.messages, ec);
+        if (ec == errc::would_block) return;
+      }
     }
     if (immediate) {
       // No callback to tell; a failed connection shows on the read side.
@@ -115,7 +146,7 @@ void write_ready(AsyncSocketImpl& impl, bool immediate) {
   }
   if (immediate || impl.state != AsyncSocketImpl::State::open) return;
   if (impl.queue.drained() && impl.on_drain) impl.on_drain();
-  if (impl.queue.empty() && impl.shutdown_requested && !impl.shut_down &&
+  if (impl.queue.empty() && !has_rest(io.messages) && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
     impl.shut_down = true;
     std::error_code ec;
@@ -155,8 +186,10 @@ bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data) {
       data = data.subspan(n);
     }
   } else {
-    io.messages.send(data, ec);  // whole or not at all
+    io.messages.send(data, ec);  // taken whole, or not at all
     if (!ec) data = {};
+    // A frame taken in part: its rest goes when the socket is writable again.
+    if (!ec && has_rest(io.messages)) io_update(impl);
   }
   // A failed connection shows on the read side, as for the queue's immediate writes;
   // what would block is queued by the caller.
@@ -171,7 +204,7 @@ void io_update(AsyncSocketImpl& impl) {
   // uv_try_write, instead of waiting a loop turn for a writable event.
   if ((io.events & UV_WRITABLE) == 0 && !impl.queue.empty()) write_ready(impl, true);
   const bool want_write = !impl.queue.empty() || (impl.shutdown_requested && !impl.shut_down) ||
-                          impl.queue.drain_pending();
+                          impl.queue.drain_pending() || has_rest(io.messages);
   const int want = (impl.reading ? UV_READABLE : 0) | (want_write ? UV_WRITABLE : 0);
   if (want == io.events) return;
   io.events = want;

@@ -146,6 +146,53 @@ TEST_CASE("async: message mode delivers 0 B, 1 B, 64 KiB and 4 MiB messages whol
   t.settle();
 }
 
+TEST_CASE("async: messages written into a full socket arrive whole and in order") {
+  // The reader starts late, so the writer's socket fills inside the first message: a
+  // framed transport (Unix systems without seqpacket, or -Dmessage_framing=true) writes
+  // frames in parts and must finish each, never start one again.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr reader;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { reader = s; });
+  // Even-numbered writes have no callback (written at once where the socket takes them),
+  // the last one too: nothing else comes after it to push its rest out.
+  const std::vector<std::size_t> sizes{1024 * 1024, 10, 700 * 1024, 0, 1024 * 1024 + 1};
+  int callbacks = 0;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  for (std::size_t i = 0; i < sizes.size(); ++i) {
+                                    if (i % 2 == 0) {
+                                      s->write(pattern(sizes[i], unsigned(i)));  // no callback
+                                    } else {
+                                      s->write(pattern(sizes[i], unsigned(i)), [&](std::error_code wec) {
+                                        CHECK_FALSE(wec);
+                                        ++callbacks;
+                                      });
+                                    }
+                                  }
+                                });
+  REQUIRE(t.run([&] { return reader != nullptr; }));
+  t.run([] { return false; }, 100ms);  // the writer fills its socket meanwhile
+  std::vector<std::vector<std::byte>> got;
+  reader->start_reading([&](const ReadEvent& e) {
+    CHECK_FALSE(e.error);
+    CHECK_FALSE(e.end);
+    if (!e.error && !e.end) got.emplace_back(e.data.begin(), e.data.end());
+  });
+  CHECK(t.run([&] { return got.size() >= sizes.size() && callbacks == 2; }, 10s));
+  REQUIRE(got.size() == sizes.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got[i] == pattern(sizes[i], unsigned(i)));
+  }
+  c->close();
+  reader->close();
+  server->close();
+  t.settle();
+}
+
 TEST_CASE("async: an over-size message is an error on that message, not a cut") {
   TestLoop t;
   const LocalName name = fresh_name();
