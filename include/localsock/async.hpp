@@ -126,6 +126,14 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// was written or failed. Returns false when the queue is at or above the high-water
   /// mark: stop writing until the drain callback.
   ///
+  /// Errors: with `cb`, a failed write is reported there and the connection goes on.
+  /// Without one, a failure is never dropped silently: the write side fails (queued
+  /// and later writes get the error in their callbacks), and the read callback learns
+  /// it, once reading is on: a peer that has gone as the end of the stream (after its
+  /// last data), any other failure (such as a message the system refuses) as a
+  /// ReadEvent with that error, after which the connection closes, since the peer would
+  /// otherwise miss a message. See docs/async.md, "Write errors".
+  ///
   /// The bytes are copied unless they can be written at once (Unix, no callback, nothing
   /// queued); copies go into buffers the socket reuses, so a steady exchange allocates
   /// nothing.

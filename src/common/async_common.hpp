@@ -175,6 +175,11 @@ struct AsyncSocketImpl {
 
   std::unique_ptr<SocketIo> io;
 
+  // A write with no callback failed: the error the write side failed with. Later
+  // writes fail with it at once; it reaches the read callback (report_write_failure).
+  std::error_code write_failure;
+  bool write_failure_told = false;
+
   AsyncSocketImpl();
   ~AsyncSocketImpl();  // per platform: SocketIo is complete there
 
@@ -191,12 +196,43 @@ struct AsyncSocketImpl {
     }
     return reading && state == State::open;
   }
-  /// After a write completed: its callback, then the drain and shutdown steps.
+  /// After a write completed: its callback, then the drain and shutdown steps. A write
+  /// with no callback that failed fails the write side (write_failed).
   void written(WriteQueue::Item item, std::error_code ec) {
-    if (item.cb) item.cb(ec);
+    if (item.cb)
+      item.cb(ec);
+    else if (ec)
+      write_failed(ec);
     queue.recycle(std::move(item.data));
     if (state != State::open) return;
     if (queue.drained() && on_drain) on_drain();
+  }
+  /// A write with no callback failed with `ec` (never would_block): nobody was told, so
+  /// the failure must surface. The write side fails (the queued writes and every later
+  /// one get `ec`), and the read callback learns it: a peer that has gone
+  /// (errc::peer_closed) shows there as the end of the stream after its last data, as
+  /// any lost peer does; any other failure (a message the system refuses) arrives as a
+  /// ReadEvent with that error, and the connection closes, since a message is missing
+  /// from what the peer receives. Told from the loop, never inside write(); while
+  /// reading is off, when start_reading() is called.
+  void write_failed(std::error_code ec) {
+    if (write_failure) return;
+    write_failure = ec;
+    post_write_failure();
+  }
+  void post_write_failure() {
+    loop->post([weak = std::weak_ptr<AsyncSocket>(self)] {
+      if (auto socket = weak.lock()) socket->impl()->report_write_failure();
+    });
+  }
+  void report_write_failure() {
+    if (state != State::open || write_failure_told) return;
+    cancel_writes(queue, write_failure);
+    if (write_failure == errc::peer_closed || !reading) return;
+    write_failure_told = true;
+    reading = false;
+    deliver({{}, false, write_failure});
+    if (state == State::open) self->close();
   }
   /// The backend has let go of everything: tell the application, and let go of self.
   void finished_closing() {

@@ -32,7 +32,10 @@ AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& opt
 void AsyncSocket::start_reading(ReadCallback cb) {
   impl_->on_read = std::move(cb);
   impl_->reading = true;
-  if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
+  if (impl_->state != AsyncSocketImpl::State::open) return;
+  // A failed write nobody was told of yet: now there is someone to tell.
+  if (impl_->write_failure && !impl_->write_failure_told) impl_->post_write_failure();
+  detail::io_update(*impl_);
 }
 
 void AsyncSocket::stop_reading() {
@@ -47,6 +50,10 @@ std::optional<bool> settled_early(AsyncSocketImpl& impl, std::size_t size, Async
   if (!impl.usable() || impl.shutdown_requested) {
     if (cb) cb(make_error_code(impl.shutdown_requested ? errc::peer_closed : errc::not_connected));
     return false;
+  }
+  if (impl.write_failure) {  // the write side failed: nothing more is sent
+    if (cb) cb(impl.write_failure);
+    return impl.queue.bytes() < impl.settings.high_water_mark;
   }
   if (impl.mode == Mode::bytes && size == 0) {  // nothing to send: done at once
     if (cb) cb({});

@@ -110,13 +110,16 @@ void read_ready(AsyncSocketImpl& impl) {
 // run from the loop), so it stops at an item that has one.
 void write_ready(AsyncSocketImpl& impl, bool immediate) {
   SocketIo& io = *impl.io;
-  if (impl.mode == Mode::messages && has_rest(io.messages)) {
-    // The rest of a frame written at once by write() (io_try_write).
+  if (impl.mode == Mode::messages && has_rest(io.messages) &&
+      (impl.queue.empty() || impl.queue.front().done == 0)) {
+    // The rest of a frame written at once by write() (io_try_write), with no callback.
     std::error_code ec;
     finish_rest(io.messages, ec);
     if (ec == errc::would_block) return;
+    if (ec) impl.write_failed(ec);
   }
-  while (!impl.queue.empty() && impl.state == AsyncSocketImpl::State::open) {
+  // After a failed write nothing more is sent (a message would be missing before it).
+  while (!impl.queue.empty() && impl.state == AsyncSocketImpl::State::open && !impl.write_failure) {
     auto& item = impl.queue.front();
     if (immediate && item.cb) return;
     std::error_code ec;
@@ -138,7 +141,8 @@ void write_ready(AsyncSocketImpl& impl, bool immediate) {
       }
     }
     if (immediate) {
-      // No callback to tell; a failed connection shows on the read side.
+      // No callback to tell: a failure is told through the read side (write_failed).
+      if (ec) impl.write_failed(ec);
       impl.queue.recycle(impl.queue.pop().data);
       continue;
     }
@@ -191,9 +195,12 @@ bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data) {
     // A frame taken in part: its rest goes when the socket is writable again.
     if (!ec && has_rest(io.messages)) io_update(impl);
   }
-  // A failed connection shows on the read side, as for the queue's immediate writes;
-  // what would block is queued by the caller.
-  if (ec && ec != errc::would_block) data = {};
+  // A failure is told through the read side, as for the queue's immediate writes (no
+  // callback here); what would block is queued by the caller.
+  if (ec && ec != errc::would_block) {
+    impl.write_failed(ec);
+    data = {};
+  }
   return data.empty();
 }
 
@@ -203,7 +210,7 @@ void io_update(AsyncSocketImpl& impl) {
   // New data to write while the socket is not known to be full: write it now, like
   // uv_try_write, instead of waiting a loop turn for a writable event.
   if ((io.events & UV_WRITABLE) == 0 && !impl.queue.empty()) write_ready(impl, true);
-  const bool want_write = !impl.queue.empty() || (impl.shutdown_requested && !impl.shut_down) ||
+  const bool want_write = (!impl.queue.empty() && !impl.write_failure) || (impl.shutdown_requested && !impl.shut_down) ||
                           impl.queue.drain_pending() || has_rest(io.messages);
   const int want = (impl.reading ? UV_READABLE : 0) | (want_write ? UV_WRITABLE : 0);
   if (want == io.events) return;

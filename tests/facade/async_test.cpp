@@ -193,6 +193,59 @@ TEST_CASE("async: messages written into a full socket arrive whole and in order"
   t.settle();
 }
 
+TEST_CASE("async: a write without a callback that fails is not dropped silently") {
+  // A message the system refuses to send (Linux seqpacket: above the send buffer limit
+  // or the kernel's ~4 MiB, message_too_large or out_of_resources). Learnt first with a
+  // callback: where such a message goes through (Windows up to 2 GiB, framed streams),
+  // there is no failure to surface.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server_side;
+  std::size_t server_got = 0;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) {
+                                        server_side = s;
+                                        s->start_reading([&](const ReadEvent& e) { server_got += !e.error && !e.end; });
+                                      });
+  AsyncSocket::Ptr c;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         c = s;
+                       });
+  REQUIRE(t.run([&] { return c && server_side; }));
+  std::vector<ReadEvent> events;
+  c->start_reading([&](const ReadEvent& e) { events.push_back(e); });
+  const auto huge = pattern(8 * 1024 * 1024, 3);
+  bool probed = false;
+  std::error_code refused;
+  c->write(huge, [&](std::error_code ec) {
+    refused = ec;
+    probed = true;
+  });
+  REQUIRE(t.run([&] { return probed; }));
+  if (!refused) {
+    MESSAGE("an 8 MiB message is sent whole here: no write failure to surface");
+  } else {
+    // The connection went on after a failure its callback was told of.
+    CHECK(c->is_open());
+    // Without a callback the failure reaches the read callback, and the connection closes.
+    CHECK(c->write(huge));  // not backpressure: nothing is queued, no drain would follow
+    CHECK(t.run([&] { return !events.empty() && !c->is_open(); }, 2s));
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].error == refused);
+    CHECK_FALSE(events[0].end);
+    // Later writes are told at once.
+    std::error_code late;
+    c->write(pattern(10, 1), [&](std::error_code ec) { late = ec; });
+    CHECK(late);
+  }
+  c->close();
+  server_side->close();
+  server->close();
+  t.settle();
+}
+
 TEST_CASE("async: an over-size message is an error on that message, not a cut") {
   TestLoop t;
   const LocalName name = fresh_name();
