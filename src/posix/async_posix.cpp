@@ -22,6 +22,10 @@ struct SocketIo {
   int fd() const noexcept {
     return stream.is_open() ? stream.native_handle() : base_socket(messages).native_handle();
   }
+  posix::UdSocket& socket() noexcept {
+    if (stream.is_open()) return stream;
+    return base_socket(messages);
+  }
 };
 
 struct ListenerIo {
@@ -166,9 +170,28 @@ void on_socket_events(uv_poll_t* handle, int status, int events) {
   auto& impl = *static_cast<AsyncSocketImpl*>(handle->data);
   auto keep = impl.self;  // a callback may close the socket and drop the last pointer
   if (status < 0) {
-    // The descriptor failed: report it as a read error if anyone reads.
-    impl.reading = false;
-    impl.deliver({{}, false, std::error_code(-status, std::system_category())});
+    // libuv (uv__poll_io in src/unix/poll.c, 1.44) turns POLLERR into UV_EBADF and stops
+    // watching the descriptor. On a Unix socket POLLERR is a pending socket error, such
+    // as ECONNRESET when the peer closed with our data unread; what the peer sent before
+    // it closed is still there to read. Take the real error (which clears POLLERR), fail
+    // the writes with it, and read what is there, data then the end, if reading is on;
+    // otherwise it waits for start_reading(). Polling starts again below.
+    SocketIo& io = *impl.io;
+    io.events = 0;
+    std::error_code err = io.socket().take_error();
+    const bool descriptor_failed = !err;
+    if (descriptor_failed) err = std::error_code(-status, std::system_category());
+    cancel_writes(impl.queue, err);
+    impl.write_failed(err);
+    if (descriptor_failed) {
+      // No socket error to take: the descriptor itself is unusable, nothing more comes.
+      if (impl.reading) {
+        impl.reading = false;
+        impl.deliver({{}, false, err});
+      }
+    } else if (impl.reading) {
+      read_ready(impl);
+    }
   } else {
     if ((events & UV_WRITABLE) != 0) write_ready(impl, false);
     if ((events & (UV_READABLE | UV_DISCONNECT)) != 0) read_ready(impl);

@@ -517,6 +517,75 @@ TEST_CASE("async: a peer process killed mid-transfer ends the connection cleanly
   t.settle();
 }
 
+namespace {
+// The peer sends its last bytes and closes while much of what we wrote is still unread
+// on its side (Linux: ECONNRESET on our socket, an error event for the poll). With
+// `read_later`, reading is stopped when the peer closes and started again afterwards.
+void peer_closes_with_data_unread(bool read_later) {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server_side;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { server_side = s; });
+  auto client = localsock::LocalSocket::connect(ConnectOptions(name).timeout(10s));
+  REQUIRE(t.run([&] { return server_side != nullptr; }));
+  std::vector<std::byte> got;
+  std::vector<ReadEvent> ends;  // end and error events
+  int events_while_stopped = 0;
+  bool stopped = false;
+  auto on_read = [&](const ReadEvent& e) {
+    if (stopped) ++events_while_stopped;
+    got.insert(got.end(), e.data.begin(), e.data.end());
+    if (e.end || e.error) ends.push_back(e);
+  };
+  server_side->start_reading(on_read);
+  bool write_done = false;
+  std::error_code write_result;
+  server_side->write(pattern(16 * 1024 * 1024, 5), [&](std::error_code ec) {
+    write_result = ec;
+    write_done = true;
+  });
+  // Far more than the buffers take: most of it stays queued.
+  t.run([] { return false; }, 100ms);
+  REQUIRE_FALSE(write_done);
+  if (read_later) {
+    server_side->stop_reading();
+    stopped = true;
+  }
+  const auto last = pattern(1000, 6);
+  client.write_all(last);
+  client.close();
+  // The queued write fails with the real error, whether reading is on or not.
+  CHECK(t.run([&] { return write_done; }, 5s));
+  CHECK(write_result);
+  CHECK(write_result != std::errc::operation_canceled);
+  CHECK(write_result != std::errc::bad_file_descriptor);
+  if (read_later) {
+    t.run([] { return false; }, 50ms);
+    CHECK(events_while_stopped == 0);  // nothing reaches a callback that stopped reading
+    stopped = false;
+    server_side->start_reading(on_read);
+  }
+  // What the peer sent before it closed arrives, then the end.
+  CHECK(t.run([&] { return !ends.empty(); }, 5s));
+  CHECK(got == last);
+  REQUIRE(ends.size() == 1);
+  CHECK((ends[0].end || ends[0].error == errc::peer_closed));
+  CHECK(ends[0].error != std::errc::bad_file_descriptor);
+  server_side->close();
+  server->close();
+  t.settle();
+}
+}  // namespace
+
+TEST_CASE("async: a peer that closes with our data unread — its last bytes arrive, our writes fail") {
+  peer_closes_with_data_unread(false);
+}
+
+TEST_CASE("async: a peer that closes with our data unread while we do not read — nothing is delivered until we read") {
+  peer_closes_with_data_unread(true);
+}
+
 TEST_CASE("async: shutdown sends everything queued, then the peer reads the end") {
   TestLoop t;
   const LocalName name = fresh_name();
