@@ -89,9 +89,15 @@ struct ReadEvent {
 
 /// Per-connection settings of the async API.
 struct AsyncOptions {
-  /// Message mode: the largest message accepted; a larger one is dropped and reported
-  /// as `errc::message_too_large` (never cut, never buffered whole).
-  std::size_t max_message_size = 16 * 1024 * 1024;
+  /// Message mode: the largest message accepted, in both directions. A larger incoming
+  /// one is dropped and reported as `errc::message_too_large` (never cut, never
+  /// buffered whole); a larger write fails with `errc::message_too_large` before
+  /// anything is sent. The default, 4 MiB, is one every platform can send.
+  /// @note Linux (seqpacket): the kernel refuses single messages above about 4 MiB, and
+  /// a message must fit the socket's send buffer, which an unprivileged process cannot
+  /// grow past `net.core.wmem_max`; each connection's limit is therefore the lesser of
+  /// this value and what its socket can send (see AsyncSocket::max_message_size()).
+  std::size_t max_message_size = 4 * 1024 * 1024;
   /// write() returns false once this many bytes wait in the write queue, and the drain
   /// callback fires when the queue has emptied again.
   std::size_t high_water_mark = 1024 * 1024;
@@ -155,6 +161,10 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   bool is_open() const noexcept;
   Mode mode() const noexcept;
   PeerInfo peer_info(std::error_code& ec) const;
+  /// Message mode: the largest message this connection sends and accepts, the
+  /// AsyncOptions value or less where the system cannot send that much (Linux
+  /// seqpacket; known once connected).
+  std::size_t max_message_size() const noexcept;
 
   /// For the library's own use.
   explicit AsyncSocket(std::shared_ptr<detail::AsyncSocketImpl> impl) noexcept;

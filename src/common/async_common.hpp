@@ -115,8 +115,11 @@ class WriteQueue {
     return all;
   }
   std::size_t bytes() const noexcept { return bytes_; }
+  bool below_mark() const noexcept { return bytes_ < high_; }
   /// write() said stop, and the drain has not been told yet.
   bool draining() const noexcept { return wants_drain_; }
+  /// No drain is owed: write() did not say stop after all.
+  void forget_drain() noexcept { wants_drain_ = false; }
   /// The queue has emptied after write() said stop, and nobody was told yet.
   bool drain_pending() const noexcept { return wants_drain_ && count_ == 0; }
   void set_high(std::size_t n) noexcept { high_ = n == 0 ? 1 : n; }
@@ -157,6 +160,9 @@ struct AsyncSocketImpl {
   std::shared_ptr<LoopState> loop;
   Mode mode = Mode::bytes;
   AsyncOptions settings;
+  // Message mode: the largest message sent or accepted (settings.max_message_size, or
+  // less where the backend finds that the system cannot send that much).
+  std::size_t message_limit = 0;
   State state = State::connecting;
 
   AsyncSocket::ReadCallback on_read;

@@ -21,6 +21,7 @@ AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& opt
   impl->loop = loop.state();
   impl->mode = mode;
   impl->settings = settings;
+  impl->message_limit = settings.max_message_size;
   impl->queue.set_high(settings.high_water_mark);
   impl->on_connect = std::move(cb);
   auto socket = std::make_shared<AsyncSocket>(impl);
@@ -46,26 +47,45 @@ void AsyncSocket::stop_reading() {
 namespace {
 // The checks both write() overloads make first: std::nullopt when the write goes ahead,
 // otherwise what write() returns, with `cb` told already.
+//
+// write() returns false only when data is queued at or above the mark, so that a drain
+// follows: a write that fails at once never says "stop".
 std::optional<bool> settled_early(AsyncSocketImpl& impl, std::size_t size, AsyncSocket::WriteCallback& cb) {
+  const bool below = impl.queue.below_mark();
   if (!impl.usable() || impl.shutdown_requested) {
     if (cb) cb(make_error_code(impl.shutdown_requested ? errc::peer_closed : errc::not_connected));
-    return false;
+    return below;
   }
   if (impl.write_failure) {  // the write side failed: nothing more is sent
     if (cb) cb(impl.write_failure);
-    return impl.queue.bytes() < impl.settings.high_water_mark;
+    return below;
+  }
+  if (impl.mode == Mode::messages && size > impl.message_limit) {
+    // Refused before anything is sent; without a callback, told through the read side.
+    const auto ec = make_error_code(errc::message_too_large);
+    if (cb)
+      cb(ec);
+    else if (impl.state == AsyncSocketImpl::State::open)
+      impl.write_failed(ec);
+    return below;
   }
   if (impl.mode == Mode::bytes && size == 0) {  // nothing to send: done at once
     if (cb) cb({});
-    return impl.queue.bytes() < impl.settings.high_water_mark;
+    return below;
   }
   return std::nullopt;
 }
 
 bool enqueue(AsyncSocketImpl& impl, std::vector<std::byte>&& data, AsyncSocket::WriteCallback&& cb) {
-  const bool below = impl.queue.push({std::move(data), 0, std::move(cb)});
+  const bool owed = impl.queue.draining();
+  impl.queue.push({std::move(data), 0, std::move(cb)});
   if (impl.state == AsyncSocketImpl::State::open) detail::io_update(impl);
-  return below;
+  // Measured after the attempt to write at once: a write that went out (or failed) at
+  // once leaves nothing queued to drain, so it does not say "stop" (and owes no drain,
+  // unless an earlier write said stop).
+  if (!impl.queue.below_mark()) return false;
+  if (!owed) impl.queue.forget_drain();
+  return true;
 }
 }  // namespace
 
@@ -119,6 +139,8 @@ void AsyncSocket::close(std::function<void()> on_closed) {
 bool AsyncSocket::is_open() const noexcept { return impl_->state == AsyncSocketImpl::State::open; }
 
 Mode AsyncSocket::mode() const noexcept { return impl_->mode; }
+
+std::size_t AsyncSocket::max_message_size() const noexcept { return impl_->message_limit; }
 
 PeerInfo AsyncSocket::peer_info(std::error_code& ec) const {
   if (impl_->state != AsyncSocketImpl::State::open) {
@@ -199,6 +221,7 @@ AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::s
   impl->loop = loop;
   impl->mode = mode;
   impl->settings = settings;
+  impl->message_limit = settings.max_message_size;
   impl->queue.set_high(settings.high_water_mark);
   impl->state = AsyncSocketImpl::State::open;
   auto socket = std::make_shared<AsyncSocket>(impl);

@@ -7,6 +7,11 @@
 #include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <type_traits>
+
 #include "../common/async_common.hpp"
 
 namespace localsock::detail {
@@ -59,6 +64,30 @@ void finish_rest(S& s, std::error_code& ec) noexcept {
   if constexpr (requires { s.flush(ec); }) s.flush(ec);
 }
 
+// The largest message a seqpacket socket can send, at most `wanted`. A message must fit
+// the send buffer, less 32 bytes (unix_dgram_sendmsg answers EMSGSIZE otherwise), so the
+// buffer is grown first as far as the process may: SO_SNDBUFFORCE where privileged,
+// else SO_SNDBUF, which the kernel caps at net.core.wmem_max (and doubles). And one
+// message must fit one kernel allocation: above about 4 MiB the kernel answers ENOBUFS
+// whatever the buffer, so 4 MiB is the most this reports. A minimal query for the async
+// API's limit; the blocking sockets grow the buffer on EMSGSIZE instead.
+std::size_t seqpacket_send_limit(int fd, std::size_t wanted) noexcept {
+  constexpr std::size_t kernel_cap = 4 * 1024 * 1024;
+  wanted = std::min(wanted, kernel_cap);
+  const int want = static_cast<int>(wanted + 4096);
+  int have = 0;
+  socklen_t len = sizeof have;
+  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && have >= want)
+    return std::min<std::size_t>(wanted, static_cast<std::size_t>(have) - 32);
+#if defined(SO_SNDBUFFORCE)
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+#endif
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+  len = sizeof have;
+  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) < 0 || have <= 32) return wanted;
+  return std::min<std::size_t>(wanted, static_cast<std::size_t>(have) - 32);
+}
+
 // Starts polling the connection's descriptor (loop thread).
 std::error_code attach(AsyncSocketImpl& impl) {
   std::error_code ec;
@@ -67,6 +96,10 @@ std::error_code attach(AsyncSocketImpl& impl) {
   else
     set_nonblocking(impl.io->messages, true, ec);
   if (ec) return ec;
+  // A framed stream sends any message a frame can carry; seqpacket has system limits.
+  if constexpr (std::is_same_v<PlatformSocket<Mode::messages>, posix::UdSeqpacket>)
+    if (impl.mode == Mode::messages)
+      impl.message_limit = seqpacket_send_limit(impl.io->fd(), impl.settings.max_message_size);
   impl.io->poll = new uv_poll_t{};
   if (const int rc = uv_poll_init(impl.loop->loop, impl.io->poll, impl.io->fd()); rc != 0) {
     delete impl.io->poll;

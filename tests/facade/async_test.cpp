@@ -246,6 +246,63 @@ TEST_CASE("async: a write without a callback that fails is not dropped silently"
   t.settle();
 }
 
+TEST_CASE("async: a message of the default maximum size is sent; a larger one is message_too_large") {
+  // The default limit must be one the system can send (Linux seqpacket refuses single
+  // messages above about 4 MiB, and less where the send buffer cannot grow), and a write
+  // above the connection's limit is refused as such, never out_of_resources, never false.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  std::vector<std::vector<std::byte>> got;
+  AsyncSocket::Ptr server_side;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) {
+                                        server_side = s;
+                                        s->start_reading([&](const ReadEvent& e) {
+                                          CHECK_FALSE(e.error);
+                                          got.emplace_back(e.data.begin(), e.data.end());
+                                        });
+                                      });
+  AsyncSocket::Ptr c;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         c = s;
+                       });
+  REQUIRE(t.run([&] { return c && server_side; }));
+  const std::size_t limit = c->max_message_size();
+  CAPTURE(limit);
+  CHECK(limit > 0);
+  CHECK(limit <= localsock::AsyncOptions{}.max_message_size);
+  std::vector<ReadEvent> events;
+  c->start_reading([&](const ReadEvent& e) { events.push_back(e); });
+  std::error_code at_limit = make_error_code(errc::not_connected), above = at_limit;
+  int done = 0;
+  c->write(pattern(limit, 1), [&](std::error_code ec) {
+    at_limit = ec;
+    ++done;
+  });
+  c->write(pattern(limit + 1, 2), [&](std::error_code ec) {
+    above = ec;
+    ++done;
+  });
+  REQUIRE(t.run([&] { return done == 2 && !got.empty(); }, 20s));
+  CHECK_FALSE(at_limit);
+  CHECK(above == errc::message_too_large);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0] == pattern(limit, 1));
+  // Without a callback: refused at once, and write() does not say "stop" (no drain would
+  // follow); the failure reaches the read callback.
+  CHECK(c->write(pattern(limit + 1, 3)));
+  CHECK(c->queued_bytes() == 0);
+  CHECK(t.run([&] { return !events.empty(); }, 5s));
+  REQUIRE_FALSE(events.empty());
+  CHECK(events[0].error == errc::message_too_large);
+  c->close();
+  server_side->close();
+  server->close();
+  t.settle();
+}
+
 TEST_CASE("async: an over-size message is an error on that message, not a cut") {
   TestLoop t;
   const LocalName name = fresh_name();
