@@ -154,6 +154,8 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
 
   /// Ends sending once the queue is written: the peer reads end of stream. Unix: a
   /// half-close (reading goes on); Windows pipes have none, so the connection closes.
+  /// Writes after it fail with `errc::shut_down` (not backpressure: write() returns
+  /// true unless data queued before it is still at the high-water mark).
   void shutdown(WriteCallback cb = {});
   /// Closes now; queued writes are cancelled. `on_closed` runs when all is released.
   void close(std::function<void()> on_closed = {});

@@ -52,8 +52,12 @@ namespace {
 // follows: a write that fails at once never says "stop".
 std::optional<bool> settled_early(AsyncSocketImpl& impl, std::size_t size, AsyncSocket::WriteCallback& cb) {
   const bool below = impl.queue.below_mark();
-  if (!impl.usable() || impl.shutdown_requested) {
-    if (cb) cb(make_error_code(impl.shutdown_requested ? errc::peer_closed : errc::not_connected));
+  if (impl.shutdown_requested) {  // this end said it sends no more (also once closing)
+    if (cb) cb(make_error_code(errc::shut_down));
+    return below;
+  }
+  if (!impl.usable()) {
+    if (cb) cb(make_error_code(errc::not_connected));
     return below;
   }
   if (impl.write_failure) {  // the write side failed: nothing more is sent

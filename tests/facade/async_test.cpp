@@ -682,6 +682,39 @@ TEST_CASE("async: shutdown sends everything queued, then the peer reads the end"
   t.settle();
 }
 
+TEST_CASE("async: a write after shutdown() says the socket was shut down, and is not backpressure") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr accepted;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { accepted = s; });
+  AsyncSocket::Ptr c;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr s) {
+    REQUIRE_FALSE(ec);
+    c = s;
+  });
+  REQUIRE(t.run([&] { return c && accepted; }));
+  bool drained = false;
+  c->on_drain([&] { drained = true; });
+  c->shutdown();
+  std::error_code late;
+  CHECK(c->write(pattern(10, 1), [&](std::error_code ec) { late = ec; }));
+  CHECK(late == errc::shut_down);
+  CHECK_FALSE(late == errc::peer_closed);
+  CHECK(c->write(pattern(10, 1)));  // no callback: still not "stop until drain"
+  t.run([] { return false; }, 50ms);
+  // Later too, once the shutdown has happened.
+  late.clear();
+  CHECK(c->write(pattern(10, 1), [&](std::error_code ec) { late = ec; }));
+  CHECK(late == errc::shut_down);
+  CHECK_FALSE(drained);
+  CHECK(c->queued_bytes() == 0);
+  c->close();
+  accepted->close();
+  server->close();
+  t.settle();
+}
+
 TEST_CASE("async: nothing leaks — descriptors and handles after loops, successes and failures") {
   // One cycle: a loop of its own (on Windows, a completion port and its thread), an
   // echo in each mode, a connect to nobody, a connect closed while it waits, a write
