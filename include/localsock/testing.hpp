@@ -8,6 +8,12 @@
 /// by timing races. When nothing is armed, the cost is one relaxed atomic load per call
 /// site.
 
+#include <cstddef>
+
+namespace localsock {
+class AsyncSocket;
+}
+
 namespace localsock::testing {
 
 enum class Fault {
@@ -32,5 +38,10 @@ void arm_fault(Fault fault, int times = 1) noexcept;
 int faults_left(Fault fault) noexcept;
 /// Disarms everything.
 void clear_faults() noexcept;
+
+/// The bytes of receive buffers an async connection keeps between reads (capacity, not
+/// size), so that tests can check what a connection holds after a large message.
+/// Loop thread only.
+std::size_t kept_read_buffer(const AsyncSocket& socket) noexcept;
 
 }  // namespace localsock::testing

@@ -282,6 +282,8 @@ void io_update(AsyncSocketImpl& impl);
 bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data);
 /// Begins closing; the backend calls impl.finished_closing() when done.
 void io_close(AsyncSocketImpl& impl);
+/// The capacity of the receive buffers the connection keeps (testing::kept_read_buffer).
+std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept;
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec);
 
 /// Binds the listener; its connections arrive through impl.on_accept.

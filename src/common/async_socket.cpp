@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The async API's members: state kept here, I/O handed to the backend.
+#include <localsock/testing.hpp>
+
 #include "async_common.hpp"
 
 #include <optional>
@@ -152,6 +154,11 @@ PeerInfo AsyncSocket::peer_info(std::error_code& ec) const {
     return {};
   }
   return detail::io_peer_info(*impl_, ec);
+}
+
+std::size_t testing::kept_read_buffer(const AsyncSocket& socket) noexcept {
+  const auto& impl = socket.impl();
+  return impl->io ? detail::io_kept_read_buffer(*impl) : 0;
 }
 
 // ---- AsyncListener -----------------------------------------------------------------

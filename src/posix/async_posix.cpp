@@ -48,6 +48,10 @@ namespace {
 
 void on_socket_events(uv_poll_t* handle, int status, int events);
 
+// What a connection keeps of a message's receive buffer once it is delivered (the
+// Windows backend keeps the same).
+constexpr std::size_t kept_message_capacity = 256 * 1024;
+
 // A framed message socket (FramedStream) may hold the rest of a frame that the socket
 // took only in part; it is finished before anything else is written. Seqpacket sends
 // a message whole or not at all, so there is never a rest.
@@ -138,7 +142,12 @@ void read_ready(AsyncSocketImpl& impl) {
     event.error = ec;
     const bool fatal = event.end || (ec && ec != errc::message_too_large);
     if (fatal) impl.reading = false;  // nothing more will come
-    if (!impl.deliver(event) || fatal) return;
+    const bool more = impl.deliver(event);
+    // A large message's buffer is let go once delivered, as on Windows: between
+    // messages a connection keeps at most kept_message_capacity, not its largest one.
+    if (impl.mode == Mode::messages && io.buffer.capacity() > kept_message_capacity)
+      io.buffer = std::vector<std::byte>();  // (not "= {}": that keeps the capacity)
+    if (!more || fatal) return;
   }
 }
 
@@ -295,6 +304,10 @@ void io_close(AsyncSocketImpl& impl) {
     owner.io->messages.close();
     owner.finished_closing();
   });
+}
+
+std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
+  return impl.io->buffer.capacity();
 }
 
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {

@@ -20,7 +20,7 @@ std::array<std::byte, 4> encode(std::uint32_t n) noexcept {
 // rest only for a while): a connection keeps no more than a small buffer here.
 void release_if_large(std::vector<std::byte>& v) noexcept {
   if (v.capacity() > 64 * 1024)
-    v = {};
+    v = std::vector<std::byte>();  // (not "= {}", which keeps the capacity)
   else
     v.clear();
 }

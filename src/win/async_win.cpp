@@ -277,7 +277,9 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
     io.message.resize(io.message.size() + op.size);
     op.target = io.message.data() + io.message.size() - op.size;
   } else {
-    if (io.message.capacity() > kept_message_capacity && !io.held) io.message = {};
+    // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
+    if (io.message.capacity() > kept_message_capacity && !io.held)
+      io.message = std::vector<std::byte>();
     if (op.buffer.size() < op.size) op.buffer.resize(op.size);
     op.target = op.buffer.data();
   }
@@ -577,6 +579,10 @@ void listener_close(AsyncListenerImpl& impl) {
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
   return impl.mode == Mode::bytes ? impl.io->bytes.name() : impl.io->messages.name();
+}
+
+std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
+  return impl.io->message.capacity() + impl.io->read_op.buffer.capacity();
 }
 
 }  // namespace localsock::detail
