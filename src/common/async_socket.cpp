@@ -71,7 +71,7 @@ std::optional<bool> settled_early(AsyncSocketImpl& impl, std::size_t size, Async
     const auto ec = make_error_code(errc::message_too_large);
     if (cb)
       cb(ec);
-    else if (impl.state == AsyncSocketImpl::State::open)
+    else
       impl.write_failed(ec);
     return below;
   }
@@ -223,6 +223,8 @@ void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec)
     return;
   }
   impl->state = AsyncSocketImpl::State::open;
+  // A write refused while connecting, with no callback: told now that the socket is open.
+  if (impl->write_failure && !impl->write_failure_told) impl->post_write_failure();
   if (cb) cb({}, self);
   if (impl->state == AsyncSocketImpl::State::open) io_update(*impl);
 }

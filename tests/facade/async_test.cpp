@@ -304,6 +304,27 @@ TEST_CASE("async: a message of the default maximum size is sent; a larger one is
   t.settle();
 }
 
+TEST_CASE("async: an over-size write without a callback made while connecting is not dropped silently") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server_side;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { server_side = s; });
+  bool connected = false;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr) { connected = !ec; });
+  std::vector<ReadEvent> events;
+  c->start_reading([&](const ReadEvent& e) { events.push_back(e); });
+  CHECK(c->write(pattern(localsock::AsyncOptions{}.max_message_size + 1, 1)));
+  CHECK(t.run([&] { return connected && !events.empty(); }, 5s));
+  REQUIRE_FALSE(events.empty());
+  CHECK(events[0].error == errc::message_too_large);
+  c->close();
+  if (server_side) server_side->close();
+  server->close();
+  t.settle();
+}
+
 TEST_CASE("async: message mode keeps no large receive buffer after a large message") {
   // A server whose clients each sent one large message must not hold that much memory
   // per connection: what is kept between reads is capped (256 KiB, plus a read chunk).
