@@ -89,7 +89,7 @@ struct ReadEvent {
 
 /// Per-connection settings of the async API.
 struct AsyncOptions {
-  /// Message mode: the largest message accepted, in both directions. A larger incoming
+  /// Message mode: the largest message accepted, both ways. A larger incoming
   /// one is dropped and reported as `errc::message_too_large` (never cut, never
   /// buffered whole); a larger write fails with `errc::message_too_large` before
   /// anything is sent. The default, 4 MiB, is one every platform can send.
@@ -163,9 +163,10 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   bool is_open() const noexcept;
   Mode mode() const noexcept;
   PeerInfo peer_info(std::error_code& ec) const;
-  /// Message mode: the largest message this connection sends and accepts, the
-  /// AsyncOptions value or less where the system cannot send that much (Linux
-  /// seqpacket; known once connected).
+  /// Message mode: the largest message this connection sends: the AsyncOptions value,
+  /// or less where the system cannot send that much (Linux seqpacket; known once
+  /// connected). Writes above it fail with `errc::message_too_large`. Incoming messages
+  /// are accepted up to the AsyncOptions value.
   std::size_t max_message_size() const noexcept;
 
   /// For the library's own use.

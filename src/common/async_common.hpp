@@ -234,7 +234,9 @@ struct AsyncSocketImpl {
   void report_write_failure() {
     if (state != State::open || write_failure_told) return;
     cancel_writes(queue, write_failure);
-    if (write_failure == errc::peer_closed || !reading) return;
+    // A shutdown waiting for the queue to empty will not happen either.
+    if (shutdown_cb && !shut_down) std::exchange(shutdown_cb, {})(write_failure);
+    if (state != State::open || write_failure == errc::peer_closed || !reading) return;
     write_failure_told = true;
     reading = false;
     deliver({{}, false, write_failure});
