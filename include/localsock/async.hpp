@@ -89,9 +89,15 @@ struct ReadEvent {
 
 /// Per-connection settings of the async API.
 struct AsyncOptions {
-  /// Message mode: the largest message accepted; a larger one is dropped and reported
-  /// as `errc::message_too_large` (never cut, never buffered whole).
-  std::size_t max_message_size = 16 * 1024 * 1024;
+  /// Message mode: the largest message accepted, both ways. A larger incoming
+  /// one is dropped and reported as `errc::message_too_large` (never cut, never
+  /// buffered whole); a larger write fails with `errc::message_too_large` before
+  /// anything is sent. The default, 4 MiB, is one every platform can send.
+  /// @note Linux (seqpacket): the kernel refuses single messages above about 4 MiB, and
+  /// a message must fit the socket's send buffer, which an unprivileged process cannot
+  /// grow past `net.core.wmem_max`; each connection's limit is therefore the lesser of
+  /// this value and what its socket can send (see AsyncSocket::max_message_size()).
+  std::size_t max_message_size = 4 * 1024 * 1024;
   /// write() returns false once this many bytes wait in the write queue, and the drain
   /// callback fires when the queue has emptied again.
   std::size_t high_water_mark = 1024 * 1024;
@@ -134,6 +140,14 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// was written or failed. Returns false when the queue is at or above the high-water
   /// mark: stop writing until the drain callback.
   ///
+  /// Errors: with `cb`, a failed write is reported there and the connection goes on.
+  /// Without one, a failure is never dropped silently: the write side fails (queued
+  /// and later writes get the error in their callbacks), and the read callback learns
+  /// it, once reading is on: a peer that has gone as the end of the stream (after its
+  /// last data), any other failure (such as a message the system refuses) as a
+  /// ReadEvent with that error, after which the connection closes, since the peer would
+  /// otherwise miss a message. See docs/async.md, "Write errors".
+  ///
   /// The bytes are copied unless they can be written at once (Unix, no callback, nothing
   /// queued); copies go into buffers the socket reuses, so a steady exchange allocates
   /// nothing.
@@ -154,6 +168,8 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// Ends sending once the queue is written: the peer reads end of stream, and `cb`
   /// runs. Afterwards this socket's read callback receives the end, once, on both
   /// platforms: keep (or start) reading and treat that end as the end of the exchange.
+  /// Writes after it fail with `errc::shut_down` (not backpressure: write() returns
+  /// true unless data queued before it is still at the high-water mark).
   /// @note POSIX: a half-close: reading goes on, and the end arrives when the peer
   /// closes its side.
   /// @note Windows: pipes have no half-close: once the queue is written the connection
@@ -167,6 +183,11 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   bool is_open() const noexcept;
   Mode mode() const noexcept;
   PeerInfo peer_info(std::error_code& ec) const;
+  /// Message mode: the largest message this connection sends: the AsyncOptions value,
+  /// or less where the system cannot send that much (Linux seqpacket; known once
+  /// connected). Writes above it fail with `errc::message_too_large`. Incoming messages
+  /// are accepted up to the AsyncOptions value.
+  std::size_t max_message_size() const noexcept;
 
   /// For the library's own use.
   explicit AsyncSocket(std::shared_ptr<detail::AsyncSocketImpl> impl) noexcept;

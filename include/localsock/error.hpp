@@ -37,7 +37,10 @@ enum class errc {
   wrong_end,              ///< The operation belongs to the other end (server or client).
   access_denied,          ///< The listener's access control keeps this client out.
   out_of_resources,       ///< The process or system ran out of descriptors or handles (or
-                          ///< kernel memory for them). (Last: see describe() in error.cpp.)
+                          ///< kernel memory for them).
+  shut_down,              ///< This end shut down sending (shutdown()): nothing more can be
+                          ///< written. Compares equal to `std::errc::broken_pipe`, but not to
+                          ///< `peer_closed`. (Last: see describe() in error.cpp.)
 };
 
 /// The error category of localsock's own codes and conditions.

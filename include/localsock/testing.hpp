@@ -8,7 +8,12 @@
 /// by timing races. When nothing is armed, the cost is one relaxed atomic load per call
 /// site.
 
+#include <cstddef>
 #include <functional>
+
+namespace localsock {
+class AsyncSocket;
+}
 
 namespace localsock::testing {
 
@@ -50,5 +55,9 @@ enum class Hook {
 /// Thread-safe; `fn` runs on the thread that reached the hook. When no hook is set, the
 /// cost is one relaxed atomic load per hook point.
 void set_hook(Hook hook, std::function<void()> fn);
+/// The bytes of receive buffers an async connection keeps between reads (capacity, not
+/// size), so that tests can check what a connection holds after a large message.
+/// Loop thread only.
+std::size_t kept_read_buffer(const AsyncSocket& socket) noexcept;
 
 }  // namespace localsock::testing

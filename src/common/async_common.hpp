@@ -119,8 +119,11 @@ class WriteQueue {
     return all;
   }
   std::size_t bytes() const noexcept { return bytes_; }
+  bool below_mark() const noexcept { return bytes_ < high_; }
   /// write() said stop, and the drain has not been told yet.
   bool draining() const noexcept { return wants_drain_; }
+  /// No drain is owed: write() did not say stop after all.
+  void forget_drain() noexcept { wants_drain_ = false; }
   /// The queue has emptied after write() said stop, and nobody was told yet.
   bool drain_pending() const noexcept { return wants_drain_ && count_ == 0; }
   void set_high(std::size_t n) noexcept { high_ = n == 0 ? 1 : n; }
@@ -161,6 +164,9 @@ struct AsyncSocketImpl {
   std::shared_ptr<LoopState> loop;
   Mode mode = Mode::bytes;
   AsyncOptions settings;
+  // Message mode: the largest message sent or accepted (settings.max_message_size, or
+  // less where the backend finds that the system cannot send that much).
+  std::size_t message_limit = 0;
   State state = State::connecting;
 
   AsyncSocket::ReadCallback on_read;
@@ -185,6 +191,11 @@ struct AsyncSocketImpl {
 
   std::unique_ptr<SocketIo> io;
 
+  // A write with no callback failed: the error the write side failed with. Later
+  // writes fail with it at once; it reaches the read callback (report_write_failure).
+  std::error_code write_failure;
+  bool write_failure_told = false;
+
   AsyncSocketImpl();
   ~AsyncSocketImpl();  // per platform: SocketIo is complete there
 
@@ -201,9 +212,13 @@ struct AsyncSocketImpl {
     }
     return reading && state == State::open;
   }
-  /// After a write completed: its callback, then the drain and shutdown steps.
+  /// After a write completed: its callback, then the drain and shutdown steps. A write
+  /// with no callback that failed fails the write side (write_failed).
   void written(WriteQueue::Item item, std::error_code ec) {
-    if (item.cb) item.cb(ec);
+    if (item.cb)
+      item.cb(ec);
+    else if (ec)
+      write_failed(ec);
     queue.recycle(std::move(item.data));
     if (state != State::open) return;
     if (queue.drained() && on_drain) on_drain();
@@ -214,6 +229,35 @@ struct AsyncSocketImpl {
     end_due = false;
     reading = false;
     deliver({{}, true, {}});
+  }
+  /// A write with no callback failed with `ec` (never would_block): nobody was told, so
+  /// the failure must surface. The write side fails (the queued writes and every later
+  /// one get `ec`), and the read callback learns it: a peer that has gone
+  /// (errc::peer_closed) shows there as the end of the stream after its last data, as
+  /// any lost peer does; any other failure (a message the system refuses) arrives as a
+  /// ReadEvent with that error, and the connection closes, since a message is missing
+  /// from what the peer receives. Told from the loop, never inside write(); while
+  /// reading is off, when start_reading() is called.
+  void write_failed(std::error_code ec) {
+    if (write_failure) return;
+    write_failure = ec;
+    post_write_failure();
+  }
+  void post_write_failure() {
+    loop->post([weak = std::weak_ptr<AsyncSocket>(self)] {
+      if (auto socket = weak.lock()) socket->impl()->report_write_failure();
+    });
+  }
+  void report_write_failure() {
+    if (state != State::open || write_failure_told) return;
+    cancel_writes(queue, write_failure);
+    // A shutdown waiting for the queue to empty will not happen either.
+    if (shutdown_cb && !shut_down) std::exchange(shutdown_cb, {})(write_failure);
+    if (state != State::open || write_failure == errc::peer_closed || !reading) return;
+    write_failure_told = true;
+    reading = false;
+    deliver({{}, false, write_failure});
+    if (state == State::open) self->close();
   }
   /// The backend has let go of everything: tell the application, and let go of self.
   void finished_closing() {
@@ -288,6 +332,8 @@ void io_update(AsyncSocketImpl& impl);
 bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data);
 /// Begins closing; the backend calls impl.finished_closing() when done.
 void io_close(AsyncSocketImpl& impl);
+/// The capacity of the receive buffers the connection keeps (testing::kept_read_buffer).
+std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept;
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec);
 
 /// Binds the listener; its connections arrive through impl.on_accept.

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The async API's members: state kept here, I/O handed to the backend.
+#include <localsock/testing.hpp>
+
 #include "async_common.hpp"
 
 #include <optional>
@@ -21,6 +23,7 @@ AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& opt
   impl->loop = loop.state();
   impl->mode = mode;
   impl->settings = settings;
+  impl->message_limit = settings.max_message_size;
   impl->queue.set_high(settings.high_water_mark);
   impl->on_connect = std::move(cb);
   auto socket = std::make_shared<AsyncSocket>(impl);
@@ -33,6 +36,8 @@ void AsyncSocket::start_reading(ReadCallback cb) {
   impl_->on_read = std::move(cb);
   impl_->reading = true;
   if (impl_->state == AsyncSocketImpl::State::open) {
+    // A failed write nobody was told of yet: now there is someone to tell.
+    if (impl_->write_failure && !impl_->write_failure_told) impl_->post_write_failure();
     detail::io_update(*impl_);
   } else if (impl_->end_due && impl_->state == AsyncSocketImpl::State::closed) {
     // The connection ended by shutdown() (Windows): the end is delivered from the loop,
@@ -53,22 +58,49 @@ void AsyncSocket::stop_reading() {
 namespace {
 // The checks both write() overloads make first: std::nullopt when the write goes ahead,
 // otherwise what write() returns, with `cb` told already.
+//
+// write() returns false only when data is queued at or above the mark, so that a drain
+// follows: a write that fails at once never says "stop".
 std::optional<bool> settled_early(AsyncSocketImpl& impl, std::size_t size, AsyncSocket::WriteCallback& cb) {
-  if (!impl.usable() || impl.shutdown_requested) {
-    if (cb) cb(make_error_code(impl.shutdown_requested ? errc::peer_closed : errc::not_connected));
-    return false;
+  const bool below = impl.queue.below_mark();
+  if (impl.shutdown_requested) {  // this end said it sends no more (also once closing)
+    if (cb) cb(make_error_code(errc::shut_down));
+    return below;
+  }
+  if (!impl.usable()) {
+    if (cb) cb(make_error_code(errc::not_connected));
+    return below;
+  }
+  if (impl.write_failure) {  // the write side failed: nothing more is sent
+    if (cb) cb(impl.write_failure);
+    return below;
+  }
+  if (impl.mode == Mode::messages && size > impl.message_limit) {
+    // Refused before anything is sent; without a callback, told through the read side.
+    const auto ec = make_error_code(errc::message_too_large);
+    if (cb)
+      cb(ec);
+    else
+      impl.write_failed(ec);
+    return below;
   }
   if (impl.mode == Mode::bytes && size == 0) {  // nothing to send: done at once
     if (cb) cb({});
-    return impl.queue.bytes() < impl.settings.high_water_mark;
+    return below;
   }
   return std::nullopt;
 }
 
 bool enqueue(AsyncSocketImpl& impl, std::vector<std::byte>&& data, AsyncSocket::WriteCallback&& cb) {
-  const bool below = impl.queue.push({std::move(data), 0, std::move(cb)});
+  const bool owed = impl.queue.draining();
+  impl.queue.push({std::move(data), 0, std::move(cb)});
   if (impl.state == AsyncSocketImpl::State::open) detail::io_update(impl);
-  return below;
+  // Measured after the attempt to write at once: a write that went out (or failed) at
+  // once leaves nothing queued to drain, so it does not say "stop" (and owes no drain,
+  // unless an earlier write said stop).
+  if (!impl.queue.below_mark()) return false;
+  if (!owed) impl.queue.forget_drain();
+  return true;
 }
 }  // namespace
 
@@ -123,12 +155,19 @@ bool AsyncSocket::is_open() const noexcept { return impl_->state == AsyncSocketI
 
 Mode AsyncSocket::mode() const noexcept { return impl_->mode; }
 
+std::size_t AsyncSocket::max_message_size() const noexcept { return impl_->message_limit; }
+
 PeerInfo AsyncSocket::peer_info(std::error_code& ec) const {
   if (impl_->state != AsyncSocketImpl::State::open) {
     ec = make_error_code(errc::not_connected);
     return {};
   }
   return detail::io_peer_info(*impl_, ec);
+}
+
+std::size_t testing::kept_read_buffer(const AsyncSocket& socket) noexcept {
+  const auto& impl = socket.impl();
+  return impl->io ? detail::io_kept_read_buffer(*impl) : 0;
 }
 
 // ---- AsyncListener -----------------------------------------------------------------
@@ -202,6 +241,8 @@ void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec)
     return;
   }
   impl->state = AsyncSocketImpl::State::open;
+  // A write refused while connecting, with no callback: told now that the socket is open.
+  if (impl->write_failure && !impl->write_failure_told) impl->post_write_failure();
   if (cb) cb({}, self);
   if (impl->state == AsyncSocketImpl::State::open) io_update(*impl);
 }
@@ -211,6 +252,7 @@ AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::s
   impl->loop = loop;
   impl->mode = mode;
   impl->settings = settings;
+  impl->message_limit = settings.max_message_size;
   impl->queue.set_high(settings.high_water_mark);
   impl->state = AsyncSocketImpl::State::open;
   auto socket = std::make_shared<AsyncSocket>(impl);

@@ -50,6 +50,8 @@ class Category final : public std::error_category {
         return "access denied by the listener's permissions";
       case errc::out_of_resources:
         return "out of descriptors or handles";
+      case errc::shut_down:
+        return "the socket was shut down for sending";
     }
     return "unknown localsock error " + std::to_string(value);
   }
@@ -94,6 +96,8 @@ class Category final : public std::error_category {
         return std::errc::permission_denied;
       case errc::out_of_resources:
         return std::errc::too_many_files_open;
+      case errc::shut_down:
+        return std::errc::broken_pipe;
     }
     return {value, *this};
   }
@@ -114,7 +118,7 @@ class Category final : public std::error_category {
 std::string describe(const std::error_code& ec) {
   if (ec.category() != std::system_category()) return ec.message();
   std::string native = detail::system_message(ec.value());
-  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::out_of_resources); ++v) {
+  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::shut_down); ++v) {
     if (detail::system_error_means(ec.value(), static_cast<errc>(v)))
       return category().message(v) + " (" + native + ")";
   }

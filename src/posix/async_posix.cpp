@@ -7,6 +7,11 @@
 #include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <type_traits>
+
 #include "../common/async_common.hpp"
 
 namespace localsock::detail {
@@ -21,6 +26,10 @@ struct SocketIo {
 
   int fd() const noexcept {
     return stream.is_open() ? stream.native_handle() : base_socket(messages).native_handle();
+  }
+  posix::UdSocket& socket() noexcept {
+    if (stream.is_open()) return stream;
+    return base_socket(messages);
   }
 };
 
@@ -42,6 +51,50 @@ namespace {
 
 void on_socket_events(uv_poll_t* handle, int status, int events);
 
+// What a connection keeps of a message's receive buffer once it is delivered (the
+// Windows backend keeps the same).
+constexpr std::size_t kept_message_capacity = 256 * 1024;
+
+// A framed message socket (FramedStream) may hold the rest of a frame that the socket
+// took only in part; it is finished before anything else is written. Seqpacket sends
+// a message whole or not at all, so there is never a rest.
+template <typename S>
+bool has_rest(const S& s) noexcept {
+  if constexpr (requires { s.send_pending(); })
+    return s.send_pending() != 0;
+  else
+    return false;
+}
+template <typename S>
+void finish_rest(S& s, std::error_code& ec) noexcept {
+  ec.clear();
+  if constexpr (requires { s.flush(ec); }) s.flush(ec);
+}
+
+// The largest message a seqpacket socket can send, at most `wanted`. A message must fit
+// the send buffer, less 32 bytes (unix_dgram_sendmsg answers EMSGSIZE otherwise), so the
+// buffer is grown first as far as the process may: SO_SNDBUFFORCE where privileged,
+// else SO_SNDBUF, which the kernel caps at net.core.wmem_max (and doubles). And one
+// message must fit one kernel allocation: above about 4 MiB the kernel answers ENOBUFS
+// whatever the buffer, so 4 MiB is the most this reports. A minimal query for the async
+// API's limit; the blocking sockets grow the buffer on EMSGSIZE instead.
+std::size_t seqpacket_send_limit(int fd, std::size_t wanted) noexcept {
+  constexpr std::size_t kernel_cap = 4 * 1024 * 1024;
+  wanted = std::min(wanted, kernel_cap);
+  const int want = static_cast<int>(wanted + 4096);
+  int have = 0;
+  socklen_t len = sizeof have;
+  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && have >= want)
+    return std::min<std::size_t>(wanted, static_cast<std::size_t>(have) - 32);
+#if defined(SO_SNDBUFFORCE)
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+#endif
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+  len = sizeof have;
+  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) < 0 || have <= 32) return wanted;
+  return std::min<std::size_t>(wanted, static_cast<std::size_t>(have) - 32);
+}
+
 // Starts polling the connection's descriptor (loop thread).
 std::error_code attach(AsyncSocketImpl& impl) {
   std::error_code ec;
@@ -50,6 +103,10 @@ std::error_code attach(AsyncSocketImpl& impl) {
   else
     set_nonblocking(impl.io->messages, true, ec);
   if (ec) return ec;
+  // A framed stream sends any message a frame can carry; seqpacket has system limits.
+  if constexpr (std::is_same_v<PlatformSocket<Mode::messages>, posix::UdSeqpacket>)
+    if (impl.mode == Mode::messages)
+      impl.message_limit = seqpacket_send_limit(impl.io->fd(), impl.settings.max_message_size);
   impl.io->poll = new uv_poll_t{};
   if (const int rc = uv_poll_init(impl.loop->loop, impl.io->poll, impl.io->fd()); rc != 0) {
     delete impl.io->poll;
@@ -88,7 +145,12 @@ void read_ready(AsyncSocketImpl& impl) {
     event.error = ec;
     const bool fatal = event.end || (ec && ec != errc::message_too_large);
     if (fatal) impl.reading = false;  // nothing more will come
-    if (!impl.deliver(event) || fatal) return;
+    const bool more = impl.deliver(event);
+    // A large message's buffer is let go once delivered, as on Windows: between
+    // messages a connection keeps at most kept_message_capacity, not its largest one.
+    if (impl.mode == Mode::messages && io.buffer.capacity() > kept_message_capacity)
+      io.buffer = std::vector<std::byte>();  // (not "= {}": that keeps the capacity)
+    if (!more || fatal) return;
   }
 }
 
@@ -97,7 +159,16 @@ void read_ready(AsyncSocketImpl& impl) {
 // run from the loop), so it stops at an item that has one.
 void write_ready(AsyncSocketImpl& impl, bool immediate) {
   SocketIo& io = *impl.io;
-  while (!impl.queue.empty() && impl.state == AsyncSocketImpl::State::open) {
+  if (impl.mode == Mode::messages && has_rest(io.messages) &&
+      (impl.queue.empty() || impl.queue.front().done == 0)) {
+    // The rest of a frame written at once by write() (io_try_write), with no callback.
+    std::error_code ec;
+    finish_rest(io.messages, ec);
+    if (ec == errc::would_block) return;
+    if (ec) impl.write_failed(ec);
+  }
+  // After a failed write nothing more is sent (a message would be missing before it).
+  while (!impl.queue.empty() && impl.state == AsyncSocketImpl::State::open && !impl.write_failure) {
     auto& item = impl.queue.front();
     if (immediate && item.cb) return;
     std::error_code ec;
@@ -106,11 +177,21 @@ void write_ready(AsyncSocketImpl& impl, bool immediate) {
       if (ec == errc::would_block) return;
       if (!ec && item.done < item.data.size()) continue;
     } else {
-      io.messages.send(item.data, ec);  // whole or not at all
-      if (ec == errc::would_block) return;
+      // Whole or not at all (seqpacket); a frame taken in part (framed) is finished
+      // before the item counts as written: item.done marks it taken.
+      if (item.done == 0) {
+        io.messages.send(item.data, ec);
+        if (ec == errc::would_block) return;
+        if (!ec) item.done = 1;
+      }
+      if (!ec && has_rest(io.messages)) {
+        finish_rest(io.messages, ec);
+        if (ec == errc::would_block) return;
+      }
     }
     if (immediate) {
-      // No callback to tell; a failed connection shows on the read side.
+      // No callback to tell: a failure is told through the read side (write_failed).
+      if (ec) impl.write_failed(ec);
       impl.queue.recycle(impl.queue.pop().data);
       continue;
     }
@@ -118,7 +199,7 @@ void write_ready(AsyncSocketImpl& impl, bool immediate) {
   }
   if (immediate || impl.state != AsyncSocketImpl::State::open) return;
   if (impl.queue.drained() && impl.on_drain) impl.on_drain();
-  if (impl.queue.empty() && impl.shutdown_requested && !impl.shut_down &&
+  if (impl.queue.empty() && !has_rest(io.messages) && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
     impl.shut_down = true;
     std::error_code ec;
@@ -134,9 +215,28 @@ void on_socket_events(uv_poll_t* handle, int status, int events) {
   auto& impl = *static_cast<AsyncSocketImpl*>(handle->data);
   auto keep = impl.self;  // a callback may close the socket and drop the last pointer
   if (status < 0) {
-    // The descriptor failed: report it as a read error if anyone reads.
-    impl.reading = false;
-    impl.deliver({{}, false, std::error_code(-status, std::system_category())});
+    // libuv (uv__poll_io in src/unix/poll.c, 1.44) turns POLLERR into UV_EBADF and stops
+    // watching the descriptor. On a Unix socket POLLERR is a pending socket error, such
+    // as ECONNRESET when the peer closed with our data unread; what the peer sent before
+    // it closed is still there to read. Take the real error (which clears POLLERR), fail
+    // the writes with it, and read what is there, data then the end, if reading is on;
+    // otherwise it waits for start_reading(). Polling starts again below.
+    SocketIo& io = *impl.io;
+    io.events = 0;
+    std::error_code err = io.socket().take_error();
+    const bool descriptor_failed = !err;
+    if (descriptor_failed) err = std::error_code(-status, std::system_category());
+    cancel_writes(impl.queue, err);
+    impl.write_failed(err);
+    if (descriptor_failed) {
+      // No socket error to take: the descriptor itself is unusable, nothing more comes.
+      if (impl.reading) {
+        impl.reading = false;
+        impl.deliver({{}, false, err});
+      }
+    } else if (impl.reading) {
+      read_ready(impl);
+    }
   } else {
     if ((events & UV_WRITABLE) != 0) write_ready(impl, false);
     if ((events & (UV_READABLE | UV_DISCONNECT)) != 0) read_ready(impl);
@@ -158,12 +258,17 @@ bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data) {
       data = data.subspan(n);
     }
   } else {
-    io.messages.send(data, ec);  // whole or not at all
+    io.messages.send(data, ec);  // taken whole, or not at all
     if (!ec) data = {};
+    // A frame taken in part: its rest goes when the socket is writable again.
+    if (!ec && has_rest(io.messages)) io_update(impl);
   }
-  // A failed connection shows on the read side, as for the queue's immediate writes;
-  // what would block is queued by the caller.
-  if (ec && ec != errc::would_block) data = {};
+  // A failure is told through the read side, as for the queue's immediate writes (no
+  // callback here); what would block is queued by the caller.
+  if (ec && ec != errc::would_block) {
+    impl.write_failed(ec);
+    data = {};
+  }
   return data.empty();
 }
 
@@ -173,8 +278,8 @@ void io_update(AsyncSocketImpl& impl) {
   // New data to write while the socket is not known to be full: write it now, like
   // uv_try_write, instead of waiting a loop turn for a writable event.
   if ((io.events & UV_WRITABLE) == 0 && !impl.queue.empty()) write_ready(impl, true);
-  const bool want_write = !impl.queue.empty() || (impl.shutdown_requested && !impl.shut_down) ||
-                          impl.queue.drain_pending();
+  const bool want_write = (!impl.queue.empty() && !impl.write_failure) || (impl.shutdown_requested && !impl.shut_down) ||
+                          impl.queue.drain_pending() || has_rest(io.messages);
   const int want = (impl.reading ? UV_READABLE : 0) | (want_write ? UV_WRITABLE : 0);
   if (want == io.events) return;
   io.events = want;
@@ -206,6 +311,10 @@ void io_close(AsyncSocketImpl& impl) {
     owner.io->messages.close();
     owner.finished_closing();
   });
+}
+
+std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
+  return impl.io->buffer.capacity();
 }
 
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // What Unix-domain sockets offer here. Nothing needs measuring: the kernel enforces
 // socket-file permissions and refuses to bind a name in use.
+#include <localsock/config.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
 

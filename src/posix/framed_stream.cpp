@@ -16,6 +16,15 @@ std::array<std::byte, 4> encode(std::uint32_t n) noexcept {
   return {std::byte(n), std::byte(n >> 8), std::byte(n >> 16), std::byte(n >> 24)};
 }
 
+// Empties `v`, and lets its storage go when it is large (it held a large message's
+// rest only for a while): a connection keeps no more than a small buffer here.
+void release_if_large(std::vector<std::byte>& v) noexcept {
+  if (v.capacity() > 64 * 1024)
+    v = std::vector<std::byte>();  // (not "= {}", which keeps the capacity)
+  else
+    v.clear();
+}
+
 std::uint32_t decode(const std::array<std::byte, 4>& h) noexcept {
   return std::to_integer<std::uint32_t>(h[0]) | std::to_integer<std::uint32_t>(h[1]) << 8 |
          std::to_integer<std::uint32_t>(h[2]) << 16 | std::to_integer<std::uint32_t>(h[3]) << 24;
@@ -32,22 +41,57 @@ FramedStream FramedStream::connect(const LocalName& name, Timeout timeout) {
                   [&](auto& ec) { return connect(name, timeout, ec); });
 }
 
-void FramedStream::send(ConstBuffer msg, std::error_code& ec) noexcept {
+namespace {
+// The errors after which the same call may be made again later.
+bool interrupted(const std::error_code& ec) noexcept {
+  return ec == errc::would_block || ec == errc::timed_out;
+}
+}  // namespace
+
+void FramedStream::flush(std::error_code& ec) noexcept {
+  ec.clear();
+  while (out_done_ < out_rest_.size()) {
+    out_done_ += stream_.write_some(std::span(out_rest_).subspan(out_done_), ec);
+    if (ec) return;
+  }
+  out_done_ = 0;
+  release_if_large(out_rest_);
+}
+
+void FramedStream::flush() {
+  or_throw("FramedStream::flush", stream_.name(), [&](auto& ec) { flush(ec); });
+}
+
+void FramedStream::send(ConstBuffer msg, std::error_code& ec) {
   ec.clear();
   if (msg.size() > max_message) {
     ec = make_error_code(errc::message_too_large);
     return;
   }
+  // A frame taken earlier goes first; until it is out, this message is not taken.
+  flush(ec);
+  if (ec) return;
   const auto header = encode(static_cast<std::uint32_t>(msg.size()));
   // Header and body in one system call where the socket takes it all.
   ConstBuffer parts[2] = {header, msg};
   std::size_t first = 0;
+  std::size_t sent = 0;
   while (first < 2) {
     std::size_t n = stream_.write_vectored(std::span(parts).subspan(first), ec);
-    if (ec) return;
+    sent += n;
+    if (ec) break;
     while (first < 2 && n >= parts[first].size()) n -= parts[first++].size();
     if (first < 2) parts[first] = parts[first].subspan(n);
     while (first < 2 && parts[first].empty()) ++first;
+  }
+  if (!ec) return;
+  // Part of the frame is on its way: the message is taken, and its rest is kept so
+  // that the frame is finished, never sent again from its start.
+  if (interrupted(ec) && sent > 0) {
+    out_rest_.clear();
+    out_done_ = 0;
+    for (; first < 2; ++first) out_rest_.insert(out_rest_.end(), parts[first].begin(), parts[first].end());
+    ec.clear();
   }
 }
 
@@ -71,33 +115,72 @@ bool FramedStream::next_size(std::error_code& ec) noexcept {
   }
   header_got_ = 0;
   pending_ = decode(header_);
+  body_got_ = 0;
+  dropping_ = false;
   return true;
 }
 
-void FramedStream::read_body(MutableBuffer buf, std::error_code& ec) noexcept {
-  std::size_t got = 0;
-  while (got < buf.size()) {
-    const std::size_t n = stream_.read_some(buf.subspan(got), ec);
+void FramedStream::read_body(MutableBuffer body, std::error_code& ec) noexcept {
+  while (body_got_ < body.size()) {
+    const std::size_t n = stream_.read_some(body.subspan(body_got_), ec);
     if (ec) return;
     if (n == 0) {
       ec = make_error_code(errc::peer_closed);
       return;
     }
-    got += n;
+    body_got_ += n;
   }
+}
+
+ReceiveResult FramedStream::drop_body(std::error_code& ec) noexcept {
+  // Dropped in bounded pieces, so that the next frame is read in step; an interruption
+  // keeps the count, and the next receive goes on dropping.
+  dropping_ = true;
+  body_.clear();
+  const auto size = static_cast<std::size_t>(pending_);
+  std::array<std::byte, 4096> sink;
+  while (body_got_ < size) {
+    const std::size_t step = std::min(size - body_got_, sink.size());
+    const std::size_t n = stream_.read_some(std::span(sink).first(step), ec);
+    if (ec) return {};
+    if (n == 0) {
+      ec = make_error_code(errc::peer_closed);
+      return {};
+    }
+    body_got_ += n;
+  }
+  frame_done();
+  ec = make_error_code(errc::message_too_large);
+  return {.size = size};
+}
+
+void FramedStream::frame_done() noexcept {
+  pending_ = -1;
+  body_got_ = 0;
+  dropping_ = false;
+  release_if_large(body_);
 }
 
 ReceiveResult FramedStream::recv(MutableBuffer buf, std::error_code& ec) noexcept {
   ec.clear();
   if (!next_size(ec)) return {.end = !ec};
+  if (dropping_) return drop_body(ec);
   const auto size = static_cast<std::size_t>(pending_);
   if (size > buf.size()) {
     ec = make_error_code(errc::message_truncated);
     return {.size = size};
   }
-  pending_ = -1;
+  // What an interrupted receive read comes first.
+  std::copy_n(body_.begin(), body_got_, buf.begin());
   read_body(buf.first(size), ec);
-  return {.size = ec ? 0 : size};
+  if (ec) {
+    // Kept for the next receive, whatever buffer it brings: this one is the caller's.
+    // body_ has room already (it held body_got_ bytes before), or this is its first use.
+    body_.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(body_got_));
+    return {};
+  }
+  frame_done();
+  return {.size = size};
 }
 
 ReceiveResult FramedStream::peek_size(std::error_code& ec) noexcept {
@@ -116,23 +199,23 @@ ReceiveResult FramedStream::recv(std::vector<std::byte>& out, std::size_t max_si
   out.clear();
   if (!next_size(ec)) return {.end = !ec};
   const auto size = static_cast<std::size_t>(pending_);
-  pending_ = -1;
-  if (size > max_size) {
-    // Drop the body in bounded pieces so that the next frame is read in step.
-    std::array<std::byte, 4096> sink;
-    std::size_t left = size;
-    while (left > 0 && !ec) {
-      const std::size_t step = std::min(left, sink.size());
-      read_body(std::span(sink).first(step), ec);
-      left -= step;
-    }
-    if (!ec) ec = make_error_code(errc::message_too_large);
-    return {.size = size};
+  if (dropping_ || size > max_size) return drop_body(ec);
+  if (body_got_ > 0) {
+    // An interrupted receive's bytes come back, with the storage they are in.
+    out = std::move(body_);
+    body_.clear();
   }
   out.resize(size);
   read_body(out, ec);
-  if (ec) out.clear();
-  return {.size = ec ? 0 : size};
+  if (ec) {
+    // Kept, without a copy: the storage moves here until the next receive.
+    out.resize(body_got_);
+    body_ = std::move(out);
+    out.clear();
+    return {};
+  }
+  frame_done();
+  return {.size = size};
 }
 
 ReceiveResult FramedStream::recv(std::vector<std::byte>& out, std::size_t max_size) {

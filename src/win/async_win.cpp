@@ -139,9 +139,6 @@ struct SocketIo {
   // message), so no read may start, and no buffer be resized, until it returns; the
   // code that called the callback starts the next read after.
   bool delivering = false;
-  // A write without a callback that failed on its own (a message over the pipe limit):
-  // reported to the read callback, since no callback waits for it.
-  std::error_code write_error;
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
@@ -263,6 +260,9 @@ void WriteOp::complete(DWORD bytes, DWORD error) {
   }
   std::error_code ec = error == 0 ? std::error_code{} : error_of(error);
   if (ends_stream(error) || error == ERROR_NO_DATA) ec = make_error_code(errc::peer_closed);
+  // A write the pipe refused fails the write side, as on Unix: nothing queued behind it
+  // is sent, and a shutdown waiting for the queue reports the error, not success.
+  if (ec) impl.write_failed(ec);
   impl.written(impl.queue.pop(), ec);
   if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
 }
@@ -300,7 +300,9 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
     io.message.resize(io.message.size() + op.size);
     op.target = io.message.data() + io.message.size() - op.size;
   } else {
-    if (io.message.capacity() > kept_message_capacity && !io.held) io.message = {};
+    // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
+    if (io.message.capacity() > kept_message_capacity && !io.held)
+      io.message = std::vector<std::byte>();
     if (op.buffer.size() < op.size) op.buffer.resize(op.size);
     op.target = op.buffer.data();
   }
@@ -336,12 +338,17 @@ bool start_write(AsyncSocketImpl& impl) {
     // the loop (never inside write()), and the queue goes on behind it.
     WriteQueue::Item failed = impl.queue.pop();
     failed.data = {};
+    if (!failed.cb) {
+      // Without a callback the write side fails, as on every platform: nothing behind
+      // it is written, and write_failed tells the read side from the loop.
+      impl.write_failed(make_error_code(errc::message_too_large));
+      return false;
+    }
     impl.loop->hold();
     impl.loop->post([keep = shared_of(impl), cb = std::move(failed.cb)]() mutable {
       AsyncSocketImpl& s = *keep;
       s.loop->release();
       const auto ec = make_error_code(errc::message_too_large);
-      if (!cb && s.state == AsyncSocketImpl::State::open) s.io->write_error = ec;
       s.written({{}, 0, std::move(cb)}, ec);
       if (s.state == AsyncSocketImpl::State::open) io_update(s);
     });
@@ -397,21 +404,16 @@ void io_update(AsyncSocketImpl& impl) {
     if (e.end || (e.error && e.error != errc::message_too_large)) impl.reading = false;
     if (!deliver_read(impl, e) && impl.state != AsyncSocketImpl::State::open) return;
   }
-  if (impl.reading && io.write_error && !io.delivering) {
-    // Reported like a message too large to receive: the connection goes on.
-    if (!deliver_read(impl, {{}, false, std::exchange(io.write_error, {})}) &&
-        impl.state != AsyncSocketImpl::State::open)
-      return;
-  }
   if (impl.reading && !io.read_pending && !io.held && !io.delivering &&
       impl.state == AsyncSocketImpl::State::open)
     start_read(impl, impl.mode == Mode::bytes ? io.read_size
                                               : std::min(io.read_size, impl.settings.max_message_size + 1));
-  while (!io.write_pending && !impl.queue.empty() && impl.state == AsyncSocketImpl::State::open &&
+  while (!io.write_pending && !impl.queue.empty() && !impl.write_failure &&
+         impl.state == AsyncSocketImpl::State::open &&
          start_write(impl)) {
   }
   if (impl.queue.empty() && !io.write_pending && impl.shutdown_requested && !impl.shut_down &&
-      impl.state == AsyncSocketImpl::State::open) {
+      !impl.write_failure && impl.state == AsyncSocketImpl::State::open) {
     // Named pipes have no half-close: once everything is written, the connection ends,
     // and the read side reports the end when the closing has finished (or when reading
     // starts after), as it would on Unix once the peer closes.
@@ -685,6 +687,10 @@ void listener_close(AsyncListenerImpl& impl) {
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
   return impl.mode == Mode::bytes ? impl.io->bytes.name() : impl.io->messages.name();
+}
+
+std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
+  return impl.io->message.capacity() + impl.io->read_op.buffer.capacity();
 }
 
 }  // namespace localsock::detail

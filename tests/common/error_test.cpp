@@ -20,11 +20,13 @@ TEST_CASE("errc: library codes compare equal to their condition and to std::errc
   CHECK(localsock::make_error_code(errc::would_block) == std::errc::operation_would_block);
   CHECK(localsock::make_error_code(errc::listener_closed) == std::errc::operation_canceled);
   CHECK(localsock::make_error_code(errc::out_of_resources) == std::errc::too_many_files_open);
+  CHECK(localsock::make_error_code(errc::shut_down) == std::errc::broken_pipe);
+  CHECK_FALSE(localsock::make_error_code(errc::shut_down) == errc::peer_closed);
 }
 
 TEST_CASE("errc: every code has a message of its own") {
   CHECK(std::string(localsock::category().name()) == "localsock");
-  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::out_of_resources);
+  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::shut_down);
        ++v) {
     const std::string m = localsock::category().message(v);
     CAPTURE(v);

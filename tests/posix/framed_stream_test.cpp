@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include <localsock/posix/framed_stream.hpp>
 
+#include <poll.h>
+
+#include <array>
 #include <thread>
 
 #include "doctest_ext.hpp"
@@ -120,4 +123,167 @@ TEST_CASE("FramedStream: an over-size message is dropped and the next one still 
   CHECK_FALSE(ec);
   CHECK(out == bytes(3, 9));
   t.join();
+}
+
+namespace {
+// Waits until `s` can take more bytes (or the deadline passes); the test's own wait, so
+// that a retry after would_block does not spin.
+void wait_writable(UdStream& s) {
+  pollfd p{s.native_handle(), POLLOUT, 0};
+  ::poll(&p, 1, 1000);
+}
+}  // namespace
+
+namespace {
+// A 100-byte message arrives as its header and 50 body bytes, then the rest; the
+// receive between the two parts is interrupted (would_block, or a read timeout).
+void interrupted_body(bool timeout) {
+  auto [a, b] = UdStream::pair();
+  FramedStream fb(std::move(b));
+  std::error_code set_ec;
+  if (timeout)
+    fb.stream().set_read_timeout(std::chrono::milliseconds(20), set_ec);
+  else
+    fb.stream().set_nonblocking(true, set_ec);
+  REQUIRE_FALSE(set_ec);
+  const errc interrupted = timeout ? errc::timed_out : errc::would_block;
+  const auto body = bytes(100, 'A');
+  auto first_half = [&] {
+    raw(a, {100, 0, 0, 0});
+    std::size_t done = 0;
+    while (done < 50) done += a.write_some(std::span(body).subspan(done, 50 - done));
+  };
+  auto second_half = [&] {
+    std::size_t done = 50;
+    while (done < 100) done += a.write_some(std::span(body).subspan(done));
+    raw(a, {2, 0, 0, 0, 'o', 'k'});  // and a message after it, read in step
+  };
+  std::error_code ec;
+  std::vector<std::byte> out;
+  std::array<std::byte, 200> first_buf{}, second_buf{};
+  SUBCASE("vector, then vector") {
+    first_half();
+    fb.recv(out, 1000, ec);
+    CHECK(ec == interrupted);
+    second_half();
+    const auto r = fb.recv(out, 1000, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 100);
+    CHECK(out == body);
+  }
+  SUBCASE("buffer, then another buffer") {
+    first_half();
+    fb.recv(first_buf, ec);
+    CHECK(ec == interrupted);
+    first_buf.fill(std::byte{0});  // the caller's buffer is the caller's again
+    second_half();
+    const auto r = fb.recv(second_buf, ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(r.size == 100);
+    CHECK(std::vector<std::byte>(second_buf.begin(), second_buf.begin() + 100) == body);
+  }
+  SUBCASE("vector, then buffer") {
+    first_half();
+    fb.recv(out, 1000, ec);
+    CHECK(ec == interrupted);
+    second_half();
+    const auto r = fb.recv(second_buf, ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(r.size == 100);
+    CHECK(std::vector<std::byte>(second_buf.begin(), second_buf.begin() + 100) == body);
+  }
+  SUBCASE("buffer, then vector") {
+    first_half();
+    fb.recv(first_buf, ec);
+    CHECK(ec == interrupted);
+    second_half();
+    const auto r = fb.recv(out, 1000, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 100);
+    CHECK(out == body);
+  }
+  SUBCASE("a too-small buffer after the interruption learns the size; nothing is lost") {
+    first_half();
+    fb.recv(out, 1000, ec);
+    CHECK(ec == interrupted);
+    second_half();
+    std::array<std::byte, 10> small{};
+    CHECK(fb.recv(small, ec).size == 100);
+    CHECK(ec == errc::message_truncated);
+    CHECK(fb.recv(out, 1000, ec).size == 100);
+    REQUIRE_FALSE(ec);
+    CHECK(out == body);
+  }
+  SUBCASE("an over-size message dropped across the interruption keeps the stream in step") {
+    first_half();
+    fb.recv(out, 60, ec);
+    CHECK(ec == interrupted);
+    second_half();
+    fb.recv(out, 60, ec);
+    CHECK(ec == errc::message_too_large);
+  }
+  // Whatever happened above, the next frame is read in step.
+  const auto r = fb.recv(out, 1000, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(r.size == 2);
+  CHECK(out == std::vector<std::byte>{std::byte{'o'}, std::byte{'k'}});
+}
+}  // namespace
+
+TEST_CASE("FramedStream: a nonblocking receive interrupted inside a body keeps what it read") {
+  interrupted_body(false);
+}
+
+TEST_CASE("FramedStream: a receive timing out inside a body keeps what it read") {
+  interrupted_body(true);
+}
+
+TEST_CASE("FramedStream: a nonblocking 4 MiB send into a full socket is completed, never restarted") {
+  auto [a, b] = UdStream::pair();
+  FramedStream fa(std::move(a)), fb(std::move(b));
+  fa.stream().set_nonblocking(true);
+  // A stuck or corrupt stream fails the reader instead of hanging it.
+  std::error_code set_ec;
+  fb.stream().set_read_timeout(std::chrono::seconds(10), set_ec);
+  REQUIRE_FALSE(set_ec);
+  const auto big = bytes(4 << 20, 5);
+  const auto small = bytes(10, 6);
+  const auto last = bytes(3, 7);
+  // Sends the way a nonblocking writer does: would_block means "again, later".
+  auto send_nonblocking = [&](const std::vector<std::byte>& msg) {
+    std::error_code ec;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      fa.send(msg, ec);
+      if (ec != errc::would_block || std::chrono::steady_clock::now() > deadline) break;
+      wait_writable(fa.stream());
+    }
+    CHECK_FALSE(ec);
+  };
+  std::vector<std::vector<std::byte>> got;
+  std::error_code reader_ec;
+  // The reader starts late: the socket is full well before 4 MiB are written.
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::vector<std::byte> out;
+    for (;;) {
+      const auto r = fb.recv(out, 8 << 20, reader_ec);
+      if (reader_ec || r.end) return;
+      got.push_back(out);
+    }
+  });
+  send_nonblocking(big);
+  send_nonblocking(small);
+  // A blocking send completes whatever is still to go first (bounded, so that a broken
+  // stream fails the test instead of hanging it).
+  fa.stream().set_nonblocking(false);
+  fa.stream().set_write_timeout(std::chrono::seconds(10), set_ec);
+  fa.send(last);
+  fa.close();
+  reader.join();
+  CHECK_FALSE(reader_ec);
+  REQUIRE(got.size() == 3);
+  CHECK(got[0] == big);
+  CHECK(got[1] == small);
+  CHECK(got[2] == last);
 }

@@ -6,6 +6,7 @@
 // here only maps the facade's options and calls onto the backend's; the I/O is the
 // backend's.
 
+#include <localsock/config.hpp>
 #include <localsock/name.hpp>
 #include <localsock/options.hpp>
 #include <localsock/peer.hpp>
@@ -131,7 +132,8 @@ PeerInfo peer_info(const S& s, std::error_code& ec) {
 #else
 
 #if defined(LOCALSOCK_MESSAGE_FRAMING) || !defined(__linux__)
-// Unix sockets without SOCK_SEQPACKET (macOS), or framing chosen at build time.
+// Unix sockets without SOCK_SEQPACKET (macOS), or framing chosen at build time (the
+// message_framing option, recorded in config.hpp; Linux tests framing this way).
 using PlatformMessageSocket = posix::FramedStream;
 #else
 using PlatformMessageSocket = posix::UdSeqpacket;

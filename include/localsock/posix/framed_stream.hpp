@@ -17,8 +17,21 @@ namespace localsock::posix {
 /// `errc::message_truncated` with the needed size and is not lost; a zero-length
 /// message differs from the end; a peer that goes away inside a frame is
 /// `errc::peer_closed`, while a clean end between frames sets `ReceiveResult::end`.
-/// A timeout or `would_block` while a header is read loses nothing; inside a message's
-/// body it leaves the stream out of step, so close the connection then.
+///
+/// Partial I/O resumes, never restarts (a nonblocking socket or a timeout can stop a
+/// frame anywhere):
+/// - Receiving: a `would_block` or `timed_out` inside a header or a body loses nothing.
+///   The bytes read so far stay in this object, and the next receive, into the same
+///   buffer or another one, with either recv() overload, goes on where this one stopped
+///   (a buffer too small for the message is `errc::message_truncated`, as always). A
+///   message being dropped by recv(vector) as over-size is still dropped after an
+///   interruption, and then reported as `errc::message_too_large`.
+/// - Sending: send() either takes the message or does not. `would_block` or
+///   `timed_out` means that nothing of this message was written: send the same message
+///   again later. Once part of a frame has been written the message is taken: the bytes
+///   the socket did not accept yet are copied here and send() succeeds; they go out
+///   first, before anything else, on the next send() or flush() (see send_pending()).
+///   Flush before closing, or the rest of that frame is lost.
 /// @par Thread Safety: one thread may receive while another sends.
 class FramedStream {
  public:
@@ -36,16 +49,32 @@ class FramedStream {
   static FramedStream connect(const LocalName& name, Timeout timeout = infinite);
   static FramedStream connect(const LocalName& name, Timeout timeout, std::error_code& ec);
 
-  /// Sends `msg` as one frame, completing partial writes.
-  void send(ConstBuffer msg, std::error_code& ec) noexcept;
+  /// Sends `msg` as one frame, completing partial writes. First finishes the frame a
+  /// previous send left unfinished (send_pending()); if that cannot be finished now,
+  /// `msg` is not taken and the error is `would_block` or `timed_out`. If part of
+  /// `msg`'s frame is written before the socket would block or the write timeout
+  /// passes, the message is taken (the rest is kept, see send_pending()) and no error
+  /// is reported; if none of it is, the error is reported and nothing was sent.
+  /// Other errors mean the connection failed.
+  void send(ConstBuffer msg, std::error_code& ec);
   void send(ConstBuffer msg);
 
+  /// Writes the rest of a frame that a send() took but could not finish; `would_block`
+  /// or `timed_out` when some of it remains (see send_pending()).
+  void flush(std::error_code& ec) noexcept;
+  void flush();
+  /// Bytes of a taken frame not yet written (0 when every taken message is written).
+  std::size_t send_pending() const noexcept { return out_rest_.size() - out_done_; }
+
   /// Receives one message into `buf`. On `errc::message_truncated` the returned size is
-  /// the size needed and the message waits for the next call.
+  /// the size needed and the message waits for the next call. Interrupted (`would_block`,
+  /// `timed_out`) inside the message, it keeps what it read for the next receive.
   ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept;
   ReceiveResult recv(MutableBuffer buf);
   /// Receives one message into `out`, resized to fit. A message over `max_size` is read
   /// and dropped (so the stream stays in step) and reported as `errc::message_too_large`.
+  /// Interrupted inside the message, the bytes read so far move into this object (with
+  /// `out`'s storage) and come back on the next receive.
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
 
@@ -62,16 +91,29 @@ class FramedStream {
  private:
   // Reads the next frame's header unless one was read already; false at a clean end.
   bool next_size(std::error_code& ec) noexcept;
-  // Reads exactly buf.size() bytes of a frame body; the end of stream here is a fault.
-  void read_body(MutableBuffer buf, std::error_code& ec) noexcept;
+  // Reads the body of the pending frame into `body` (its size), from body_got_ on; the
+  // end of stream here is a fault.
+  void read_body(MutableBuffer body, std::error_code& ec) noexcept;
+  // Reads and discards the rest of the pending frame; message_too_large once done.
+  ReceiveResult drop_body(std::error_code& ec) noexcept;
+  // The pending frame was received whole: ready for the next header.
+  void frame_done() noexcept;
 
   UdStream stream_;
   // A header being read: its bytes so far.
   std::array<std::byte, 4> header_{};
   std::size_t header_got_ = 0;
-  // The size of a frame whose header was read but whose body was not (a receive that
-  // reported message_truncated), else -1.
+  // The size of the frame whose header was read and whose body was not received yet
+  // (a receive that reported message_truncated, or was interrupted), else -1.
   std::int64_t pending_ = -1;
+  // Bytes of that body read so far. They are in body_ while no receive runs.
+  std::size_t body_got_ = 0;
+  std::vector<std::byte> body_;
+  // The pending frame is being dropped as over-size (body_got_ counts what was dropped).
+  bool dropping_ = false;
+  // The rest of a frame that send() took but the socket did not accept yet.
+  std::vector<std::byte> out_rest_;
+  std::size_t out_done_ = 0;
 };
 
 }  // namespace localsock::posix
