@@ -662,13 +662,18 @@ void peer_closes_with_data_unread(bool read_later) {
     write_result = ec;
     write_done = true;
   });
-  // A shutdown waits for the queue: it cannot happen now, and must say so.
+  // A shutdown waits for the queue: it cannot happen now, and must say so. Only where
+  // shutdown is a half-close: Windows pipes have none, and there shutdown() closes the
+  // connection once the queue is done, which would end the read side too.
+  const bool half_close = localsock::capabilities().half_close;
   bool shut = false;
   std::error_code shutdown_result;
-  server_side->shutdown([&](std::error_code ec) {
-    shutdown_result = ec;
-    shut = true;
-  });
+  if (half_close) {
+    server_side->shutdown([&](std::error_code ec) {
+      shutdown_result = ec;
+      shut = true;
+    });
+  }
   // Far more than the buffers take: most of it stays queued.
   t.run([] { return false; }, 100ms);
   REQUIRE_FALSE(write_done);
@@ -684,9 +689,11 @@ void peer_closes_with_data_unread(bool read_later) {
   CHECK(write_result);
   CHECK(write_result != std::errc::operation_canceled);
   CHECK(write_result != std::errc::bad_file_descriptor);
-  CHECK(t.run([&] { return shut; }, 5s));
-  CHECK(shutdown_result);
-  CHECK(shutdown_result != std::errc::operation_canceled);
+  if (half_close) {
+    CHECK(t.run([&] { return shut; }, 5s));
+    CHECK(shutdown_result);
+    CHECK(shutdown_result != std::errc::operation_canceled);
+  }
   if (read_later) {
     t.run([] { return false; }, 50ms);
     CHECK(events_while_stopped == 0);  // nothing reaches a callback that stopped reading
