@@ -383,6 +383,25 @@ if not windows:
           f"alive={alive} status={s.p.returncode} out1={out1!r} code2={code2} out2={out2!r} "
           f"server={''.join(s.err)[-300:]!r}")
 
+    # Standard output whose reader has gone (`lsock listen x | head -c 1`): the session
+    # ends, and lsock with it, by status, not by SIGPIPE.
+    name = fresh()
+    r_fd, w_fd = os.pipe()
+    os.close(r_fd)
+    p = subprocess.Popen(cmd("listen", name), stdin=subprocess.DEVNULL, stdout=w_fd, stderr=subprocess.PIPE)
+    os.close(w_fd)
+    line = p.stderr.readline()
+    code, out, err = client("connect", "--linger", "100", name, data=b"y" * 100000, timeout=20)
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    rest = p.stderr.read().decode(errors="replace")
+    check("SIGPIPE: standard output gone ends the session with status 0",
+          b"listening" in line and p.returncode == 0 and "standard output stopped reading" in rest,
+          f"status={p.returncode} err={rest!r}")
+
     # Out of descriptors: accept fails (EMFILE) while the limit holds; the server says so
     # and serves the waiting client once descriptors are back.
     import resource
