@@ -1,17 +1,11 @@
 // SPDX-License-Identifier: MIT
-// lsock: netcat for local sockets, the same on Linux and Windows.
+// lsock: netcat for local sockets, the same on Linux and Windows. `lsock --help` (the
+// text in help() below) and docs/lsock.1 describe every command and option.
 //
-//   lsock listen [options] NAME     accept a client; bridge it to stdin/stdout
-//   lsock connect [options] NAME    connect; bridge stdin/stdout to it
-//   lsock ls                        list listening local sockets
-//
-// Options: --messages (one line = one message), --keep-open (serve clients one after
-// another), --fork (serve clients at once; needs --exec), --exec CMD (bridge the client
-// to CMD's stdin/stdout instead), --timeout MS (connect), --linger MS (Windows: how
-// long to keep reading after standard input ended; pipes have no half-close), --quiet.
-// NAME is a namespaced name (Linux abstract, Windows \\.\pipe\NAME); a name with a '/'
-// is a socket file (Unix). Data goes to stdout, nothing else; progress and errors go to
-// stderr. Exit status: 0 done, 1 failed, 2 bad usage.
+// Data goes to stdout, nothing else; progress and errors go to stderr. Exit status: 0
+// done, 1 failed, 2 bad usage, 128 + the signal when interrupted (130: Ctrl-C), after
+// closing the listener (which removes its socket file).
+#include <localsock/config.hpp>
 #include <localsock/localsock.hpp>
 
 #include <atomic>
@@ -19,6 +13,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -37,6 +33,8 @@ struct Options {
   bool keep_open = false;
   bool fork = false;
   bool quiet = false;
+  bool reclaim = false;
+  bool json = false;
   std::string exec;
   Timeout timeout{10'000};
   Timeout linger{1'000};
@@ -54,21 +52,102 @@ void note(const char* fmt, A... a) {
   std::fprintf(stderr, "\n");
 }
 
-int usage() {
-  std::fprintf(stderr,
-               "usage: lsock listen [--messages] [--keep-open | --fork] [--exec CMD] [--quiet] NAME\n"
-               "       lsock connect [--messages] [--timeout MS] [--linger MS] [--exec CMD] [--quiet] NAME\n"
-               "       lsock ls\n");
+constexpr const char* usage_text =
+    "usage: lsock listen [--messages] [--keep-open | --fork] [--exec CMD] [--reclaim] [--quiet] NAME\n"
+    "       lsock connect [--messages] [--timeout MS] [--linger MS] [--exec CMD] [--quiet] NAME\n"
+    "       lsock ls [--json]\n"
+    "       lsock --help | --version\n";
+
+// Bad usage: what is wrong and the short usage, on stderr; status 2.
+int usage(const std::string& problem = {}) {
+  if (!problem.empty()) std::fprintf(stderr, "lsock: %s\n", problem.c_str());
+  std::fprintf(stderr, "%sTry 'lsock --help' for more.\n", usage_text);
   return 2;
 }
+
+int help() {
+  std::printf(
+      "lsock: netcat for local sockets (Unix domain sockets, Windows named pipes).\n"
+      "\n%s"
+      "\n"
+      "Commands:\n"
+      "  listen NAME        wait for a client and bridge it to stdin/stdout\n"
+      "  connect NAME       connect to a listener and bridge stdin/stdout to it\n"
+      "  ls                 list the system's listening local sockets\n"
+      "\n"
+      "NAME is a namespaced name (Linux: abstract, shown as @NAME; Windows: \\\\.\\pipe\\NAME);\n"
+      "a NAME with a '/' is a socket file (Unix).\n"
+      "\n"
+      "Options:\n"
+      "  --messages         message mode: one line of input is one message, and back\n"
+      "  --keep-open        listen: serve clients one after another (collects what they send)\n"
+      "  --fork             listen: serve clients at once, each with its own --exec command\n"
+      "  --exec CMD         bridge the connection to CMD's stdin/stdout instead of lsock's\n"
+      "  --reclaim          listen: take over a stale socket file nobody listens on\n"
+      "  --timeout MS       connect: how long to wait for the listener (default 10000)\n"
+      "  --linger MS        how long to keep reading after stdin ended (default 1000;\n"
+      "                     Windows pipes have no half-close)\n"
+      "  --json             ls: one JSON array, for scripts\n"
+      "  -q, --quiet        no progress messages on stderr\n"
+      "  -h, --help         this help, on stdout\n"
+      "  --version          lsock's and localsock's version\n"
+      "\n"
+      "Only data goes to stdout; progress and errors go to stderr. Ctrl-C (SIGINT), SIGTERM\n"
+      "and SIGHUP close the listener and remove its socket file.\n"
+      "Exit status: 0 done, 1 failed, 2 bad usage, 128 + signal when interrupted (130: Ctrl-C).\n"
+      "\n"
+      "Examples:\n"
+      "  lsock listen my-app                       print what one client sends\n"
+      "  echo hello | lsock connect my-app         send stdin, print the replies\n"
+      "  lsock listen --messages my-app            one line = one message\n"
+      "  lsock listen --fork --exec 'sort' my-app  each client gets its own sort\n"
+      "  lsock listen --reclaim /tmp/app.sock      take over a file left by a crash\n"
+      "  lsock ls --json                           listening sockets, for scripts\n",
+      usage_text);
+  return 0;
+}
+
+int version() {
+  std::printf("lsock (localsock) %s\n", LOCALSOCK_VERSION);
+  return 0;
+}
+
+// What an interrupt must close: the open listener, if any. The interrupt thread closes
+// it (its socket file goes with it) and ends the process.
+std::mutex stop_mutex;
+std::function<void()> close_on_stop;
+
+void stop(int status) {
+  std::lock_guard lock(stop_mutex);
+  if (close_on_stop) close_on_stop();
+  std::fflush(stdout);
+  note("interrupted: %s", close_on_stop ? "listener closed" : "done");
+  std::_Exit(status);
+}
+
+// Registers `listener` for closing on an interrupt while it lives.
+template <typename Listener>
+class CloseOnStop {
+ public:
+  explicit CloseOnStop(Listener& listener) {
+    std::lock_guard lock(stop_mutex);
+    close_on_stop = [&listener] { listener.close(); };
+  }
+  ~CloseOnStop() {
+    std::lock_guard lock(stop_mutex);
+    close_on_stop = nullptr;
+  }
+  CloseOnStop(const CloseOnStop&) = delete;
+  CloseOnStop& operator=(const CloseOnStop&) = delete;
+};
 
 LocalName name_of(const std::string& text) {
   return text.find('/') != std::string::npos ? LocalName::path(text) : LocalName::namespaced(text);
 }
 
-void write_stdout(const std::byte* data, std::size_t n) {
-  std::fwrite(data, 1, n, stdout);
-  std::fflush(stdout);
+// False when standard output has gone (its reader left: EPIPE, with SIGPIPE ignored).
+bool write_stdout(const std::byte* data, std::size_t n) {
+  return std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0;
 }
 
 // ---- the two ends a connection is bridged to --------------------------------------
@@ -80,11 +159,9 @@ struct Endpoint {
   std::size_t read(std::byte* data, std::size_t n) {
     return child ? child->read(data, n) : lsock::read_stdin(data, n);
   }
-  void write(const std::byte* data, std::size_t n) {
-    if (child)
-      child->write(data, n);
-    else
-      write_stdout(data, n);
+  // False once the other end has gone (a command that exited, a closed stdout).
+  bool write(const std::byte* data, std::size_t n) {
+    return child ? child->write(data, n) : write_stdout(data, n);
   }
   void end_input() {
     if (child) child->close_input();
@@ -183,7 +260,13 @@ void forward_input_until_end(Session<Socket>& x) {
 #endif
 }
 
-// Delivers what the connection receives to the endpoint until the connection ends.
+// Delivers what the connection receives to the endpoint until the connection ends or the
+// endpoint stops taking it (then this session ends; the others go on).
+template <typename Socket>
+void note_gone(Session<Socket>& x) {
+  note("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
+}
+
 template <typename Socket>
 void deliver_output(Session<Socket>& x) {
   std::error_code ec;
@@ -193,7 +276,7 @@ void deliver_output(Session<Socket>& x) {
       const std::size_t n = x.s.read_some(buf, ec);
       if (ec || n == 0) return;
       x.counts.in += n;
-      x.ep.write(buf.data(), n);
+      if (!x.ep.write(buf.data(), n)) return note_gone(x);
     }
   } else {
     std::vector<std::byte> msg;
@@ -206,7 +289,7 @@ void deliver_output(Session<Socket>& x) {
       if (ec || r.end) return;
       x.counts.in += msg.size();
       msg.push_back(std::byte{'\n'});
-      x.ep.write(msg.data(), msg.size());
+      if (!x.ep.write(msg.data(), msg.size())) return note_gone(x);
     }
   }
 }
@@ -253,13 +336,26 @@ int serve(Socket s, const Options& o, bool read_stdin) {
 
 template <Mode M>
 int listen(const Options& o) {
-  auto listener = BasicLocalListener<M>::bind(ListenerOptions(name_of(o.name)));
+  auto listener = BasicLocalListener<M>::bind(ListenerOptions(name_of(o.name)).reclaim_stale(o.reclaim));
+  const CloseOnStop<BasicLocalListener<M>> closer(listener);
   note("listening on %s%s", listener.name().native().c_str(), M == Mode::messages ? " (messages)" : "");
   if (o.fork) {
-    // Each client its own thread and command; runs until interrupted.
-    for (auto& s : listener.incoming())
+    // Each client its own thread and command; runs until interrupted. A failed accept
+    // (out of descriptors, a transient failure) is reported once and retried shortly.
+    std::string last_failure;
+    for (;;) {
+      std::error_code ec;
+      auto s = listener.accept(ec);
+      if (ec == errc::listener_closed) return 0;
+      if (ec) {
+        if (ec.message() != last_failure) note("accept failed: %s (still listening)", ec.message().c_str());
+        last_failure = ec.message();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      last_failure.clear();
       std::thread([s = std::move(s), &o]() mutable { serve(std::move(s), o, false); }).detach();
-    return 0;
+    }
   }
   int status = 0;
   do {
@@ -274,44 +370,104 @@ int connect(const Options& o) {
   return serve(std::move(s), o, true);
 }
 
-int list() {
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", u);
+      out += esc;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+int list(bool json) {
   std::string error;
   const auto sockets = lsock::list_sockets(error);
   if (!error.empty()) {
     note("%s", error.c_str());
     return 1;
   }
-  for (const auto& s : sockets) std::printf("%-9s %s\n", s.type.c_str(), s.name.c_str());
+  if (json) {
+    std::printf("[");
+    const char* sep = "\n";
+    for (const auto& s : sockets) {
+      std::printf("%s  {\"type\": %s, \"name\": %s", sep, json_string(s.type).c_str(), json_string(s.name).c_str());
+      if (s.pid)
+        std::printf(", \"pid\": %lld, \"command\": %s, \"user\": %s", *s.pid, json_string(s.command).c_str(),
+                    json_string(s.user).c_str());
+      else
+        std::printf(", \"pid\": null, \"command\": null, \"user\": null");
+      std::printf("}");
+      sep = ",\n";
+    }
+    std::printf("%s]\n", sockets.empty() ? "" : "\n");
+    return 0;
+  }
+  // Type, process, user and command first (short), the name last (any length).
+  std::printf("%-9s %7s %-10s %-15s %s\n", "TYPE", "PID", "USER", "COMMAND", "NAME");
+  for (const auto& s : sockets) {
+    const std::string pid = s.pid ? std::to_string(*s.pid) : "-";
+    std::printf("%-9s %7s %-10s %-15s %s\n", s.type.c_str(), pid.c_str(), s.pid ? s.user.c_str() : "-",
+                s.pid ? s.command.c_str() : "-", s.name.c_str());
+  }
   return 0;
 }
 
 }  // namespace
 
+// A number of milliseconds, or nullopt.
+std::optional<Timeout> milliseconds(const std::string& text) {
+  char* end = nullptr;
+  const long long ms = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || ms < 0) return std::nullopt;
+  return Timeout(ms);
+}
+
 int main(int argc, char** argv) {
+  lsock::ensure_standard_streams();
   Options o;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--messages") o.messages = true;
+    const bool has_value = i + 1 < args.size();
+    if (a == "-h" || a == "--help") return help();
+    else if (a == "--version") return version();
+    else if (a == "--messages") o.messages = true;
     else if (a == "--keep-open") o.keep_open = true;
     else if (a == "--fork") o.fork = true;
+    else if (a == "--reclaim") o.reclaim = true;
+    else if (a == "--json") o.json = true;
     else if (a == "--quiet" || a == "-q") o.quiet = true;
-    else if (a == "--exec" && i + 1 < args.size()) o.exec = args[++i];
-    else if (a == "--timeout" && i + 1 < args.size()) o.timeout = Timeout(std::atoll(args[++i].c_str()));
-    else if (a == "--linger" && i + 1 < args.size()) o.linger = Timeout(std::atoll(args[++i].c_str()));
-    else if (a.rfind("--", 0) == 0) return usage();
+    else if (a == "--exec" && has_value) o.exec = args[++i];
+    else if ((a == "--timeout" || a == "--linger") && has_value) {
+      const auto ms = milliseconds(args[++i]);
+      if (!ms) return usage(a + " needs a number of milliseconds, not '" + args[i] + "'");
+      (a == "--timeout" ? o.timeout : o.linger) = *ms;
+    } else if (a == "--exec" || a == "--timeout" || a == "--linger") return usage(a + " needs a value");
+    else if (a.size() > 1 && a[0] == '-') return usage("unknown option '" + a + "'");
     else if (o.command.empty()) o.command = a;
     else if (o.name.empty()) o.name = a;
-    else return usage();
+    else return usage("one NAME only ('" + a + "' is one too many)");
   }
   quiet = o.quiet;
-  if (o.command == "ls") return list();
-  if ((o.command != "listen" && o.command != "connect") || o.name.empty()) return usage();
+  if (o.command.empty()) return usage("a command is needed: listen, connect or ls");
+  if (o.command == "ls") return o.name.empty() ? list(o.json) : usage("ls takes no NAME");
+  if (o.command != "listen" && o.command != "connect") return usage("unknown command '" + o.command + "'");
+  if (o.name.empty()) return usage(o.command + " needs a NAME");
   if (o.fork && o.exec.empty()) {
     note("--fork serves clients at once, so each needs its own command: add --exec CMD");
     return 2;
   }
   lsock::binary_stdio();
+  lsock::handle_interrupts(stop);
   try {
     int status;
     if (o.command == "listen")
@@ -322,7 +478,10 @@ int main(int argc, char** argv) {
     // A thread may still wait on standard input; the work is done.
     std::_Exit(status);
   } catch (const localsock::Error& e) {
+    // The library's own text: it says what went wrong.
     note("%s", e.what());
+    if (e.code() == errc::stale_name)
+      note("a listener that has gone left it; 'lsock listen --reclaim %s' takes it over", o.name.c_str());
     return 1;
   }
 }

@@ -6,7 +6,9 @@
 // standard streams. One implementation per platform.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,10 +35,28 @@ class ChildProcess {
 struct SocketEntry {
   std::string type;  // "stream", "seqpacket", "dgram", "pipe"
   std::string name;  // as a user would type it (@name for Linux abstract names)
+  /// The process holding it, where the system tells (Linux: from /proc/PID/fd, for the
+  /// processes this user may look into; Windows: not shown).
+  std::optional<long long> pid;
+  std::string command;  // the process's command name, when `pid` is known
+  std::string user;     // the process's user, when `pid` is known
 };
 
 /// The local sockets listening on this system, where the platform can tell.
 std::vector<SocketEntry> list_sockets(std::string& error);
+
+/// Calls `stop` once, on a thread of its own, when the user interrupts lsock: SIGINT,
+/// SIGTERM or SIGHUP (Unix); Ctrl-C, Ctrl-Break or closing the console (Windows).
+/// `stop` receives the conventional exit status (128 + the signal number: 130 for
+/// Ctrl-C, 143 for SIGTERM, 129 for SIGHUP) and ends the process. Unix: also ignores
+/// SIGPIPE, so that writing to a reader that has gone is an error (EPIPE) for that
+/// session only. Call before any other thread starts (the signals are blocked in every
+/// thread but the one waiting for them; child processes get the defaults back).
+void handle_interrupts(std::function<void(int status)> stop);
+
+/// Opens the null device on standard input, output and error where they are closed, so
+/// that no socket or pipe lsock opens takes their place (Unix; nothing on Windows).
+void ensure_standard_streams();
 
 /// Puts standard input and output in binary mode (Windows) .
 void binary_stdio();

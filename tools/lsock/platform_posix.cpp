@@ -1,13 +1,20 @@
 // SPDX-License-Identifier: MIT
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "platform.hpp"
@@ -65,20 +72,55 @@ class PosixChild final : public ChildProcess {
 
 }  // namespace
 
+namespace {
+
+// The signals lsock waits for itself (handle_interrupts); blocked in its threads.
+sigset_t interrupt_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+void close_both(int (&fds)[2]) {
+  for (int& fd : fds) {
+    if (fd >= 0) ::close(std::exchange(fd, -1));
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, std::string& error) {
-  int to_child[2], from_child[2];
+  int to_child[2] = {-1, -1}, from_child[2] = {-1, -1};
   if (::pipe2(to_child, O_CLOEXEC) < 0 || ::pipe2(from_child, O_CLOEXEC) < 0) {
     error = std::strerror(errno);
+    close_both(to_child);
+    close_both(from_child);
     return nullptr;
   }
   const pid_t pid = ::fork();
   if (pid < 0) {
     error = std::strerror(errno);
+    close_both(to_child);
+    close_both(from_child);
     return nullptr;
   }
   if (pid == 0) {
-    ::dup2(to_child[0], 0);
-    ::dup2(from_child[1], 1);
+    // Started with standard input or output closed, a pipe end may be fd 0 or 1, where
+    // dup2(fd, fd) would keep its close-on-exec flag (and one dup2 could overwrite the
+    // other's source): copy both above 2 first. F_DUPFD copies without close-on-exec;
+    // dup2 onto 0 and 1 clears it there.
+    const int in = ::fcntl(to_child[0], F_DUPFD, 3);
+    const int out = ::fcntl(from_child[1], F_DUPFD, 3);
+    if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0) ::_exit(127);
+    ::close(in);
+    ::close(out);
+    // lsock's own signal settings are not the command's.
+    const sigset_t blocked = interrupt_signals();
+    ::pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -87,26 +129,112 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
   return std::make_unique<PosixChild>(pid, to_child[1], from_child[0]);
 }
 
+namespace {
+
+// The processes holding each socket inode: /proc/PID/fd links read "socket:[INODE]".
+// Only the processes this user may look into are found.
+std::map<unsigned long, long long> socket_owners() {
+  std::map<unsigned long, long long> owners;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return owners;
+  while (const dirent* p = ::readdir(proc)) {
+    char* end = nullptr;
+    const long long pid = std::strtoll(p->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    const std::string dir = std::string("/proc/") + p->d_name + "/fd";
+    DIR* fds = ::opendir(dir.c_str());
+    if (fds == nullptr) continue;
+    while (const dirent* f = ::readdir(fds)) {
+      char target[64];
+      const ssize_t n = ::readlink((dir + "/" + f->d_name).c_str(), target, sizeof target - 1);
+      if (n <= 0) continue;
+      target[n] = '\0';
+      unsigned long inode = 0;
+      if (std::sscanf(target, "socket:[%lu]", &inode) == 1) owners.emplace(inode, pid);
+    }
+    ::closedir(fds);
+  }
+  ::closedir(proc);
+  return owners;
+}
+
+std::string command_of(long long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+std::string user_of(long long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) != 0) continue;
+    const uid_t uid = static_cast<uid_t>(std::strtoul(line.c_str() + 4, nullptr, 10));
+    passwd pw{};
+    passwd* found = nullptr;
+    char buf[1024];
+    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) return found->pw_name;
+    return std::to_string(uid);
+  }
+  return {};
+}
+
+}  // namespace
+
 std::vector<SocketEntry> list_sockets(std::string& error) {
   // /proc/net/unix: Num RefCount Protocol Flags Type St Inode [Path]. A listening socket
-  // has __SO_ACCEPTCON (0x10000) in Flags.
+  // has __SO_ACCEPTCON (0x10000) in Flags. The path is the rest of the line (it may hold
+  // spaces); abstract names start with '@'.
   std::ifstream in("/proc/net/unix");
   if (!in) {
     error = "/proc/net/unix cannot be read (listing needs Linux)";
     return {};
   }
+  const auto owners = socket_owners();
   std::vector<SocketEntry> out;
   std::string line;
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
     std::istringstream f(line);
-    std::string num, refs, proto, flags, type, state, inode, path;
-    f >> num >> refs >> proto >> flags >> type >> state >> inode >> path;
+    std::string num, refs, proto, flags, type, state;
+    unsigned long inode = 0;
+    f >> num >> refs >> proto >> flags >> type >> state >> inode;
+    std::string path;
+    std::getline(f >> std::ws, path);
     if (path.empty() || (std::stoul(flags, nullptr, 16) & 0x10000) == 0) continue;
     const unsigned t = static_cast<unsigned>(std::stoul(type, nullptr, 16));
-    out.push_back({t == 1 ? "stream" : t == 5 ? "seqpacket" : t == 2 ? "dgram" : "other", path});
+    SocketEntry e{t == 1 ? "stream" : t == 5 ? "seqpacket" : t == 2 ? "dgram" : "other", path, {}, {}, {}};
+    if (const auto owner = owners.find(inode); owner != owners.end()) {
+      e.pid = owner->second;
+      e.command = command_of(owner->second);
+      e.user = user_of(owner->second);
+    }
+    out.push_back(std::move(e));
   }
   return out;
+}
+
+void handle_interrupts(std::function<void(int status)> stop) {
+  // A reader that has gone makes write() fail with EPIPE instead of ending lsock.
+  ::signal(SIGPIPE, SIG_IGN);
+  const sigset_t set = interrupt_signals();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set, stop = std::move(stop)] {
+    int sig = 0;
+    while (::sigwait(&set, &sig) != 0) {
+    }
+    stop(128 + sig);
+  }).detach();
+}
+
+void ensure_standard_streams() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    // The lowest free descriptor: this one.
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0 && null != fd) ::close(null);
+  }
 }
 
 void binary_stdio() {}

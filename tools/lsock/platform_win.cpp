@@ -77,6 +77,9 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
   HANDLE child_in = nullptr, in = nullptr, out = nullptr, child_out = nullptr;
   if (!::CreatePipe(&child_in, &in, &inherit, 0) || !::CreatePipe(&out, &child_out, &inherit, 0)) {
     error = last_error_text();
+    for (HANDLE h : {child_in, in, out, child_out}) {
+      if (h != nullptr) ::CloseHandle(h);
+    }
     return nullptr;
   }
   // Only the child's ends are inherited.
@@ -113,10 +116,44 @@ std::vector<SocketEntry> list_sockets(std::string& error) {
     return out;
   }
   do {
-    out.push_back({"pipe", narrow(data.cFileName)});
+    out.push_back({"pipe", narrow(data.cFileName), {}, {}, {}});
   } while (::FindNextFileW(find, &data));
   ::FindClose(find);
   return out;
+}
+
+namespace {
+
+std::function<void(int)>* interrupt_stop = nullptr;
+
+// Runs on a thread the system starts for the event.
+BOOL WINAPI on_console_event(DWORD event) {
+  switch (event) {
+    case CTRL_C_EVENT:
+    case CTRL_BREAK_EVENT:
+      (*interrupt_stop)(130);  // as a shell reports Ctrl-C (128 + SIGINT)
+      return TRUE;
+    case CTRL_CLOSE_EVENT:
+    case CTRL_LOGOFF_EVENT:
+    case CTRL_SHUTDOWN_EVENT:
+      (*interrupt_stop)(129);  // the console went away: as SIGHUP
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+}  // namespace
+
+void handle_interrupts(std::function<void(int status)> stop) {
+  // Set once, for the life of the process: the handler may run at any time after.
+  interrupt_stop = new std::function<void(int)>(std::move(stop));
+  ::SetConsoleCtrlHandler(on_console_event, TRUE);
+}
+
+void ensure_standard_streams() {
+  // A process started without standard handles gets none (GetStdHandle returns null);
+  // no handle lsock opens takes their place, so there is nothing to do.
 }
 
 void binary_stdio() {
