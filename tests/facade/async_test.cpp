@@ -13,6 +13,7 @@
 
 #include "child_main.hpp"
 #include "doctest_ext.hpp"
+#include "test_loop.hpp"
 #include "pattern.hpp"
 #include "process.hpp"
 #include "unique_name.hpp"
@@ -33,41 +34,7 @@ namespace {
 
 LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name("las")); }
 
-// A loop with localsock attached, and a watchdog: run() returns when `done` holds or the
-// deadline passes (then the test fails instead of hanging).
-struct TestLoop {
-  uv_loop_t loop{};
-  std::unique_ptr<AsyncLoop> async;
-  uv_timer_t tick{};
-
-  TestLoop() {
-    uv_loop_init(&loop);
-    async = std::make_unique<AsyncLoop>(&loop);
-    uv_timer_init(&loop, &tick);
-  }
-  ~TestLoop() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-    // Everything the test made is closed by now; let the loop finish the closes.
-    uv_run(&loop, UV_RUN_DEFAULT);
-    async.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop) == 0);
-  }
-
-  template <typename Pred>
-  bool run(Pred done, std::chrono::milliseconds deadline = 60s) {
-    const auto end = std::chrono::steady_clock::now() + deadline;
-    // The tick wakes the loop now and then so that the deadline is noticed.
-    uv_timer_start(&tick, [](uv_timer_t*) {}, 10, 10);
-    while (!done() && std::chrono::steady_clock::now() < end) uv_run(&loop, UV_RUN_ONCE);
-    uv_timer_stop(&tick);
-    return done();
-  }
-  // Lets pending closes finish.
-  void settle() {
-    for (int i = 0; i < 20; ++i) uv_run(&loop, UV_RUN_NOWAIT);
-  }
-};
+using localsock::test::TestLoop;
 
 // An echo server: every socket echoes what it reads until the end.
 AsyncListener::Ptr echo_server(TestLoop& t, const LocalName& name, Mode mode) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "doctest_ext.hpp"
+#include "test_loop.hpp"
 #include "unique_name.hpp"
 
 using namespace std::chrono_literals;
@@ -31,33 +32,7 @@ namespace {
 
 LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name("lwa")); }
 
-// A loop with localsock attached; run() turns it until `done` holds or the deadline.
-struct Loop {
-  uv_loop_t loop{};
-  std::unique_ptr<AsyncLoop> async;
-  uv_timer_t tick{};
-  Loop() {
-    uv_loop_init(&loop);
-    async = std::make_unique<AsyncLoop>(&loop);
-    uv_timer_init(&loop, &tick);
-  }
-  ~Loop() {
-    lt::clear_faults();
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    async.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop) == 0);
-  }
-  template <typename Pred>
-  bool run(Pred done, std::chrono::milliseconds deadline) {
-    const auto end = std::chrono::steady_clock::now() + deadline;
-    uv_timer_start(&tick, [](uv_timer_t*) {}, 5, 5);
-    while (!done() && std::chrono::steady_clock::now() < end) uv_run(&loop, UV_RUN_ONCE);
-    uv_timer_stop(&tick);
-    return done();
-  }
-};
+using Loop = localsock::test::TestLoop;
 
 }  // namespace
 
