@@ -957,12 +957,17 @@ struct PipeListenerCore::State {
   // process's, or it is tried again (a client racing for the new name, or a server
   // sharing it, could take it). Without a keeper (its client end refused by the
   // descriptor, say), the listener works as before.
+  // Only a listener that owns its name makes one (first_instance, the default): where
+  // servers share a name on purpose, the keeper's client end could reach another
+  // server's waiting instance, which would accept a client nobody made.
   HANDLE keeper_server = nullptr;
   HANDLE keeper_client = nullptr;
 
   void keep_name(std::error_code& ec) noexcept {
     for (int attempt = 0; attempt < 3; ++attempt) {
-      HANDLE server = create_instance(attempt == 0, ec);
+      // Every attempt is a first instance: the previous one is closed, and the name is
+      // free for anyone until this one exists. (Windows enforces the flag; Wine does not.)
+      HANDLE server = create_instance(true, ec);
       if (server == nullptr) {
         if (ec != errc::name_in_use) ec.clear();  // a failure here is the listener's only as a squatter
         return;
@@ -1134,7 +1139,7 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
       return {};
     }
   }
-  if (s->slots) s->keep_name(ec);
+  if (s->slots && s->first_instance) s->keep_name(ec);
   if (ec) return {};
   s->make_pending(s->keeper_server == nullptr, 0, ec);
   if (ec) return {};

@@ -945,3 +945,26 @@ TEST_CASE("pipe listener: a released server handle keeps its instance; accept wa
   CHECK(next.is_server());
 }
 
+
+TEST_CASE("pipe listener: a second server sharing a name under an instance limit sends the first no client") {
+  // first_instance(false) with an instance limit: the name already has the first
+  // server's waiting instance, so a client end that the second server opens for an
+  // instance of its own may reach the first server instead, which then accepts a
+  // client nobody made.
+  const LocalName name = fresh_name();
+  auto first = win::PipeListenerOptions().name(name).instance_limit(2).create<win::DuplexBytePipeStream>();
+  auto second = win::PipeListenerOptions()
+                    .name(name)
+                    .instance_limit(2)
+                    .first_instance(false)
+                    .create<win::DuplexBytePipeStream>();
+  std::error_code ec;
+  auto phantom = first.accept_for(200ms, ec);
+  CHECK(ec == errc::timed_out);
+  CHECK_FALSE(phantom.is_open());
+  auto phantom2 = second.accept_for(200ms, ec);
+  CHECK(ec == errc::timed_out);
+  // Both still serve real clients.
+  auto c = win::DuplexBytePipeStream::connect(name, 2s, ec);
+  CHECK_FALSE(ec);
+}

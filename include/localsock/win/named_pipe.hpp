@@ -620,7 +620,9 @@ class PipeListenerOptions {
   /// one instance of its own, connected to itself and outside the limit, so that the name
   /// never disappears between one connection closing and the next accept: a client
   /// arriving in that moment waits like one that found the pipe busy, while a name that
-  /// nobody serves still fails at once.
+  /// nobody serves still fails at once. That instance is made only with first_instance
+  /// on (the default): on a name shared with other servers its client end could reach
+  /// their waiting instance instead, so a sharing listener keeps none.
   PipeListenerOptions& instance_limit(std::optional<std::uint8_t> n) noexcept { instance_limit_ = n; return *this; }
   /// Writes return only once the data reached the other end (no write-behind buffering).
   PipeListenerOptions& write_through(bool on) noexcept { write_through_ = on; return *this; }
