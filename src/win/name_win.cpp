@@ -60,6 +60,11 @@ std::error_code validate_name(NameKind kind, std::string_view name) noexcept {
   // WaitNamedPipe, which connect and the first-instance check need, does not take it.)
   if (name.find('/') != std::string_view::npos || rest.back() == '.' || rest.back() == ' ')
     return make_error_code(errc::invalid_name);
+  // Pipe names are UTF-16: bytes that are not UTF-8 would each become U+FFFD, and two
+  // different names would reach one pipe.
+  if (::MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name.data(), static_cast<int>(name.size()),
+                            nullptr, 0) == 0)
+    return make_error_code(errc::invalid_name);
   if (full > win::detail::max_pipe_path) return make_error_code(errc::name_too_long);
   return {};
 }
