@@ -425,6 +425,12 @@ void* PipeCore::release(std::error_code& ec) noexcept {
     ec = std::make_error_code(std::errc::operation_in_progress);
     return nullptr;
   }
+  if (send_failed_) {
+    // A message was cut (see send_message): a new owner of the handle could not know,
+    // and what it sent would follow the cut message.
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return nullptr;
+  }
   shut_ = false;
   holding_ = false;
   held_.clear();

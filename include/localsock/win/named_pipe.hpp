@@ -457,6 +457,9 @@ class BasicPipeStream
   /// whose buffer was too small), release fails with `std::errc::operation_in_progress`
   /// and keeps the handle and the message: a new owner would otherwise receive the rest
   /// of that message as if it were a whole one. Receive the message, then release.
+  /// After a message send was cut by its timeout or cancel_io (the sending side has
+  /// failed, see send), release fails with `std::errc::connection_aborted`: a new owner
+  /// would send behind the cut message.
   /// A released server end keeps its pipe instance until the handle is closed: under an
   /// instance limit, the listener waits for it as for a live connection.
   [[nodiscard]] void* release(std::error_code& ec) noexcept { return core_.release(ec); }
