@@ -65,12 +65,18 @@ void PipeImpersonation::revert(std::error_code& ec) noexcept {
   ec.clear();
   if (!active_) return;
   const bool failed = localsock::detail::inject(testing::Fault::revert_to_self);
-  if (failed || !::RevertToSelf()) {
+  // The token the thread had before (an outer guard's client), or none: RevertToSelf.
+  if (failed || !::SetThreadToken(nullptr, static_cast<HANDLE>(saved_))) {
     // The thread still acts as the client: say so, and stay active.
     ec = failed ? detail::error_of(ERROR_ACCESS_DENIED) : detail::last_error();
     return;
   }
+  close_token(std::exchange(saved_, nullptr));
   active_ = false;
+}
+
+void PipeImpersonation::close_token(void* token) noexcept {
+  if (token != nullptr) ::CloseHandle(static_cast<HANDLE>(token));
 }
 
 void PipeImpersonation::revert_or_terminate() noexcept {
@@ -755,28 +761,34 @@ std::string owner_sid(HANDLE h, std::error_code& ec) {
 
 }  // namespace
 
-std::string PipeCore::client_user_sid(std::error_code& ec) const {
+void* PipeCore::impersonate_client_saving(std::error_code& ec) const noexcept {
   ec.clear();
   if (handle_ == nullptr || !server_) {
     ec = make_error_code(handle_ == nullptr ? errc::not_connected : errc::wrong_end);
-    return {};
+    return nullptr;
   }
   // The caller may be impersonating already (a PipeImpersonation guard): keep the token
-  // the thread has and give it back afterwards, where RevertToSelf would end the
+  // the thread has, to give it back afterwards, where RevertToSelf would end the
   // caller's impersonation behind its back.
   HANDLE saved = nullptr;
   if (!::OpenThreadToken(::GetCurrentThread(), TOKEN_IMPERSONATE, TRUE, &saved)) {
     if (::GetLastError() != ERROR_NO_TOKEN) {
       ec = last_error();
-      return {};
+      return nullptr;
     }
     saved = nullptr;
   }
   impersonate_client(ec);
   if (ec) {
     if (saved != nullptr) ::CloseHandle(saved);
-    return {};
+    return nullptr;
   }
+  return saved;
+}
+
+std::string PipeCore::client_user_sid(std::error_code& ec) const {
+  HANDLE saved = static_cast<HANDLE>(impersonate_client_saving(ec));
+  if (ec) return {};
   HANDLE token = nullptr;
   const BOOL opened = ::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token);
   const DWORD err = ::GetLastError();
