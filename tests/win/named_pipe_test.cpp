@@ -237,3 +237,18 @@ TEST_CASE("named pipe: names that are not UTF-8 are refused, so two of them neve
   LocalName::namespaced(base + "\xc3\xa4", ec);  // a valid two-byte sequence
   CHECK_FALSE(ec);
 }
+
+TEST_CASE("named pipe: the 256-character limit counts characters, not UTF-8 bytes") {
+  // \\.\pipe\ is 9 characters: 247 more fill the limit, whatever their UTF-8 length.
+  std::string name = localsock::test::unique_name("u");
+  const std::size_t room = 247 - name.size();
+  for (std::size_t i = 0; i < room; ++i) name += "\xc3\xa4";  // U+00E4, two bytes each
+  std::error_code ec;
+  const LocalName full = LocalName::namespaced(name, ec);
+  REQUIRE_FALSE(ec);
+  auto listener = win::PipeListenerOptions().name(full).create<win::DuplexBytePipeStream>();
+  auto c = win::DuplexBytePipeStream::connect(full, 1s, ec);
+  CHECK_FALSE(ec);
+  LocalName::namespaced(name + "\xc3\xa4", ec);
+  CHECK(ec == errc::name_too_long);
+}
