@@ -60,6 +60,13 @@ std::error_code validate_name(NameKind kind, std::string_view name) noexcept {
   // WaitNamedPipe, which connect and the first-instance check need, does not take it.)
   if (name.find('/') != std::string_view::npos || rest.back() == '.' || rest.back() == ' ')
     return make_error_code(errc::invalid_name);
+  // Pipe names are UTF-16: bytes that are not UTF-8 would each become U+FFFD, and two
+  // different names would reach one pipe.
+  const int wide = ::MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name.data(),
+                                         static_cast<int>(name.size()), nullptr, 0);
+  if (wide == 0) return make_error_code(errc::invalid_name);
+  // The limit is in characters (UTF-16 units), not in UTF-8 bytes.
+  full = full - name.size() + static_cast<std::size_t>(wide);
   if (full > win::detail::max_pipe_path) return make_error_code(errc::name_too_long);
   return {};
 }

@@ -65,12 +65,18 @@ void PipeImpersonation::revert(std::error_code& ec) noexcept {
   ec.clear();
   if (!active_) return;
   const bool failed = localsock::detail::inject(testing::Fault::revert_to_self);
-  if (failed || !::RevertToSelf()) {
+  // The token the thread had before (an outer guard's client), or none: RevertToSelf.
+  if (failed || !::SetThreadToken(nullptr, static_cast<HANDLE>(saved_))) {
     // The thread still acts as the client: say so, and stay active.
     ec = failed ? detail::error_of(ERROR_ACCESS_DENIED) : detail::last_error();
     return;
   }
+  close_token(std::exchange(saved_, nullptr));
   active_ = false;
+}
+
+void PipeImpersonation::close_token(void* token) noexcept {
+  if (token != nullptr) ::CloseHandle(static_cast<HANDLE>(token));
 }
 
 void PipeImpersonation::revert_or_terminate() noexcept {
@@ -425,6 +431,12 @@ void* PipeCore::release(std::error_code& ec) noexcept {
     ec = std::make_error_code(std::errc::operation_in_progress);
     return nullptr;
   }
+  if (send_failed_) {
+    // A message was cut (see send_message): a new owner of the handle could not know,
+    // and what it sent would follow the cut message.
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return nullptr;
+  }
   shut_ = false;
   holding_ = false;
   held_.clear();
@@ -749,28 +761,34 @@ std::string owner_sid(HANDLE h, std::error_code& ec) {
 
 }  // namespace
 
-std::string PipeCore::client_user_sid(std::error_code& ec) const {
+void* PipeCore::impersonate_client_saving(std::error_code& ec) const noexcept {
   ec.clear();
   if (handle_ == nullptr || !server_) {
     ec = make_error_code(handle_ == nullptr ? errc::not_connected : errc::wrong_end);
-    return {};
+    return nullptr;
   }
   // The caller may be impersonating already (a PipeImpersonation guard): keep the token
-  // the thread has and give it back afterwards, where RevertToSelf would end the
+  // the thread has, to give it back afterwards, where RevertToSelf would end the
   // caller's impersonation behind its back.
   HANDLE saved = nullptr;
   if (!::OpenThreadToken(::GetCurrentThread(), TOKEN_IMPERSONATE, TRUE, &saved)) {
     if (::GetLastError() != ERROR_NO_TOKEN) {
       ec = last_error();
-      return {};
+      return nullptr;
     }
     saved = nullptr;
   }
   impersonate_client(ec);
   if (ec) {
     if (saved != nullptr) ::CloseHandle(saved);
-    return {};
+    return nullptr;
   }
+  return saved;
+}
+
+std::string PipeCore::client_user_sid(std::error_code& ec) const {
+  HANDLE saved = static_cast<HANDLE>(impersonate_client_saving(ec));
+  if (ec) return {};
   HANDLE token = nullptr;
   const BOOL opened = ::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token);
   const DWORD err = ::GetLastError();
@@ -957,12 +975,17 @@ struct PipeListenerCore::State {
   // process's, or it is tried again (a client racing for the new name, or a server
   // sharing it, could take it). Without a keeper (its client end refused by the
   // descriptor, say), the listener works as before.
+  // Only a listener that owns its name makes one (first_instance, the default): where
+  // servers share a name on purpose, the keeper's client end could reach another
+  // server's waiting instance, which would accept a client nobody made.
   HANDLE keeper_server = nullptr;
   HANDLE keeper_client = nullptr;
 
   void keep_name(std::error_code& ec) noexcept {
     for (int attempt = 0; attempt < 3; ++attempt) {
-      HANDLE server = create_instance(attempt == 0, ec);
+      // Every attempt is a first instance: the previous one is closed, and the name is
+      // free for anyone until this one exists. (Windows enforces the flag; Wine does not.)
+      HANDLE server = create_instance(true, ec);
       if (server == nullptr) {
         if (ec != errc::name_in_use) ec.clear();  // a failure here is the listener's only as a squatter
         return;
@@ -1134,7 +1157,7 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
       return {};
     }
   }
-  if (s->slots) s->keep_name(ec);
+  if (s->slots && s->first_instance) s->keep_name(ec);
   if (ec) return {};
   s->make_pending(s->keeper_server == nullptr, 0, ec);
   if (ec) return {};

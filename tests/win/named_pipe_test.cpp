@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <string>
 #include <thread>
 #include <type_traits>
 
@@ -214,4 +215,40 @@ TEST_CASE("PipeMode: pipe type and read mode values") {
   CHECK(win::to_pipe_type(win::PipeMode::Messages) == PIPE_TYPE_MESSAGE);
   CHECK(win::to_read_mode(win::PipeMode::Bytes) == PIPE_READMODE_BYTE);
   CHECK(win::to_read_mode(win::PipeMode::Messages) == PIPE_READMODE_MESSAGE);
+}
+
+TEST_CASE("named pipe: names that are not UTF-8 are refused, so two of them never reach one pipe") {
+  // A pipe name is UTF-16: a byte that starts no valid UTF-8 sequence would become
+  // U+FFFD, and 'x\xff' and 'x\xfe' would both be the pipe 'x\uFFFD'.
+  const std::string base = localsock::test::unique_name("utf");
+  std::error_code ec;
+  const LocalName a = LocalName::namespaced(base + "\xff", ec);
+  CHECK(ec == errc::invalid_name);
+  if (!ec) {
+    auto listener = win::PipeListenerOptions().name(a).create<win::DuplexBytePipeStream>();
+    auto c = win::DuplexBytePipeStream::connect(LocalName::namespaced(base + "\xfe"), 200ms, ec);
+    CHECK_FALSE(c.is_open());  // reached the listener of another name
+  }
+  for (const std::string bad : {"\xc3", "\xc3(", "\xed\xa0\x80", "\xc0\xaf"}) {
+    CAPTURE(bad.size());
+    LocalName::namespaced(base + bad, ec);
+    CHECK(ec == errc::invalid_name);
+  }
+  LocalName::namespaced(base + "\xc3\xa4", ec);  // a valid two-byte sequence
+  CHECK_FALSE(ec);
+}
+
+TEST_CASE("named pipe: the 256-character limit counts characters, not UTF-8 bytes") {
+  // \\.\pipe\ is 9 characters: 247 more fill the limit, whatever their UTF-8 length.
+  std::string name = localsock::test::unique_name("u");
+  const std::size_t room = 247 - name.size();
+  for (std::size_t i = 0; i < room; ++i) name += "\xc3\xa4";  // U+00E4, two bytes each
+  std::error_code ec;
+  const LocalName full = LocalName::namespaced(name, ec);
+  REQUIRE_FALSE(ec);
+  auto listener = win::PipeListenerOptions().name(full).create<win::DuplexBytePipeStream>();
+  auto c = win::DuplexBytePipeStream::connect(full, 1s, ec);
+  CHECK_FALSE(ec);
+  LocalName::namespaced(name + "\xc3\xa4", ec);
+  CHECK(ec == errc::name_too_long);
 }

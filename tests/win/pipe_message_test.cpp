@@ -403,3 +403,33 @@ TEST_CASE("pipe streams: a client whose mode does not fit the pipe gets mode_mis
   CHECK_FALSE(attempt(std::type_identity<win::BasicPipeStream<StreamMode::Bytes, StreamMode::Messages>>{},
                       std::type_identity<win::BasicPipeStream<StreamMode::Messages, StreamMode::Bytes>>{}));
 }
+
+TEST_CASE("message pipe: release refuses after a cut message; a new owner never sends behind it") {
+  auto c = open_connection<win::DuplexMsgPipeStream, win::DuplexMsgPipeStream>(
+      win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
+  c.server.set_write_timeout(200ms);
+  c.client.set_read_timeout(500ms);
+  std::error_code ec;
+  // A message larger than the buffer, cut by its timeout after the reader took a head.
+  std::thread writer([&] { c.server.send(pattern(200'000, 5), ec); });
+  std::byte head[1000];
+  std::error_code rec;
+  CHECK(c.client.recv(head, rec).size == 200'000);
+  CHECK(rec == errc::message_truncated);
+  writer.join();
+  REQUIRE(ec == errc::timed_out);
+  // The sending side has failed; handing the handle to a new owner would let it send
+  // behind the cut message, as if nothing had happened.
+  std::error_code rel;
+  void* raw = c.server.release(rel);
+  CHECK(raw == nullptr);
+  CHECK(rel == std::errc::connection_aborted);
+  if (raw != nullptr) {
+    auto adopted = win::DuplexMsgPipeStream::adopt(raw, ec);
+    REQUIRE_FALSE(ec);
+    adopted.send(pattern(10, 6), ec);
+    CHECK(ec);  // the message would follow the cut one
+  } else {
+    CHECK(c.server.is_open());
+  }
+}

@@ -199,6 +199,39 @@ TEST_CASE("pipe identity: asking the client's user keeps an impersonation the ca
   CHECK_FALSE(::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token));
 }
 
+TEST_CASE("pipe identity: nested and reassigned impersonation guards keep the thread's token right") {
+  Pair a = open_pair();
+  Pair b = open_pair();
+  const std::byte hello[1] = {byte_of(1)};
+  a.client.write_some(hello);
+  b.client.write_some(hello);
+  CHECK(read_n(a.server, 1).size() == 1);
+  CHECK(read_n(b.server, 1).size() == 1);
+  std::error_code ec;
+  auto outer = a.server.impersonate_client(ec);
+  REQUIRE_FALSE(ec);
+  const std::string as_client = thread_token_sid();
+  REQUIRE_FALSE(as_client.empty());
+  {
+    // An inner guard ends by giving the thread back the outer guard's token, not by
+    // dropping every impersonation while the outer guard says it is active.
+    auto inner = b.server.impersonate_client(ec);
+    REQUIRE_FALSE(ec);
+  }
+  CHECK(outer.active());
+  CHECK(thread_token_sid() == as_client);
+  // Reassigning an active guard: the new impersonation is made first, then the old one
+  // ends; the guard must still act as the client it now holds.
+  outer = b.server.impersonate_client(ec);
+  REQUIRE_FALSE(ec);
+  CHECK(outer.active());
+  CHECK(thread_token_sid() == as_client);
+  outer.revert(ec);
+  CHECK_FALSE(ec);
+  CHECK_FALSE(outer.active());
+  CHECK(thread_token_sid().empty());
+}
+
 TEST_CASE("pipe close: what the server wrote stays readable after it closes") {
   Pair p = open_pair();
   const std::vector<std::byte> data(32 * 1024, byte_of(0x5a));  // fits the pipe buffer
@@ -945,3 +978,26 @@ TEST_CASE("pipe listener: a released server handle keeps its instance; accept wa
   CHECK(next.is_server());
 }
 
+
+TEST_CASE("pipe listener: a second server sharing a name under an instance limit sends the first no client") {
+  // first_instance(false) with an instance limit: the name already has the first
+  // server's waiting instance, so a client end that the second server opens for an
+  // instance of its own may reach the first server instead, which then accepts a
+  // client nobody made.
+  const LocalName name = fresh_name();
+  auto first = win::PipeListenerOptions().name(name).instance_limit(2).create<win::DuplexBytePipeStream>();
+  auto second = win::PipeListenerOptions()
+                    .name(name)
+                    .instance_limit(2)
+                    .first_instance(false)
+                    .create<win::DuplexBytePipeStream>();
+  std::error_code ec;
+  auto phantom = first.accept_for(200ms, ec);
+  CHECK(ec == errc::timed_out);
+  CHECK_FALSE(phantom.is_open());
+  auto phantom2 = second.accept_for(200ms, ec);
+  CHECK(ec == errc::timed_out);
+  // Both still serve real clients.
+  auto c = win::DuplexBytePipeStream::connect(name, 2s, ec);
+  CHECK_FALSE(ec);
+}

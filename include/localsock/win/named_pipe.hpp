@@ -143,6 +143,9 @@ class PipeCore {
   std::string client_user_sid(std::error_code& ec) const;
   std::string peer_user_sid(std::error_code& ec) const;
   void impersonate_client(std::error_code& ec) const noexcept;
+  /// As impersonate_client, and returns the token the thread had before (an owned
+  /// HANDLE to give back with SetThreadToken, or nullptr for none).
+  void* impersonate_client_saving(std::error_code& ec) const noexcept;
   void flush(std::error_code& ec) noexcept;
   void disconnect(std::error_code& ec) noexcept;
   void shutdown(Shutdown how, std::error_code& ec) noexcept;
@@ -313,8 +316,11 @@ concept PipeStream = requires {
 };
 
 /// While alive, the calling thread acts as the client of a server pipe stream
-/// (ImpersonateNamedPipeClient); the destructor reverts (RevertToSelf). Create and
-/// destroy it on the same thread. The level of access is what the client allowed when it
+/// (ImpersonateNamedPipeClient); the destructor gives the thread back the token it had
+/// before (none: RevertToSelf). Create and destroy it on the same thread. Guards nest:
+/// an inner guard's end returns the thread to the outer guard's client, and assigning a
+/// new guard to an active one (`g = s.impersonate_client()`) leaves the thread acting as
+/// the new client, and returns it, when `g` ends, to what it had before `g`. The level of access is what the client allowed when it
 /// connected: localsock clients allow identification only unless they opt in.
 /// Other calls on the thread keep the impersonation: `client_user_sid()` and
 /// `peer_user_sid()` give the thread back the token it had.
@@ -325,12 +331,22 @@ concept PipeStream = requires {
 class [[nodiscard]] PipeImpersonation {
  public:
   PipeImpersonation() noexcept = default;
-  PipeImpersonation(PipeImpersonation&& other) noexcept : active_(std::exchange(other.active_, false)) {}
+  PipeImpersonation(PipeImpersonation&& other) noexcept
+      : active_(std::exchange(other.active_, false)), saved_(std::exchange(other.saved_, nullptr)) {}
   PipeImpersonation& operator=(PipeImpersonation&& other) noexcept {
-    if (this != &other) {
-      revert_or_terminate();
-      active_ = std::exchange(other.active_, false);
+    if (this == &other) return *this;
+    if (active_ && other.active_) {
+      // `other` began while this one was active (the usual `g = s.impersonate_client()`):
+      // the thread acts as its client now, and what it saved is this guard's client.
+      // Ending this guard first would drop the new impersonation; instead this guard
+      // goes on with the new client and still returns the thread to what it saved.
+      close_token(std::exchange(other.saved_, nullptr));
+      other.active_ = false;
+      return *this;
     }
+    revert_or_terminate();
+    active_ = std::exchange(other.active_, false);
+    saved_ = std::exchange(other.saved_, nullptr);
     return *this;
   }
   PipeImpersonation(const PipeImpersonation&) = delete;
@@ -350,9 +366,11 @@ class [[nodiscard]] PipeImpersonation {
  private:
   template <StreamMode, StreamMode>
   friend class BasicPipeStream;
-  explicit PipeImpersonation(bool active) noexcept : active_(active) {}
+  PipeImpersonation(bool active, void* saved) noexcept : active_(active), saved_(saved) {}
   void revert_or_terminate() noexcept;
+  static void close_token(void* token) noexcept;
   bool active_ = false;
+  void* saved_ = nullptr;  // the thread's token before this guard (an owned HANDLE), or none
 };
 
 template <StreamMode Read, StreamMode Write>
@@ -457,6 +475,9 @@ class BasicPipeStream
   /// whose buffer was too small), release fails with `std::errc::operation_in_progress`
   /// and keeps the handle and the message: a new owner would otherwise receive the rest
   /// of that message as if it were a whole one. Receive the message, then release.
+  /// After a message send was cut by its timeout or cancel_io (the sending side has
+  /// failed, see send), release fails with `std::errc::connection_aborted`: a new owner
+  /// would send behind the cut message.
   /// A released server end keeps its pipe instance until the handle is closed: under an
   /// instance limit, the listener waits for it as for a live connection.
   [[nodiscard]] void* release(std::error_code& ec) noexcept { return core_.release(ec); }
@@ -542,8 +563,8 @@ class BasicPipeStream
   /// Server only: the calling thread acts as the client until the guard goes away.
   /// Windows impersonates the sender of the last data read, so read first.
   PipeImpersonation impersonate_client(std::error_code& ec) const noexcept {
-    core_.impersonate_client(ec);
-    return PipeImpersonation(!ec);
+    void* saved = core_.impersonate_client_saving(ec);
+    return ec ? PipeImpersonation() : PipeImpersonation(true, saved);
   }
 
   bool is_open() const noexcept { return core_.is_open(); }
@@ -620,7 +641,9 @@ class PipeListenerOptions {
   /// one instance of its own, connected to itself and outside the limit, so that the name
   /// never disappears between one connection closing and the next accept: a client
   /// arriving in that moment waits like one that found the pipe busy, while a name that
-  /// nobody serves still fails at once.
+  /// nobody serves still fails at once. That instance is made only with first_instance
+  /// on (the default): on a name shared with other servers its client end could reach
+  /// their waiting instance instead, so a sharing listener keeps none.
   PipeListenerOptions& instance_limit(std::optional<std::uint8_t> n) noexcept { instance_limit_ = n; return *this; }
   /// Writes return only once the data reached the other end (no write-behind buffering).
   PipeListenerOptions& write_through(bool on) noexcept { write_through_ = on; return *this; }
