@@ -240,9 +240,10 @@ class BasicLocalSocket : public detail::ReceiveOps<BasicLocalSocket<M>, M>,
   /// The longest a send waits for the peer to make room; `errc::timed_out` after it.
   /// A byte write that times out reports exactly the bytes the peer can read (resume
   /// after them). A message send that times out was not sent, except on Windows for a
-  /// message larger than the pipe's buffer: the peer may have read part of it, so the
-  /// sending side then fails for good (`std::errc::connection_aborted`; see
-  /// docs/platform-differences.md).
+  /// message larger than the pipe's buffer, and with frames over a stream (Unix systems
+  /// without seqpacket) for a message the socket took in part: the peer may have read
+  /// part of it, so the sending side then fails for good (`std::errc::connection_aborted`;
+  /// see docs/platform-differences.md).
   void set_write_timeout(Timeout t, std::error_code& ec) noexcept { detail::set_write_timeout(native_, t, ec); }
 
   /// Who is at the other end: process id and user, as the system vouches for them.

@@ -71,6 +71,14 @@ void finish_rest(S& s, std::error_code& ec) noexcept {
   if constexpr (requires { s.flush(ec); }) s.flush(ec);
 }
 
+// Whether the rest of a frame is still owed to the peer: only while the write side
+// works. After a failure nothing more is sent, so a rest that can never go out must
+// neither keep the socket polled for writing (the loop would wake at once, again and
+// again, on a socket that stays writable) nor hold back a shutdown.
+bool rest_owed(AsyncSocketImpl& impl) noexcept {
+  return impl.mode == Mode::messages && !impl.write_failure && has_rest(impl.io->messages);
+}
+
 // The largest message a seqpacket socket can send, at most `wanted`. A message must fit
 // the send buffer, less 32 bytes (unix_dgram_sendmsg answers EMSGSIZE otherwise), so the
 // buffer is grown first as far as the process may: SO_SNDBUFFORCE where privileged,
@@ -159,8 +167,7 @@ void read_ready(AsyncSocketImpl& impl) {
 // run from the loop), so it stops at an item that has one.
 void write_ready(AsyncSocketImpl& impl, bool immediate) {
   SocketIo& io = *impl.io;
-  if (impl.mode == Mode::messages && has_rest(io.messages) &&
-      (impl.queue.empty() || impl.queue.front().done == 0)) {
+  if (rest_owed(impl) && (impl.queue.empty() || impl.queue.front().done == 0)) {
     // The rest of a frame written at once by write() (io_try_write), with no callback.
     std::error_code ec;
     finish_rest(io.messages, ec);
@@ -199,7 +206,7 @@ void write_ready(AsyncSocketImpl& impl, bool immediate) {
   }
   if (immediate || impl.state != AsyncSocketImpl::State::open) return;
   if (impl.queue.drained() && impl.on_drain) impl.on_drain();
-  if (impl.queue.empty() && !has_rest(io.messages) && impl.shutdown_requested && !impl.shut_down &&
+  if (impl.queue.empty() && !rest_owed(impl) && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
     impl.shut_down = true;
     std::error_code ec;
@@ -279,7 +286,7 @@ void io_update(AsyncSocketImpl& impl) {
   // uv_try_write, instead of waiting a loop turn for a writable event.
   if ((io.events & UV_WRITABLE) == 0 && !impl.queue.empty()) write_ready(impl, true);
   const bool want_write = (!impl.queue.empty() && !impl.write_failure) || (impl.shutdown_requested && !impl.shut_down) ||
-                          impl.queue.drain_pending() || has_rest(io.messages);
+                          impl.queue.drain_pending() || rest_owed(impl);
   const int want = (impl.reading ? UV_READABLE : 0) | (want_write ? UV_WRITABLE : 0);
   if (want == io.events) return;
   io.events = want;

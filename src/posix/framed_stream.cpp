@@ -41,15 +41,12 @@ FramedStream FramedStream::connect(const LocalName& name, Timeout timeout) {
                   [&](auto& ec) { return connect(name, timeout, ec); });
 }
 
-namespace {
-// The errors after which the same call may be made again later.
-bool interrupted(const std::error_code& ec) noexcept {
-  return ec == errc::would_block || ec == errc::timed_out;
-}
-}  // namespace
-
 void FramedStream::flush(std::error_code& ec) noexcept {
   ec.clear();
+  if (send_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return;
+  }
   while (out_done_ < out_rest_.size()) {
     out_done_ += stream_.write_some(std::span(out_rest_).subspan(out_done_), ec);
     if (ec) return;
@@ -64,6 +61,10 @@ void FramedStream::flush() {
 
 void FramedStream::send(ConstBuffer msg, std::error_code& ec) {
   ec.clear();
+  if (send_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return;
+  }
   if (msg.size() > max_message) {
     ec = make_error_code(errc::message_too_large);
     return;
@@ -84,14 +85,21 @@ void FramedStream::send(ConstBuffer msg, std::error_code& ec) {
     if (first < 2) parts[first] = parts[first].subspan(n);
     while (first < 2 && parts[first].empty()) ++first;
   }
-  if (!ec) return;
-  // Part of the frame is on its way: the message is taken, and its rest is kept so
-  // that the frame is finished, never sent again from its start.
-  if (interrupted(ec) && sent > 0) {
+  if (!ec || sent == 0) return;
+  if (ec == errc::would_block) {
+    // Nonblocking, part of the frame is on its way: the message is taken, and its rest
+    // is kept so that the frame is finished, never sent again from its start.
     out_rest_.clear();
     out_done_ = 0;
     for (; first < 2; ++first) out_rest_.insert(out_rest_.end(), parts[first].begin(), parts[first].end());
     ec.clear();
+  } else if (ec == errc::timed_out) {
+    // Blocking, the write timeout passed inside the frame: the message can be neither
+    // taken back nor reported as sent (the caller may close, or wait for a reply, before
+    // another call would finish it). The sending side fails for good, as a Windows pipe
+    // does, so the peer never receives anything after the cut frame.
+    send_failed_ = true;
+    ec = std::make_error_code(std::errc::connection_aborted);
   }
 }
 

@@ -211,21 +211,37 @@ std::error_code bind_with_mode(int fd, const std::string& path, mode_t mode, int
                                int backlog) {
   std::string dir = parent_directory(path) + "/.lsock-XXXXXX";
   if (::mkdtemp(dir.data()) == nullptr) return last_error();
-  const std::string temp = dir + "/s";
+  // The private directory is held open and the file within it reached through it:
+  // the detour is longer than the path itself, and a path that fits sun_path must not
+  // fail for it. The bind, which takes no directory, goes through the open directory's
+  // short name in /proc (Linux) when the full name of the private file is too long.
+  const char* leaf = "s";
   std::error_code ec;
+  const OwnedFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) {
+    ec = last_error();
+    ::rmdir(dir.c_str());
+    return ec;
+  }
   UnixAddress addr;
-  if (!(ec = make_address(LocalName::path(temp, ec), addr))) {
-    if (::bind(fd, addr.get(), addr.len) < 0 || ::chmod(temp.c_str(), mode) < 0 ||
+  std::error_code name_ec;
+  if (make_address(LocalName::path(dir + "/" + leaf, name_ec), addr)) {
+    const std::string via_fd = "/proc/self/fd/" + std::to_string(dir_fd.get()) + "/" + leaf;
+    ec = make_address(LocalName::path(via_fd, name_ec), addr);
+  }
+  if (!ec) {
+    if (::bind(fd, addr.get(), addr.len) < 0 || ::fchmodat(dir_fd.get(), leaf, mode, 0) < 0 ||
         ::listen(fd, backlog) < 0) {
       ec = last_error();
     } else {
       ec = place_at(path, type, reclaim, [&]() -> std::error_code {
-        return ::link(temp.c_str(), path.c_str()) == 0 ? std::error_code{} : last_error();
+        return ::linkat(dir_fd.get(), leaf, AT_FDCWD, path.c_str(), 0) == 0 ? std::error_code{}
+                                                                            : last_error();
       });
       if (!ec) localsock::detail::hook_point(testing::Hook::socket_linked);
     }
   }
-  ::unlink(temp.c_str());
+  ::unlinkat(dir_fd.get(), leaf, 0);
   ::rmdir(dir.c_str());
   return ec;
 }

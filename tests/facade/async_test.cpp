@@ -720,6 +720,55 @@ TEST_CASE("async: shutdown sends everything queued, then the peer reads the end"
   t.settle();
 }
 
+TEST_CASE("async: a message write cut short by a peer that left does not keep the loop busy") {
+  // The writer's socket fills inside a large message (a framed transport keeps the rest
+  // of the frame to finish later); then the peer closes without reading. The write side
+  // has failed: the loop must go back to sleeping, not wake up again and again for a
+  // rest that can never be written, while the socket stays open and is not reading.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr writer;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { writer = s; });
+  AsyncSocket::Ptr peer;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         peer = s;
+                       });
+  REQUIRE(t.run([&] { return writer && peer; }));
+  const std::size_t size = std::min<std::size_t>(2 * 1024 * 1024, writer->max_message_size());
+  writer->write(pattern(size, 3));  // no callback
+  t.run([] { return false; }, 50ms);
+  bool peer_closed = false;
+  peer->close([&] { peer_closed = true; });
+  REQUIRE(t.run([&] { return peer_closed; }));
+  t.run([] { return false; }, 50ms);  // the failure is noticed meanwhile
+  // Now count the loop's turns: its own tick wakes it every 10 ms, about 30 times here;
+  // a loop woken by the socket over and over turns tens of thousands of times.
+  uv_timer_start(&t.tick, [](uv_timer_t*) {}, 10, 10);
+  int turns = 0;
+  const auto end = std::chrono::steady_clock::now() + 300ms;
+  while (std::chrono::steady_clock::now() < end) {
+    uv_run(&t.loop, UV_RUN_ONCE);
+    ++turns;
+  }
+  uv_timer_stop(&t.tick);
+  CHECK(turns < 1000);
+  // The write side has failed, and a later write says so.
+  std::error_code late;
+  bool told = false;
+  writer->write(pattern(10, 4), [&](std::error_code ec) {
+    late = ec;
+    told = true;
+  });
+  CHECK(t.run([&] { return told; }, 5s));
+  CHECK(late);
+  writer->close();
+  server->close();
+  t.settle();
+}
+
 TEST_CASE("async: a write after shutdown() says the socket was shut down, and is not backpressure") {
   TestLoop t;
   const LocalName name = fresh_name();

@@ -287,3 +287,32 @@ TEST_CASE("FramedStream: a nonblocking 4 MiB send into a full socket is complete
   CHECK(got[1] == small);
   CHECK(got[2] == last);
 }
+
+TEST_CASE("FramedStream: a blocking send whose write timeout passes inside a frame fails for good") {
+  // The reader does not read: the socket takes part of a 4 MiB frame, then the write
+  // timeout passes. The message cannot be taken back, and no later call is sure to finish
+  // it (the application may close, or wait for a reply the peer cannot send before the
+  // rest): the send must not report success, and nothing may follow the cut frame.
+  auto [a, b] = UdStream::pair();
+  FramedStream fa(std::move(a)), fb(std::move(b));
+  std::error_code ec;
+  fa.stream().set_write_timeout(std::chrono::milliseconds(50), ec);
+  REQUIRE_FALSE(ec);
+  fb.stream().set_read_timeout(std::chrono::seconds(5), ec);
+  REQUIRE_FALSE(ec);
+  fa.send(bytes(4 << 20, 3), ec);
+  CHECK(ec == std::errc::connection_aborted);
+  fa.send(bytes(10, 4), ec);  // nothing more goes out after the cut frame
+  CHECK(ec == std::errc::connection_aborted);
+  fa.flush(ec);
+  CHECK(ec == std::errc::connection_aborted);
+  fa.close();
+  // The peer reads the cut frame as a peer that went away inside it, never as a message.
+  std::vector<std::byte> out;
+  for (int i = 0; i < 100; ++i) {
+    const auto r = fb.recv(out, 8 << 20, ec);
+    if (ec || r.end) break;
+    FAIL("a message arrived after a cut frame");
+  }
+  CHECK(ec == errc::peer_closed);
+}

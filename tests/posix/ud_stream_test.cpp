@@ -225,6 +225,41 @@ TEST_CASE("errc: errno values keep their category and match their condition") {
   CHECK(std::string(e.what()) == "LocalSocket::connect 'x': no listener at this name (Connection refused)");
 }
 
+TEST_CASE("UdListener: a path of the longest length binds with a mode too") {
+  // sun_path holds 107 bytes and a NUL. With a mode, the socket is bound in a private
+  // directory next to the path first: a path that fits must not fail because that
+  // detour is longer than the path itself.
+  TempDir dir;
+  const std::size_t max_path = sizeof(sockaddr_un{}.sun_path) - 1;
+  const std::string base = dir.path.string() + "/";
+  REQUIRE(base.size() + 20 < max_path);
+  const fs::path sub = base + std::string(max_path - base.size() - 2, 'd');
+  fs::create_directory(sub);
+  const std::string path = sub.string() + "/s";
+  REQUIRE(path.size() == max_path);
+  std::error_code ec;
+  UdListener plain = UdListener::bind(LocalName::path(path), {}, ec);
+  REQUIRE_FALSE(ec);  // the path itself fits
+  plain.close();
+  REQUIRE_FALSE(fs::exists(path));
+  UdListenerOptions opts;
+  opts.mode = 0600;
+  UdListener l = UdListener::bind(LocalName::path(path), opts, ec);
+  REQUIRE_FALSE(ec);
+  struct stat st{};
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  CHECK((st.st_mode & 07777) == 0600);
+  int entries = 0;  // the private directory is gone
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(sub)) ++entries;
+  CHECK(entries == 1);
+  std::thread t([&] { l.accept(); });
+  UdStream c = UdStream::connect(LocalName::path(path));
+  t.join();
+  l.close();
+  CHECK_FALSE(fs::exists(path));
+}
+
 TEST_CASE("UdListener: a socket file is created with exactly the requested mode") {
   TempDir dir;
   const LocalName name = dir.name("s");

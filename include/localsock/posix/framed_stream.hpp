@@ -28,10 +28,15 @@ namespace localsock::posix {
 ///   interruption, and then reported as `errc::message_too_large`.
 /// - Sending: send() either takes the message or does not. `would_block` or
 ///   `timed_out` means that nothing of this message was written: send the same message
-///   again later. Once part of a frame has been written the message is taken: the bytes
-///   the socket did not accept yet are copied here and send() succeeds; they go out
-///   first, before anything else, on the next send() or flush() (see send_pending()).
-///   Flush before closing, or the rest of that frame is lost.
+///   again later. On a nonblocking socket, once part of a frame has been written the
+///   message is taken: the bytes the socket did not accept yet are copied here and
+///   send() succeeds; they go out first, before anything else, on the next send() or
+///   flush() (see send_pending()). Flush before closing, or the rest of that frame is
+///   lost. On a blocking socket whose write timeout passes after part of the frame was
+///   written, the message is neither taken nor untaken: the sending side fails for good
+///   (this and every later send() and flush() report `std::errc::connection_aborted`),
+///   as a Windows message pipe does, so the peer never receives anything after the cut
+///   frame (it reads `errc::peer_closed` once this end closes).
 /// @par Thread Safety: one thread may receive while another sends.
 class FramedStream {
  public:
@@ -52,10 +57,11 @@ class FramedStream {
   /// Sends `msg` as one frame, completing partial writes. First finishes the frame a
   /// previous send left unfinished (send_pending()); if that cannot be finished now,
   /// `msg` is not taken and the error is `would_block` or `timed_out`. If part of
-  /// `msg`'s frame is written before the socket would block or the write timeout
-  /// passes, the message is taken (the rest is kept, see send_pending()) and no error
-  /// is reported; if none of it is, the error is reported and nothing was sent.
-  /// Other errors mean the connection failed.
+  /// `msg`'s frame is written before the socket would block, the message is taken (the
+  /// rest is kept, see send_pending()) and no error is reported; if the write timeout
+  /// passes after part of it, the sending side fails for good
+  /// (`std::errc::connection_aborted`); if none of it is written, the error is reported
+  /// and nothing was sent. Other errors mean the connection failed.
   void send(ConstBuffer msg, std::error_code& ec);
   void send(ConstBuffer msg);
 
@@ -114,6 +120,8 @@ class FramedStream {
   // The rest of a frame that send() took but the socket did not accept yet.
   std::vector<std::byte> out_rest_;
   std::size_t out_done_ = 0;
+  // A blocking send timed out inside a frame: nothing more may be sent.
+  bool send_failed_ = false;
 };
 
 }  // namespace localsock::posix

@@ -33,7 +33,9 @@ struct UdListenerOptions {
   /// only then linked into place (so it accepts clients from the moment it is visible).
   /// One trace of that remains: the kernel's address of the connections (an accepted
   /// socket's local_address, a client's peer_address) names the private directory,
-  /// which is gone by then. The listener's name() is the path asked for.
+  /// which is gone by then (on Linux, where that directory's full name would not fit
+  /// sun_path, `/proc/self/fd/N/s`, N the directory's descriptor during the bind). The
+  /// listener's name() is the path asked for.
   /// Unset: the process umask decides.
   std::optional<std::uint32_t> mode{};
   /// accept() reports `errc::would_block` instead of waiting.
