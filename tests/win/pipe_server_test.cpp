@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <new>
 #include <string>
@@ -965,17 +966,29 @@ TEST_CASE("pipe listener: a released server handle keeps its instance; accept wa
     first.close();
     ::CloseHandle(static_cast<HANDLE>(raw));
   });
-  std::thread client([&] {
+  // The client holds its end until the accept has returned: a client that connects
+  // to the new instance before the server's ConnectNamedPipe and leaves at once is
+  // dropped as gone (ERROR_NO_DATA), and the accept would rightly wait for another.
+  std::promise<void> accept_returned;
+  std::thread client([&, done = accept_returned.get_future()] {
     std::error_code cec;
     auto c = win::DuplexBytePipeStream::connect(name, 5s, cec);
     CHECK_FALSE(cec);
+    if (cec) return;
+    const std::byte hello[1] = {byte_of(7)};
+    c.write_some(hello, cec);
+    CHECK_FALSE(cec);
+    done.wait_for(10s);
   });
   std::error_code ec;
   auto next = listener.accept_for(5s, ec);
+  accept_returned.set_value();
   closer.join();
   client.join();
   CHECK_FALSE(ec);
-  CHECK(next.is_server());
+  REQUIRE(next.is_server());
+  // The accepted connection is this client's.
+  CHECK(read_n(next, 1) == std::vector<std::byte>{byte_of(7)});
 }
 
 
