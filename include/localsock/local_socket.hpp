@@ -161,6 +161,21 @@ class SendOps<Derived, Mode::messages> {
                     [&](auto& ec) { return max_message_size(ec); });
   }
 
+  /// Sends what an earlier nonblocking send() left of its message. Only the framed
+  /// transport (Unix systems without seqpacket, or -Dmessage_framing=true) ever leaves
+  /// anything: there a nonblocking send() that the socket took in part succeeds, and the
+  /// rest of that message goes out first on the next send() or on flush(). A
+  /// nonblocking flush() that cannot finish reports `errc::would_block`: wait until the
+  /// socket is writable and call it again while send_pending() is not zero. Elsewhere a
+  /// message is sent whole or not at all, and flush() does nothing.
+  void flush(std::error_code& ec) noexcept { detail::flush(self(), ec); }
+  void flush() {
+    or_throw("LocalMessageSocket::flush", name(), [&](auto& ec) { flush(ec); });
+  }
+  /// Bytes of an accepted message still to be sent by flush() (always 0 where messages
+  /// are sent whole: seqpacket, Windows pipes).
+  std::size_t send_pending() noexcept { return detail::send_pending(self()); }
+
  private:
   auto& self() noexcept { return static_cast<Derived*>(this)->native(); }
   const std::string& name() noexcept { return self().name(); }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -206,4 +207,45 @@ TEST_CASE("message mode: a client of the other mode is told mode_mismatch, both 
     auto none = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(0ms), ec);
     CHECK(ec == errc::no_listener);
   }
+}
+
+TEST_CASE("message mode: a nonblocking send is completed by flush(), whatever the transport") {
+  // With frames over a byte stream (Unix systems without seqpacket, -Dmessage_framing)
+  // a nonblocking send that the socket takes in part keeps the rest; without flush() a
+  // peer waiting for that message would wait for ever. Seqpacket and Windows pipes send
+  // a message whole or not at all: there flush() has nothing to do.
+  MessagePair p = open_pair();
+  const std::size_t size = std::min<std::size_t>(1 << 20, p.client.max_message_size());
+  const auto msg = pattern(size, 7);
+  std::error_code ec;
+  p.client.set_nonblocking(true, ec);
+  REQUIRE_FALSE(ec);
+  std::vector<std::byte> got;
+  localsock::ReceiveResult r;
+  // The reader starts late, so that the message does not fit what the socket holds
+  // (a Windows pipe write waits for the reader even on a nonblocking handle).
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    r = p.server.recv(got, size);
+  });
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    p.client.send(msg, ec);
+    if (ec != errc::would_block || Clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  REQUIRE_FALSE(ec);
+  while (p.client.send_pending() != 0 && Clock::now() < deadline) {
+    p.client.flush(ec);
+    if (ec == errc::would_block) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    REQUIRE_FALSE(ec);
+  }
+  CHECK(p.client.send_pending() == 0);
+  reader.join();
+  CHECK(r.size == size);
+  CHECK(got == msg);
 }

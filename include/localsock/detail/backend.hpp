@@ -121,6 +121,15 @@ std::size_t max_message_size(S&, std::error_code& ec) noexcept {
   ec.clear();
   return 0x7fffffff;
 }
+// A pipe message is written whole or not at all: nothing is ever left to flush.
+template <typename S>
+void flush(S&, std::error_code& ec) noexcept {
+  ec.clear();
+}
+template <typename S>
+std::size_t send_pending(const S&) noexcept {
+  return 0;
+}
 template <typename S>
 PeerInfo peer_info(const S& s, std::error_code& ec) {
   PeerInfo info;
@@ -176,6 +185,22 @@ void set_read_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
 template <typename S>
 void set_write_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
   base_socket(s).set_write_timeout(t, ec);
+}
+// Frames over a byte stream may leave the rest of a frame for later (nonblocking sends);
+// a seqpacket message is sent whole or not at all.
+template <typename S>
+void flush(S& s, std::error_code& ec) noexcept {
+  if constexpr (requires { s.flush(ec); })
+    s.flush(ec);
+  else
+    ec.clear();
+}
+template <typename S>
+std::size_t send_pending(const S& s) noexcept {
+  if constexpr (requires { s.send_pending(); })
+    return s.send_pending();
+  else
+    return 0;
 }
 template <typename S>
 std::size_t max_message_size(S& s, std::error_code& ec) noexcept {
