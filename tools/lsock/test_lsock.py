@@ -23,7 +23,9 @@ import time
 
 lsock, platform, version, manpage = sys.argv[1:5]
 windows = platform == "windows"
-prefix = ["wine64"] if windows else []
+# The build's exe wrapper (meson passes the cross file's); wine64 on PATH otherwise.
+wine = os.environ.get("LOCALSOCK_EXE_WRAPPER") or "wine64"
+prefix = [wine] if windows else []
 failures = []
 counter = [0]
 
@@ -86,7 +88,7 @@ def client(*args, data=b"", timeout=60):
 def wine_version():
     """The Wine version when the Windows programs run under Wine (the capability probe
     for what Wine lacks), else empty."""
-    r = subprocess.run(["wine64", "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    r = subprocess.run([wine, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     return r.stdout.decode().strip() if r.returncode == 0 else ""
 
 
