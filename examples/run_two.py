@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 server_exe, client_exe = sys.argv[1], sys.argv[2]
-wrap = ["wine64"] if server_exe.endswith(".exe") else []
+# The build's exe wrapper (meson passes the cross file's); wine64 on PATH otherwise.
+wrap = [os.environ.get("LOCALSOCK_EXE_WRAPPER") or "wine64"] if server_exe.endswith(".exe") else []
 name = f"localsock-echo-test-{os.getpid()}"
 lines = ["hello", "local sockets", "from another process"]
 server = subprocess.Popen(wrap + [server_exe, name, "1"], stdout=subprocess.PIPE)

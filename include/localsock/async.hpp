@@ -22,10 +22,12 @@
 #include <localsock/peer.hpp>
 #include <localsock/types.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -159,6 +161,14 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   bool write(std::span<const std::byte> data, WriteCallback cb = {});
   /// Like write(span), taking ownership of `data` instead of copying it.
   bool write(std::vector<std::byte>&& data, WriteCallback cb = {});
+  /// Like write(span), for text: `s->write("ping")`, a std::string or a string_view
+  /// (copied as write(span) copies; one message in message mode). A template, so that
+  /// `write({})` still means an empty write.
+  template <std::convertible_to<std::string_view> Text>
+  bool write(const Text& text, WriteCallback cb = {}) {
+    const std::string_view view(text);
+    return write(std::as_bytes(std::span<const char>(view.data(), view.size())), std::move(cb));
+  }
   /// Bytes queued and not yet written.
   std::size_t queued_bytes() const noexcept;
   void set_high_water_mark(std::size_t bytes) noexcept;

@@ -40,7 +40,13 @@ enum class errc {
                           ///< kernel memory for them).
   shut_down,              ///< This end shut down sending (shutdown()): nothing more can be
                           ///< written. Compares equal to `std::errc::broken_pipe`, but not to
-                          ///< `peer_closed`. (Last: see describe() in error.cpp.)
+                          ///< `peer_closed`.
+  no_such_directory,      ///< bind: the directory that would hold the socket file does not
+                          ///< exist. Compares equal to `std::errc::no_such_file_or_directory`.
+  directory_access_denied,  ///< bind: the directory that would hold the socket file may not
+                            ///< be written by this process. Compares equal to
+                            ///< `errc::access_denied` and `std::errc::permission_denied`.
+                            ///< (Last: see describe() in error.cpp.)
 };
 
 /// The error category of localsock's own codes and conditions.
@@ -52,6 +58,14 @@ std::error_code make_error_code(errc e) noexcept;
 
 /// Makes an error condition in localsock's category (used by `ec == errc::...`).
 std::error_condition make_error_condition(errc e) noexcept;
+
+/// A text a user understands for any error code the library reports: the localsock
+/// condition the error means, then the system's own text, for example
+/// `no listener at this name (Connection refused)`; localsock's own codes read as their
+/// message. The error_code overloads read as well as `Error::what()` through it (which
+/// adds the operation and the name): `std::puts(localsock::describe(ec).c_str())`.
+/// @par Thread Safety: safe to call from any thread.
+std::string describe(const std::error_code& ec);
 
 /// The exception every throwing overload of localsock throws.
 ///

@@ -8,9 +8,12 @@
 #include <localsock/peer.hpp>
 #include <localsock/types.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -18,6 +21,14 @@
 namespace localsock {
 
 namespace detail {
+
+/// The bytes of a string, for the string conveniences.
+inline ConstBuffer text_bytes(std::string_view s) noexcept {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+inline MutableBuffer text_bytes(std::string& s) noexcept {
+  return std::as_writable_bytes(std::span<char>(s.data(), s.size()));
+}
 
 /// The receiving operations of a connection of mode `M`, on anything whose `native()`
 /// is the backend object: a socket, or the receive half of a split one.
@@ -33,6 +44,19 @@ class ReceiveOps<Derived, Mode::bytes> {
   std::size_t read_some(MutableBuffer buf, std::error_code& ec) noexcept { return self().read_some(buf, ec); }
   std::size_t read_some(MutableBuffer buf) {
     return or_throw("LocalSocket::read_some", name(), [&](auto& ec) { return read_some(buf, ec); });
+  }
+  /// Reads at least one byte and at most `max_size` into `out`, which then holds exactly
+  /// the bytes read (empty at end of stream). `out` keeps its capacity from call to call,
+  /// so a loop over one string does not allocate.
+  std::size_t read_some(std::string& out, std::size_t max_size, std::error_code& ec) {
+    out.resize(max_size);
+    const std::size_t n = self().read_some(text_bytes(out), ec);
+    out.resize(n);
+    return n;
+  }
+  std::size_t read_some(std::string& out, std::size_t max_size) {
+    return or_throw("LocalSocket::read_some", name(),
+                    [&](auto& ec) { return read_some(out, max_size, ec); });
   }
 
   /// Reads exactly `buf.size()` bytes.
@@ -81,6 +105,32 @@ class ReceiveOps<Derived, Mode::messages> {
     return or_throw("LocalMessageSocket::recv", name(),
                     [&](auto& ec) { return recv(out, max_size, ec); });
   }
+  /// Receives one message into `out`, resized to fit, as the vector overload: a message
+  /// larger than `max_size` is discarded and reported as `errc::message_too_large`. The
+  /// message's size is asked first (peek_size), so `out` is never cut and, reused,
+  /// does not allocate once its capacity suffices. Not for two threads receiving on one
+  /// connection at once (the peek and the receive would see different messages).
+  ReceiveResult recv(std::string& out, std::size_t max_size, std::error_code& ec) {
+    ReceiveResult next = self().peek_size(ec);
+    if (ec || next.end) {
+      out.clear();
+      return next;
+    }
+    if (next.size > max_size) {
+      // Rare: the vector overload takes it off the connection and reports it.
+      std::vector<std::byte> discard;
+      out.clear();
+      return self().recv(discard, max_size, ec);
+    }
+    out.resize(next.size);
+    ReceiveResult r = self().recv(text_bytes(out), ec);
+    out.resize(ec ? 0 : r.size);
+    return r;
+  }
+  ReceiveResult recv(std::string& out, std::size_t max_size) {
+    return or_throw("LocalMessageSocket::recv", name(),
+                    [&](auto& ec) { return recv(out, max_size, ec); });
+  }
   /// Waits for the next message and returns its size without taking it.
   ReceiveResult peek_size(std::error_code& ec) noexcept { return self().peek_size(ec); }
   ReceiveResult peek_size() {
@@ -120,6 +170,24 @@ class SendOps<Derived, Mode::bytes> {
   std::size_t write_all(ConstBuffer buf) {
     return or_throw("LocalSocket::write_all", name(), [&](auto& ec) { return write_all(buf, ec); });
   }
+  /// The same for text: `s.write_all("ping")`, `s.write_all(std::string(...))`.
+  /// (Templates, so that `write_all({})` still means an empty buffer.)
+  template <std::convertible_to<std::string_view> Text>
+  std::size_t write_some(const Text& text, std::error_code& ec) noexcept {
+    return write_some(text_bytes(std::string_view(text)), ec);
+  }
+  template <std::convertible_to<std::string_view> Text>
+  std::size_t write_some(const Text& text) {
+    return write_some(text_bytes(std::string_view(text)));
+  }
+  template <std::convertible_to<std::string_view> Text>
+  std::size_t write_all(const Text& text, std::error_code& ec) noexcept {
+    return write_all(text_bytes(std::string_view(text)), ec);
+  }
+  template <std::convertible_to<std::string_view> Text>
+  std::size_t write_all(const Text& text) {
+    return write_all(text_bytes(std::string_view(text)));
+  }
 
  private:
   auto& self() noexcept { return static_cast<Derived*>(this)->native(); }
@@ -146,6 +214,16 @@ class SendOps<Derived, Mode::messages> {
                     name());
     }
     throw_if(ec, "LocalMessageSocket::send", name());
+  }
+  /// The same for text: one `send("ping")` is one message of 4 bytes.
+  /// (Templates, so that `send({})` still means an empty message.)
+  template <std::convertible_to<std::string_view> Text>
+  void send(const Text& text, std::error_code& ec) noexcept {
+    send(text_bytes(std::string_view(text)), ec);
+  }
+  template <std::convertible_to<std::string_view> Text>
+  void send(const Text& text) {
+    send(text_bytes(std::string_view(text)));
   }
 
   /// The largest message one send carries.

@@ -5,18 +5,11 @@
 /// Where localsock's log lines go. The library logs the life of listeners and
 /// connections (bound, accepted, connected, closed) and the errors it reports, at debug
 /// level; per-message paths log nothing above trace. Nothing is logged until the
-/// application asks for it: with spdlog (the `logging` build feature), set_logger; in
-/// any build, set_log_callback.
-
-#include <localsock/config.hpp>
+/// application asks for it: set_log_callback, or set_logger from the optional header
+/// <localsock/spdlog.hpp> for an spdlog logger (only that header needs spdlog).
 
 #include <functional>
 #include <string_view>
-
-#if LOCALSOCK_WITH_SPDLOG
-#include <memory>
-#include <spdlog/logger.h>
-#endif
 
 namespace localsock {
 
@@ -32,11 +25,5 @@ void set_log_callback(LogCallback cb, LogLevel level = LogLevel::debug);
 
 /// The level below which nothing is even formatted (`off` while nobody listens).
 LogLevel log_level() noexcept;
-
-#if LOCALSOCK_WITH_SPDLOG
-/// Sends log lines to an spdlog logger, filtered by the logger's own level; nullptr
-/// silences the library. Replaces a callback set before. Thread-safe.
-void set_logger(std::shared_ptr<spdlog::logger> logger);
-#endif
 
 }  // namespace localsock

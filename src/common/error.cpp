@@ -52,6 +52,10 @@ class Category final : public std::error_category {
         return "out of descriptors or handles";
       case errc::shut_down:
         return "the socket was shut down for sending";
+      case errc::no_such_directory:
+        return "the directory for the socket file does not exist";
+      case errc::directory_access_denied:
+        return "access denied on the directory for the socket file";
     }
     return "unknown localsock error " + std::to_string(value);
   }
@@ -98,6 +102,10 @@ class Category final : public std::error_category {
         return std::errc::too_many_files_open;
       case errc::shut_down:
         return std::errc::broken_pipe;
+      case errc::no_such_directory:
+        return std::errc::no_such_file_or_directory;
+      case errc::directory_access_denied:
+        return std::errc::permission_denied;
     }
     return {value, *this};
   }
@@ -105,7 +113,15 @@ class Category final : public std::error_category {
   // `ec == localsock::errc::X` holds for the library's own code X and for every native
   // error the platform's table says means X.
   bool equivalent(const std::error_code& code, int condition) const noexcept override {
-    if (code.category() == *this) return code.value() == condition;
+    if (code.category() == *this) {
+      // Refinements still match the broader condition a caller may test: a stale socket
+      // file is a name nobody listens on; a directory refused is access refused.
+      const auto c = static_cast<errc>(condition);
+      const auto v = static_cast<errc>(code.value());
+      return code.value() == condition ||
+             (c == errc::no_listener && v == errc::stale_name) ||
+             (c == errc::access_denied && v == errc::directory_access_denied);
+    }
     if (code.category() == std::system_category())
       return detail::system_error_means(code.value(), static_cast<errc>(condition));
     return false;
@@ -115,15 +131,20 @@ class Category final : public std::error_category {
 // A native error that means one of localsock's conditions is described by that
 // condition first, so that one failure reads the same on every platform, then by the
 // system's own text: "no listener at this name (Connection refused)".
+}  // namespace
+
 std::string describe(const std::error_code& ec) {
   if (ec.category() != std::system_category()) return ec.message();
   std::string native = detail::system_message(ec.value());
-  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::shut_down); ++v) {
+  for (int v = static_cast<int>(errc::invalid_name);
+       v <= static_cast<int>(errc::directory_access_denied); ++v) {
     if (detail::system_error_means(ec.value(), static_cast<errc>(v)))
       return category().message(v) + " (" + native + ")";
   }
   return native;
 }
+
+namespace {
 
 std::string compose(const std::error_code& ec, std::string_view operation,
                     std::string_view name) {

@@ -2,8 +2,13 @@
 // The POSIX translation table: which errno values mean which localsock condition.
 #include "../common/platform.hpp"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
+
+#include "address.hpp"
+#include "sys.hpp"
 
 namespace localsock::detail {
 
@@ -44,3 +49,42 @@ bool system_error_means(int value, errc condition) noexcept {
 }
 
 }  // namespace localsock::detail
+
+// The operation-specific rows: the same errno means different things at bind and at
+// connect (ENOENT: a missing directory at bind, no socket file at connect), so the
+// backends pass their errors through these where the operation decides the meaning.
+// accept, send and recv need none: their errno values mean the same everywhere
+// (system_error_means above).
+namespace localsock::posix::detail {
+
+std::error_code bind_path_error(const std::string& path, std::error_code ec) noexcept {
+  if (ec.category() != std::system_category() || path.empty()) return ec;
+  switch (ec.value()) {
+    case ENOENT:
+    case ENOTDIR:
+      return make_error_code(errc::no_such_directory);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return make_error_code(errc::directory_access_denied);
+    default:
+      return ec;
+  }
+}
+
+std::error_code connect_error(const LocalName& name, std::error_code ec) noexcept {
+  if (ec.category() != std::system_category() || ec.value() != ECONNREFUSED) return ec;
+  std::string path;
+  try {
+    path = filesystem_path(name);
+  } catch (...) {
+    return ec;
+  }
+  if (path.empty()) return ec;  // an abstract name: refused is simply nobody listening
+  // Follows symbolic links, as connect() does.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) < 0) return ec;
+  return make_error_code(S_ISSOCK(st.st_mode) ? errc::stale_name : errc::not_a_socket);
+}
+
+}  // namespace localsock::posix::detail

@@ -82,6 +82,14 @@ inline constexpr std::size_t max_measured_message = std::size_t{64} << 20;
 /// (SO_SNDBUFFORCE where privileged, else SO_SNDBUF up to the system's maximum).
 void grow_send_buffer(int fd, std::size_t size) noexcept;
 
+/// The per-operation part of the POSIX error table (error_posix.cpp): what a failed
+/// bind of a socket file at `path` means (a missing or unwritable directory).
+std::error_code bind_path_error(const std::string& path, std::error_code ec) noexcept;
+
+/// What a failed connect to `name` means: a refused connect to a socket file is a stale
+/// file, to anything else not a socket; other errors are returned as they are.
+std::error_code connect_error(const LocalName& name, std::error_code ec) noexcept;
+
 /// Who a file is. Device and inode alone do not say it: a filesystem may give a file
 /// created later the inode of one just removed (ext4 does at once), so the birth time
 /// is part of it where the filesystem records one (Linux statx), and the last status

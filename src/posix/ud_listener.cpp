@@ -301,7 +301,10 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
       return ::bind(s->fd, addr.get(), addr.len) == 0 ? std::error_code{} : last_error();
     });
   }
-  if (ec) return {};
+  if (ec) {
+    ec = bind_path_error(path, ec);
+    return {};
+  }
   if (!path.empty()) {
     if (!open_parent(path, s->dir, s->leaf) || !file_id(s->leaf, s->file, s->dir.get())) {
       ec = last_error();

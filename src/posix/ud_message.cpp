@@ -105,6 +105,7 @@ UdSeqpacket::UdSeqpacket(int fd, std::string name) noexcept : UdSocket(fd, std::
 
 UdSeqpacket UdSeqpacket::connect(const LocalName& name, Timeout timeout, std::error_code& ec) {
   const int fd = detail::connect_socket(name, SOCK_SEQPACKET, timeout, ec);
+  if (ec) ec = detail::connect_error(name, ec);
   return fd < 0 ? UdSeqpacket() : UdSeqpacket(fd, name.str());
 }
 

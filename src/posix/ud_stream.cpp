@@ -20,6 +20,7 @@ UdStream::UdStream(int fd, std::string name) noexcept : UdSocket(fd, std::move(n
 
 UdStream UdStream::connect(const LocalName& name, Timeout timeout, std::error_code& ec) {
   const int fd = detail::connect_socket(name, SOCK_STREAM, timeout, ec);
+  if (ec) ec = detail::connect_error(name, ec);
   return fd < 0 ? UdStream() : UdStream(fd, name.str());
 }
 

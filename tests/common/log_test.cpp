@@ -10,7 +10,8 @@
 #include "doctest_ext.hpp"
 #include "unique_name.hpp"
 
-#if LOCALSOCK_WITH_SPDLOG
+#if LOCALSOCK_TEST_SPDLOG
+#include <localsock/spdlog.hpp>
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <sstream>
@@ -67,7 +68,7 @@ TEST_CASE("logging: a callback receives the lifecycle at debug level, and can be
   CHECK(localsock::log_level() == LogLevel::off);
 }
 
-#if LOCALSOCK_WITH_SPDLOG
+#if LOCALSOCK_TEST_SPDLOG
 TEST_CASE("logging: an spdlog logger receives the lines, filtered by its level") {
   std::ostringstream out;
   auto logger = std::make_shared<spdlog::logger>(

@@ -3,6 +3,12 @@
 // through a listener and a client, and one byte echo. Built by the consumer checks
 // (as a Meson subproject, through pkg-config, through CMake); prints "ok" on success.
 #include <localsock/localsock.hpp>
+#include <localsock/logging.hpp>
+
+// Built as C++23 through pkg-config: the package's flags must not turn it back to C++20.
+#ifdef LOCALSOCK_CONSUMER_CXX23
+static_assert(__cplusplus > 202002L, "compiled as C++20 although the consumer asked for C++23");
+#endif
 
 #include <cstdio>
 #include <random>

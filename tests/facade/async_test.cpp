@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -1101,4 +1102,34 @@ TEST_CASE("async: after shutdown() the read side reports the end, on every platf
     server->close();
     t.settle();
   }
+}
+
+TEST_CASE("async: text is written from literals, std::string and string_view, one message each") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  auto server = echo_server(t, name, Mode::messages);
+  std::vector<std::string> got;
+  bool failed = false;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  if (ec) {
+                                    failed = true;
+                                    return;
+                                  }
+                                  s->start_reading([&](const ReadEvent& e) {
+                                    if (e.end || e.error) return;
+                                    got.emplace_back(reinterpret_cast<const char*>(e.data.data()),
+                                                     e.data.size());
+                                  });
+                                  const std::string owned = "from a std::string";
+                                  s->write("a literal");
+                                  s->write(owned);
+                                  s->write(std::string_view("a view"));
+                                });
+  CHECK(t.run([&] { return failed || got.size() == 3; }));
+  CHECK_FALSE(failed);
+  CHECK(got == std::vector<std::string>{"a literal", "from a std::string", "a view"});
+  c->close();
+  server->close();
+  t.settle();
 }

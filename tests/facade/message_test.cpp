@@ -249,3 +249,34 @@ TEST_CASE("message mode: a nonblocking send is completed by flush(), whatever th
   CHECK(r.size == size);
   CHECK(got == msg);
 }
+
+TEST_CASE("message: text is sent from string_view and received into std::string, boundaries kept") {
+  MessagePair p = open_pair();
+  const std::string big(3000, 'x');
+  p.client.send("ping");
+  p.client.send(std::string_view());  // a zero-length message, not the end
+  p.client.send(big);
+  p.client.send("too long for the limit");
+  std::string in;
+  auto r = p.server.recv(in, 64);
+  CHECK(in == "ping");
+  CHECK(r.size == 4);
+  r = p.server.recv(in, 64);
+  CHECK(in.empty());
+  CHECK_FALSE(r.end);
+  r = p.server.recv(in, 4096);
+  CHECK(in == big);
+  // Over the limit: reported and discarded, as with the vector overload.
+  std::error_code ec;
+  r = p.server.recv(in, 8, ec);
+  CHECK(ec == errc::message_too_large);
+  CHECK(r.size == 22);
+  p.client.send("next");
+  r = p.server.recv(in, 8);
+  CHECK(in == "next");
+  p.client.close();
+  r = p.server.recv(in, 8, ec);
+  CHECK_FALSE(ec);
+  CHECK(r.end);
+  CHECK(in.empty());
+}

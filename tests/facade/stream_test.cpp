@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "child_main.hpp"
+#include "connected.hpp"
 #include "doctest_ext.hpp"
 #include "pattern.hpp"
 #include "process.hpp"
@@ -272,4 +273,25 @@ TEST_CASE("stream: two processes exchange bytes") {
   CHECK(round_trip(client, data) == data);
   client.close();
   CHECK(child.wait() == 0);
+}
+
+TEST_CASE("stream: text is written from string_view and read into std::string") {
+  auto p = localsock::test::connect_pair<localsock::Mode::bytes>();
+  std::string text = "hello, ";
+  CHECK(p.client.write_all(text) == 7);
+  std::error_code ec;
+  CHECK(p.client.write_all(std::string_view("world"), ec) == 5);
+  CHECK_FALSE(ec);
+  CHECK(p.client.write_some("!") == 1);
+  std::string got, in;
+  while (got.size() < 13) {
+    const std::size_t n = p.server.read_some(in, 64);
+    REQUIRE(n > 0);
+    CHECK(in.size() == n);
+    got += in;
+  }
+  CHECK(got == "hello, world!");
+  p.client.close();
+  CHECK(p.server.read_some(in, 64) == 0);
+  CHECK(in.empty());
 }

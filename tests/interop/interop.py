@@ -21,7 +21,8 @@ import threading
 
 peer, uv_client, platform = sys.argv[1], sys.argv[2], sys.argv[3]
 windows = platform == "windows"
-wine = ["wine64"] if windows else []
+# The build's exe wrapper (meson passes the cross file's); wine64 on PATH otherwise.
+wine = [os.environ.get("LOCALSOCK_EXE_WRAPPER") or "wine64"] if windows else []
 failures = []
 counter = [0]
 tmp = tempfile.mkdtemp(prefix="localsock-interop-")
