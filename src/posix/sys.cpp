@@ -297,7 +297,8 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
   msg.msg_control = control;
   // A caller that takes no descriptors leaves only room for credentials: the kernel then
   // installs none (and closes any that came, reporting MSG_CTRUNC).
-  msg.msg_controllen = fds != nullptr ? want : credentials_space;
+  // (socklen_t on macOS, size_t on Linux.)
+  msg.msg_controllen = static_cast<decltype(msg.msg_controllen)>(fds != nullptr ? want : credentials_space);
   if (from != nullptr) {
     *from = UnixAddress{};
     msg.msg_name = &from->addr;
@@ -369,12 +370,12 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
       return 0;
     }
     msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
+    msg.msg_controllen = static_cast<decltype(msg.msg_controllen)>(control.size());
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     if (!fds.empty()) {
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(fds.size_bytes());
+      c->cmsg_len = static_cast<decltype(c->cmsg_len)>(CMSG_LEN(fds.size_bytes()));
       std::memcpy(CMSG_DATA(c), fds.data(), fds.size_bytes());
       c = CMSG_NXTHDR(&msg, c);
     }

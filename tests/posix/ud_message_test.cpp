@@ -390,13 +390,13 @@ TEST_CASE("UdSeqpacket: adopted descriptors and credentials turned off still tel
   };
   SUBCASE("a socketpair made outside the library, adopted") {
     int fds[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0);
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds) == 0);
     UdSeqpacket a(fds[0]), b(fds[1]);
     check_zero_then_end(a, b);
   }
   SUBCASE("a descriptor received over SCM_RIGHTS, adopted") {
     int fds[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0);
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds) == 0);
     UdSeqpacket a(fds[0]);
     auto [s, r] = UdStream::pair();
     const int raw[] = {fds[1]};

@@ -595,8 +595,9 @@ struct stat stat_of(const std::string& path) {
 
 // A socket bound at `path` that does not listen yet: a server between bind and listen.
 int bound_not_listening(const std::string& path) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
