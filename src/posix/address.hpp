@@ -29,6 +29,10 @@ bool has_abstract_namespace() noexcept;
 /// The filesystem path a name occupies, or an empty string for an abstract name.
 std::string filesystem_path(const LocalName& name);
 
+/// The namespaced name whose socket file is `path` (in the runtime directory, where there
+/// is no abstract namespace); an empty name when `path` is no such file.
+LocalName namespaced_of_path(std::string_view path);
+
 /// Fills `out` for `name`.
 std::error_code make_address(const LocalName& name, UnixAddress& out) noexcept;
 

@@ -86,7 +86,7 @@ bool rest_owed(AsyncSocketImpl& impl) noexcept {
 // message must fit one kernel allocation: above about 4 MiB the kernel answers ENOBUFS
 // whatever the buffer, so 4 MiB is the most this reports. A minimal query for the async
 // API's limit; the blocking sockets grow the buffer on EMSGSIZE instead.
-std::size_t seqpacket_send_limit(int fd, std::size_t wanted) noexcept {
+[[maybe_unused]] std::size_t seqpacket_send_limit(int fd, std::size_t wanted) noexcept {
   constexpr std::size_t kernel_cap = 4 * 1024 * 1024;
   wanted = std::min(wanted, kernel_cap);
   const int want = static_cast<int>(wanted + 4096);

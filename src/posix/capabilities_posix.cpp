@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // What Unix-domain sockets offer here. Nothing needs measuring: the kernel enforces
 // socket-file permissions and refuses to bind a name in use.
-#include <localsock/config.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "../common/platform.hpp"
 #include "address.hpp"
+#include "flavor.hpp"
 
 namespace localsock::detail {
 
@@ -15,16 +15,16 @@ Capabilities probe_capabilities() noexcept {
   c.namespaced_names = true;
   c.filesystem_names = true;
   c.abstract_names = posix::detail::has_abstract_namespace();
-#if defined(__linux__) && !defined(LOCALSOCK_MESSAGE_FRAMING)
+#if LOCALSOCK_POSIX_LINUX && !defined(LOCALSOCK_MESSAGE_FRAMING)
   c.native_messages = true;
 #endif
   c.half_close = true;
-#if defined(SO_PEERCRED)
+#if LOCALSOCK_POSIX_LINUX || defined(LOCAL_PEERPID)
   c.peer_pid = true;
 #endif
   c.peer_user = true;
   c.descriptor_passing = true;
-#if defined(SCM_CREDENTIALS)
+#if LOCALSOCK_POSIX_LINUX
   c.credentials_passing = true;
 #endif
   c.remote_clients = false;

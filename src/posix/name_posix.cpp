@@ -1,36 +1,65 @@
 // SPDX-License-Identifier: MIT
 // Unix rules for names: sun_path's length, the Linux abstract namespace, and where a
 // namespaced name lives on Unix systems without one.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
 #include "../common/platform.hpp"
 #include "address.hpp"
+#include "flavor.hpp"
 
 namespace localsock::posix::detail {
 
-bool has_abstract_namespace() noexcept {
-#if defined(__linux__)
-  return true;
-#else
-  return false;
-#endif
-}
+bool has_abstract_namespace() noexcept { return LOCALSOCK_POSIX_LINUX != 0; }
 
 namespace {
 
-// Without an abstract namespace, a namespaced name is a socket file in the per-user
-// runtime directory (or the temporary directory when there is none).
+// Without an abstract namespace, a namespaced name is a socket file in a directory of
+// this user's own, "localsock-<uid>" in the per-user runtime directory (or the temporary
+// directory when there is none: on macOS TMPDIR is already per user, /tmp is shared).
 std::string runtime_directory() {
+  std::string base = "/tmp";
   for (const char* var : {"XDG_RUNTIME_DIR", "TMPDIR"}) {
     const char* dir = std::getenv(var);
-    if (dir != nullptr && dir[0] == '/') return dir;
+    if (dir != nullptr && dir[0] == '/') {
+      base = dir;
+      break;
+    }
   }
-  return "/tmp";
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  return base + "/localsock-" + std::to_string(::geteuid());
+}
+
+// Creates the runtime directory (mode 0700) when missing, and checks that it is a
+// directory of this user that no one else may enter: another user who made it first
+// could otherwise put a socket of theirs at any namespaced name (name squatting).
+std::error_code ensure_private_directory(const std::string& dir) noexcept {
+  if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return {errno, std::system_category()};
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) < 0) return {errno, std::system_category()};
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0)
+    return make_error_code(errc::access_denied);
+  return {};
 }
 
 }  // namespace
+
+LocalName namespaced_of_path(std::string_view path) {
+  if (has_abstract_namespace()) return {};
+  const std::string dir = runtime_directory() + "/";
+  constexpr std::string_view suffix = ".sock";
+  if (path.size() <= dir.size() + suffix.size() || !path.starts_with(dir) || !path.ends_with(suffix))
+    return {};
+  const std::string_view leaf = path.substr(dir.size(), path.size() - dir.size() - suffix.size());
+  std::error_code ec;
+  LocalName name = LocalName::namespaced(leaf, ec);
+  return ec ? LocalName{} : name;
+}
 
 std::string filesystem_path(const LocalName& name) {
   if (name.kind() == NameKind::path) return name.str();
@@ -49,13 +78,19 @@ std::error_code make_address(const LocalName& name, UnixAddress& out) noexcept {
     out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.str().size());
     return {};
   }
-  std::string path;
+  std::string path, dir;
   try {
     path = filesystem_path(name);
+    if (name.kind() == NameKind::namespaced) dir = path.substr(0, path.rfind('/'));
   } catch (const std::bad_alloc&) {
     return std::make_error_code(std::errc::not_enough_memory);
   }
   if (path.size() > max_path_length) return make_error_code(errc::name_too_long);
+  // Both ends check the directory: a client never talks to a socket someone else could
+  // have placed there.
+  if (!dir.empty()) {
+    if (const auto ec = ensure_private_directory(dir)) return ec;
+  }
   std::memcpy(out.addr.sun_path, path.data(), path.size());
   out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
   return {};

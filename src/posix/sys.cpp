@@ -42,17 +42,19 @@ int native_type(SocketType type) noexcept {
   return SOCK_STREAM;
 }
 
-void prepare_socket(int fd, int type) noexcept {
+void prepare_socket([[maybe_unused]] int fd, [[maybe_unused]] int type) noexcept {
   [[maybe_unused]] int one = 1;
 #if defined(SO_NOSIGPIPE)
   ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
 #endif
-#if defined(SO_PASSCRED)
+#if LOCALSOCK_POSIX_LINUX
   // Every message then carries the sender's credentials, which is how a zero-length
   // message is told apart from end of stream: both read as 0 bytes.
   if ((type & 0xff) == SOCK_SEQPACKET) ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
 #endif
 }
+
+#if LOCALSOCK_POSIX_LINUX
 
 int open_socket(int type, std::error_code& ec) noexcept {
   int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
@@ -63,6 +65,78 @@ int open_socket(int type, std::error_code& ec) noexcept {
   prepare_socket(fd, type);
   return fd;
 }
+
+int accept_socket(int listen_fd) noexcept { return ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC); }
+
+bool open_pipe(int fds[2]) noexcept { return ::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0; }
+
+namespace {
+std::error_code make_socket_pair(int type, int fds[2]) noexcept {
+  return ::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0 ? last_error() : std::error_code{};
+}
+}  // namespace
+
+#else
+
+namespace {
+
+// Close-on-exec, and O_NONBLOCK set or cleared: what SOCK_CLOEXEC and SOCK_NONBLOCK
+// give at creation on Linux. False with errno set.
+bool set_descriptor_flags(int fd, bool nonblocking) noexcept {
+  const int fl = ::fcntl(fd, F_GETFL);
+  return ::fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 && fl >= 0 &&
+         ::fcntl(fd, F_SETFL, nonblocking ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) == 0;
+}
+
+// Closes `fd` keeping the errno of the failure that made it useless.
+void close_keeping_errno(int fd) noexcept {
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+}
+
+std::error_code make_socket_pair(int type, int fds[2]) noexcept {
+  if (::socketpair(AF_UNIX, type, 0, fds) < 0) return last_error();
+  if (!set_descriptor_flags(fds[0], false) || !set_descriptor_flags(fds[1], false)) {
+    const std::error_code ec = last_error();
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return ec;
+  }
+  return {};
+}
+
+}  // namespace
+
+int open_socket(int type, std::error_code& ec) noexcept {
+  const int fd = ::socket(AF_UNIX, type & ~socket_nonblocking, 0);
+  if (fd < 0 || !set_descriptor_flags(fd, (type & socket_nonblocking) != 0)) {
+    ec = last_error();
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  prepare_socket(fd, type & ~socket_nonblocking);
+  return fd;
+}
+
+int accept_socket(int listen_fd) noexcept {
+  const int fd = ::accept(listen_fd, nullptr, nullptr);
+  if (fd >= 0 && !set_descriptor_flags(fd, false)) {
+    close_keeping_errno(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool open_pipe(int fds[2]) noexcept {
+  if (::pipe(fds) < 0) return false;
+  if (set_descriptor_flags(fds[0], true) && set_descriptor_flags(fds[1], true)) return true;
+  close_keeping_errno(fds[0]);
+  close_keeping_errno(fds[1]);
+  return false;
+}
+
+#endif
 
 namespace {
 
@@ -118,7 +192,8 @@ namespace {
 // closed at once; the listener sees a client that left.
 bool other_type_listens(const UnixAddress& addr, int type) noexcept {
   const int other = (type & 0xff) == SOCK_STREAM ? SOCK_SEQPACKET : SOCK_STREAM;
-  const int fd = ::socket(AF_UNIX, other | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  std::error_code ignored;
+  const int fd = open_socket(other | socket_nonblocking, ignored);
   if (fd < 0) return false;
   int rc;
   do {
@@ -138,7 +213,7 @@ int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_
   // First without waiting: a Unix socket connects at once unless the listener's backlog
   // is full (EAGAIN), so the common case costs a plain connect and one fcntl. Only a
   // full backlog takes the bounded wait of connect_fd.
-  int fd = open_socket(type | SOCK_NONBLOCK, ec);
+  int fd = open_socket(type | socket_nonblocking, ec);
   if (fd >= 0) {
     int rc;
     do {
@@ -171,7 +246,7 @@ int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_
 }
 
 std::error_code socket_pair(int type, int fds[2]) noexcept {
-  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0) return last_error();
+  if (const std::error_code ec = make_socket_pair(type, fds)) return ec;
   prepare_socket(fds[0], type);
   prepare_socket(fds[1], type);
   return {};
@@ -181,6 +256,14 @@ namespace {
 // Control space for one set of sender credentials (on seqpacket sockets every message
 // carries them); generous enough for any platform's credential structure.
 constexpr std::size_t credentials_space = CMSG_SPACE(64);
+
+// Descriptors received close-on-exec: at once on Linux (MSG_CMSG_CLOEXEC); elsewhere
+// by fcntl right after recvmsg (macOS has no such flag).
+#if LOCALSOCK_POSIX_LINUX
+constexpr int received_fds_cloexec = MSG_CMSG_CLOEXEC;
+#else
+constexpr int received_fds_cloexec = 0;
+#endif
 }  // namespace
 
 RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>* fds,
@@ -214,15 +297,14 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
   msg.msg_control = control;
   // A caller that takes no descriptors leaves only room for credentials: the kernel then
   // installs none (and closes any that came, reporting MSG_CTRUNC).
-  msg.msg_controllen = fds != nullptr ? want : credentials_space;
+  // (socklen_t on macOS, size_t on Linux.)
+  msg.msg_controllen = static_cast<decltype(msg.msg_controllen)>(fds != nullptr ? want : credentials_space);
   if (from != nullptr) {
     *from = UnixAddress{};
     msg.msg_name = &from->addr;
     msg.msg_namelen = sizeof from->addr;
   }
-#if defined(MSG_CMSG_CLOEXEC)
-  flags |= MSG_CMSG_CLOEXEC;
-#endif
+  flags |= received_fds_cloexec;
   out.size = retry_eintr([&] { return ::recvmsg(fd, &msg, flags); }, ec, fd);
   if (ec) return out;
   if (from != nullptr) from->len = msg.msg_namelen;
@@ -231,7 +313,7 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
   std::size_t taken = 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
-#if defined(SCM_CREDENTIALS)
+#if LOCALSOCK_POSIX_LINUX
     if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
       ucred u;
       std::memcpy(&u, CMSG_DATA(c), sizeof u);
@@ -245,6 +327,7 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
     for (std::size_t i = 0; i < count; ++i) {
       int received;
       std::memcpy(&received, data + i * sizeof(int), sizeof(int));
+      if constexpr (received_fds_cloexec == 0) ::fcntl(received, F_SETFD, FD_CLOEXEC);
       // Never leak: descriptors beyond what the caller asked for are closed here.
       if (fds != nullptr && taken < max_fds) {
         fds->emplace_back(received);
@@ -269,7 +352,7 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
     msg.msg_name = const_cast<sockaddr_un*>(&to->addr);
     msg.msg_namelen = to->len;
   }
-#if defined(SCM_CREDENTIALS)
+#if LOCALSOCK_POSIX_LINUX
   const std::size_t credentials_size = credentials ? CMSG_SPACE(sizeof(ucred)) : 0;
 #else
   if (credentials) {
@@ -287,16 +370,16 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
       return 0;
     }
     msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
+    msg.msg_controllen = static_cast<decltype(msg.msg_controllen)>(control.size());
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     if (!fds.empty()) {
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(fds.size_bytes());
+      c->cmsg_len = static_cast<decltype(c->cmsg_len)>(CMSG_LEN(fds.size_bytes()));
       std::memcpy(CMSG_DATA(c), fds.data(), fds.size_bytes());
       c = CMSG_NXTHDR(&msg, c);
     }
-#if defined(SCM_CREDENTIALS)
+#if LOCALSOCK_POSIX_LINUX
     if (credentials) {
       // The kernel checks these: a process may only claim its own ids (unless privileged).
       const ucred u{::getpid(), ::geteuid(), ::getegid()};
@@ -312,7 +395,7 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
 
 void grow_send_buffer(int fd, std::size_t size) noexcept {
   const int want = static_cast<int>(std::min<std::size_t>(size + 4096, std::size_t{1} << 30));
-#if defined(SO_SNDBUFFORCE)
+#if LOCALSOCK_POSIX_LINUX
   if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) == 0) return;
 #endif
   ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
@@ -343,10 +426,7 @@ std::optional<bool> message_fits(int from, int to, std::span<const std::byte> da
 // halving the gap to the byte. About 30 sends, a few milliseconds, once per process.
 std::size_t measure_max_message(int type, std::error_code& ec) noexcept {
   int fds[2];
-  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0) {
-    ec = last_error();
-    return 0;
-  }
+  if ((ec = make_socket_pair(type, fds))) return 0;
   const OwnedFd from(fds[0]), to(fds[1]);
   grow_send_buffer(from.get(), max_measured_message);
   // Never written: the kernel copies the zero pages, and no memory is used.
@@ -394,10 +474,29 @@ std::size_t max_message_size(int type, std::error_code& ec) noexcept {
   return size;
 }
 
+#if !LOCALSOCK_POSIX_LINUX
+namespace {
+#if defined(__linux__)
+// The generic flavor on Linux: glibc has no getpeereid, so its semantics (user and
+// group only) are taken from SO_PEERCRED.
+int peer_eid(int fd, uid_t& uid, gid_t& gid) noexcept {
+  ucred u{};
+  socklen_t len = sizeof u;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &u, &len) < 0) return -1;
+  uid = u.uid;
+  gid = u.gid;
+  return 0;
+}
+#else
+int peer_eid(int fd, uid_t& uid, gid_t& gid) noexcept { return ::getpeereid(fd, &uid, &gid); }
+#endif
+}  // namespace
+#endif
+
 PeerCredentials peer_credentials_of(int fd, std::error_code& ec) noexcept {
   ec.clear();
   PeerCredentials c;
-#if defined(SO_PEERCRED)
+#if LOCALSOCK_POSIX_LINUX
   ucred u{};
   socklen_t len = sizeof u;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &u, &len) < 0) {
@@ -408,20 +507,26 @@ PeerCredentials peer_credentials_of(int fd, std::error_code& ec) noexcept {
   c.uid = u.uid;
   c.gid = u.gid;
 #else
-  // BSD and macOS: getpeereid has no pid (LOCAL_PEERPID is macOS-only).
+  // BSD and macOS: getpeereid gives the user and group; the pid where the system tells
+  // it (macOS: LOCAL_PEERPID), else 0.
   uid_t uid;
   gid_t gid;
-  if (::getpeereid(fd, &uid, &gid) < 0) {
+  if (peer_eid(fd, uid, gid) < 0) {
     ec = last_error();
     return c;
   }
   c.uid = uid;
   c.gid = gid;
+#if defined(LOCAL_PEERPID)
+  pid_t pid = 0;
+  socklen_t len = sizeof pid;
+  if (::getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &pid, &len) == 0) c.pid = pid;
+#endif
 #endif
   return c;
 }
 
-#if defined(__linux__) && defined(STATX_BTIME)
+#if LOCALSOCK_POSIX_LINUX && defined(STATX_BTIME)
 bool file_id(const std::string& path, FileId& out, int dir) noexcept {
   struct statx st {};
   if (::statx(dir, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &st) < 0)
@@ -440,10 +545,22 @@ bool file_id(const std::string& path, FileId& out, int dir) noexcept {
 bool file_id(const std::string& path, FileId& out, int dir) noexcept {
   struct stat st {};
   if (::fstatat(dir, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return false;
+  auto ns = [](const timespec& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+  };
   out.dev = static_cast<std::uint64_t>(st.st_dev);
   out.ino = static_cast<std::uint64_t>(st.st_ino);
+  // The field names are the system's own: macOS and FreeBSD record the birth time.
+#if defined(__APPLE__)
+  out.birth_ns = ns(st.st_birthtimespec);
+  out.change_ns = ns(st.st_ctimespec);
+#elif defined(__FreeBSD__)
+  out.birth_ns = ns(st.st_birthtim);
+  out.change_ns = ns(st.st_ctim);
+#else
   out.birth_ns = -1;
-  out.change_ns = static_cast<std::int64_t>(st.st_ctime);
+  out.change_ns = ns(st.st_ctim);
+#endif
   out.socket = S_ISSOCK(st.st_mode);
   return true;
 }
@@ -458,7 +575,7 @@ bool unchanged(const FileId& then, const FileId& now) noexcept {
   return same_file(then, now) && then.change_ns == now.change_ns;
 }
 
-#if defined(O_PATH)
+#if LOCALSOCK_POSIX_LINUX
 constexpr int directory_open_flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
 #else
 constexpr int directory_open_flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
@@ -502,6 +619,7 @@ LocalName name_of(const UnixAddress& a) {
     return LocalName::namespaced(std::string_view(p + 1, len - 1), ec);
   }
   std::string_view path(p, ::strnlen(p, len));
+  if (LocalName namespaced = namespaced_of_path(path); !namespaced.empty()) return namespaced;
   std::error_code ec;
   return LocalName::path(path, ec);
 }

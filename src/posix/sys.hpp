@@ -17,21 +17,41 @@
 #include <vector>
 
 #include "address.hpp"
+#include "flavor.hpp"
 #include "../common/faults.hpp"
 
 namespace localsock::posix::detail {
 
 inline std::error_code last_error() noexcept { return {errno, std::system_category()}; }
 
-#if defined(MSG_NOSIGNAL)
+// SIGPIPE: SO_NOSIGPIPE on every socket where the system has it (macOS, BSD), else
+// MSG_NOSIGNAL on every send (Linux, in either flavor: it has no SO_NOSIGPIPE).
+#if LOCALSOCK_POSIX_LINUX || !defined(SO_NOSIGPIPE)
 inline constexpr int send_flags = MSG_NOSIGNAL;
 #else
 inline constexpr int send_flags = 0;  // SO_NOSIGPIPE is set on every socket instead.
 #endif
 
-/// A new AF_UNIX socket of `type` (SOCK_STREAM, ... possibly | SOCK_NONBLOCK),
+/// Added to a socket type for open_socket: the socket starts nonblocking
+/// (SOCK_NONBLOCK on Linux; elsewhere a bit of ours, turned into O_NONBLOCK by fcntl).
+#if LOCALSOCK_POSIX_LINUX
+inline constexpr int socket_nonblocking = SOCK_NONBLOCK;
+#else
+inline constexpr int socket_nonblocking = 0x40000000;
+#endif
+
+/// A new AF_UNIX socket of `type` (SOCK_STREAM, ... possibly | socket_nonblocking),
 /// close-on-exec, with SIGPIPE suppressed; -1 with `ec` set on failure.
 int open_socket(int type, std::error_code& ec) noexcept;
+
+/// accept on `listen_fd`: the new socket close-on-exec and blocking (accept4 on Linux;
+/// elsewhere accept and fcntl, as BSD passes O_NONBLOCK on from the listening socket).
+/// -1 with errno set on failure.
+int accept_socket(int listen_fd) noexcept;
+
+/// A pipe with both ends nonblocking and close-on-exec (pipe2 on Linux, else pipe and
+/// fcntl); false with errno set.
+bool open_pipe(int fds[2]) noexcept;
 
 /// Prepares a socket accepted or adopted by the library (SO_NOSIGPIPE where needed;
 /// credentials on message sockets, so a zero-length message differs from the end).

@@ -25,7 +25,7 @@ namespace localsock::posix::detail {
 // and close() wakes the waiters with shutdown(SHUT_RD), after which accept4 fails with
 // EINVAL. Elsewhere (where shutdown does not wake accept): the socket is nonblocking and
 // accept waits in poll() beside a wake-up pipe that close() writes to.
-#if defined(__linux__)
+#if LOCALSOCK_POSIX_LINUX
 constexpr bool accept_waits_in_kernel = true;
 #else
 constexpr bool accept_waits_in_kernel = false;
@@ -269,7 +269,7 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
   // nonblocking; on Linux only in nonblocking mode. Accepted sockets are blocking either
   // way (accept4 does not pass it on).
   const bool nonblocking_socket = !accept_waits_in_kernel || options.nonblocking;
-  s->fd = open_socket(s->type | (nonblocking_socket ? SOCK_NONBLOCK : 0), ec);
+  s->fd = open_socket(s->type | (nonblocking_socket ? socket_nonblocking : 0), ec);
   if (s->fd < 0) return {};
   // Accepted sockets inherit the listening socket's buffer sizes.
   if (options.buffer_size) {
@@ -280,7 +280,7 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
       return {};
     }
   }
-  if (!accept_waits_in_kernel && ::pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+  if (!accept_waits_in_kernel && !open_pipe(s->wake)) {
     ec = last_error();
     return {};
   }
@@ -371,7 +371,7 @@ int ListenerCore::accept_waiting_in_kernel(Timeout timeout, std::error_code& ec)
   if (!wait_turn()) return -1;
   int fd = -1;
   for (;;) {
-    fd = ::accept4(s->fd, nullptr, nullptr, SOCK_CLOEXEC);
+    fd = accept_socket(s->fd);
     const int err = errno;
     if (fd >= 0 && !refused_by_uid(*s, fd)) break;
     if (fd < 0 && s->gate.closed()) {
@@ -401,7 +401,7 @@ int ListenerCore::accept_waiting_in_poll(Timeout timeout, std::error_code& ec) {
   const auto deadline = clock::now() + timeout;
   int fd = -1;
   for (;;) {
-    fd = ::accept4(s->fd, nullptr, nullptr, SOCK_CLOEXEC);
+    fd = accept_socket(s->fd);
     if (fd >= 0) {
       if (refused_by_uid(*s, fd)) continue;
       break;

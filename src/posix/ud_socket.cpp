@@ -104,7 +104,7 @@ void UdSocket::set_pass_credentials(bool on, std::error_code& ec) noexcept {
     ec = make_error_code(errc::not_connected);
     return;
   }
-#if defined(SO_PASSCRED)
+#if LOCALSOCK_POSIX_LINUX
   // A seqpacket socket keeps the option on whatever is asked: the credentials every
   // message then carries are how a zero-length message differs from the end of the
   // stream. Turning it off there only stops them being reported.

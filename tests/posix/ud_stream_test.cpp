@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <localsock/capabilities.hpp>
 #include <localsock/posix/ud_datagram.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
@@ -49,6 +50,25 @@ struct TempDir {
   }
   LocalName name(const char* leaf) const { return LocalName::path((path / leaf).string()); }
 };
+
+// A name another user's client can reach: an abstract name where there are such, else a
+// socket file in `dir` (opened to others): a namespaced name's file lies in this user's
+// private directory, which keeps every other user out already.
+// Options for a listener at such a name that refuses other users at accept only
+// (same_user_only): a socket file must then be writable by them (mode 0666).
+UdListenerOptions refused_at_accept() {
+  UdListenerOptions o;
+  o.same_user_only = true;
+  if (!localsock::capabilities().abstract_names) o.mode = 0666;
+  return o;
+}
+
+LocalName reachable_by_others(const TempDir& dir) {
+  if (localsock::capabilities().abstract_names)
+    return LocalName::namespaced(localsock::test::unique_name());
+  ::chmod(dir.path.c_str(), 0755);
+  return dir.name("others");
+}
 
 bool is_socket(const fs::path& p) {
   struct stat st{};
@@ -153,7 +173,19 @@ TEST_CASE("UdListener: a live listener's socket is never reclaimed") {
 TEST_CASE("UdListener: an abstract name leaves nothing in the filesystem") {
   const LocalName name = LocalName::namespaced(localsock::test::unique_name());
   UdListener l = UdListener::bind(name);
-  CHECK(name.native().front() == '@');
+  // Without an abstract namespace (macOS, BSD, the generic flavor) the name is a socket
+  // file in this user's private runtime directory, mode 0700.
+  const bool abstract = localsock::capabilities().abstract_names;
+  CHECK((name.native().front() == '@') == abstract);
+  if (!abstract) {
+    struct stat st {};
+    const std::string dir = name.native().substr(0, name.native().rfind('/'));
+    REQUIRE(::lstat(dir.c_str(), &st) == 0);
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK((st.st_mode & 0777) == 0700);
+    CHECK(st.st_uid == ::geteuid());
+    CHECK(is_socket(name.native()));
+  }
   std::thread t([&] {
     UdStream s = l.accept();
     CHECK(is_cloexec(s.native_handle()));
@@ -356,7 +388,8 @@ TEST_CASE("UdListener: concurrent accepts with different timeouts keep their dea
 TEST_CASE("UdStream: peer credentials of both ends are this process's") {
   auto [a, b] = UdStream::pair();
   const auto c = a.peer_credentials();
-  CHECK(c.pid == ::getpid());
+  // getpeereid has no pid (BSD, the generic flavor); Linux and macOS tell it.
+  if (localsock::capabilities().peer_pid) CHECK(c.pid == ::getpid());
   CHECK(c.uid == ::geteuid());
   CHECK(c.gid == ::getegid());
 }
@@ -536,9 +569,10 @@ TEST_CASE("access control: another user is kept out by permissions and by same_u
           return ec == errc::access_denied ? 0 : 1;
         }) == 0);
 
-  // An abstract name has no permissions: same_user_only refuses the other user at accept.
-  const LocalName abstract = LocalName::namespaced(localsock::test::unique_name());
-  UdListener by_uid = UdListener::bind(abstract, {.same_user_only = true});
+  // An abstract name has no permissions: same_user_only refuses the other user at accept
+  // (where there is none, a socket file the other user may reach stands in for it).
+  const LocalName abstract = reachable_by_others(dir);
+  UdListener by_uid = UdListener::bind(abstract, refused_at_accept());
   // The other user's client connects and leaves its connection in the backlog (fork
   // happens before any thread exists, so the child may allocate).
   const int code = as_other_user([&] {
@@ -596,8 +630,9 @@ struct stat stat_of(const std::string& path) {
 
 // A socket bound at `path` that does not listen yet: a server between bind and listen.
 int bound_not_listening(const std::string& path) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
@@ -752,8 +787,9 @@ TEST_CASE("UdListener: accept_for returns by its deadline while refusing other u
     MESSAGE("cannot run a client as another user here (unprivileged); skipped");
     return;
   }
-  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
-  UdListener l = UdListener::bind(name, {.same_user_only = true});
+  TempDir dir;
+  const LocalName name = reachable_by_others(dir);
+  UdListener l = UdListener::bind(name, refused_at_accept());
   std::error_code ec;
   std::chrono::steady_clock::duration took{};
   const auto start = std::chrono::steady_clock::now();

@@ -48,7 +48,10 @@ void note(const char* fmt, A... a) {
   if (quiet) return;
   std::lock_guard lock(stderr_mutex);
   std::fprintf(stderr, "lsock: ");
-  std::fprintf(stderr, fmt, a...);
+  if constexpr (sizeof...(A) == 0)
+    std::fputs(fmt, stderr);
+  else
+    std::fprintf(stderr, fmt, a...);
   std::fprintf(stderr, "\n");
 }
 

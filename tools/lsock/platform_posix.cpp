@@ -70,6 +70,14 @@ class PosixChild final : public ChildProcess {
   int status_ = 0;
 };
 
+// A close-on-exec pipe: pipe and fcntl, as macOS has no pipe2.
+bool cloexec_pipe(int fds[2]) {
+  if (::pipe(fds) < 0) return false;
+  ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  ::fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+  return true;
+}
+
 }  // namespace
 
 namespace {
@@ -94,7 +102,7 @@ void close_both(int (&fds)[2]) {
 
 std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, std::string& error) {
   int to_child[2] = {-1, -1}, from_child[2] = {-1, -1};
-  if (::pipe2(to_child, O_CLOEXEC) < 0 || ::pipe2(from_child, O_CLOEXEC) < 0) {
+  if (!cloexec_pipe(to_child) || !cloexec_pipe(from_child)) {
     error = std::strerror(errno);
     close_both(to_child);
     close_both(from_child);

@@ -140,9 +140,9 @@ PeerInfo peer_info(const S& s, std::error_code& ec) {
 
 #else
 
-#if defined(LOCALSOCK_MESSAGE_FRAMING) || !defined(__linux__)
-// Unix sockets without SOCK_SEQPACKET (macOS), or framing chosen at build time (the
-// message_framing option, recorded in config.hpp; Linux tests framing this way).
+#if defined(LOCALSOCK_MESSAGE_FRAMING)
+// The generic Unix flavor (macOS has no SOCK_SEQPACKET), or framing chosen at build
+// time (the message_framing option); config.hpp records both.
 using PlatformMessageSocket = posix::FramedStream;
 #else
 using PlatformMessageSocket = posix::UdSeqpacket;

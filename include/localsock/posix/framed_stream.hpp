@@ -88,6 +88,9 @@ class FramedStream {
   ReceiveResult peek_size(std::error_code& ec) noexcept;
 
   /// The underlying byte stream.
+  /// Ends one or both directions of the underlying stream (as UdStream::shutdown).
+  void shutdown(Shutdown how, std::error_code& ec) noexcept { stream_.shutdown(how, ec); }
+
   UdStream& stream() noexcept { return stream_; }
   const UdStream& stream() const noexcept { return stream_; }
   bool is_open() const noexcept { return stream_.is_open(); }
