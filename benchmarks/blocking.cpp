@@ -90,7 +90,8 @@ auto listen_for_child(const std::string& name, const Args& a, Child& child) {
     auto l = RawImpl::listen(name);
     HANDLE inst = RawImpl::instance(l);
     child = start_echo_child(a, name);
-    return std::make_pair(std::move(l), RawImpl::accept_on(l, inst));
+    RawImpl::Handle server = RawImpl::accept_on(l, inst);
+    return std::make_pair(std::move(l), std::move(server));
   } else
 #endif
   {
