@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: MIT
 // The async API on Windows: pipe handles are overlapped and bound to libuv's own
-// completion port (uv_loop_t::iocp), so that their completions wake the loop directly,
-// as libuv's own pipes do, with no thread or hand-over of ours. libuv dispatches a
-// completion by the request its OVERLAPPED sits in; each operation here keeps its
-// OVERLAPPED in the wake-up request of a uv_async_t that is never registered with the
-// loop (a "relay"), and libuv calls that handle's callback, exactly as for a
-// uv_async_send (whose completions take the same path). uv_pipe_t is not used: it
-// cannot keep message boundaries (nor zero-length messages), and localsock's listener
-// options (descriptors, instance limits, first-instance protection) need the instances
-// made by localsock.
+// completion port, so that their completions wake the loop directly, as libuv's own
+// pipes do, with no thread or hand-over of ours. Each operation keeps its OVERLAPPED
+// in a UvRelay, through which libuv runs the operation's completion on the loop thread
+// (uv_relay.cpp, the one file that touches libuv's internals). uv_pipe_t is not used:
+// it cannot keep message boundaries (nor zero-length messages), and localsock's
+// listener options (descriptors, instance limits, first-instance protection) need the
+// instances made by localsock.
 // uv.h (through async_common.hpp) brings winsock2.h, which must come before windows.h.
 #include "../common/async_common.hpp"
 
 #include <windows.h>
 
+#include "uv_relay.hpp"
 #include "win_error.hpp"
 
 namespace localsock::detail {
@@ -31,48 +30,43 @@ void run_completion(Op* op, DWORD bytes, DWORD error);
 
 // An overlapped operation of a socket or listener. A connection's reads and writes are
 // members of the connection, reused for every operation (`on_heap` false); a listener's
-// connects are allocated each and deleted once complete.
+// connects are allocated each and deleted once complete. From start() until its
+// completion runs, an operation keeps the loop running (`loop_ref`), however it
+// completes: through the port, or finished from the loop's next turn.
 struct Op {
-  uv_async_t relay{};     // never registered: carries the OVERLAPPED and the callback
-  HANDLE file = nullptr;  // the handle the operation runs on, for its result
+  UvRelay relay{relayed, this};  // carries the OVERLAPPED and the completion
+  HANDLE file = nullptr;         // the handle the operation runs on, for its result
+  LoopRef loop_ref;
   bool on_heap = true;
 
-  Op() noexcept {
-    // What uv_async_init sets up for libuv's dispatch, without registering the handle.
-    relay.type = UV_ASYNC;
-    relay.async_req.type = UV_WAKEUP;
-    relay.async_req.data = &relay;
-    relay.async_cb = relayed;
-    relay.data = this;
-  }
+  Op() noexcept = default;
   Op(const Op&) = delete;
   Op& operator=(const Op&) = delete;
   virtual ~Op() = default;
 
-  /// A fresh OVERLAPPED for the next use on `h`.
-  OVERLAPPED* start(HANDLE h) noexcept {
+  /// A fresh OVERLAPPED for the next use on `h`, on `loop`.
+  OVERLAPPED* start(HANDLE h, const std::shared_ptr<LoopState>& loop) noexcept {
     file = h;
-    relay.async_req.u.io.overlapped = OVERLAPPED{};
-    return &relay.async_req.u.io.overlapped;
+    loop_ref = LoopRef(loop);
+    return relay.fresh_overlapped();
   }
   /// Finishes the operation with the outcome its OVERLAPPED holds (it has completed).
   void complete_from_overlapped() {
     DWORD bytes = 0;
-    const DWORD error = ::GetOverlappedResult(file, &relay.async_req.u.io.overlapped, &bytes, FALSE)
-                            ? 0
-                            : ::GetLastError();
+    const DWORD error = ::GetOverlappedResult(file, relay.overlapped(), &bytes, FALSE) ? 0 : ::GetLastError();
     run_completion(this, bytes, error);
   }
   // On the loop thread, with the operation's outcome.
   virtual void complete(DWORD bytes, DWORD error) = 0;
 
  private:
-  static void relayed(uv_async_t* h) { static_cast<Op*>(h->data)->complete_from_overlapped(); }
+  static void relayed(void* op) { static_cast<Op*>(op)->complete_from_overlapped(); }
 };
 
 // Runs `op`'s completion, and deletes it after if it was allocated for the one use. A
 // member op may be gone once complete() returns (the connection may be released).
 void run_completion(Op* op, DWORD bytes, DWORD error) {
+  op->loop_ref.reset();  // the operation is over; what complete() starts holds anew
   if (op->on_heap) {
     std::unique_ptr<Op> owned(op);
     owned->complete(bytes, error);
@@ -84,9 +78,7 @@ void run_completion(Op* op, DWORD bytes, DWORD error) {
 // Binds a pipe handle to the loop's completion port; its overlapped operations
 // complete there.
 std::error_code bind_to_port(LoopState& loop, const PipeCore& pipe) {
-  if (::CreateIoCompletionPort(static_cast<HANDLE>(pipe.native_handle()), loop.loop->iocp, 0, 0) == nullptr)
-    return win::detail::last_error();
-  return {};
+  return bind_to_loop_port(loop.loop, static_cast<HANDLE>(pipe.native_handle()));
 }
 
 }  // namespace
@@ -181,7 +173,6 @@ void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end,
 void ReadOp::complete(DWORD bytes, DWORD error) {
   const auto keep = std::move(socket);
   AsyncSocketImpl& impl = *keep;
-  impl.loop->release();
   SocketIo& io = *impl.io;
   io.read_pending = false;
   if (impl.state != AsyncSocketImpl::State::open) {
@@ -243,7 +234,6 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
 void WriteOp::complete(DWORD bytes, DWORD error) {
   const auto keep = std::move(socket);
   AsyncSocketImpl& impl = *keep;
-  impl.loop->release();
   SocketIo& io = *impl.io;
   io.write_pending = false;
   if (impl.state != AsyncSocketImpl::State::open) {
@@ -270,15 +260,13 @@ void WriteOp::complete(DWORD bytes, DWORD error) {
 // An overlapped operation that failed at once: no completion comes through the port, so
 // it is finished on the loop's next turn, never inside the call that started it.
 void fail_on_loop(AsyncSocketImpl& impl, Op& op, DWORD err) {
-  impl.loop->hold();
-  impl.loop->post([keep = shared_of(impl), &op, err] { op.complete(0, err); });
+  impl.loop->post([keep = shared_of(impl), &op, err] { run_completion(&op, 0, err); });
 }
 
 // An operation that completed at once on a handle that skips the port on success: its
 // result is in its OVERLAPPED; it is finished on the loop's next turn. (The op holds its
 // socket, so the capture is one pointer: no allocation.)
 void finish_on_loop(AsyncSocketImpl& impl, Op& op) {
-  impl.loop->hold();
   impl.loop->post([op = &op] { op->complete_from_overlapped(); });
 }
 
@@ -307,7 +295,7 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
     op.target = op.buffer.data();
   }
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
-  OVERLAPPED* ov = op.start(h);
+  OVERLAPPED* ov = op.start(h, impl.loop);
   op.socket = shared_of(impl);
   io.read_pending = true;
   if (!::ReadFile(h, op.target, op.size, nullptr, ov)) {
@@ -323,7 +311,6 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
     return;
   }
   // Pending, or done already: either way the completion comes through the port.
-  impl.loop->hold();
 }
 
 // Starts writing the front of the queue. True when the write completed at once and was
@@ -344,10 +331,8 @@ bool start_write(AsyncSocketImpl& impl) {
       impl.write_failed(make_error_code(errc::message_too_large));
       return false;
     }
-    impl.loop->hold();
-    impl.loop->post([keep = shared_of(impl), cb = std::move(failed.cb)]() mutable {
+    impl.loop->post([keep = shared_of(impl), cb = std::move(failed.cb), ref = LoopRef(impl.loop)]() mutable {
       AsyncSocketImpl& s = *keep;
-      s.loop->release();
       const auto ec = make_error_code(errc::message_too_large);
       s.written({{}, 0, std::move(cb)}, ec);
       if (s.state == AsyncSocketImpl::State::open) io_update(s);
@@ -358,18 +343,14 @@ bool start_write(AsyncSocketImpl& impl) {
   const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
   WriteOp& op = io.write_op;
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
-  OVERLAPPED* ov = op.start(h);
+  OVERLAPPED* ov = op.start(h, impl.loop);
   op.socket = shared_of(impl);
   io.write_pending = true;
   if (!::WriteFile(h, data, n, nullptr, ov)) {
     if (::GetLastError() != ERROR_IO_PENDING) fail_on_loop(impl, op, ::GetLastError());
-    else impl.loop->hold();
     return false;
   }
-  if (!io.skips_port_on_success) {  // done, and the completion comes through the port
-    impl.loop->hold();
-    return false;
-  }
+  if (!io.skips_port_on_success) return false;  // done; the completion comes through the port
   // Done at once, and no completion comes. With no application callback to run (and
   // no drain to tell), it is finished here, as the Unix backend writes at once;
   // otherwise from the loop, never inside write().
@@ -379,6 +360,7 @@ bool start_write(AsyncSocketImpl& impl) {
   }
   DWORD written = 0;
   ::GetOverlappedResult(h, ov, &written, FALSE);
+  op.loop_ref.reset();
   op.socket.reset();
   io.write_pending = false;
   item.done += written;
@@ -442,12 +424,7 @@ void io_close(AsyncSocketImpl& impl) {
     return;
   }
   // Nothing pending: finish on the loop's next turn, like a uv_close callback.
-  auto self = impl.self;
-  impl.loop->hold();
-  impl.loop->post([self] {
-    self->impl()->loop->release();
-    finish_close_if_idle(*self->impl());
-  });
+  impl.loop->post([self = impl.self, ref = LoopRef(impl.loop)] { finish_close_if_idle(*self->impl()); });
 }
 
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
@@ -571,7 +548,6 @@ struct ConnectOp final : Op {
   PipeCore instance;
   void complete(DWORD, DWORD error) override {
     AsyncListenerImpl& impl = *listener;
-    impl.loop->release();
     impl.io->connect_pending = false;
     impl.io->pending_instance = nullptr;
     impl.io->pending_ov = nullptr;
@@ -638,11 +614,10 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   op->listener = impl;
   op->instance = std::move(instance);
   HANDLE h = static_cast<HANDLE>(op->instance.native_handle());
-  OVERLAPPED* ov = op->start(h);
+  OVERLAPPED* ov = op->start(h, impl->loop);
   DWORD err = 0;
   if (!::ConnectNamedPipe(h, ov)) err = ::GetLastError();
   io.connect_pending = true;
-  impl->loop->hold();
   if (err == ERROR_IO_PENDING || err == 0) {
     io.retry.succeeded();  // an instance waits for clients again
     io.pending_instance = h;
@@ -677,12 +652,7 @@ void listener_close(AsyncListenerImpl& impl) {
       ::CancelIoEx(static_cast<HANDLE>(impl.io->pending_instance), impl.io->pending_ov);
     return;
   }
-  auto self = impl.self;
-  impl.loop->hold();
-  impl.loop->post([self, raw = &impl] {
-    raw->loop->release();
-    finish_listener(*raw);
-  });
+  impl.loop->post([self = impl.self, raw = &impl, ref = LoopRef(impl.loop)] { finish_listener(*raw); });
 }
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
