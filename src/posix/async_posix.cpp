@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <type_traits>
 
 #include "../common/async_common.hpp"
 
@@ -79,30 +78,6 @@ bool rest_owed(AsyncSocketImpl& impl) noexcept {
   return impl.mode == Mode::messages && !impl.write_failure && has_rest(impl.io->messages);
 }
 
-// The largest message a seqpacket socket can send, at most `wanted`. A message must fit
-// the send buffer, less 32 bytes (unix_dgram_sendmsg answers EMSGSIZE otherwise), so the
-// buffer is grown first as far as the process may: SO_SNDBUFFORCE where privileged,
-// else SO_SNDBUF, which the kernel caps at net.core.wmem_max (and doubles). And one
-// message must fit one kernel allocation: above about 4 MiB the kernel answers ENOBUFS
-// whatever the buffer, so 4 MiB is the most this reports. A minimal query for the async
-// API's limit; the blocking sockets grow the buffer on EMSGSIZE instead.
-[[maybe_unused]] std::size_t seqpacket_send_limit(int fd, std::size_t wanted) noexcept {
-  constexpr std::size_t kernel_cap = 4 * 1024 * 1024;
-  wanted = std::min(wanted, kernel_cap);
-  const int want = static_cast<int>(wanted + 4096);
-  int have = 0;
-  socklen_t len = sizeof have;
-  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && have >= want)
-    return std::min<std::size_t>(wanted, static_cast<std::size_t>(have) - 32);
-#if defined(SO_SNDBUFFORCE)
-  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
-#endif
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
-  len = sizeof have;
-  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) < 0 || have <= 32) return wanted;
-  return std::min<std::size_t>(wanted, static_cast<std::size_t>(have) - 32);
-}
-
 // Starts polling the connection's descriptor (loop thread).
 std::error_code attach(AsyncSocketImpl& impl) {
   std::error_code ec;
@@ -111,10 +86,14 @@ std::error_code attach(AsyncSocketImpl& impl) {
   else
     set_nonblocking(impl.io->messages, true, ec);
   if (ec) return ec;
-  // A framed stream sends any message a frame can carry; seqpacket has system limits.
-  if constexpr (std::is_same_v<PlatformSocket<Mode::messages>, posix::UdSeqpacket>)
-    if (impl.mode == Mode::messages)
-      impl.message_limit = seqpacket_send_limit(impl.io->fd(), impl.settings.max_message_size);
+  if (impl.mode == Mode::messages) {
+    // Seqpacket has a system limit (the send buffer this process may give a socket, the
+    // kernel's largest message), measured once per process; a framed stream sends any
+    // message a frame can carry. A larger message is refused before it is sent.
+    const std::size_t system_limit = max_message_size(impl.io->messages, ec);
+    if (ec) return ec;
+    impl.message_limit = std::min(impl.settings.max_message_size, system_limit);
+  }
   impl.io->poll = new uv_poll_t{};
   if (const int rc = uv_poll_init(impl.loop->loop, impl.io->poll, impl.io->fd()); rc != 0) {
     delete impl.io->poll;
