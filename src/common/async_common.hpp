@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -350,6 +351,16 @@ struct AsyncListenerImpl {
   AsyncListenerImpl();
   ~AsyncListenerImpl();
 };
+
+/// The one place where a connection's or listener's mode, a run-time choice, becomes
+/// a type: calls `f` with `std::integral_constant<Mode, M>` for the M that `mode` is.
+/// Backends use it once, when they make the connection's or listener's object; from
+/// then on the type of that object decides.
+template <typename F>
+decltype(auto) with_mode(Mode mode, F&& f) {
+  if (mode == Mode::bytes) return f(std::integral_constant<Mode, Mode::bytes>{});
+  return f(std::integral_constant<Mode, Mode::messages>{});
+}
 
 // ---- what each backend provides (src/posix/async_posix.cpp, src/win/async_win.cpp) --
 

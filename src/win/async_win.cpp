@@ -12,6 +12,8 @@
 
 #include <windows.h>
 
+#include <variant>
+
 #include "uv_relay.hpp"
 #include "win_error.hpp"
 
@@ -102,8 +104,28 @@ struct WriteOp final : Op {
 };
 }  // namespace
 
+// What a connection keeps that only its mode needs, chosen by type: the one object a
+// connection holds (SocketIo::per_mode) decides how its reads and writes end.
+template <Mode M>
+struct PipeIo;
+// Byte pipes: a read delivers what it read; a write may be taken in part.
+template <>
+struct PipeIo<Mode::bytes> {};
+// Message pipes: a message larger than one read, put together across ERROR_MORE_DATA
+// (the rest is read straight into it), or dropped for being over the maximum.
+template <>
+struct PipeIo<Mode::messages> {
+  std::vector<std::byte> message;
+  bool assembling = false;
+  bool discarding = false;
+  std::size_t discarded = 0;
+};
+using ByteIo = PipeIo<Mode::bytes>;
+using MessageIo = PipeIo<Mode::messages>;
+
 struct SocketIo {
   PipeCore pipe;
+  std::variant<ByteIo, MessageIo> per_mode;
   ReadOp read_op;
   WriteOp write_op;
   bool read_pending = false;
@@ -113,12 +135,6 @@ struct SocketIo {
   // Message pipes keep every completion: whether a read ending in ERROR_MORE_DATA (a
   // warning, not a success) still sends one in that mode is not documented.
   bool skips_port_on_success = false;
-  // Message mode: a message larger than one read, put together across ERROR_MORE_DATA
-  // (the rest is read straight into it), or dropped for being over the maximum.
-  std::vector<std::byte> message;
-  bool assembling = false;
-  bool discarding = false;
-  std::size_t discarded = 0;
   // The size of the next read: small while the connection is quiet, so that idle
   // connections hold little memory in their pending read; doubled (up to the read
   // chunk) each time a read fills its buffer.
@@ -170,6 +186,61 @@ void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end,
   deliver_read(impl, {data, end, ec});
 }
 
+// A read of a byte pipe completed without error: its bytes go to the callback. True:
+// the connection goes on as usual (io_update).
+bool read_done(AsyncSocketImpl& impl, ByteIo&, ReadOp& op, DWORD bytes, DWORD) {
+  hand_over(impl, std::span(op.buffer).first(bytes), false, {});
+  return true;
+}
+
+// A read of a message pipe completed without error, or with ERROR_MORE_DATA: the
+// message is delivered whole, put together across reads, or dropped (over the maximum).
+// False when the next read of the same message has started.
+bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWORD error) {
+  SocketIo& io = *impl.io;
+  if (m.discarding) {
+    m.discarded += bytes;
+    if (error == ERROR_MORE_DATA) {
+      start_read(impl, impl.settings.read_chunk);
+      return false;
+    }
+    m.discarding = false;
+    hand_over(impl, {}, false, make_error_code(errc::message_too_large));
+  } else if (error != ERROR_MORE_DATA && !m.assembling) {
+    // Whole in one read. The read takes up to max_message_size + 1 bytes, so that a
+    // message one byte over the limit fits it and is refused here, like larger ones.
+    if (bytes > impl.settings.max_message_size)
+      hand_over(impl, {}, false, make_error_code(errc::message_too_large));
+    else
+      hand_over(impl, std::span(op.buffer).first(bytes), false, {});
+  } else {
+    if (!m.assembling) {
+      m.assembling = true;
+      m.message.assign(op.buffer.begin(), op.buffer.begin() + bytes);
+    } else {
+      m.message.resize(m.message.size() - (op.size - bytes));  // drop what was not filled
+    }
+    if (error == ERROR_MORE_DATA) {
+      // The rest of the message is in the pipe: its size decides between reading it
+      // whole, straight into the message, and dropping it.
+      DWORD left = 0;
+      ::PeekNamedPipe(static_cast<HANDLE>(io.pipe.native_handle()), nullptr, 0, nullptr, nullptr, &left);
+      if (m.message.size() + left > impl.settings.max_message_size) {
+        m.message.clear();
+        m.assembling = false;
+        m.discarding = true;
+        start_read(impl, impl.settings.read_chunk);
+      } else {
+        start_read(impl, std::max<DWORD>(left, 1));
+      }
+      return false;
+    }
+    m.assembling = false;
+    hand_over(impl, m.message, false, {});
+  }
+  return true;
+}
+
 void ReadOp::complete(DWORD bytes, DWORD error) {
   const auto keep = std::move(socket);
   AsyncSocketImpl& impl = *keep;
@@ -186,50 +257,16 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
     hand_over(impl, {}, true, {});
   } else if (error != 0 && error != ERROR_MORE_DATA) {
     hand_over(impl, {}, false, error_of(error));
-  } else if (impl.mode == Mode::bytes) {
-    hand_over(impl, std::span(buffer).first(bytes), false, {});
-  } else if (io.discarding) {
-    io.discarded += bytes;
-    if (error == ERROR_MORE_DATA) {
-      start_read(impl, impl.settings.read_chunk);
-      return;
-    }
-    io.discarding = false;
-    hand_over(impl, {}, false, make_error_code(errc::message_too_large));
-  } else if (error != ERROR_MORE_DATA && !io.assembling) {
-    // Whole in one read. The read takes up to max_message_size + 1 bytes, so that a
-    // message one byte over the limit fits it and is refused here, like larger ones.
-    if (bytes > impl.settings.max_message_size)
-      hand_over(impl, {}, false, make_error_code(errc::message_too_large));
-    else
-      hand_over(impl, std::span(buffer).first(bytes), false, {});
-  } else {
-    if (!io.assembling) {
-      io.assembling = true;
-      io.message.assign(buffer.begin(), buffer.begin() + bytes);
-    } else {
-      io.message.resize(io.message.size() - (size - bytes));  // drop what was not filled
-    }
-    if (error == ERROR_MORE_DATA) {
-      // The rest of the message is in the pipe: its size decides between reading it
-      // whole, straight into the message, and dropping it.
-      DWORD left = 0;
-      ::PeekNamedPipe(static_cast<HANDLE>(io.pipe.native_handle()), nullptr, 0, nullptr, nullptr, &left);
-      if (io.message.size() + left > impl.settings.max_message_size) {
-        io.message.clear();
-        io.assembling = false;
-        io.discarding = true;
-        start_read(impl, impl.settings.read_chunk);
-      } else {
-        start_read(impl, std::max<DWORD>(left, 1));
-      }
-      return;
-    }
-    io.assembling = false;
-    hand_over(impl, io.message, false, {});
+  } else if (!std::visit([&](auto& m) { return read_done(impl, m, *this, bytes, error); }, io.per_mode)) {
+    return;
   }
   if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
 }
+
+// Whether a write that succeeded has finished its item: a byte pipe may take part of it
+// (the rest is written next); a message goes whole.
+bool write_done(const ByteIo&, const WriteQueue::Item& item) noexcept { return item.done >= item.data.size(); }
+bool write_done(const MessageIo&, const WriteQueue::Item&) noexcept { return true; }
 
 void WriteOp::complete(DWORD bytes, DWORD error) {
   const auto keep = std::move(socket);
@@ -243,7 +280,7 @@ void WriteOp::complete(DWORD bytes, DWORD error) {
   auto& item = impl.queue.front();
   if (error == 0) {
     item.done += bytes;
-    if (impl.mode == Mode::bytes && item.done < item.data.size()) {
+    if (!std::visit([&](const auto& m) { return write_done(m, item); }, io.per_mode)) {
       io_update(impl);
       return;
     }
@@ -270,30 +307,47 @@ void finish_on_loop(AsyncSocketImpl& impl, Op& op) {
   impl.loop->post([op = &op] { op->complete_from_overlapped(); });
 }
 
-// Byte pipes stop sending completions for operations that succeed at once.
-void skip_port_on_success(SocketIo& io, Mode mode) {
-  if (mode != Mode::bytes) return;
+// Byte pipes stop sending completions for operations that succeed at once (see
+// SocketIo::skips_port_on_success).
+void skip_port_on_success(SocketIo& io, ByteIo&) {
   io.skips_port_on_success = ::SetFileCompletionNotificationModes(
                                  static_cast<HANDLE>(io.pipe.native_handle()),
                                  FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) != FALSE;
 }
+void skip_port_on_success(SocketIo&, MessageIo&) {}
 
-// Reads up to `size` bytes: into the reused buffer, or, while a message is being put
+// The I/O of a connection on `pipe`, a pipe of mode `mode` bound to the loop's port.
+std::unique_ptr<SocketIo> make_io(PipeCore&& pipe, Mode mode) {
+  auto io = std::make_unique<SocketIo>();
+  io->pipe = std::move(pipe);
+  with_mode(mode, [&](auto m) { io->per_mode.template emplace<PipeIo<decltype(m)::value>>(); });
+  std::visit([&](auto& m) { skip_port_on_success(*io, m); }, io->per_mode);
+  return io;
+}
+
+// Where the next read goes: into the reused buffer, or, while a message is being put
 // together, onto the end of that message.
+std::byte* buffer_target(ReadOp& op) {
+  if (op.buffer.size() < op.size) op.buffer.resize(op.size);
+  return op.buffer.data();
+}
+std::byte* read_target(SocketIo&, ByteIo&, ReadOp& op) { return buffer_target(op); }
+std::byte* read_target(SocketIo& io, MessageIo& m, ReadOp& op) {
+  if (m.assembling) {
+    m.message.resize(m.message.size() + op.size);
+    return m.message.data() + m.message.size() - op.size;
+  }
+  // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
+  if (m.message.capacity() > kept_message_capacity && !io.held) m.message = std::vector<std::byte>();
+  return buffer_target(op);
+}
+
+// Reads up to `size` bytes (see read_target).
 void start_read(AsyncSocketImpl& impl, std::size_t size) {
   SocketIo& io = *impl.io;
   ReadOp& op = io.read_op;
   op.size = static_cast<DWORD>(std::min<std::size_t>(size, 0x7fffffff));
-  if (io.assembling) {
-    io.message.resize(io.message.size() + op.size);
-    op.target = io.message.data() + io.message.size() - op.size;
-  } else {
-    // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
-    if (io.message.capacity() > kept_message_capacity && !io.held)
-      io.message = std::vector<std::byte>();
-    if (op.buffer.size() < op.size) op.buffer.resize(op.size);
-    op.target = op.buffer.data();
-  }
+  op.target = std::visit([&](auto& m) { return read_target(io, m, op); }, io.per_mode);
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
   OVERLAPPED* ov = op.start(h, impl.loop);
   op.socket = shared_of(impl);
@@ -313,6 +367,11 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
   // Pending, or done already: either way the completion comes through the port.
 }
 
+// Whether what is left of an item is more than one write takes where it must go in one
+// (a pipe message is at most 2 GiB - 1 bytes); a byte pipe takes it in several.
+bool over_one_write(const ByteIo&, std::size_t) noexcept { return false; }
+bool over_one_write(const MessageIo&, std::size_t left) noexcept { return left > 0x7fffffff; }
+
 // Starts writing the front of the queue. True when the write completed at once and was
 // finished here (nothing pending: the caller goes on with the queue).
 bool start_write(AsyncSocketImpl& impl) {
@@ -320,7 +379,7 @@ bool start_write(AsyncSocketImpl& impl) {
   auto& item = impl.queue.front();
   static const std::byte nothing{};
   const std::size_t left = item.data.size() - item.done;
-  if (impl.mode == Mode::messages && left > 0x7fffffff) {
+  if (std::visit([&](const auto& m) { return over_one_write(m, left); }, io.per_mode)) {
     // A pipe message is at most 2 GiB - 1 bytes: this write fails alone, reported from
     // the loop (never inside write()), and the queue goes on behind it.
     WriteQueue::Item failed = impl.queue.pop();
@@ -377,6 +436,15 @@ void finish_close_if_idle(AsyncSocketImpl& impl) {
 
 }  // namespace
 
+namespace {
+// The size of the next read: a byte pipe reads io.read_size; a message pipe never more
+// than max_message_size + 1 (see read_done).
+std::size_t next_read_size(const AsyncSocketImpl& impl, const ByteIo&) noexcept { return impl.io->read_size; }
+std::size_t next_read_size(const AsyncSocketImpl& impl, const MessageIo&) noexcept {
+  return std::min(impl.io->read_size, impl.settings.max_message_size + 1);
+}
+}  // namespace
+
 void io_update(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;
   if (impl.state != AsyncSocketImpl::State::open) return;
@@ -388,8 +456,7 @@ void io_update(AsyncSocketImpl& impl) {
   }
   if (impl.reading && !io.read_pending && !io.held && !io.delivering &&
       impl.state == AsyncSocketImpl::State::open)
-    start_read(impl, impl.mode == Mode::bytes ? io.read_size
-                                              : std::min(io.read_size, impl.settings.max_message_size + 1));
+    start_read(impl, std::visit([&](const auto& m) { return next_read_size(impl, m); }, io.per_mode));
   while (!io.write_pending && !impl.queue.empty() && !impl.write_failure &&
          impl.state == AsyncSocketImpl::State::open &&
          start_write(impl)) {
@@ -458,28 +525,22 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
     std::shared_ptr<PipeCore> pipe;
     std::error_code ec;
   };
-  const Mode mode = impl->mode;
   // The connect may wait for a busy pipe: in the thread pool, never on the loop.
   impl->cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
-      [options, mode](const std::atomic<bool>& cancelled) {
+      [options, mode = impl->mode](const std::atomic<bool>& cancelled) {
         Outcome out;
         out.pipe = std::make_shared<PipeCore>();
-        if (mode == Mode::bytes)
-          *out.pipe = connect_pipe<Mode::bytes>(options, cancelled, out.ec);
-        else
-          *out.pipe = connect_pipe<Mode::messages>(options, cancelled, out.ec);
+        with_mode(mode, [&](auto m) {
+          *out.pipe = connect_pipe<decltype(m)::value>(options, cancelled, out.ec);
+        });
         return out;
       },
       [impl](Outcome out, bool cancelled) {
         if (cancelled) out.ec = std::make_error_code(std::errc::operation_canceled);
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
           out.ec = bind_to_port(*impl->loop, *out.pipe);
-          if (!out.ec) {
-            impl->io = std::make_unique<SocketIo>();
-            impl->io->pipe = std::move(*out.pipe);
-            skip_port_on_success(*impl->io, impl->mode);
-          }
+          if (!out.ec) impl->io = make_io(std::move(*out.pipe), impl->mode);
         }
         connected(impl, out.ec);
       });
@@ -488,8 +549,8 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
 // ---- listener ----------------------------------------------------------------------
 
 struct ListenerIo {
-  PlatformListener<Mode::bytes> bytes;
-  PlatformListener<Mode::messages> messages;
+  // The one listener of the listener's mode.
+  std::variant<PlatformListener<Mode::bytes>, PlatformListener<Mode::messages>> listener;
   bool connect_pending = false;
   void* pending_instance = nullptr;  // the handle whose connect is pending
   OVERLAPPED* pending_ov = nullptr;
@@ -501,7 +562,7 @@ struct ListenerIo {
   std::weak_ptr<AsyncListenerImpl> owner;  // for the timer's callback
 
   win::detail::PipeListenerCore& core() {
-    return bytes.is_open() ? bytes.core() : messages.core();
+    return std::visit([](auto& l) -> win::detail::PipeListenerCore& { return l.core(); }, listener);
   }
 };
 
@@ -536,8 +597,7 @@ void finish_listener(AsyncListenerImpl& impl) {
   if (impl.io->retry_timer != nullptr)
     uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(impl.io->retry_timer, nullptr)),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  impl.io->bytes.close();
-  impl.io->messages.close();
+  std::visit([](auto& l) { l.close(); }, impl.io->listener);
   impl.on_accept = {};
   if (impl.on_closed) std::exchange(impl.on_closed, {})();
   auto keep = std::move(impl.self);
@@ -577,9 +637,7 @@ struct ConnectOp final : Op {
       return;
     }
     auto made = std::make_shared<AsyncSocketImpl>();
-    made->io = std::make_unique<SocketIo>();
-    made->io->pipe = std::move(instance);
-    skip_port_on_success(*made->io, impl.mode);
+    made->io = make_io(std::move(instance), impl.mode);
     auto socket = make_socket(made, impl.loop, impl.mode, impl.settings);
     // When this connection goes, its instance place frees up: a listener that waits
     // for one (instance limit reached) tries again.
@@ -636,10 +694,10 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
 void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const ListenerOptions& options,
                   std::error_code& ec) {
   impl->io = std::make_unique<ListenerIo>();
-  if (impl->mode == Mode::bytes)
-    impl->io->bytes = bind_listener<Mode::bytes>(options, ec);
-  else
-    impl->io->messages = bind_listener<Mode::messages>(options, ec);
+  with_mode(impl->mode, [&](auto m) {
+    impl->io->listener.template emplace<PlatformListener<decltype(m)::value>>(
+        bind_listener<decltype(m)::value>(options, ec));
+  });
   if (ec) return;
   impl->io->owner = impl;
   accept_next(impl);
@@ -656,11 +714,12 @@ void listener_close(AsyncListenerImpl& impl) {
 }
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
-  return impl.mode == Mode::bytes ? impl.io->bytes.name() : impl.io->messages.name();
+  return std::visit([](const auto& l) -> const LocalName& { return l.name(); }, impl.io->listener);
 }
 
 std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
-  return impl.io->message.capacity() + impl.io->read_op.buffer.capacity();
+  const auto* m = std::get_if<MessageIo>(&impl.io->per_mode);
+  return (m != nullptr ? m->message.capacity() : 0) + impl.io->read_op.buffer.capacity();
 }
 
 }  // namespace localsock::detail
