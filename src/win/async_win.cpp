@@ -7,85 +7,12 @@
 // it cannot keep message boundaries (nor zero-length messages), and localsock's
 // listener options (descriptors, instance limits, first-instance protection) need the
 // instances made by localsock.
-// uv.h (through async_common.hpp) brings winsock2.h, which must come before windows.h.
-#include "../common/async_common.hpp"
-
-#include <windows.h>
+// The listener is in async_listener_win.cpp; what both share in async_op.hpp.
+#include "async_op.hpp"
 
 #include <variant>
 
-#include "uv_relay.hpp"
-#include "win_error.hpp"
-
 namespace localsock::detail {
-
-using win::detail::ends_stream;
-using win::detail::error_of;
-using win::detail::PipeCore;
-
-// ---- operations --------------------------------------------------------------------
-
-namespace {
-
-struct Op;
-void run_completion(Op* op, DWORD bytes, DWORD error);
-
-// An overlapped operation of a socket or listener. A connection's reads and writes are
-// members of the connection, reused for every operation (`on_heap` false); a listener's
-// connects are allocated each and deleted once complete. From start() until its
-// completion runs, an operation keeps the loop running (`loop_ref`), however it
-// completes: through the port, or finished from the loop's next turn.
-struct Op {
-  UvRelay relay{relayed, this};  // carries the OVERLAPPED and the completion
-  HANDLE file = nullptr;         // the handle the operation runs on, for its result
-  LoopRef loop_ref;
-  bool on_heap = true;
-
-  Op() noexcept = default;
-  Op(const Op&) = delete;
-  Op& operator=(const Op&) = delete;
-  virtual ~Op() = default;
-
-  /// A fresh OVERLAPPED for the next use on `h`, on `loop`.
-  OVERLAPPED* start(HANDLE h, const std::shared_ptr<LoopState>& loop) noexcept {
-    file = h;
-    loop_ref = LoopRef(loop);
-    return relay.fresh_overlapped();
-  }
-  /// Finishes the operation with the outcome its OVERLAPPED holds (it has completed).
-  void complete_from_overlapped() {
-    DWORD bytes = 0;
-    const DWORD error = ::GetOverlappedResult(file, relay.overlapped(), &bytes, FALSE) ? 0 : ::GetLastError();
-    run_completion(this, bytes, error);
-  }
-  // On the loop thread, with the operation's outcome.
-  virtual void complete(DWORD bytes, DWORD error) = 0;
-
- private:
-  static void relayed(void* op) { static_cast<Op*>(op)->complete_from_overlapped(); }
-};
-
-// Runs `op`'s completion, and deletes it after if it was allocated for the one use. A
-// member op may be gone once complete() returns (the connection may be released).
-void run_completion(Op* op, DWORD bytes, DWORD error) {
-  op->loop_ref.reset();  // the operation is over; what complete() starts holds anew
-  if (op->on_heap) {
-    std::unique_ptr<Op> owned(op);
-    owned->complete(bytes, error);
-  } else {
-    op->complete(bytes, error);
-  }
-}
-
-// Binds a pipe handle to the loop's completion port; its overlapped operations
-// complete there.
-std::error_code bind_to_port(LoopState& loop, const PipeCore& pipe) {
-  return bind_to_loop_port(loop.loop, static_cast<HANDLE>(pipe.native_handle()));
-}
-
-}  // namespace
-
-// ---- connections -------------------------------------------------------------------
 
 namespace {
 struct ReadOp final : Op {
@@ -316,14 +243,6 @@ void skip_port_on_success(SocketIo& io, ByteIo&) {
 }
 void skip_port_on_success(SocketIo&, MessageIo&) {}
 
-// The I/O of a connection on `pipe`, a pipe of mode `mode` bound to the loop's port.
-std::unique_ptr<SocketIo> make_io(PipeCore&& pipe, Mode mode) {
-  auto io = std::make_unique<SocketIo>();
-  io->pipe = std::move(pipe);
-  with_mode(mode, [&](auto m) { io->per_mode.template emplace<PipeIo<decltype(m)::value>>(); });
-  std::visit([&](auto& m) { skip_port_on_success(*io, m); }, io->per_mode);
-  return io;
-}
 
 // Where the next read goes: into the reused buffer, or, while a message is being put
 // together, onto the end of that message.
@@ -540,181 +459,18 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
         if (cancelled) out.ec = std::make_error_code(std::errc::operation_canceled);
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
           out.ec = bind_to_port(*impl->loop, *out.pipe);
-          if (!out.ec) impl->io = make_io(std::move(*out.pipe), impl->mode);
+          if (!out.ec) attach_io(*impl, std::move(*out.pipe), impl->mode);
         }
         connected(impl, out.ec);
       });
 }
 
-// ---- listener ----------------------------------------------------------------------
-
-struct ListenerIo {
-  // The one listener of the listener's mode.
-  std::variant<PlatformListener<Mode::bytes>, PlatformListener<Mode::messages>> listener;
-  bool connect_pending = false;
-  void* pending_instance = nullptr;  // the handle whose connect is pending
-  OVERLAPPED* pending_ov = nullptr;
-  bool waiting_for_slot = false;
-  // After a failure to make or bind the next instance: the timer that tries again (made
-  // on the first failure, freed when the listener finishes), and the episode's state.
-  uv_timer_t* retry_timer = nullptr;
-  AcceptRetry retry;
-  std::weak_ptr<AsyncListenerImpl> owner;  // for the timer's callback
-
-  win::detail::PipeListenerCore& core() {
-    return std::visit([](auto& l) -> win::detail::PipeListenerCore& { return l.core(); }, listener);
-  }
-};
-
-AsyncListenerImpl::AsyncListenerImpl() = default;
-AsyncListenerImpl::~AsyncListenerImpl() = default;
-
-namespace {
-
-void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl);
-
-// The next instance could not be made, bound or connected: the listener tries again
-// after a delay (never spinning, never giving up), and the accept callback hears of it
-// once per episode (see AcceptRetry).
-void accept_failed(const std::shared_ptr<AsyncListenerImpl>& impl, std::error_code ec) {
-  ListenerIo& io = *impl->io;
-  const bool report = io.retry.failed();
-  if (io.retry_timer == nullptr) {
-    io.retry_timer = new uv_timer_t{};
-    uv_timer_init(impl->loop->loop, io.retry_timer);
-    io.retry_timer->data = &io;
-  }
-  uv_timer_start(
-      io.retry_timer,
-      [](uv_timer_t* t) {
-        if (auto l = static_cast<ListenerIo*>(t->data)->owner.lock(); l && l->open) accept_next(l);
-      },
-      io.retry.delay_ms(), 0);
-  if (report && impl->on_accept) impl->on_accept(ec, nullptr);
-}
-
-void finish_listener(AsyncListenerImpl& impl) {
-  if (impl.io->retry_timer != nullptr)
-    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(impl.io->retry_timer, nullptr)),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  std::visit([](auto& l) { l.close(); }, impl.io->listener);
-  impl.on_accept = {};
-  if (impl.on_closed) std::exchange(impl.on_closed, {})();
-  auto keep = std::move(impl.self);
-}
-
-struct ConnectOp final : Op {
-  std::shared_ptr<AsyncListenerImpl> listener;
-  PipeCore instance;
-  void complete(DWORD, DWORD error) override {
-    AsyncListenerImpl& impl = *listener;
-    impl.io->connect_pending = false;
-    impl.io->pending_instance = nullptr;
-    impl.io->pending_ov = nullptr;
-    if (!impl.open) {
-      finish_listener(impl);
-      return;
-    }
-    // An instance not handed over is closed before the next is taken: it holds a place
-    // under the instance limit, and with instance_limit(1) the next would wait for a
-    // place that nothing would ever free.
-    if (error == ERROR_NO_DATA) {
-      // A client connected and left before it was accepted: never poison the listener.
-      instance.close();
-      accept_next(listener);
-      return;
-    }
-    if (error != 0 && error != ERROR_PIPE_CONNECTED) {
-      instance.close();
-      accept_failed(listener, error_of(error));
-      return;
-    }
-    if (!impl.io->core().admits(instance)) {  // current_user_only: another user's client
-      std::error_code ignored;
-      instance.disconnect(ignored);
-      instance.close();
-      accept_next(listener);
-      return;
-    }
-    auto made = std::make_shared<AsyncSocketImpl>();
-    made->io = make_io(std::move(instance), impl.mode);
-    auto socket = make_socket(made, impl.loop, impl.mode, impl.settings);
-    // When this connection goes, its instance place frees up: a listener that waits
-    // for one (instance limit reached) tries again.
-    std::weak_ptr<AsyncListenerImpl> weak = listener;
-    made->on_gone = [weak] {
-      if (auto l = weak.lock(); l && l->open && l->io->waiting_for_slot) accept_next(l);
-    };
-    auto keep = listener;
-    impl.io->retry.succeeded();
-    accept_next(listener);
-    if (impl.on_accept) impl.on_accept({}, socket);
-  }
-};
-
-void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
-  ListenerIo& io = *impl->io;
-  if (!impl->open || io.connect_pending) return;
-  io.waiting_for_slot = false;
-  std::error_code ec;
-  PipeCore instance = io.core().take_instance(ec);
-  if (ec == errc::would_block) {  // the instance limit is reached
-    io.waiting_for_slot = true;
-    return;
-  }
-  if (!ec) ec = bind_to_port(*impl->loop, instance);
-  if (ec) {
-    instance.close();  // its instance place is free for the retry
-    accept_failed(impl, ec);
-    return;
-  }
-  auto op = std::make_unique<ConnectOp>();
-  op->listener = impl;
-  op->instance = std::move(instance);
-  HANDLE h = static_cast<HANDLE>(op->instance.native_handle());
-  OVERLAPPED* ov = op->start(h, impl->loop);
-  DWORD err = 0;
-  if (!::ConnectNamedPipe(h, ov)) err = ::GetLastError();
-  io.connect_pending = true;
-  if (err == ERROR_IO_PENDING || err == 0) {
-    io.retry.succeeded();  // an instance waits for clients again
-    io.pending_instance = h;
-    io.pending_ov = ov;
-    (void)op.release();  // completes through the port
-    return;
-  }
-  // Connected already (ERROR_PIPE_CONNECTED), gone already (ERROR_NO_DATA) or failed: no
-  // completion will come; finish on the loop's next turn.
-  Op* raw = op.release();
-  impl->loop->post([raw, err] { run_completion(raw, 0, err); });
-}
-
-}  // namespace
-
-void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const ListenerOptions& options,
-                  std::error_code& ec) {
-  impl->io = std::make_unique<ListenerIo>();
-  with_mode(impl->mode, [&](auto m) {
-    impl->io->listener.template emplace<PlatformListener<decltype(m)::value>>(
-        bind_listener<decltype(m)::value>(options, ec));
-  });
-  if (ec) return;
-  impl->io->owner = impl;
-  accept_next(impl);
-}
-
-void listener_close(AsyncListenerImpl& impl) {
-  if (impl.io->connect_pending) {
-    // The cancelled connect completes through the port and finishes the closing.
-    if (impl.io->pending_instance != nullptr)
-      ::CancelIoEx(static_cast<HANDLE>(impl.io->pending_instance), impl.io->pending_ov);
-    return;
-  }
-  impl.loop->post([self = impl.self, raw = &impl, ref = LoopRef(impl.loop)] { finish_listener(*raw); });
-}
-
-const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
-  return std::visit([](const auto& l) -> const LocalName& { return l.name(); }, impl.io->listener);
+void attach_io(AsyncSocketImpl& impl, PipeCore&& pipe, Mode mode) {
+  impl.io = std::make_unique<SocketIo>();
+  SocketIo& io = *impl.io;
+  io.pipe = std::move(pipe);
+  with_mode(mode, [&](auto m) { io.per_mode.template emplace<PipeIo<decltype(m)::value>>(); });
+  std::visit([&](auto& m) { skip_port_on_success(io, m); }, io.per_mode);
 }
 
 std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
