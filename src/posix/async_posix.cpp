@@ -86,13 +86,14 @@ bool rest_owed(AsyncSocketImpl& impl) noexcept {
 // The largest message the connection sends. Byte streams have no messages; seqpacket
 // has a system limit (the send buffer this process may give a socket, the kernel's
 // largest message), measured once per process; a framed stream sends any message a
-// frame can carry. A larger message is refused before it is sent.
-std::error_code limit_messages(AsyncSocketImpl&, ByteSocket&) { return {}; }
-std::error_code limit_messages(AsyncSocketImpl& impl, MessageSocket& s) {
+// frame can carry. A larger message is refused before it is sent. Should the
+// measurement fail (descriptors ran out), the option stands, and a message the system
+// refuses fails its send (message_too_large), as the blocking sockets report it.
+void limit_messages(AsyncSocketImpl&, ByteSocket&) noexcept {}
+void limit_messages(AsyncSocketImpl& impl, MessageSocket& s) noexcept {
   std::error_code ec;
   const std::size_t system_limit = max_message_size(s, ec);
   if (!ec) impl.message_limit = std::min(impl.settings.max_message_size, system_limit);
-  return ec;
 }
 
 // Starts polling the connection's descriptor (loop thread).
@@ -100,8 +101,7 @@ std::error_code attach(AsyncSocketImpl& impl) {
   std::error_code ec;
   impl.io->base().set_nonblocking(true, ec);
   if (ec) return ec;
-  ec = std::visit([&](auto& s) { return limit_messages(impl, s); }, impl.io->socket);
-  if (ec) return ec;
+  std::visit([&](auto& s) { limit_messages(impl, s); }, impl.io->socket);
   impl.io->poll = new uv_poll_t{};
   if (const int rc = uv_poll_init(impl.loop->loop, impl.io->poll, impl.io->fd()); rc != 0) {
     delete impl.io->poll;
