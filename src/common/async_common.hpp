@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -30,7 +31,7 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
   std::vector<std::function<void()>> posted;
   std::vector<std::function<void()>> running;  // loop thread: the batch being run
   bool closed = false;
-  int busy = 0;  // operations that must keep the loop running (see hold/release)
+  int busy = 0;  // LoopRefs alive: operations that must keep the loop running
 
   LoopState() = default;
   LoopState(const LoopState&) = delete;
@@ -44,14 +45,47 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
     posted.push_back(std::move(fn));
     uv_async_send(wakeup);
   }
-  /// Loop thread: the wake-up handle keeps the loop running while operations whose
-  /// completions arrive through it are pending.
+
+ private:
+  friend class LoopRef;
+  // Loop thread: the wake-up handle keeps the loop running while operations whose
+  // completions arrive through it (or, on Windows, through the loop's port) are
+  // pending. Counted by LoopRef only.
   void hold() noexcept {
     if (busy++ == 0 && wakeup != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(wakeup));
   }
   void release() noexcept {
     if (--busy == 0 && wakeup != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(wakeup));
   }
+};
+
+/// Keeps the loop running while it lives: an operation whose completion is still to
+/// come holds one (a member of the operation, or captured by the function posted to
+/// finish it), so that uv_run does not return before the completion has run. Loop
+/// thread only. A copy holds once more (posted functions are copyable); a moved-from
+/// or reset LoopRef holds nothing.
+class LoopRef {
+ public:
+  LoopRef() noexcept = default;
+  explicit LoopRef(std::shared_ptr<LoopState> loop) noexcept : loop_(std::move(loop)) {
+    if (loop_) loop_->hold();
+  }
+  LoopRef(const LoopRef& other) noexcept : LoopRef(other.loop_) {}
+  LoopRef(LoopRef&& other) noexcept : loop_(std::move(other.loop_)) {}
+  LoopRef& operator=(LoopRef other) noexcept {
+    std::swap(loop_, other.loop_);
+    return *this;
+  }
+  ~LoopRef() { reset(); }
+
+  /// Lets go now (the operation is over).
+  void reset() noexcept {
+    if (loop_) std::exchange(loop_, nullptr)->release();
+  }
+  bool holds() const noexcept { return loop_ != nullptr; }
+
+ private:
+  std::shared_ptr<LoopState> loop_;
 };
 
 /// The queue of a socket's writes, with the high-water mark and the drain signal. Its
@@ -317,6 +351,16 @@ struct AsyncListenerImpl {
   AsyncListenerImpl();
   ~AsyncListenerImpl();
 };
+
+/// The one place where a connection's or listener's mode, a run-time choice, becomes
+/// a type: calls `f` with `std::integral_constant<Mode, M>` for the M that `mode` is.
+/// Backends use it once, when they make the connection's or listener's object; from
+/// then on the type of that object decides.
+template <typename F>
+decltype(auto) with_mode(Mode mode, F&& f) {
+  if (mode == Mode::bytes) return f(std::integral_constant<Mode, Mode::bytes>{});
+  return f(std::integral_constant<Mode, Mode::messages>{});
+}
 
 // ---- what each backend provides (src/posix/async_posix.cpp, src/win/async_win.cpp) --
 

@@ -42,11 +42,7 @@ void AsyncSocket::start_reading(ReadCallback cb) {
   } else if (impl_->end_due && impl_->state == AsyncSocketImpl::State::closed) {
     // The connection ended by shutdown() (Windows): the end is delivered from the loop,
     // never inside this call.
-    impl_->loop->hold();
-    impl_->loop->post([impl = impl_] {
-      impl->loop->release();
-      impl->deliver_due_end();
-    });
+    impl_->loop->post([impl = impl_, ref = detail::LoopRef(impl_->loop)] { impl->deliver_due_end(); });
   }
 }
 

@@ -10,32 +10,36 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <type_traits>
+#include <optional>
+#include <variant>
 
 #include "../common/async_common.hpp"
 
 namespace localsock::detail {
 
+using ByteSocket = PlatformSocket<Mode::bytes>;        // posix::UdStream
+using MessageSocket = PlatformSocket<Mode::messages>;  // UdSeqpacket, or FramedStream
 
+// A connection holds the one socket its mode calls for; what differs between the modes
+// is chosen by that socket's type (the overloads below), as in the blocking API.
 struct SocketIo {
-  PlatformSocket<Mode::bytes> stream;        // byte mode
-  PlatformSocket<Mode::messages> messages;   // message mode
-  uv_poll_t* poll = nullptr;                 // freed by its close callback
+  std::variant<ByteSocket, MessageSocket> socket;
+  uv_poll_t* poll = nullptr;      // freed by its close callback
   int events = 0;
-  std::vector<std::byte> buffer;             // read buffer (byte chunks, or one message)
+  std::vector<std::byte> buffer;  // read buffer (byte chunks, or one message)
 
-  int fd() const noexcept {
-    return stream.is_open() ? stream.native_handle() : base_socket(messages).native_handle();
+  /// The socket that holds the descriptor (a framed stream's byte stream).
+  posix::UdSocket& base() noexcept {
+    return std::visit([](auto& s) -> posix::UdSocket& { return base_socket(s); }, socket);
   }
-  posix::UdSocket& socket() noexcept {
-    if (stream.is_open()) return stream;
-    return base_socket(messages);
+  int fd() noexcept { return base().native_handle(); }
+  void close() noexcept {
+    std::visit([](auto& s) { s.close(); }, socket);
   }
 };
 
 struct ListenerIo {
-  PlatformListener<Mode::bytes> bytes;
-  PlatformListener<Mode::messages> messages;
+  std::variant<PlatformListener<Mode::bytes>, PlatformListener<Mode::messages>> listener;
   uv_poll_t* poll = nullptr;
   uv_timer_t* retry_timer = nullptr;  // restarts polling after a failure; freed on close
   AcceptRetry retry;
@@ -76,45 +80,28 @@ void finish_rest(S& s, std::error_code& ec) noexcept {
 // neither keep the socket polled for writing (the loop would wake at once, again and
 // again, on a socket that stays writable) nor hold back a shutdown.
 bool rest_owed(AsyncSocketImpl& impl) noexcept {
-  return impl.mode == Mode::messages && !impl.write_failure && has_rest(impl.io->messages);
+  return !impl.write_failure && std::visit([](const auto& s) { return has_rest(s); }, impl.io->socket);
 }
 
-// The largest message a seqpacket socket can send, at most `wanted`. A message must fit
-// the send buffer, less 32 bytes (unix_dgram_sendmsg answers EMSGSIZE otherwise), so the
-// buffer is grown first as far as the process may: SO_SNDBUFFORCE where privileged,
-// else SO_SNDBUF, which the kernel caps at net.core.wmem_max (and doubles). And one
-// message must fit one kernel allocation: above about 4 MiB the kernel answers ENOBUFS
-// whatever the buffer, so 4 MiB is the most this reports. A minimal query for the async
-// API's limit; the blocking sockets grow the buffer on EMSGSIZE instead.
-[[maybe_unused]] std::size_t seqpacket_send_limit(int fd, std::size_t wanted) noexcept {
-  constexpr std::size_t kernel_cap = 4 * 1024 * 1024;
-  wanted = std::min(wanted, kernel_cap);
-  const int want = static_cast<int>(wanted + 4096);
-  int have = 0;
-  socklen_t len = sizeof have;
-  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && have >= want)
-    return std::min<std::size_t>(wanted, static_cast<std::size_t>(have) - 32);
-#if defined(SO_SNDBUFFORCE)
-  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
-#endif
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
-  len = sizeof have;
-  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) < 0 || have <= 32) return wanted;
-  return std::min<std::size_t>(wanted, static_cast<std::size_t>(have) - 32);
+// The largest message the connection sends. Byte streams have no messages; seqpacket
+// has a system limit (the send buffer this process may give a socket, the kernel's
+// largest message), measured once per process; a framed stream sends any message a
+// frame can carry. A larger message is refused before it is sent. Should the
+// measurement fail (descriptors ran out), the option stands, and a message the system
+// refuses fails its send (message_too_large), as the blocking sockets report it.
+void limit_messages(AsyncSocketImpl&, ByteSocket&) noexcept {}
+void limit_messages(AsyncSocketImpl& impl, MessageSocket& s) noexcept {
+  std::error_code ec;
+  const std::size_t system_limit = max_message_size(s, ec);
+  if (!ec) impl.message_limit = std::min(impl.settings.max_message_size, system_limit);
 }
 
 // Starts polling the connection's descriptor (loop thread).
 std::error_code attach(AsyncSocketImpl& impl) {
   std::error_code ec;
-  if (impl.io->stream.is_open())
-    impl.io->stream.set_nonblocking(true, ec);
-  else
-    set_nonblocking(impl.io->messages, true, ec);
+  impl.io->base().set_nonblocking(true, ec);
   if (ec) return ec;
-  // A framed stream sends any message a frame can carry; seqpacket has system limits.
-  if constexpr (std::is_same_v<PlatformSocket<Mode::messages>, posix::UdSeqpacket>)
-    if (impl.mode == Mode::messages)
-      impl.message_limit = seqpacket_send_limit(impl.io->fd(), impl.settings.max_message_size);
+  std::visit([&](auto& s) { limit_messages(impl, s); }, impl.io->socket);
   impl.io->poll = new uv_poll_t{};
   if (const int rc = uv_poll_init(impl.loop->loop, impl.io->poll, impl.io->fd()); rc != 0) {
     delete impl.io->poll;
@@ -125,52 +112,86 @@ std::error_code attach(AsyncSocketImpl& impl) {
   return {};
 }
 
-// Reads what is there, delivering each chunk or message, until it would block.
-void read_ready(AsyncSocketImpl& impl) {
+// One read: a chunk of the stream, or nothing when the socket would block. `all` is set
+// when the read did not fill the buffer, so took all there was.
+std::optional<ReadEvent> read_one(AsyncSocketImpl& impl, ByteSocket& s, bool& all) {
   SocketIo& io = *impl.io;
+  std::error_code ec;
+  io.buffer.resize(impl.settings.read_chunk);
+  const std::size_t n = s.read_some(io.buffer, ec);
+  if (ec == errc::would_block) return std::nullopt;
+  all = !ec && n > 0 && n < io.buffer.size();
+  return ReadEvent{std::span(io.buffer).first(n), !ec && n == 0, ec};
+}
+// One read: one whole message, or nothing when the socket would block.
+std::optional<ReadEvent> read_one(AsyncSocketImpl& impl, MessageSocket& s, bool&) {
+  SocketIo& io = *impl.io;
+  std::error_code ec;
+  const ReceiveResult r = s.recv(io.buffer, impl.settings.max_message_size, ec);
+  if (ec == errc::would_block) return std::nullopt;
+  return ReadEvent{io.buffer, r.end, ec};
+}
+
+// After a delivery: a large message's buffer is let go, as on Windows: between
+// messages a connection keeps at most kept_message_capacity, not its largest one.
+void delivered(SocketIo&, ByteSocket&) noexcept {}
+void delivered(SocketIo& io, MessageSocket&) noexcept {
+  if (io.buffer.capacity() > kept_message_capacity)
+    io.buffer = std::vector<std::byte>();  // (not "= {}": that keeps the capacity)
+}
+
+// Reads what is there, delivering each chunk or message, until it would block.
+template <typename Socket>
+void read_ready(AsyncSocketImpl& impl, Socket& s) {
   // A bounded number of reads per wake-up, so that one busy peer cannot starve others.
   for (int round = 0; round < 64 && impl.reading && impl.state == AsyncSocketImpl::State::open; ++round) {
-    std::error_code ec;
-    ReadEvent event;
-    if (impl.mode == Mode::bytes) {
-      io.buffer.resize(impl.settings.read_chunk);
-      const std::size_t n = io.stream.read_some(io.buffer, ec);
-      if (ec == errc::would_block) return;
-      event.data = std::span(io.buffer).first(n);
-      event.end = !ec && n == 0;
-      // A read that did not fill the buffer took all there was: deliver it and wait for
-      // the next readable event instead of asking again (an EAGAIN saved per event).
-      if (!ec && n > 0 && n < io.buffer.size()) {
-        impl.deliver(event);
-        return;
-      }
-    } else {
-      const ReceiveResult r = io.messages.recv(io.buffer, impl.settings.max_message_size, ec);
-      if (ec == errc::would_block) return;
-      event.data = io.buffer;
-      event.end = r.end;
+    bool all = false;
+    const std::optional<ReadEvent> event = read_one(impl, s, all);
+    if (!event) return;
+    // A read that did not fill the buffer took all there was: deliver it and wait for
+    // the next readable event instead of asking again (an EAGAIN saved per event).
+    if (all) {
+      impl.deliver(*event);
+      return;
     }
-    event.error = ec;
-    const bool fatal = event.end || (ec && ec != errc::message_too_large);
+    const bool fatal = event->end || (event->error && event->error != errc::message_too_large);
     if (fatal) impl.reading = false;  // nothing more will come
-    const bool more = impl.deliver(event);
-    // A large message's buffer is let go once delivered, as on Windows: between
-    // messages a connection keeps at most kept_message_capacity, not its largest one.
-    if (impl.mode == Mode::messages && io.buffer.capacity() > kept_message_capacity)
-      io.buffer = std::vector<std::byte>();  // (not "= {}": that keeps the capacity)
+    const bool more = impl.deliver(*event);
+    delivered(*impl.io, s);
     if (!more || fatal) return;
   }
+}
+void read_ready(AsyncSocketImpl& impl) {
+  std::visit([&](auto& s) { read_ready(impl, s); }, impl.io->socket);
+}
+
+// Writes what it can of the front item `item`; `ec` is would_block when the socket is
+// full. True when the item is finished (written, or failed with `ec`).
+bool write_item(ByteSocket& s, WriteQueue::Item& item, std::error_code& ec) {
+  item.done += s.write_some(std::span(item.data).subspan(item.done), ec);
+  return ec || item.done >= item.data.size();
+}
+bool write_item(MessageSocket& s, WriteQueue::Item& item, std::error_code& ec) {
+  // Whole or not at all (seqpacket); a frame taken in part (framed) is finished before
+  // the item counts as written: item.done marks it taken.
+  if (item.done == 0) {
+    s.send(item.data, ec);
+    if (ec) return true;
+    item.done = 1;
+  }
+  if (has_rest(s)) finish_rest(s, ec);
+  return true;
 }
 
 // Writes from the queue until it is empty or the socket would block. `immediate` is
 // the attempt made inside write() itself: it never runs an application callback (those
 // run from the loop), so it stops at an item that has one.
-void write_ready(AsyncSocketImpl& impl, bool immediate) {
-  SocketIo& io = *impl.io;
+template <typename Socket>
+void write_ready(AsyncSocketImpl& impl, Socket& s, bool immediate) {
   if (rest_owed(impl) && (impl.queue.empty() || impl.queue.front().done == 0)) {
     // The rest of a frame written at once by write() (io_try_write), with no callback.
     std::error_code ec;
-    finish_rest(io.messages, ec);
+    finish_rest(s, ec);
     if (ec == errc::would_block) return;
     if (ec) impl.write_failed(ec);
   }
@@ -179,23 +200,9 @@ void write_ready(AsyncSocketImpl& impl, bool immediate) {
     auto& item = impl.queue.front();
     if (immediate && item.cb) return;
     std::error_code ec;
-    if (impl.mode == Mode::bytes) {
-      item.done += io.stream.write_some(std::span(item.data).subspan(item.done), ec);
-      if (ec == errc::would_block) return;
-      if (!ec && item.done < item.data.size()) continue;
-    } else {
-      // Whole or not at all (seqpacket); a frame taken in part (framed) is finished
-      // before the item counts as written: item.done marks it taken.
-      if (item.done == 0) {
-        io.messages.send(item.data, ec);
-        if (ec == errc::would_block) return;
-        if (!ec) item.done = 1;
-      }
-      if (!ec && has_rest(io.messages)) {
-        finish_rest(io.messages, ec);
-        if (ec == errc::would_block) return;
-      }
-    }
+    const bool finished = write_item(s, item, ec);
+    if (ec == errc::would_block) return;
+    if (!finished) continue;
     if (immediate) {
       // No callback to tell: a failure is told through the read side (write_failed).
       if (ec) impl.write_failed(ec);
@@ -210,12 +217,12 @@ void write_ready(AsyncSocketImpl& impl, bool immediate) {
       impl.state == AsyncSocketImpl::State::open) {
     impl.shut_down = true;
     std::error_code ec;
-    if (io.stream.is_open())
-      io.stream.shutdown(Shutdown::write, ec);
-    else
-      base_socket(io.messages).shutdown(Shutdown::write, ec);
+    impl.io->base().shutdown(Shutdown::write, ec);
     if (impl.shutdown_cb) std::exchange(impl.shutdown_cb, {})(ec);
   }
+}
+void write_ready(AsyncSocketImpl& impl, bool immediate) {
+  std::visit([&](auto& s) { write_ready(impl, s, immediate); }, impl.io->socket);
 }
 
 void on_socket_events(uv_poll_t* handle, int status, int events) {
@@ -230,7 +237,7 @@ void on_socket_events(uv_poll_t* handle, int status, int events) {
     // otherwise it waits for start_reading(). Polling starts again below.
     SocketIo& io = *impl.io;
     io.events = 0;
-    std::error_code err = io.socket().take_error();
+    std::error_code err = io.base().take_error();
     const bool descriptor_failed = !err;
     if (descriptor_failed) err = std::error_code(-status, std::system_category());
     cancel_writes(impl.queue, err);
@@ -253,23 +260,34 @@ void on_socket_events(uv_poll_t* handle, int status, int events) {
 
 }  // namespace
 
+namespace {
+// Writes what it can of `data` at once, leaving in `data` what remains.
+void try_write(ByteSocket& s, std::span<const std::byte>& data, std::error_code& ec) {
+  while (!data.empty()) {
+    const std::size_t n = s.write_some(data, ec);
+    if (ec) break;
+    data = data.subspan(n);
+  }
+}
+void try_write(MessageSocket& s, std::span<const std::byte>& data, std::error_code& ec) {
+  s.send(data, ec);  // taken whole, or not at all
+  if (!ec) data = {};
+}
+}  // namespace
+
 bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data) {
   SocketIo& io = *impl.io;
   // Only while the socket is not known to be full (no writable event is awaited).
   if (io.poll == nullptr || (io.events & UV_WRITABLE) != 0) return false;
   std::error_code ec;
-  if (impl.mode == Mode::bytes) {
-    while (!data.empty()) {
-      const std::size_t n = io.stream.write_some(data, ec);
-      if (ec) break;
-      data = data.subspan(n);
-    }
-  } else {
-    io.messages.send(data, ec);  // taken whole, or not at all
-    if (!ec) data = {};
-    // A frame taken in part: its rest goes when the socket is writable again.
-    if (!ec && has_rest(io.messages)) io_update(impl);
-  }
+  const bool rest = std::visit(
+      [&](auto& s) {
+        try_write(s, data, ec);
+        return !ec && has_rest(s);
+      },
+      io.socket);
+  // A frame taken in part: its rest goes when the socket is writable again.
+  if (rest) io_update(impl);
   // A failure is told through the read side, as for the queue's immediate writes (no
   // callback here); what would block is queued by the caller.
   if (ec && ec != errc::would_block) {
@@ -304,8 +322,7 @@ void io_close(AsyncSocketImpl& impl) {
     return;
   }
   if (io->poll == nullptr) {
-    io->stream.close();
-    io->messages.close();
+    io->close();
     impl.finished_closing();
     return;
   }
@@ -314,8 +331,7 @@ void io_close(AsyncSocketImpl& impl) {
     auto& owner = *static_cast<AsyncSocketImpl*>(h->data);
     delete reinterpret_cast<uv_poll_t*>(h);
     owner.io->poll = nullptr;
-    owner.io->stream.close();
-    owner.io->messages.close();
+    owner.io->close();
     owner.finished_closing();
   });
 }
@@ -325,7 +341,7 @@ std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
 }
 
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
-  return impl.io->stream.is_open() ? peer_info(impl.io->stream, ec) : peer_info(impl.io->messages, ec);
+  return std::visit([&](const auto& s) { return peer_info(s, ec); }, impl.io->socket);
 }
 
 void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOptions& options) {
@@ -333,20 +349,17 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
     std::shared_ptr<SocketIo> io;
     std::error_code ec;
   };
-  const Mode mode = impl->mode;
   // The connect may wait for a busy listener: in the thread pool, never on the loop.
   // It waits in slices, so that a close() is noticed soon (see connect_in_slices).
   impl->cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
-      [options, mode](const std::atomic<bool>& cancelled) {
+      [options, mode = impl->mode](const std::atomic<bool>& cancelled) {
         Outcome out;
         out.io = std::make_shared<SocketIo>();
-        if (mode == Mode::bytes)
-          out.io->stream =
-              connect_in_slices(options, cancelled, connect_socket<Mode::bytes>, out.ec);
-        else
-          out.io->messages =
-              connect_in_slices(options, cancelled, connect_socket<Mode::messages>, out.ec);
+        with_mode(mode, [&](auto m) {
+          out.io->socket.template emplace<PlatformSocket<decltype(m)::value>>(
+              connect_in_slices(options, cancelled, connect_socket<decltype(m)::value>, out.ec));
+        });
         return out;
       },
       [impl](Outcome out, bool cancelled) {
@@ -366,6 +379,8 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
 namespace {
 
 void on_listener_events(uv_poll_t* handle, int status, int events);
+template <typename Listener>
+void accept_all(AsyncListenerImpl& impl, Listener& listener);
 
 // Taking the next connection failed for want of resources (descriptors, memory), or the
 // poll failed: the listening socket stays readable, so polling stops until a timer
@@ -391,15 +406,17 @@ void on_listener_events(uv_poll_t* handle, int status, int) {
     accept_failed(impl, std::error_code(-status, std::system_category()));
     return;
   }
-  // Take every waiting client; the listening socket is nonblocking.
+  std::visit([&](auto& l) { accept_all(impl, l); }, impl.io->listener);
+}
+
+// Takes every waiting client; the listening socket is nonblocking.
+template <typename Listener>
+void accept_all(AsyncListenerImpl& impl, Listener& listener) {
   while (impl.open) {
     std::error_code ec;
     auto made = std::make_shared<AsyncSocketImpl>();
     made->io = std::make_unique<SocketIo>();
-    if (impl.mode == Mode::bytes)
-      made->io->stream = impl.io->bytes.accept(ec);
-    else
-      made->io->messages = impl.io->messages.accept(ec);
+    made->io->socket = listener.accept(ec);
     if (ec == errc::would_block) {
       // The descriptor for a connection is taken before the queue is looked at: none
       // waiting means none lacking.
@@ -433,15 +450,11 @@ void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const Listener
   ListenerOptions nonblocking = options;
   nonblocking.nonblocking(true);
   impl->io = std::make_unique<ListenerIo>();
-  int fd = -1;
-  if (impl->mode == Mode::bytes) {
-    impl->io->bytes = bind_listener<Mode::bytes>(nonblocking, ec);
-    fd = impl->io->bytes.native_handle();
-  } else {
-    impl->io->messages = bind_listener<Mode::messages>(nonblocking, ec);
-    fd = impl->io->messages.native_handle();
-  }
+  with_mode(impl->mode, [&](auto m) {
+    impl->io->listener.template emplace<PlatformListener<decltype(m)::value>>(bind_listener<decltype(m)::value>(nonblocking, ec));
+  });
   if (ec) return;
+  const int fd = std::visit([](auto& l) { return l.native_handle(); }, impl->io->listener);
   impl->io->poll = new uv_poll_t{};
   if (const int rc = uv_poll_init(impl->loop->loop, impl->io->poll, fd); rc != 0) {
     delete impl->io->poll;
@@ -469,8 +482,7 @@ void listener_close(AsyncListenerImpl& impl) {
       owner.io->retry_timer = nullptr;
     }
     if (--owner.io->handles_open != 0) return;
-    owner.io->bytes.close();
-    owner.io->messages.close();
+    std::visit([](auto& l) { l.close(); }, owner.io->listener);
     owner.on_accept = {};
     if (owner.on_closed) std::exchange(owner.on_closed, {})();
     auto keep = std::move(owner.self);
@@ -480,7 +492,7 @@ void listener_close(AsyncListenerImpl& impl) {
 }
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
-  return impl.mode == Mode::bytes ? impl.io->bytes.name() : impl.io->messages.name();
+  return std::visit([](const auto& l) -> const LocalName& { return l.name(); }, impl.io->listener);
 }
 
 }  // namespace localsock::detail

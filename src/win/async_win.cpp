@@ -1,97 +1,18 @@
 // SPDX-License-Identifier: MIT
 // The async API on Windows: pipe handles are overlapped and bound to libuv's own
-// completion port (uv_loop_t::iocp), so that their completions wake the loop directly,
-// as libuv's own pipes do, with no thread or hand-over of ours. libuv dispatches a
-// completion by the request its OVERLAPPED sits in; each operation here keeps its
-// OVERLAPPED in the wake-up request of a uv_async_t that is never registered with the
-// loop (a "relay"), and libuv calls that handle's callback, exactly as for a
-// uv_async_send (whose completions take the same path). uv_pipe_t is not used: it
-// cannot keep message boundaries (nor zero-length messages), and localsock's listener
-// options (descriptors, instance limits, first-instance protection) need the instances
-// made by localsock.
-// uv.h (through async_common.hpp) brings winsock2.h, which must come before windows.h.
-#include "../common/async_common.hpp"
+// completion port, so that their completions wake the loop directly, as libuv's own
+// pipes do, with no thread or hand-over of ours. Each operation keeps its OVERLAPPED
+// in a UvRelay, through which libuv runs the operation's completion on the loop thread
+// (uv_relay.cpp, the one file that touches libuv's internals). uv_pipe_t is not used:
+// it cannot keep message boundaries (nor zero-length messages), and localsock's
+// listener options (descriptors, instance limits, first-instance protection) need the
+// instances made by localsock.
+// The listener is in async_listener_win.cpp; what both share in async_op.hpp.
+#include "async_op.hpp"
 
-#include <windows.h>
-
-#include "win_error.hpp"
+#include <variant>
 
 namespace localsock::detail {
-
-using win::detail::ends_stream;
-using win::detail::error_of;
-using win::detail::PipeCore;
-
-// ---- operations --------------------------------------------------------------------
-
-namespace {
-
-struct Op;
-void run_completion(Op* op, DWORD bytes, DWORD error);
-
-// An overlapped operation of a socket or listener. A connection's reads and writes are
-// members of the connection, reused for every operation (`on_heap` false); a listener's
-// connects are allocated each and deleted once complete.
-struct Op {
-  uv_async_t relay{};     // never registered: carries the OVERLAPPED and the callback
-  HANDLE file = nullptr;  // the handle the operation runs on, for its result
-  bool on_heap = true;
-
-  Op() noexcept {
-    // What uv_async_init sets up for libuv's dispatch, without registering the handle.
-    relay.type = UV_ASYNC;
-    relay.async_req.type = UV_WAKEUP;
-    relay.async_req.data = &relay;
-    relay.async_cb = relayed;
-    relay.data = this;
-  }
-  Op(const Op&) = delete;
-  Op& operator=(const Op&) = delete;
-  virtual ~Op() = default;
-
-  /// A fresh OVERLAPPED for the next use on `h`.
-  OVERLAPPED* start(HANDLE h) noexcept {
-    file = h;
-    relay.async_req.u.io.overlapped = OVERLAPPED{};
-    return &relay.async_req.u.io.overlapped;
-  }
-  /// Finishes the operation with the outcome its OVERLAPPED holds (it has completed).
-  void complete_from_overlapped() {
-    DWORD bytes = 0;
-    const DWORD error = ::GetOverlappedResult(file, &relay.async_req.u.io.overlapped, &bytes, FALSE)
-                            ? 0
-                            : ::GetLastError();
-    run_completion(this, bytes, error);
-  }
-  // On the loop thread, with the operation's outcome.
-  virtual void complete(DWORD bytes, DWORD error) = 0;
-
- private:
-  static void relayed(uv_async_t* h) { static_cast<Op*>(h->data)->complete_from_overlapped(); }
-};
-
-// Runs `op`'s completion, and deletes it after if it was allocated for the one use. A
-// member op may be gone once complete() returns (the connection may be released).
-void run_completion(Op* op, DWORD bytes, DWORD error) {
-  if (op->on_heap) {
-    std::unique_ptr<Op> owned(op);
-    owned->complete(bytes, error);
-  } else {
-    op->complete(bytes, error);
-  }
-}
-
-// Binds a pipe handle to the loop's completion port; its overlapped operations
-// complete there.
-std::error_code bind_to_port(LoopState& loop, const PipeCore& pipe) {
-  if (::CreateIoCompletionPort(static_cast<HANDLE>(pipe.native_handle()), loop.loop->iocp, 0, 0) == nullptr)
-    return win::detail::last_error();
-  return {};
-}
-
-}  // namespace
-
-// ---- connections -------------------------------------------------------------------
 
 namespace {
 struct ReadOp final : Op {
@@ -110,8 +31,28 @@ struct WriteOp final : Op {
 };
 }  // namespace
 
+// What a connection keeps that only its mode needs, chosen by type: the one object a
+// connection holds (SocketIo::per_mode) decides how its reads and writes end.
+template <Mode M>
+struct PipeIo;
+// Byte pipes: a read delivers what it read; a write may be taken in part.
+template <>
+struct PipeIo<Mode::bytes> {};
+// Message pipes: a message larger than one read, put together across ERROR_MORE_DATA
+// (the rest is read straight into it), or dropped for being over the maximum.
+template <>
+struct PipeIo<Mode::messages> {
+  std::vector<std::byte> message;
+  bool assembling = false;
+  bool discarding = false;
+  std::size_t discarded = 0;
+};
+using ByteIo = PipeIo<Mode::bytes>;
+using MessageIo = PipeIo<Mode::messages>;
+
 struct SocketIo {
   PipeCore pipe;
+  std::variant<ByteIo, MessageIo> per_mode;
   ReadOp read_op;
   WriteOp write_op;
   bool read_pending = false;
@@ -121,12 +62,6 @@ struct SocketIo {
   // Message pipes keep every completion: whether a read ending in ERROR_MORE_DATA (a
   // warning, not a success) still sends one in that mode is not documented.
   bool skips_port_on_success = false;
-  // Message mode: a message larger than one read, put together across ERROR_MORE_DATA
-  // (the rest is read straight into it), or dropped for being over the maximum.
-  std::vector<std::byte> message;
-  bool assembling = false;
-  bool discarding = false;
-  std::size_t discarded = 0;
   // The size of the next read: small while the connection is quiet, so that idle
   // connections hold little memory in their pending read; doubled (up to the read
   // chunk) each time a read fills its buffer.
@@ -178,10 +113,64 @@ void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end,
   deliver_read(impl, {data, end, ec});
 }
 
+// A read of a byte pipe completed without error: its bytes go to the callback. True:
+// the connection goes on as usual (io_update).
+bool read_done(AsyncSocketImpl& impl, ByteIo&, ReadOp& op, DWORD bytes, DWORD) {
+  hand_over(impl, std::span(op.buffer).first(bytes), false, {});
+  return true;
+}
+
+// A read of a message pipe completed without error, or with ERROR_MORE_DATA: the
+// message is delivered whole, put together across reads, or dropped (over the maximum).
+// False when the next read of the same message has started.
+bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWORD error) {
+  SocketIo& io = *impl.io;
+  if (m.discarding) {
+    m.discarded += bytes;
+    if (error == ERROR_MORE_DATA) {
+      start_read(impl, impl.settings.read_chunk);
+      return false;
+    }
+    m.discarding = false;
+    hand_over(impl, {}, false, make_error_code(errc::message_too_large));
+  } else if (error != ERROR_MORE_DATA && !m.assembling) {
+    // Whole in one read. The read takes up to max_message_size + 1 bytes, so that a
+    // message one byte over the limit fits it and is refused here, like larger ones.
+    if (bytes > impl.settings.max_message_size)
+      hand_over(impl, {}, false, make_error_code(errc::message_too_large));
+    else
+      hand_over(impl, std::span(op.buffer).first(bytes), false, {});
+  } else {
+    if (!m.assembling) {
+      m.assembling = true;
+      m.message.assign(op.buffer.begin(), op.buffer.begin() + bytes);
+    } else {
+      m.message.resize(m.message.size() - (op.size - bytes));  // drop what was not filled
+    }
+    if (error == ERROR_MORE_DATA) {
+      // The rest of the message is in the pipe: its size decides between reading it
+      // whole, straight into the message, and dropping it.
+      DWORD left = 0;
+      ::PeekNamedPipe(static_cast<HANDLE>(io.pipe.native_handle()), nullptr, 0, nullptr, nullptr, &left);
+      if (m.message.size() + left > impl.settings.max_message_size) {
+        m.message.clear();
+        m.assembling = false;
+        m.discarding = true;
+        start_read(impl, impl.settings.read_chunk);
+      } else {
+        start_read(impl, std::max<DWORD>(left, 1));
+      }
+      return false;
+    }
+    m.assembling = false;
+    hand_over(impl, m.message, false, {});
+  }
+  return true;
+}
+
 void ReadOp::complete(DWORD bytes, DWORD error) {
   const auto keep = std::move(socket);
   AsyncSocketImpl& impl = *keep;
-  impl.loop->release();
   SocketIo& io = *impl.io;
   io.read_pending = false;
   if (impl.state != AsyncSocketImpl::State::open) {
@@ -195,55 +184,20 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
     hand_over(impl, {}, true, {});
   } else if (error != 0 && error != ERROR_MORE_DATA) {
     hand_over(impl, {}, false, error_of(error));
-  } else if (impl.mode == Mode::bytes) {
-    hand_over(impl, std::span(buffer).first(bytes), false, {});
-  } else if (io.discarding) {
-    io.discarded += bytes;
-    if (error == ERROR_MORE_DATA) {
-      start_read(impl, impl.settings.read_chunk);
-      return;
-    }
-    io.discarding = false;
-    hand_over(impl, {}, false, make_error_code(errc::message_too_large));
-  } else if (error != ERROR_MORE_DATA && !io.assembling) {
-    // Whole in one read. The read takes up to max_message_size + 1 bytes, so that a
-    // message one byte over the limit fits it and is refused here, like larger ones.
-    if (bytes > impl.settings.max_message_size)
-      hand_over(impl, {}, false, make_error_code(errc::message_too_large));
-    else
-      hand_over(impl, std::span(buffer).first(bytes), false, {});
-  } else {
-    if (!io.assembling) {
-      io.assembling = true;
-      io.message.assign(buffer.begin(), buffer.begin() + bytes);
-    } else {
-      io.message.resize(io.message.size() - (size - bytes));  // drop what was not filled
-    }
-    if (error == ERROR_MORE_DATA) {
-      // The rest of the message is in the pipe: its size decides between reading it
-      // whole, straight into the message, and dropping it.
-      DWORD left = 0;
-      ::PeekNamedPipe(static_cast<HANDLE>(io.pipe.native_handle()), nullptr, 0, nullptr, nullptr, &left);
-      if (io.message.size() + left > impl.settings.max_message_size) {
-        io.message.clear();
-        io.assembling = false;
-        io.discarding = true;
-        start_read(impl, impl.settings.read_chunk);
-      } else {
-        start_read(impl, std::max<DWORD>(left, 1));
-      }
-      return;
-    }
-    io.assembling = false;
-    hand_over(impl, io.message, false, {});
+  } else if (!std::visit([&](auto& m) { return read_done(impl, m, *this, bytes, error); }, io.per_mode)) {
+    return;
   }
   if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
 }
 
+// Whether a write that succeeded has finished its item: a byte pipe may take part of it
+// (the rest is written next); a message goes whole.
+bool write_done(const ByteIo&, const WriteQueue::Item& item) noexcept { return item.done >= item.data.size(); }
+bool write_done(const MessageIo&, const WriteQueue::Item&) noexcept { return true; }
+
 void WriteOp::complete(DWORD bytes, DWORD error) {
   const auto keep = std::move(socket);
   AsyncSocketImpl& impl = *keep;
-  impl.loop->release();
   SocketIo& io = *impl.io;
   io.write_pending = false;
   if (impl.state != AsyncSocketImpl::State::open) {
@@ -253,7 +207,7 @@ void WriteOp::complete(DWORD bytes, DWORD error) {
   auto& item = impl.queue.front();
   if (error == 0) {
     item.done += bytes;
-    if (impl.mode == Mode::bytes && item.done < item.data.size()) {
+    if (!std::visit([&](const auto& m) { return write_done(m, item); }, io.per_mode)) {
       io_update(impl);
       return;
     }
@@ -270,44 +224,51 @@ void WriteOp::complete(DWORD bytes, DWORD error) {
 // An overlapped operation that failed at once: no completion comes through the port, so
 // it is finished on the loop's next turn, never inside the call that started it.
 void fail_on_loop(AsyncSocketImpl& impl, Op& op, DWORD err) {
-  impl.loop->hold();
-  impl.loop->post([keep = shared_of(impl), &op, err] { op.complete(0, err); });
+  impl.loop->post([keep = shared_of(impl), &op, err] { run_completion(&op, 0, err); });
 }
 
 // An operation that completed at once on a handle that skips the port on success: its
 // result is in its OVERLAPPED; it is finished on the loop's next turn. (The op holds its
 // socket, so the capture is one pointer: no allocation.)
 void finish_on_loop(AsyncSocketImpl& impl, Op& op) {
-  impl.loop->hold();
   impl.loop->post([op = &op] { op->complete_from_overlapped(); });
 }
 
-// Byte pipes stop sending completions for operations that succeed at once.
-void skip_port_on_success(SocketIo& io, Mode mode) {
-  if (mode != Mode::bytes) return;
+// Byte pipes stop sending completions for operations that succeed at once (see
+// SocketIo::skips_port_on_success).
+void skip_port_on_success(SocketIo& io, ByteIo&) {
   io.skips_port_on_success = ::SetFileCompletionNotificationModes(
                                  static_cast<HANDLE>(io.pipe.native_handle()),
                                  FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) != FALSE;
 }
+void skip_port_on_success(SocketIo&, MessageIo&) {}
 
-// Reads up to `size` bytes: into the reused buffer, or, while a message is being put
+
+// Where the next read goes: into the reused buffer, or, while a message is being put
 // together, onto the end of that message.
+std::byte* buffer_target(ReadOp& op) {
+  if (op.buffer.size() < op.size) op.buffer.resize(op.size);
+  return op.buffer.data();
+}
+std::byte* read_target(SocketIo&, ByteIo&, ReadOp& op) { return buffer_target(op); }
+std::byte* read_target(SocketIo& io, MessageIo& m, ReadOp& op) {
+  if (m.assembling) {
+    m.message.resize(m.message.size() + op.size);
+    return m.message.data() + m.message.size() - op.size;
+  }
+  // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
+  if (m.message.capacity() > kept_message_capacity && !io.held) m.message = std::vector<std::byte>();
+  return buffer_target(op);
+}
+
+// Reads up to `size` bytes (see read_target).
 void start_read(AsyncSocketImpl& impl, std::size_t size) {
   SocketIo& io = *impl.io;
   ReadOp& op = io.read_op;
   op.size = static_cast<DWORD>(std::min<std::size_t>(size, 0x7fffffff));
-  if (io.assembling) {
-    io.message.resize(io.message.size() + op.size);
-    op.target = io.message.data() + io.message.size() - op.size;
-  } else {
-    // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
-    if (io.message.capacity() > kept_message_capacity && !io.held)
-      io.message = std::vector<std::byte>();
-    if (op.buffer.size() < op.size) op.buffer.resize(op.size);
-    op.target = op.buffer.data();
-  }
+  op.target = std::visit([&](auto& m) { return read_target(io, m, op); }, io.per_mode);
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
-  OVERLAPPED* ov = op.start(h);
+  OVERLAPPED* ov = op.start(h, impl.loop);
   op.socket = shared_of(impl);
   io.read_pending = true;
   if (!::ReadFile(h, op.target, op.size, nullptr, ov)) {
@@ -323,8 +284,12 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
     return;
   }
   // Pending, or done already: either way the completion comes through the port.
-  impl.loop->hold();
 }
+
+// Whether what is left of an item is more than one write takes where it must go in one
+// (a pipe message is at most 2 GiB - 1 bytes); a byte pipe takes it in several.
+bool over_one_write(const ByteIo&, std::size_t) noexcept { return false; }
+bool over_one_write(const MessageIo&, std::size_t left) noexcept { return left > 0x7fffffff; }
 
 // Starts writing the front of the queue. True when the write completed at once and was
 // finished here (nothing pending: the caller goes on with the queue).
@@ -333,7 +298,7 @@ bool start_write(AsyncSocketImpl& impl) {
   auto& item = impl.queue.front();
   static const std::byte nothing{};
   const std::size_t left = item.data.size() - item.done;
-  if (impl.mode == Mode::messages && left > 0x7fffffff) {
+  if (std::visit([&](const auto& m) { return over_one_write(m, left); }, io.per_mode)) {
     // A pipe message is at most 2 GiB - 1 bytes: this write fails alone, reported from
     // the loop (never inside write()), and the queue goes on behind it.
     WriteQueue::Item failed = impl.queue.pop();
@@ -344,10 +309,8 @@ bool start_write(AsyncSocketImpl& impl) {
       impl.write_failed(make_error_code(errc::message_too_large));
       return false;
     }
-    impl.loop->hold();
-    impl.loop->post([keep = shared_of(impl), cb = std::move(failed.cb)]() mutable {
+    impl.loop->post([keep = shared_of(impl), cb = std::move(failed.cb), ref = LoopRef(impl.loop)]() mutable {
       AsyncSocketImpl& s = *keep;
-      s.loop->release();
       const auto ec = make_error_code(errc::message_too_large);
       s.written({{}, 0, std::move(cb)}, ec);
       if (s.state == AsyncSocketImpl::State::open) io_update(s);
@@ -358,18 +321,14 @@ bool start_write(AsyncSocketImpl& impl) {
   const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
   WriteOp& op = io.write_op;
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
-  OVERLAPPED* ov = op.start(h);
+  OVERLAPPED* ov = op.start(h, impl.loop);
   op.socket = shared_of(impl);
   io.write_pending = true;
   if (!::WriteFile(h, data, n, nullptr, ov)) {
     if (::GetLastError() != ERROR_IO_PENDING) fail_on_loop(impl, op, ::GetLastError());
-    else impl.loop->hold();
     return false;
   }
-  if (!io.skips_port_on_success) {  // done, and the completion comes through the port
-    impl.loop->hold();
-    return false;
-  }
+  if (!io.skips_port_on_success) return false;  // done; the completion comes through the port
   // Done at once, and no completion comes. With no application callback to run (and
   // no drain to tell), it is finished here, as the Unix backend writes at once;
   // otherwise from the loop, never inside write().
@@ -379,6 +338,7 @@ bool start_write(AsyncSocketImpl& impl) {
   }
   DWORD written = 0;
   ::GetOverlappedResult(h, ov, &written, FALSE);
+  op.loop_ref.reset();
   op.socket.reset();
   io.write_pending = false;
   item.done += written;
@@ -395,6 +355,15 @@ void finish_close_if_idle(AsyncSocketImpl& impl) {
 
 }  // namespace
 
+namespace {
+// The size of the next read: a byte pipe reads io.read_size; a message pipe never more
+// than max_message_size + 1 (see read_done).
+std::size_t next_read_size(const AsyncSocketImpl& impl, const ByteIo&) noexcept { return impl.io->read_size; }
+std::size_t next_read_size(const AsyncSocketImpl& impl, const MessageIo&) noexcept {
+  return std::min(impl.io->read_size, impl.settings.max_message_size + 1);
+}
+}  // namespace
+
 void io_update(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;
   if (impl.state != AsyncSocketImpl::State::open) return;
@@ -406,8 +375,7 @@ void io_update(AsyncSocketImpl& impl) {
   }
   if (impl.reading && !io.read_pending && !io.held && !io.delivering &&
       impl.state == AsyncSocketImpl::State::open)
-    start_read(impl, impl.mode == Mode::bytes ? io.read_size
-                                              : std::min(io.read_size, impl.settings.max_message_size + 1));
+    start_read(impl, std::visit([&](const auto& m) { return next_read_size(impl, m); }, io.per_mode));
   while (!io.write_pending && !impl.queue.empty() && !impl.write_failure &&
          impl.state == AsyncSocketImpl::State::open &&
          start_write(impl)) {
@@ -442,12 +410,7 @@ void io_close(AsyncSocketImpl& impl) {
     return;
   }
   // Nothing pending: finish on the loop's next turn, like a uv_close callback.
-  auto self = impl.self;
-  impl.loop->hold();
-  impl.loop->post([self] {
-    self->impl()->loop->release();
-    finish_close_if_idle(*self->impl());
-  });
+  impl.loop->post([self = impl.self, ref = LoopRef(impl.loop)] { finish_close_if_idle(*self->impl()); });
 }
 
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
@@ -481,216 +444,38 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
     std::shared_ptr<PipeCore> pipe;
     std::error_code ec;
   };
-  const Mode mode = impl->mode;
   // The connect may wait for a busy pipe: in the thread pool, never on the loop.
   impl->cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
-      [options, mode](const std::atomic<bool>& cancelled) {
+      [options, mode = impl->mode](const std::atomic<bool>& cancelled) {
         Outcome out;
         out.pipe = std::make_shared<PipeCore>();
-        if (mode == Mode::bytes)
-          *out.pipe = connect_pipe<Mode::bytes>(options, cancelled, out.ec);
-        else
-          *out.pipe = connect_pipe<Mode::messages>(options, cancelled, out.ec);
+        with_mode(mode, [&](auto m) {
+          *out.pipe = connect_pipe<decltype(m)::value>(options, cancelled, out.ec);
+        });
         return out;
       },
       [impl](Outcome out, bool cancelled) {
         if (cancelled) out.ec = std::make_error_code(std::errc::operation_canceled);
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
           out.ec = bind_to_port(*impl->loop, *out.pipe);
-          if (!out.ec) {
-            impl->io = std::make_unique<SocketIo>();
-            impl->io->pipe = std::move(*out.pipe);
-            skip_port_on_success(*impl->io, impl->mode);
-          }
+          if (!out.ec) attach_io(*impl, std::move(*out.pipe), impl->mode);
         }
         connected(impl, out.ec);
       });
 }
 
-// ---- listener ----------------------------------------------------------------------
-
-struct ListenerIo {
-  PlatformListener<Mode::bytes> bytes;
-  PlatformListener<Mode::messages> messages;
-  bool connect_pending = false;
-  void* pending_instance = nullptr;  // the handle whose connect is pending
-  OVERLAPPED* pending_ov = nullptr;
-  bool waiting_for_slot = false;
-  // After a failure to make or bind the next instance: the timer that tries again (made
-  // on the first failure, freed when the listener finishes), and the episode's state.
-  uv_timer_t* retry_timer = nullptr;
-  AcceptRetry retry;
-  std::weak_ptr<AsyncListenerImpl> owner;  // for the timer's callback
-
-  win::detail::PipeListenerCore& core() {
-    return bytes.is_open() ? bytes.core() : messages.core();
-  }
-};
-
-AsyncListenerImpl::AsyncListenerImpl() = default;
-AsyncListenerImpl::~AsyncListenerImpl() = default;
-
-namespace {
-
-void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl);
-
-// The next instance could not be made, bound or connected: the listener tries again
-// after a delay (never spinning, never giving up), and the accept callback hears of it
-// once per episode (see AcceptRetry).
-void accept_failed(const std::shared_ptr<AsyncListenerImpl>& impl, std::error_code ec) {
-  ListenerIo& io = *impl->io;
-  const bool report = io.retry.failed();
-  if (io.retry_timer == nullptr) {
-    io.retry_timer = new uv_timer_t{};
-    uv_timer_init(impl->loop->loop, io.retry_timer);
-    io.retry_timer->data = &io;
-  }
-  uv_timer_start(
-      io.retry_timer,
-      [](uv_timer_t* t) {
-        if (auto l = static_cast<ListenerIo*>(t->data)->owner.lock(); l && l->open) accept_next(l);
-      },
-      io.retry.delay_ms(), 0);
-  if (report && impl->on_accept) impl->on_accept(ec, nullptr);
-}
-
-void finish_listener(AsyncListenerImpl& impl) {
-  if (impl.io->retry_timer != nullptr)
-    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(impl.io->retry_timer, nullptr)),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  impl.io->bytes.close();
-  impl.io->messages.close();
-  impl.on_accept = {};
-  if (impl.on_closed) std::exchange(impl.on_closed, {})();
-  auto keep = std::move(impl.self);
-}
-
-struct ConnectOp final : Op {
-  std::shared_ptr<AsyncListenerImpl> listener;
-  PipeCore instance;
-  void complete(DWORD, DWORD error) override {
-    AsyncListenerImpl& impl = *listener;
-    impl.loop->release();
-    impl.io->connect_pending = false;
-    impl.io->pending_instance = nullptr;
-    impl.io->pending_ov = nullptr;
-    if (!impl.open) {
-      finish_listener(impl);
-      return;
-    }
-    // An instance not handed over is closed before the next is taken: it holds a place
-    // under the instance limit, and with instance_limit(1) the next would wait for a
-    // place that nothing would ever free.
-    if (error == ERROR_NO_DATA) {
-      // A client connected and left before it was accepted: never poison the listener.
-      instance.close();
-      accept_next(listener);
-      return;
-    }
-    if (error != 0 && error != ERROR_PIPE_CONNECTED) {
-      instance.close();
-      accept_failed(listener, error_of(error));
-      return;
-    }
-    if (!impl.io->core().admits(instance)) {  // current_user_only: another user's client
-      std::error_code ignored;
-      instance.disconnect(ignored);
-      instance.close();
-      accept_next(listener);
-      return;
-    }
-    auto made = std::make_shared<AsyncSocketImpl>();
-    made->io = std::make_unique<SocketIo>();
-    made->io->pipe = std::move(instance);
-    skip_port_on_success(*made->io, impl.mode);
-    auto socket = make_socket(made, impl.loop, impl.mode, impl.settings);
-    // When this connection goes, its instance place frees up: a listener that waits
-    // for one (instance limit reached) tries again.
-    std::weak_ptr<AsyncListenerImpl> weak = listener;
-    made->on_gone = [weak] {
-      if (auto l = weak.lock(); l && l->open && l->io->waiting_for_slot) accept_next(l);
-    };
-    auto keep = listener;
-    impl.io->retry.succeeded();
-    accept_next(listener);
-    if (impl.on_accept) impl.on_accept({}, socket);
-  }
-};
-
-void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
-  ListenerIo& io = *impl->io;
-  if (!impl->open || io.connect_pending) return;
-  io.waiting_for_slot = false;
-  std::error_code ec;
-  PipeCore instance = io.core().take_instance(ec);
-  if (ec == errc::would_block) {  // the instance limit is reached
-    io.waiting_for_slot = true;
-    return;
-  }
-  if (!ec) ec = bind_to_port(*impl->loop, instance);
-  if (ec) {
-    instance.close();  // its instance place is free for the retry
-    accept_failed(impl, ec);
-    return;
-  }
-  auto op = std::make_unique<ConnectOp>();
-  op->listener = impl;
-  op->instance = std::move(instance);
-  HANDLE h = static_cast<HANDLE>(op->instance.native_handle());
-  OVERLAPPED* ov = op->start(h);
-  DWORD err = 0;
-  if (!::ConnectNamedPipe(h, ov)) err = ::GetLastError();
-  io.connect_pending = true;
-  impl->loop->hold();
-  if (err == ERROR_IO_PENDING || err == 0) {
-    io.retry.succeeded();  // an instance waits for clients again
-    io.pending_instance = h;
-    io.pending_ov = ov;
-    (void)op.release();  // completes through the port
-    return;
-  }
-  // Connected already (ERROR_PIPE_CONNECTED), gone already (ERROR_NO_DATA) or failed: no
-  // completion will come; finish on the loop's next turn.
-  Op* raw = op.release();
-  impl->loop->post([raw, err] { run_completion(raw, 0, err); });
-}
-
-}  // namespace
-
-void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const ListenerOptions& options,
-                  std::error_code& ec) {
-  impl->io = std::make_unique<ListenerIo>();
-  if (impl->mode == Mode::bytes)
-    impl->io->bytes = bind_listener<Mode::bytes>(options, ec);
-  else
-    impl->io->messages = bind_listener<Mode::messages>(options, ec);
-  if (ec) return;
-  impl->io->owner = impl;
-  accept_next(impl);
-}
-
-void listener_close(AsyncListenerImpl& impl) {
-  if (impl.io->connect_pending) {
-    // The cancelled connect completes through the port and finishes the closing.
-    if (impl.io->pending_instance != nullptr)
-      ::CancelIoEx(static_cast<HANDLE>(impl.io->pending_instance), impl.io->pending_ov);
-    return;
-  }
-  auto self = impl.self;
-  impl.loop->hold();
-  impl.loop->post([self, raw = &impl] {
-    raw->loop->release();
-    finish_listener(*raw);
-  });
-}
-
-const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
-  return impl.mode == Mode::bytes ? impl.io->bytes.name() : impl.io->messages.name();
+void attach_io(AsyncSocketImpl& impl, PipeCore&& pipe, Mode mode) {
+  impl.io = std::make_unique<SocketIo>();
+  SocketIo& io = *impl.io;
+  io.pipe = std::move(pipe);
+  with_mode(mode, [&](auto m) { io.per_mode.template emplace<PipeIo<decltype(m)::value>>(); });
+  std::visit([&](auto& m) { skip_port_on_success(io, m); }, io.per_mode);
 }
 
 std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
-  return impl.io->message.capacity() + impl.io->read_op.buffer.capacity();
+  const auto* m = std::get_if<MessageIo>(&impl.io->per_mode);
+  return (m != nullptr ? m->message.capacity() : 0) + impl.io->read_op.buffer.capacity();
 }
 
 }  // namespace localsock::detail

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+// The async listener on Windows: one pipe instance at a time waits for a client with
+// an overlapped ConnectNamedPipe that completes through the loop's port (see
+// async_op.hpp); each connected instance becomes an async connection (async_win.cpp).
+#include "async_op.hpp"
+
+#include <variant>
+
+namespace localsock::detail {
+
+struct ListenerIo {
+  // The one listener of the listener's mode.
+  std::variant<PlatformListener<Mode::bytes>, PlatformListener<Mode::messages>> listener;
+  bool connect_pending = false;
+  void* pending_instance = nullptr;  // the handle whose connect is pending
+  OVERLAPPED* pending_ov = nullptr;
+  bool waiting_for_slot = false;
+  // After a failure to make or bind the next instance: the timer that tries again (made
+  // on the first failure, freed when the listener finishes), and the episode's state.
+  uv_timer_t* retry_timer = nullptr;
+  AcceptRetry retry;
+  std::weak_ptr<AsyncListenerImpl> owner;  // for the timer's callback
+
+  win::detail::PipeListenerCore& core() {
+    return std::visit([](auto& l) -> win::detail::PipeListenerCore& { return l.core(); }, listener);
+  }
+};
+
+AsyncListenerImpl::AsyncListenerImpl() = default;
+AsyncListenerImpl::~AsyncListenerImpl() = default;
+
+namespace {
+
+void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl);
+
+// The next instance could not be made, bound or connected: the listener tries again
+// after a delay (never spinning, never giving up), and the accept callback hears of it
+// once per episode (see AcceptRetry).
+void accept_failed(const std::shared_ptr<AsyncListenerImpl>& impl, std::error_code ec) {
+  ListenerIo& io = *impl->io;
+  const bool report = io.retry.failed();
+  if (io.retry_timer == nullptr) {
+    io.retry_timer = new uv_timer_t{};
+    uv_timer_init(impl->loop->loop, io.retry_timer);
+    io.retry_timer->data = &io;
+  }
+  uv_timer_start(
+      io.retry_timer,
+      [](uv_timer_t* t) {
+        if (auto l = static_cast<ListenerIo*>(t->data)->owner.lock(); l && l->open) accept_next(l);
+      },
+      io.retry.delay_ms(), 0);
+  if (report && impl->on_accept) impl->on_accept(ec, nullptr);
+}
+
+void finish_listener(AsyncListenerImpl& impl) {
+  if (impl.io->retry_timer != nullptr)
+    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(impl.io->retry_timer, nullptr)),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  std::visit([](auto& l) { l.close(); }, impl.io->listener);
+  impl.on_accept = {};
+  if (impl.on_closed) std::exchange(impl.on_closed, {})();
+  auto keep = std::move(impl.self);
+}
+
+struct ConnectOp final : Op {
+  std::shared_ptr<AsyncListenerImpl> listener;
+  PipeCore instance;
+  void complete(DWORD, DWORD error) override {
+    AsyncListenerImpl& impl = *listener;
+    impl.io->connect_pending = false;
+    impl.io->pending_instance = nullptr;
+    impl.io->pending_ov = nullptr;
+    if (!impl.open) {
+      finish_listener(impl);
+      return;
+    }
+    // An instance not handed over is closed before the next is taken: it holds a place
+    // under the instance limit, and with instance_limit(1) the next would wait for a
+    // place that nothing would ever free.
+    if (error == ERROR_NO_DATA) {
+      // A client connected and left before it was accepted: never poison the listener.
+      instance.close();
+      accept_next(listener);
+      return;
+    }
+    if (error != 0 && error != ERROR_PIPE_CONNECTED) {
+      instance.close();
+      accept_failed(listener, error_of(error));
+      return;
+    }
+    if (!impl.io->core().admits(instance)) {  // current_user_only: another user's client
+      std::error_code ignored;
+      instance.disconnect(ignored);
+      instance.close();
+      accept_next(listener);
+      return;
+    }
+    auto made = std::make_shared<AsyncSocketImpl>();
+    attach_io(*made, std::move(instance), impl.mode);
+    auto socket = make_socket(made, impl.loop, impl.mode, impl.settings);
+    // When this connection goes, its instance place frees up: a listener that waits
+    // for one (instance limit reached) tries again.
+    std::weak_ptr<AsyncListenerImpl> weak = listener;
+    made->on_gone = [weak] {
+      if (auto l = weak.lock(); l && l->open && l->io->waiting_for_slot) accept_next(l);
+    };
+    auto keep = listener;
+    impl.io->retry.succeeded();
+    accept_next(listener);
+    if (impl.on_accept) impl.on_accept({}, socket);
+  }
+};
+
+void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
+  ListenerIo& io = *impl->io;
+  if (!impl->open || io.connect_pending) return;
+  io.waiting_for_slot = false;
+  std::error_code ec;
+  PipeCore instance = io.core().take_instance(ec);
+  if (ec == errc::would_block) {  // the instance limit is reached
+    io.waiting_for_slot = true;
+    return;
+  }
+  if (!ec) ec = bind_to_port(*impl->loop, instance);
+  if (ec) {
+    instance.close();  // its instance place is free for the retry
+    accept_failed(impl, ec);
+    return;
+  }
+  auto op = std::make_unique<ConnectOp>();
+  op->listener = impl;
+  op->instance = std::move(instance);
+  HANDLE h = static_cast<HANDLE>(op->instance.native_handle());
+  OVERLAPPED* ov = op->start(h, impl->loop);
+  DWORD err = 0;
+  if (!::ConnectNamedPipe(h, ov)) err = ::GetLastError();
+  io.connect_pending = true;
+  if (err == ERROR_IO_PENDING || err == 0) {
+    io.retry.succeeded();  // an instance waits for clients again
+    io.pending_instance = h;
+    io.pending_ov = ov;
+    (void)op.release();  // completes through the port
+    return;
+  }
+  // Connected already (ERROR_PIPE_CONNECTED), gone already (ERROR_NO_DATA) or failed: no
+  // completion will come; finish on the loop's next turn.
+  Op* raw = op.release();
+  impl->loop->post([raw, err] { run_completion(raw, 0, err); });
+}
+
+}  // namespace
+
+void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const ListenerOptions& options,
+                  std::error_code& ec) {
+  impl->io = std::make_unique<ListenerIo>();
+  with_mode(impl->mode, [&](auto m) {
+    impl->io->listener.template emplace<PlatformListener<decltype(m)::value>>(
+        bind_listener<decltype(m)::value>(options, ec));
+  });
+  if (ec) return;
+  impl->io->owner = impl;
+  accept_next(impl);
+}
+
+void listener_close(AsyncListenerImpl& impl) {
+  if (impl.io->connect_pending) {
+    // The cancelled connect completes through the port and finishes the closing.
+    if (impl.io->pending_instance != nullptr)
+      ::CancelIoEx(static_cast<HANDLE>(impl.io->pending_instance), impl.io->pending_ov);
+    return;
+  }
+  impl.loop->post([self = impl.self, raw = &impl, ref = LoopRef(impl.loop)] { finish_listener(*raw); });
+}
+
+const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
+  return std::visit([](const auto& l) -> const LocalName& { return l.name(); }, impl.io->listener);
+}
+
+}  // namespace localsock::detail

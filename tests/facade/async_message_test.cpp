@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: MIT
+// Async message mode: whole messages of every size, the limits, and the receive buffers kept.
+#include "async_support.hpp"
+
+TEST_CASE("async: message mode delivers 0 B, 1 B, 64 KiB and 4 MiB messages whole") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  auto server = echo_server(t, name, Mode::messages);
+  const std::vector<std::size_t> sizes{0, 1, 64 * 1024, 4 * 1024 * 1024};
+  std::vector<std::vector<std::byte>> got;
+  bool finished = false;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  for (std::size_t i = 0; i < sizes.size(); ++i)
+                                    s->write(pattern(sizes[i], unsigned(i)));
+                                  s->start_reading([&](const ReadEvent& e) {
+                                    REQUIRE_FALSE(e.error);
+                                    got.emplace_back(e.data.begin(), e.data.end());
+                                    if (got.size() == sizes.size()) finished = true;
+                                  });
+                                });
+  CHECK(t.run([&] { return finished; }));
+  REQUIRE(got.size() == sizes.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) CHECK(got[i] == pattern(sizes[i], unsigned(i)));
+  c->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: messages written into a full socket arrive whole and in order") {
+  // The reader starts late, so the writer's socket fills inside the first message: a
+  // framed transport (Unix systems without seqpacket, or -Dmessage_framing=true) writes
+  // frames in parts and must finish each, never start one again.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr reader;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { reader = s; });
+  // Even-numbered writes have no callback (written at once where the socket takes them),
+  // the last one too: nothing else comes after it to push its rest out.
+  const std::vector<std::size_t> sizes{1024 * 1024, 10, 700 * 1024, 0, 1024 * 1024 + 1};
+  int callbacks = 0;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  for (std::size_t i = 0; i < sizes.size(); ++i) {
+                                    if (i % 2 == 0) {
+                                      s->write(pattern(sizes[i], unsigned(i)));  // no callback
+                                    } else {
+                                      s->write(pattern(sizes[i], unsigned(i)), [&](std::error_code wec) {
+                                        CHECK_FALSE(wec);
+                                        ++callbacks;
+                                      });
+                                    }
+                                  }
+                                });
+  REQUIRE(t.run([&] { return reader != nullptr; }));
+  t.run([] { return false; }, 100ms);  // the writer fills its socket meanwhile
+  std::vector<std::vector<std::byte>> got;
+  reader->start_reading([&](const ReadEvent& e) {
+    CHECK_FALSE(e.error);
+    CHECK_FALSE(e.end);
+    if (!e.error && !e.end) got.emplace_back(e.data.begin(), e.data.end());
+  });
+  CHECK(t.run([&] { return got.size() >= sizes.size() && callbacks == 2; }, 10s));
+  REQUIRE(got.size() == sizes.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got[i] == pattern(sizes[i], unsigned(i)));
+  }
+  c->close();
+  reader->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: a message of the default maximum size is sent; a larger one is message_too_large") {
+  // The default limit must be one the system can send (Linux seqpacket refuses single
+  // messages above about 4 MiB, and less where the send buffer cannot grow), and a write
+  // above the connection's limit is refused as such, never out_of_resources, never false.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  std::vector<std::vector<std::byte>> got;
+  AsyncSocket::Ptr server_side;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) {
+                                        server_side = s;
+                                        s->start_reading([&](const ReadEvent& e) {
+                                          CHECK_FALSE(e.error);
+                                          got.emplace_back(e.data.begin(), e.data.end());
+                                        });
+                                      });
+  AsyncSocket::Ptr c;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         c = s;
+                       });
+  REQUIRE(t.run([&] { return c && server_side; }));
+  const std::size_t limit = c->max_message_size();
+  CAPTURE(limit);
+  CHECK(limit > 0);
+  CHECK(limit <= localsock::AsyncOptions{}.max_message_size);
+  std::vector<ReadEvent> events;
+  c->start_reading([&](const ReadEvent& e) { events.push_back(e); });
+  std::error_code at_limit = make_error_code(errc::not_connected), above = at_limit;
+  int done = 0;
+  c->write(pattern(limit, 1), [&](std::error_code ec) {
+    at_limit = ec;
+    ++done;
+  });
+  c->write(pattern(limit + 1, 2), [&](std::error_code ec) {
+    above = ec;
+    ++done;
+  });
+  REQUIRE(t.run([&] { return done == 2 && !got.empty(); }, 20s));
+  CHECK_FALSE(at_limit);
+  CHECK(above == errc::message_too_large);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0] == pattern(limit, 1));
+  // Without a callback: refused at once, and write() does not say "stop" (no drain would
+  // follow); the failure reaches the read callback.
+  CHECK(c->write(pattern(limit + 1, 3)));
+  CHECK(c->queued_bytes() == 0);
+  CHECK(t.run([&] { return !events.empty(); }, 5s));
+  REQUIRE_FALSE(events.empty());
+  CHECK(events[0].error == errc::message_too_large);
+  c->close();
+  server_side->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: an over-size write without a callback made while connecting is not dropped silently") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server_side;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { server_side = s; });
+  bool connected = false;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr) { connected = !ec; });
+  std::vector<ReadEvent> events;
+  c->start_reading([&](const ReadEvent& e) { events.push_back(e); });
+  CHECK(c->write(pattern(localsock::AsyncOptions{}.max_message_size + 1, 1)));
+  CHECK(t.run([&] { return connected && !events.empty(); }, 5s));
+  REQUIRE_FALSE(events.empty());
+  CHECK(events[0].error == errc::message_too_large);
+  c->close();
+  if (server_side) server_side->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: message mode keeps no large receive buffer after a large message") {
+  // A server whose clients each sent one large message must not hold that much memory
+  // per connection: what is kept between reads is capped (256 KiB, plus a read chunk).
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server_side;
+  std::vector<std::size_t> sizes;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) {
+                                        server_side = s;
+                                        s->start_reading([&](const ReadEvent& e) {
+                                          CHECK_FALSE(e.error);
+                                          sizes.push_back(e.data.size());
+                                        });
+                                      });
+  AsyncSocket::Ptr c;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         c = s;
+                       });
+  REQUIRE(t.run([&] { return c && server_side; }));
+  const std::size_t large = std::min<std::size_t>(c->max_message_size(), 2 * 1024 * 1024);
+  REQUIRE(large > 512 * 1024);
+  c->write(pattern(large, 1));
+  REQUIRE(t.run([&] { return sizes.size() == 1; }));
+  c->write(pattern(10, 2));
+  REQUIRE(t.run([&] { return sizes.size() == 2; }));
+  CHECK(sizes[0] == large);
+  const std::size_t kept = localsock::testing::kept_read_buffer(*server_side);
+  CAPTURE(kept);
+  CHECK(kept <= 256 * 1024 + localsock::AsyncOptions{}.read_chunk);
+  c->close();
+  server_side->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: an over-size message is an error on that message, not a cut") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  std::vector<ReadEvent> events;
+  std::vector<std::vector<std::byte>> data;
+  localsock::AsyncOptions small;
+  small.max_message_size = 1000;
+  AsyncSocket::Ptr accepted;
+  auto server = AsyncListener::listen(
+      *t.async, ListenerOptions(name), Mode::messages,
+      [&](std::error_code, AsyncSocket::Ptr s) {
+        accepted = s;
+        s->start_reading([&](const ReadEvent& e) {
+          events.push_back(e);
+          data.emplace_back(e.data.begin(), e.data.end());
+        });
+      },
+      small);
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  s->write(pattern(5000, 1));
+                                  s->write(pattern(10, 2));
+                                });
+  CHECK(t.run([&] { return events.size() == 2; }));
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].error == errc::message_too_large);
+  CHECK_FALSE(events[1].error);
+  CHECK(data[1] == pattern(10, 2));
+  c->close();
+  accepted->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: a message write cut short by a peer that left does not keep the loop busy") {
+  // The writer's socket fills inside a large message (a framed transport keeps the rest
+  // of the frame to finish later); then the peer closes without reading. The write side
+  // has failed: the loop must go back to sleeping, not wake up again and again for a
+  // rest that can never be written, while the socket stays open and is not reading.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr writer;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { writer = s; });
+  AsyncSocket::Ptr peer;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         peer = s;
+                       });
+  REQUIRE(t.run([&] { return writer && peer; }));
+  const std::size_t size = std::min<std::size_t>(2 * 1024 * 1024, writer->max_message_size());
+  writer->write(pattern(size, 3));  // no callback
+  t.run([] { return false; }, 50ms);
+  bool peer_closed = false;
+  peer->close([&] { peer_closed = true; });
+  REQUIRE(t.run([&] { return peer_closed; }));
+  t.run([] { return false; }, 50ms);  // the failure is noticed meanwhile
+  // Now count the loop's turns: its own tick wakes it every 10 ms, about 30 times here;
+  // a loop woken by the socket over and over turns tens of thousands of times.
+  uv_timer_start(&t.tick, [](uv_timer_t*) {}, 10, 10);
+  int turns = 0;
+  const auto end = std::chrono::steady_clock::now() + 300ms;
+  while (std::chrono::steady_clock::now() < end) {
+    uv_run(&t.loop, UV_RUN_ONCE);
+    ++turns;
+  }
+  uv_timer_stop(&t.tick);
+  CHECK(turns < 1000);
+  // The write side has failed, and a later write says so.
+  std::error_code late;
+  bool told = false;
+  writer->write(pattern(10, 4), [&](std::error_code ec) {
+    late = ec;
+    told = true;
+  });
+  CHECK(t.run([&] { return told; }, 5s));
+  CHECK(late);
+  writer->close();
+  server->close();
+  t.settle();
+}
+
+TEST_CASE("async: message mode takes exactly max_message_size bytes, not one more") {
+  // 100: a message that fits one read; 3000: one put together from several reads.
+  for (const std::size_t max : {std::size_t{100}, std::size_t{3000}}) {
+    CAPTURE(max);
+    TestLoop t;
+    const LocalName name = fresh_name();
+    std::vector<std::error_code> errors;
+    std::vector<std::size_t> sizes;
+    localsock::AsyncOptions limited;
+    limited.max_message_size = max;
+    AsyncSocket::Ptr accepted;
+    auto server = AsyncListener::listen(
+        *t.async, ListenerOptions(name), Mode::messages,
+        [&](std::error_code, AsyncSocket::Ptr s) {
+          accepted = s;
+          s->start_reading([&](const ReadEvent& e) {
+            errors.push_back(e.error);
+            sizes.push_back(e.data.size());
+          });
+        },
+        limited);
+    auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                  [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                    REQUIRE_FALSE(ec);
+                                    s->write(pattern(max - 1, 1));
+                                    s->write(pattern(max, 2));
+                                    s->write(pattern(max + 1, 3));
+                                    s->write(pattern(10, 4));
+                                  });
+    CHECK(t.run([&] { return errors.size() == 4; }, 10s));
+    REQUIRE(errors.size() == 4);
+    CHECK_FALSE(errors[0]);
+    CHECK(sizes[0] == max - 1);
+    CHECK_FALSE(errors[1]);
+    CHECK(sizes[1] == max);
+    CHECK(errors[2] == errc::message_too_large);
+    CHECK(sizes[2] == 0);
+    CHECK_FALSE(errors[3]);
+    CHECK(sizes[3] == 10);
+    c->close();
+    accepted->close();
+    server->close();
+    t.settle();
+  }
+}
+
+TEST_CASE("async: text is written from literals, std::string and string_view, one message each") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  auto server = echo_server(t, name, Mode::messages);
+  std::vector<std::string> got;
+  bool failed = false;
+  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  if (ec) {
+                                    failed = true;
+                                    return;
+                                  }
+                                  s->start_reading([&](const ReadEvent& e) {
+                                    if (e.end || e.error) return;
+                                    got.emplace_back(reinterpret_cast<const char*>(e.data.data()),
+                                                     e.data.size());
+                                  });
+                                  const std::string owned = "from a std::string";
+                                  s->write("a literal");
+                                  s->write(owned);
+                                  s->write(std::string_view("a view"));
+                                });
+  CHECK(t.run([&] { return failed || got.size() == 3; }));
+  CHECK_FALSE(failed);
+  CHECK(got == std::vector<std::string>{"a literal", "from a std::string", "a view"});
+  c->close();
+  server->close();
+  t.settle();
+}
