@@ -297,6 +297,9 @@ void deliver_output(Session<Socket>& x) {
   }
 }
 
+// How long a session's command gets to exit by itself once the session is over.
+constexpr std::chrono::milliseconds child_grace{2'000};
+
 // Serves one connection: bridged to a new child (--exec), or to the process's standard
 // streams (standard input only when `read_stdin`: a --keep-open server without --exec
 // only collects what clients send).
@@ -321,9 +324,12 @@ int serve(Socket s, const Options& o, bool read_stdin) {
   deliver_output(*session);
   session->ep.end_input();
   if (session->ep.child) {
-    // The child's output has been delivered; it gets its end of input and goes.
-    session->ep.child->wait();
+    // The peer has finished sending and the command has its end of input. Its output is
+    // forwarded until it ends or the peer stops taking it (the peer has gone); then the
+    // session is over: the command loses its output pipe (EPIPE), gets a short grace to
+    // exit, is terminated if it does not, and is reaped.
     if (input.joinable()) input.join();
+    lsock::end_child(*session->ep.child, child_grace);
   } else if (input.joinable()) {
     // The peer has finished sending. Input still being forwarded gets `linger` to
     // finish (as socat does), then we go; a reader blocked on standard input forever

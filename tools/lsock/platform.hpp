@@ -5,6 +5,7 @@
 // piped standard input and output (--exec), the list of local sockets (ls), and raw
 // standard streams. One implementation per platform.
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -26,10 +27,22 @@ class ChildProcess {
   virtual std::size_t read(std::byte* data, std::size_t n) = 0;
   /// Closes the child's standard input (it reads end of file).
   virtual void close_input() = 0;
+  /// Closes our end of the child's standard output: a child still writing gets EPIPE
+  /// (Unix: SIGPIPE unless it ignores it; Windows: ERROR_NO_DATA). Call once nothing
+  /// reads it any more.
+  virtual void close_output() = 0;
   /// Waits for the child and returns its exit code.
   virtual int wait() = 0;
+  /// Waits up to `ms` for the child; its exit code, or nullopt while it still runs.
+  virtual std::optional<int> wait_for(std::chrono::milliseconds ms) = 0;
+  /// Asks the child to end (Unix: SIGTERM; Windows: TerminateProcess).
+  virtual void terminate() = 0;
   virtual void kill() = 0;
 };
+
+/// Ends a session's child: closes both its pipes, gives it `grace` to exit, then
+/// terminates it (and, Unix, kills it after another `grace`); always reaps it.
+void end_child(ChildProcess& child, std::chrono::milliseconds grace);
 
 /// One listening local socket of the system.
 struct SocketEntry {

@@ -50,20 +50,43 @@ class PosixChild final : public ChildProcess {
   void close_input() override {
     if (in_ >= 0) ::close(std::exchange(in_, -1));
   }
+  void close_output() override {
+    if (out_ >= 0) ::close(std::exchange(out_, -1));
+  }
   int wait() override {
     int status = 0;
     if (pid_ <= 0) return status_;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
-    pid_ = 0;
-    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return status_;
+    return reaped(status);
+  }
+  std::optional<int> wait_for(std::chrono::milliseconds ms) override {
+    // Polled: no SIGCHLD handler (sessions on other threads have children too).
+    const auto deadline = std::chrono::steady_clock::now() + ms;
+    for (;;) {
+      if (pid_ <= 0) return status_;
+      int status = 0;
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) return reaped(status);
+      if (r < 0 && errno != EINTR) return reaped(0);
+      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  void terminate() override {
+    if (pid_ > 0) ::kill(pid_, SIGTERM);
   }
   void kill() override {
     if (pid_ > 0) ::kill(pid_, SIGKILL);
   }
 
  private:
+  int reaped(int status) {
+    pid_ = 0;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 0;
+    return status_;
+  }
+
   pid_t pid_;
   int in_;
   int out_;
@@ -79,6 +102,16 @@ bool cloexec_pipe(int fds[2]) {
 }
 
 }  // namespace
+
+void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+  child.close_input();
+  child.close_output();
+  if (child.wait_for(grace)) return;
+  child.terminate();
+  if (child.wait_for(grace)) return;
+  child.kill();
+  child.wait();
+}
 
 namespace {
 

@@ -56,21 +56,39 @@ class WinChild final : public ChildProcess {
   void close_input() override {
     if (in_ != nullptr) ::CloseHandle(std::exchange(in_, nullptr));
   }
-  int wait() override {
-    ::WaitForSingleObject(process_, INFINITE);
+  void close_output() override {
+    if (out_ != nullptr) ::CloseHandle(std::exchange(out_, nullptr));
+  }
+  int wait() override { return *wait_for_ms(INFINITE); }
+  std::optional<int> wait_for(std::chrono::milliseconds ms) override {
+    return wait_for_ms(static_cast<DWORD>(ms.count()));
+  }
+  void terminate() override { ::TerminateProcess(process_, 1); }
+  void kill() override { ::TerminateProcess(process_, 1); }
+
+ private:
+  std::optional<int> wait_for_ms(DWORD ms) {
+    if (::WaitForSingleObject(process_, ms) == WAIT_TIMEOUT) return std::nullopt;
     DWORD code = 0;
     ::GetExitCodeProcess(process_, &code);
     return static_cast<int>(code);
   }
-  void kill() override { ::TerminateProcess(process_, 1); }
 
- private:
   HANDLE process_;
   HANDLE in_;
   HANDLE out_;
 };
 
 }  // namespace
+
+void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+  child.close_input();
+  child.close_output();
+  if (child.wait_for(grace)) return;
+  // TerminateProcess ends it at once; there is no gentler request for a console command.
+  child.terminate();
+  child.wait();
+}
 
 std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, std::string& error) {
   SECURITY_ATTRIBUTES inherit{sizeof inherit, nullptr, TRUE};

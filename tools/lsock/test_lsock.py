@@ -91,6 +91,72 @@ def wine_version():
     return r.stdout.decode().strip() if r.returncode == 0 else ""
 
 
+def pid_alive(pid):
+    """True while process `pid` exists (and is not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# Behaviour cases, each a function; LSOCK_TESTS=word runs only the cases whose name holds
+# it (for working on one), otherwise every case runs after the checks below.
+cases = []
+
+
+def case(fn):
+    cases.append(fn)
+    return fn
+
+
+@case
+def exec_command_outlives_peer():
+    # A command that never stops writing, and a peer that reads a little and leaves: the
+    # session ends, and the command with it (its output pipe closed; it ignores EPIPE here,
+    # so only the termination after the grace ends it). Windows: cmd.exe's endless loop.
+    name = fresh()
+    if windows:
+        command = "for /l %i in (0,0,1) do @echo y"
+    else:
+        pid_file = os.path.join(tempfile.mkdtemp(prefix="lsock-test-"), "pid")
+        command = f"trap '' PIPE; echo $$ > '{pid_file}'; while :; do echo y; done 2>/dev/null"
+    s = Server(cmd("listen", "--exec", command, name))
+    c = subprocess.Popen(cmd("connect", "-q", name), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    head = c.stdout.read(10)
+    c.stdout.close()
+    try:
+        c.wait(30)
+    except subprocess.TimeoutExpired:
+        c.kill()
+    try:
+        s.p.wait(20)
+        ended = True
+    except subprocess.TimeoutExpired:
+        ended = False
+        s.p.kill()
+    # Not s.finish(): a command left running would hold the server's output open.
+    s.p.stdout.close()
+    leaked = False
+    if not windows:
+        pid = int(open(pid_file).read())
+        leaked = pid_alive(pid)
+        if leaked:
+            os.kill(pid, signal.SIGKILL)
+    check("--exec: a command still writing when the peer leaves is ended and reaped",
+          head.startswith(b"y") and len(head) == 10 and ended and s.p.returncode == 0 and not leaked,
+          f"head={head!r} ended={ended} status={s.p.returncode} leaked={leaked} err={''.join(s.err)[-300:]!r}")
+
+
+only = os.environ.get("LSOCK_TESTS")
+if only:
+    for fn in cases:
+        if only in fn.__name__:
+            fn()
+    print(f"{len(failures)} failed")
+    sys.exit(1 if failures else 0)
+
 # Bytes, one way and back.
 name = fresh()
 s = Server(cmd("listen", name))
@@ -447,6 +513,9 @@ if not windows:
     s.finish(timeout=10)
     check("closed stdio: --exec still gives the command the connection", code == 0 and out == b"through cat\n",
           f"code={code} out={out!r} err={err}")
+
+for fn in cases:
+    fn()
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
