@@ -120,12 +120,15 @@ int version() {
 std::mutex stop_mutex;
 std::function<void()> close_on_stop;
 
+// Runs on the interrupt thread while other threads may be blocked inside stdio (a
+// stalled standard output holds its lock in fwrite; note() holds stderr_mutex), so
+// nothing here takes a stdio lock: the message is one write(2), the exit skips flushing.
 void stop(int status) {
   std::lock_guard lock(stop_mutex);
-  if (close_on_stop) close_on_stop();
-  std::fflush(stdout);
-  note("interrupted: %s", close_on_stop ? "listener closed" : "done");
-  std::_Exit(status);
+  const bool listening = static_cast<bool>(close_on_stop);
+  if (listening) close_on_stop();
+  if (!quiet) lsock::write_stderr_raw(listening ? "lsock: interrupted: listener closed\n" : "lsock: interrupted: done\n");
+  lsock::exit_now(status);
 }
 
 // Registers `listener` for closing on an interrupt while it lives.

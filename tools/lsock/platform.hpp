@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lsock {
@@ -73,6 +74,15 @@ void ensure_standard_streams();
 
 /// Puts standard input and output in binary mode (Windows) .
 void binary_stdio();
+
+/// Writes `text` to standard error with one system call and no stdio lock (safe while
+/// another thread is blocked inside stdio); errors are ignored.
+void write_stderr_raw(std::string_view text);
+
+/// Ends the process at once with `status`: no atexit handlers, no stdio flushing (whose
+/// locks another thread may hold). Windows: TerminateProcess on itself, since
+/// ExitProcess lets the C runtime flush its streams.
+[[noreturn]] void exit_now(int status);
 
 /// Reads standard input; 0 at its end.
 std::size_t read_stdin(std::byte* data, std::size_t n);

@@ -280,6 +280,17 @@ void ensure_standard_streams() {
 
 void binary_stdio() {}
 
+void write_stderr_raw(std::string_view text) {
+  while (!text.empty()) {
+    const ssize_t k = ::write(2, text.data(), text.size());
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return;
+    text.remove_prefix(static_cast<std::size_t>(k));
+  }
+}
+
+void exit_now(int status) { ::_exit(status); }
+
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   for (;;) {
     const ssize_t k = ::read(0, data, n);

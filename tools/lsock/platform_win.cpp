@@ -179,6 +179,16 @@ void binary_stdio() {
   _setmode(_fileno(stdout), _O_BINARY);
 }
 
+void write_stderr_raw(std::string_view text) {
+  DWORD k = 0;
+  ::WriteFile(::GetStdHandle(STD_ERROR_HANDLE), text.data(), static_cast<DWORD>(text.size()), &k, nullptr);
+}
+
+void exit_now(int status) {
+  ::TerminateProcess(::GetCurrentProcess(), static_cast<UINT>(status));
+  ::ExitProcess(static_cast<UINT>(status));  // not reached
+}
+
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   // ReadFile returns what a pipe or console has, without waiting to fill the buffer.
   DWORD k = 0;

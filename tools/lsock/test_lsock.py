@@ -91,6 +91,15 @@ def wine_version():
     return r.stdout.decode().strip() if r.returncode == 0 else ""
 
 
+def wait_for(predicate, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
 def pid_alive(pid):
     """True while process `pid` exists (and is not a zombie)."""
     try:
@@ -148,6 +157,41 @@ def exec_command_outlives_peer():
           head.startswith(b"y") and len(head) == 10 and ended and s.p.returncode == 0 and not leaked,
           f"head={head!r} ended={ended} status={s.p.returncode} leaked={leaked} err={''.join(s.err)[-300:]!r}")
 
+
+@case
+def stop_with_stdout_stalled():
+    # Standard output that nobody reads (a stalled pager): a thread is blocked writing to
+    # it. An interrupt still closes the listener (its file goes) and exits at once.
+    if windows:
+        name, sig, status = fresh(), signal.SIGINT, 130
+    else:
+        name, sig, status = os.path.join(tempfile.mkdtemp(prefix="lsock-test-"), "s.sock"), signal.SIGTERM, 143
+    s = Server(cmd("listen", name), stdin=subprocess.PIPE)
+    c = subprocess.Popen(cmd("connect", "-q", "--linger", "20000", name), stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # More than the pipes and the socket hold: the writer blocks too (a thread of ours).
+    def feed():
+        try:
+            c.stdin.write(b"z" * (1 << 20))
+        except OSError:
+            pass  # the client ended (killed below)
+    threading.Thread(target=feed, daemon=True).start()
+    wait_for(lambda: any("connected" in line for line in s.err))
+    time.sleep(0.5)  # the output pipe fills; the writer blocks
+    s.p.send_signal(sig)
+    try:
+        s.p.wait(10)
+        ended = True
+    except subprocess.TimeoutExpired:
+        ended = False
+        s.p.kill()
+        s.p.wait()
+    c.kill()
+    c.wait()
+    file_left = not windows and os.path.exists(name)
+    check(f"{sig.name} with standard output stalled: exits {status} at once, the listener closed",
+          ended and s.p.returncode == status and not file_left,
+          f"ended={ended} status={s.p.returncode} file left={file_left} err={''.join(s.err)[-300:]!r}")
 
 only = os.environ.get("LSOCK_TESTS")
 if only:
@@ -354,14 +398,6 @@ if not windows:
 
 # ---- interrupts (Linux) -----------------------------------------------------------------
 
-
-def wait_for(predicate, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 if not windows:
