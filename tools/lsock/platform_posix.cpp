@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,9 +14,12 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 #include <utility>
+
+#include <localsock/config.hpp>
 
 #include "platform.hpp"
 
@@ -93,12 +97,46 @@ class PosixChild final : public ChildProcess {
   int status_ = 0;
 };
 
-// A close-on-exec pipe: pipe and fcntl, as macOS has no pipe2.
+// A close-on-exec pipe. Made in one step with pipe2 where it exists; elsewhere (macOS)
+// pipe() and fcntl(FD_CLOEXEC) are two, and a fork on another session's thread between
+// them would hand this session's pipe to that session's command: pipe creation and fork
+// are serialized by one mutex there (PipeForkLock).
+#if (defined(__linux__) && !defined(LOCALSOCK_UNIX_GENERIC)) || defined(__FreeBSD__) || defined(__NetBSD__) || \
+    defined(__OpenBSD__) || defined(__DragonFly__)
+struct PipeForkLock {};
+
+bool cloexec_pipe(int fds[2]) { return ::pipe2(fds, O_CLOEXEC) == 0; }
+#else
+std::mutex pipe_fork_mutex;
+
+struct PipeForkLock {
+  std::lock_guard<std::mutex> lock{pipe_fork_mutex};
+};
+
 bool cloexec_pipe(int fds[2]) {
   if (::pipe(fds) < 0) return false;
   ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
   ::fcntl(fds[1], F_SETFD, FD_CLOEXEC);
   return true;
+}
+#endif
+
+// In a forked child: closes every descriptor above 2, so that the command gets only its
+// standard streams (not a descriptor lsock inherited without close-on-exec, nor one
+// another thread made between its creation and FD_CLOEXEC). close_range where the system
+// has it; else each descriptor up to `limit` (found before fork: getrlimit is not
+// async-signal-safe everywhere).
+void close_above_stderr(int limit) {
+#if defined(__linux__) && !defined(LOCALSOCK_UNIX_GENERIC)
+  if (::close_range(3, ~0U, 0) == 0) return;
+#endif
+  for (int fd = 3; fd < limit; ++fd) ::close(fd);
+}
+
+int descriptor_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY || r.rlim_cur > 65536) return 65536;
+  return static_cast<int>(r.rlim_cur);
 }
 
 }  // namespace
@@ -135,6 +173,8 @@ void close_both(int (&fds)[2]) {
 
 std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, std::string& error) {
   int to_child[2] = {-1, -1}, from_child[2] = {-1, -1};
+  const int limit = descriptor_limit();
+  [[maybe_unused]] const PipeForkLock serialized;
   if (!cloexec_pipe(to_child) || !cloexec_pipe(from_child)) {
     error = std::strerror(errno);
     close_both(to_child);
@@ -156,8 +196,7 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
     const int in = ::fcntl(to_child[0], F_DUPFD, 3);
     const int out = ::fcntl(from_child[1], F_DUPFD, 3);
     if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0) ::_exit(127);
-    ::close(in);
-    ::close(out);
+    close_above_stderr(limit);
     // lsock's own signal settings are not the command's.
     const sigset_t blocked = interrupt_signals();
     ::pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);

@@ -47,8 +47,8 @@ def check(what, ok, detail=""):
 class Server:
     """An lsock (or socat) process that listens; waits until it does."""
 
-    def __init__(self, args, ready_name=None, stdin=subprocess.DEVNULL):
-        self.p = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def __init__(self, args, ready_name=None, stdin=subprocess.DEVNULL, **kw):
+        self.p = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
         self.err = []
         self.ready = threading.Event()
         threading.Thread(target=self._stderr, daemon=True).start()
@@ -192,6 +192,28 @@ def stop_with_stdout_stalled():
     check(f"{sig.name} with standard output stalled: exits {status} at once, the listener closed",
           ended and s.p.returncode == status and not file_left,
           f"ended={ended} status={s.p.returncode} file left={file_left} err={''.join(s.err)[-300:]!r}")
+
+@case
+def exec_command_gets_only_its_pipes():
+    # A --exec command gets standard input, output and error and nothing else: not a
+    # descriptor lsock inherited without close-on-exec, nor another session's pipe ends
+    # (a fork on another session's thread between pipe() and FD_CLOEXEC used to hand them
+    # over; the child now closes every descriptor above 2 before exec).
+    if windows:
+        return
+    marker = tempfile.NamedTemporaryFile(prefix="lsock-marker-")
+    os.set_inheritable(marker.fileno(), True)
+    listing = "ls -l /proc/$$/fd"  # the shell's descriptors, as "N -> target"
+    name = fresh()
+    s = Server(cmd("listen", "--exec", listing, name), pass_fds=(marker.fileno(),))
+    code, out, err = client("connect", name)
+    s.finish(timeout=10)
+    fds = re.findall(r" (\d+) -> (.*)", out.decode(errors="replace"))
+    extra = [fd for fd in fds if int(fd[0]) > 2]
+    check("--exec: the command inherits no descriptor above 2 (Linux)",
+          code == 0 and [fd[0] for fd in fds[:3]] == ["0", "1", "2"] and not extra,
+          f"code={code} extra={extra} out={out!r}")
+    marker.close()
 
 only = os.environ.get("LSOCK_TESTS")
 if only:
