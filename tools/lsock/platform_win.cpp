@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <utility>
+#include <vector>
 
 #include "platform.hpp"
 
@@ -90,34 +91,90 @@ void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
   child.wait();
 }
 
+namespace {
+
+// The handles a new process may inherit, and only those: a PROC_THREAD_ATTRIBUTE_HANDLE_LIST
+// for STARTUPINFOEX. CreateProcess with bInheritHandles otherwise hands over every
+// inheritable handle of lsock (its own standard streams, and another session's pipe
+// ends while that session makes them).
+class HandleList {
+ public:
+  explicit HandleList(std::vector<HANDLE> handles) : handles_(std::move(handles)) {
+    SIZE_T size = 0;
+    ::InitializeProcThreadAttributeList(nullptr, 1, 0, &size);
+    storage_.resize(size);
+    auto* list = reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(storage_.data());
+    if (!::InitializeProcThreadAttributeList(list, 1, 0, &size)) return;
+    initialized_ = true;
+    if (!::UpdateProcThreadAttribute(list, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, handles_.data(),
+                                     handles_.size() * sizeof(HANDLE), nullptr, nullptr))
+      return;
+    list_ = list;
+  }
+  ~HandleList() {
+    if (initialized_) ::DeleteProcThreadAttributeList(reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(storage_.data()));
+  }
+  HandleList(const HandleList&) = delete;
+  HandleList& operator=(const HandleList&) = delete;
+  /// The attribute list; nullptr when it could not be made.
+  LPPROC_THREAD_ATTRIBUTE_LIST get() const { return list_; }
+
+ private:
+  std::vector<HANDLE> handles_;  // must outlive the list
+  std::vector<char> storage_;
+  bool initialized_ = false;
+  LPPROC_THREAD_ATTRIBUTE_LIST list_ = nullptr;
+};
+
+// An inheritable copy of `h` for a child, or nullptr (no such handle).
+HANDLE inheritable_copy(HANDLE h) {
+  HANDLE copy = nullptr;
+  if (h == nullptr || h == INVALID_HANDLE_VALUE ||
+      !::DuplicateHandle(::GetCurrentProcess(), h, ::GetCurrentProcess(), &copy, 0, TRUE, DUPLICATE_SAME_ACCESS))
+    return nullptr;
+  return copy;
+}
+
+}  // namespace
+
 std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, std::string& error) {
-  SECURITY_ATTRIBUTES inherit{sizeof inherit, nullptr, TRUE};
+  // The pipes are made non-inheritable; the child's ends become inheritable only to be
+  // named in the handle list, so no other CreateProcess (each passes its own list) takes them.
   HANDLE child_in = nullptr, in = nullptr, out = nullptr, child_out = nullptr;
-  if (!::CreatePipe(&child_in, &in, &inherit, 0) || !::CreatePipe(&out, &child_out, &inherit, 0)) {
-    error = last_error_text();
+  const auto close_all = [&] {
     for (HANDLE h : {child_in, in, out, child_out}) {
       if (h != nullptr) ::CloseHandle(h);
     }
+  };
+  if (!::CreatePipe(&child_in, &in, nullptr, 0) || !::CreatePipe(&out, &child_out, nullptr, 0) ||
+      !::SetHandleInformation(child_in, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT) ||
+      !::SetHandleInformation(child_out, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
+    error = last_error_text();
+    close_all();
     return nullptr;
   }
-  // Only the child's ends are inherited.
-  ::SetHandleInformation(in, HANDLE_FLAG_INHERIT, 0);
-  ::SetHandleInformation(out, HANDLE_FLAG_INHERIT, 0);
-  STARTUPINFOA si{};
-  si.cb = sizeof si;
-  si.dwFlags = STARTF_USESTDHANDLES;
-  si.hStdInput = child_in;
-  si.hStdOutput = child_out;
-  si.hStdError = ::GetStdHandle(STD_ERROR_HANDLE);
+  const HANDLE child_err = inheritable_copy(::GetStdHandle(STD_ERROR_HANDLE));
+  std::vector<HANDLE> inherited{child_in, child_out};
+  if (child_err != nullptr) inherited.push_back(child_err);
+  const HandleList handles(inherited);
+  STARTUPINFOEXA si{};
+  si.StartupInfo.cb = sizeof si;
+  si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+  si.StartupInfo.hStdInput = child_in;
+  si.StartupInfo.hStdOutput = child_out;
+  si.StartupInfo.hStdError = child_err;
+  si.lpAttributeList = handles.get();
   PROCESS_INFORMATION pi{};
   std::string line = "cmd.exe /c " + command;
-  const BOOL ok = ::CreateProcessA(nullptr, line.data(), nullptr, nullptr, TRUE, 0, nullptr, nullptr, &si, &pi);
-  ::CloseHandle(child_in);
-  ::CloseHandle(child_out);
+  const BOOL ok = handles.get() != nullptr &&
+                  ::CreateProcessA(nullptr, line.data(), nullptr, nullptr, TRUE, EXTENDED_STARTUPINFO_PRESENT,
+                                   nullptr, nullptr, &si.StartupInfo, &pi);
+  if (!ok) error = last_error_text();
+  ::CloseHandle(std::exchange(child_in, nullptr));
+  ::CloseHandle(std::exchange(child_out, nullptr));
+  if (child_err != nullptr) ::CloseHandle(child_err);
   if (!ok) {
-    error = last_error_text();
-    ::CloseHandle(in);
-    ::CloseHandle(out);
+    close_all();
     return nullptr;
   }
   ::CloseHandle(pi.hThread);

@@ -6,7 +6,7 @@ errors, and (Linux) interoperation with socat, interrupts (a tmux-driven Ctrl-C,
 SIGTERM, SIGHUP), --reclaim, SIGPIPE and failed accepts in a --fork server, and a start
 with standard streams closed. Under the Windows build the programs run under Wine.
 
-usage: test_lsock.py LSOCK native|windows VERSION MANPAGE
+usage: test_lsock.py LSOCK native|windows VERSION MANPAGE [HANDLE_PROBE]
 """
 import json
 import os
@@ -21,6 +21,8 @@ import threading
 import time
 
 lsock, platform, version, manpage = sys.argv[1:5]
+# Windows: a program that prints the pipe handles it inherited besides its standard ones.
+handle_probe = sys.argv[5] if len(sys.argv) > 5 else None
 windows = platform == "windows"
 # The build's exe wrapper (meson passes the cross file's); wine64 on PATH otherwise.
 wine = os.environ.get("LOCALSOCK_EXE_WRAPPER") or "wine64"
@@ -214,6 +216,22 @@ def exec_command_gets_only_its_pipes():
           code == 0 and [fd[0] for fd in fds[:3]] == ["0", "1", "2"] and not extra,
           f"code={code} extra={extra} out={out!r}")
     marker.close()
+
+@case
+def exec_command_gets_only_its_handles():
+    # Windows: a --exec command inherits its three standard handles only (a handle list),
+    # not lsock's own standard output nor another session's pipe ends (inheritable only
+    # while CreateProcess ran, so a concurrent session's command used to get them).
+    if not windows or not handle_probe:
+        return
+    name = fresh()
+    probe = "Z:" + os.path.abspath(handle_probe).replace("/", "\\")
+    s = Server(cmd("listen", "--exec", probe, name), stdin=subprocess.PIPE)
+    code, out, err = client("connect", name)
+    s.p.stdin.close()
+    s.finish(timeout=30)
+    check("--exec: the command inherits no handle but its standard ones (Windows)",
+          code == 0 and out.strip() == b"none", f"code={code} out={out!r} err={err}")
 
 only = os.environ.get("LSOCK_TESTS")
 if only:
