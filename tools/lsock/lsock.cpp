@@ -17,6 +17,7 @@
 #include <optional>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -323,7 +324,13 @@ int serve(Socket s, const Options& o, bool read_stdin) {
   const PeerInfo peer = session->s.peer_info(ec);
   if (peer.pid) note("connected: %s (peer pid %lld)", session->s.name().c_str(), static_cast<long long>(*peer.pid));
   std::thread input;
-  if (session->ep.child || read_stdin) input = std::thread([session] { forward_input(session); });
+  try {
+    if (session->ep.child || read_stdin) input = std::thread([session] { forward_input(session); });
+  } catch (const std::system_error& e) {
+    note("cannot serve this client: no thread for it (%s)", e.what());
+    if (session->ep.child) lsock::end_child(*session->ep.child, child_grace);
+    return 1;
+  }
   deliver_output(*session);
   session->ep.end_input();
   if (session->ep.child) {
@@ -366,7 +373,13 @@ int listen(const Options& o) {
         continue;
       }
       last_failure.clear();
-      std::thread([s = std::move(s), &o]() mutable { serve(std::move(s), o, false); }).detach();
+      // No thread for this client (out of threads or processes): it is turned away (its
+      // connection closes with the failed thread's copy) and the others go on.
+      try {
+        std::thread([s = std::move(s), &o]() mutable { serve(std::move(s), o, false); }).detach();
+      } catch (const std::system_error& e) {
+        note("cannot serve this client: no thread for it (%s); still listening", e.what());
+      }
     }
   }
   int status = 0;
@@ -494,6 +507,10 @@ int main(int argc, char** argv) {
     note("%s", e.what());
     if (e.code() == errc::stale_name)
       note("a listener that has gone left it; 'lsock listen --reclaim %s' takes it over", o.name.c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    // Anything else (no memory, no thread): said plainly, never an abort.
+    note("failed: %s", e.what());
     return 1;
   }
 }

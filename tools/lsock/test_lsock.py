@@ -233,6 +233,46 @@ def exec_command_gets_only_its_handles():
     check("--exec: the command inherits no handle but its standard ones (Windows)",
           code == 0 and out.strip() == b"none", f"code={code} out={out!r} err={err}")
 
+@case
+def fork_server_out_of_threads():
+    # A --fork server that cannot start a thread for a client (RLIMIT_NPROC reached):
+    # that client is turned away with a message; the server goes on serving. The server
+    # runs as a user id nobody else has, so that the limit counts its tasks only (root
+    # ignores the limit): its main and signal threads, one session's two threads and its
+    # command. (A session that gets its thread but not its second one fails the same way.)
+    if windows or os.geteuid() != 0:
+        return
+    import resource
+    uid = 40000 + os.getpid() % 20000
+
+    def as_other_user():
+        resource.setrlimit(resource.RLIMIT_NPROC, (5, 5))
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    name = fresh()
+    s = Server(cmd("listen", "--fork", "--exec", "exec head -c 1", name), preexec_fn=as_other_user)
+    first = subprocess.Popen(cmd("connect", name), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+    wait_for(lambda: any("connected" in line for line in s.err))
+    code, out, err = client("connect", name, timeout=20)
+    turned_away = wait_for(lambda: any("cannot serve" in line for line in s.err), 5)
+    alive = s.p.poll() is None
+    out1, _ = first.communicate(b"1", timeout=20)
+    served = b""
+    for _ in range(20):  # until the first session's thread has gone
+        code3, served, err3 = client("connect", name, data=b"3", timeout=20)
+        if served == b"3":
+            break
+        time.sleep(0.1)
+    s.p.terminate()
+    s.finish(timeout=10)
+    check("--fork: a client that cannot get a thread is turned away, the server goes on",
+          alive and turned_away and out1 == b"1" and served == b"3",
+          f"alive={alive} status={s.p.returncode} out1={out1!r} served={served!r} "
+          f"server={''.join(s.err)[-400:]!r}")
+
 only = os.environ.get("LSOCK_TESTS")
 if only:
     for fn in cases:
