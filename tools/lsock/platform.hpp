@@ -56,8 +56,23 @@ struct SocketEntry {
   std::string user;     // the process's user, when `pid` is known
 };
 
-/// The local sockets listening on this system, where the platform can tell.
+/// The local sockets listening on this system, where the platform can tell. Linux:
+/// from sock_diag (UNIX_DIAG), else from /proc/net/unix (parse_proc_net_unix).
 std::vector<SocketEntry> list_sockets(std::string& error);
+
+/// A named listening socket as the kernel reports it (Linux).
+struct ProcNetUnixRecord {
+  unsigned type;       // SOCK_STREAM, SOCK_SEQPACKET, ...
+  unsigned long inode;
+  std::string name;    // raw: an abstract name starts with a NUL byte
+};
+
+/// The named listening sockets in the text of /proc/net/unix (Linux; exposed for tests).
+/// Never throws. A line that is not a record continues the previous name (names are
+/// printed raw, newlines included); a record is kept only when `owned(inode)` (a process
+/// holds it) and its inode is listed once, so a record forged inside a name is never kept.
+std::vector<ProcNetUnixRecord> parse_proc_net_unix(std::string_view text,
+                                                   const std::function<bool(unsigned long)>& owned);
 
 /// Calls `stop` once, on a thread of its own, when the user interrupts lsock: SIGINT,
 /// SIGTERM or SIGHUP (Unix); Ctrl-C, Ctrl-Break or closing the console (Windows).

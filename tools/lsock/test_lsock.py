@@ -273,6 +273,52 @@ def fork_server_out_of_threads():
           f"alive={alive} status={s.p.returncode} out1={out1!r} served={served!r} "
           f"server={''.join(s.err)[-400:]!r}")
 
+@case
+def ls_hostile_names():
+    # Any local user can bind a listener whose name holds a newline, a terminal escape or
+    # bytes that are not UTF-8; /proc/net/unix prints names raw. lsock ls never crashes,
+    # never shows a record the kernel did not make, keeps --json valid and keeps escape
+    # sequences off the terminal. (Linux; the comm of this test's process is left alone.)
+    if windows:
+        return
+    tag = f"lsock-t{os.getpid()}"  # short: abstract names hold 107 bytes
+    real = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    real.bind(f"\0{tag}-real".encode())
+    real.listen()
+    inode = os.fstat(real.fileno()).st_ino
+    names = [
+        f"\0{tag}-crash\nx x x zz 0001 01 1 /crashed{os.getpid()}".encode(),
+        f"\0{tag}-spoof\n0000000000000000: 00000002 00000000 00010000 0001 01 {inode} /forged{os.getpid()}".encode(),
+        f"\0{tag}-bad\xffname".encode("latin-1"),
+        f"\0{tag}-esc\x1b[2J\x1b]0;title\x07".encode(),
+    ]
+    held = []
+    for n in names:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(n)
+        sock.listen()
+        held.append(sock)
+    code, out, err = client("ls", "--json")
+    try:
+        entries = json.loads(out)
+        valid = True
+    except ValueError:
+        entries, valid = [], False
+    mine = sorted(e["name"] for e in entries if tag in e.get("name", ""))
+    expected = sorted(["@" + n[1:].decode("latin-1").replace("\x00", "\x00") for n in names] + [f"@{tag}-real"])
+    check("ls --json: names with newlines, escapes and non-UTF-8 bytes: valid JSON, each listener once, "
+          "no forged entry", code == 0 and valid and mine == expected,
+          f"code={code} valid={valid} mine={mine} expected={expected} err={err!r}")
+    code, out, err = client("ls")
+    rows = [line for line in out.split(b"\n") if tag.encode() in line]
+    check("ls: the table escapes control bytes and shows no forged row",
+          code == 0 and b"\x1b" not in out and len(rows) == 5
+          and not [line for line in out.split(b"\n") if re.search(rb"forged|crashed", line) and tag.encode() not in line]
+          and any(b"\\x1b[2J" in r for r in rows) and any(b"\\xff" in r for r in rows),
+          f"code={code} rows={rows} err={err!r}")
+    for sock in held + [real]:
+        sock.close()
+
 only = os.environ.get("LSOCK_TESTS")
 if only:
     for fn in cases:
