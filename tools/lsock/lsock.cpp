@@ -57,6 +57,18 @@ void note(const char* fmt, A... a) {
   std::fprintf(stderr, "\n");
 }
 
+// An error: always shown (--quiet hides progress only).
+template <typename... A>
+void error(const char* fmt, A... a) {
+  std::lock_guard lock(stderr_mutex);
+  std::fprintf(stderr, "lsock: ");
+  if constexpr (sizeof...(A) == 0)
+    std::fputs(fmt, stderr);
+  else
+    std::fprintf(stderr, fmt, a...);
+  std::fprintf(stderr, "\n");
+}
+
 constexpr const char* usage_text =
     "usage: lsock listen [--messages] [--keep-open | --fork] [--exec CMD] [--reclaim] [--quiet] NAME\n"
     "       lsock connect [--messages] [--timeout MS] [--linger MS] [--exec CMD] [--quiet] NAME\n"
@@ -153,9 +165,14 @@ LocalName name_of(const std::string& text) {
   return text.find('/') != std::string::npos ? LocalName::path(text) : LocalName::namespaced(text);
 }
 
+// Set once lsock's standard output has gone: nothing can be delivered any more.
+std::atomic<bool> stdout_gone{false};
+
 // False when standard output has gone (its reader left: EPIPE, with SIGPIPE ignored).
 bool write_stdout(const std::byte* data, std::size_t n) {
-  return std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0;
+  if (std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0) return true;
+  stdout_gone = true;
+  return false;
 }
 
 // ---- the two ends a connection is bridged to --------------------------------------
@@ -386,6 +403,12 @@ int listen(const Options& o) {
   int status = 0;
   do {
     status = serve(listener.accept(), o, !o.keep_open);
+    // --keep-open collects every client's data on standard output: once that has gone,
+    // a later client's data could only be dropped, so the listener ends.
+    if (o.keep_open && o.exec.empty() && stdout_gone) {
+      error("standard output has gone; no later client could be served, so the listener ends");
+      return 1;
+    }
   } while (o.keep_open);
   return status;
 }

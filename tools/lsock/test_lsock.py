@@ -319,6 +319,32 @@ def ls_hostile_names():
     for sock in held + [real]:
         sock.close()
 
+@case
+def keep_open_stdout_gone():
+    # listen --keep-open collects what clients send on its standard output; once that has
+    # gone (its reader left: EPIPE), no later client's data can go anywhere: the listener
+    # ends with status 1 and says why, instead of taking data and dropping it.
+    name = fresh()
+    r_fd, w_fd = os.pipe()
+    os.close(r_fd)
+    p = subprocess.Popen(cmd("listen", "--keep-open", name), stdin=subprocess.DEVNULL, stdout=w_fd,
+                         stderr=subprocess.PIPE)
+    os.close(w_fd)
+    p.stderr.readline()  # listening
+    code, out, err = client("connect", "--linger", "100", name, data=b"record 1\n", timeout=20)
+    try:
+        p.wait(10)
+        ended = True
+    except subprocess.TimeoutExpired:
+        ended = False
+        p.kill()
+        p.wait()
+    rest = p.stderr.read().decode(errors="replace")
+    later, _, _ = client("connect", "--timeout", "300", name, data=b"record 2\n", timeout=20)
+    check("--keep-open: standard output gone ends the listener with status 1 and a message",
+          ended and p.returncode == 1 and "standard output" in rest and later == 1,
+          f"ended={ended} status={p.returncode} later client={later} err={rest!r}")
+
 only = os.environ.get("LSOCK_TESTS")
 if only:
     for fn in cases:
