@@ -102,8 +102,9 @@ int help() {
       "  --exec CMD         bridge the connection to CMD's stdin/stdout instead of lsock's\n"
       "  --reclaim          listen: take over a stale socket file nobody listens on\n"
       "  --timeout MS       connect: how long to wait for the listener (default 10000)\n"
-      "  --linger MS        how long to keep reading after stdin ended (default 1000;\n"
-      "                     Windows pipes have no half-close)\n"
+      "  --linger MS        Windows: how long to wait for replies after stdin ended\n"
+      "                     (default 1000). Unix half-closes and reads until the peer\n"
+      "                     ends. Never cuts what stdin still has to send\n"
       "  --json             ls: one JSON array, for scripts\n"
       "  -q, --quiet        no progress messages on stderr\n"
       "  -h, --help         this help, on stdout\n"
@@ -359,13 +360,19 @@ int serve(Socket s, const Options& o, bool read_stdin) {
     if (input.joinable()) input.join();
     lsock::end_child(*session->ep.child, child_grace);
   } else if (input.joinable()) {
-    // The peer has finished sending. Input still being forwarded gets `linger` to
-    // finish (as socat does), then we go; a reader blocked on standard input forever
-    // owns what it uses and is left behind.
-    if (session->wait_input(o.linger))
+    if (lsock::has_half_close) {
+      // The peer has finished sending (a half-close ends only its direction): standard
+      // input is forwarded until it ends, or until the peer stops taking it (it has gone).
       input.join();
-    else
-      input.detach();
+    } else {
+      // Windows: the peer's end is the end of the connection, so nothing more can be
+      // sent; input still being read gets `linger`, then we go (a reader blocked on
+      // standard input owns what it uses and is left behind).
+      if (session->wait_input(o.linger))
+        input.join();
+      else
+        input.detach();
+    }
   }
   note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(), session->counts.out.load());
   return 0;

@@ -99,6 +99,10 @@ void write_stderr_raw(std::string_view text);
 /// ExitProcess lets the C runtime flush its streams.
 [[noreturn]] void exit_now(int status);
 
+/// True where a connection can be half-closed (Unix sockets): the peer's end of sending
+/// leaves our direction open. Windows named pipes have none: the peer's end is the end.
+extern const bool has_half_close;
+
 /// Reads standard input; 0 at its end.
 std::size_t read_stdin(std::byte* data, std::size_t n);
 

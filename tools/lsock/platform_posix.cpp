@@ -475,6 +475,8 @@ void ensure_standard_streams() {
   }
 }
 
+const bool has_half_close = true;
+
 void binary_stdio() {}
 
 void write_stderr_raw(std::string_view text) {

@@ -231,6 +231,8 @@ void ensure_standard_streams() {
   // no handle lsock opens takes their place, so there is nothing to do.
 }
 
+const bool has_half_close = false;
+
 void binary_stdio() {
   _setmode(_fileno(stdin), _O_BINARY);
   _setmode(_fileno(stdout), _O_BINARY);

@@ -345,6 +345,32 @@ def keep_open_stdout_gone():
           ended and p.returncode == 1 and "standard output" in rest and later == 1,
           f"ended={ended} status={p.returncode} later client={later} err={rest!r}")
 
+@case
+def upload_outlasts_peer_half_close():
+    # A listener with nothing to say (standard input empty) half-closes at once; a client
+    # uploading to it goes on sending until its own input ends, however long that takes
+    # (the peer's half-close ends only the peer-to-client direction; --linger is not a
+    # limit on sending). Unix: Windows pipes have no half-close.
+    if windows:
+        return
+    name = fresh()
+    s = Server(cmd("listen", name))
+    data = os.urandom(4 << 20)  # more than the socket and pipe buffers hold
+    result = {}
+
+    def upload():
+        result["r"] = client("connect", "--linger", "200", name, data=data, timeout=60)
+
+    t = threading.Thread(target=upload)
+    t.start()
+    time.sleep(1.0)  # the listener's reader is slow: the client is still sending
+    got = s.finish(timeout=60)
+    t.join(60)
+    code, out, err = result.get("r", (-1, b"", "no result"))
+    check("connect: an upload goes on after the listener's half-close until input ends",
+          code == 0 and len(got) == len(data) and got == data,
+          f"code={code} received={len(got)} of {len(data)} err={err!r}")
+
 only = os.environ.get("LSOCK_TESTS")
 if only:
     for fn in cases:
