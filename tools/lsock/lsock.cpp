@@ -146,20 +146,28 @@ void stop(int status) {
   lsock::exit_now(status);
 }
 
-// Registers `listener` for closing on an interrupt while it lives.
+// Registers `listener` for closing on an interrupt while it lives. Made while `bound`
+// holds stop_mutex, taken before the bind: an interrupt between bind and registration
+// waits for it (and then closes the listener). At the end the listener is closed (its
+// file removed) before it is unregistered, under the same lock: an interrupt meanwhile
+// waits for the removal instead of exiting with the file still there.
 template <typename Listener>
 class CloseOnStop {
  public:
-  explicit CloseOnStop(Listener& listener) {
-    std::lock_guard lock(stop_mutex);
+  CloseOnStop(Listener& listener, std::unique_lock<std::mutex>& bound) : listener_(listener) {
     close_on_stop = [&listener] { listener.close(); };
+    bound.unlock();
   }
   ~CloseOnStop() {
     std::lock_guard lock(stop_mutex);
+    listener_.close();
     close_on_stop = nullptr;
   }
   CloseOnStop(const CloseOnStop&) = delete;
   CloseOnStop& operator=(const CloseOnStop&) = delete;
+
+ private:
+  Listener& listener_;
 };
 
 LocalName name_of(const std::string& text) {
@@ -380,8 +388,9 @@ int serve(Socket s, const Options& o, bool read_stdin) {
 
 template <Mode M>
 int listen(const Options& o) {
+  std::unique_lock binding(stop_mutex);
   auto listener = BasicLocalListener<M>::bind(ListenerOptions(name_of(o.name)).reclaim_stale(o.reclaim));
-  const CloseOnStop<BasicLocalListener<M>> closer(listener);
+  const CloseOnStop<BasicLocalListener<M>> closer(listener, binding);
   note("listening on %s%s", listener.name().native().c_str(), M == Mode::messages ? " (messages)" : "");
   if (o.fork) {
     // Each client its own thread and command; runs until interrupted. A failed accept

@@ -6,7 +6,7 @@ errors, and (Linux) interoperation with socat, interrupts (a tmux-driven Ctrl-C,
 SIGTERM, SIGHUP), --reclaim, SIGPIPE and failed accepts in a --fork server, and a start
 with standard streams closed. Under the Windows build the programs run under Wine.
 
-usage: test_lsock.py LSOCK native|windows VERSION MANPAGE [HANDLE_PROBE]
+usage: test_lsock.py LSOCK native|windows VERSION MANPAGE [HANDLE_PROBE | SLOW_SHIM]
 """
 import json
 import os
@@ -21,9 +21,11 @@ import threading
 import time
 
 lsock, platform, version, manpage = sys.argv[1:5]
-# Windows: a program that prints the pipe handles it inherited besides its standard ones.
-handle_probe = sys.argv[5] if len(sys.argv) > 5 else None
 windows = platform == "windows"
+# Windows: a program that prints the pipe handles it inherited besides its standard ones.
+# Linux: a library to preload that slows listen() and unlinkat().
+handle_probe = sys.argv[5] if len(sys.argv) > 5 and windows else None
+slow_shim = sys.argv[5] if len(sys.argv) > 5 and not windows else None
 # The build's exe wrapper (meson passes the cross file's); wine64 on PATH otherwise.
 wine = os.environ.get("LOCALSOCK_EXE_WRAPPER") or "wine64"
 prefix = [wine] if windows else []
@@ -370,6 +372,35 @@ def upload_outlasts_peer_half_close():
     check("connect: an upload goes on after the listener's half-close until input ends",
           code == 0 and len(got) == len(data) and got == data,
           f"code={code} received={len(got)} of {len(data)} err={err!r}")
+
+@case
+def interrupt_at_bind_and_teardown():
+    # An interrupt right after bind (before listen) or while the listener's file is being
+    # removed at the end: the file is removed all the same, and the name can be used again.
+    # A preloaded library holds lsock inside listen() / unlinkat() while the signal comes.
+    if windows or not slow_shim:
+        return
+    for call in ("listen", "unlinkat"):
+        tmp = tempfile.mkdtemp(prefix="lsock-test-")
+        path, mark = os.path.join(tmp, "s.sock"), os.path.join(tmp, "mark")
+        env = dict(os.environ, LD_PRELOAD=os.path.abspath(slow_shim), LSOCK_SHIM_MARK=mark,
+                   LSOCK_SHIM_CALL=call, ASAN_OPTIONS="verify_asan_link_order=0")
+        p = subprocess.Popen(cmd("listen", path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env)
+        if call == "unlinkat":  # a session that ends; then the listener is closed
+            wait_for(lambda: os.path.exists(path))
+            client("connect", path)
+        in_window = wait_for(lambda: os.path.exists(mark))
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        left = os.path.exists(path)
+        check(f"SIGTERM during {call}: the socket file is removed",
+              in_window and not left and p.returncode in (0, 143),
+              f"in window={in_window} status={p.returncode} file left={left} err={p.stderr.read()!r}")
 
 only = os.environ.get("LSOCK_TESTS")
 if only:
