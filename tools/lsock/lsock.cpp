@@ -59,7 +59,7 @@ void note(const char* fmt, A... a) {
 
 // An error: always shown (--quiet hides progress only).
 template <typename... A>
-void error(const char* fmt, A... a) {
+void say_error(const char* fmt, A... a) {
   std::lock_guard lock(stderr_mutex);
   std::fprintf(stderr, "lsock: ");
   if constexpr (sizeof...(A) == 0)
@@ -106,7 +106,7 @@ int help() {
       "                     (default 1000). Unix half-closes and reads until the peer\n"
       "                     ends. Never cuts what stdin still has to send\n"
       "  --json             ls: one JSON array, for scripts\n"
-      "  -q, --quiet        no progress messages on stderr\n"
+      "  -q, --quiet        no progress messages (errors and usage are still shown)\n"
       "  -h, --help         this help, on stdout\n"
       "  --version          lsock's and localsock's version\n"
       "\n"
@@ -298,7 +298,7 @@ void forward_input_until_end(Session<Socket>& x) {
 // endpoint stops taking it (then this session ends; the others go on).
 template <typename Socket>
 void note_gone(Session<Socket>& x) {
-  note("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
+  say_error("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
 }
 
 template <typename Socket>
@@ -317,7 +317,7 @@ void deliver_output(Session<Socket>& x) {
     for (;;) {
       const auto r = x.s.recv(msg, 64 * 1024 * 1024, ec);
       if (ec == errc::message_too_large) {
-        note("dropped a message of %zu bytes (over 64 MiB)", r.size);
+        say_error("dropped a message of %zu bytes (over 64 MiB)", r.size);
         continue;
       }
       if (ec || r.end) return;
@@ -343,7 +343,7 @@ int serve(Socket s, const Options& o, bool read_stdin) {
     std::string error;
     session->ep.child = lsock::ChildProcess::start(o.exec, error);
     if (!session->ep.child) {
-      note("cannot run '%s': %s", o.exec.c_str(), error.c_str());
+      say_error("cannot run '%s': %s", o.exec.c_str(), error.c_str());
       return 1;
     }
   }
@@ -354,7 +354,7 @@ int serve(Socket s, const Options& o, bool read_stdin) {
   try {
     if (session->ep.child || read_stdin) input = std::thread([session] { forward_input(session); });
   } catch (const std::system_error& e) {
-    note("cannot serve this client: no thread for it (%s)", e.what());
+    say_error("cannot serve this client: no thread for it (%s)", e.what());
     if (session->ep.child) lsock::end_child(*session->ep.child, child_grace);
     return 1;
   }
@@ -401,7 +401,7 @@ int listen(const Options& o) {
       auto s = listener.accept(ec);
       if (ec == errc::listener_closed) return 0;
       if (ec) {
-        if (ec.message() != last_failure) note("accept failed: %s (still listening)", ec.message().c_str());
+        if (ec.message() != last_failure) say_error("accept failed: %s (still listening)", ec.message().c_str());
         last_failure = ec.message();
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
@@ -412,7 +412,7 @@ int listen(const Options& o) {
       try {
         std::thread([s = std::move(s), &o]() mutable { serve(std::move(s), o, false); }).detach();
       } catch (const std::system_error& e) {
-        note("cannot serve this client: no thread for it (%s); still listening", e.what());
+        say_error("cannot serve this client: no thread for it (%s); still listening", e.what());
       }
     }
   }
@@ -422,7 +422,7 @@ int listen(const Options& o) {
     // --keep-open collects every client's data on standard output: once that has gone,
     // a later client's data could only be dropped, so the listener ends.
     if (o.keep_open && o.exec.empty() && stdout_gone) {
-      error("standard output has gone; no later client could be served, so the listener ends");
+      say_error("standard output has gone; no later client could be served, so the listener ends");
       return 1;
     }
   } while (o.keep_open);
@@ -518,7 +518,7 @@ int list(bool json) {
   std::string error;
   const auto sockets = lsock::list_sockets(error);
   if (!error.empty()) {
-    note("%s", error.c_str());
+    say_error("%s", error.c_str());
     return 1;
   }
   if (json) {
@@ -589,7 +589,7 @@ int main(int argc, char** argv) {
   if (o.command != "listen" && o.command != "connect") return usage("unknown command '" + o.command + "'");
   if (o.name.empty()) return usage(o.command + " needs a NAME");
   if (o.fork && o.exec.empty()) {
-    note("--fork serves clients at once, so each needs its own command: add --exec CMD");
+    say_error("--fork serves clients at once, so each needs its own command: add --exec CMD");
     return 2;
   }
   lsock::binary_stdio();
@@ -605,13 +605,13 @@ int main(int argc, char** argv) {
     std::_Exit(status);
   } catch (const localsock::Error& e) {
     // The library's own text: it says what went wrong.
-    note("%s", e.what());
+    say_error("%s", e.what());
     if (e.code() == errc::stale_name)
-      note("a listener that has gone left it; 'lsock listen --reclaim %s' takes it over", o.name.c_str());
+      say_error("a listener that has gone left it; 'lsock listen --reclaim %s' takes it over", o.name.c_str());
     return 1;
   } catch (const std::exception& e) {
     // Anything else (no memory, no thread): said plainly, never an abort.
-    note("failed: %s", e.what());
+    say_error("failed: %s", e.what());
     return 1;
   }
 }

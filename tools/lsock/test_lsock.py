@@ -402,6 +402,34 @@ def interrupt_at_bind_and_teardown():
               in_window and not left and p.returncode in (0, 143),
               f"in window={in_window} status={p.returncode} file left={left} err={p.stderr.read()!r}")
 
+@case
+def quiet_keeps_errors():
+    # -q silences progress messages only: errors and usage still reach stderr.
+    cases = [(("-q", "connect", "--timeout", "200", fresh()), 1, "LocalSocket::connect"),
+             (("-q", "listen", "--fork", fresh()), 2, "--exec"),
+             (("-q", "listen", "--bogus", "x"), 2, "usage: lsock")]
+    if not windows:
+        cases.append((("-q", "listen", "/nonexistent-lsock-dir/x.sock"), 1, "/nonexistent-lsock-dir/x.sock"))
+    for args, status, text in cases:
+        code, out, err = client(*args, timeout=30)
+        check(f"-q: '{' '.join(args[1:3])}' still reports its error on stderr, status {status}",
+              code == status and text in err, f"code={code} err={err!r}")
+    name = fresh()
+    p = subprocess.Popen(cmd("-q", "listen", name), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    for _ in range(100):  # until it listens (it says nothing when it does)
+        code, out, err = client("-q", "connect", "--timeout", "20000", name, data=b"q\n")
+        if code == 0 or p.poll() is not None:
+            break
+        time.sleep(0.1)
+    try:
+        p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+    perr = p.stderr.read()
+    check("-q: no progress messages", code == 0 and err == "" and perr == b"" and p.stdout.read() == b"q\n",
+          f"code={code} err={err!r} server err={perr!r}")
+
 only = os.environ.get("LSOCK_TESTS")
 if only:
     for fn in cases:
