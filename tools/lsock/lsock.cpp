@@ -130,6 +130,9 @@ int version() {
   return 0;
 }
 
+// How long a session's command gets to exit by itself once the session is over.
+constexpr std::chrono::milliseconds child_grace{2'000};
+
 // What an interrupt must close: the open listener, if any. The interrupt thread closes
 // it (its socket file goes with it) and ends the process.
 std::mutex stop_mutex;
@@ -142,6 +145,8 @@ void stop(int status) {
   std::lock_guard lock(stop_mutex);
   const bool listening = static_cast<bool>(close_on_stop);
   if (listening) close_on_stop();
+  // The sessions' commands end with lsock (--fork has several).
+  lsock::end_all_children(child_grace);
   if (!quiet) lsock::write_stderr_raw(listening ? "lsock: interrupted: listener closed\n" : "lsock: interrupted: done\n");
   lsock::exit_now(status);
 }
@@ -327,9 +332,6 @@ void deliver_output(Session<Socket>& x) {
     }
   }
 }
-
-// How long a session's command gets to exit by itself once the session is over.
-constexpr std::chrono::milliseconds child_grace{2'000};
 
 // Serves one connection: bridged to a new child (--exec), or to the process's standard
 // streams (standard input only when `read_stdin`: a --keep-open server without --exec

@@ -41,6 +41,11 @@ class ChildProcess {
   virtual void kill() = 0;
 };
 
+/// Ends every child still running (lsock is being interrupted): Unix: SIGTERM to each
+/// child's process group, SIGKILL after `grace`, all reaped; Windows: the job object all
+/// children belong to is terminated (it also kills them if lsock dies: KILL_ON_JOB_CLOSE).
+void end_all_children(std::chrono::milliseconds grace);
+
 /// Ends a session's child: closes both its pipes, gives it `grace` to exit, then
 /// terminates it (and, Unix, kills it after another `grace`); always reaps it.
 void end_child(ChildProcess& child, std::chrono::milliseconds grace);

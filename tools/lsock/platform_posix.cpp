@@ -25,6 +25,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -35,8 +36,15 @@
 namespace lsock {
 namespace {
 
+// The children not yet reaped, each the leader of its own process group (so that a
+// pipeline the shell started goes with it): what an interrupt must end.
+std::mutex children_mutex;
+std::set<pid_t> live_children;
+bool children_ended = false;
+
 class PosixChild final : public ChildProcess {
  public:
+  // `pid` is in live_children already (start() puts it there as it forks).
   PosixChild(pid_t pid, int in, int out) : pid_(pid), in_(in), out_(out) {}
   ~PosixChild() override {
     close_input();
@@ -87,14 +95,18 @@ class PosixChild final : public ChildProcess {
     }
   }
   void terminate() override {
-    if (pid_ > 0) ::kill(pid_, SIGTERM);
+    if (pid_ > 0) ::kill(-pid_, SIGTERM);
   }
   void kill() override {
-    if (pid_ > 0) ::kill(pid_, SIGKILL);
+    if (pid_ > 0) ::kill(-pid_, SIGKILL);
   }
 
  private:
   int reaped(int status) {
+    {
+      std::lock_guard lock(children_mutex);
+      live_children.erase(pid_);
+    }
     pid_ = 0;
     status_ = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 0;
     return status_;
@@ -150,6 +162,32 @@ int descriptor_limit() {
 
 }  // namespace
 
+void end_all_children(std::chrono::milliseconds grace) {
+  std::set<pid_t> left;
+  {
+    // No child is started after this (start() forks holding the same lock).
+    std::lock_guard lock(children_mutex);
+    children_ended = true;
+    left = live_children;
+  }
+  for (const pid_t pid : left) ::kill(-pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (!left.empty()) {
+    for (auto it = left.begin(); it != left.end();) {
+      // A session thread may reap it first (ECHILD): gone all the same.
+      const pid_t r = ::waitpid(*it, nullptr, WNOHANG);
+      it = r == 0 || (r < 0 && errno == EINTR) ? std::next(it) : left.erase(it);
+    }
+    if (left.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (const pid_t pid : left) {
+    ::kill(-pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
 void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
   child.close_input();
   child.close_output();
@@ -190,7 +228,8 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
     close_both(from_child);
     return nullptr;
   }
-  const pid_t pid = ::fork();
+  std::unique_lock registering(children_mutex);
+  const pid_t pid = children_ended ? (errno = ECANCELED, -1) : ::fork();
   if (pid < 0) {
     error = std::strerror(errno);
     close_both(to_child);
@@ -198,6 +237,8 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
     return nullptr;
   }
   if (pid == 0) {
+    // Its own process group: an interrupt of lsock ends the whole command (a pipeline).
+    ::setpgid(0, 0);
     // Started with standard input or output closed, a pipe end may be fd 0 or 1, where
     // dup2(fd, fd) would keep its close-on-exec flag (and one dup2 could overwrite the
     // other's source): copy both above 2 first. F_DUPFD copies without close-on-exec;
@@ -213,6 +254,9 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
     ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  ::setpgid(pid, pid);  // as the child does: whichever runs first
+  live_children.insert(pid);
+  registering.unlock();
   ::close(to_child[0]);
   ::close(from_child[1]);
   return std::make_unique<PosixChild>(pid, to_child[1], from_child[0]);

@@ -4,6 +4,7 @@
 #include <windows.h>
 
 #include <cstdio>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -81,6 +82,36 @@ class WinChild final : public ChildProcess {
 };
 
 }  // namespace
+
+namespace {
+
+// The job object every child joins: KILL_ON_JOB_CLOSE ends them when lsock ends, however
+// it ends (its handles close with it); nullptr if it cannot be made. Creating a child
+// and putting it in the job hold `job_mutex`, and an interrupt's end_all_children takes
+// it too, so no child is between the two when the job is terminated, and none is
+// started after.
+std::mutex job_mutex;
+bool job_ended = false;
+
+HANDLE children_job() {
+  static const HANDLE job = [] {
+    const HANDLE j = ::CreateJobObjectW(nullptr, nullptr);
+    if (j == nullptr) return j;
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
+    limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    ::SetInformationJobObject(j, JobObjectExtendedLimitInformation, &limits, sizeof limits);
+    return j;
+  }();
+  return job;
+}
+
+}  // namespace
+
+void end_all_children(std::chrono::milliseconds) {
+  std::lock_guard lock(job_mutex);
+  job_ended = true;
+  if (const HANDLE job = children_job()) ::TerminateJobObject(job, 1);
+}
 
 void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
   child.close_input();
@@ -166,10 +197,19 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
   si.lpAttributeList = handles.get();
   PROCESS_INFORMATION pi{};
   std::string line = "cmd.exe /c " + command;
-  const BOOL ok = handles.get() != nullptr &&
-                  ::CreateProcessA(nullptr, line.data(), nullptr, nullptr, TRUE, EXTENDED_STARTUPINFO_PRESENT,
-                                   nullptr, nullptr, &si.StartupInfo, &pi);
-  if (!ok) error = last_error_text();
+  std::unique_lock job_lock(job_mutex);
+  // Created suspended and put into the job before it runs, so that nothing it starts
+  // escapes the job either.
+  BOOL ok = !job_ended && handles.get() != nullptr &&
+            ::CreateProcessA(nullptr, line.data(), nullptr, nullptr, TRUE,
+                             EXTENDED_STARTUPINFO_PRESENT | CREATE_SUSPENDED, nullptr, nullptr, &si.StartupInfo, &pi);
+  if (!ok) {
+    error = job_ended ? "lsock is ending" : last_error_text();
+  } else {
+    if (const HANDLE job = children_job()) ::AssignProcessToJobObject(job, pi.hProcess);
+    ::ResumeThread(pi.hThread);
+  }
+  job_lock.unlock();
   ::CloseHandle(std::exchange(child_in, nullptr));
   ::CloseHandle(std::exchange(child_out, nullptr));
   if (child_err != nullptr) ::CloseHandle(child_err);

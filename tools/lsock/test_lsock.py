@@ -430,6 +430,53 @@ def quiet_keeps_errors():
     check("-q: no progress messages", code == 0 and err == "" and perr == b"" and p.stdout.read() == b"q\n",
           f"code={code} err={err!r} server err={perr!r}")
 
+def processes_with(marker, but=()):
+    """The pids of processes whose command line holds `marker` (Wine's too), except `but`."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) in but:
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read() and pid_alive(int(pid)):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@case
+def stop_ends_fork_commands():
+    # SIGTERM (Ctrl-C under Wine) on a --fork server ends the commands of its sessions
+    # too (Unix: each in its own process group, terminated and reaped; Windows: a job
+    # object that kills them when lsock ends).
+    name = fresh()
+    marker = f"lsock-cmd-{os.getpid()}"
+    if windows:
+        command, sig, status = f"ping -n 60 127.0.0.1 & rem {marker}", signal.SIGINT, 130
+    else:
+        command, sig, status = f"sleep 60; : {marker}", signal.SIGTERM, 143
+    s = Server(cmd("listen", "--fork", "--exec", command, name))
+    clients = [subprocess.Popen(cmd("-q", "connect", "--timeout", "20000", name), stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    started = wait_for(lambda: len(processes_with(marker, but=(s.p.pid,))) >= 2, 30)
+    s.p.send_signal(sig)
+    try:
+        s.p.wait(20)
+    except subprocess.TimeoutExpired:
+        s.p.kill()
+    wait_for(lambda: not processes_with(marker), 3)  # Wine: the job's kill lands a moment later
+    left = processes_with(marker)
+    for c in clients:
+        c.kill()
+        c.wait()
+    for pid in processes_with(marker):
+        os.kill(pid, signal.SIGKILL)
+    check(f"{sig.name} on a --fork server ends its sessions' commands",
+          started and s.p.returncode == status and not left,
+          f"started={started} status={s.p.returncode} still running={left} "
+          f"{[open(f'/proc/{pid}/cmdline', 'rb').read() for pid in left if os.path.exists(f'/proc/{pid}')]}")
+
 only = os.environ.get("LSOCK_TESTS")
 if only:
     for fn in cases:
