@@ -13,6 +13,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <cerrno>
 #include <functional>
 #include <optional>
 #include <mutex>
@@ -82,6 +84,14 @@ int usage(const std::string& problem = {}) {
   return 2;
 }
 
+// What a command that prints returns: `status`, or 1 (with a message) when its output
+// could not all be written (a full disk, a reader that has gone).
+int output_status(int status) {
+  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return status;
+  say_error("cannot write the output: %s", std::strerror(errno));
+  return 1;
+}
+
 int help() {
   std::printf(
       "lsock: netcat for local sockets (Unix domain sockets, Windows named pipes).\n"
@@ -122,12 +132,12 @@ int help() {
       "  lsock listen --reclaim /tmp/app.sock      take over a file left by a crash\n"
       "  lsock ls --json                           listening sockets, for scripts\n",
       usage_text);
-  return 0;
+  return output_status(0);
 }
 
 int version() {
   std::printf("lsock (localsock) %s\n", LOCALSOCK_VERSION);
-  return 0;
+  return output_status(0);
 }
 
 // How long a session's command gets to exit by itself once the session is over.
@@ -537,7 +547,7 @@ int list(bool json) {
       sep = ",\n";
     }
     std::printf("%s]\n", sockets.empty() ? "" : "\n");
-    return 0;
+    return output_status(0);
   }
   // Type, process, user and command first (short), the name last (any length).
   std::printf("%-9s %7s %-10s %-15s %s\n", "TYPE", "PID", "USER", "COMMAND", "NAME");
@@ -546,7 +556,7 @@ int list(bool json) {
     std::printf("%-9s %7s %-10s %-15s %s\n", shown(s.type).c_str(), pid.c_str(), s.pid ? shown(s.user).c_str() : "-",
                 s.pid ? shown(s.command).c_str() : "-", shown(s.name).c_str());
   }
-  return 0;
+  return output_status(0);
 }
 
 }  // namespace

@@ -477,6 +477,26 @@ def stop_ends_fork_commands():
           f"started={started} status={s.p.returncode} still running={left} "
           f"{[open(f'/proc/{pid}/cmdline', 'rb').read() for pid in left if os.path.exists(f'/proc/{pid}')]}")
 
+@case
+def output_that_cannot_be_written():
+    # Output that could not be written is a failure (status 1, said on stderr), not a
+    # success: Linux: /dev/full (ENOSPC); Windows: a pipe whose reader has gone.
+    runs = [("--help",), ("--version",)]
+    if not windows:
+        runs += [("ls",), ("ls", "--json")]
+    for args in runs:
+        if windows:
+            r_fd, w_fd = os.pipe()
+            os.close(r_fd)
+            out = w_fd
+        else:
+            out = os.open("/dev/full", os.O_WRONLY)
+        r = subprocess.run(cmd(*args), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, timeout=30)
+        os.close(out)
+        err = r.stderr.decode(errors="replace")
+        check(f"{' '.join(args)}: output that cannot be written is status 1 and a message",
+              r.returncode == 1 and "lsock: " in err, f"status={r.returncode} err={err!r}")
+
 only = os.environ.get("LSOCK_TESTS")
 if only:
     for fn in cases:
