@@ -111,7 +111,8 @@ int help() {
       "  --fork             listen: serve clients at once, each with its own --exec command\n"
       "  --exec CMD         bridge the connection to CMD's stdin/stdout instead of lsock's\n"
       "  --reclaim          listen: take over a stale socket file nobody listens on\n"
-      "  --timeout MS       connect: how long to wait for the listener (default 10000)\n"
+      "  --timeout MS       connect: how long to wait for the listener (default 10000;\n"
+      "                     MS for both options: 0 to 86400000, one day)\n"
       "  --linger MS        Windows: how long to wait for replies after stdin ended\n"
       "                     (default 1000). Unix half-closes and reads until the peer\n"
       "                     ends. Never cuts what stdin still has to send\n"
@@ -561,11 +562,18 @@ int list(bool json) {
 
 }  // namespace
 
-// A number of milliseconds, or nullopt.
+// The largest --timeout and --linger: one day. Larger values are bad usage rather than
+// durations that overflow on their way into the system's wait calls.
+constexpr long long max_milliseconds = 86'400'000;
+
+// A number of milliseconds from 0 to max_milliseconds, or nullopt.
 std::optional<Timeout> milliseconds(const std::string& text) {
-  char* end = nullptr;
-  const long long ms = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || ms < 0) return std::nullopt;
+  if (text.empty() || text.size() > 18) return std::nullopt;  // never near strtoll's range
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  const long long ms = std::strtoll(text.c_str(), nullptr, 10);
+  if (ms > max_milliseconds) return std::nullopt;
   return Timeout(ms);
 }
 
@@ -587,7 +595,9 @@ int main(int argc, char** argv) {
     else if (a == "--exec" && has_value) o.exec = args[++i];
     else if ((a == "--timeout" || a == "--linger") && has_value) {
       const auto ms = milliseconds(args[++i]);
-      if (!ms) return usage(a + " needs a number of milliseconds, not '" + args[i] + "'");
+      if (!ms)
+        return usage(a + " needs a number of milliseconds from 0 to " + std::to_string(max_milliseconds) +
+                     " (one day), not '" + args[i] + "'");
       (a == "--timeout" ? o.timeout : o.linger) = *ms;
     } else if (a == "--exec" || a == "--timeout" || a == "--linger") return usage(a + " needs a value");
     else if (a.size() > 1 && a[0] == '-') return usage("unknown option '" + a + "'");

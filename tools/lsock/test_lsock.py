@@ -497,6 +497,19 @@ def output_that_cannot_be_written():
         check(f"{' '.join(args)}: output that cannot be written is status 1 and a message",
               r.returncode == 1 and "lsock: " in err, f"status={r.returncode} err={err!r}")
 
+@case
+def out_of_range_milliseconds():
+    # --linger and --timeout take 0 to 86400000 ms (one day); beyond is bad usage, not a
+    # value that wraps (or overflows strtoll) into something else.
+    for value in ("86400001", "100000000", "9223372036854775807", "99999999999999999999"):
+        for option in ("--linger", "--timeout"):
+            code, out, err = client("connect", option, value, fresh(), timeout=30)
+            check(f"usage: {option} {value} is rejected, status 2",
+                  code == 2 and "86400000" in err and "usage: lsock" in err, f"code={code} err={err!r}")
+    code, out, err = client("connect", "--linger", "86400000", "--timeout", "86400001", fresh(), timeout=30)
+    check("usage: --linger 86400000 (the maximum) is accepted", code == 2 and "--timeout" in err
+          and "--linger" not in err.split("usage:")[0], f"code={code} err={err!r}")
+
 only = os.environ.get("LSOCK_TESTS")
 if only:
     for fn in cases:
