@@ -628,7 +628,12 @@ int main(int argc, char** argv) {
   } catch (const localsock::Error& e) {
     // The library's own text: it says what went wrong.
     say_error("%s", e.what());
-    if (e.code() == errc::stale_name)
+    // The --reclaim hint only where --reclaim would work; else what is in the way.
+    const bool is_path = o.name.find('/') != std::string::npos;
+    const std::string obstacle = is_path ? lsock::reclaim_obstacle(o.name) : std::string();
+    if (!obstacle.empty() && (e.code() == errc::stale_name || e.code() == errc::not_a_socket))
+      say_error("%s: %s", o.name.c_str(), obstacle.c_str());
+    else if (e.code() == errc::stale_name)
       say_error("a listener that has gone left it; 'lsock listen --reclaim %s' takes it over", o.name.c_str());
     return 1;
   } catch (const std::exception& e) {

@@ -108,6 +108,11 @@ void write_stderr_raw(std::string_view text);
 /// leaves our direction open. Windows named pipes have none: the peer's end is the end.
 extern const bool has_half_close;
 
+/// Why `lsock listen --reclaim PATH` could not take over what is at `path`, or empty when
+/// it could (a socket file itself). Unix: a symbolic link is not followed (the library
+/// refuses to reclaim one); Windows: empty (pipe names leave no file).
+std::string reclaim_obstacle(const std::string& path);
+
 /// Reads standard input; 0 at its end.
 std::size_t read_stdin(std::byte* data, std::size_t n);
 

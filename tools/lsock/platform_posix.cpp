@@ -12,6 +12,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -520,6 +521,20 @@ void ensure_standard_streams() {
 }
 
 const bool has_half_close = true;
+
+std::string reclaim_obstacle(const std::string& path) {
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) != 0) return {};
+  if (S_ISLNK(st.st_mode)) {
+    char target[4096];
+    const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+    const std::string to = n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string("?");
+    return "it is a symbolic link (to " + to + "), which --reclaim does not take over: remove the link, or use " +
+           "the socket file it points to";
+  }
+  if (!S_ISSOCK(st.st_mode)) return "it is not a socket file";
+  return {};
+}
 
 void binary_stdio() {}
 

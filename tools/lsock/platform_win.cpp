@@ -273,6 +273,8 @@ void ensure_standard_streams() {
 
 const bool has_half_close = false;
 
+std::string reclaim_obstacle(const std::string&) { return {}; }
+
 void binary_stdio() {
   _setmode(_fileno(stdin), _O_BINARY);
   _setmode(_fileno(stdout), _O_BINARY);

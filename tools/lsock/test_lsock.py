@@ -510,6 +510,27 @@ def out_of_range_milliseconds():
     check("usage: --linger 86400000 (the maximum) is accepted", code == 2 and "--timeout" in err
           and "--linger" not in err.split("usage:")[0], f"code={code} err={err!r}")
 
+@case
+def stale_hint_only_when_reclaim_works():
+    # The stale-file error suggests --reclaim only where it would work: the library does not
+    # take over a symbolic link (to a stale socket), so there the error says what is in
+    # the way instead. (Unix: Windows names leave no file.)
+    if windows:
+        return
+    tmp = tempfile.mkdtemp(prefix="lsock-test-")
+    real, link = os.path.join(tmp, "real.sock"), os.path.join(tmp, "app.sock")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(real)
+    stale.close()
+    os.symlink(real, link)
+    code, out, err = client("connect", link, timeout=30)
+    lcode, lout, lerr = client("listen", link, timeout=30)
+    rcode, rout, rerr = client("listen", "--reclaim", link, timeout=30)
+    check("stale file: behind a symbolic link, no --reclaim hint; the link is named as what is in the way",
+          code == 1 and "lsock listen --reclaim" not in err and "symbolic link" in err and lcode == 1 and "symbolic link" in lerr
+          and rcode == 1, f"connect: code={code} err={err!r} listen: code={lcode} err={lerr!r} "
+          f"reclaim: code={rcode} err={rerr!r}")
+
 only = os.environ.get("LSOCK_TESTS")
 if only:
     for fn in cases:
