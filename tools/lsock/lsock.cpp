@@ -158,7 +158,8 @@ void stop(int status) {
   if (listening) close_on_stop();
   // The sessions' commands end with lsock (--fork has several).
   lsock::end_all_children(child_grace);
-  if (!quiet) lsock::write_stderr_raw(listening ? "lsock: interrupted: listener closed\n" : "lsock: interrupted: done\n");
+  if (!quiet)
+    lsock::write_stderr_raw(listening ? "lsock: interrupted: listener closed\n" : "lsock: interrupted: done\n");
   lsock::exit_now(status);
 }
 
