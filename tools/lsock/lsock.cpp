@@ -13,10 +13,14 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <cerrno>
 #include <functional>
 #include <optional>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -55,6 +59,18 @@ void note(const char* fmt, A... a) {
   std::fprintf(stderr, "\n");
 }
 
+// An error: always shown (--quiet hides progress only).
+template <typename... A>
+void say_error(const char* fmt, A... a) {
+  std::lock_guard lock(stderr_mutex);
+  std::fprintf(stderr, "lsock: ");
+  if constexpr (sizeof...(A) == 0)
+    std::fputs(fmt, stderr);
+  else
+    std::fprintf(stderr, fmt, a...);
+  std::fprintf(stderr, "\n");
+}
+
 constexpr const char* usage_text =
     "usage: lsock listen [--messages] [--keep-open | --fork] [--exec CMD] [--reclaim] [--quiet] NAME\n"
     "       lsock connect [--messages] [--timeout MS] [--linger MS] [--exec CMD] [--quiet] NAME\n"
@@ -66,6 +82,14 @@ int usage(const std::string& problem = {}) {
   if (!problem.empty()) std::fprintf(stderr, "lsock: %s\n", problem.c_str());
   std::fprintf(stderr, "%sTry 'lsock --help' for more.\n", usage_text);
   return 2;
+}
+
+// What a command that prints returns: `status`, or 1 (with a message) when its output
+// could not all be written (a full disk, a reader that has gone).
+int output_status(int status) {
+  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return status;
+  say_error("cannot write the output: %s", std::strerror(errno));
+  return 1;
 }
 
 int help() {
@@ -87,11 +111,13 @@ int help() {
       "  --fork             listen: serve clients at once, each with its own --exec command\n"
       "  --exec CMD         bridge the connection to CMD's stdin/stdout instead of lsock's\n"
       "  --reclaim          listen: take over a stale socket file nobody listens on\n"
-      "  --timeout MS       connect: how long to wait for the listener (default 10000)\n"
-      "  --linger MS        how long to keep reading after stdin ended (default 1000;\n"
-      "                     Windows pipes have no half-close)\n"
+      "  --timeout MS       connect: how long to wait for the listener (default 10000;\n"
+      "                     MS for both options: 0 to 86400000, one day)\n"
+      "  --linger MS        Windows: how long to wait for replies after stdin ended\n"
+      "                     (default 1000). Unix half-closes and reads until the peer\n"
+      "                     ends. Never cuts what stdin still has to send\n"
       "  --json             ls: one JSON array, for scripts\n"
-      "  -q, --quiet        no progress messages on stderr\n"
+      "  -q, --quiet        no progress messages (errors and usage are still shown)\n"
       "  -h, --help         this help, on stdout\n"
       "  --version          lsock's and localsock's version\n"
       "\n"
@@ -107,50 +133,72 @@ int help() {
       "  lsock listen --reclaim /tmp/app.sock      take over a file left by a crash\n"
       "  lsock ls --json                           listening sockets, for scripts\n",
       usage_text);
-  return 0;
+  return output_status(0);
 }
 
 int version() {
   std::printf("lsock (localsock) %s\n", LOCALSOCK_VERSION);
-  return 0;
+  return output_status(0);
 }
+
+// How long a session's command gets to exit by itself once the session is over.
+constexpr std::chrono::milliseconds child_grace{2'000};
 
 // What an interrupt must close: the open listener, if any. The interrupt thread closes
 // it (its socket file goes with it) and ends the process.
 std::mutex stop_mutex;
 std::function<void()> close_on_stop;
 
+// Runs on the interrupt thread while other threads may be blocked inside stdio (a
+// stalled standard output holds its lock in fwrite; note() holds stderr_mutex), so
+// nothing here takes a stdio lock: the message is one write(2), the exit skips flushing.
 void stop(int status) {
   std::lock_guard lock(stop_mutex);
-  if (close_on_stop) close_on_stop();
-  std::fflush(stdout);
-  note("interrupted: %s", close_on_stop ? "listener closed" : "done");
-  std::_Exit(status);
+  const bool listening = static_cast<bool>(close_on_stop);
+  if (listening) close_on_stop();
+  // The sessions' commands end with lsock (--fork has several).
+  lsock::end_all_children(child_grace);
+  if (!quiet)
+    lsock::write_stderr_raw(listening ? "lsock: interrupted: listener closed\n" : "lsock: interrupted: done\n");
+  lsock::exit_now(status);
 }
 
-// Registers `listener` for closing on an interrupt while it lives.
+// Registers `listener` for closing on an interrupt while it lives. Made while `bound`
+// holds stop_mutex, taken before the bind: an interrupt between bind and registration
+// waits for it (and then closes the listener). At the end the listener is closed (its
+// file removed) before it is unregistered, under the same lock: an interrupt meanwhile
+// waits for the removal instead of exiting with the file still there.
 template <typename Listener>
 class CloseOnStop {
  public:
-  explicit CloseOnStop(Listener& listener) {
-    std::lock_guard lock(stop_mutex);
+  CloseOnStop(Listener& listener, std::unique_lock<std::mutex>& bound) : listener_(listener) {
     close_on_stop = [&listener] { listener.close(); };
+    bound.unlock();
   }
   ~CloseOnStop() {
     std::lock_guard lock(stop_mutex);
+    listener_.close();
     close_on_stop = nullptr;
   }
   CloseOnStop(const CloseOnStop&) = delete;
   CloseOnStop& operator=(const CloseOnStop&) = delete;
+
+ private:
+  Listener& listener_;
 };
 
 LocalName name_of(const std::string& text) {
   return text.find('/') != std::string::npos ? LocalName::path(text) : LocalName::namespaced(text);
 }
 
+// Set once lsock's standard output has gone: nothing can be delivered any more.
+std::atomic<bool> stdout_gone{false};
+
 // False when standard output has gone (its reader left: EPIPE, with SIGPIPE ignored).
 bool write_stdout(const std::byte* data, std::size_t n) {
-  return std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0;
+  if (std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0) return true;
+  stdout_gone = true;
+  return false;
 }
 
 // ---- the two ends a connection is bridged to --------------------------------------
@@ -267,7 +315,7 @@ void forward_input_until_end(Session<Socket>& x) {
 // endpoint stops taking it (then this session ends; the others go on).
 template <typename Socket>
 void note_gone(Session<Socket>& x) {
-  note("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
+  say_error("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
 }
 
 template <typename Socket>
@@ -286,7 +334,7 @@ void deliver_output(Session<Socket>& x) {
     for (;;) {
       const auto r = x.s.recv(msg, 64 * 1024 * 1024, ec);
       if (ec == errc::message_too_large) {
-        note("dropped a message of %zu bytes (over 64 MiB)", r.size);
+        say_error("dropped a message of %zu bytes (over 64 MiB)", r.size);
         continue;
       }
       if (ec || r.end) return;
@@ -309,7 +357,7 @@ int serve(Socket s, const Options& o, bool read_stdin) {
     std::string error;
     session->ep.child = lsock::ChildProcess::start(o.exec, error);
     if (!session->ep.child) {
-      note("cannot run '%s': %s", o.exec.c_str(), error.c_str());
+      say_error("cannot run '%s': %s", o.exec.c_str(), error.c_str());
       return 1;
     }
   }
@@ -317,21 +365,36 @@ int serve(Socket s, const Options& o, bool read_stdin) {
   const PeerInfo peer = session->s.peer_info(ec);
   if (peer.pid) note("connected: %s (peer pid %lld)", session->s.name().c_str(), static_cast<long long>(*peer.pid));
   std::thread input;
-  if (session->ep.child || read_stdin) input = std::thread([session] { forward_input(session); });
+  try {
+    if (session->ep.child || read_stdin) input = std::thread([session] { forward_input(session); });
+  } catch (const std::system_error& e) {
+    say_error("cannot serve this client: no thread for it (%s)", e.what());
+    if (session->ep.child) lsock::end_child(*session->ep.child, child_grace);
+    return 1;
+  }
   deliver_output(*session);
   session->ep.end_input();
   if (session->ep.child) {
-    // The child's output has been delivered; it gets its end of input and goes.
-    session->ep.child->wait();
+    // The peer has finished sending and the command has its end of input. Its output is
+    // forwarded until it ends or the peer stops taking it (the peer has gone); then the
+    // session is over: the command loses its output pipe (EPIPE), gets a short grace to
+    // exit, is terminated if it does not, and is reaped.
     if (input.joinable()) input.join();
+    lsock::end_child(*session->ep.child, child_grace);
   } else if (input.joinable()) {
-    // The peer has finished sending. Input still being forwarded gets `linger` to
-    // finish (as socat does), then we go; a reader blocked on standard input forever
-    // owns what it uses and is left behind.
-    if (session->wait_input(o.linger))
+    if (lsock::has_half_close) {
+      // The peer has finished sending (a half-close ends only its direction): standard
+      // input is forwarded until it ends, or until the peer stops taking it (it has gone).
       input.join();
-    else
-      input.detach();
+    } else {
+      // Windows: the peer's end is the end of the connection, so nothing more can be
+      // sent; input still being read gets `linger`, then we go (a reader blocked on
+      // standard input owns what it uses and is left behind).
+      if (session->wait_input(o.linger))
+        input.join();
+      else
+        input.detach();
+    }
   }
   note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(), session->counts.out.load());
   return 0;
@@ -339,8 +402,9 @@ int serve(Socket s, const Options& o, bool read_stdin) {
 
 template <Mode M>
 int listen(const Options& o) {
+  std::unique_lock binding(stop_mutex);
   auto listener = BasicLocalListener<M>::bind(ListenerOptions(name_of(o.name)).reclaim_stale(o.reclaim));
-  const CloseOnStop<BasicLocalListener<M>> closer(listener);
+  const CloseOnStop<BasicLocalListener<M>> closer(listener, binding);
   note("listening on %s%s", listener.name().native().c_str(), M == Mode::messages ? " (messages)" : "");
   if (o.fork) {
     // Each client its own thread and command; runs until interrupted. A failed accept
@@ -351,18 +415,30 @@ int listen(const Options& o) {
       auto s = listener.accept(ec);
       if (ec == errc::listener_closed) return 0;
       if (ec) {
-        if (ec.message() != last_failure) note("accept failed: %s (still listening)", ec.message().c_str());
+        if (ec.message() != last_failure) say_error("accept failed: %s (still listening)", ec.message().c_str());
         last_failure = ec.message();
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
       last_failure.clear();
-      std::thread([s = std::move(s), &o]() mutable { serve(std::move(s), o, false); }).detach();
+      // No thread for this client (out of threads or processes): it is turned away (its
+      // connection closes with the failed thread's copy) and the others go on.
+      try {
+        std::thread([s = std::move(s), &o]() mutable { serve(std::move(s), o, false); }).detach();
+      } catch (const std::system_error& e) {
+        say_error("cannot serve this client: no thread for it (%s); still listening", e.what());
+      }
     }
   }
   int status = 0;
   do {
     status = serve(listener.accept(), o, !o.keep_open);
+    // --keep-open collects every client's data on standard output: once that has gone,
+    // a later client's data could only be dropped, so the listener ends.
+    if (o.keep_open && o.exec.empty() && stdout_gone) {
+      say_error("standard output has gone; no later client could be served, so the listener ends");
+      return 1;
+    }
   } while (o.keep_open);
   return status;
 }
@@ -373,29 +449,90 @@ int connect(const Options& o) {
   return serve(std::move(s), o, true);
 }
 
-std::string json_string(const std::string& text) {
+// The length of the UTF-8 sequence at the start of `s` and its code point; 0 when the
+// bytes there are not valid UTF-8 (overlong forms, surrogates and values past U+10FFFF
+// are not).
+std::size_t utf8_sequence(std::string_view s, char32_t& cp) {
+  const auto b = [&s](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  std::size_t n = 0;
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  }
+  if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1fU;
+  else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0fU;
+  else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07U;
+  else return 0;
+  if (s.size() < n) return 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    if ((b(i) & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i) & 0x3fU);
+  }
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+    return 0;
+  return n;
+}
+
+bool is_control(char32_t cp) { return cp < 0x20 || (cp >= 0x7f && cp < 0xa0); }
+
+// `text` as a JSON string, valid for any bytes: `"` and `\` escaped, control characters
+// (C0, DEL, C1) as \u00XX, and each byte that is not part of valid UTF-8 as \u00XX of
+// that byte (0xff becomes \u00ff); valid UTF-8 is kept as it is.
+std::string json_string(std::string_view text) {
   std::string out = "\"";
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+  char esc[8];
+  while (!text.empty()) {
+    char32_t cp = 0;
+    std::size_t n = utf8_sequence(text, cp);
+    if (n == 0) {
+      n = 1;
+      cp = static_cast<unsigned char>(text[0]);
+    }
+    if (cp == '"' || cp == '\\') {
       out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      char esc[8];
-      std::snprintf(esc, sizeof esc, "\\u%04x", u);
+      out += static_cast<char>(cp);
+    } else if (is_control(cp) || utf8_sequence(text, cp) == 0) {
+      std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(cp));
       out += esc;
     } else {
-      out += c;
+      out += text.substr(0, n);
     }
+    text.remove_prefix(n);
   }
   return out + "\"";
+}
+
+// `text` for a terminal: control characters (C0, DEL, C1) and bytes that are not valid
+// UTF-8 as \xNN (each byte), a backslash as \\, so no escape sequence reaches the screen.
+std::string shown(std::string_view text) {
+  std::string out;
+  char esc[8];
+  while (!text.empty()) {
+    char32_t cp = 0;
+    std::size_t n = utf8_sequence(text, cp);
+    const bool raw = n != 0 && !is_control(cp);
+    if (n == 0) n = 1;
+    if (cp == '\\' && raw) {
+      out += "\\\\";
+    } else if (raw) {
+      out += text.substr(0, n);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        std::snprintf(esc, sizeof esc, "\\x%02x", static_cast<unsigned char>(text[i]));
+        out += esc;
+      }
+    }
+    text.remove_prefix(n);
+  }
+  return out;
 }
 
 int list(bool json) {
   std::string error;
   const auto sockets = lsock::list_sockets(error);
   if (!error.empty()) {
-    note("%s", error.c_str());
+    say_error("%s", error.c_str());
     return 1;
   }
   if (json) {
@@ -412,25 +549,32 @@ int list(bool json) {
       sep = ",\n";
     }
     std::printf("%s]\n", sockets.empty() ? "" : "\n");
-    return 0;
+    return output_status(0);
   }
   // Type, process, user and command first (short), the name last (any length).
   std::printf("%-9s %7s %-10s %-15s %s\n", "TYPE", "PID", "USER", "COMMAND", "NAME");
   for (const auto& s : sockets) {
     const std::string pid = s.pid ? std::to_string(*s.pid) : "-";
-    std::printf("%-9s %7s %-10s %-15s %s\n", s.type.c_str(), pid.c_str(), s.pid ? s.user.c_str() : "-",
-                s.pid ? s.command.c_str() : "-", s.name.c_str());
+    std::printf("%-9s %7s %-10s %-15s %s\n", shown(s.type).c_str(), pid.c_str(), s.pid ? shown(s.user).c_str() : "-",
+                s.pid ? shown(s.command).c_str() : "-", shown(s.name).c_str());
   }
-  return 0;
+  return output_status(0);
 }
 
 }  // namespace
 
-// A number of milliseconds, or nullopt.
+// The largest --timeout and --linger: one day. Larger values are bad usage rather than
+// durations that overflow on their way into the system's wait calls.
+constexpr long long max_milliseconds = 86'400'000;
+
+// A number of milliseconds from 0 to max_milliseconds, or nullopt.
 std::optional<Timeout> milliseconds(const std::string& text) {
-  char* end = nullptr;
-  const long long ms = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || ms < 0) return std::nullopt;
+  if (text.empty() || text.size() > 18) return std::nullopt;  // never near strtoll's range
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  const long long ms = std::strtoll(text.c_str(), nullptr, 10);
+  if (ms > max_milliseconds) return std::nullopt;
   return Timeout(ms);
 }
 
@@ -452,7 +596,9 @@ int main(int argc, char** argv) {
     else if (a == "--exec" && has_value) o.exec = args[++i];
     else if ((a == "--timeout" || a == "--linger") && has_value) {
       const auto ms = milliseconds(args[++i]);
-      if (!ms) return usage(a + " needs a number of milliseconds, not '" + args[i] + "'");
+      if (!ms)
+        return usage(a + " needs a number of milliseconds from 0 to " + std::to_string(max_milliseconds) +
+                     " (one day), not '" + args[i] + "'");
       (a == "--timeout" ? o.timeout : o.linger) = *ms;
     } else if (a == "--exec" || a == "--timeout" || a == "--linger") return usage(a + " needs a value");
     else if (a.size() > 1 && a[0] == '-') return usage("unknown option '" + a + "'");
@@ -466,7 +612,7 @@ int main(int argc, char** argv) {
   if (o.command != "listen" && o.command != "connect") return usage("unknown command '" + o.command + "'");
   if (o.name.empty()) return usage(o.command + " needs a NAME");
   if (o.fork && o.exec.empty()) {
-    note("--fork serves clients at once, so each needs its own command: add --exec CMD");
+    say_error("--fork serves clients at once, so each needs its own command: add --exec CMD");
     return 2;
   }
   lsock::binary_stdio();
@@ -482,9 +628,18 @@ int main(int argc, char** argv) {
     std::_Exit(status);
   } catch (const localsock::Error& e) {
     // The library's own text: it says what went wrong.
-    note("%s", e.what());
-    if (e.code() == errc::stale_name)
-      note("a listener that has gone left it; 'lsock listen --reclaim %s' takes it over", o.name.c_str());
+    say_error("%s", e.what());
+    // The --reclaim hint only where --reclaim would work; else what is in the way.
+    const bool is_path = o.name.find('/') != std::string::npos;
+    const std::string obstacle = is_path ? lsock::reclaim_obstacle(o.name) : std::string();
+    if (!obstacle.empty() && (e.code() == errc::stale_name || e.code() == errc::not_a_socket))
+      say_error("%s: %s", o.name.c_str(), obstacle.c_str());
+    else if (e.code() == errc::stale_name)
+      say_error("a listener that has gone left it; 'lsock listen --reclaim %s' takes it over", o.name.c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    // Anything else (no memory, no thread): said plainly, never an abort.
+    say_error("failed: %s", e.what());
     return 1;
   }
 }

@@ -5,11 +5,13 @@
 // piped standard input and output (--exec), the list of local sockets (ls), and raw
 // standard streams. One implementation per platform.
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lsock {
@@ -26,10 +28,27 @@ class ChildProcess {
   virtual std::size_t read(std::byte* data, std::size_t n) = 0;
   /// Closes the child's standard input (it reads end of file).
   virtual void close_input() = 0;
+  /// Closes our end of the child's standard output: a child still writing gets EPIPE
+  /// (Unix: SIGPIPE unless it ignores it; Windows: ERROR_NO_DATA). Call once nothing
+  /// reads it any more.
+  virtual void close_output() = 0;
   /// Waits for the child and returns its exit code.
   virtual int wait() = 0;
+  /// Waits up to `ms` for the child; its exit code, or nullopt while it still runs.
+  virtual std::optional<int> wait_for(std::chrono::milliseconds ms) = 0;
+  /// Asks the child to end (Unix: SIGTERM; Windows: TerminateProcess).
+  virtual void terminate() = 0;
   virtual void kill() = 0;
 };
+
+/// Ends every child still running (lsock is being interrupted): Unix: SIGTERM to each
+/// child's process group, SIGKILL after `grace`, all reaped; Windows: the job object all
+/// children belong to is terminated (it also kills them if lsock dies: KILL_ON_JOB_CLOSE).
+void end_all_children(std::chrono::milliseconds grace);
+
+/// Ends a session's child: closes both its pipes, gives it `grace` to exit, then
+/// terminates it (and, Unix, kills it after another `grace`); always reaps it.
+void end_child(ChildProcess& child, std::chrono::milliseconds grace);
 
 /// One listening local socket of the system.
 struct SocketEntry {
@@ -42,8 +61,23 @@ struct SocketEntry {
   std::string user;     // the process's user, when `pid` is known
 };
 
-/// The local sockets listening on this system, where the platform can tell.
+/// The local sockets listening on this system, where the platform can tell. Linux:
+/// from sock_diag (UNIX_DIAG), else from /proc/net/unix (parse_proc_net_unix).
 std::vector<SocketEntry> list_sockets(std::string& error);
+
+/// A named listening socket as the kernel reports it (Linux).
+struct ProcNetUnixRecord {
+  unsigned type;       // SOCK_STREAM, SOCK_SEQPACKET, ...
+  unsigned long inode;
+  std::string name;    // raw: an abstract name starts with a NUL byte
+};
+
+/// The named listening sockets in the text of /proc/net/unix (Linux; exposed for tests).
+/// Never throws. A line that is not a record continues the previous name (names are
+/// printed raw, newlines included); a record is kept only when `owned(inode)` (a process
+/// holds it) and its inode is listed once, so a record forged inside a name is never kept.
+std::vector<ProcNetUnixRecord> parse_proc_net_unix(std::string_view text,
+                                                   const std::function<bool(unsigned long)>& owned);
 
 /// Calls `stop` once, on a thread of its own, when the user interrupts lsock: SIGINT,
 /// SIGTERM or SIGHUP (Unix); Ctrl-C, Ctrl-Break or closing the console (Windows).
@@ -60,6 +94,24 @@ void ensure_standard_streams();
 
 /// Puts standard input and output in binary mode (Windows) .
 void binary_stdio();
+
+/// Writes `text` to standard error with one system call and no stdio lock (safe while
+/// another thread is blocked inside stdio); errors are ignored.
+void write_stderr_raw(std::string_view text);
+
+/// Ends the process at once with `status`: no atexit handlers, no stdio flushing (whose
+/// locks another thread may hold). Windows: TerminateProcess on itself, since
+/// ExitProcess lets the C runtime flush its streams.
+[[noreturn]] void exit_now(int status);
+
+/// True where a connection can be half-closed (Unix sockets): the peer's end of sending
+/// leaves our direction open. Windows named pipes have none: the peer's end is the end.
+extern const bool has_half_close;
+
+/// Why `lsock listen --reclaim PATH` could not take over what is at `path`, or empty when
+/// it could (a socket file itself). Unix: a symbolic link is not followed (the library
+/// refuses to reclaim one); Windows: empty (pipe names leave no file).
+std::string reclaim_obstacle(const std::string& path);
 
 /// Reads standard input; 0 at its end.
 std::size_t read_stdin(std::byte* data, std::size_t n);

@@ -1,29 +1,51 @@
 // SPDX-License-Identifier: MIT
 #include <dirent.h>
+#if defined(__linux__)
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#endif
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
-#include <sstream>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
+
+#include <localsock/config.hpp>
 
 #include "platform.hpp"
 
 namespace lsock {
 namespace {
 
+// The children not yet reaped, each the leader of its own process group (so that a
+// pipeline the shell started goes with it): what an interrupt must end.
+std::mutex children_mutex;
+std::set<pid_t> live_children;
+bool children_ended = false;
+
 class PosixChild final : public ChildProcess {
  public:
+  // `pid` is in live_children already (start() puts it there as it forks).
   PosixChild(pid_t pid, int in, int out) : pid_(pid), in_(in), out_(out) {}
   ~PosixChild() override {
     close_input();
@@ -50,35 +72,132 @@ class PosixChild final : public ChildProcess {
   void close_input() override {
     if (in_ >= 0) ::close(std::exchange(in_, -1));
   }
+  void close_output() override {
+    if (out_ >= 0) ::close(std::exchange(out_, -1));
+  }
   int wait() override {
     int status = 0;
     if (pid_ <= 0) return status_;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
-    pid_ = 0;
-    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return status_;
+    return reaped(status);
+  }
+  std::optional<int> wait_for(std::chrono::milliseconds ms) override {
+    // Polled: no SIGCHLD handler (sessions on other threads have children too).
+    const auto deadline = std::chrono::steady_clock::now() + ms;
+    for (;;) {
+      if (pid_ <= 0) return status_;
+      int status = 0;
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) return reaped(status);
+      if (r < 0 && errno != EINTR) return reaped(0);
+      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  void terminate() override {
+    if (pid_ > 0) ::kill(-pid_, SIGTERM);
   }
   void kill() override {
-    if (pid_ > 0) ::kill(pid_, SIGKILL);
+    if (pid_ > 0) ::kill(-pid_, SIGKILL);
   }
 
  private:
+  int reaped(int status) {
+    {
+      std::lock_guard lock(children_mutex);
+      live_children.erase(pid_);
+    }
+    pid_ = 0;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 0;
+    return status_;
+  }
+
   pid_t pid_;
   int in_;
   int out_;
   int status_ = 0;
 };
 
-// A close-on-exec pipe: pipe and fcntl, as macOS has no pipe2.
+// A close-on-exec pipe. Made in one step with pipe2 where it exists; elsewhere (macOS)
+// pipe() and fcntl(FD_CLOEXEC) are two, and a fork on another session's thread between
+// them would hand this session's pipe to that session's command: pipe creation and fork
+// are serialized by one mutex there (PipeForkLock).
+#if (defined(__linux__) && !defined(LOCALSOCK_UNIX_GENERIC)) || defined(__FreeBSD__) || defined(__NetBSD__) || \
+    defined(__OpenBSD__) || defined(__DragonFly__)
+struct PipeForkLock {};
+
+bool cloexec_pipe(int fds[2]) { return ::pipe2(fds, O_CLOEXEC) == 0; }
+#else
+std::mutex pipe_fork_mutex;
+
+struct PipeForkLock {
+  std::lock_guard<std::mutex> lock{pipe_fork_mutex};
+};
+
 bool cloexec_pipe(int fds[2]) {
   if (::pipe(fds) < 0) return false;
   ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
   ::fcntl(fds[1], F_SETFD, FD_CLOEXEC);
   return true;
 }
+#endif
+
+// In a forked child: closes every descriptor above 2, so that the command gets only its
+// standard streams (not a descriptor lsock inherited without close-on-exec, nor one
+// another thread made between its creation and FD_CLOEXEC). close_range where the system
+// has it; else each descriptor up to `limit` (found before fork: getrlimit is not
+// async-signal-safe everywhere).
+void close_above_stderr(int limit) {
+#if defined(__linux__) && !defined(LOCALSOCK_UNIX_GENERIC)
+  if (::close_range(3, ~0U, 0) == 0) return;
+#endif
+  for (int fd = 3; fd < limit; ++fd) ::close(fd);
+}
+
+int descriptor_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY || r.rlim_cur > 65536) return 65536;
+  return static_cast<int>(r.rlim_cur);
+}
 
 }  // namespace
+
+void end_all_children(std::chrono::milliseconds grace) {
+  std::set<pid_t> left;
+  {
+    // No child is started after this (start() forks holding the same lock).
+    std::lock_guard lock(children_mutex);
+    children_ended = true;
+    left = live_children;
+  }
+  for (const pid_t pid : left) ::kill(-pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (!left.empty()) {
+    for (auto it = left.begin(); it != left.end();) {
+      // A session thread may reap it first (ECHILD): gone all the same.
+      const pid_t r = ::waitpid(*it, nullptr, WNOHANG);
+      it = r == 0 || (r < 0 && errno == EINTR) ? std::next(it) : left.erase(it);
+    }
+    if (left.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (const pid_t pid : left) {
+    ::kill(-pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+  child.close_input();
+  child.close_output();
+  if (child.wait_for(grace)) return;
+  child.terminate();
+  if (child.wait_for(grace)) return;
+  child.kill();
+  child.wait();
+}
 
 namespace {
 
@@ -102,13 +221,16 @@ void close_both(int (&fds)[2]) {
 
 std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, std::string& error) {
   int to_child[2] = {-1, -1}, from_child[2] = {-1, -1};
+  const int limit = descriptor_limit();
+  [[maybe_unused]] const PipeForkLock serialized;
   if (!cloexec_pipe(to_child) || !cloexec_pipe(from_child)) {
     error = std::strerror(errno);
     close_both(to_child);
     close_both(from_child);
     return nullptr;
   }
-  const pid_t pid = ::fork();
+  std::unique_lock registering(children_mutex);
+  const pid_t pid = children_ended ? (errno = ECANCELED, -1) : ::fork();
   if (pid < 0) {
     error = std::strerror(errno);
     close_both(to_child);
@@ -116,6 +238,8 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
     return nullptr;
   }
   if (pid == 0) {
+    // Its own process group: an interrupt of lsock ends the whole command (a pipeline).
+    ::setpgid(0, 0);
     // Started with standard input or output closed, a pipe end may be fd 0 or 1, where
     // dup2(fd, fd) would keep its close-on-exec flag (and one dup2 could overwrite the
     // other's source): copy both above 2 first. F_DUPFD copies without close-on-exec;
@@ -123,8 +247,7 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
     const int in = ::fcntl(to_child[0], F_DUPFD, 3);
     const int out = ::fcntl(from_child[1], F_DUPFD, 3);
     if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0) ::_exit(127);
-    ::close(in);
-    ::close(out);
+    close_above_stderr(limit);
     // lsock's own signal settings are not the command's.
     const sigset_t blocked = interrupt_signals();
     ::pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);
@@ -132,6 +255,9 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
     ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  ::setpgid(pid, pid);  // as the child does: whichever runs first
+  live_children.insert(pid);
+  registering.unlock();
   ::close(to_child[0]);
   ::close(from_child[1]);
   return std::make_unique<PosixChild>(pid, to_child[1], from_child[0]);
@@ -190,30 +316,179 @@ std::string user_of(long long pid) {
 
 }  // namespace
 
-std::vector<SocketEntry> list_sockets(std::string& error) {
-  // /proc/net/unix: Num RefCount Protocol Flags Type St Inode [Path]. A listening socket
-  // has __SO_ACCEPTCON (0x10000) in Flags. The path is the rest of the line (it may hold
-  // spaces); abstract names start with '@'.
-  std::ifstream in("/proc/net/unix");
-  if (!in) {
-    error = "/proc/net/unix cannot be read (listing needs Linux)";
-    return {};
+namespace {
+
+// A socket's type from its SOCK_* number.
+std::string type_name(unsigned type) {
+  return type == SOCK_STREAM ? "stream" : type == SOCK_SEQPACKET ? "seqpacket" : type == SOCK_DGRAM ? "dgram" : "other";
+}
+
+// As a user would type it: abstract names (a leading NUL) as @name; a path as it is.
+std::string shown_name(std::string raw) {
+  if (!raw.empty() && raw[0] == '\0') return "@" + raw.substr(1);
+  while (!raw.empty() && raw.back() == '\0') raw.pop_back();
+  return raw;
+}
+
+#if defined(__linux__)
+constexpr std::size_t align4(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
+
+// The listening Unix sockets from the kernel's sock_diag interface (NETLINK_SOCK_DIAG,
+// UNIX_DIAG): binary records, so a name cannot pass for another record. nullopt where it
+// is not available (no unix_diag module).
+std::optional<std::vector<ProcNetUnixRecord>> diag_listeners() {
+  const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return std::nullopt;
+  struct {
+    nlmsghdr header;
+    unix_diag_req request;
+  } query{};
+  query.header.nlmsg_len = sizeof query;
+  query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  query.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  query.request.sdiag_family = AF_UNIX;
+  query.request.udiag_states = 1U << 10;  // TCP_LISTEN
+  query.request.udiag_show = UDIAG_SHOW_NAME;
+  std::vector<ProcNetUnixRecord> found;
+  bool failed = ::send(fd, &query, sizeof query, 0) != static_cast<ssize_t>(sizeof query);
+  bool done = failed;
+  std::vector<char> buf(64 * 1024);
+  while (!done) {
+    const ssize_t got = ::recv(fd, buf.data(), buf.size(), 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      failed = true;
+      break;
+    }
+    const auto n = static_cast<std::size_t>(got);
+    std::size_t off = 0;
+    while (off + sizeof(nlmsghdr) <= n) {
+      nlmsghdr h;
+      std::memcpy(&h, buf.data() + off, sizeof h);
+      if (h.nlmsg_len < sizeof h || off + h.nlmsg_len > n) break;
+      if (h.nlmsg_type == NLMSG_DONE || h.nlmsg_type == NLMSG_ERROR) {
+        failed = h.nlmsg_type == NLMSG_ERROR;
+        done = true;
+        break;
+      }
+      const std::size_t body = off + align4(sizeof(nlmsghdr));
+      const std::size_t end = off + h.nlmsg_len;
+      if (body + sizeof(unix_diag_msg) <= end) {
+        unix_diag_msg m;
+        std::memcpy(&m, buf.data() + body, sizeof m);
+        ProcNetUnixRecord r{m.udiag_type, m.udiag_ino, {}};
+        for (std::size_t a = body + align4(sizeof m); a + sizeof(rtattr) <= end;) {
+          rtattr attr;
+          std::memcpy(&attr, buf.data() + a, sizeof attr);
+          if (attr.rta_len < sizeof attr || a + attr.rta_len > end) break;
+          if (attr.rta_type == UNIX_DIAG_NAME)
+            r.name.assign(buf.data() + a + align4(sizeof attr), attr.rta_len - align4(sizeof attr));
+          a += align4(attr.rta_len);
+        }
+        if (!r.name.empty()) found.push_back(std::move(r));
+      }
+      off += align4(h.nlmsg_len);
+    }
   }
+  ::close(fd);
+  if (failed) return std::nullopt;
+  return found;
+}
+#else
+std::optional<std::vector<ProcNetUnixRecord>> diag_listeners() { return std::nullopt; }
+#endif
+
+bool hex_field(std::string_view& rest, std::size_t width) {
+  if (rest.size() < width + 1 || rest[width] != ' ') return false;
+  for (std::size_t i = 0; i < width; ++i) {
+    if (std::isxdigit(static_cast<unsigned char>(rest[i])) == 0) return false;
+  }
+  rest.remove_prefix(width + 1);
+  return true;
+}
+
+// One line of /proc/net/unix as the kernel prints it ("%pK: %08X %08X %08X %04X %02X
+// %5lu" and " path" when named), or nullopt.
+std::optional<ProcNetUnixRecord> parse_record(std::string_view line) {
+  const std::size_t colon = line.find(": ");
+  if (colon == 0 || colon == std::string_view::npos || colon > 16) return std::nullopt;
+  for (std::size_t i = 0; i < colon; ++i) {
+    if (std::isxdigit(static_cast<unsigned char>(line[i])) == 0) return std::nullopt;
+  }
+  std::string_view rest = line.substr(colon + 2);
+  const std::string_view fields = rest;
+  if (!hex_field(rest, 8) || !hex_field(rest, 8) || !hex_field(rest, 8) || !hex_field(rest, 4) || !hex_field(rest, 2))
+    return std::nullopt;
+  // Fixed width from here back: Flags at 18, Type at 27 (all checked hex above).
+  const std::string_view flags_at = fields.substr(18, 8);
+  const std::string_view type_at = fields.substr(27, 4);
+  while (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
+  std::size_t digits = 0;
+  unsigned long inode = 0;
+  while (digits < rest.size() && digits < 20 && std::isdigit(static_cast<unsigned char>(rest[digits])) != 0)
+    inode = inode * 10 + static_cast<unsigned long>(rest[digits++] - '0');
+  if (digits == 0 || (digits < rest.size() && rest[digits] != ' ')) return std::nullopt;
+  ProcNetUnixRecord r{static_cast<unsigned>(std::strtoul(std::string(type_at).c_str(), nullptr, 16)), inode, {}};
+  if ((std::strtoul(std::string(flags_at).c_str(), nullptr, 16) & 0x10000) == 0) r.type = ~0U;  // not listening
+  if (digits < rest.size()) {
+    r.name = std::string(rest.substr(digits + 1));
+    // Abstract names: the kernel prints '@' for each NUL.
+    if (!r.name.empty() && r.name[0] == '@') r.name[0] = '\0';
+  }
+  return r;
+}
+
+}  // namespace
+
+std::vector<ProcNetUnixRecord> parse_proc_net_unix(std::string_view text,
+                                                   const std::function<bool(unsigned long)>& owned) {
+  // Names are printed raw, so a name with a newline continues on the next line, and
+  // can be made to look like a record of its own. A line that is not a record continues
+  // the previous name; a record is kept only if its inode is held by a process we can
+  // see (a forged record names an inode no one holds, or one that already has its own
+  // record: an inode listed twice is dropped, as the real record cannot be told apart).
+  std::map<unsigned long, int> seen;
+  std::size_t pos = text.find('\n');  // the header
+  std::vector<ProcNetUnixRecord> records;
+  std::vector<bool> listening;
+  while (pos != std::string_view::npos && pos + 1 < text.size()) {
+    const std::size_t next = text.find('\n', pos + 1);
+    const std::string_view line = text.substr(pos + 1, next == std::string_view::npos ? text.npos : next - pos - 1);
+    pos = next;
+    if (auto r = parse_record(line)) {
+      ++seen[r->inode];
+      listening.push_back(r->type != ~0U);
+      records.push_back(std::move(*r));
+    } else if (!records.empty() && !records.back().name.empty()) {
+      records.back().name += '\n';
+      records.back().name += line;
+    }
+  }
+  std::vector<ProcNetUnixRecord> out;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (listening[i] && !records[i].name.empty() && seen[records[i].inode] == 1 && owned(records[i].inode))
+      out.push_back(std::move(records[i]));
+  }
+  return out;
+}
+
+std::vector<SocketEntry> list_sockets(std::string& error) {
   const auto owners = socket_owners();
+  auto records = diag_listeners();
+  if (!records) {
+    // No sock_diag: /proc/net/unix, read whole.
+    std::ifstream in("/proc/net/unix", std::ios::binary);
+    if (!in) {
+      error = "/proc/net/unix cannot be read (listing needs Linux)";
+      return {};
+    }
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    records = parse_proc_net_unix(text, [&owners](unsigned long inode) { return owners.count(inode) != 0; });
+  }
   std::vector<SocketEntry> out;
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string num, refs, proto, flags, type, state;
-    unsigned long inode = 0;
-    f >> num >> refs >> proto >> flags >> type >> state >> inode;
-    std::string path;
-    std::getline(f >> std::ws, path);
-    if (path.empty() || (std::stoul(flags, nullptr, 16) & 0x10000) == 0) continue;
-    const unsigned t = static_cast<unsigned>(std::stoul(type, nullptr, 16));
-    SocketEntry e{t == 1 ? "stream" : t == 5 ? "seqpacket" : t == 2 ? "dgram" : "other", path, {}, {}, {}};
-    if (const auto owner = owners.find(inode); owner != owners.end()) {
+  for (auto& r : *records) {
+    SocketEntry e{type_name(r.type), shown_name(std::move(r.name)), {}, {}, {}};
+    if (const auto owner = owners.find(r.inode); owner != owners.end()) {
       e.pid = owner->second;
       e.command = command_of(owner->second);
       e.user = user_of(owner->second);
@@ -245,7 +520,34 @@ void ensure_standard_streams() {
   }
 }
 
+const bool has_half_close = true;
+
+std::string reclaim_obstacle(const std::string& path) {
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) != 0) return {};
+  if (S_ISLNK(st.st_mode)) {
+    char target[4096];
+    const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+    const std::string to = n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string("?");
+    return "it is a symbolic link (to " + to + "), which --reclaim does not take over: remove the link, or use " +
+           "the socket file it points to";
+  }
+  if (!S_ISSOCK(st.st_mode)) return "it is not a socket file";
+  return {};
+}
+
 void binary_stdio() {}
+
+void write_stderr_raw(std::string_view text) {
+  while (!text.empty()) {
+    const ssize_t k = ::write(2, text.data(), text.size());
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return;
+    text.remove_prefix(static_cast<std::size_t>(k));
+  }
+}
+
+void exit_now(int status) { ::_exit(status); }
 
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   for (;;) {

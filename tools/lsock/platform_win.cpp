@@ -4,7 +4,9 @@
 #include <windows.h>
 
 #include <cstdio>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 #include "platform.hpp"
 
@@ -56,15 +58,24 @@ class WinChild final : public ChildProcess {
   void close_input() override {
     if (in_ != nullptr) ::CloseHandle(std::exchange(in_, nullptr));
   }
-  int wait() override {
-    ::WaitForSingleObject(process_, INFINITE);
+  void close_output() override {
+    if (out_ != nullptr) ::CloseHandle(std::exchange(out_, nullptr));
+  }
+  int wait() override { return *wait_for_ms(INFINITE); }
+  std::optional<int> wait_for(std::chrono::milliseconds ms) override {
+    return wait_for_ms(static_cast<DWORD>(ms.count()));
+  }
+  void terminate() override { ::TerminateProcess(process_, 1); }
+  void kill() override { ::TerminateProcess(process_, 1); }
+
+ private:
+  std::optional<int> wait_for_ms(DWORD ms) {
+    if (::WaitForSingleObject(process_, ms) == WAIT_TIMEOUT) return std::nullopt;
     DWORD code = 0;
     ::GetExitCodeProcess(process_, &code);
     return static_cast<int>(code);
   }
-  void kill() override { ::TerminateProcess(process_, 1); }
 
- private:
   HANDLE process_;
   HANDLE in_;
   HANDLE out_;
@@ -72,34 +83,138 @@ class WinChild final : public ChildProcess {
 
 }  // namespace
 
+namespace {
+
+// The job object every child joins: KILL_ON_JOB_CLOSE ends them when lsock ends, however
+// it ends (its handles close with it); nullptr if it cannot be made. Creating a child
+// and putting it in the job hold `job_mutex`, and an interrupt's end_all_children takes
+// it too, so no child is between the two when the job is terminated, and none is
+// started after.
+std::mutex job_mutex;
+bool job_ended = false;
+
+HANDLE children_job() {
+  static const HANDLE job = [] {
+    const HANDLE j = ::CreateJobObjectW(nullptr, nullptr);
+    if (j == nullptr) return j;
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
+    limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    ::SetInformationJobObject(j, JobObjectExtendedLimitInformation, &limits, sizeof limits);
+    return j;
+  }();
+  return job;
+}
+
+}  // namespace
+
+void end_all_children(std::chrono::milliseconds) {
+  std::lock_guard lock(job_mutex);
+  job_ended = true;
+  if (const HANDLE job = children_job()) ::TerminateJobObject(job, 1);
+}
+
+void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+  child.close_input();
+  child.close_output();
+  if (child.wait_for(grace)) return;
+  // TerminateProcess ends it at once; there is no gentler request for a console command.
+  child.terminate();
+  child.wait();
+}
+
+namespace {
+
+// The handles a new process may inherit, and only those: a PROC_THREAD_ATTRIBUTE_HANDLE_LIST
+// for STARTUPINFOEX. CreateProcess with bInheritHandles otherwise hands over every
+// inheritable handle of lsock (its own standard streams, and another session's pipe
+// ends while that session makes them).
+class HandleList {
+ public:
+  explicit HandleList(std::vector<HANDLE> handles) : handles_(std::move(handles)) {
+    SIZE_T size = 0;
+    ::InitializeProcThreadAttributeList(nullptr, 1, 0, &size);
+    storage_.resize(size);
+    auto* list = reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(storage_.data());
+    if (!::InitializeProcThreadAttributeList(list, 1, 0, &size)) return;
+    initialized_ = true;
+    if (!::UpdateProcThreadAttribute(list, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, handles_.data(),
+                                     handles_.size() * sizeof(HANDLE), nullptr, nullptr))
+      return;
+    list_ = list;
+  }
+  ~HandleList() {
+    if (initialized_) ::DeleteProcThreadAttributeList(reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(storage_.data()));
+  }
+  HandleList(const HandleList&) = delete;
+  HandleList& operator=(const HandleList&) = delete;
+  /// The attribute list; nullptr when it could not be made.
+  LPPROC_THREAD_ATTRIBUTE_LIST get() const { return list_; }
+
+ private:
+  std::vector<HANDLE> handles_;  // must outlive the list
+  std::vector<char> storage_;
+  bool initialized_ = false;
+  LPPROC_THREAD_ATTRIBUTE_LIST list_ = nullptr;
+};
+
+// An inheritable copy of `h` for a child, or nullptr (no such handle).
+HANDLE inheritable_copy(HANDLE h) {
+  HANDLE copy = nullptr;
+  if (h == nullptr || h == INVALID_HANDLE_VALUE ||
+      !::DuplicateHandle(::GetCurrentProcess(), h, ::GetCurrentProcess(), &copy, 0, TRUE, DUPLICATE_SAME_ACCESS))
+    return nullptr;
+  return copy;
+}
+
+}  // namespace
+
 std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, std::string& error) {
-  SECURITY_ATTRIBUTES inherit{sizeof inherit, nullptr, TRUE};
+  // The pipes are made non-inheritable; the child's ends become inheritable only to be
+  // named in the handle list, so no other CreateProcess (each passes its own list) takes them.
   HANDLE child_in = nullptr, in = nullptr, out = nullptr, child_out = nullptr;
-  if (!::CreatePipe(&child_in, &in, &inherit, 0) || !::CreatePipe(&out, &child_out, &inherit, 0)) {
-    error = last_error_text();
+  const auto close_all = [&] {
     for (HANDLE h : {child_in, in, out, child_out}) {
       if (h != nullptr) ::CloseHandle(h);
     }
+  };
+  if (!::CreatePipe(&child_in, &in, nullptr, 0) || !::CreatePipe(&out, &child_out, nullptr, 0) ||
+      !::SetHandleInformation(child_in, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT) ||
+      !::SetHandleInformation(child_out, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
+    error = last_error_text();
+    close_all();
     return nullptr;
   }
-  // Only the child's ends are inherited.
-  ::SetHandleInformation(in, HANDLE_FLAG_INHERIT, 0);
-  ::SetHandleInformation(out, HANDLE_FLAG_INHERIT, 0);
-  STARTUPINFOA si{};
-  si.cb = sizeof si;
-  si.dwFlags = STARTF_USESTDHANDLES;
-  si.hStdInput = child_in;
-  si.hStdOutput = child_out;
-  si.hStdError = ::GetStdHandle(STD_ERROR_HANDLE);
+  const HANDLE child_err = inheritable_copy(::GetStdHandle(STD_ERROR_HANDLE));
+  std::vector<HANDLE> inherited{child_in, child_out};
+  if (child_err != nullptr) inherited.push_back(child_err);
+  const HandleList handles(inherited);
+  STARTUPINFOEXA si{};
+  si.StartupInfo.cb = sizeof si;
+  si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+  si.StartupInfo.hStdInput = child_in;
+  si.StartupInfo.hStdOutput = child_out;
+  si.StartupInfo.hStdError = child_err;
+  si.lpAttributeList = handles.get();
   PROCESS_INFORMATION pi{};
   std::string line = "cmd.exe /c " + command;
-  const BOOL ok = ::CreateProcessA(nullptr, line.data(), nullptr, nullptr, TRUE, 0, nullptr, nullptr, &si, &pi);
-  ::CloseHandle(child_in);
-  ::CloseHandle(child_out);
+  std::unique_lock job_lock(job_mutex);
+  // Created suspended and put into the job before it runs, so that nothing it starts
+  // escapes the job either.
+  BOOL ok = !job_ended && handles.get() != nullptr &&
+            ::CreateProcessA(nullptr, line.data(), nullptr, nullptr, TRUE,
+                             EXTENDED_STARTUPINFO_PRESENT | CREATE_SUSPENDED, nullptr, nullptr, &si.StartupInfo, &pi);
   if (!ok) {
-    error = last_error_text();
-    ::CloseHandle(in);
-    ::CloseHandle(out);
+    error = job_ended ? "lsock is ending" : last_error_text();
+  } else {
+    if (const HANDLE job = children_job()) ::AssignProcessToJobObject(job, pi.hProcess);
+    ::ResumeThread(pi.hThread);
+  }
+  job_lock.unlock();
+  ::CloseHandle(std::exchange(child_in, nullptr));
+  ::CloseHandle(std::exchange(child_out, nullptr));
+  if (child_err != nullptr) ::CloseHandle(child_err);
+  if (!ok) {
+    close_all();
     return nullptr;
   }
   ::CloseHandle(pi.hThread);
@@ -156,9 +271,23 @@ void ensure_standard_streams() {
   // no handle lsock opens takes their place, so there is nothing to do.
 }
 
+const bool has_half_close = false;
+
+std::string reclaim_obstacle(const std::string&) { return {}; }
+
 void binary_stdio() {
   _setmode(_fileno(stdin), _O_BINARY);
   _setmode(_fileno(stdout), _O_BINARY);
+}
+
+void write_stderr_raw(std::string_view text) {
+  DWORD k = 0;
+  ::WriteFile(::GetStdHandle(STD_ERROR_HANDLE), text.data(), static_cast<DWORD>(text.size()), &k, nullptr);
+}
+
+void exit_now(int status) {
+  ::TerminateProcess(::GetCurrentProcess(), static_cast<UINT>(status));
+  ::ExitProcess(static_cast<UINT>(status));  // not reached
 }
 
 std::size_t read_stdin(std::byte* data, std::size_t n) {

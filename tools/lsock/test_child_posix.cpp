@@ -95,3 +95,28 @@ TEST_CASE("ChildProcess::start gives the command its input and output when lsock
   CHECK(got == "through cat\n");
   CHECK(status == 0);
 }
+
+TEST_CASE("parse_proc_net_unix: names with newlines neither crash it nor forge records") {
+  // Two real listeners: inode 100 ("@evil" whose name holds a newline and a line made to
+  // look like a record claiming inode 200, and another with a field that is not hex),
+  // inode 200 ("/run/real.sock"); a record for an inode nobody holds (300).
+  const std::string text =
+      "Num       RefCount Protocol Flags    Type St Inode Path\n"
+      "0000000000000000: 00000002 00000000 00010000 0001 01   100 @evil\n"
+      "0000000000000000: 00000002 00000000 00010000 0001 01 200 /forged.sock\n"
+      "x x x zz 0001 01 1 /x\n"
+      "0000000000000000: 00000002 00000000 00010000 0001 01   200 /run/real.sock\n"
+      "0000000000000000: 00000002 00000000 00010000 0005 01   300 @nobody-holds-it\n"
+      "0000000000000000: 00000003 00000000 00000000 0001 03   400 @connected\n";
+  const auto owned = [](unsigned long inode) { return inode == 100 || inode == 200 || inode == 400; };
+  std::vector<lsock::ProcNetUnixRecord> records;
+  REQUIRE_NOTHROW(records = lsock::parse_proc_net_unix(text, owned));
+  // Inode 200 is listed twice (one of them forged): neither is trusted. The forged line
+  // is gone; the line that is no record continues the name it follows.
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].inode == 100);
+  CHECK(records[0].type == 1);
+  CHECK(records[0].name == std::string("\0evil", 5));
+  // Truncated and empty input: nothing, and no exception.
+  for (std::size_t n = 0; n < text.size(); n += 7) CHECK_NOTHROW(lsock::parse_proc_net_unix(text.substr(0, n), owned));
+}
