@@ -20,9 +20,9 @@ namespace tally {
 // temporary directory.
 inline std::string default_socket_path() {
   const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-  const std::filesystem::path dir =
-      runtime != nullptr && *runtime != '\0' ? std::filesystem::path(runtime)
-                                             : std::filesystem::temp_directory_path();
+  const std::filesystem::path dir = runtime != nullptr && *runtime != '\0'
+                                        ? std::filesystem::path(runtime)
+                                        : std::filesystem::temp_directory_path();
   return (dir / "tallyd.sock").string();
 }
 

@@ -21,7 +21,9 @@ int main(int argc, char** argv) {
     first = 3;
   }
   if (first >= argc) {
-    std::fprintf(stderr, "usage: tallyctl [--socket SOCKET] add NAME [N] | get NAME | list | status | stop\n");
+    std::fprintf(
+        stderr,
+        "usage: tallyctl [--socket SOCKET] add NAME [N] | get NAME | list | status | stop\n");
     return 2;
   }
   std::string command;
@@ -46,7 +48,8 @@ int main(int argc, char** argv) {
 
     // The reply is one line, and the daemon closes the connection after it.
     std::string reply, chunk;
-    while (reply.find('\n') == std::string::npos && daemon.read_some(chunk, 512) > 0) reply += chunk;
+    while (reply.find('\n') == std::string::npos && daemon.read_some(chunk, 512) > 0)
+      reply += chunk;
     if (reply.empty()) {
       std::fprintf(stderr, "tallyctl: tallyd closed the connection without a reply\n");
       return 1;

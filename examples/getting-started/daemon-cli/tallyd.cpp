@@ -57,7 +57,8 @@ class Tally {
       return name + " = " + std::to_string(counters_.count(name) ? counters_[name] : 0);
     if (verb == "list") {
       std::string out;
-      for (const auto& [k, v] : counters_) out += (out.empty() ? "" : ", ") + k + " = " + std::to_string(v);
+      for (const auto& [k, v] : counters_)
+        out += (out.empty() ? "" : ", ") + k + " = " + std::to_string(v);
       return out.empty() ? "(no counters)" : out;
     }
     if (verb == "status") return "running, " + std::to_string(served_) + " commands served";
@@ -80,11 +81,12 @@ int main(int argc, char** argv) {
   const std::string socket_path = argc > 1 ? argv[1] : tally::default_socket_path();
   try {
     const localsock::LocalName name = tally::control_name(socket_path);
-    auto listener = localsock::LocalListener::bind(localsock::ListenerOptions(name)
-                                                       // 0600 and a peer check: only our user
-                                                       .current_user_only(true)
-                                                       // a file left by a crashed tallyd is replaced
-                                                       .reclaim_stale(true));
+    auto listener =
+        localsock::LocalListener::bind(localsock::ListenerOptions(name)
+                                           // 0600 and a peer check: only our user
+                                           .current_user_only(true)
+                                           // a file left by a crashed tallyd is replaced
+                                           .reclaim_stale(true));
     std::printf("tallyd: listening on %s\n", name.native().c_str());
     std::fflush(stdout);
 

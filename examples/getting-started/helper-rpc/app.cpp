@@ -79,7 +79,8 @@ class HelperClient {
     const auto give_up = Clock::now() + 5s;
     for (;;) {
       std::error_code ec;
-      auto s = localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name_).timeout(1s), ec);
+      auto s =
+          localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name_).timeout(1s), ec);
       if (!ec) {
         socket_ = std::move(s);
         ++connects_;
@@ -121,7 +122,7 @@ int main(int argc, char** argv) {
         {"sleep 500", 200ms, std::nullopt},  // the helper is busy past our patience
         {"add 40 2", 2s, "42"},              // the late "slept" reply is skipped
         {"restart", 2s, "restarting"},
-        {"upper again", 2s, "AGAIN"},        // answered after a reconnect
+        {"upper again", 2s, "AGAIN"},  // answered after a reconnect
     };
     int wrong = 0;
     for (const Step& step : steps) {

@@ -45,8 +45,8 @@ std::string answer(const rpc::Parsed& req) {
 // Serves one app connection until it leaves or asks for a restart.
 Outcome serve(const localsock::LocalName& name) {
   // current_user_only: the helper answers nobody but the user who started it.
-  auto listener =
-      localsock::LocalMessageListener::bind(localsock::ListenerOptions(name).current_user_only(true));
+  auto listener = localsock::LocalMessageListener::bind(
+      localsock::ListenerOptions(name).current_user_only(true));
   std::printf("helper: listening on %s\n", name.native().c_str());
   std::fflush(stdout);
 

@@ -147,8 +147,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "chat_server: %s\n", e.what());
       status = 1;
     }
-  }  // the AsyncLoop goes after every socket and listener...
-  uv_run(&loop, UV_RUN_DEFAULT);  // ...and the loop finishes closing its handle
+  }
+  // The AsyncLoop went after every socket and listener; the loop now finishes closing
+  // its handle, and then nothing may be left open.
+  uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0) {
     std::fprintf(stderr, "chat_server: a handle was left open\n");
     status = 1;
