@@ -66,17 +66,18 @@ void PipeImpersonation::revert(std::error_code& ec) noexcept {
   if (!active_) return;
   const bool failed = localsock::detail::inject(testing::Fault::revert_to_self);
   // The token the thread had before (an outer guard's client), or none: RevertToSelf.
-  if (failed || !::SetThreadToken(nullptr, static_cast<HANDLE>(saved_))) {
+  if (failed || !::SetThreadToken(nullptr, saved_.get())) {
     // The thread still acts as the client: say so, and stay active.
     ec = failed ? detail::error_of(ERROR_ACCESS_DENIED) : detail::last_error();
     return;
   }
-  close_token(std::exchange(saved_, nullptr));
+  saved_.reset();
   active_ = false;
 }
 
-void PipeImpersonation::close_token(void* token) noexcept {
-  if (token != nullptr) ::CloseHandle(static_cast<HANDLE>(token));
+void UniqueHandle::reset(void* h) noexcept {
+  if (h_ != nullptr) ::CloseHandle(static_cast<HANDLE>(h_));
+  h_ = h;
 }
 
 void PipeImpersonation::revert_or_terminate() noexcept {
@@ -93,16 +94,12 @@ namespace localsock::win::detail {
 namespace {
 
 // Manual-reset events for overlapped operations; created when first needed.
-HANDLE ensure_event(void*& slot, std::error_code& ec) noexcept {
-  if (slot == nullptr) {
-    slot = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
-    if (slot == nullptr) ec = last_error();
+HANDLE ensure_event(UniqueHandle& slot, std::error_code& ec) noexcept {
+  if (!slot) {
+    slot.reset(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    if (!slot) ec = last_error();
   }
-  return static_cast<HANDLE>(slot);
-}
-
-void close_handle(void*& h) noexcept {
-  if (h != nullptr) ::CloseHandle(static_cast<HANDLE>(std::exchange(h, nullptr)));
+  return slot.get();
 }
 
 DWORD clamp_length(std::size_t n) noexcept {
@@ -249,37 +246,11 @@ std::size_t bytes_left(HANDLE h, std::error_code& ec) noexcept {
 PipeCore::PipeCore(void* handle, bool server, std::string name) noexcept
     : handle_(handle), server_(server), name_(std::move(name)) {}
 
-PipeCore::PipeCore(PipeCore&& other) noexcept { *this = std::move(other); }
+PipeCore::PipeCore(PipeCore&&) noexcept = default;
+// Members are assigned in order: the old handle closes before the old slot is given back.
+PipeCore& PipeCore::operator=(PipeCore&&) noexcept = default;
 
-PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
-  if (this != &other) {
-    close();
-    close_handle(read_event_);
-    close_handle(write_event_);
-    handle_ = std::exchange(other.handle_, nullptr);
-    server_ = other.server_;
-    shut_ = std::exchange(other.shut_, false);
-    nonblocking_ = other.nonblocking_;
-    read_timeout_ = other.read_timeout_;
-    write_timeout_ = other.write_timeout_;
-    name_ = std::move(other.name_);
-    read_event_ = std::exchange(other.read_event_, nullptr);
-    write_event_ = std::exchange(other.write_event_, nullptr);
-    holding_ = std::exchange(other.holding_, false);
-    held_ = std::move(other.held_);
-    held_left_ = other.held_left_;
-    slot_ = std::move(other.slot_);
-    write_quota_ = std::exchange(other.write_quota_, std::nullopt);
-    send_failed_ = std::exchange(other.send_failed_, false);
-  }
-  return *this;
-}
-
-PipeCore::~PipeCore() {
-  close();
-  close_handle(read_event_);
-  close_handle(write_event_);
-}
+PipeCore::~PipeCore() { close(); }
 
 PipeCore PipeCore::connect(const LocalName& name, bool read, bool write, bool message_read,
                            bool message_type, Timeout busy_timeout, std::error_code& ec) {
@@ -347,26 +318,24 @@ PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write
   // its read mode refused (a raw ERROR_INVALID_PARAMETER) or, writing only, send
   // "messages" that arrive as one byte stream; a byte client on a message pipe would
   // lose the boundaries. (The client took an instance; the server skips it.)
+  UniqueHandle pipe(h);
   DWORD pipe_flags = 0;
   if (!::GetNamedPipeInfo(h, &pipe_flags, nullptr, nullptr, nullptr)) {
     ec = last_error();
-    ::CloseHandle(h);
     return {};
   }
   if (((pipe_flags & PIPE_TYPE_MESSAGE) != 0) != message_type) {
     ec = make_error_code(errc::mode_mismatch);
-    ::CloseHandle(h);
     return {};
   }
   if (message_read) {
     DWORD mode = to_read_mode(PipeMode::Messages);
     if (!::SetNamedPipeHandleState(h, &mode, nullptr, nullptr)) {
       ec = last_error();
-      ::CloseHandle(h);
       return {};
     }
   }
-  return PipeCore(h, false, name.str());
+  return PipeCore(pipe.release(), false, name.str());
 }
 
 PipeCore PipeCore::adopt(void* handle, bool message_read, bool message_write,
@@ -420,7 +389,7 @@ PipeCore PipeCore::adopt(void* handle, bool message_read, bool message_write,
 }
 
 void PipeCore::cancel_io() noexcept {
-  if (handle_ != nullptr) ::CancelIoEx(static_cast<HANDLE>(handle_), nullptr);
+  if (handle_) ::CancelIoEx(handle_.get(), nullptr);
 }
 
 void* PipeCore::release(std::error_code& ec) noexcept {
@@ -441,12 +410,12 @@ void* PipeCore::release(std::error_code& ec) noexcept {
   holding_ = false;
   held_.clear();
   slot_.reset();
-  return std::exchange(handle_, nullptr);
+  return handle_.release();
 }
 
 std::size_t PipeCore::read(MutableBuffer buf, std::error_code& ec) noexcept {
   ec.clear();
-  if (handle_ == nullptr) {
+  if (!handle_) {
     if (!shut_) ec = make_error_code(errc::not_connected);
     return 0;
   }
@@ -454,7 +423,7 @@ std::size_t PipeCore::read(MutableBuffer buf, std::error_code& ec) noexcept {
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return 0;
   // A byte reader on a message pipe reads across message boundaries (`more` is ignored).
-  return read_chunk(static_cast<HANDLE>(handle_), event, read_limit(nonblocking_, read_timeout_), buf, ec).n;
+  return read_chunk(handle_.get(), event, read_limit(nonblocking_, read_timeout_), buf, ec).n;
 }
 
 // The pipe's buffer size for this end's writes (the quota of the data queue they go
@@ -465,7 +434,7 @@ std::optional<std::uint32_t> PipeCore::write_quota() noexcept {
   if (!write_quota_) {
     DWORD out = 0;
     DWORD in = 0;
-    if (::GetNamedPipeInfo(static_cast<HANDLE>(handle_), nullptr, &out, &in, nullptr))
+    if (::GetNamedPipeInfo(handle_.get(), nullptr, &out, &in, nullptr))
       write_quota_ = server_ ? out : in;
   }
   return write_quota_;
@@ -480,7 +449,7 @@ std::optional<std::uint32_t> PipeCore::write_quota() noexcept {
 // worth; one that was cancelled took nothing, and the count is exact.
 std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
   ec.clear();
-  if (handle_ == nullptr) {
+  if (!handle_) {
     ec = make_error_code(shut_ ? errc::peer_closed : errc::not_connected);
     return 0;
   }
@@ -491,7 +460,7 @@ std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
   if (buf.empty()) return 0;
   HANDLE event = ensure_event(write_event_, ec);
   if (ec) return 0;
-  HANDLE h = static_cast<HANDLE>(handle_);
+  HANDLE h = handle_.get();
   // A buffer of zero makes every write wait for its reader: one byte at a time is exact.
   // Of a pipe whose size cannot be read (a handle without FILE_READ_ATTRIBUTES), the
   // write goes whole, as before.
@@ -505,7 +474,7 @@ std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
 
 void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
   ec.clear();
-  if (handle_ == nullptr) {
+  if (!handle_) {
     ec = make_error_code(shut_ ? errc::peer_closed : errc::not_connected);
     return;
   }
@@ -520,7 +489,7 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
   }
   HANDLE event = ensure_event(write_event_, ec);
   if (ec) return;
-  HANDLE h = static_cast<HANDLE>(handle_);
+  HANDLE h = handle_.get();
   static const std::byte nothing{};
   const void* data = msg.empty() ? &nothing : msg.data();
   const DWORD n = run_overlapped(h, event, limit_of(write_timeout_), [&](OVERLAPPED* ov) {
@@ -547,14 +516,14 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
 // and the size of the rest, which PeekNamedPipe reports and which stays in the pipe.
 ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
   ec.clear();
-  if (handle_ == nullptr) {
+  if (!handle_) {
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
   }
   if (!holding_) {
     HANDLE event = ensure_event(read_event_, ec);
     if (ec) return {};
-    HANDLE h = static_cast<HANDLE>(handle_);
+    HANDLE h = handle_.get();
     std::byte first{};
     const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), {&first, 1}, ec);
     if (ec) return {};
@@ -570,13 +539,13 @@ ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
 
 ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noexcept {
   ec.clear();
-  if (handle_ == nullptr) {
+  if (!handle_) {
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
   }
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
-  HANDLE h = static_cast<HANDLE>(handle_);
+  HANDLE h = handle_.get();
   const Deadline deadline(nonblocking_, read_timeout_);
   if (!holding_) {
     if (buf.empty()) {
@@ -613,13 +582,13 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
                                      std::error_code& ec) {
   ec.clear();
   out.clear();
-  if (handle_ == nullptr) {
+  if (!handle_) {
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
   }
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
-  HANDLE h = static_cast<HANDLE>(handle_);
+  HANDLE h = handle_.get();
   const Deadline deadline(nonblocking_, read_timeout_);
   std::size_t head = 0;  // bytes of the message already in `out`
   std::size_t left = 0;  // bytes of it still in the pipe
@@ -667,7 +636,7 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
 std::uint32_t PipeCore::process_id(bool of_client, std::error_code& ec) const noexcept {
   ec.clear();
   ULONG pid = 0;
-  HANDLE h = static_cast<HANDLE>(handle_);
+  HANDLE h = handle_.get();
   if (h == nullptr) {
     ec = make_error_code(errc::not_connected);
   } else if (!(of_client ? ::GetNamedPipeClientProcessId(h, &pid)
@@ -680,7 +649,7 @@ std::uint32_t PipeCore::process_id(bool of_client, std::error_code& ec) const no
 std::uint32_t PipeCore::session_id(bool of_client, std::error_code& ec) const noexcept {
   ec.clear();
   ULONG id = 0;
-  HANDLE h = static_cast<HANDLE>(handle_);
+  HANDLE h = handle_.get();
   if (h == nullptr) {
     ec = make_error_code(errc::not_connected);
   } else if (!(of_client ? ::GetNamedPipeClientSessionId(h, &id)
@@ -692,11 +661,11 @@ std::uint32_t PipeCore::session_id(bool of_client, std::error_code& ec) const no
 
 void PipeCore::impersonate_client(std::error_code& ec) const noexcept {
   ec.clear();
-  if (handle_ == nullptr)
+  if (!handle_)
     ec = make_error_code(errc::not_connected);
   else if (!server_)
     ec = make_error_code(errc::wrong_end);
-  else if (!::ImpersonateNamedPipeClient(static_cast<HANDLE>(handle_)))
+  else if (!::ImpersonateNamedPipeClient(handle_.get()))
     ec = last_error();
 }
 
@@ -720,21 +689,18 @@ std::string token_user_sid(HANDLE token, std::error_code& ec) {
 
 // The user a process runs as.
 std::string process_user_sid(DWORD pid, std::error_code& ec) {
-  HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
-  if (process == nullptr) {
+  const UniqueHandle process(::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid));
+  if (!process) {
     ec = last_error();
     return {};
   }
   HANDLE token = nullptr;
-  std::string sid;
-  if (::OpenProcessToken(process, TOKEN_QUERY, &token)) {
-    sid = token_user_sid(token, ec);
-    ::CloseHandle(token);
-  } else {
+  if (!::OpenProcessToken(process.get(), TOKEN_QUERY, &token)) {
     ec = last_error();
+    return {};
   }
-  ::CloseHandle(process);
-  return sid;
+  const UniqueHandle owned(token);
+  return token_user_sid(token, ec);
 }
 
 // The owner of a kernel object: for a pipe, the server's user that created it.
@@ -763,8 +729,8 @@ std::string owner_sid(HANDLE h, std::error_code& ec) {
 
 void* PipeCore::impersonate_client_saving(std::error_code& ec) const noexcept {
   ec.clear();
-  if (handle_ == nullptr || !server_) {
-    ec = make_error_code(handle_ == nullptr ? errc::not_connected : errc::wrong_end);
+  if (!handle_ || !server_) {
+    ec = make_error_code(!handle_ ? errc::not_connected : errc::wrong_end);
     return nullptr;
   }
   // The caller may be impersonating already (a PipeImpersonation guard): keep the token
@@ -778,31 +744,27 @@ void* PipeCore::impersonate_client_saving(std::error_code& ec) const noexcept {
     }
     saved = nullptr;
   }
+  UniqueHandle owned(saved);
   impersonate_client(ec);
-  if (ec) {
-    if (saved != nullptr) ::CloseHandle(saved);
-    return nullptr;
-  }
-  return saved;
+  if (ec) return nullptr;
+  return owned.release();
 }
 
 std::string PipeCore::client_user_sid(std::error_code& ec) const {
-  HANDLE saved = static_cast<HANDLE>(impersonate_client_saving(ec));
+  const UniqueHandle saved(impersonate_client_saving(ec));
   if (ec) return {};
   HANDLE token = nullptr;
   const BOOL opened = ::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token);
   const DWORD err = ::GetLastError();
   // SetThreadToken with no token is RevertToSelf. Failing to restore would leave the
   // thread in the client's context: as with a failed RevertToSelf, end the process.
-  if (!::SetThreadToken(nullptr, saved)) std::terminate();
-  if (saved != nullptr) ::CloseHandle(saved);
+  if (!::SetThreadToken(nullptr, saved.get())) std::terminate();
   if (!opened) {
     ec = error_of(err);
     return {};
   }
-  std::string sid = token_user_sid(token, ec);
-  ::CloseHandle(token);
-  return sid;
+  const UniqueHandle owned(token);
+  return token_user_sid(token, ec);
 }
 
 std::string PipeCore::peer_user_sid(std::error_code& ec) const {
@@ -815,20 +777,20 @@ std::string PipeCore::peer_user_sid(std::error_code& ec) const {
   std::string sid = process_user_sid(pid, ec);
   if (!ec) return sid;
   ec.clear();
-  return server_ ? client_user_sid(ec) : owner_sid(static_cast<HANDLE>(handle_), ec);
+  return server_ ? client_user_sid(ec) : owner_sid(handle_.get(), ec);
 }
 
 void PipeCore::flush(std::error_code& ec) noexcept {
   ec.clear();
-  if (handle_ == nullptr)
+  if (!handle_)
     ec = make_error_code(errc::not_connected);
-  else if (!::FlushFileBuffers(static_cast<HANDLE>(handle_)))
+  else if (!::FlushFileBuffers(handle_.get()))
     ec = last_error();
 }
 
 void PipeCore::disconnect(std::error_code& ec) noexcept {
   ec.clear();
-  if (handle_ == nullptr) {
+  if (!handle_) {
     ec = make_error_code(errc::not_connected);
     return;
   }
@@ -836,13 +798,13 @@ void PipeCore::disconnect(std::error_code& ec) noexcept {
     ec = make_error_code(errc::wrong_end);
     return;
   }
-  if (!::DisconnectNamedPipe(static_cast<HANDLE>(handle_))) ec = last_error();
+  if (!::DisconnectNamedPipe(handle_.get())) ec = last_error();
   close();
 }
 
 void PipeCore::shutdown(Shutdown how, std::error_code& ec) noexcept {
   ec.clear();
-  if (handle_ == nullptr && !shut_) {
+  if (!handle_ && !shut_) {
     ec = make_error_code(errc::not_connected);
     return;
   }
@@ -860,7 +822,7 @@ void PipeCore::close() noexcept {
   shut_ = false;
   holding_ = false;
   held_.clear();
-  close_handle(handle_);
+  handle_.reset();
   // The instance is gone: give its slot back to the listener's instance limit.
   slot_.reset();
 }
@@ -873,19 +835,14 @@ namespace {
 // still be created. An instance takes a place when it is created and gives it back when
 // its handle closes, in the listener or in the server stream it became.
 struct InstanceSlots {
-  HANDLE semaphore = nullptr;
+  UniqueHandle semaphore;
   explicit InstanceSlots(LONG n) noexcept : semaphore(::CreateSemaphoreW(nullptr, n, n, nullptr)) {}
-  InstanceSlots(const InstanceSlots&) = delete;
-  InstanceSlots& operator=(const InstanceSlots&) = delete;
-  ~InstanceSlots() {
-    if (semaphore != nullptr) ::CloseHandle(semaphore);
-  }
 };
 
 // What a server stream holds to give its place back when it closes.
 std::shared_ptr<void> slot_token(const std::shared_ptr<InstanceSlots>& slots) {
   if (!slots) return {};
-  return {slots.get(), [keep = slots](void*) { ::ReleaseSemaphore(keep->semaphore, 1, nullptr); }};
+  return {slots.get(), [keep = slots](void*) { ::ReleaseSemaphore(keep->semaphore.get(), 1, nullptr); }};
 }
 
 }  // namespace
@@ -907,11 +864,11 @@ struct PipeListenerCore::State {
   std::atomic<bool> nonblocking{false};
 
   // The instance waiting for the next client, and its overlapped ConnectNamedPipe.
-  HANDLE pending = nullptr;
+  UniqueHandle pending;
   OVERLAPPED connect_ov{};
   bool connecting = false;
-  HANDLE connect_event = nullptr;
-  HANDLE stop_event = nullptr;
+  UniqueHandle connect_event;
+  UniqueHandle stop_event;
 
   // One accept at a time works on `pending`. Timed: an accept_for waiting for its turn
   // beside an accept() that waits for a client gives up at its own deadline.
@@ -921,8 +878,6 @@ struct PipeListenerCore::State {
   ~State() {
     shut();
     if (descriptor != nullptr) ::LocalFree(descriptor);
-    if (connect_event != nullptr) ::CloseHandle(connect_event);
-    if (stop_event != nullptr) ::CloseHandle(stop_event);
   }
 
   HANDLE create_instance(bool first, std::error_code& ec) noexcept {
@@ -946,19 +901,19 @@ struct PipeListenerCore::State {
 
   void shut() noexcept {
     const bool closing = gate.close([this] {
-      if (stop_event != nullptr) ::SetEvent(stop_event);
+      if (stop_event) ::SetEvent(stop_event.get());
     });
     if (!closing) return;
     localsock::detail::log(LogLevel::debug, "closed listener '", name.str(), "'");
-    if (pending != nullptr) {
+    if (pending) {
       if (connecting) {
-        ::CancelIoEx(pending, &connect_ov);
+        ::CancelIoEx(pending.get(), &connect_ov);
         DWORD n = 0;
-        ::GetOverlappedResult(pending, &connect_ov, &n, TRUE);
+        ::GetOverlappedResult(pending.get(), &connect_ov, &n, TRUE);
         connecting = false;
       }
-      ::CloseHandle(std::exchange(pending, nullptr));
-      if (slots) ::ReleaseSemaphore(slots->semaphore, 1, nullptr);
+      pending.reset();
+      if (slots) ::ReleaseSemaphore(slots->semaphore.get(), 1, nullptr);
     }
     drop_keeper();
   }
@@ -978,15 +933,15 @@ struct PipeListenerCore::State {
   // Only a listener that owns its name makes one (first_instance, the default): where
   // servers share a name on purpose, the keeper's client end could reach another
   // server's waiting instance, which would accept a client nobody made.
-  HANDLE keeper_server = nullptr;
-  HANDLE keeper_client = nullptr;
+  UniqueHandle keeper_server;
+  UniqueHandle keeper_client;
 
   void keep_name(std::error_code& ec) noexcept {
     for (int attempt = 0; attempt < 3; ++attempt) {
       // Every attempt is a first instance: the previous one is closed, and the name is
       // free for anyone until this one exists. (Windows enforces the flag; Wine does not.)
-      HANDLE server = create_instance(true, ec);
-      if (server == nullptr) {
+      UniqueHandle server(create_instance(true, ec));
+      if (!server) {
         if (ec != errc::name_in_use) ec.clear();  // a failure here is the listener's only as a squatter
         return;
       }
@@ -998,30 +953,28 @@ struct PipeListenerCore::State {
         const DWORD data = (open_mode & PIPE_ACCESS_DUPLEX) == PIPE_ACCESS_INBOUND ? GENERIC_WRITE : GENERIC_READ;
         client = ::CreateFileW(path.c_str(), data, 0, nullptr, OPEN_EXISTING, 0, nullptr);
       }
+      UniqueHandle client_end(client == INVALID_HANDLE_VALUE ? nullptr : client);
       ULONG pid = 0;
-      if (client != INVALID_HANDLE_VALUE && ::GetNamedPipeClientProcessId(server, &pid) &&
-          pid == ::GetCurrentProcessId()) {
-        keeper_server = server;
-        keeper_client = client;
+      if (client_end && ::GetNamedPipeClientProcessId(server.get(), &pid) && pid == ::GetCurrentProcessId()) {
+        keeper_server = std::move(server);
+        keeper_client = std::move(client_end);
         return;
       }
-      if (client != INVALID_HANDLE_VALUE) ::CloseHandle(client);
-      ::CloseHandle(server);
     }
     localsock::detail::log(LogLevel::debug, "no keeper instance for '", name.str(),
                            "': its name may be gone between connections");
   }
 
   void drop_keeper() noexcept {
-    if (keeper_client != nullptr) ::CloseHandle(std::exchange(keeper_client, nullptr));
-    if (keeper_server != nullptr) ::CloseHandle(std::exchange(keeper_server, nullptr));
+    keeper_client.reset();
+    keeper_server.reset();
   }
 
   // Takes a place under the instance limit, waiting up to `wait` ms for one; false with
   // `ec` set when none came (or the listener was closed meanwhile).
   bool take_slot(DWORD wait, std::error_code& ec) noexcept {
     if (!slots) return true;
-    HANDLE events[2] = {stop_event, slots->semaphore};
+    HANDLE events[2] = {stop_event.get(), slots->semaphore.get()};
     const DWORD r = ::WaitForMultipleObjects(2, events, FALSE, wait);
     if (r == WAIT_OBJECT_0 + 1) return true;
     if (r == WAIT_OBJECT_0)
@@ -1038,12 +991,12 @@ struct PipeListenerCore::State {
   void make_pending(bool first, DWORD wait, std::error_code& ec) noexcept {
     const ULONGLONG start = ::GetTickCount64();
     if (!take_slot(wait, ec)) return;
-    pending = create_instance(first, ec);
+    pending.reset(create_instance(first, ec));
     // Windows counts the instances itself: a server handle given away by release() (or
     // a server sharing the name, with first_instance(false)) holds its instance until
     // that handle is closed, though our count has it free. Wait for it, in slices, as
     // long as this accept may wait, rather than fail with ERROR_PIPE_BUSY.
-    while (pending == nullptr && !first && ec == std::error_code(ERROR_PIPE_BUSY, std::system_category())) {
+    while (!pending && !first && ec == std::error_code(ERROR_PIPE_BUSY, std::system_category())) {
       const ULONGLONG waited = ::GetTickCount64() - start;
       const DWORD slice = wait == INFINITE ? 20
                           : waited >= wait ? 0
@@ -1052,14 +1005,14 @@ struct PipeListenerCore::State {
         ec = make_error_code(nonblocking ? errc::would_block : errc::timed_out);
         break;
       }
-      if (::WaitForSingleObject(stop_event, slice) == WAIT_OBJECT_0) {
+      if (::WaitForSingleObject(stop_event.get(), slice) == WAIT_OBJECT_0) {
         ec = make_error_code(errc::listener_closed);
         break;
       }
       ec.clear();
-      pending = create_instance(false, ec);
+      pending.reset(create_instance(false, ec));
     }
-    if (pending == nullptr && slots) ::ReleaseSemaphore(slots->semaphore, 1, nullptr);
+    if (!pending && slots) ::ReleaseSemaphore(slots->semaphore.get(), 1, nullptr);
   }
 };
 
@@ -1105,7 +1058,7 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
     // One instance more than the limit: the keeper (see State::keep_name).
     s->max_instances = *limit + 1u < PIPE_UNLIMITED_INSTANCES ? *limit + 1u : PIPE_UNLIMITED_INSTANCES;
     s->slots = std::make_shared<InstanceSlots>(*limit);
-    if (s->slots->semaphore == nullptr) {
+    if (!s->slots->semaphore) {
       ec = last_error();
       return {};
     }
@@ -1132,9 +1085,9 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
       return {};
     }
   }
-  s->connect_event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
-  s->stop_event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
-  if (s->connect_event == nullptr || s->stop_event == nullptr) {
+  s->connect_event.reset(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+  s->stop_event.reset(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+  if (!s->connect_event || !s->stop_event) {
     ec = last_error();
     return {};
   }
@@ -1159,7 +1112,7 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
   }
   if (s->slots && s->first_instance) s->keep_name(ec);
   if (ec) return {};
-  s->make_pending(s->keeper_server == nullptr, 0, ec);
+  s->make_pending(!s->keeper_server, 0, ec);
   if (ec) return {};
   PipeListenerCore core;
   core.state_ = std::move(s);
@@ -1174,14 +1127,14 @@ PipeCore PipeListenerCore::take_instance(std::error_code& ec) {
     return {};
   }
   std::lock_guard serial(s->accept_mutex);
-  if (s->pending == nullptr) {
+  if (!s->pending) {
     s->make_pending(false, 0, ec);
     if (ec) {
       if (ec == errc::timed_out) ec = make_error_code(errc::would_block);
       return {};
     }
   }
-  PipeCore core(std::exchange(s->pending, nullptr), true, s->name.str());
+  PipeCore core(s->pending.release(), true, s->name.str());
   core.hold_slot(slot_token(s->slots));
   return core;
 }
@@ -1254,34 +1207,34 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
   if (!ec && s->gate.closed()) ec = make_error_code(errc::listener_closed);
   if (!ec) {
     while (connected == nullptr && !ec) {
-      if (s->pending == nullptr) {
+      if (!s->pending) {
         // Under an instance limit, this waits until a live connection closes.
         s->make_pending(false, left_ms(), ec);
         if (ec) break;
       }
       if (!s->connecting) {
         s->connect_ov = OVERLAPPED{};
-        s->connect_ov.hEvent = s->connect_event;
-        ::ResetEvent(s->connect_event);
+        s->connect_ov.hEvent = s->connect_event.get();
+        ::ResetEvent(s->connect_event.get());
         DWORD err = 0;
         if (localsock::detail::inject(testing::Fault::accept_no_data)) {
           err = ERROR_NO_DATA;
         } else if (localsock::detail::inject(testing::Fault::accept_pipe_connected)) {
           err = ERROR_PIPE_CONNECTED;
-        } else if (::ConnectNamedPipe(s->pending, &s->connect_ov)) {
-          connected = std::exchange(s->pending, nullptr);
+        } else if (::ConnectNamedPipe(s->pending.get(), &s->connect_ov)) {
+          connected = s->pending.release();
           break;
         } else {
           err = ::GetLastError();
         }
         if (err == ERROR_PIPE_CONNECTED) {
           // The client connected between CreateNamedPipe and ConnectNamedPipe.
-          connected = std::exchange(s->pending, nullptr);
+          connected = s->pending.release();
           break;
         }
         if (err == ERROR_NO_DATA) {
           // A client connected and left before we got to it: reset the instance.
-          ::DisconnectNamedPipe(s->pending);
+          ::DisconnectNamedPipe(s->pending.get());
           continue;
         }
         if (err != ERROR_IO_PENDING) {
@@ -1290,7 +1243,7 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
         }
         s->connecting = true;
       }
-      HANDLE events[2] = {s->connect_event, s->stop_event};
+      HANDLE events[2] = {s->connect_event.get(), s->stop_event.get()};
       const DWORD r = ::WaitForMultipleObjects(2, events, FALSE, left_ms());
       if (r == WAIT_OBJECT_0 + 1) {
         ec = make_error_code(errc::listener_closed);
@@ -1302,10 +1255,10 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
       } else {
         s->connecting = false;
         DWORD n = 0;
-        if (::GetOverlappedResult(s->pending, &s->connect_ov, &n, FALSE)) {
-          connected = std::exchange(s->pending, nullptr);
+        if (::GetOverlappedResult(s->pending.get(), &s->connect_ov, &n, FALSE)) {
+          connected = s->pending.release();
         } else if (::GetLastError() == ERROR_NO_DATA) {
-          ::DisconnectNamedPipe(s->pending);
+          ::DisconnectNamedPipe(s->pending.get());
         } else {
           ec = last_error();
         }
@@ -1313,7 +1266,7 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
     }
     // Have the next instance ready before handing this one over, so that clients keep
     // finding the pipe. If that fails, the next accept tries again.
-    if (connected != nullptr && s->pending == nullptr) {
+    if (connected != nullptr && !s->pending) {
       std::error_code ignored;
       s->make_pending(false, 0, ignored);
     }
@@ -1351,9 +1304,8 @@ std::string current_user_sid(std::error_code& ec) {
     ec = detail::last_error();
     return {};
   }
-  std::string sid = detail::token_user_sid(token, ec);
-  ::CloseHandle(token);
-  return sid;
+  const UniqueHandle owned(token);
+  return detail::token_user_sid(token, ec);
 }
 
 }  // namespace localsock::win

@@ -5,6 +5,7 @@
 #include <localsock/incoming.hpp>
 #include <localsock/name.hpp>
 #include <localsock/types.hpp>
+#include <localsock/win/unique_handle.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -154,9 +155,9 @@ class PipeCore {
   /// message is held, which the handle's next owner could not receive.
   void* release(std::error_code& ec) noexcept;
 
-  bool is_open() const noexcept { return handle_ != nullptr; }
+  bool is_open() const noexcept { return static_cast<bool>(handle_); }
   bool is_server() const noexcept { return server_; }
-  void* native_handle() const noexcept { return handle_; }
+  void* native_handle() const noexcept { return handle_.get(); }
   const std::string& name() const noexcept { return name_; }
   /// Ties the server end to a slot of the listener's instance limit, given back when the
   /// handle closes.
@@ -165,20 +166,20 @@ class PipeCore {
  private:
   static PipeCore connect_unlogged(const LocalName& name, bool read, bool write, bool message_read,
                                    bool message_type, Timeout busy_timeout, std::error_code& ec);
-  void* handle_ = nullptr;
+  UniqueHandle handle_;
   bool server_ = false;
-  bool shut_ = false;  // shutdown(both) closed the handle; reads report end of stream.
+  ResetOnMove<bool> shut_;  // shutdown(both) closed the handle; reads report end of stream.
   bool nonblocking_ = false;
   Timeout read_timeout_ = infinite;
   Timeout write_timeout_ = infinite;
   std::string name_;
   // One event per direction, so that a read and a write may wait at the same time.
-  void* read_event_ = nullptr;
-  void* write_event_ = nullptr;
+  UniqueHandle read_event_;
+  UniqueHandle write_event_;
   // A message whose head was taken from the pipe but not yet delivered (the caller's
   // buffer was too small, or its size was peeked): the head bytes and how many bytes
   // of it are still in the pipe.
-  bool holding_ = false;
+  ResetOnMove<bool> holding_;
   std::vector<std::byte> held_;
   std::size_t held_left_ = 0;
   std::shared_ptr<void> slot_;
@@ -189,7 +190,7 @@ class PipeCore {
   std::optional<std::uint32_t> write_quota_;
   // A message larger than the quota was cancelled after the peer may have read part of
   // it: nothing more may be sent on this connection.
-  bool send_failed_ = false;
+  ResetOnMove<bool> send_failed_;
   std::optional<std::uint32_t> write_quota() noexcept;
 };
 
@@ -331,8 +332,7 @@ concept PipeStream = requires {
 class [[nodiscard]] PipeImpersonation {
  public:
   PipeImpersonation() noexcept = default;
-  PipeImpersonation(PipeImpersonation&& other) noexcept
-      : active_(std::exchange(other.active_, false)), saved_(std::exchange(other.saved_, nullptr)) {}
+  PipeImpersonation(PipeImpersonation&& other) noexcept = default;
   PipeImpersonation& operator=(PipeImpersonation&& other) noexcept {
     if (this == &other) return *this;
     if (active_ && other.active_) {
@@ -340,13 +340,13 @@ class [[nodiscard]] PipeImpersonation {
       // the thread acts as its client now, and what it saved is this guard's client.
       // Ending this guard first would drop the new impersonation; instead this guard
       // goes on with the new client and still returns the thread to what it saved.
-      close_token(std::exchange(other.saved_, nullptr));
+      other.saved_.reset();
       other.active_ = false;
       return *this;
     }
     revert_or_terminate();
-    active_ = std::exchange(other.active_, false);
-    saved_ = std::exchange(other.saved_, nullptr);
+    active_ = std::move(other.active_);
+    saved_ = std::move(other.saved_);
     return *this;
   }
   PipeImpersonation(const PipeImpersonation&) = delete;
@@ -368,9 +368,8 @@ class [[nodiscard]] PipeImpersonation {
   friend class BasicPipeStream;
   PipeImpersonation(bool active, void* saved) noexcept : active_(active), saved_(saved) {}
   void revert_or_terminate() noexcept;
-  static void close_token(void* token) noexcept;
-  bool active_ = false;
-  void* saved_ = nullptr;  // the thread's token before this guard (an owned HANDLE), or none
+  detail::ResetOnMove<bool> active_;
+  UniqueHandle saved_;  // the thread's token before this guard, or none
 };
 
 template <StreamMode Read, StreamMode Write>
