@@ -20,6 +20,7 @@ namespace localsock::detail {
 
 using win::detail::ends_stream;
 using win::detail::error_of;
+using win::detail::MessageAssembler;
 using win::detail::PipeCore;
 
 // ---- operations --------------------------------------------------------------------
@@ -123,10 +124,7 @@ struct SocketIo {
   bool skips_port_on_success = false;
   // Message mode: a message larger than one read, put together across ERROR_MORE_DATA
   // (the rest is read straight into it), or dropped for being over the maximum.
-  std::vector<std::byte> message;
-  bool assembling = false;
-  bool discarding = false;
-  std::size_t discarded = 0;
+  MessageAssembler assembler;
   // The size of the next read: small while the connection is quiet, so that idle
   // connections hold little memory in their pending read; doubled (up to the read
   // chunk) each time a read fills its buffer.
@@ -197,45 +195,39 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
     hand_over(impl, {}, false, error_of(error));
   } else if (impl.mode == Mode::bytes) {
     hand_over(impl, std::span(buffer).first(bytes), false, {});
-  } else if (io.discarding) {
-    io.discarded += bytes;
-    if (error == ERROR_MORE_DATA) {
-      start_read(impl, impl.settings.read_chunk);
-      return;
-    }
-    io.discarding = false;
-    hand_over(impl, {}, false, make_error_code(errc::message_too_large));
-  } else if (error != ERROR_MORE_DATA && !io.assembling) {
-    // Whole in one read. The read takes up to max_message_size + 1 bytes, so that a
-    // message one byte over the limit fits it and is refused here, like larger ones.
-    if (bytes > impl.settings.max_message_size)
-      hand_over(impl, {}, false, make_error_code(errc::message_too_large));
-    else
-      hand_over(impl, std::span(buffer).first(bytes), false, {});
   } else {
-    if (!io.assembling) {
-      io.assembling = true;
-      io.message.assign(buffer.begin(), buffer.begin() + bytes);
-    } else {
-      io.message.resize(io.message.size() - (size - bytes));  // drop what was not filled
-    }
-    if (error == ERROR_MORE_DATA) {
-      // The rest of the message is in the pipe: its size decides between reading it
-      // whole, straight into the message, and dropping it.
-      DWORD left = 0;
-      ::PeekNamedPipe(static_cast<HANDLE>(io.pipe.native_handle()), nullptr, 0, nullptr, nullptr, &left);
-      if (io.message.size() + left > impl.settings.max_message_size) {
-        io.message.clear();
-        io.assembling = false;
-        io.discarding = true;
+    // A message: the assembler says what comes next. The first read takes up to
+    // max_message_size + 1 bytes, so that a message one byte over the limit fits it and
+    // is refused, like larger ones; the rest of a longer one is read straight into the
+    // assembler's message.
+    MessageAssembler& message = io.assembler;
+    const bool more = error == ERROR_MORE_DATA;
+    std::error_code ec;
+    const MessageAssembler::Step step =
+        message.discarding() ? message.discard_read(more)
+        : message.reading()  ? message.rest_read(bytes, more, ec)
+                             : message.first(io.pipe.native_handle(), bytes, more,
+                                             impl.settings.max_message_size, ec);
+    switch (ec ? MessageAssembler::Step::deliver : step) {
+      case MessageAssembler::Step::read_rest:
+        if (!message.holding()) message.keep(std::span(buffer).first(bytes));
+        start_read(impl, message.left());
+        return;
+      case MessageAssembler::Step::discard:
         start_read(impl, impl.settings.read_chunk);
-      } else {
-        start_read(impl, std::max<DWORD>(left, 1));
-      }
-      return;
+        return;
+      case MessageAssembler::Step::too_large:
+        hand_over(impl, {}, false, make_error_code(errc::message_too_large));
+        break;
+      case MessageAssembler::Step::deliver:
+        if (ec) {
+          message.reset();
+          hand_over(impl, {}, false, ec);
+        } else {
+          hand_over(impl, into_message ? message.message() : std::span(buffer).first(bytes), false, {});
+        }
+        break;
     }
-    io.assembling = false;
-    hand_over(impl, io.message, false, {});
   }
   if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
 }
@@ -295,14 +287,13 @@ void skip_port_on_success(SocketIo& io, Mode mode) {
 void start_read(AsyncSocketImpl& impl, std::size_t size) {
   SocketIo& io = *impl.io;
   ReadOp& op = io.read_op;
-  op.size = static_cast<DWORD>(std::min<std::size_t>(size, 0x7fffffff));
-  if (io.assembling) {
-    io.message.resize(io.message.size() + op.size);
-    op.target = io.message.data() + io.message.size() - op.size;
+  op.size = static_cast<DWORD>(std::min(size, win::max_io_size));
+  if (io.assembler.reading() && !io.assembler.discarding()) {
+    const std::span<std::byte> rest = io.assembler.rest_buffer();
+    op.size = static_cast<DWORD>(std::min<std::size_t>(op.size, rest.size()));
+    op.target = rest.data();
   } else {
-    // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
-    if (io.message.capacity() > kept_message_capacity && !io.held)
-      io.message = std::vector<std::byte>();
+    if (!io.held) io.assembler.trim(kept_message_capacity);
     if (op.buffer.size() < op.size) op.buffer.resize(op.size);
     op.target = op.buffer.data();
   }
@@ -333,7 +324,7 @@ bool start_write(AsyncSocketImpl& impl) {
   auto& item = impl.queue.front();
   static const std::byte nothing{};
   const std::size_t left = item.data.size() - item.done;
-  if (impl.mode == Mode::messages && left > 0x7fffffff) {
+  if (impl.mode == Mode::messages && left > win::max_io_size) {
     // A pipe message is at most 2 GiB - 1 bytes: this write fails alone, reported from
     // the loop (never inside write()), and the queue goes on behind it.
     WriteQueue::Item failed = impl.queue.pop();
@@ -354,7 +345,7 @@ bool start_write(AsyncSocketImpl& impl) {
     });
     return true;
   }
-  const DWORD n = static_cast<DWORD>(std::min<std::size_t>(left, 0x7fffffff));
+  const DWORD n = static_cast<DWORD>(std::min(left, win::max_io_size));
   const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
   WriteOp& op = io.write_op;
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
@@ -690,7 +681,7 @@ const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
 }
 
 std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
-  return impl.io->message.capacity() + impl.io->read_op.buffer.capacity();
+  return impl.io->assembler.capacity() + impl.io->read_op.buffer.capacity();
 }
 
 }  // namespace localsock::detail

@@ -41,35 +41,32 @@ Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf,
   return {};
 }
 
-// Reads the `left` bytes that remain of the current message into `into`, which holds
-// exactly that many. A message that can be read at all is whole in the pipe, so the rest
-// is there at once, unless its sender cancelled it after our first read (a send that
-// timed out): then the rest never comes, and the deadline ends the wait.
-void read_rest(HANDLE h, HANDLE event, const Deadline& deadline, MutableBuffer into,
-               std::error_code& ec) noexcept {
+// A message that can be read at all is whole in the pipe, so its rest is there at once,
+// unless its sender cancelled it after our first read (a send that timed out): then the
+// rest never comes, and the deadline ends the wait.
+void read_rest(HANDLE h, HANDLE event, const Deadline& deadline, MessageAssembler& message,
+               MutableBuffer into, std::error_code& ec) noexcept {
   std::size_t done = 0;
-  while (done < into.size() && !ec) {
+  while (message.left() > 0 && !ec) {
     const Chunk c = read_chunk(h, event, deadline.left(), into.subspan(done), ec);
-    if (c.end) ec = make_error_code(errc::peer_closed);
+    if (ec) return;
+    if (c.end) {
+      ec = make_error_code(errc::peer_closed);
+      return;
+    }
     done += c.n;
-    if (!c.more && done < into.size() && !ec) ec = std::make_error_code(std::errc::io_error);
+    message.rest_read(c.n, c.more, ec);
   }
 }
 
-// Reads the rest of the current message and throws it away.
-void discard_rest(HANDLE h, HANDLE event, const Deadline& deadline, std::error_code& ec) noexcept {
+void discard_rest(HANDLE h, HANDLE event, const Deadline& deadline, MessageAssembler& message,
+                  std::error_code& ec) noexcept {
   std::byte scratch[16 * 1024];
   for (;;) {
     const Chunk c = read_chunk(h, event, deadline.left(), scratch, ec);
-    if (ec || c.end || !c.more) return;
+    if (ec || c.end || message.discard_read(c.more) != MessageAssembler::Step::discard) break;
   }
-}
-
-// The bytes of the current message not yet read.
-std::size_t bytes_left(HANDLE h, std::error_code& ec) noexcept {
-  DWORD left = 0;
-  if (!::PeekNamedPipe(h, nullptr, 0, nullptr, nullptr, &left)) ec = last_error();
-  return left;
+  message.reset();
 }
 
 }  // namespace localsock::win::detail

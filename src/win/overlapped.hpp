@@ -6,6 +6,7 @@
 
 #include <localsock/error.hpp>
 #include <localsock/types.hpp>
+#include <localsock/win/message_assembler.hpp>
 #include <localsock/win/pipe_types.hpp>
 #include <localsock/win/unique_handle.hpp>
 
@@ -113,14 +114,13 @@ struct Chunk {
 /// not errors.
 Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf, std::error_code& ec) noexcept;
 
-/// The bytes of the current message not yet read (PeekNamedPipe).
-std::size_t bytes_left(HANDLE h, std::error_code& ec) noexcept;
+/// Reads the rest of the message `message` is receiving into `into`, which holds
+/// exactly message.left() bytes.
+void read_rest(HANDLE h, HANDLE event, const Deadline& deadline, MessageAssembler& message,
+               MutableBuffer into, std::error_code& ec) noexcept;
 
-/// Reads the `into.size()` bytes that remain of the current message into `into`.
-void read_rest(HANDLE h, HANDLE event, const Deadline& deadline, MutableBuffer into,
-               std::error_code& ec) noexcept;
-
-/// Reads the rest of the current message and throws it away.
-void discard_rest(HANDLE h, HANDLE event, const Deadline& deadline, std::error_code& ec) noexcept;
+/// Reads the rest of the message `message` is discarding and throws it away.
+void discard_rest(HANDLE h, HANDLE event, const Deadline& deadline, MessageAssembler& message,
+                  std::error_code& ec) noexcept;
 
 }  // namespace localsock::win::detail

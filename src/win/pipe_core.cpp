@@ -30,7 +30,7 @@ void PipeCore::cancel_io() noexcept {
 
 void* PipeCore::release(std::error_code& ec) noexcept {
   ec.clear();
-  if (holding_) {
+  if (assembler_.holding()) {
     // The head of a message is here and its rest in the pipe: the next owner of the
     // handle would take the rest for a whole message.
     ec = std::make_error_code(std::errc::operation_in_progress);
@@ -43,8 +43,7 @@ void* PipeCore::release(std::error_code& ec) noexcept {
     return nullptr;
   }
   shut_ = false;
-  holding_ = false;
-  held_.clear();
+  assembler_.reset();
   slot_.reset();
   return handle_.release();
 }
@@ -148,15 +147,15 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
 }
 
 // Message receives take the head of the next message into the caller's buffer (or one
-// byte of scratch). A message that does not fit is kept as "held": the head bytes taken
-// and the size of the rest, which PeekNamedPipe reports and which stays in the pipe.
+// byte of scratch); the assembler says what comes next. A message that does not fit is
+// kept: the head bytes taken, and the size of the rest, which stays in the pipe.
 ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
   ec.clear();
   if (!handle_) {
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
   }
-  if (!holding_) {
+  if (!assembler_.holding()) {
     HANDLE event = ensure_event(read_event_, ec);
     if (ec) return {};
     HANDLE h = handle_.get();
@@ -164,13 +163,11 @@ ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
     const Chunk c = read_chunk(h, event, read_limit(nonblocking_, read_timeout_), {&first, 1}, ec);
     if (ec) return {};
     if (c.end) return {0, true};
-    const std::size_t left = c.more ? bytes_left(h, ec) : 0;
+    assembler_.first(h, c.n, c.more, SIZE_MAX, ec);
     if (ec) return {};
-    held_.assign(&first, &first + c.n);
-    held_left_ = left;
-    holding_ = true;
+    assembler_.keep({&first, c.n});
   }
-  return {held_.size() + held_left_};
+  return {assembler_.size()};
 }
 
 ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noexcept {
@@ -183,39 +180,38 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
   if (ec) return {};
   HANDLE h = handle_.get();
   const Deadline deadline(nonblocking_, read_timeout_);
-  if (!holding_) {
+  if (!assembler_.holding()) {
     if (buf.empty()) {
       peek_message(ec);
-      if (ec || !holding_) return {0, !ec};
+      if (ec || !assembler_.holding()) return {0, !ec};
     } else {
       // An injected ERROR_MORE_DATA: the real one, from a read of one byte.
       const MutableBuffer into = localsock::detail::inject(testing::Fault::more_data) ? buf.first(1) : buf;
       const Chunk c = read_chunk(h, event, deadline.left(), into, ec);
       if (ec) return {};
       if (c.end) return {0, true};
-      if (!c.more) return {c.n};
-      const std::size_t left = bytes_left(h, ec);
+      const auto step = assembler_.first(h, c.n, c.more, SIZE_MAX, ec);
       if (ec) return {};
-      held_.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(c.n));
-      held_left_ = left;
-      holding_ = true;
+      if (step == MessageAssembler::Step::deliver) return {c.n};
+      assembler_.keep(buf.first(c.n));
     }
   }
-  const std::size_t total = held_.size() + held_left_;
+  const std::size_t total = assembler_.size();
   if (buf.size() < total) {
     ec = make_error_code(errc::message_truncated);
     return {total};
   }
-  std::copy(held_.begin(), held_.end(), buf.begin());
-  read_rest(h, event, deadline, buf.subspan(held_.size(), held_left_), ec);
-  holding_ = false;
-  held_.clear();
+  const auto head = assembler_.head();
+  std::copy(head.begin(), head.end(), buf.begin());
+  read_rest(h, event, deadline, assembler_, buf.subspan(head.size(), assembler_.left()), ec);
+  assembler_.reset();
   if (ec) return {};
   return {total};
 }
 
 ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t max_size,
                                      std::error_code& ec) {
+  using Step = MessageAssembler::Step;
   ec.clear();
   out.clear();
   if (!handle_) {
@@ -226,14 +222,10 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
   if (ec) return {};
   HANDLE h = handle_.get();
   const Deadline deadline(nonblocking_, read_timeout_);
-  std::size_t head = 0;  // bytes of the message already in `out`
-  std::size_t left = 0;  // bytes of it still in the pipe
-  if (holding_) {
-    out.swap(held_);
-    head = out.size();
-    left = held_left_;
-    holding_ = false;
-    held_.clear();
+  Step step{};
+  if (assembler_.holding()) {
+    assembler_.take_head(out);
+    step = assembler_.next(max_size);
   } else {
     // Most messages fit the first read: use what `out` already holds, at least 4 KiB
     // (at least one byte, and no more than the maximum plus one).
@@ -245,23 +237,24 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
       out.clear();
       return {0, c.end};
     }
-    head = c.n;
-    left = c.more ? bytes_left(h, ec) : 0;
+    step = assembler_.first(h, c.n, c.more, max_size, ec);
     if (ec) {
       out.clear();
       return {};
     }
   }
-  const std::size_t total = head + left;
-  if (total > max_size) {
+  const std::size_t total = assembler_.size();
+  if (step == Step::discard || step == Step::too_large) {
     // Too large: take it off the pipe so that the next message can be received.
-    if (left > 0) discard_rest(h, event, deadline, ec);
+    if (step == Step::discard) discard_rest(h, event, deadline, assembler_, ec);
     out.clear();
     if (!ec) ec = make_error_code(errc::message_too_large);
     return {total};
   }
+  const std::size_t head = total - assembler_.left();
   out.resize(total);
-  read_rest(h, event, deadline, std::span(out).subspan(head), ec);
+  read_rest(h, event, deadline, assembler_, std::span(out).subspan(head), ec);
+  assembler_.reset();
   if (ec) {
     out.clear();
     return {};
@@ -344,8 +337,7 @@ void PipeCore::shutdown(Shutdown how, std::error_code& ec) noexcept {
 
 void PipeCore::close() noexcept {
   shut_ = false;
-  holding_ = false;
-  held_.clear();
+  assembler_.reset();
   handle_.reset();
   // The instance is gone: give its slot back to the listener's instance limit.
   slot_.reset();

@@ -7,6 +7,7 @@
 #include <localsock/error.hpp>
 #include <localsock/name.hpp>
 #include <localsock/types.hpp>
+#include <localsock/win/message_assembler.hpp>
 #include <localsock/win/pipe_types.hpp>
 #include <localsock/win/unique_handle.hpp>
 
@@ -97,12 +98,9 @@ class PipeCore {
   // One event per direction, so that a read and a write may wait at the same time.
   UniqueHandle read_event_;
   UniqueHandle write_event_;
-  // A message whose head was taken from the pipe but not yet delivered (the caller's
-  // buffer was too small, or its size was peeked): the head bytes and how many bytes
-  // of it are still in the pipe.
-  ResetOnMove<bool> holding_;
-  std::vector<std::byte> held_;
-  std::size_t held_left_ = 0;
+  // The message being received, and one whose head was taken from the pipe but not
+  // yet delivered (the caller's buffer was too small, or its size was peeked).
+  MessageAssembler assembler_;
   std::shared_ptr<void> slot_;
   // The most one WriteFile carries: the pipe's buffer size (quota) in this end's
   // direction, read once; unset until the first write. A write no larger than the quota
