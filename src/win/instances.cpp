@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
-#include "../common/faults.hpp"
 #include "../common/log.hpp"
+#include "sys.hpp"
 #include "win_error.hpp"
 
 namespace localsock::win::detail {
@@ -22,12 +22,10 @@ HANDLE PipeListenerCore::State::create_instance(bool first, std::error_code& ec)
   SECURITY_ATTRIBUTES sa{sizeof sa, descriptor.get(), inheritable ? TRUE : FALSE};
   first = first && first_instance;
   const DWORD mode = open_mode | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
-  const bool exhausted = localsock::detail::inject(testing::Fault::out_of_handles);
-  HANDLE h = exhausted ? INVALID_HANDLE_VALUE
-                       : ::CreateNamedPipeW(path.c_str(), mode, pipe_mode, max_instances,
-                                            out_buffer, in_buffer, default_timeout, &sa);
+  HANDLE h = sys::create_named_pipe(path.c_str(), mode, pipe_mode, max_instances, out_buffer,
+                                    in_buffer, default_timeout, &sa);
   if (h != INVALID_HANDLE_VALUE) return h;
-  const DWORD err = exhausted ? ERROR_NO_SYSTEM_RESOURCES : ::GetLastError();
+  const DWORD err = ::GetLastError();
   // For the first instance, access denied means another process owns the name
   // (FILE_FLAG_FIRST_PIPE_INSTANCE) and busy means its instance limit is reached.
   if (first && (err == ERROR_ACCESS_DENIED || err == ERROR_PIPE_BUSY))
@@ -67,7 +65,8 @@ void PipeListenerCore::State::keep_name(std::error_code& ec) noexcept {
     }
     // The client end is never used, only held: it asks for as little as the pipe's
     // descriptor may grant (an access check that asks for nothing may be refused), then
-    // for the data access of the pipe's direction.
+    // for the data access of the pipe's direction. (CreateFileW itself, not
+    // sys::create_file: a fault armed for a connecting client is meant for that client.)
     HANDLE client = ::CreateFileW(path.c_str(), FILE_READ_ATTRIBUTES, 0, nullptr, OPEN_EXISTING, 0, nullptr);
     if (client == INVALID_HANDLE_VALUE && ::GetLastError() == ERROR_ACCESS_DENIED) {
       const DWORD data = (open_mode & PIPE_ACCESS_DUPLEX) == PIPE_ACCESS_INBOUND ? GENERIC_WRITE : GENERIC_READ;

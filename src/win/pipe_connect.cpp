@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <chrono>
 
-#include "../common/faults.hpp"
 #include "../common/log.hpp"
 #include "pipe_name.hpp"
+#include "sys.hpp"
 #include "win_error.hpp"
 
 namespace localsock::win::detail {
@@ -30,13 +30,9 @@ DWORD client_access(bool read, bool write, bool message_read) noexcept {
 HANDLE open_client_end(const std::wstring& path, DWORD access, DWORD& err) noexcept {
   // Identification only: the server may learn who the client is, but not act as it.
   const DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
-  const bool busy = localsock::detail::inject(testing::Fault::pipe_busy);
-  const bool exhausted = !busy && localsock::detail::inject(testing::Fault::out_of_handles);
-  const HANDLE h = busy || exhausted
-                       ? INVALID_HANDLE_VALUE
-                       : ::CreateFileW(path.c_str(), access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
+  const HANDLE h = sys::create_file(path.c_str(), access, flags);
   if (h != INVALID_HANDLE_VALUE) return h;
-  err = busy ? ERROR_PIPE_BUSY : exhausted ? ERROR_NO_SYSTEM_RESOURCES : ::GetLastError();
+  err = ::GetLastError();
   return nullptr;
 }
 

@@ -8,9 +8,9 @@
 #include <span>
 #include <vector>
 
-#include "../common/faults.hpp"
 #include "../common/log.hpp"
 #include "overlapped.hpp"
+#include "sys.hpp"
 #include "win_error.hpp"
 
 namespace localsock::win::detail {
@@ -185,9 +185,7 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
       peek_message(ec);
       if (ec || !assembler_.holding()) return {0, !ec};
     } else {
-      // An injected ERROR_MORE_DATA: the real one, from a read of one byte.
-      const MutableBuffer into = localsock::detail::inject(testing::Fault::more_data) ? buf.first(1) : buf;
-      const Chunk c = read_chunk(h, event, deadline.left(), into, ec);
+      const Chunk c = read_chunk(h, event, deadline.left(), sys::message_head(buf), ec);
       if (ec) return {};
       if (c.end) return {0, true};
       const auto step = assembler_.first(h, c.n, c.more, SIZE_MAX, ec);

@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <chrono>
 
-#include "../common/faults.hpp"
 #include "../common/log.hpp"
 #include "listener_state.hpp"
 #include "overlapped.hpp"
 #include "pipe_name.hpp"
+#include "sys.hpp"
 #include "win_error.hpp"
 
 namespace localsock::win::detail {
@@ -147,7 +147,7 @@ PipeCore PipeListenerCore::take_instance(std::error_code& ec) {
 
 bool PipeListenerCore::admits(const PipeCore& server) const {
   if (!state_ || state_->user_sid.empty()) return true;
-  if (localsock::detail::inject(testing::Fault::foreign_user)) return false;
+  if (sys::foreign_user()) return false;
   std::error_code ec;
   return server.peer_user_sid(ec) == state_->user_sid && !ec;
 }
@@ -215,16 +215,8 @@ PipeListenerCore::State::ConnectStart PipeListenerCore::State::start_connect(std
   connect_ov = OVERLAPPED{};
   connect_ov.hEvent = connect_event.get();
   ::ResetEvent(connect_event.get());
-  DWORD err = 0;
-  if (localsock::detail::inject(testing::Fault::accept_no_data)) {
-    err = ERROR_NO_DATA;
-  } else if (localsock::detail::inject(testing::Fault::accept_pipe_connected)) {
-    err = ERROR_PIPE_CONNECTED;
-  } else if (::ConnectNamedPipe(pending.get(), &connect_ov)) {
-    return ConnectStart::connected;
-  } else {
-    err = ::GetLastError();
-  }
+  if (sys::connect_named_pipe(pending.get(), &connect_ov)) return ConnectStart::connected;
+  const DWORD err = ::GetLastError();
   // ERROR_PIPE_CONNECTED: the client connected between CreateNamedPipe and
   // ConnectNamedPipe.
   if (err == ERROR_PIPE_CONNECTED) return ConnectStart::connected;

@@ -14,8 +14,8 @@
 #include <exception>
 #include <vector>
 
-#include "../common/faults.hpp"
 #include "pipe_name.hpp"
+#include "sys.hpp"
 #include "win_error.hpp"
 
 namespace localsock::win {
@@ -23,11 +23,10 @@ namespace localsock::win {
 void PipeImpersonation::revert(std::error_code& ec) noexcept {
   ec.clear();
   if (!active_) return;
-  const bool failed = localsock::detail::inject(testing::Fault::revert_to_self);
   // The token the thread had before (an outer guard's client), or none: RevertToSelf.
-  if (failed || !::SetThreadToken(nullptr, saved_.get())) {
+  if (!sys::revert_to(saved_.get())) {
     // The thread still acts as the client: say so, and stay active.
-    ec = failed ? detail::error_of(ERROR_ACCESS_DENIED) : detail::last_error();
+    ec = detail::last_error();
     return;
   }
   saved_.reset();
