@@ -7,6 +7,11 @@
 /// ERROR_NO_DATA, ERROR_PIPE_CONNECTED, ERROR_MORE_DATA, handle exhaustion), deterministically instead of
 /// by timing races. When nothing is armed, the cost is one relaxed atomic load per call
 /// site.
+///
+/// The fault seam is built into the library only with the `fault_injection` build option
+/// (on in the test builds; <localsock/config.hpp> then defines LOCALSOCK_FAULT_INJECTION).
+/// Without it, every fault and hook point compiles to nothing, and arm_fault, faults_left
+/// and set_hook do not exist; clear_faults always does (it has nothing to clear then).
 
 #include <cstddef>
 #include <functional>

@@ -2,8 +2,13 @@
 #pragma once
 
 // The library's side of fault injection (see <localsock/testing.hpp>): call sites ask
-// inject(fault) before the system call they stand for.
+// inject(fault) before the system call they stand for (the seams: src/posix/sys.hpp,
+// src/win/sys.hpp), and hook_point(hook) where a test may run its own code.
+// A library built without fault injection (the fault_injection build option, off by
+// default, on in the test builds of scripts/build) has neither: inject is a constant
+// false and hook_point empty, so every call site compiles to nothing.
 
+#include <localsock/config.hpp>
 #include <localsock/testing.hpp>
 
 #include <atomic>
@@ -11,6 +16,9 @@
 namespace localsock::detail {
 
 using testing::Fault;
+using testing::Hook;
+
+#ifdef LOCALSOCK_FAULT_INJECTION
 
 /// True while any fault is armed.
 extern std::atomic<bool> faults_armed;
@@ -23,8 +31,6 @@ inline bool inject(Fault fault) noexcept {
   return faults_armed.load(std::memory_order_relaxed) && take_fault(fault);
 }
 
-using testing::Hook;
-
 /// True while any test hook is set.
 extern std::atomic<bool> hooks_set;
 
@@ -35,5 +41,12 @@ void call_hook(Hook hook);
 inline void hook_point(Hook hook) {
   if (hooks_set.load(std::memory_order_relaxed)) call_hook(hook);
 }
+
+#else
+
+constexpr bool inject(Fault) noexcept { return false; }
+constexpr void hook_point(Hook) noexcept {}
+
+#endif
 
 }  // namespace localsock::detail

@@ -35,6 +35,8 @@ struct WriteOp final : Op {
 // connection holds (SocketIo::per_mode) decides how its reads and writes end.
 template <Mode M>
 struct PipeIo;
+using win::detail::MessageAssembler;
+
 // Byte pipes: a read delivers what it read; a write may be taken in part.
 template <>
 struct PipeIo<Mode::bytes> {};
@@ -42,10 +44,7 @@ struct PipeIo<Mode::bytes> {};
 // (the rest is read straight into it), or dropped for being over the maximum.
 template <>
 struct PipeIo<Mode::messages> {
-  std::vector<std::byte> message;
-  bool assembling = false;
-  bool discarding = false;
-  std::size_t discarded = 0;
+  MessageAssembler assembler;
 };
 using ByteIo = PipeIo<Mode::bytes>;
 using MessageIo = PipeIo<Mode::messages>;
@@ -121,49 +120,40 @@ bool read_done(AsyncSocketImpl& impl, ByteIo&, ReadOp& op, DWORD bytes, DWORD) {
 }
 
 // A read of a message pipe completed without error, or with ERROR_MORE_DATA: the
-// message is delivered whole, put together across reads, or dropped (over the maximum).
-// False when the next read of the same message has started.
+// assembler says what comes next. The first read takes up to max_message_size + 1 bytes,
+// so that a message one byte over the limit fits it and is refused, like larger ones;
+// the rest of a longer one is read straight into the assembler's message. False when
+// the next read of the same message has started.
 bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWORD error) {
   SocketIo& io = *impl.io;
-  if (m.discarding) {
-    m.discarded += bytes;
-    if (error == ERROR_MORE_DATA) {
+  MessageAssembler& message = m.assembler;
+  const bool into_message = op.target != op.buffer.data();
+  const bool more = error == ERROR_MORE_DATA;
+  std::error_code ec;
+  const MessageAssembler::Step step =
+      message.discarding() ? message.discard_read(more)
+      : message.reading()  ? message.rest_read(bytes, more, ec)
+                           : message.first(io.pipe.native_handle(), bytes, more,
+                                           impl.settings.max_message_size, ec);
+  switch (ec ? MessageAssembler::Step::deliver : step) {
+    case MessageAssembler::Step::read_rest:
+      if (!message.holding()) message.keep(std::span(op.buffer).first(bytes));
+      start_read(impl, message.left());
+      return false;
+    case MessageAssembler::Step::discard:
       start_read(impl, impl.settings.read_chunk);
       return false;
-    }
-    m.discarding = false;
-    hand_over(impl, {}, false, make_error_code(errc::message_too_large));
-  } else if (error != ERROR_MORE_DATA && !m.assembling) {
-    // Whole in one read. The read takes up to max_message_size + 1 bytes, so that a
-    // message one byte over the limit fits it and is refused here, like larger ones.
-    if (bytes > impl.settings.max_message_size)
+    case MessageAssembler::Step::too_large:
       hand_over(impl, {}, false, make_error_code(errc::message_too_large));
-    else
-      hand_over(impl, std::span(op.buffer).first(bytes), false, {});
-  } else {
-    if (!m.assembling) {
-      m.assembling = true;
-      m.message.assign(op.buffer.begin(), op.buffer.begin() + bytes);
-    } else {
-      m.message.resize(m.message.size() - (op.size - bytes));  // drop what was not filled
-    }
-    if (error == ERROR_MORE_DATA) {
-      // The rest of the message is in the pipe: its size decides between reading it
-      // whole, straight into the message, and dropping it.
-      DWORD left = 0;
-      ::PeekNamedPipe(static_cast<HANDLE>(io.pipe.native_handle()), nullptr, 0, nullptr, nullptr, &left);
-      if (m.message.size() + left > impl.settings.max_message_size) {
-        m.message.clear();
-        m.assembling = false;
-        m.discarding = true;
-        start_read(impl, impl.settings.read_chunk);
+      break;
+    case MessageAssembler::Step::deliver:
+      if (ec) {
+        message.reset();
+        hand_over(impl, {}, false, ec);
       } else {
-        start_read(impl, std::max<DWORD>(left, 1));
+        hand_over(impl, into_message ? message.message() : std::span(op.buffer).first(bytes), false, {});
       }
-      return false;
-    }
-    m.assembling = false;
-    hand_over(impl, m.message, false, {});
+      break;
   }
   return true;
 }
@@ -252,12 +242,12 @@ std::byte* buffer_target(ReadOp& op) {
 }
 std::byte* read_target(SocketIo&, ByteIo&, ReadOp& op) { return buffer_target(op); }
 std::byte* read_target(SocketIo& io, MessageIo& m, ReadOp& op) {
-  if (m.assembling) {
-    m.message.resize(m.message.size() + op.size);
-    return m.message.data() + m.message.size() - op.size;
+  if (m.assembler.reading() && !m.assembler.discarding()) {
+    const std::span<std::byte> rest = m.assembler.rest_buffer();
+    op.size = static_cast<DWORD>(std::min<std::size_t>(op.size, rest.size()));
+    return rest.data();
   }
-  // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
-  if (m.message.capacity() > kept_message_capacity && !io.held) m.message = std::vector<std::byte>();
+  if (!io.held) m.assembler.trim(kept_message_capacity);
   return buffer_target(op);
 }
 
@@ -265,7 +255,7 @@ std::byte* read_target(SocketIo& io, MessageIo& m, ReadOp& op) {
 void start_read(AsyncSocketImpl& impl, std::size_t size) {
   SocketIo& io = *impl.io;
   ReadOp& op = io.read_op;
-  op.size = static_cast<DWORD>(std::min<std::size_t>(size, 0x7fffffff));
+  op.size = static_cast<DWORD>(std::min(size, win::max_io_size));
   op.target = std::visit([&](auto& m) { return read_target(io, m, op); }, io.per_mode);
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
   OVERLAPPED* ov = op.start(h, impl.loop);
@@ -289,7 +279,7 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
 // Whether what is left of an item is more than one write takes where it must go in one
 // (a pipe message is at most 2 GiB - 1 bytes); a byte pipe takes it in several.
 bool over_one_write(const ByteIo&, std::size_t) noexcept { return false; }
-bool over_one_write(const MessageIo&, std::size_t left) noexcept { return left > 0x7fffffff; }
+bool over_one_write(const MessageIo&, std::size_t left) noexcept { return left > win::max_io_size; }
 
 // Starts writing the front of the queue. True when the write completed at once and was
 // finished here (nothing pending: the caller goes on with the queue).
@@ -317,7 +307,7 @@ bool start_write(AsyncSocketImpl& impl) {
     });
     return true;
   }
-  const DWORD n = static_cast<DWORD>(std::min<std::size_t>(left, 0x7fffffff));
+  const DWORD n = static_cast<DWORD>(std::min(left, win::max_io_size));
   const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
   WriteOp& op = io.write_op;
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
@@ -475,7 +465,7 @@ void attach_io(AsyncSocketImpl& impl, PipeCore&& pipe, Mode mode) {
 
 std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
   const auto* m = std::get_if<MessageIo>(&impl.io->per_mode);
-  return (m != nullptr ? m->message.capacity() : 0) + impl.io->read_op.buffer.capacity();
+  return (m != nullptr ? m->assembler.capacity() : 0) + impl.io->read_op.buffer.capacity();
 }
 
 }  // namespace localsock::detail

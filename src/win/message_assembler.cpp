@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+#include <localsock/win/message_assembler.hpp>
+
+#include <windows.h>
+
+#include <algorithm>
+
+#include "win_error.hpp"
+
+namespace localsock::win::detail {
+
+MessageAssembler::Step MessageAssembler::first(void* pipe, std::size_t head_size, bool more,
+                                               std::size_t max_size, std::error_code& ec) noexcept {
+  holding_ = false;
+  received_ = head_size;
+  size_ = head_size;
+  if (more) {
+    DWORD left = 0;
+    if (!::PeekNamedPipe(pipe, nullptr, 0, nullptr, nullptr, &left)) {
+      ec = last_error();
+      reset();
+      return Step::too_large;
+    }
+    size_ += left;
+  }
+  phase_ = Phase::reading_rest;
+  return next(max_size);
+}
+
+MessageAssembler::Step MessageAssembler::next(std::size_t max_size) noexcept {
+  if (size_ > max_size) {
+    holding_ = false;
+    if (left() > 0) {
+      phase_ = Phase::discarding;
+      return Step::discard;
+    }
+    phase_ = Phase::idle;
+    return Step::too_large;
+  }
+  if (left() > 0) return Step::read_rest;
+  phase_ = Phase::idle;
+  return Step::deliver;
+}
+
+MessageAssembler::Step MessageAssembler::rest_read(std::size_t n, bool more, std::error_code& ec) noexcept {
+  received_ += n;
+  if (received_ < size_ && more) return Step::read_rest;
+  phase_ = Phase::idle;
+  holding_ = false;
+  // A message is whole in the pipe once it can be read at all, so its rest is what
+  // PeekNamedPipe said; anything else is not the message it announced.
+  if (received_ != size_ || more) ec = std::make_error_code(std::errc::io_error);
+  return Step::deliver;
+}
+
+MessageAssembler::Step MessageAssembler::discard_read(bool more) noexcept {
+  if (more) return Step::discard;
+  phase_ = Phase::idle;
+  return Step::too_large;
+}
+
+void MessageAssembler::keep(std::span<const std::byte> head) {
+  message_.assign(head.begin(), head.end());
+  received_ = head.size();
+  holding_ = true;
+}
+
+void MessageAssembler::take_head(std::vector<std::byte>& out) noexcept {
+  out.swap(message_);
+  message_.clear();
+  holding_ = false;
+}
+
+std::span<std::byte> MessageAssembler::rest_buffer() {
+  message_.resize(size_);
+  return std::span(message_).subspan(received_);
+}
+
+void MessageAssembler::reset() noexcept {
+  phase_ = Phase::idle;
+  holding_ = false;
+  size_ = 0;
+  received_ = 0;
+  message_.clear();
+}
+
+void MessageAssembler::trim(std::size_t limit) noexcept {
+  // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
+  if (!holding_ && phase_ == Phase::idle && message_.capacity() > limit) message_ = std::vector<std::byte>();
+}
+
+}  // namespace localsock::win::detail

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+#include "overlapped.hpp"
+
+namespace localsock::win::detail {
+
+HANDLE ensure_event(UniqueHandle& slot, std::error_code& ec) noexcept {
+  if (!slot) {
+    slot.reset(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    if (!slot) ec = last_error();
+  }
+  return slot.get();
+}
+
+DWORD timeout_ms(Timeout t) noexcept {
+  if (t < Timeout::zero()) return INFINITE;
+  return static_cast<DWORD>(std::min<Timeout::rep>(t.count(), INFINITE - 1));
+}
+
+Limit limit_of(Timeout t) noexcept {
+  return t < Timeout::zero() ? no_limit : Limit{timeout_ms(t), errc::timed_out};
+}
+
+Limit read_limit(bool nonblocking, Timeout t) noexcept {
+  return nonblocking ? Limit{0, errc::would_block} : limit_of(t);
+}
+
+Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf,
+                 std::error_code& ec) noexcept {
+  const DWORD n = run_overlapped(h, event, limit, [&](OVERLAPPED* ov) {
+    return ::ReadFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
+  }, ec);
+  if (!ec) return {n, false, false};
+  if (ec.value() == ERROR_MORE_DATA) {
+    ec.clear();
+    return {n, true, false};
+  }
+  if (ends_stream(static_cast<DWORD>(ec.value()))) {
+    ec.clear();
+    return {0, false, true};
+  }
+  return {};
+}
+
+// A message that can be read at all is whole in the pipe, so its rest is there at once,
+// unless its sender cancelled it after our first read (a send that timed out): then the
+// rest never comes, and the deadline ends the wait.
+void read_rest(HANDLE h, HANDLE event, const Deadline& deadline, MessageAssembler& message,
+               MutableBuffer into, std::error_code& ec) noexcept {
+  std::size_t done = 0;
+  while (message.left() > 0 && !ec) {
+    const Chunk c = read_chunk(h, event, deadline.left(), into.subspan(done), ec);
+    if (ec) return;
+    if (c.end) {
+      ec = make_error_code(errc::peer_closed);
+      return;
+    }
+    done += c.n;
+    message.rest_read(c.n, c.more, ec);
+  }
+}
+
+void discard_rest(HANDLE h, HANDLE event, const Deadline& deadline, MessageAssembler& message,
+                  std::error_code& ec) noexcept {
+  std::byte scratch[16 * 1024];
+  for (;;) {
+    const Chunk c = read_chunk(h, event, deadline.left(), scratch, ec);
+    if (ec || c.end || message.discard_read(c.more) != MessageAssembler::Step::discard) break;
+  }
+  message.reset();
+}
+
+}  // namespace localsock::win::detail
