@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include <uv.h>
+
 #if defined(_WIN32)
 #include <windows.h>
 #include <psapi.h>

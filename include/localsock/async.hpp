@@ -17,7 +17,7 @@
 ///   (`uv_run(loop, UV_RUN_DEFAULT)`), destroy the AsyncLoop, run the loop once more so
 ///   that it finishes closing its own handle, then `uv_loop_close`.
 
-#include <localsock/detail/backend.hpp>
+#include <localsock/name.hpp>
 #include <localsock/options.hpp>
 #include <localsock/peer.hpp>
 #include <localsock/types.hpp>
@@ -31,7 +31,10 @@
 #include <system_error>
 #include <vector>
 
-#include <uv.h>
+// libuv's loop type, declared as <uv.h> declares it, so that this header need not include
+// <uv.h> (which pulls windows.h and winsock2.h into every user on Windows).
+struct uv_loop_s;
+typedef struct uv_loop_s uv_loop_t;  // NOLINT(modernize-use-using): libuv's own spelling
 
 namespace localsock {
 

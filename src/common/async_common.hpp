@@ -19,6 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include <uv.h>
+
+#include "backend.hpp"
+
 namespace localsock::detail {
 
 /// Per-loop state, shared by the AsyncLoop and every object on the loop, so that

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include <uv.h>
+
 #include "child_main.hpp"
 #include "doctest_ext.hpp"
 #include "test_loop.hpp"
