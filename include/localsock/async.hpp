@@ -42,6 +42,7 @@ namespace detail {
 struct LoopState;
 struct AsyncSocketImpl;
 struct AsyncListenerImpl;
+struct AsyncAccess;  // the library's way in; defined inside the library
 }  // namespace detail
 
 /// localsock's companion of one `uv_loop_t`: the one thing it needs per loop, a wake-up
@@ -76,10 +77,8 @@ class AsyncLoop {
 
   uv_loop_t* uv() const noexcept;
 
-  /// For the library's own use.
-  const std::shared_ptr<detail::LoopState>& state() const noexcept { return state_; }
-
  private:
+  friend struct detail::AsyncAccess;
   std::shared_ptr<detail::LoopState> state_;
 };
 
@@ -202,12 +201,11 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// are accepted up to the AsyncOptions value.
   std::size_t max_message_size() const noexcept;
 
-  /// For the library's own use.
-  explicit AsyncSocket(std::shared_ptr<detail::AsyncSocketImpl> impl) noexcept;
   ~AsyncSocket();
-  const std::shared_ptr<detail::AsyncSocketImpl>& impl() const noexcept { return impl_; }
 
  private:
+  friend struct detail::AsyncAccess;
+  explicit AsyncSocket(std::shared_ptr<detail::AsyncSocketImpl> impl) noexcept;
   std::shared_ptr<detail::AsyncSocketImpl> impl_;
 };
 
@@ -239,11 +237,11 @@ class AsyncListener {
   bool is_open() const noexcept;
   const LocalName& name() const noexcept;
 
-  /// For the library's own use.
-  explicit AsyncListener(std::shared_ptr<detail::AsyncListenerImpl> impl) noexcept;
   ~AsyncListener();
 
  private:
+  friend struct detail::AsyncAccess;
+  explicit AsyncListener(std::shared_ptr<detail::AsyncListenerImpl> impl) noexcept;
   std::shared_ptr<detail::AsyncListenerImpl> impl_;
 };
 

@@ -417,7 +417,7 @@ void on_listener_events(uv_poll_t* handle, int status, int) {
     }
     impl.io->retry.succeeded();
     auto socket = make_socket(std::move(made), impl.loop, impl.mode, impl.settings);
-    if (std::error_code attach_ec = attach(*socket->impl())) {
+    if (std::error_code attach_ec = attach(*AsyncAccess::impl(*socket))) {
       socket->close();
       if (impl.on_accept) impl.on_accept(attach_ec, nullptr);
       continue;

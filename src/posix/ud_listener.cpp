@@ -248,19 +248,16 @@ std::error_code bind_with_mode(int fd, const std::string& path, mode_t mode, int
 
 }  // namespace
 
-ListenerCore ListenerCore::bind(const LocalName& name, SocketType type,
-                                const UdListenerOptions& options, std::error_code& ec) {
-  ListenerCore core = bind_unlogged(name, type, options, ec);
-  localsock::detail::log_step("listen on", name.str(), ec);
-  return core;
-}
+namespace {
 
-ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
-                                         const UdListenerOptions& options, std::error_code& ec) {
+// The listening socket of a bind, ready to accept; nullptr with `ec` set.
+std::unique_ptr<ListenerCore::State> listening_state(const LocalName& name, SocketType type,
+                                                     const UdListenerOptions& options,
+                                                     std::error_code& ec) {
   ec.clear();
   UnixAddress addr;
   if ((ec = make_address(name, addr))) return {};
-  auto s = std::make_unique<State>();
+  auto s = std::make_unique<ListenerCore::State>();
   s->name = name;
   s->type = native_type(type);
   s->nonblocking = options.nonblocking;
@@ -316,8 +313,16 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
     ec = last_error();
     return {};  // ~State removes the file just created.
   }
+  return s;
+}
+
+}  // namespace
+
+ListenerCore ListenerCore::bind(const LocalName& name, SocketType type,
+                                const UdListenerOptions& options, std::error_code& ec) {
   ListenerCore core;
-  core.state_ = std::move(s);
+  core.state_ = listening_state(name, type, options, ec);
+  localsock::detail::log_step("listen on", name.str(), ec);
   return core;
 }
 

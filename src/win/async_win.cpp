@@ -150,7 +150,7 @@ void start_read(AsyncSocketImpl& impl, std::size_t size);
 bool start_write(AsyncSocketImpl& impl);
 void finish_close_if_idle(AsyncSocketImpl& impl);
 
-std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return impl.self->impl(); }
+std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return AsyncAccess::impl(*impl.self); }
 
 // Assembled messages above this size do not keep their memory once delivered.
 constexpr std::size_t kept_message_capacity = 256 * 1024;
@@ -445,8 +445,8 @@ void io_close(AsyncSocketImpl& impl) {
   auto self = impl.self;
   impl.loop->hold();
   impl.loop->post([self] {
-    self->impl()->loop->release();
-    finish_close_if_idle(*self->impl());
+    AsyncAccess::impl(*self)->loop->release();
+    finish_close_if_idle(*AsyncAccess::impl(*self));
   });
 }
 

@@ -73,8 +73,6 @@ class ListenerCore {
   struct State;  // defined in ud_listener.cpp
 
  private:
-  static ListenerCore bind_unlogged(const LocalName& name, SocketType type,
-                                    const UdListenerOptions& options, std::error_code& ec);
   int accept_waiting_in_kernel(Timeout timeout, std::error_code& ec);
   int accept_waiting_in_poll(Timeout timeout, std::error_code& ec);
   std::unique_ptr<State> state_;

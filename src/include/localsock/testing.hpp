@@ -6,7 +6,7 @@
 /// system sometimes does (EINTR, EAGAIN, short writes, ECONNREFUSED, ERROR_PIPE_BUSY,
 /// ERROR_NO_DATA, ERROR_PIPE_CONNECTED, ERROR_MORE_DATA, handle exhaustion), deterministically instead of
 /// by timing races. When nothing is armed, the cost is one relaxed atomic load per call
-/// site.
+/// site. Not installed: for the library and its own tests (src/include).
 
 #include <cstddef>
 #include <functional>
