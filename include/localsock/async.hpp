@@ -194,7 +194,10 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
 
   bool is_open() const noexcept;
   Mode mode() const noexcept;
+  /// Who is at the other end (see LocalSocket::peer_info); `errc::not_connected` unless
+  /// open.
   PeerInfo peer_info(std::error_code& ec) const;
+  PeerInfo peer_info() const;
   /// Message mode: the largest message this connection sends: the AsyncOptions value,
   /// or less where the system cannot send that much (Linux seqpacket; known once
   /// connected). Writes above it fail with `errc::message_too_large`. Incoming messages

@@ -164,6 +164,9 @@ PeerInfo AsyncSocket::peer_info(std::error_code& ec) const {
   }
   return detail::io_peer_info(*impl_, ec);
 }
+PeerInfo AsyncSocket::peer_info() const {
+  return detail::or_throw("AsyncSocket::peer_info", "", [&](auto& ec) { return peer_info(ec); });
+}
 
 std::size_t testing::kept_read_buffer(const AsyncSocket& socket) noexcept {
   const auto& impl = detail::AsyncAccess::impl(socket);

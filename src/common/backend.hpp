@@ -92,6 +92,16 @@ PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
   return s;
 }
 
+// A pipe listener keeps the setting in the object; it cannot fail on an open one.
+template <typename L>
+void listener_set_nonblocking(L& l, bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  if (l.is_open())
+    l.set_nonblocking(on);
+  else
+    ec = make_error_code(errc::listener_closed);
+}
+
 // Pipe streams keep these settings in the object; they cannot fail on an open one.
 template <typename S>
 bool require_open(const S& s, std::error_code& ec) noexcept {
@@ -159,6 +169,11 @@ PlatformListener<M> bind_listener(const ListenerOptions& o, std::error_code& ec)
   native.same_user_only = o.current_user_only();
   if (auto size = o.buffer_size()) native.buffer_size = static_cast<int>(*size);
   return PlatformListener<M>::bind(o.name(), native, ec);
+}
+
+template <typename L>
+void listener_set_nonblocking(L& l, bool on, std::error_code& ec) noexcept {
+  l.set_nonblocking(on, ec);
 }
 
 // The socket that holds the descriptor: a framed stream's byte stream, else itself.

@@ -26,12 +26,10 @@ BasicLocalSocket<M> accept_on(ListenerImpl<M>* impl, Timeout timeout, std::error
 
 template <Mode M>
 void set_nonblocking_on(ListenerImpl<M>* impl, bool on, std::error_code& ec) noexcept {
-  ec.clear();
-  if (!impl || !impl->io.is_open()) {
+  if (impl)
+    listener_set_nonblocking(impl->io, on, ec);
+  else
     ec = make_error_code(errc::listener_closed);
-    return;
-  }
-  impl->io.set_nonblocking(on);
 }
 
 }  // namespace

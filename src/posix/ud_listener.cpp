@@ -443,13 +443,19 @@ int ListenerCore::accept_waiting_in_poll(Timeout timeout, std::error_code& ec) {
   return fd;
 }
 
-void ListenerCore::set_nonblocking(bool on) noexcept {
-  if (!state_) return;
+void ListenerCore::set_nonblocking(bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!is_open()) {
+    ec = make_error_code(errc::listener_closed);
+    return;
+  }
   state_->nonblocking = on;
   // Where accept waits in the kernel, the socket itself must not block in this mode.
   if (accept_waits_in_kernel && state_->fd >= 0) {
     const int flags = ::fcntl(state_->fd, F_GETFL);
-    if (flags >= 0) ::fcntl(state_->fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+    if (flags < 0 ||
+        ::fcntl(state_->fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) < 0)
+      ec = last_error();
   }
 }
 void ListenerCore::close() noexcept {

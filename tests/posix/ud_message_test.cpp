@@ -151,6 +151,27 @@ TEST_CASE("UdSeqpacketListener: accepts message connections by name") {
   t.join();
 }
 
+TEST_CASE("UdSeqpacketListener: its errors name UdSeqpacketListener, not UdListener") {
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  auto live = UdSeqpacketListener::bind(name);
+  std::string operation;
+  try {
+    UdSeqpacketListener::bind(name);
+  } catch (const localsock::Error& e) {
+    operation = e.operation();
+  }
+  CHECK(operation == "UdSeqpacketListener::bind");
+  // A byte-stream listener keeps its own name.
+  const LocalName stream_name = LocalName::namespaced(localsock::test::unique_name());
+  auto live_stream = UdListener::bind(stream_name);
+  try {
+    UdListener::bind(stream_name);
+  } catch (const localsock::Error& e) {
+    operation = e.operation();
+  }
+  CHECK(operation == "UdListener::bind");
+}
+
 TEST_CASE("descriptor passing: a pipe's descriptor crosses a stream and works there") {
   auto [a, b] = UdStream::pair();
   int p[2];
