@@ -25,6 +25,7 @@
 #include <localsock/win/named_pipe.hpp>
 #else
 #include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/ud_listener.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
 #endif
@@ -164,9 +165,9 @@ PlatformListener<M> bind_listener(const ListenerOptions& o, std::error_code& ec)
   posix::UdListenerOptions native;
   native.backlog = o.backlog();
   native.reclaim_stale = o.reclaim_stale();
-  native.mode = o.permissions();
+  native.permissions = o.permissions();
   native.nonblocking = o.nonblocking();
-  native.same_user_only = o.current_user_only();
+  native.current_user_only = o.current_user_only();
   if (auto size = o.buffer_size()) native.buffer_size = static_cast<int>(*size);
   return PlatformListener<M>::bind(o.name(), native, ec);
 }

@@ -46,7 +46,7 @@ struct ListenerCore::State {
   std::string leaf;
   FileId file;
   std::atomic<bool> nonblocking{false};
-  bool same_user_only = false;
+  bool current_user_only = false;
 
   localsock::detail::AcceptGate gate;
 
@@ -261,7 +261,7 @@ std::unique_ptr<ListenerCore::State> listening_state(const LocalName& name, Sock
   s->name = name;
   s->type = native_type(type);
   s->nonblocking = options.nonblocking;
-  s->same_user_only = options.same_user_only;
+  s->current_user_only = options.current_user_only;
   // Where accept waits in poll() beside the wake-up pipe, the listening socket is
   // nonblocking; on Linux only in nonblocking mode. Accepted sockets are blocking either
   // way (accept4 does not pass it on).
@@ -289,8 +289,8 @@ std::unique_ptr<ListenerCore::State> listening_state(const LocalName& name, Sock
       ec = last_error();
       return {};
     }
-  } else if (options.mode || options.same_user_only) {
-    const auto mode = static_cast<mode_t>(options.mode.value_or(0600));
+  } else if (options.permissions || options.current_user_only) {
+    const auto mode = static_cast<mode_t>(options.permissions.value_or(0600));
     ec = bind_with_mode(s->fd, path, mode, s->type, options.reclaim_stale, options.backlog);
     listening = true;
   } else {
@@ -330,7 +330,7 @@ namespace {
 
 // A client of another user, where only this user's are let in: closed at once.
 bool refused_by_uid(const ListenerCore::State& s, int fd) {
-  if (!s.same_user_only) return false;
+  if (!s.current_user_only) return false;
   std::error_code peer_ec;
   const PeerCredentials peer = peer_credentials_of(fd, peer_ec);
   if (!peer_ec && peer.uid == ::geteuid()) return false;

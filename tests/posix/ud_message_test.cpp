@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <localsock/capabilities.hpp>
 #include <localsock/posix/ud_datagram.hpp>
+#include <localsock/posix/ud_listener.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <localsock/capabilities.hpp>
 #include <localsock/posix/ud_datagram.hpp>
+#include <localsock/posix/ud_listener.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
 #include <fcntl.h>
@@ -55,11 +56,11 @@ struct TempDir {
 // socket file in `dir` (opened to others): a namespaced name's file lies in this user's
 // private directory, which keeps every other user out already.
 // Options for a listener at such a name that refuses other users at accept only
-// (same_user_only): a socket file must then be writable by them (mode 0666).
+// (current_user_only): a socket file must then be writable by them (mode 0666).
 UdListenerOptions refused_at_accept() {
   UdListenerOptions o;
-  o.same_user_only = true;
-  if (!localsock::capabilities().abstract_names) o.mode = 0666;
+  o.current_user_only = true;
+  if (!localsock::capabilities().abstract_names) o.permissions = 0666;
   return o;
 }
 
@@ -275,7 +276,7 @@ TEST_CASE("UdListener: a path of the longest length binds with a mode too") {
   plain.close();
   REQUIRE_FALSE(fs::exists(path));
   UdListenerOptions opts;
-  opts.mode = 0600;
+  opts.permissions = 0600;
   UdListener l = UdListener::bind(LocalName::path(path), opts, ec);
   REQUIRE_FALSE(ec);
   struct stat st{};
@@ -296,7 +297,7 @@ TEST_CASE("UdListener: a socket file is created with exactly the requested mode"
   TempDir dir;
   const LocalName name = dir.name("s");
   UdListenerOptions opts;
-  opts.mode = 0600;
+  opts.permissions = 0600;
   UdListener l = UdListener::bind(name, opts);
   struct stat st{};
   REQUIRE(::lstat(name.str().c_str(), &st) == 0);
@@ -317,7 +318,7 @@ TEST_CASE("UdListener: a mode bind refuses a live name and reclaims a stale one 
   TempDir dir;
   const LocalName name = dir.name("s");
   UdListenerOptions opts;
-  opts.mode = 0660;
+  opts.permissions = 0660;
   {
     UdListener live = UdListener::bind(name);
     std::error_code ec;
@@ -553,7 +554,7 @@ int as_other_user(Body body) {
 }
 }  // namespace
 
-TEST_CASE("access control: another user is kept out by permissions and by same_user_only") {
+TEST_CASE("access control: another user is kept out by permissions and by current_user_only") {
   // Only a privileged process can run a client as another user: probe for that.
   if (as_other_user([] { return 0; }) == 99) {
     MESSAGE("cannot run a client as another user here (unprivileged); skipped");
@@ -562,14 +563,14 @@ TEST_CASE("access control: another user is kept out by permissions and by same_u
   TempDir dir;
   ::chmod(dir.path.c_str(), 0755);  // let the other user reach the socket file
   const LocalName path = LocalName::path((dir.path / "s").string());
-  UdListener by_mode = UdListener::bind(path, {.mode = 0600});
+  UdListener by_mode = UdListener::bind(path, {.permissions = 0600});
   CHECK(as_other_user([&] {
           std::error_code ec;
           UdStream::connect(path, ec);
           return ec == errc::access_denied ? 0 : 1;
         }) == 0);
 
-  // An abstract name has no permissions: same_user_only refuses the other user at accept
+  // An abstract name has no permissions: current_user_only refuses the other user at accept
   // (where there is none, a socket file the other user may reach stands in for it).
   const LocalName abstract = reachable_by_others(dir);
   UdListener by_uid = UdListener::bind(abstract, refused_at_accept());
@@ -650,7 +651,7 @@ TEST_CASE("UdListener: a server between bind and listen is never reclaimed as st
   UdListenerOptions opts;
   opts.reclaim_stale = true;
   SUBCASE("plain bind") {}
-  SUBCASE("bind with a mode") { opts.mode = 0600; }
+  SUBCASE("bind with a mode") { opts.permissions = 0600; }
   std::error_code ec;
   UdListener l = UdListener::bind(name, opts, ec);
   CHECK(ec == errc::name_in_use);
@@ -679,7 +680,7 @@ TEST_CASE("UdListener: reclaim never removes a live socket that replaced the sta
   UdListenerOptions opts;
   opts.reclaim_stale = true;
   SUBCASE("plain bind") {}
-  SUBCASE("bind with a mode") { opts.mode = 0600; }
+  SUBCASE("bind with a mode") { opts.permissions = 0600; }
   std::error_code ec;
   UdListener second = UdListener::bind(name, opts, ec);
   localsock::testing::set_hook(localsock::testing::Hook::reclaim_unlink, {});
@@ -701,7 +702,7 @@ TEST_CASE("UdListener: a socket file bound with a mode is listening the moment i
     UdStream c = UdStream::connect(name, localsock::Timeout::zero(), probe_ec);
   });
   UdListenerOptions opts;
-  opts.mode = 0600;
+  opts.permissions = 0600;
   UdListener l = UdListener::bind(name, opts);
   localsock::testing::set_hook(localsock::testing::Hook::socket_linked, {});
   CHECK_FALSE(probe_ec);
@@ -717,7 +718,7 @@ TEST_CASE("socket files bound to a relative path are removed at close after the 
   fs::current_path(dir.path);
   UdListener l = UdListener::bind(LocalName::path("l.sock"));
   UdListenerOptions with_mode;
-  with_mode.mode = 0600;
+  with_mode.permissions = 0600;
   UdListener m = UdListener::bind(LocalName::path("m.sock"), with_mode);
   localsock::posix::UdDatagram d = localsock::posix::UdDatagram::bind(LocalName::path("d.sock"));
   REQUIRE(::is_socket(dir.path / "l.sock"));
@@ -781,7 +782,7 @@ TEST_CASE("UdListener: accept_for returns by its deadline across EINTR") {
   CHECK(took < 1500ms);  // not 800 ms plus the full 1000 ms again
 }
 
-TEST_CASE("UdListener: accept_for returns by its deadline while refusing other users (same_user_only)") {
+TEST_CASE("UdListener: accept_for returns by its deadline while refusing other users (current_user_only)") {
   using namespace std::chrono_literals;
   if (as_other_user([] { return 0; }) == 99) {
     MESSAGE("cannot run a client as another user here (unprivileged); skipped");

@@ -3,6 +3,9 @@
 
 #include <localsock/error.hpp>
 #include <localsock/name.hpp>
+#include <localsock/posix/ud_seqpacket.hpp>
+#include <localsock/posix/ud_socket.hpp>
+#include <localsock/posix/ud_stream.hpp>
 #include <localsock/types.hpp>
 
 #include <cstdint>
@@ -14,9 +17,6 @@
 
 namespace localsock::posix {
 
-enum class SocketType;
-class UdStream;
-class UdSeqpacket;
 class FramedStream;
 
 /// Options of a Unix-domain listener.
@@ -41,14 +41,14 @@ struct UdListenerOptions {
   /// sun_path, `/proc/self/fd/N/s`, N the directory's descriptor during the bind). The
   /// listener's name() is the path asked for.
   /// Unset: the process umask decides.
-  std::optional<std::uint32_t> mode{};
+  std::optional<std::uint32_t> permissions{};
   /// accept() reports `errc::would_block` instead of waiting.
   bool nonblocking = false;
   /// Accept only peers running as this process's effective user: others are
-  /// disconnected at once and accept goes on waiting. A filesystem name without a `mode`
+  /// disconnected at once and accept goes on waiting. A filesystem name without `permissions`
   /// gets 0600. This is the check that protects abstract names, which have no
   /// permissions.
-  bool same_user_only = false;
+  bool current_user_only = false;
   /// Send and receive buffer size of the connections (SO_SNDBUF/SO_RCVBUF; a hint the
   /// kernel may round). Unset: the system default.
   std::optional<int> buffer_size{};
@@ -177,6 +177,9 @@ class BasicUdListener {
   detail::ListenerCore core_;
 };
 
+/// A listener producing UdStream connections.
 using UdListener = BasicUdListener<UdStream>;
+/// A listener producing UdSeqpacket connections.
+using UdSeqpacketListener = BasicUdListener<UdSeqpacket>;
 
 }  // namespace localsock::posix

@@ -97,8 +97,3 @@ class UdSeqpacket : public UdSocket {
 };
 
 }  // namespace localsock::posix
-
-/// A listener producing UdSeqpacket connections.
-namespace localsock::posix {
-using UdSeqpacketListener = BasicUdListener<UdSeqpacket>;
-}

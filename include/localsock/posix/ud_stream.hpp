@@ -95,5 +95,3 @@ class UdStream : public UdSocket {
 };
 
 }  // namespace localsock::posix
-
-#include <localsock/posix/ud_listener.hpp>
