@@ -44,6 +44,12 @@ inline MutableBuffer text_bytes(std::string& s) noexcept {
 class StreamOps {
  protected:
   StreamOps() noexcept = default;
+  // Move-only: a copy would share one connection between two owners.
+  StreamOps(const StreamOps&) = delete;
+  StreamOps& operator=(const StreamOps&) = delete;
+  StreamOps(StreamOps&&) noexcept = default;
+  StreamOps& operator=(StreamOps&&) noexcept = default;
+  ~StreamOps() = default;
   explicit StreamOps(std::shared_ptr<SocketImpl<Mode::bytes>> io) noexcept : io_(std::move(io)) {}
 
   /// Reads at least one byte, blocking until some arrive (or the read timeout passes:
@@ -127,6 +133,12 @@ class StreamOps {
 class MessageOps {
  protected:
   MessageOps() noexcept = default;
+  // Move-only: a copy would share one connection between two owners.
+  MessageOps(const MessageOps&) = delete;
+  MessageOps& operator=(const MessageOps&) = delete;
+  MessageOps(MessageOps&&) noexcept = default;
+  MessageOps& operator=(MessageOps&&) noexcept = default;
+  ~MessageOps() = default;
   explicit MessageOps(std::shared_ptr<SocketImpl<Mode::messages>> io) noexcept
       : io_(std::move(io)) {}
 
