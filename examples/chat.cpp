@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <uv.h>
+
 namespace {
 
 using localsock::AsyncListener;

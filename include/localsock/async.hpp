@@ -17,7 +17,7 @@
 ///   (`uv_run(loop, UV_RUN_DEFAULT)`), destroy the AsyncLoop, run the loop once more so
 ///   that it finishes closing its own handle, then `uv_loop_close`.
 
-#include <localsock/detail/backend.hpp>
+#include <localsock/name.hpp>
 #include <localsock/options.hpp>
 #include <localsock/peer.hpp>
 #include <localsock/types.hpp>
@@ -31,7 +31,10 @@
 #include <system_error>
 #include <vector>
 
-#include <uv.h>
+// libuv's loop type, declared as <uv.h> declares it, so that this header need not include
+// <uv.h> (which pulls windows.h and winsock2.h into every user on Windows).
+struct uv_loop_s;
+typedef struct uv_loop_s uv_loop_t;  // NOLINT(modernize-use-using): libuv's own spelling
 
 namespace localsock {
 
@@ -39,6 +42,7 @@ namespace detail {
 struct LoopState;
 struct AsyncSocketImpl;
 struct AsyncListenerImpl;
+struct AsyncAccess;  // the library's way in; defined inside the library
 }  // namespace detail
 
 /// localsock's companion of one `uv_loop_t`: the one thing it needs per loop, a wake-up
@@ -73,10 +77,8 @@ class AsyncLoop {
 
   uv_loop_t* uv() const noexcept;
 
-  /// For the library's own use.
-  const std::shared_ptr<detail::LoopState>& state() const noexcept { return state_; }
-
  private:
+  friend struct detail::AsyncAccess;
   std::shared_ptr<detail::LoopState> state_;
 };
 
@@ -192,19 +194,21 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
 
   bool is_open() const noexcept;
   Mode mode() const noexcept;
+  /// Who is at the other end (see LocalSocket::peer_info); `errc::not_connected` unless
+  /// open.
   PeerInfo peer_info(std::error_code& ec) const;
+  PeerInfo peer_info() const;
   /// Message mode: the largest message this connection sends: the AsyncOptions value,
   /// or less where the system cannot send that much (Linux seqpacket; known once
   /// connected). Writes above it fail with `errc::message_too_large`. Incoming messages
   /// are accepted up to the AsyncOptions value.
   std::size_t max_message_size() const noexcept;
 
-  /// For the library's own use.
-  explicit AsyncSocket(std::shared_ptr<detail::AsyncSocketImpl> impl) noexcept;
   ~AsyncSocket();
-  const std::shared_ptr<detail::AsyncSocketImpl>& impl() const noexcept { return impl_; }
 
  private:
+  friend struct detail::AsyncAccess;
+  explicit AsyncSocket(std::shared_ptr<detail::AsyncSocketImpl> impl) noexcept;
   std::shared_ptr<detail::AsyncSocketImpl> impl_;
 };
 
@@ -236,11 +240,11 @@ class AsyncListener {
   bool is_open() const noexcept;
   const LocalName& name() const noexcept;
 
-  /// For the library's own use.
-  explicit AsyncListener(std::shared_ptr<detail::AsyncListenerImpl> impl) noexcept;
   ~AsyncListener();
 
  private:
+  friend struct detail::AsyncAccess;
+  explicit AsyncListener(std::shared_ptr<detail::AsyncListenerImpl> impl) noexcept;
   std::shared_ptr<detail::AsyncListenerImpl> impl_;
 };
 

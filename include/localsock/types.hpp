@@ -7,6 +7,9 @@
 
 namespace localsock {
 
+/// What a connection carries: a byte stream, or messages whose boundaries are kept.
+enum class Mode { bytes, messages };
+
 /// Which direction(s) of a connection `shutdown` ends.
 enum class Shutdown {
   read,   ///< No more receiving.

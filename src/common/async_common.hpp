@@ -20,7 +20,28 @@
 #include <utility>
 #include <vector>
 
+#include <uv.h>
+
+#include "backend.hpp"
+
 namespace localsock::detail {
+
+/// The members of the public async classes that only the library uses.
+struct AsyncAccess {
+  static const std::shared_ptr<LoopState>& state(const AsyncLoop& loop) noexcept {
+    return loop.state_;
+  }
+  static const std::shared_ptr<AsyncSocketImpl>& impl(const AsyncSocket& socket) noexcept {
+    return socket.impl_;
+  }
+  // Not make_shared: the constructors are private.
+  static std::shared_ptr<AsyncSocket> make_socket(std::shared_ptr<AsyncSocketImpl> impl) {
+    return std::shared_ptr<AsyncSocket>(new AsyncSocket(std::move(impl)));
+  }
+  static std::shared_ptr<AsyncListener> make_listener(std::shared_ptr<AsyncListenerImpl> impl) {
+    return std::shared_ptr<AsyncListener>(new AsyncListener(std::move(impl)));
+  }
+};
 
 /// Per-loop state, shared by the AsyncLoop and every object on the loop, so that
 /// completions arriving after the AsyncLoop is gone find it still there.
@@ -279,7 +300,7 @@ struct AsyncSocketImpl {
   }
   void post_write_failure() {
     loop->post([weak = std::weak_ptr<AsyncSocket>(self)] {
-      if (auto socket = weak.lock()) socket->impl()->report_write_failure();
+      if (auto socket = weak.lock()) AsyncAccess::impl(*socket)->report_write_failure();
     });
   }
   void report_write_failure() {

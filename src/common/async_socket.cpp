@@ -20,13 +20,13 @@ AsyncSocket::~AsyncSocket() = default;
 AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& options, Mode mode,
                                       ConnectCallback cb, AsyncOptions settings) {
   auto impl = std::make_shared<AsyncSocketImpl>();
-  impl->loop = loop.state();
+  impl->loop = detail::AsyncAccess::state(loop);
   impl->mode = mode;
   impl->settings = settings;
   impl->message_limit = settings.max_message_size;
   impl->queue.set_high(settings.high_water_mark);
   impl->on_connect = std::move(cb);
-  auto socket = std::make_shared<AsyncSocket>(impl);
+  auto socket = detail::AsyncAccess::make_socket(impl);
   impl->self = socket;
   detail::start_connect(impl, options);
   return socket;
@@ -160,9 +160,12 @@ PeerInfo AsyncSocket::peer_info(std::error_code& ec) const {
   }
   return detail::io_peer_info(*impl_, ec);
 }
+PeerInfo AsyncSocket::peer_info() const {
+  return detail::or_throw("AsyncSocket::peer_info", "", [&](auto& ec) { return peer_info(ec); });
+}
 
 std::size_t testing::kept_read_buffer(const AsyncSocket& socket) noexcept {
-  const auto& impl = socket.impl();
+  const auto& impl = detail::AsyncAccess::impl(socket);
   return impl->io ? detail::io_kept_read_buffer(*impl) : 0;
 }
 
@@ -178,13 +181,13 @@ AsyncListener::Ptr AsyncListener::listen(AsyncLoop& loop, const ListenerOptions&
                                          AsyncOptions settings) {
   ec.clear();
   auto impl = std::make_shared<detail::AsyncListenerImpl>();
-  impl->loop = loop.state();
+  impl->loop = detail::AsyncAccess::state(loop);
   impl->mode = mode;
   impl->settings = settings;
   impl->on_accept = std::move(cb);
   detail::listen_start(impl, options, ec);
   if (ec) return nullptr;
-  auto listener = std::make_shared<AsyncListener>(impl);
+  auto listener = detail::AsyncAccess::make_listener(impl);
   impl->self = listener;
   return listener;
 }
@@ -251,7 +254,7 @@ AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::s
   impl->message_limit = settings.max_message_size;
   impl->queue.set_high(settings.high_water_mark);
   impl->state = AsyncSocketImpl::State::open;
-  auto socket = std::make_shared<AsyncSocket>(impl);
+  auto socket = AsyncAccess::make_socket(impl);
   impl->self = socket;
   return socket;
 }

@@ -434,7 +434,7 @@ void accept_all(AsyncListenerImpl& impl, Listener& listener) {
     }
     impl.io->retry.succeeded();
     auto socket = make_socket(std::move(made), impl.loop, impl.mode, impl.settings);
-    if (std::error_code attach_ec = attach(*socket->impl())) {
+    if (std::error_code attach_ec = attach(*AsyncAccess::impl(*socket))) {
       socket->close();
       if (impl.on_accept) impl.on_accept(attach_ec, nullptr);
       continue;

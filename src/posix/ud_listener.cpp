@@ -46,7 +46,7 @@ struct ListenerCore::State {
   std::string leaf;
   FileId file;
   std::atomic<bool> nonblocking{false};
-  bool same_user_only = false;
+  bool current_user_only = false;
 
   localsock::detail::AcceptGate gate;
 
@@ -248,23 +248,20 @@ std::error_code bind_with_mode(int fd, const std::string& path, mode_t mode, int
 
 }  // namespace
 
-ListenerCore ListenerCore::bind(const LocalName& name, SocketType type,
-                                const UdListenerOptions& options, std::error_code& ec) {
-  ListenerCore core = bind_unlogged(name, type, options, ec);
-  localsock::detail::log_step("listen on", name.str(), ec);
-  return core;
-}
+namespace {
 
-ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
-                                         const UdListenerOptions& options, std::error_code& ec) {
+// The listening socket of a bind, ready to accept; nullptr with `ec` set.
+std::unique_ptr<ListenerCore::State> listening_state(const LocalName& name, SocketType type,
+                                                     const UdListenerOptions& options,
+                                                     std::error_code& ec) {
   ec.clear();
   UnixAddress addr;
   if ((ec = make_address(name, addr))) return {};
-  auto s = std::make_unique<State>();
+  auto s = std::make_unique<ListenerCore::State>();
   s->name = name;
   s->type = native_type(type);
   s->nonblocking = options.nonblocking;
-  s->same_user_only = options.same_user_only;
+  s->current_user_only = options.current_user_only;
   // Where accept waits in poll() beside the wake-up pipe, the listening socket is
   // nonblocking; on Linux only in nonblocking mode. Accepted sockets are blocking either
   // way (accept4 does not pass it on).
@@ -292,8 +289,8 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
       ec = last_error();
       return {};
     }
-  } else if (options.mode || options.same_user_only) {
-    const auto mode = static_cast<mode_t>(options.mode.value_or(0600));
+  } else if (options.permissions || options.current_user_only) {
+    const auto mode = static_cast<mode_t>(options.permissions.value_or(0600));
     ec = bind_with_mode(s->fd, path, mode, s->type, options.reclaim_stale, options.backlog);
     listening = true;
   } else {
@@ -316,8 +313,16 @@ ListenerCore ListenerCore::bind_unlogged(const LocalName& name, SocketType type,
     ec = last_error();
     return {};  // ~State removes the file just created.
   }
+  return s;
+}
+
+}  // namespace
+
+ListenerCore ListenerCore::bind(const LocalName& name, SocketType type,
+                                const UdListenerOptions& options, std::error_code& ec) {
   ListenerCore core;
-  core.state_ = std::move(s);
+  core.state_ = listening_state(name, type, options, ec);
+  localsock::detail::log_step("listen on", name.str(), ec);
   return core;
 }
 
@@ -325,7 +330,7 @@ namespace {
 
 // A client of another user, where only this user's are let in: closed at once.
 bool refused_by_uid(const ListenerCore::State& s, int fd) {
-  if (!s.same_user_only) return false;
+  if (!s.current_user_only) return false;
   std::error_code peer_ec;
   const PeerCredentials peer = peer_credentials_of(fd, peer_ec);
   if (!peer_ec && peer.uid == ::geteuid()) return false;
@@ -438,13 +443,19 @@ int ListenerCore::accept_waiting_in_poll(Timeout timeout, std::error_code& ec) {
   return fd;
 }
 
-void ListenerCore::set_nonblocking(bool on) noexcept {
-  if (!state_) return;
+void ListenerCore::set_nonblocking(bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!is_open()) {
+    ec = make_error_code(errc::listener_closed);
+    return;
+  }
   state_->nonblocking = on;
   // Where accept waits in the kernel, the socket itself must not block in this mode.
   if (accept_waits_in_kernel && state_->fd >= 0) {
     const int flags = ::fcntl(state_->fd, F_GETFL);
-    if (flags >= 0) ::fcntl(state_->fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+    if (flags < 0 ||
+        ::fcntl(state_->fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) < 0)
+      ec = last_error();
   }
 }
 void ListenerCore::close() noexcept {

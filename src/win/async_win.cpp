@@ -84,7 +84,7 @@ void start_read(AsyncSocketImpl& impl, std::size_t size);
 bool start_write(AsyncSocketImpl& impl);
 void finish_close_if_idle(AsyncSocketImpl& impl);
 
-std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return impl.self->impl(); }
+std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return AsyncAccess::impl(*impl.self); }
 
 // Assembled messages above this size do not keep their memory once delivered.
 constexpr std::size_t kept_message_capacity = 256 * 1024;
@@ -400,7 +400,7 @@ void io_close(AsyncSocketImpl& impl) {
     return;
   }
   // Nothing pending: finish on the loop's next turn, like a uv_close callback.
-  impl.loop->post([self = impl.self, ref = LoopRef(impl.loop)] { finish_close_if_idle(*self->impl()); });
+  impl.loop->post([self = impl.self, ref = LoopRef(impl.loop)] { finish_close_if_idle(*AsyncAccess::impl(*self)); });
 }
 
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {

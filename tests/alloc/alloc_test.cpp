@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include <uv.h>
+
 #include "doctest_ext.hpp"
 #include "unique_name.hpp"
 

@@ -7,6 +7,7 @@
 #include <localsock/async.hpp>
 #include <localsock/localsock.hpp>
 #include <localsock/testing.hpp>
+#include <uv.h>
 
 #include <algorithm>
 #include <atomic>

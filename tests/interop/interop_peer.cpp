@@ -14,6 +14,7 @@
 // "ready" on stdout once they listen.
 #include <localsock/localsock.hpp>
 #ifndef _WIN32
+#include <localsock/posix/facade.hpp>
 #include <localsock/posix/ud_listener.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
@@ -145,7 +146,7 @@ int fd_serve(const localsock::LocalName& name) {
   char text[256];
   const ssize_t n = ::pread(fds[0].get(), text, sizeof text, 0);
   if (n <= 0) return fail("cannot read through the received descriptor");
-  localsock::LocalSocket(std::move(client))
+  localsock::posix::from_native(std::move(client))
       .write_all(std::as_bytes(std::span(text, static_cast<std::size_t>(n))));
   return 0;
 }

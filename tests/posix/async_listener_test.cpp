@@ -11,6 +11,8 @@
 #include <chrono>
 #include <vector>
 
+#include <uv.h>
+
 #include "doctest_ext.hpp"
 #include "process.hpp"
 #include "unique_name.hpp"

@@ -5,6 +5,8 @@
 
 #include <signal.h>
 
+#include <uv.h>
+
 #include "doctest_ext.hpp"
 #include "unique_name.hpp"
 

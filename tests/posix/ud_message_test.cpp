@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <localsock/capabilities.hpp>
 #include <localsock/posix/ud_datagram.hpp>
+#include <localsock/posix/ud_listener.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
@@ -149,6 +150,27 @@ TEST_CASE("UdSeqpacketListener: accepts message connections by name") {
   std::vector<std::byte> back(64);
   CHECK(c.recv(back).size == 33);
   t.join();
+}
+
+TEST_CASE("UdSeqpacketListener: its errors name UdSeqpacketListener, not UdListener") {
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  auto live = UdSeqpacketListener::bind(name);
+  std::string operation;
+  try {
+    UdSeqpacketListener::bind(name);
+  } catch (const localsock::Error& e) {
+    operation = e.operation();
+  }
+  CHECK(operation == "UdSeqpacketListener::bind");
+  // A byte-stream listener keeps its own name.
+  const LocalName stream_name = LocalName::namespaced(localsock::test::unique_name());
+  auto live_stream = UdListener::bind(stream_name);
+  try {
+    UdListener::bind(stream_name);
+  } catch (const localsock::Error& e) {
+    operation = e.operation();
+  }
+  CHECK(operation == "UdListener::bind");
 }
 
 TEST_CASE("descriptor passing: a pipe's descriptor crosses a stream and works there") {

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <uv.h>
+
 #if !defined(_WIN32)
 #include <sys/resource.h>
 #endif

@@ -7,6 +7,9 @@
 // closing the listener (which removes its socket file).
 #include <localsock/config.hpp>
 #include <localsock/localsock.hpp>
+#if defined(_WIN32)
+#include <localsock/win/facade.hpp>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -306,7 +309,7 @@ void forward_input_until_end(Session<Socket>& x) {
         }
       }
     }
-    x.s.native().cancel_io();
+    win::native(x.s).cancel_io();
   }
 #endif
 }
@@ -363,7 +366,7 @@ int serve(Socket s, const Options& o, bool read_stdin) {
   }
   std::error_code ec;
   const PeerInfo peer = session->s.peer_info(ec);
-  if (peer.pid) note("connected: %s (peer pid %lld)", session->s.name().c_str(), static_cast<long long>(*peer.pid));
+  if (peer.pid) note("connected: %s (peer pid %lld)", session->s.name().str().c_str(), static_cast<long long>(*peer.pid));
   std::thread input;
   try {
     if (session->ep.child || read_stdin) input = std::thread([session] { forward_input(session); });

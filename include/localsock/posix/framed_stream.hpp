@@ -86,10 +86,19 @@ class FramedStream {
 
   /// Waits for the next message's header and returns its size without taking it.
   ReceiveResult peek_size(std::error_code& ec) noexcept;
+  ReceiveResult peek_size() {
+    return localsock::detail::or_throw("FramedStream::peek_size", name(),
+                                       [&](std::error_code& ec) { return peek_size(ec); });
+  }
 
-  /// The underlying byte stream.
   /// Ends one or both directions of the underlying stream (as UdStream::shutdown).
   void shutdown(Shutdown how, std::error_code& ec) noexcept { stream_.shutdown(how, ec); }
+  void shutdown(Shutdown how) {
+    localsock::detail::or_throw("FramedStream::shutdown", name(),
+                                [&](std::error_code& ec) { shutdown(how, ec); });
+  }
+
+  /// The underlying byte stream.
 
   UdStream& stream() noexcept { return stream_; }
   const UdStream& stream() const noexcept { return stream_; }

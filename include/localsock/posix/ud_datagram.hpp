@@ -25,6 +25,10 @@ class UdDatagram : public UdSocket {
   static UdDatagram unbound();
   static UdDatagram unbound(std::error_code& ec);
   static std::pair<UdDatagram, UdDatagram> pair(std::error_code& ec);
+  static std::pair<UdDatagram, UdDatagram> pair() {
+    return localsock::detail::or_throw("UdDatagram::pair", "",
+                                       [](std::error_code& ec) { return pair(ec); });
+  }
 
   UdDatagram(UdDatagram&&) noexcept;
   UdDatagram& operator=(UdDatagram&&) noexcept;
@@ -58,6 +62,10 @@ class UdDatagram : public UdSocket {
   ReceiveResult recv_from(MutableBuffer buf, LocalName& from);
   /// Receives one datagram.
   ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept;
+  ReceiveResult recv(MutableBuffer buf) {
+    return localsock::detail::or_throw("UdDatagram::recv", name_,
+                                       [&](std::error_code& ec) { return recv(buf, ec); });
+  }
 
  private:
   // The socket file bind() created, removed on close: its directory (held open, so that

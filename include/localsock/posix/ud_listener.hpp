@@ -3,17 +3,21 @@
 
 #include <localsock/error.hpp>
 #include <localsock/name.hpp>
+#include <localsock/posix/ud_seqpacket.hpp>
+#include <localsock/posix/ud_socket.hpp>
+#include <localsock/posix/ud_stream.hpp>
 #include <localsock/types.hpp>
 
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <system_error>
 
 namespace localsock::posix {
 
-enum class SocketType;
-class UdStream;
+class FramedStream;
 
 /// Options of a Unix-domain listener.
 struct UdListenerOptions {
@@ -37,14 +41,14 @@ struct UdListenerOptions {
   /// sun_path, `/proc/self/fd/N/s`, N the directory's descriptor during the bind). The
   /// listener's name() is the path asked for.
   /// Unset: the process umask decides.
-  std::optional<std::uint32_t> mode{};
+  std::optional<std::uint32_t> permissions{};
   /// accept() reports `errc::would_block` instead of waiting.
   bool nonblocking = false;
   /// Accept only peers running as this process's effective user: others are
-  /// disconnected at once and accept goes on waiting. A filesystem name without a `mode`
+  /// disconnected at once and accept goes on waiting. A filesystem name without `permissions`
   /// gets 0600. This is the check that protects abstract names, which have no
   /// permissions.
-  bool same_user_only = false;
+  bool current_user_only = false;
   /// Send and receive buffer size of the connections (SO_SNDBUF/SO_RCVBUF; a hint the
   /// kernel may round). Unset: the system default.
   std::optional<int> buffer_size{};
@@ -64,7 +68,7 @@ class ListenerCore {
                            const UdListenerOptions& options, std::error_code& ec);
   /// A connected descriptor, or -1 with `ec` set.
   int accept(Timeout timeout, std::error_code& ec);
-  void set_nonblocking(bool on) noexcept;
+  void set_nonblocking(bool on, std::error_code& ec) noexcept;
   void close() noexcept;
   bool is_open() const noexcept;
   int native_handle() const noexcept;
@@ -73,12 +77,27 @@ class ListenerCore {
   struct State;  // defined in ud_listener.cpp
 
  private:
-  static ListenerCore bind_unlogged(const LocalName& name, SocketType type,
-                                    const UdListenerOptions& options, std::error_code& ec);
   int accept_waiting_in_kernel(Timeout timeout, std::error_code& ec);
   int accept_waiting_in_poll(Timeout timeout, std::error_code& ec);
   std::unique_ptr<State> state_;
 };
+
+/// What a listener of `Socket` connections calls itself in the errors it throws.
+template <typename Socket>
+inline constexpr std::string_view listener_type = "BasicUdListener";
+template <>
+inline constexpr std::string_view listener_type<UdStream> = "UdListener";
+template <>
+inline constexpr std::string_view listener_type<UdSeqpacket> = "UdSeqpacketListener";
+template <>
+inline constexpr std::string_view listener_type<FramedStream> = "BasicUdListener<FramedStream>";
+
+/// Throws localsock::Error for `ec`, naming the operation `what` of a listener of
+/// `Socket` connections (the text is made on the error path only).
+template <typename Socket>
+void throw_listener_error(const std::error_code& ec, std::string_view what, std::string_view name) {
+  if (ec) localsock::detail::throw_if(ec, std::string(listener_type<Socket>) + "::" + std::string(what), name);
+}
 
 }  // namespace detail
 
@@ -104,7 +123,7 @@ class BasicUdListener {
   static BasicUdListener bind(const LocalName& name, const UdListenerOptions& options = {}) {
     std::error_code ec;
     auto l = bind(name, options, ec);
-    localsock::detail::throw_if(ec, "UdListener::bind", name.str());
+    detail::throw_listener_error<Socket>(ec, "bind", name.str());
     return l;
   }
   static BasicUdListener bind(const LocalName& name, const UdListenerOptions& options,
@@ -122,7 +141,7 @@ class BasicUdListener {
     const std::string name = core_.name().str();
     std::error_code ec;
     Socket s = accept(ec);
-    localsock::detail::throw_if(ec, "UdListener::accept", name);
+    detail::throw_listener_error<Socket>(ec, "accept", name);
     return s;
   }
   /// Waits at most `timeout` for a client; `errc::timed_out` after it.
@@ -131,9 +150,22 @@ class BasicUdListener {
     const int fd = core_.accept(timeout, ec);
     return fd < 0 ? Socket() : Socket(fd, std::move(name));
   }
+  Socket accept_for(Timeout timeout) {
+    const std::string name = core_.name().str();  // as in accept()
+    std::error_code ec;
+    Socket s = accept_for(timeout, ec);
+    detail::throw_listener_error<Socket>(ec, "accept_for", name);
+    return s;
+  }
 
-  /// Switches accept() between waiting and returning `errc::would_block`.
-  void set_nonblocking(bool on) noexcept { core_.set_nonblocking(on); }
+  /// Switches accept() between waiting and returning `errc::would_block`;
+  /// `errc::listener_closed` once closed.
+  void set_nonblocking(bool on, std::error_code& ec) noexcept { core_.set_nonblocking(on, ec); }
+  void set_nonblocking(bool on) {
+    std::error_code ec;
+    set_nonblocking(on, ec);
+    detail::throw_listener_error<Socket>(ec, "set_nonblocking", name().str());
+  }
   /// Stops the listener: wakes blocked accepts, closes the socket and removes the socket
   /// file it created. Idempotent; safe from any thread.
   void close() noexcept { core_.close(); }
@@ -145,6 +177,9 @@ class BasicUdListener {
   detail::ListenerCore core_;
 };
 
+/// A listener producing UdStream connections.
 using UdListener = BasicUdListener<UdStream>;
+/// A listener producing UdSeqpacket connections.
+using UdSeqpacketListener = BasicUdListener<UdSeqpacket>;
 
 }  // namespace localsock::posix

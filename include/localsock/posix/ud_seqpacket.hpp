@@ -43,14 +43,26 @@ class UdSeqpacket : public UdSocket {
   std::size_t max_message_size() const;
   /// Sends one message with descriptors attached (SCM_RIGHTS).
   void send_with_fds(ConstBuffer msg, std::span<const int> fds, std::error_code& ec) noexcept;
+  void send_with_fds(ConstBuffer msg, std::span<const int> fds) {
+    localsock::detail::or_throw("UdSeqpacket::send_with_fds", name_,
+                                [&](std::error_code& ec) { send_with_fds(msg, fds, ec); });
+  }
 
   /// Sends one message with this process's credentials attached (SCM_CREDENTIALS;
   /// Linux, else `errc::not_supported`).
   void send_with_credentials(ConstBuffer msg, std::error_code& ec) noexcept;
+  void send_with_credentials(ConstBuffer msg) {
+    localsock::detail::or_throw("UdSeqpacket::send_with_credentials", name_,
+                                [&](std::error_code& ec) { send_with_credentials(msg, ec); });
+  }
 
   /// Waits for the next message and returns its size without taking it.
   /// `ReceiveResult::end` is set at end of stream.
   ReceiveResult peek_size(std::error_code& ec) noexcept;
+  ReceiveResult peek_size() {
+    return localsock::detail::or_throw("UdSeqpacket::peek_size", name_,
+                                       [&](std::error_code& ec) { return peek_size(ec); });
+  }
 
   /// Receives one message into `buf`. On `errc::message_truncated` the returned size is
   /// the size needed and the message is still queued.
@@ -65,9 +77,19 @@ class UdSeqpacket : public UdSocket {
   /// on a seqpacket socket carries on Linux.
   ReceiveResult recv_with_credentials(MutableBuffer buf, std::optional<PeerCredentials>& credentials,
                                       std::error_code& ec) noexcept;
+  ReceiveResult recv_with_credentials(MutableBuffer buf, std::optional<PeerCredentials>& credentials) {
+    return localsock::detail::or_throw(
+        "UdSeqpacket::recv_with_credentials", name_,
+        [&](std::error_code& ec) { return recv_with_credentials(buf, credentials, ec); });
+  }
   /// Receives one message with up to `max_fds` descriptors (see UdStream::read_with_fds).
   ReceiveResult recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds, std::size_t max_fds,
                               std::error_code& ec);
+  ReceiveResult recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds, std::size_t max_fds) {
+    return localsock::detail::or_throw(
+        "UdSeqpacket::recv_with_fds", name_,
+        [&](std::error_code& ec) { return recv_with_fds(buf, fds, max_fds, ec); });
+  }
 
  private:
   // The growing receive for limits too large for its overflow space: peeks the size first.
@@ -75,8 +97,3 @@ class UdSeqpacket : public UdSocket {
 };
 
 }  // namespace localsock::posix
-
-/// A listener producing UdSeqpacket connections.
-namespace localsock::posix {
-using UdSeqpacketListener = BasicUdListener<UdSeqpacket>;
-}

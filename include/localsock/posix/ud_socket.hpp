@@ -65,9 +65,17 @@ class UdSocket {
   /// The longest a receive waits (SO_RCVTIMEO); then `errc::timed_out`, and nothing is
   /// lost. `infinite` waits forever (the default); zero is taken as 1 ms.
   void set_read_timeout(Timeout t, std::error_code& ec) noexcept;
+  void set_read_timeout(Timeout t) {
+    localsock::detail::or_throw("UdSocket::set_read_timeout", name_,
+                                [&](std::error_code& ec) { set_read_timeout(t, ec); });
+  }
   /// The longest a send waits for room (SO_SNDTIMEO); then `errc::timed_out`, or the
   /// bytes a stream write did take.
   void set_write_timeout(Timeout t, std::error_code& ec) noexcept;
+  void set_write_timeout(Timeout t) {
+    localsock::detail::or_throw("UdSocket::set_write_timeout", name_,
+                                [&](std::error_code& ec) { set_write_timeout(t, ec); });
+  }
 
   /// Asks the kernel to attach the sender's credentials to everything this socket
   /// receives from now on (SO_PASSCRED; Linux). Turn it on before the peer sends; the

@@ -48,8 +48,16 @@ class UdStream : public UdSocket {
 
   /// Scatter read into several buffers with one system call (readv).
   std::size_t read_vectored(std::span<const MutableBuffer> bufs, std::error_code& ec) noexcept;
+  std::size_t read_vectored(std::span<const MutableBuffer> bufs) {
+    return localsock::detail::or_throw("UdStream::read_vectored", name_,
+                                       [&](std::error_code& ec) { return read_vectored(bufs, ec); });
+  }
   /// Gather write from several buffers with one system call (writev semantics).
   std::size_t write_vectored(std::span<const ConstBuffer> bufs, std::error_code& ec) noexcept;
+  std::size_t write_vectored(std::span<const ConstBuffer> bufs) {
+    return localsock::detail::or_throw("UdStream::write_vectored", name_,
+                                       [&](std::error_code& ec) { return write_vectored(bufs, ec); });
+  }
 
   /// Writes at least one byte of `buf` together with descriptors (SCM_RIGHTS); the
   /// descriptors travel with the first byte written. `buf` must not be empty.
@@ -66,6 +74,11 @@ class UdStream : public UdSocket {
   /// Writes at least one byte of `buf` with this process's credentials attached
   /// (SCM_CREDENTIALS; Linux, else `errc::not_supported`). `buf` must not be empty.
   std::size_t write_with_credentials(ConstBuffer buf, std::error_code& ec) noexcept;
+  std::size_t write_with_credentials(ConstBuffer buf) {
+    return localsock::detail::or_throw(
+        "UdStream::write_with_credentials", name_,
+        [&](std::error_code& ec) { return write_with_credentials(buf, ec); });
+  }
   /// Reads like read_some and reports the sender's credentials of those bytes in
   /// `credentials` (empty unless this socket passes credentials, see
   /// set_pass_credentials). Bytes sent with different credentials are never merged
@@ -73,8 +86,12 @@ class UdStream : public UdSocket {
   ReceiveResult read_with_credentials(MutableBuffer buf,
                                       std::optional<PeerCredentials>& credentials,
                                       std::error_code& ec) noexcept;
+  ReceiveResult read_with_credentials(MutableBuffer buf,
+                                      std::optional<PeerCredentials>& credentials) {
+    return localsock::detail::or_throw(
+        "UdStream::read_with_credentials", name_,
+        [&](std::error_code& ec) { return read_with_credentials(buf, credentials, ec); });
+  }
 };
 
 }  // namespace localsock::posix
-
-#include <localsock/posix/ud_listener.hpp>

@@ -12,6 +12,7 @@
 /// (on in the test builds; <localsock/config.hpp> then defines LOCALSOCK_FAULT_INJECTION).
 /// Without it, every fault and hook point compiles to nothing, and arm_fault, faults_left
 /// and set_hook do not exist; clear_faults always does (it has nothing to clear then).
+/// Not installed: for the library and its own tests (src/include).
 
 #include <cstddef>
 #include <functional>

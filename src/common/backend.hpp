@@ -4,9 +4,12 @@
 // The one place that chooses the backend for the portable facade: the named-pipe
 // module on Windows, Unix-domain sockets elsewhere. Each build has exactly one. What is
 // here only maps the facade's options and calls onto the backend's; the I/O is the
-// backend's.
+// backend's. Not installed: the facade's public headers name only SocketImpl and
+// ListenerImpl, which are defined here, so users never parse a backend header.
 
 #include <localsock/config.hpp>
+#include <localsock/local_listener.hpp>
+#include <localsock/local_socket.hpp>
 #include <localsock/name.hpp>
 #include <localsock/options.hpp>
 #include <localsock/peer.hpp>
@@ -22,16 +25,10 @@
 #include <localsock/win/named_pipe.hpp>
 #else
 #include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/ud_listener.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
 #endif
-
-namespace localsock {
-
-/// What a connection carries: a byte stream, or messages whose boundaries are kept.
-enum class Mode { bytes, messages };
-
-}  // namespace localsock
 
 namespace localsock::detail {
 
@@ -96,6 +93,16 @@ PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
   return s;
 }
 
+// A pipe listener keeps the setting in the object; it cannot fail on an open one.
+template <typename L>
+void listener_set_nonblocking(L& l, bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  if (l.is_open())
+    l.set_nonblocking(on);
+  else
+    ec = make_error_code(errc::listener_closed);
+}
+
 // Pipe streams keep these settings in the object; they cannot fail on an open one.
 template <typename S>
 bool require_open(const S& s, std::error_code& ec) noexcept {
@@ -158,11 +165,16 @@ PlatformListener<M> bind_listener(const ListenerOptions& o, std::error_code& ec)
   posix::UdListenerOptions native;
   native.backlog = o.backlog();
   native.reclaim_stale = o.reclaim_stale();
-  native.mode = o.permissions();
+  native.permissions = o.permissions();
   native.nonblocking = o.nonblocking();
-  native.same_user_only = o.current_user_only();
+  native.current_user_only = o.current_user_only();
   if (auto size = o.buffer_size()) native.buffer_size = static_cast<int>(*size);
   return PlatformListener<M>::bind(o.name(), native, ec);
+}
+
+template <typename L>
+void listener_set_nonblocking(L& l, bool on, std::error_code& ec) noexcept {
+  l.set_nonblocking(on, ec);
 }
 
 // The socket that holds the descriptor: a framed stream's byte stream, else itself.
@@ -233,6 +245,54 @@ static_assert(MessageBackend<posix::FramedStream>);
 static_assert(MessageBackend<posix::UdSeqpacket>);
 
 #endif
+
+/// The connection a facade socket of mode `M` holds: the backend's object and the name
+/// its errors mention. One allocation per connection (at connect or accept), shared by
+/// the two halves of a split socket; nothing on the I/O paths allocates.
+template <Mode M>
+struct SocketImpl {
+  PlatformSocket<M> io;
+  LocalName name;
+};
+
+/// The listener a facade listener of mode `M` holds.
+template <Mode M>
+struct ListenerImpl {
+  PlatformListener<M> io;
+};
+
+/// The name of a facade object that holds nothing.
+const LocalName& no_name() noexcept;
+
+/// Wraps backend objects in facade objects and takes them out again: for the library's
+/// own use, and for the native conversions of <localsock/posix/facade.hpp> and
+/// <localsock/win/facade.hpp>.
+struct FacadeAccess {
+  template <Mode M>
+  static BasicLocalSocket<M> wrap(PlatformSocket<M>&& io, LocalName name) {
+    return BasicLocalSocket<M>(
+        std::make_shared<SocketImpl<M>>(SocketImpl<M>{std::move(io), std::move(name)}));
+  }
+  /// The socket's connection, made (closed) for a socket that holds none.
+  template <Mode M>
+  static SocketImpl<M>& impl(BasicLocalSocket<M>& s) {
+    if (!s.io_) s.io_ = std::make_shared<SocketImpl<M>>();
+    return *s.io_;
+  }
+  template <Mode M>
+  static const SocketImpl<M>* impl(const BasicLocalSocket<M>& s) noexcept {
+    return s.io_.get();
+  }
+  template <Mode M>
+  static BasicLocalListener<M> wrap(PlatformListener<M>&& io) {
+    return BasicLocalListener<M>(std::make_unique<ListenerImpl<M>>(ListenerImpl<M>{std::move(io)}));
+  }
+  template <Mode M>
+  static ListenerImpl<M>& impl(BasicLocalListener<M>& l) {
+    if (!l.impl_) l.impl_ = std::make_unique<ListenerImpl<M>>();
+    return *l.impl_;
+  }
+};
 
 static_assert(StreamBackend<PlatformSocket<Mode::bytes>>);
 static_assert(MessageBackend<PlatformSocket<Mode::messages>>);

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// @file
+/// The Unix-domain-socket objects behind the portable facade, for the native features
+/// (descriptor passing, credentials, the descriptor itself): reach the backend object of
+/// a LocalSocket or a listener, take it out, or wrap one in.
+///
+/// `posix::native(socket)` lends the backend object; `posix::take_native(std::move(s))`
+/// moves it out and leaves `s` empty; `posix::from_native(backend)` wraps a backend object
+/// in the facade type of its mode.
+
+#include <localsock/config.hpp>
+#include <localsock/local_listener.hpp>
+#include <localsock/local_socket.hpp>
+#include <localsock/name.hpp>
+#include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/ud_listener.hpp>
+#include <localsock/posix/ud_seqpacket.hpp>
+#include <localsock/posix/ud_stream.hpp>
+
+namespace localsock::posix {
+
+#if defined(LOCALSOCK_MESSAGE_FRAMING)
+/// The connection behind a LocalMessageSocket: frames over a byte stream in this build
+/// (Unix systems without seqpacket, or the message_framing build option).
+using MessageStream = FramedStream;
+#else
+/// The connection behind a LocalMessageSocket: SOCK_SEQPACKET in this build.
+using MessageStream = UdSeqpacket;
+#endif
+/// The listener behind a LocalMessageListener.
+using MessageListener = BasicUdListener<MessageStream>;
+
+/// The backend object of `s`, lent for native calls (a closed one for an empty socket).
+/// It stays `s`'s: closing it closes `s`.
+UdStream& native(LocalSocket& s);
+MessageStream& native(LocalMessageSocket& s);
+UdListener& native(LocalListener& l);
+MessageListener& native(LocalMessageListener& l);
+
+/// Takes the backend object out of `s`, which becomes empty.
+UdStream take_native(LocalSocket&& s);
+MessageStream take_native(LocalMessageSocket&& s);
+UdListener take_native(LocalListener&& l);
+MessageListener take_native(LocalMessageListener&& l);
+
+/// Wraps a backend object in the facade type of its mode. `name` is the name the
+/// socket's errors and name() report; empty: the one the backend object carries.
+LocalSocket from_native(UdStream&& s, LocalName name = {});
+LocalMessageSocket from_native(MessageStream&& s, LocalName name = {});
+LocalListener from_native(UdListener&& l);
+LocalMessageListener from_native(MessageListener&& l);
+
+}  // namespace localsock::posix
