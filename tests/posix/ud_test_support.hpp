@@ -27,6 +27,7 @@
 #include <fstream>
 #include <thread>
 
+#include <localsock/config.hpp>
 #include <localsock/testing.hpp>
 #include <localsock/logging.hpp>
 
