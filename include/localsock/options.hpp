@@ -31,6 +31,7 @@ class ListenerOptions {
   /// every client's uid is checked (SO_PEERCRED), which also protects abstract names.
   /// Windows: the pipe's descriptor grants access to this user alone and every client's
   /// user is checked. Other clients are disconnected and accept goes on waiting.
+  /// Default: on for a per-user name (LocalName::per_user), else off.
   ListenerOptions& current_user_only(bool on) noexcept { current_user_only_ = on; return *this; }
   /// Unix: permission bits of a filesystem name's socket file (0600: the owner only),
   /// in place from the first instant. Windows: not used (see security_descriptor).
@@ -58,7 +59,7 @@ class ListenerOptions {
 
   const LocalName& name() const noexcept { return name_; }
   bool nonblocking() const noexcept { return nonblocking_; }
-  bool current_user_only() const noexcept { return current_user_only_; }
+  bool current_user_only() const noexcept { return current_user_only_.value_or(name_.is_per_user()); }
   std::optional<std::uint32_t> permissions() const noexcept { return permissions_; }
   const std::string& security_descriptor() const noexcept { return sddl_; }
   bool accept_remote() const noexcept { return accept_remote_; }
@@ -71,7 +72,7 @@ class ListenerOptions {
  private:
   LocalName name_;
   bool nonblocking_ = false;
-  bool current_user_only_ = false;
+  std::optional<bool> current_user_only_;
   std::optional<std::uint32_t> permissions_;
   std::string sddl_;
   bool accept_remote_ = false;
