@@ -2,9 +2,11 @@
 #pragma once
 
 #include <localsock/name.hpp>
+#include <localsock/peer.hpp>
 #include <localsock/types.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -96,15 +98,36 @@ class ConnectOptions {
   ConnectOptions& timeout(Timeout t) noexcept { timeout_ = t; return *this; }
   /// The connected socket starts in nonblocking mode.
   ConnectOptions& nonblocking(bool on) noexcept { nonblocking_ = on; return *this; }
+  /// After connecting, check that the server runs as this process's user; otherwise
+  /// close the connection and fail with `errc::access_denied` (a squatter that took
+  /// the name first is never talked to). Default: on for a per-user name
+  /// (LocalName::per_user), else off.
+  /// @note POSIX: the server's uid from the socket (SO_PEERCRED, getpeereid).
+  /// @note Windows: the user of the pipe's server process (its token), or where that
+  /// cannot be read, the owner of the pipe object (which its creator's user owns).
+  ConnectOptions& current_user_only(bool on) noexcept { current_user_only_ = on; return *this; }
+  /// After connecting (and after the current_user_only check), call `check` with what
+  /// the system says about the server; when it returns false, close the connection and
+  /// fail with `errc::access_denied`. For servers that run as another account (a
+  /// service): `expect_server([](const PeerInfo& p) { return p.uid == 0; })`. Called on
+  /// the connecting thread (the thread pool for AsyncSocket::connect).
+  ConnectOptions& expect_server(std::function<bool(const PeerInfo&)> check) {
+    expect_server_ = std::move(check);
+    return *this;
+  }
 
   const LocalName& name() const noexcept { return name_; }
   Timeout timeout() const noexcept { return timeout_; }
   bool nonblocking() const noexcept { return nonblocking_; }
+  bool current_user_only() const noexcept { return current_user_only_.value_or(name_.is_per_user()); }
+  const std::function<bool(const PeerInfo&)>& expect_server() const noexcept { return expect_server_; }
 
  private:
   LocalName name_;
   Timeout timeout_{10'000};
   bool nonblocking_ = false;
+  std::optional<bool> current_user_only_;
+  std::function<bool(const PeerInfo&)> expect_server_;
 };
 
 }  // namespace localsock

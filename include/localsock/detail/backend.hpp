@@ -7,6 +7,7 @@
 // backend's.
 
 #include <localsock/config.hpp>
+#include <localsock/detail/server_check.hpp>
 #include <localsock/name.hpp>
 #include <localsock/options.hpp>
 #include <localsock/peer.hpp>
@@ -93,6 +94,7 @@ template <Mode M>
 PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
   auto s = PlatformSocket<M>::connect(o.name(), o.timeout(), ec);
   if (!ec) s.set_nonblocking(o.nonblocking());
+  verify_server(o, s, ec);
   return s;
 }
 
@@ -226,6 +228,7 @@ template <Mode M>
 PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
   auto s = PlatformSocket<M>::connect(o.name(), o.timeout(), ec);
   if (!ec && o.nonblocking()) set_nonblocking(s, true, ec);
+  verify_server(o, s, ec);
   return ec ? PlatformSocket<M>() : std::move(s);
 }
 
