@@ -19,6 +19,7 @@
 #include "../common/accept_gate.hpp"
 #include "../common/faults.hpp"
 #include "../common/log.hpp"
+#include "default_security.hpp"
 #include "pipe_name.hpp"
 #include "win_error.hpp"
 
@@ -1125,6 +1126,7 @@ PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& op
     if (ec) return {};
     sddl = "D:P(A;;GA;;;" + s->user_sid + ")";
   }
+  if (sddl.empty() && !default_pipe_sddl(sddl, ec)) return {};
   if (!sddl.empty()) {
     if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(
             widen(sddl).c_str(), SDDL_REVISION_1, &s->descriptor, nullptr)) {
