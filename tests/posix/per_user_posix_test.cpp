@@ -192,3 +192,76 @@ TEST_CASE("per_user (Unix): another user can neither bind nor connect to this us
   }
 }
 
+namespace {
+
+// Run as another user: squats `name` (a message listener) and reports whether anyone
+// talked to it. Exit 0: told to stop, and no client sent anything else; 1: a client
+// sent something; 2: never told to stop; 3: the bind failed.
+localsock::test::RegisterChild squatter("squatter", [](const std::vector<std::string>& a) {
+  const LocalName name = a.at(0) == "path" ? LocalName::path(a.at(1)) : LocalName::namespaced(a.at(1));
+  std::error_code ec;
+  auto listener = localsock::LocalMessageListener::bind(
+      localsock::ListenerOptions(name).permissions(0777), ec);
+  if (ec) {
+    std::fprintf(stderr, "squatter bind: %s\n", ec.message().c_str());
+    return 3;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto s = listener.accept_for(std::chrono::milliseconds(200), ec);
+    if (ec) continue;
+    s.set_read_timeout(std::chrono::seconds(2), ec);
+    std::string got;
+    const auto r = s.recv(got, 64, ec);
+    if (ec || r.end) continue;  // a client that left without a word
+    return got == "stop" ? 0 : 1;
+  }
+  return 2;
+});
+
+}  // namespace
+
+TEST_CASE("current_user_only (Unix): a squatter of another user is refused, never talked to") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: switching to another user (setpriv to nobody) needs root");
+    return;
+  }
+  const passwd* nobody = ::getpwnam("nobody");
+  REQUIRE(nobody != nullptr);
+  // A plain name anyone may take first: abstract on Linux; elsewhere a socket file in a
+  // shared directory (namespaced names there are already per user).
+  const bool abstract = localsock::capabilities().abstract_names;
+  const std::string text = abstract ? localsock::test::unique_name("lsq")
+                                    : "/tmp/" + localsock::test::unique_name("lsq") + ".sock";
+  const LocalName name = abstract ? LocalName::namespaced(text) : LocalName::path(text);
+  auto child = localsock::test::Child::spawn(
+      "/usr/bin/setpriv",
+      {"--reuid=" + std::to_string(nobody->pw_uid), "--regid=" + std::to_string(nobody->pw_gid),
+       "--clear-groups", localsock::test::self_path(), "--child", "squatter", abstract ? "abstract" : "path",
+       text});
+  // Wait for the squatter, with a client that checks nothing (and says nothing).
+  bool up = false;
+  for (int i = 0; i < 500 && !up; ++i) {
+    std::error_code ec;
+    localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).current_user_only(false), ec);
+    up = !ec;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(up);
+  std::error_code ec;
+  auto refused = localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).current_user_only(true), ec);
+  CHECK(ec == errc::access_denied);
+  CHECK_FALSE(refused.is_open());
+  // A SingleInstance on that name is a secondary (the name is live) and will not hand
+  // its message to the squatter.
+  localsock::SingleInstance app(name, [](std::string, const localsock::PeerInfo&) {}, ec);
+  REQUIRE_FALSE(ec);
+  CHECK_FALSE(app.is_primary());
+  app.send("secret", ec);
+  CHECK(ec == errc::access_denied);
+  // Tell the squatter to stop: it exits 0 only if nothing else reached it.
+  auto stop = localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).current_user_only(false));
+  stop.send("stop");
+  CHECK(child.wait() == 0);
+  if (!abstract) ::unlink((text + ".lock").c_str());
+}
