@@ -112,8 +112,10 @@ TEST_CASE("single instance: the first is primary; a second's message is delivere
   std::lock_guard lock(inbox.m);
   REQUIRE(inbox.messages.size() == 1);
   CHECK(inbox.messages[0] == "open file.txt");
-  REQUIRE(inbox.senders[0].pid.has_value());
-  CHECK(*inbox.senders[0].pid == static_cast<std::int64_t>(localsock::test::current_pid()));
+  if (localsock::capabilities().peer_pid) {  // not told by getpeereid (BSD, generic flavor)
+    REQUIRE(inbox.senders[0].pid.has_value());
+    CHECK(*inbox.senders[0].pid == static_cast<std::int64_t>(localsock::test::current_pid()));
+  }
   std::error_code ec;
   primary.send("x", ec);
   CHECK(ec == errc::wrong_end);
@@ -203,9 +205,10 @@ TEST_CASE("single instance (async): the primary receives messages on its loop") 
 
 TEST_CASE("single instance: simultaneous launches give exactly one primary and every other message delivered") {
   constexpr int launches = 20;
-  // Natively 20 rounds of 20 processes take a few seconds; under Wine, where starting a
-  // process costs far more, 2 rounds keep the suite within its timeout.
-  const int rounds = slow_processes() ? 2 : 20;
+  // Natively 20 rounds of 20 processes take a few seconds. Under Wine, where starting a
+  // process costs far more (and 20 starting at once slow every other Wine process, other
+  // suites running beside this one included), one round of 20 is run.
+  const int rounds = slow_processes() ? 1 : 20;
   for (int round = 0; round < rounds; ++round) {
     const std::string app = localsock::test::unique_name("sr");
     std::vector<localsock::test::Child> children;
