@@ -44,7 +44,8 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
       std::error_code peer_ec;
       const PeerInfo sender = sock->peer_info(peer_ec);
       try {
-        impl->handler(std::string(reinterpret_cast<const char*>(ev.data.data()), ev.data.size()), sender);
+        impl->handler(std::string(reinterpret_cast<const char*>(ev.data.data()), ev.data.size()),
+                      sender);
       } catch (...) {
         impl->finish(sock);  // not acknowledged: the sender learns it was not taken
         return;
@@ -58,12 +59,12 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
   }
 };
 
-AsyncSingleInstance::AsyncSingleInstance(std::shared_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+AsyncSingleInstance::AsyncSingleInstance(std::shared_ptr<Impl> impl) noexcept
+    : impl_(std::move(impl)) {}
 
-std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(AsyncLoop& loop,
-                                                                const SingleInstanceOptions& options,
-                                                                InstanceMessageHandler on_message,
-                                                                std::error_code& ec) {
+std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(
+    AsyncLoop& loop, const SingleInstanceOptions& options, InstanceMessageHandler on_message,
+    std::error_code& ec) {
   auto impl = std::make_shared<Impl>(options);
   impl->handler = std::move(on_message);
   std::weak_ptr<Impl> weak = impl;
@@ -74,7 +75,9 @@ std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(AsyncLoop& loop,
       [&](bool reclaim, std::error_code& e) {
         impl->listener = AsyncListener::listen(
             loop,
-            ListenerOptions(options.name()).reclaim_stale(reclaim).current_user_only(options.current_user_only()),
+            ListenerOptions(options.name())
+                .reclaim_stale(reclaim)
+                .current_user_only(options.current_user_only()),
             Mode::messages,
             [weak](std::error_code accept_ec, AsyncSocket::Ptr s) {
               auto self = weak.lock();
@@ -92,9 +95,8 @@ std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(AsyncLoop& loop,
   return std::make_unique<AsyncSingleInstance>(std::move(impl));
 }
 
-std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(AsyncLoop& loop,
-                                                                const SingleInstanceOptions& options,
-                                                                InstanceMessageHandler on_message) {
+std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(
+    AsyncLoop& loop, const SingleInstanceOptions& options, InstanceMessageHandler on_message) {
   return detail::or_throw("AsyncSingleInstance::start", options.name().str(), [&](auto& ec) {
     return start(loop, options, std::move(on_message), ec);
   });

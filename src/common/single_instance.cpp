@@ -108,7 +108,8 @@ InstanceLock elect_primary(const SingleInstanceOptions& o,
   return ec ? InstanceLock{} : std::move(lock);
 }
 
-void send_to_primary(const SingleInstanceOptions& o, std::string_view message, std::error_code& ec) {
+void send_to_primary(const SingleInstanceOptions& o, std::string_view message,
+                     std::error_code& ec) {
   const bool timed = o.timeout() != infinite;
   const auto deadline = Clock::now() + (timed ? o.timeout() : Timeout::zero());
   auto left = [&]() -> Timeout {
@@ -193,23 +194,26 @@ struct SingleInstance::Impl {
   }
 };
 
-SingleInstance::SingleInstance(const SingleInstanceOptions& options, InstanceMessageHandler on_message,
-                               std::error_code& ec)
+SingleInstance::SingleInstance(const SingleInstanceOptions& options,
+                               InstanceMessageHandler on_message, std::error_code& ec)
     : impl_(std::make_unique<Impl>(options)) {
   impl_->handler = std::move(on_message);
   Impl& impl = *impl_;
   impl.lock = detail::elect_primary(
       options,
       [&](bool reclaim, std::error_code& e) {
-        impl.listener = LocalMessageListener::bind(
-            ListenerOptions(options.name()).reclaim_stale(reclaim).current_user_only(options.current_user_only()),
-            e);
+        impl.listener =
+            LocalMessageListener::bind(ListenerOptions(options.name())
+                                           .reclaim_stale(reclaim)
+                                           .current_user_only(options.current_user_only()),
+                                       e);
       },
       ec);
   if (!ec && impl.lock.held()) impl.thread = std::thread([&impl] { impl.serve(); });
 }
 
-SingleInstance::SingleInstance(const SingleInstanceOptions& options, InstanceMessageHandler on_message) {
+SingleInstance::SingleInstance(const SingleInstanceOptions& options,
+                               InstanceMessageHandler on_message) {
   std::error_code ec;
   *this = SingleInstance(options, std::move(on_message), ec);
   detail::throw_if(ec, "SingleInstance", options.name().str());

@@ -25,7 +25,8 @@ InstanceLock InstanceLock::try_acquire(const LocalName& name, std::error_code& e
   // file could be held forever (or be a link to a file of ours).
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
-    ec = errno == ELOOP ? make_error_code(errc::access_denied) : std::error_code(errno, std::system_category());
+    ec = errno == ELOOP ? make_error_code(errc::access_denied)
+                        : std::error_code(errno, std::system_category());
     return {};
   }
   InstanceLock lock;

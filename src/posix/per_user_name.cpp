@@ -96,7 +96,8 @@ PerUserName per_user_name(std::string_view app, bool session, std::error_code& e
   const std::string dir = base + "/" + dir_leaf + "/";
   constexpr std::string_view suffix = ".sock";
   const std::size_t used = dir.size() + suffix.size();
-  const std::size_t room = used < posix::detail::max_path_length ? posix::detail::max_path_length - used : 0;
+  const std::size_t room =
+      used < posix::detail::max_path_length ? posix::detail::max_path_length - used : 0;
   const std::string leaf = per_user_leaf(id, room);
   if (leaf.empty()) {
     ec = make_error_code(errc::name_too_long);
