@@ -12,4 +12,5 @@
 #include <localsock/name.hpp>
 #include <localsock/options.hpp>
 #include <localsock/peer.hpp>
+#include <localsock/single_instance.hpp>
 #include <localsock/types.hpp>

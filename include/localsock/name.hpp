@@ -54,6 +54,40 @@ class LocalName {
   /// As above, reporting through `ec`; returns an empty LocalName on error.
   static LocalName namespaced(std::string_view name, std::error_code& ec);
 
+  /// A name only the current user's processes can hold or reach, for `app` (an
+  /// application id such as `org.example.editor`). Client and listener both call it.
+  /// @note POSIX: a socket file `<dir>/<app>.sock` (kind `path`) in a private directory:
+  /// `$XDG_RUNTIME_DIR/localsock` when `$XDG_RUNTIME_DIR` is a directory of this user
+  /// that nobody else may enter, else `localsock-<uid>` in `$TMPDIR` (per user on
+  /// macOS) or `/tmp`. The directory is created (mode 0700) when missing, without
+  /// following a symbolic link, and refused (`errc::access_denied`) unless it is a
+  /// directory of this user with no access for group or others; the directory above it
+  /// must be one where nobody else can replace it (this user's or root's, and not
+  /// writable by others, or sticky like /tmp).
+  /// @note Windows: a pipe (kind `namespaced`) `localsock-<SID>-<app>`: pipe names are
+  /// global across sessions, so the user's SID is part of the name.
+  /// @note Length: `app` is used as given when it is made of ASCII letters, digits,
+  /// `.`, `_` and `-` (not starting with `.`) and the whole name fits the platform's
+  /// limit; otherwise it is replaced by up to 32 of those characters, `-` and 16 hex
+  /// digits of its 64-bit FNV-1a hash, so that any id gives a valid name
+  /// (`errc::name_too_long` only when not even the hash fits).
+  /// Listeners on such a name default to `current_user_only` (Windows: a descriptor
+  /// granting this user alone), and so do clients (the server's user is checked).
+  /// @throws localsock::Error on an empty `app`, a directory that is not private, or a
+  /// system error.
+  static LocalName per_user(std::string_view app);
+  /// As above, reporting through `ec`; returns an empty LocalName on error.
+  static LocalName per_user(std::string_view app, std::error_code& ec);
+
+  /// As per_user(), one name per login session of the user, for applications that want
+  /// one instance per session.
+  /// @note Windows: `localsock-<SID>-s<session id>-<app>`.
+  /// @note POSIX: the id of `$XDG_SESSION_ID` (systemd-logind) is appended to `app`;
+  /// without it, the same name as per_user() (Unix has no session namespace of its own).
+  static LocalName per_session(std::string_view app);
+  /// As above, reporting through `ec`; returns an empty LocalName on error.
+  static LocalName per_session(std::string_view app, std::error_code& ec);
+
   /// Kinds of name that this platform supports natively.
   static NameSupport supported() noexcept;
 
@@ -66,6 +100,8 @@ class LocalName {
   const std::string& str() const noexcept { return name_; }
   /// True for a default-constructed (invalid) name.
   bool empty() const noexcept { return name_.empty(); }
+  /// True for a name made by per_user() or per_session().
+  bool is_per_user() const noexcept { return per_user_; }
 
   /// The name as the operating system sees it: the path; `@name` for a Linux abstract
   /// name (the leading NUL shown as `@`, as `ss` does); `\\.\pipe\name` on Windows; the
@@ -83,6 +119,7 @@ class LocalName {
 
   NameKind kind_ = NameKind::namespaced;
   std::string name_;
+  bool per_user_ = false;
 };
 
 }  // namespace localsock

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <localsock/name.hpp>
+#include <localsock/peer.hpp>
 #include <localsock/types.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -31,7 +33,8 @@ class ListenerOptions {
   /// every client's uid is checked (SO_PEERCRED), which also protects abstract names.
   /// Windows: the pipe's descriptor grants access to this user alone and every client's
   /// user is checked. Other clients are disconnected and accept goes on waiting.
-  ListenerOptions& current_user_only(bool on) noexcept { current_user_only_ = on; return *this; }
+  /// Default: on for a per-user name (LocalName::per_user), else off.
+  ListenerOptions& current_user_only(bool on) noexcept { current_user_only_ = on ? 1 : 0; return *this; }
   /// Unix: permission bits of a filesystem name's socket file (0600: the owner only),
   /// in place from the first instant. Windows: not used (see security_descriptor).
   ListenerOptions& permissions(std::uint32_t mode) noexcept { permissions_ = mode; return *this; }
@@ -58,7 +61,7 @@ class ListenerOptions {
 
   const LocalName& name() const noexcept { return name_; }
   bool nonblocking() const noexcept { return nonblocking_; }
-  bool current_user_only() const noexcept { return current_user_only_; }
+  bool current_user_only() const noexcept { return current_user_only_ < 0 ? name_.is_per_user() : current_user_only_ != 0; }
   std::optional<std::uint32_t> permissions() const noexcept { return permissions_; }
   const std::string& security_descriptor() const noexcept { return sddl_; }
   bool accept_remote() const noexcept { return accept_remote_; }
@@ -71,7 +74,7 @@ class ListenerOptions {
  private:
   LocalName name_;
   bool nonblocking_ = false;
-  bool current_user_only_ = false;
+  std::int8_t current_user_only_ = -1;  // unset: the name decides (on for per-user names)
   std::optional<std::uint32_t> permissions_;
   std::string sddl_;
   bool accept_remote_ = false;
@@ -95,15 +98,36 @@ class ConnectOptions {
   ConnectOptions& timeout(Timeout t) noexcept { timeout_ = t; return *this; }
   /// The connected socket starts in nonblocking mode.
   ConnectOptions& nonblocking(bool on) noexcept { nonblocking_ = on; return *this; }
+  /// After connecting, check that the server runs as this process's user; otherwise
+  /// close the connection and fail with `errc::access_denied` (a squatter that took
+  /// the name first is never talked to). Default: on for a per-user name
+  /// (LocalName::per_user), else off.
+  /// @note POSIX: the server's uid from the socket (SO_PEERCRED, getpeereid).
+  /// @note Windows: the user of the pipe's server process (its token), or where that
+  /// cannot be read, the owner of the pipe object (which its creator's user owns).
+  ConnectOptions& current_user_only(bool on) noexcept { current_user_only_ = on ? 1 : 0; return *this; }
+  /// After connecting (and after the current_user_only check), call `check` with what
+  /// the system says about the server; when it returns false, close the connection and
+  /// fail with `errc::access_denied`. For servers that run as another account (a
+  /// service): `expect_server([](const PeerInfo& p) { return p.uid == 0; })`. Called on
+  /// the connecting thread (the thread pool for AsyncSocket::connect).
+  ConnectOptions& expect_server(std::function<bool(const PeerInfo&)> check) {
+    expect_server_ = std::move(check);
+    return *this;
+  }
 
   const LocalName& name() const noexcept { return name_; }
   Timeout timeout() const noexcept { return timeout_; }
   bool nonblocking() const noexcept { return nonblocking_; }
+  bool current_user_only() const noexcept { return current_user_only_ < 0 ? name_.is_per_user() : current_user_only_ != 0; }
+  const std::function<bool(const PeerInfo&)>& expect_server() const noexcept { return expect_server_; }
 
  private:
   LocalName name_;
   Timeout timeout_{10'000};
   bool nonblocking_ = false;
+  std::int8_t current_user_only_ = -1;  // unset: the name decides (on for per-user names)
+  std::function<bool(const PeerInfo&)> expect_server_;
 };
 
 }  // namespace localsock

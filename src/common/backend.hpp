@@ -15,6 +15,8 @@
 #include <localsock/peer.hpp>
 #include <localsock/types.hpp>
 
+#include "server_check.hpp"
+
 #include <concepts>
 #include <cstddef>
 #include <system_error>
@@ -90,6 +92,7 @@ template <Mode M>
 PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
   auto s = PlatformSocket<M>::connect(o.name(), o.timeout(), ec);
   if (!ec) s.set_nonblocking(o.nonblocking());
+  verify_server(o, s, ec);
   return s;
 }
 
@@ -238,6 +241,7 @@ template <Mode M>
 PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
   auto s = PlatformSocket<M>::connect(o.name(), o.timeout(), ec);
   if (!ec && o.nonblocking()) set_nonblocking(s, true, ec);
+  verify_server(o, s, ec);
   return ec ? PlatformSocket<M>() : std::move(s);
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "../common/log.hpp"
+#include "default_security.hpp"
 #include "listener_state.hpp"
 #include "overlapped.hpp"
 #include "pipe_name.hpp"
@@ -63,6 +64,9 @@ void PipeListenerCore::State::set_access(const PipeListenerOptions& options, std
     if (ec) return;
     sddl = user_only_sddl(user_sid);
   }
+  // No policy given: the creating user, SYSTEM and Administrators only (the system's
+  // default DACL would let every local user read).
+  if (sddl.empty() && !default_pipe_sddl(sddl, ec)) return;
   if (!sddl.empty()) descriptor = descriptor_from_sddl(sddl, ec);
 }
 

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+// AsyncSingleInstance: the primary takes messages on a libuv loop, through the async
+// API (AsyncListener / AsyncSocket); the election and a secondary's send are shared
+// with the blocking flavor.
+#include <localsock/async.hpp>
+#include <localsock/single_instance.hpp>
+
+#include <set>
+
+#include "single_instance.hpp"
+
+namespace localsock {
+
+struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInstance::Impl> {
+  SingleInstanceOptions options;
+  InstanceMessageHandler handler;
+  detail::InstanceLock lock;
+  AsyncListener::Ptr listener;
+  std::set<AsyncSocket::Ptr> clients;  // connections whose message is awaited
+  bool closing = false;
+
+  explicit Impl(const SingleInstanceOptions& o) : options(o) {}
+
+  void finish(const AsyncSocket::Ptr& s) {
+    clients.erase(s);
+    s->close();
+  }
+
+  // One launch's connection: its one message goes to the handler, then the
+  // acknowledgement, then the connection closes.
+  void take(const AsyncSocket::Ptr& s) {
+    clients.insert(s);
+    std::weak_ptr<AsyncSocket> weak = s;
+    std::weak_ptr<Impl> self = shared_from_this();
+    s->start_reading([weak, self](const ReadEvent& ev) {
+      auto sock = weak.lock();
+      auto impl = self.lock();
+      if (!sock || !impl) return;
+      if (ev.error || ev.end || impl->closing) {
+        impl->finish(sock);
+        return;
+      }
+      sock->stop_reading();
+      std::error_code peer_ec;
+      const PeerInfo sender = sock->peer_info(peer_ec);
+      try {
+        impl->handler(std::string(reinterpret_cast<const char*>(ev.data.data()), ev.data.size()),
+                      sender);
+      } catch (...) {
+        impl->finish(sock);  // not acknowledged: the sender learns it was not taken
+        return;
+      }
+      sock->write(detail::instance_ack, [weak, self](std::error_code) {
+        auto sock2 = weak.lock();
+        auto impl2 = self.lock();
+        if (sock2 && impl2) impl2->finish(sock2);
+      });
+    });
+  }
+};
+
+AsyncSingleInstance::AsyncSingleInstance(std::shared_ptr<Impl> impl) noexcept
+    : impl_(std::move(impl)) {}
+
+std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(
+    AsyncLoop& loop, const SingleInstanceOptions& options, InstanceMessageHandler on_message,
+    std::error_code& ec) {
+  auto impl = std::make_shared<Impl>(options);
+  impl->handler = std::move(on_message);
+  std::weak_ptr<Impl> weak = impl;
+  AsyncOptions settings;
+  settings.max_message_size = options.max_message_size();
+  impl->lock = detail::elect_primary(
+      options,
+      [&](bool reclaim, std::error_code& e) {
+        impl->listener = AsyncListener::listen(
+            loop,
+            ListenerOptions(options.name())
+                .reclaim_stale(reclaim)
+                .current_user_only(options.current_user_only()),
+            Mode::messages,
+            [weak](std::error_code accept_ec, AsyncSocket::Ptr s) {
+              auto self = weak.lock();
+              if (!self || accept_ec || !s) return;  // a failed accept: the listener retries
+              if (self->closing) {
+                s->close();
+                return;
+              }
+              self->take(s);
+            },
+            e, settings);
+      },
+      ec);
+  if (ec) return nullptr;
+  return std::make_unique<AsyncSingleInstance>(std::move(impl));
+}
+
+std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(
+    AsyncLoop& loop, const SingleInstanceOptions& options, InstanceMessageHandler on_message) {
+  return detail::or_throw("AsyncSingleInstance::start", options.name().str(), [&](auto& ec) {
+    return start(loop, options, std::move(on_message), ec);
+  });
+}
+
+AsyncSingleInstance::~AsyncSingleInstance() { close(); }
+
+bool AsyncSingleInstance::is_primary() const noexcept { return impl_->lock.held(); }
+
+void AsyncSingleInstance::send(std::string_view message, std::error_code& ec) {
+  ec.clear();
+  if (is_primary()) {
+    ec = make_error_code(errc::wrong_end);
+    return;
+  }
+  detail::send_to_primary(impl_->options, message, ec);
+}
+
+void AsyncSingleInstance::send(std::string_view message) {
+  detail::or_throw("AsyncSingleInstance::send", name().str(), [&](auto& ec) { send(message, ec); });
+}
+
+void AsyncSingleInstance::close(std::function<void()> on_closed) {
+  Impl& impl = *impl_;
+  if (impl.closing || !impl.listener) {
+    impl.closing = true;
+    if (on_closed) on_closed();
+    return;
+  }
+  impl.closing = true;
+  for (const auto& s : std::set<AsyncSocket::Ptr>(std::move(impl.clients))) s->close();
+  impl.clients.clear();
+  // The name is given up (the lock released) only once the listener has let go of it,
+  // so that the next primary never finds this one's socket file still live.
+  impl.listener->close([keep = impl_, on_closed = std::move(on_closed)] {
+    keep->lock.release();
+    if (on_closed) on_closed();
+  });
+}
+
+const LocalName& AsyncSingleInstance::name() const noexcept { return impl_->options.name(); }
+
+}  // namespace localsock

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+// The client's check of its server: the portable part. Whether a peer is this
+// process's user is the platform's question (src/*/server_check_*.cpp).
+#include "server_check.hpp"
+
+#include "desktop.hpp"
+
+namespace localsock::detail {
+
+std::error_code check_server(const ConnectOptions& o, const PeerInfo& peer) {
+  if (o.current_user_only() && !is_current_user(peer)) return make_error_code(errc::access_denied);
+  if (o.expect_server() && !o.expect_server()(peer)) return make_error_code(errc::access_denied);
+  return {};
+}
+
+}  // namespace localsock::detail

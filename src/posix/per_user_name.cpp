@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+// Where a per-user name lives on Unix: a socket file in a private directory of this
+// user, created and checked without following symbolic links.
+#include <localsock/posix/fd.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include "../common/desktop.hpp"
+#include "address.hpp"
+
+namespace localsock::detail {
+namespace {
+
+std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
+
+bool private_to_me(const struct stat& st) noexcept {
+  return S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 077) == 0;
+}
+
+// A directory in which nobody but this user (and root) can remove or rename an entry of
+// ours: owned by one of us and not writable by others, or sticky (as /tmp is).
+bool safe_parent(const struct stat& st) noexcept {
+  if (!S_ISDIR(st.st_mode)) return false;
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) return false;
+  return (st.st_mode & 022) == 0 || (st.st_mode & S_ISVTX) != 0;
+}
+
+std::string without_trailing_slashes(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+// The directory above the private one, and the private one's name in it.
+// $XDG_RUNTIME_DIR counts only when it is this user's and closed to others: after `su`
+// it often still names the previous user's directory.
+void choose_base(std::string& base, std::string& leaf) {
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  struct stat st {};
+  if (xdg != nullptr && xdg[0] == '/' && ::stat(xdg, &st) == 0 && private_to_me(st)) {
+    base = without_trailing_slashes(xdg);
+    leaf = "localsock";
+    return;
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  base = without_trailing_slashes(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp");
+  leaf = "localsock-" + std::to_string(::geteuid());
+}
+
+// Creates `leaf` in `base` (mode 0700) unless it exists, then opens it without following
+// a symbolic link and checks what was opened: a directory of this user that nobody else
+// may enter. Another user who made it first, or a link planted there, is refused.
+std::error_code ensure_private_directory(const std::string& base, const std::string& leaf) {
+  // The base itself may be reached through the system's own links (/tmp on macOS).
+  const posix::OwnedFd base_fd(::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!base_fd) return errno_code();
+  struct stat st {};
+  if (::fstat(base_fd.get(), &st) < 0) return errno_code();
+  if (!safe_parent(st)) return make_error_code(errc::access_denied);
+  if (::mkdirat(base_fd.get(), leaf.c_str(), 0700) < 0 && errno != EEXIST) return errno_code();
+  const posix::OwnedFd dir(
+      ::openat(base_fd.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) {
+    // ELOOP / ENOTDIR: a symbolic link or a file where the directory should be.
+    return errno == ELOOP || errno == ENOTDIR ? make_error_code(errc::access_denied) : errno_code();
+  }
+  if (::fstat(dir.get(), &st) < 0) return errno_code();
+  if (!private_to_me(st)) return make_error_code(errc::access_denied);
+  return {};
+}
+
+}  // namespace
+
+PerUserName per_user_name(std::string_view app, bool session, std::error_code& ec) {
+  ec.clear();
+  std::string id(app);
+  if (session) {
+    // logind's session ids are short alphanumeric strings; anything else is left out
+    // rather than trusted into a file name.
+    const char* sid = std::getenv("XDG_SESSION_ID");
+    std::string clean;
+    for (const char* p = sid; p != nullptr && *p != '\0' && clean.size() < 32; ++p) {
+      const char c = *p;
+      if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) clean += c;
+    }
+    if (!clean.empty()) id += ".s" + clean;
+  }
+  std::string base, dir_leaf;
+  choose_base(base, dir_leaf);
+  if ((ec = ensure_private_directory(base, dir_leaf))) return {};
+  const std::string dir = base + "/" + dir_leaf + "/";
+  constexpr std::string_view suffix = ".sock";
+  const std::size_t used = dir.size() + suffix.size();
+  const std::size_t room =
+      used < posix::detail::max_path_length ? posix::detail::max_path_length - used : 0;
+  const std::string leaf = per_user_leaf(id, room);
+  if (leaf.empty()) {
+    ec = make_error_code(errc::name_too_long);
+    return {};
+  }
+  return {NameKind::path, dir + leaf + std::string(suffix)};
+}
+
+}  // namespace localsock::detail
