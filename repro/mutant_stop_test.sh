@@ -12,3 +12,4 @@ sed 's/::kill(-pid, SIGTERM);/::kill(pid, SIGTERM);/; s/::kill(-pid, SIGKILL);/:
   /tmp/rv2mut/platform_posix.cpp src/liblocalsock.a -o /tmp/rv2mut/lsock)
 LSOCK_TESTS=stop_ends_fork_commands python3 tools/lsock/test_lsock.py /tmp/rv2mut/lsock native 0 docs/lsock.1 | tail -3
 ps -eo pid,ppid,cmd | awk '$2==1 && $3=="sleep" && $4=="60" {print "orphaned:", $0}'
+# (the orphans listed are this run's: end them by their pids)
