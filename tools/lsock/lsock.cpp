@@ -345,6 +345,28 @@ void deliver_output(Session<Socket>& x) {
   }
 }
 
+// The system's handle of a connection. Message mode where the system has no
+// SOCK_SEQPACKET (macOS) is a framed byte stream: the handle is its stream's.
+template <typename Native>
+auto system_handle(Native& n) {
+  if constexpr (requires { n.native_handle(); })
+    return n.native_handle();
+  else
+    return n.stream().native_handle();
+}
+
+// Waits until the input side has been forwarded completely (true), or until the peer has
+// closed its end of the connection completely first (false): then nothing more can be
+// sent, and waiting for input that may never come would keep the session (and the
+// listener's name) forever.
+template <typename Socket>
+bool wait_input_or_peer_closed(Session<Socket>& x) {
+  while (!x.wait_input(Timeout(50))) {
+    if (lsock::peer_closed(system_handle(x.s.native()))) return x.wait_input(Timeout(0));
+  }
+  return true;
+}
+
 // Serves one connection: bridged to a new child (--exec), or to the process's standard
 // streams (standard input only when `read_stdin`: a --keep-open server without --exec
 // only collects what clients send).
@@ -378,14 +400,33 @@ int serve(Socket s, const Options& o, bool read_stdin) {
     // The peer has finished sending and the command has its end of input. Its output is
     // forwarded until it ends or the peer stops taking it (the peer has gone); then the
     // session is over: the command loses its output pipe (EPIPE), gets a short grace to
-    // exit, is terminated if it does not, and is reaped.
+    // exit, is terminated if it does not, and is reaped. A peer that has closed while
+    // the command writes nothing is noticed without a write: the command is ended the
+    // same way (its output pipe closes once the reader has seen its end).
+    if (input.joinable() && !wait_input_or_peer_closed(*session)) {
+      lsock::stop_child(*session->ep.child, child_grace);
+      if (session->wait_input(child_grace)) {
+        input.join();
+      } else {
+        // Someone outside the command's process group holds its output open: the
+        // reader keeps the session (and the pipe) until that ends.
+        input.detach();
+        note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(), session->counts.out.load());
+        return 0;
+      }
+    }
     if (input.joinable()) input.join();
     lsock::end_child(*session->ep.child, child_grace);
   } else if (input.joinable()) {
     if (lsock::has_half_close) {
       // The peer has finished sending (a half-close ends only its direction): standard
-      // input is forwarded until it ends, or until the peer stops taking it (it has gone).
-      input.join();
+      // input is forwarded until it ends, or until the peer stops taking it, or until
+      // the peer has closed completely (noticed even while standard input is idle; the
+      // reader blocked on it is left behind, as the process ends).
+      if (wait_input_or_peer_closed(*session))
+        input.join();
+      else
+        input.detach();
     } else {
       // Windows: the peer's end is the end of the connection, so nothing more can be
       // sent; input still being read gets `linger`, then we go (a reader blocked on

@@ -50,6 +50,19 @@ void end_all_children(std::chrono::milliseconds grace);
 /// terminates it (and, Unix, kills it after another `grace`); always reaps it.
 void end_child(ChildProcess& child, std::chrono::milliseconds grace);
 
+/// Ends a session's child while another thread may still be reading its output: closes
+/// its input only, gives it `grace` to exit, then terminates it (Unix: and kills its
+/// process group after another `grace`) and reaps it. Its output pipe stays open until
+/// that reader is done (closing it under a blocked read could hand the descriptor
+/// number to another session).
+void stop_child(ChildProcess& child, std::chrono::milliseconds grace);
+
+/// True when the peer of the connection `handle` has closed its end completely (it
+/// neither sends nor receives any more). A peer that only ended its sending (a
+/// half-close) is not closed. Unix: poll() reports POLLHUP; Windows: the pipe is broken.
+bool peer_closed(int handle);
+bool peer_closed(void* handle);
+
 /// One listening local socket of the system.
 struct SocketEntry {
   std::string type;  // "stream", "seqpacket", "dgram", "pipe"

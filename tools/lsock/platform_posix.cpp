@@ -8,6 +8,7 @@
 #endif
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -189,14 +190,27 @@ void end_all_children(std::chrono::milliseconds grace) {
   }
 }
 
-void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+void stop_child(ChildProcess& child, std::chrono::milliseconds grace) {
   child.close_input();
-  child.close_output();
   if (child.wait_for(grace)) return;
   child.terminate();
   if (child.wait_for(grace)) return;
   child.kill();
   child.wait();
+}
+
+void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+  child.close_output();
+  stop_child(child, grace);
+}
+
+bool peer_closed(int handle) {
+  // Both directions shut down (the peer closed; a half-close sets POLLRDHUP only).
+  pollfd p{handle, 0, 0};
+  int r;
+  while ((r = ::poll(&p, 1, 0)) < 0 && errno == EINTR) {
+  }
+  return r > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 namespace {

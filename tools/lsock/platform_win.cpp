@@ -113,13 +113,24 @@ void end_all_children(std::chrono::milliseconds) {
   if (const HANDLE job = children_job()) ::TerminateJobObject(job, 1);
 }
 
-void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+void stop_child(ChildProcess& child, std::chrono::milliseconds grace) {
   child.close_input();
-  child.close_output();
   if (child.wait_for(grace)) return;
   // TerminateProcess ends it at once; there is no gentler request for a console command.
   child.terminate();
   child.wait();
+}
+
+void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+  child.close_output();
+  stop_child(child, grace);
+}
+
+bool peer_closed(void* handle) {
+  // A pipe whose other end has closed: ERROR_BROKEN_PIPE (or no longer connected).
+  if (PeekNamedPipe(handle, nullptr, 0, nullptr, nullptr, nullptr)) return false;
+  const DWORD e = GetLastError();
+  return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED || e == ERROR_NO_DATA;
 }
 
 namespace {

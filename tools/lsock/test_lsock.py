@@ -478,6 +478,75 @@ def stop_ends_fork_commands():
           f"{[open(f'/proc/{pid}/cmdline', 'rb').read() for pid in left if os.path.exists(f'/proc/{pid}')]}")
 
 @case
+def peer_gone_ends_idle_session():
+    # A peer that closes its connection completely ends the session even while nothing
+    # happens on our side: standard input open but idle (listen and connect), or a --fork
+    # command that writes nothing (ended: grace, then terminated, and reaped). A peer that
+    # only half-closes keeps the session (upload_outlasts_peer_half_close).
+    if not windows:
+        name = fresh()
+        s = Server(cmd("listen", name), stdin=subprocess.PIPE)
+        peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        peer.connect(b"\0" + name.encode())
+        peer.sendall(b"hi\n")
+        peer.close()
+        try:
+            s.p.wait(8)
+            ended = True
+        except subprocess.TimeoutExpired:
+            ended = False
+            s.p.kill()
+        out = s.p.stdout.read()
+        s.p.stdin.close()
+        check("listen: a peer that has closed ends the session while stdin is idle",
+              ended and s.p.returncode == 0 and out == b"hi\n",
+              f"ended={ended} status={s.p.returncode} out={out!r} err={''.join(s.err)[-300:]!r}")
+
+        name = fresh()
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(b"\0" + name.encode())
+        srv.listen(1)
+        c = subprocess.Popen(cmd("connect", "-q", name), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        srv.settimeout(10)
+        conn, _ = srv.accept()
+        conn.sendall(b"ho\n")
+        conn.close()
+        srv.close()
+        try:
+            c.wait(8)
+            ended = True
+        except subprocess.TimeoutExpired:
+            ended = False
+            c.kill()
+        out = c.stdout.read()
+        c.stdin.close()
+        check("connect: a peer that has closed ends the session while stdin is idle",
+              ended and c.returncode == 0 and out == b"ho\n", f"ended={ended} status={c.returncode} out={out!r}")
+
+    name = fresh()
+    marker = f"lsock-silent-{os.getpid()}"
+    command = f"ping -n 60 127.0.0.1 >nul & rem {marker}" if windows else f"sleep 60; : {marker}"
+    s = Server(cmd("listen", "--fork", "--exec", command, name))
+    for _ in range(2):
+        if windows:
+            client("-q", "connect", "--linger", "0", "--timeout", "20000", name, timeout=30)
+        else:
+            peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            peer.connect(b"\0" + name.encode())
+            peer.close()
+    started = wait_for(lambda: len(processes_with(marker, but=(s.p.pid,))) >= 2, 10) or windows
+    # The grace is 2 s: the commands must be gone well before 8.
+    gone = wait_for(lambda: not processes_with(marker, but=(s.p.pid,)), 8)
+    left = processes_with(marker, but=(s.p.pid,))
+    s.p.kill()
+    s.p.wait()
+    for pid in processes_with(marker):
+        os.kill(pid, signal.SIGKILL)
+    check("--fork: a silent command's session ends once its peer has closed", started and gone,
+          f"started={started} still running={left} err={''.join(s.err)[-300:]!r}")
+
+@case
 def output_that_cannot_be_written():
     # Output that could not be written is a failure (status 1, said on stderr), not a
     # success: Linux: /dev/full (ENOSPC); Windows: a pipe whose reader has gone.
