@@ -47,7 +47,7 @@ bool children_ended = false;
 class PosixChild final : public ChildProcess {
  public:
   // `pid` is in live_children already (start() puts it there as it forks).
-  PosixChild(pid_t pid, int in, int out) : pid_(pid), in_(in), out_(out) {}
+  PosixChild(pid_t pid, int in, int out) : pid_(pid), group_(pid), in_(in), out_(out) {}
   ~PosixChild() override {
     close_input();
     if (out_ >= 0) ::close(out_);
@@ -96,12 +96,14 @@ class PosixChild final : public ChildProcess {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  void terminate() override {
-    if (pid_ > 0) ::kill(-pid_, SIGTERM);
-  }
-  void kill() override {
-    if (pid_ > 0) ::kill(-pid_, SIGKILL);
-  }
+  // Both signal the command's whole process group, whether or not its leader (the
+  // command itself) is still there: members it left behind go with it. ESRCH (no one
+  // left) is ignored.
+  void terminate() override { ::kill(-group_, SIGTERM); }
+  void kill() override { ::kill(-group_, SIGKILL); }
+  // True while any process of the command's group remains (its leader not yet reaped
+  // counts).
+  bool group_alive() const { return ::kill(-group_, 0) == 0 || errno == EPERM; }
 
  private:
   int reaped(int status) {
@@ -115,6 +117,7 @@ class PosixChild final : public ChildProcess {
   }
 
   pid_t pid_;
+  pid_t group_;  // the process group the command leads; stays once its leader is reaped
   int in_;
   int out_;
   int status_ = 0;
@@ -173,29 +176,45 @@ void end_all_children(std::chrono::milliseconds grace) {
     left = live_children;
   }
   for (const pid_t pid : left) ::kill(-pid, SIGTERM);
+  // Each child leads its own process group (its pid is the group's id). A group is done
+  // once no process of it remains, its leader reaped: the leader may die of the SIGTERM
+  // while a member that ignores it lives on, so the group, not the leader, is waited for.
+  std::set<pid_t> unreaped = left;
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (!left.empty()) {
-    for (auto it = left.begin(); it != left.end();) {
+    for (auto it = unreaped.begin(); it != unreaped.end();) {
       // A session thread may reap it first (ECHILD): gone all the same.
       const pid_t r = ::waitpid(*it, nullptr, WNOHANG);
-      it = r == 0 || (r < 0 && errno == EINTR) ? std::next(it) : left.erase(it);
+      it = r == 0 || (r < 0 && errno == EINTR) ? std::next(it) : unreaped.erase(it);
     }
+    for (auto it = left.begin(); it != left.end();)
+      it = ::kill(-*it, 0) == 0 || errno == EPERM ? std::next(it) : left.erase(it);
     if (left.empty() || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  for (const pid_t pid : left) {
-    ::kill(-pid, SIGKILL);
+  for (const pid_t pid : left) ::kill(-pid, SIGKILL);  // ESRCH (gone meanwhile) ignored
+  for (const pid_t pid : unreaped) {
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
   }
 }
 
-void stop_child(ChildProcess& child, std::chrono::milliseconds grace) {
+void stop_child(ChildProcess& command, std::chrono::milliseconds grace) {
+  auto& child = static_cast<PosixChild&>(command);  // the only kind start() makes
   child.close_input();
-  if (child.wait_for(grace)) return;
-  child.terminate();
-  if (child.wait_for(grace)) return;
-  child.kill();
+  child.wait_for(grace);
+  // The session is over: so is the command's process group, whether or not its leader
+  // has exited (a job it left in the background, a member that ignores SIGTERM).
+  // SIGTERM to the group, then a grace for it to empty, then SIGKILL to what is left.
+  if (child.group_alive()) {
+    child.terminate();
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    while (child.group_alive() && std::chrono::steady_clock::now() < deadline) {
+      child.wait_for(std::chrono::milliseconds(0));  // reaps the leader once it exits
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    child.kill();
+  }
   child.wait();
 }
 

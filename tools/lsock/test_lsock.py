@@ -451,11 +451,15 @@ def stop_ends_fork_commands():
     # too (Unix: each in its own process group, terminated and reaped; Windows: a job
     # object that kills them when lsock ends).
     name = fresh()
-    marker = f"lsock-cmd-{os.getpid()}"
     if windows:
+        marker = f"lsock-cmd-{os.getpid()}"
         command, sig, status = f"ping -n 60 127.0.0.1 & rem {marker}", signal.SIGINT, 130
     else:
-        command, sig, status = f"sleep 60; : {marker}", signal.SIGTERM, 143
+        # The marker is the `sleep` the shell starts (a grandchild of lsock, argument list
+        # "sleep\0SECONDS"), not the shell: only ending the whole process group ends it.
+        seconds = f"{600 + counter[0]}.{os.getpid()}"
+        marker = f"sleep\0{seconds}\0"
+        command, sig, status = f"sleep {seconds}; :", signal.SIGTERM, 143
     s = Server(cmd("listen", "--fork", "--exec", command, name))
     clients = [subprocess.Popen(cmd("-q", "connect", "--timeout", "20000", name), stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
@@ -545,6 +549,40 @@ def peer_gone_ends_idle_session():
         os.kill(pid, signal.SIGKILL)
     check("--fork: a silent command's session ends once its peer has closed", started and gone,
           f"started={started} still running={left} err={''.join(s.err)[-300:]!r}")
+
+@case
+def stop_kills_group_without_leader():
+    # A command's process group is killed even when its leader has already gone: a
+    # member that ignores SIGTERM gets SIGKILL after the grace, when lsock is interrupted
+    # and when a session ends. (Unix: Windows commands are in a job object.)
+    if windows:
+        return
+    for how in ("SIGTERM on the server", "the session's end"):
+        name = fresh()
+        seconds = f"{700 + counter[0]}.{os.getpid()}"
+        marker = f"sleep\0{seconds}\0"
+        s = Server(cmd("listen", "--fork", "--exec", f"(trap '' TERM; exec sleep {seconds}) & exec cat", name))
+        peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        peer.connect(b"\0" + name.encode())
+        started = wait_for(lambda: len(processes_with(marker)) == 1, 10)
+        if how == "the session's end":
+            peer.close()  # cat reads its end and exits; the member stays
+        else:
+            s.p.send_signal(signal.SIGTERM)
+            try:
+                s.p.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
+        # The grace is 2 s (twice at most for a session: its command, then the group).
+        gone = wait_for(lambda: not processes_with(marker), 8)
+        left = processes_with(marker)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        peer.close()
+        s.p.kill()
+        s.p.wait()
+        check(f"{how}: a process group whose leader has gone is killed after the grace", started and gone,
+              f"started={started} still running={left}")
 
 @case
 def output_that_cannot_be_written():
