@@ -526,14 +526,16 @@ std::string json_string(std::string_view text) {
   while (!text.empty()) {
     char32_t cp = 0;
     std::size_t n = utf8_sequence(text, cp);
-    if (n == 0) {
+    // Not valid UTF-8 here: this one byte stands for itself (its value as the code point).
+    const bool valid = n != 0;
+    if (!valid) {
       n = 1;
       cp = static_cast<unsigned char>(text[0]);
     }
     if (cp == '"' || cp == '\\') {
       out += '\\';
       out += static_cast<char>(cp);
-    } else if (is_control(cp) || utf8_sequence(text, cp) == 0) {
+    } else if (is_control(cp) || !valid) {
       std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(cp));
       out += esc;
     } else {

@@ -585,6 +585,34 @@ def stop_kills_group_without_leader():
               f"started={started} still running={left}")
 
 @case
+def ls_json_invalid_utf8_bytes():
+    # Each byte that is not part of valid UTF-8 becomes \u00XX of that very byte, and
+    # the valid bytes after it are kept: a lead byte before an ASCII letter, a sequence
+    # cut at the end, an overlong form. (Linux: ls lists sockets; the escaping is shared.)
+    if windows:
+        return
+    tag = f"lsock-u{os.getpid()}"
+    names = [f"\0{tag}-a".encode() + b"\xc3A", f"\0{tag}-b".encode() + b"\xe2\x82",
+             f"\0{tag}-c".encode() + b"\xe0\x80\x80", f"\0{tag}-d".encode() + b"\xf0\x9f\x98"]
+    held = []
+    for n in names:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(n)
+        sock.listen()
+        held.append(sock)
+    code, out, err = client("ls", "--json")
+    for sock in held:
+        sock.close()
+    try:
+        mine = sorted(e["name"] for e in json.loads(out) if tag in e.get("name", ""))
+    except ValueError:
+        mine = None
+    # Latin-1 maps each byte to the code point of the same value: what \u00XX spells.
+    expected = sorted("@" + n[1:].decode("latin-1") for n in names)
+    check("ls --json: each byte that is not valid UTF-8 is \\u00XX of that byte", code == 0 and mine == expected,
+          f"code={code} mine={mine!r} expected={expected!r}")
+
+@case
 def output_that_cannot_be_written():
     # Output that could not be written is a failure (status 1, said on stderr), not a
     # success: Linux: /dev/full (ENOSPC); Windows: a pipe whose reader has gone.
