@@ -193,10 +193,17 @@ LocalName name_of(const std::string& text) {
 
 // Set once lsock's standard output has gone: nothing can be delivered any more.
 std::atomic<bool> stdout_gone{false};
+// Why it went: the errno of the failed write, and whether its reader left (EPIPE).
+std::atomic<int> stdout_error{0};
+std::atomic<bool> stdout_reader_left{false};
 
-// False when standard output has gone (its reader left: EPIPE, with SIGPIPE ignored).
+// False when standard output cannot be written any more (its reader left: EPIPE, with
+// SIGPIPE ignored; a full disk: ENOSPC; ...).
 bool write_stdout(const std::byte* data, std::size_t n) {
   if (std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0) return true;
+  const int err = errno != 0 ? errno : EIO;
+  stdout_reader_left = lsock::reader_left(err);
+  stdout_error = err;
   stdout_gone = true;
   return false;
 }
@@ -315,7 +322,10 @@ void forward_input_until_end(Session<Socket>& x) {
 // endpoint stops taking it (then this session ends; the others go on).
 template <typename Socket>
 void note_gone(Session<Socket>& x) {
-  say_error("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
+  if (x.ep.child || stdout_reader_left)
+    say_error("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
+  else
+    say_error("cannot write the output: %s", std::strerror(stdout_error));
 }
 
 template <typename Socket>
@@ -438,7 +448,9 @@ int serve(Socket s, const Options& o, bool read_stdin) {
     }
   }
   note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(), session->counts.out.load());
-  return 0;
+  // Data that could not be written to standard output is a failure; a reader that left
+  // (EPIPE: `lsock listen x | head -c 1`) only ends the session.
+  return !session->ep.child && stdout_gone && !stdout_reader_left ? 1 : 0;
 }
 
 template <Mode M>

@@ -126,6 +126,11 @@ extern const bool has_half_close;
 /// refuses to reclaim one); Windows: empty (pipe names leave no file).
 std::string reclaim_obstacle(const std::string& path);
 
+/// True when a write to standard output that failed with `err` (errno) failed because
+/// its reader has gone. Call right after the failure. Unix: EPIPE; Windows: also the
+/// pipe errors the C runtime reports as EINVAL (ERROR_NO_DATA, ERROR_BROKEN_PIPE).
+bool reader_left(int err);
+
 /// Reads standard input; 0 at its end.
 std::size_t read_stdin(std::byte* data, std::size_t n);
 

@@ -582,6 +582,8 @@ void write_stderr_raw(std::string_view text) {
 
 void exit_now(int status) { ::_exit(status); }
 
+bool reader_left(int err) { return err == EPIPE; }
+
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   for (;;) {
     const ssize_t k = ::read(0, data, n);

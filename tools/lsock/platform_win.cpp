@@ -301,6 +301,14 @@ void exit_now(int status) {
   ::ExitProcess(static_cast<UINT>(status));  // not reached
 }
 
+bool reader_left(int err) {
+  // The C runtime maps ERROR_NO_DATA (a pipe being closed by its reader) and
+  // ERROR_PIPE_NOT_CONNECTED (Wine: a Unix pipe without reader) to EINVAL: the
+  // system's own code says what happened.
+  const DWORD e = GetLastError();
+  return err == EPIPE || e == ERROR_NO_DATA || e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED;
+}
+
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   // ReadFile returns what a pipe or console has, without waiting to fill the buffer.
   DWORD k = 0;

@@ -633,6 +633,58 @@ def output_that_cannot_be_written():
               r.returncode == 1 and "lsock: " in err, f"status={r.returncode} err={err!r}")
 
 @case
+def session_output_that_cannot_be_written():
+    # listen and connect whose data cannot be written to standard output fail: status 1
+    # and "cannot write the output: <reason>" (a full disk: /dev/full, which Wine passes
+    # through); a reader that has gone (EPIPE) ends the session as before: status 0 and
+    # "standard output stopped reading" (SIGPIPE_stdout_gone checks the same).
+    def run_listen(out):
+        name = fresh()
+        p = subprocess.Popen(cmd("listen", name), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
+        first = p.stderr.readline().decode(errors="replace")  # "listening on ..."
+        code, _, _ = client("-q", "connect", "--linger", "300", "--timeout", "20000", name, data=b"hello\n",
+                            timeout=30)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        return p.returncode, first + p.stderr.read().decode(errors="replace")
+
+    full = os.open("/dev/full", os.O_WRONLY)
+    status, err = run_listen(full)
+    check("listen >/dev/full: status 1, 'cannot write the output'",
+          status == 1 and "cannot write the output: " in err and "stopped reading" not in err,
+          f"status={status} err={err!r}")
+
+    name = fresh()
+    srv = subprocess.Popen(cmd("listen", name), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+    srv.stderr.readline()  # "listening on ..."
+    srv.stdin.write(b"reply\n")
+    srv.stdin.close()
+    c = subprocess.run(cmd("connect", "--timeout", "20000", "--linger", "300", name), stdin=subprocess.DEVNULL,
+                       stdout=full, stderr=subprocess.PIPE, timeout=60)
+    try:
+        srv.wait(30)
+    except subprocess.TimeoutExpired:
+        srv.kill()
+        srv.wait()
+    os.close(full)
+    err = c.stderr.decode(errors="replace")
+    check("connect >/dev/full: status 1, 'cannot write the output'",
+          c.returncode == 1 and "cannot write the output: " in err, f"status={c.returncode} err={err!r}")
+
+    r_fd, w_fd = os.pipe()
+    os.close(r_fd)
+    status, err = run_listen(w_fd)
+    os.close(w_fd)
+    # A reader that leaves is an end, not a failure (`lsock listen x | head -c 1`).
+    check("listen with stdout's reader gone: status 0, 'standard output stopped reading'",
+          status == 0 and "standard output stopped reading" in err and "cannot write" not in err,
+          f"status={status} err={err!r}")
+
+@case
 def out_of_range_milliseconds():
     # --linger and --timeout take 0 to 86400000 ms (one day); beyond is bad usage, not a
     # value that wraps (or overflows strtoll) into something else.
