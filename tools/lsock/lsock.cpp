@@ -84,11 +84,15 @@ int usage(const std::string& problem = {}) {
   return 2;
 }
 
+// lsock was started with standard output closed (Unix: the null device holds its place,
+// so that no socket or pipe takes it): output written there is lost, a write error.
+bool stdout_closed = false;
+
 // What a command that prints returns: `status`, or 1 (with a message) when its output
-// could not all be written (a full disk, a reader that has gone).
+// could not all be written (a full disk, a reader that has gone, a closed stdout).
 int output_status(int status) {
-  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return status;
-  say_error("cannot write the output: %s", std::strerror(errno));
+  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0 && !stdout_closed) return status;
+  say_error("cannot write the output: %s", std::strerror(stdout_closed ? EBADF : errno));
   return 1;
 }
 
@@ -200,7 +204,8 @@ std::atomic<bool> stdout_reader_left{false};
 // False when standard output cannot be written any more (its reader left: EPIPE, with
 // SIGPIPE ignored; a full disk: ENOSPC; ...).
 bool write_stdout(const std::byte* data, std::size_t n) {
-  if (std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0) return true;
+  if (stdout_closed) errno = EBADF;
+  else if (std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0) return true;
   const int err = errno != 0 ? errno : EIO;
   stdout_reader_left = lsock::reader_left(err);
   stdout_error = err;
@@ -634,7 +639,7 @@ std::optional<Timeout> milliseconds(const std::string& text) {
 }
 
 int main(int argc, char** argv) {
-  lsock::ensure_standard_streams();
+  stdout_closed = lsock::ensure_standard_streams();
   Options o;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {

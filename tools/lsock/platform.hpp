@@ -103,7 +103,9 @@ void handle_interrupts(std::function<void(int status)> stop);
 
 /// Opens the null device on standard input, output and error where they are closed, so
 /// that no socket or pipe lsock opens takes their place (Unix; nothing on Windows).
-void ensure_standard_streams();
+/// @returns true when standard output was closed: output written there is then lost,
+/// which the caller reports as a write error (EBADF), as the null device would not.
+bool ensure_standard_streams();
 
 /// Puts standard input and output in binary mode (Windows) .
 void binary_stdio();

@@ -544,13 +544,16 @@ void handle_interrupts(std::function<void(int status)> stop) {
   }).detach();
 }
 
-void ensure_standard_streams() {
+bool ensure_standard_streams() {
+  bool stdout_closed = false;
   for (int fd = 0; fd <= 2; ++fd) {
     if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    if (fd == 1) stdout_closed = true;
     // The lowest free descriptor: this one.
     const int null = ::open("/dev/null", O_RDWR);
     if (null >= 0 && null != fd) ::close(null);
   }
+  return stdout_closed;
 }
 
 const bool has_half_close = true;

@@ -277,9 +277,11 @@ void handle_interrupts(std::function<void(int status)> stop) {
   ::SetConsoleCtrlHandler(on_console_event, TRUE);
 }
 
-void ensure_standard_streams() {
+bool ensure_standard_streams() {
   // A process started without standard handles gets none (GetStdHandle returns null);
-  // no handle lsock opens takes their place, so there is nothing to do.
+  // no handle lsock opens takes their place, so there is nothing to do; writes to a
+  // missing standard output fail by themselves.
+  return false;
 }
 
 const bool has_half_close = false;

@@ -1066,8 +1066,17 @@ if not windows:
     s = Server(["sh", "-c", f"exec '{lsock}' listen '{name}' <&- >&-"])
     code, out, err = client("connect", "--linger", "300", name, data=b"not for me\n")
     s.finish(timeout=10)
-    check("closed stdio: what a client sends is not written back to it",
-          code == 0 and out == b"" and s.p.returncode == 0, f"code={code} out={out!r} status={s.p.returncode}")
+    server_err = "".join(s.err)
+    # Data for a closed standard output is a write error (as coreutils reports one).
+    check("closed stdio: what a client sends is not written back to it; the listener fails, status 1",
+          code == 0 and out == b"" and s.p.returncode == 1 and "cannot write the output" in server_err,
+          f"code={code} out={out!r} status={s.p.returncode} err={server_err!r}")
+    for args in (("--help",), ("--version",), ("ls",), ("ls", "--json")):
+        r = subprocess.run(["sh", "-c", f"exec '{lsock}' {' '.join(args)} >&-"], stdin=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=30)
+        err = r.stderr.decode(errors="replace")
+        check(f"closed stdout: {' '.join(args)} is status 1 and a message",
+              r.returncode == 1 and "cannot write the output" in err, f"status={r.returncode} err={err!r}")
     name = fresh()
     s = Server(["sh", "-c", f"exec '{lsock}' listen --exec cat '{name}' <&- >&-"])
     code, out, err = client("connect", name, data=b"through cat\n")
