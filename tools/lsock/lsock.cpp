@@ -458,6 +458,19 @@ int serve(Socket s, const Options& o, bool read_stdin) {
   return !session->ep.child && stdout_gone && !stdout_reader_left ? 1 : 0;
 }
 
+// --keep-open collects every client's data on standard output: once its reader has
+// gone, no later client can be served. Noticed while the listener waits for a client
+// (where no write would tell): the listener is closed and lsock ends with status 1, so
+// the next client finds no listener instead of having its data dropped. Runs on a
+// thread of its own, like stop().
+void end_for_stdout_gone() {
+  std::lock_guard lock(stop_mutex);
+  if (close_on_stop) close_on_stop();
+  lsock::write_stderr_raw(
+      "lsock: standard output has gone; no later client could be served, so the listener ends\n");
+  lsock::exit_now(1);
+}
+
 template <Mode M>
 int listen(const Options& o) {
   std::unique_lock binding(stop_mutex);
@@ -486,6 +499,15 @@ int listen(const Options& o) {
       } catch (const std::system_error& e) {
         say_error("cannot serve this client: no thread for it (%s); still listening", e.what());
       }
+    }
+  }
+  if (o.keep_open && o.exec.empty()) {
+    try {
+      std::thread([] {
+        if (lsock::wait_stdout_gone()) end_for_stdout_gone();
+      }).detach();
+    } catch (const std::system_error&) {
+      // No thread to watch: the write after the next client still tells.
     }
   }
   int status = 0;

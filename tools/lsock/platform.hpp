@@ -133,6 +133,13 @@ std::string reclaim_obstacle(const std::string& path);
 /// pipe errors the C runtime reports as EINVAL (ERROR_NO_DATA, ERROR_BROKEN_PIPE).
 bool reader_left(int err);
 
+/// Blocks until standard output's reader has gone (a pipe with no reader left, a
+/// terminal hung up) and returns true; returns false at once where that cannot be
+/// watched. Unix: poll() for POLLERR/POLLHUP (a file or the null device never reports
+/// them: the call then blocks for good, on a thread of its own). Windows: false (an
+/// anonymous pipe tells only at the next write).
+bool wait_stdout_gone();
+
 /// Reads standard input; 0 at its end.
 std::size_t read_stdin(std::byte* data, std::size_t n);
 

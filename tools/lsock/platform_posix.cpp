@@ -587,6 +587,15 @@ void exit_now(int status) { ::_exit(status); }
 
 bool reader_left(int err) { return err == EPIPE; }
 
+bool wait_stdout_gone() {
+  pollfd p{1, 0, 0};  // no events asked: POLLERR and POLLHUP are always reported
+  for (;;) {
+    const int r = ::poll(&p, 1, -1);
+    if (r < 0 && errno == EINTR) continue;
+    return r > 0 && (p.revents & (POLLERR | POLLHUP)) != 0;
+  }
+}
+
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   for (;;) {
     const ssize_t k = ::read(0, data, n);

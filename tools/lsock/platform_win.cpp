@@ -311,6 +311,8 @@ bool reader_left(int err) {
   return err == EPIPE || e == ERROR_NO_DATA || e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED;
 }
 
+bool wait_stdout_gone() { return false; }
+
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   // ReadFile returns what a pipe or console has, without waiting to fill the buffer.
   DWORD k = 0;

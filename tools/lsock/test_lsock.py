@@ -348,6 +348,37 @@ def keep_open_stdout_gone():
           f"ended={ended} status={p.returncode} later client={later} err={rest!r}")
 
 @case
+def keep_open_reader_left_between_clients():
+    # listen --keep-open whose standard output's reader leaves while no client is served:
+    # the listener notices at once (POLLERR on the pipe) and ends with status 1, so the
+    # next client finds no listener instead of having its data dropped. (Unix: Windows
+    # learns it at the next write.)
+    if windows:
+        return
+    name = fresh()
+    r_fd, w_fd = os.pipe()
+    p = subprocess.Popen(cmd("listen", "--keep-open", name), stdin=subprocess.DEVNULL, stdout=w_fd,
+                         stderr=subprocess.PIPE)
+    os.close(w_fd)
+    p.stderr.readline()  # listening
+    code1, _, _ = client("-q", "connect", "--linger", "100", name, data=b"first\n", timeout=20)
+    got = os.read(r_fd, 100)
+    os.close(r_fd)  # the reader leaves while the listener waits for the next client
+    try:
+        p.wait(5)
+        ended = True
+    except subprocess.TimeoutExpired:
+        ended = False
+    later, _, later_err = client("-q", "connect", "--timeout", "300", name, data=b"second: lost\n", timeout=20)
+    if not ended:
+        p.kill()
+        p.wait()
+    rest = p.stderr.read().decode(errors="replace")
+    check("--keep-open: stdout's reader leaving between clients ends the listener, status 1",
+          code1 == 0 and got == b"first\n" and ended and p.returncode == 1 and "standard output" in rest
+          and later == 1, f"got={got!r} ended={ended} status={p.returncode} later={later} err={rest!r}")
+
+@case
 def upload_outlasts_peer_half_close():
     # A listener with nothing to say (standard input empty) half-closes at once; a client
     # uploading to it goes on sending until its own input ends, however long that takes
