@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -91,6 +92,12 @@ struct ProcNetUnixRecord {
 /// holds it) and its inode is listed once, so a record forged inside a name is never kept.
 std::vector<ProcNetUnixRecord> parse_proc_net_unix(std::string_view text,
                                                    const std::function<bool(unsigned long)>& owned);
+
+/// The processes holding each Unix socket, by inode, from the /proc/PID/fd links
+/// ("socket:[INODE]") of the processes this user may look into (Linux; exposed for
+/// tests). What `ls` shows as a socket's owner, and what its /proc/net/unix fallback
+/// trusts a record by.
+std::map<unsigned long, long long> socket_owners();
 
 /// Calls `stop` once, on a thread of its own, when the user interrupts lsock: SIGINT,
 /// SIGTERM or SIGHUP (Unix); Ctrl-C, Ctrl-Break or closing the console (Windows).

@@ -15,6 +15,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#if defined(__linux__)
+#include <sys/xattr.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -298,8 +301,28 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
 
 namespace {
 
-// The processes holding each socket inode: /proc/PID/fd links read "socket:[INODE]".
-// Only the processes this user may look into are found.
+// True when `fd_link` (/proc/PID/fd/N, a socket) is a Unix socket. The kernel names a
+// socket's protocol in its "system.sockprotoname" attribute ("UNIX", "UNIX-STREAM",
+// "TCP", "NETLINK", ...), read through the link as readlink is: a fact about the socket
+// itself, which no socket name can forge (a record forged inside a name in
+// /proc/net/unix can claim the inode of a TCP socket, which a process does hold).
+// Elsewhere than Linux: no /proc, nothing is found anyway.
+#if defined(__linux__)
+bool is_unix_socket(const std::string& fd_link) {
+  char proto[32];
+  const ssize_t n = ::getxattr(fd_link.c_str(), "system.sockprotoname", proto, sizeof proto - 1);
+  if (n <= 0) return false;
+  return std::string_view(proto, static_cast<std::size_t>(n)).substr(0, 4) == "UNIX";
+}
+#else
+bool is_unix_socket(const std::string&) { return false; }
+#endif
+
+}  // namespace
+
+// The processes holding each Unix socket's inode: /proc/PID/fd links read
+// "socket:[INODE]", kept when the socket is a Unix one. Only the processes this user
+// may look into are found.
 std::map<unsigned long, long long> socket_owners() {
   std::map<unsigned long, long long> owners;
   DIR* proc = ::opendir("/proc");
@@ -317,13 +340,16 @@ std::map<unsigned long, long long> socket_owners() {
       if (n <= 0) continue;
       target[n] = '\0';
       unsigned long inode = 0;
-      if (std::sscanf(target, "socket:[%lu]", &inode) == 1) owners.emplace(inode, pid);
+      if (std::sscanf(target, "socket:[%lu]", &inode) == 1 && is_unix_socket(dir + "/" + f->d_name))
+        owners.emplace(inode, pid);
     }
     ::closedir(fds);
   }
   ::closedir(proc);
   return owners;
 }
+
+namespace {
 
 std::string command_of(long long pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
