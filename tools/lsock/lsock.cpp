@@ -87,11 +87,15 @@ int usage(const std::string& problem = {}) {
   return 2;
 }
 
+// lsock was started with standard output closed (Unix: the null device holds its place,
+// so that no socket or pipe takes it): output written there is lost, a write error.
+bool stdout_closed = false;
+
 // What a command that prints returns: `status`, or 1 (with a message) when its output
-// could not all be written (a full disk, a reader that has gone).
+// could not all be written (a full disk, a reader that has gone, a closed stdout).
 int output_status(int status) {
-  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return status;
-  say_error("cannot write the output: %s", std::strerror(errno));
+  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0 && !stdout_closed) return status;
+  say_error("cannot write the output: %s", std::strerror(stdout_closed ? EBADF : errno));
   return 1;
 }
 
@@ -196,10 +200,18 @@ LocalName name_of(const std::string& text) {
 
 // Set once lsock's standard output has gone: nothing can be delivered any more.
 std::atomic<bool> stdout_gone{false};
+// Why it went: the errno of the failed write, and whether its reader left (EPIPE).
+std::atomic<int> stdout_error{0};
+std::atomic<bool> stdout_reader_left{false};
 
-// False when standard output has gone (its reader left: EPIPE, with SIGPIPE ignored).
+// False when standard output cannot be written any more (its reader left: EPIPE, with
+// SIGPIPE ignored; a full disk: ENOSPC; ...).
 bool write_stdout(const std::byte* data, std::size_t n) {
-  if (std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0) return true;
+  if (stdout_closed) errno = EBADF;
+  else if (std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0) return true;
+  const int err = errno != 0 ? errno : EIO;
+  stdout_reader_left = lsock::reader_left(err);
+  stdout_error = err;
   stdout_gone = true;
   return false;
 }
@@ -318,7 +330,10 @@ void forward_input_until_end(Session<Socket>& x) {
 // endpoint stops taking it (then this session ends; the others go on).
 template <typename Socket>
 void note_gone(Session<Socket>& x) {
-  say_error("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
+  if (x.ep.child || stdout_reader_left)
+    say_error("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
+  else
+    say_error("cannot write the output: %s", std::strerror(stdout_error));
 }
 
 template <typename Socket>
@@ -346,6 +361,28 @@ void deliver_output(Session<Socket>& x) {
       if (!x.ep.write(msg.data(), msg.size())) return note_gone(x);
     }
   }
+}
+
+// The system's handle of a connection. Message mode where the system has no
+// SOCK_SEQPACKET (macOS) is a framed byte stream: the handle is its stream's.
+template <typename Native>
+auto system_handle(Native& n) {
+  if constexpr (requires { n.native_handle(); })
+    return n.native_handle();
+  else
+    return n.stream().native_handle();
+}
+
+// Waits until the input side has been forwarded completely (true), or until the peer has
+// closed its end of the connection completely first (false): then nothing more can be
+// sent, and waiting for input that may never come would keep the session (and the
+// listener's name) forever.
+template <typename Socket>
+bool wait_input_or_peer_closed(Session<Socket>& x) {
+  while (!x.wait_input(Timeout(50))) {
+    if (lsock::peer_closed(system_handle(x.s.native()))) return x.wait_input(Timeout(0));
+  }
+  return true;
 }
 
 // Serves one connection: bridged to a new child (--exec), or to the process's standard
@@ -381,14 +418,33 @@ int serve(Socket s, const Options& o, bool read_stdin) {
     // The peer has finished sending and the command has its end of input. Its output is
     // forwarded until it ends or the peer stops taking it (the peer has gone); then the
     // session is over: the command loses its output pipe (EPIPE), gets a short grace to
-    // exit, is terminated if it does not, and is reaped.
+    // exit, is terminated if it does not, and is reaped. A peer that has closed while
+    // the command writes nothing is noticed without a write: the command is ended the
+    // same way (its output pipe closes once the reader has seen its end).
+    if (input.joinable() && !wait_input_or_peer_closed(*session)) {
+      lsock::stop_child(*session->ep.child, child_grace);
+      if (session->wait_input(child_grace)) {
+        input.join();
+      } else {
+        // Someone outside the command's process group holds its output open: the
+        // reader keeps the session (and the pipe) until that ends.
+        input.detach();
+        note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(), session->counts.out.load());
+        return 0;
+      }
+    }
     if (input.joinable()) input.join();
     lsock::end_child(*session->ep.child, child_grace);
   } else if (input.joinable()) {
     if (lsock::has_half_close) {
       // The peer has finished sending (a half-close ends only its direction): standard
-      // input is forwarded until it ends, or until the peer stops taking it (it has gone).
-      input.join();
+      // input is forwarded until it ends, or until the peer stops taking it, or until
+      // the peer has closed completely (noticed even while standard input is idle; the
+      // reader blocked on it is left behind, as the process ends).
+      if (wait_input_or_peer_closed(*session))
+        input.join();
+      else
+        input.detach();
     } else {
       // Windows: the peer's end is the end of the connection, so nothing more can be
       // sent; input still being read gets `linger`, then we go (a reader blocked on
@@ -400,7 +456,22 @@ int serve(Socket s, const Options& o, bool read_stdin) {
     }
   }
   note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(), session->counts.out.load());
-  return 0;
+  // Data that could not be written to standard output is a failure; a reader that left
+  // (EPIPE: `lsock listen x | head -c 1`) only ends the session.
+  return !session->ep.child && stdout_gone && !stdout_reader_left ? 1 : 0;
+}
+
+// --keep-open collects every client's data on standard output: once its reader has
+// gone, no later client can be served. Noticed while the listener waits for a client
+// (where no write would tell): the listener is closed and lsock ends with status 1, so
+// the next client finds no listener instead of having its data dropped. Runs on a
+// thread of its own, like stop().
+void end_for_stdout_gone() {
+  std::lock_guard lock(stop_mutex);
+  if (close_on_stop) close_on_stop();
+  lsock::write_stderr_raw(
+      "lsock: standard output has gone; no later client could be served, so the listener ends\n");
+  lsock::exit_now(1);
 }
 
 template <Mode M>
@@ -431,6 +502,15 @@ int listen(const Options& o) {
       } catch (const std::system_error& e) {
         say_error("cannot serve this client: no thread for it (%s); still listening", e.what());
       }
+    }
+  }
+  if (o.keep_open && o.exec.empty()) {
+    try {
+      std::thread([] {
+        if (lsock::wait_stdout_gone()) end_for_stdout_gone();
+      }).detach();
+    } catch (const std::system_error&) {
+      // No thread to watch: the write after the next client still tells.
     }
   }
   int status = 0;
@@ -488,14 +568,16 @@ std::string json_string(std::string_view text) {
   while (!text.empty()) {
     char32_t cp = 0;
     std::size_t n = utf8_sequence(text, cp);
-    if (n == 0) {
+    // Not valid UTF-8 here: this one byte stands for itself (its value as the code point).
+    const bool valid = n != 0;
+    if (!valid) {
       n = 1;
       cp = static_cast<unsigned char>(text[0]);
     }
     if (cp == '"' || cp == '\\') {
       out += '\\';
       out += static_cast<char>(cp);
-    } else if (is_control(cp) || utf8_sequence(text, cp) == 0) {
+    } else if (is_control(cp) || !valid) {
       std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(cp));
       out += esc;
     } else {
@@ -582,7 +664,7 @@ std::optional<Timeout> milliseconds(const std::string& text) {
 }
 
 int main(int argc, char** argv) {
-  lsock::ensure_standard_streams();
+  stdout_closed = lsock::ensure_standard_streams();
   Options o;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {

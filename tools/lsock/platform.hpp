@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,19 @@ void end_all_children(std::chrono::milliseconds grace);
 /// terminates it (and, Unix, kills it after another `grace`); always reaps it.
 void end_child(ChildProcess& child, std::chrono::milliseconds grace);
 
+/// Ends a session's child while another thread may still be reading its output: closes
+/// its input only, gives it `grace` to exit, then terminates it (Unix: and kills its
+/// process group after another `grace`) and reaps it. Its output pipe stays open until
+/// that reader is done (closing it under a blocked read could hand the descriptor
+/// number to another session).
+void stop_child(ChildProcess& child, std::chrono::milliseconds grace);
+
+/// True when the peer of the connection `handle` has closed its end completely (it
+/// neither sends nor receives any more). A peer that only ended its sending (a
+/// half-close) is not closed. Unix: poll() reports POLLHUP; Windows: the pipe is broken.
+bool peer_closed(int handle);
+bool peer_closed(void* handle);
+
 /// One listening local socket of the system.
 struct SocketEntry {
   std::string type;  // "stream", "seqpacket", "dgram", "pipe"
@@ -79,6 +93,12 @@ struct ProcNetUnixRecord {
 std::vector<ProcNetUnixRecord> parse_proc_net_unix(std::string_view text,
                                                    const std::function<bool(unsigned long)>& owned);
 
+/// The processes holding each Unix socket, by inode, from the /proc/PID/fd links
+/// ("socket:[INODE]") of the processes this user may look into (Linux; exposed for
+/// tests). What `ls` shows as a socket's owner, and what its /proc/net/unix fallback
+/// trusts a record by.
+std::map<unsigned long, long long> socket_owners();
+
 /// Calls `stop` once, on a thread of its own, when the user interrupts lsock: SIGINT,
 /// SIGTERM or SIGHUP (Unix); Ctrl-C, Ctrl-Break or closing the console (Windows).
 /// `stop` receives the conventional exit status (128 + the signal number: 130 for
@@ -90,7 +110,9 @@ void handle_interrupts(std::function<void(int status)> stop);
 
 /// Opens the null device on standard input, output and error where they are closed, so
 /// that no socket or pipe lsock opens takes their place (Unix; nothing on Windows).
-void ensure_standard_streams();
+/// @returns true when standard output was closed: output written there is then lost,
+/// which the caller reports as a write error (EBADF), as the null device would not.
+bool ensure_standard_streams();
 
 /// Puts standard input and output in binary mode (Windows) .
 void binary_stdio();
@@ -112,6 +134,18 @@ extern const bool has_half_close;
 /// it could (a socket file itself). Unix: a symbolic link is not followed (the library
 /// refuses to reclaim one); Windows: empty (pipe names leave no file).
 std::string reclaim_obstacle(const std::string& path);
+
+/// True when a write to standard output that failed with `err` (errno) failed because
+/// its reader has gone. Call right after the failure. Unix: EPIPE; Windows: also the
+/// pipe errors the C runtime reports as EINVAL (ERROR_NO_DATA, ERROR_BROKEN_PIPE).
+bool reader_left(int err);
+
+/// Blocks until standard output's reader has gone (a pipe with no reader left, a
+/// terminal hung up) and returns true; returns false at once where that cannot be
+/// watched. Unix: poll() for POLLERR/POLLHUP (a file or the null device never reports
+/// them: the call then blocks for good, on a thread of its own). Windows: false (an
+/// anonymous pipe tells only at the next write).
+bool wait_stdout_gone();
 
 /// Reads standard input; 0 at its end.
 std::size_t read_stdin(std::byte* data, std::size_t n);

@@ -8,12 +8,16 @@
 #endif
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#if defined(__linux__)
+#include <sys/xattr.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,7 +50,7 @@ bool children_ended = false;
 class PosixChild final : public ChildProcess {
  public:
   // `pid` is in live_children already (start() puts it there as it forks).
-  PosixChild(pid_t pid, int in, int out) : pid_(pid), in_(in), out_(out) {}
+  PosixChild(pid_t pid, int in, int out) : pid_(pid), group_(pid), in_(in), out_(out) {}
   ~PosixChild() override {
     close_input();
     if (out_ >= 0) ::close(out_);
@@ -95,12 +99,14 @@ class PosixChild final : public ChildProcess {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  void terminate() override {
-    if (pid_ > 0) ::kill(-pid_, SIGTERM);
-  }
-  void kill() override {
-    if (pid_ > 0) ::kill(-pid_, SIGKILL);
-  }
+  // Both signal the command's whole process group, whether or not its leader (the
+  // command itself) is still there: members it left behind go with it. ESRCH (no one
+  // left) is ignored.
+  void terminate() override { ::kill(-group_, SIGTERM); }
+  void kill() override { ::kill(-group_, SIGKILL); }
+  // True while any process of the command's group remains (its leader not yet reaped
+  // counts).
+  bool group_alive() const { return ::kill(-group_, 0) == 0 || errno == EPERM; }
 
  private:
   int reaped(int status) {
@@ -114,6 +120,7 @@ class PosixChild final : public ChildProcess {
   }
 
   pid_t pid_;
+  pid_t group_;  // the process group the command leads; stays once its leader is reaped
   int in_;
   int out_;
   int status_ = 0;
@@ -172,31 +179,60 @@ void end_all_children(std::chrono::milliseconds grace) {
     left = live_children;
   }
   for (const pid_t pid : left) ::kill(-pid, SIGTERM);
+  // Each child leads its own process group (its pid is the group's id). A group is done
+  // once no process of it remains, its leader reaped: the leader may die of the SIGTERM
+  // while a member that ignores it lives on, so the group, not the leader, is waited for.
+  std::set<pid_t> unreaped = left;
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (!left.empty()) {
-    for (auto it = left.begin(); it != left.end();) {
+    for (auto it = unreaped.begin(); it != unreaped.end();) {
       // A session thread may reap it first (ECHILD): gone all the same.
       const pid_t r = ::waitpid(*it, nullptr, WNOHANG);
-      it = r == 0 || (r < 0 && errno == EINTR) ? std::next(it) : left.erase(it);
+      it = r == 0 || (r < 0 && errno == EINTR) ? std::next(it) : unreaped.erase(it);
     }
+    for (auto it = left.begin(); it != left.end();)
+      it = ::kill(-*it, 0) == 0 || errno == EPERM ? std::next(it) : left.erase(it);
     if (left.empty() || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  for (const pid_t pid : left) {
-    ::kill(-pid, SIGKILL);
+  for (const pid_t pid : left) ::kill(-pid, SIGKILL);  // ESRCH (gone meanwhile) ignored
+  for (const pid_t pid : unreaped) {
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
   }
 }
 
-void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+void stop_child(ChildProcess& command, std::chrono::milliseconds grace) {
+  auto& child = static_cast<PosixChild&>(command);  // the only kind start() makes
   child.close_input();
-  child.close_output();
-  if (child.wait_for(grace)) return;
-  child.terminate();
-  if (child.wait_for(grace)) return;
-  child.kill();
+  child.wait_for(grace);
+  // The session is over: so is the command's process group, whether or not its leader
+  // has exited (a job it left in the background, a member that ignores SIGTERM).
+  // SIGTERM to the group, then a grace for it to empty, then SIGKILL to what is left.
+  if (child.group_alive()) {
+    child.terminate();
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    while (child.group_alive() && std::chrono::steady_clock::now() < deadline) {
+      child.wait_for(std::chrono::milliseconds(0));  // reaps the leader once it exits
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    child.kill();
+  }
   child.wait();
+}
+
+void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+  child.close_output();
+  stop_child(child, grace);
+}
+
+bool peer_closed(int handle) {
+  // Both directions shut down (the peer closed; a half-close sets POLLRDHUP only).
+  pollfd p{handle, 0, 0};
+  int r;
+  while ((r = ::poll(&p, 1, 0)) < 0 && errno == EINTR) {
+  }
+  return r > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 namespace {
@@ -265,8 +301,28 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
 
 namespace {
 
-// The processes holding each socket inode: /proc/PID/fd links read "socket:[INODE]".
-// Only the processes this user may look into are found.
+// True when `fd_link` (/proc/PID/fd/N, a socket) is a Unix socket. The kernel names a
+// socket's protocol in its "system.sockprotoname" attribute ("UNIX", "UNIX-STREAM",
+// "TCP", "NETLINK", ...), read through the link as readlink is: a fact about the socket
+// itself, which no socket name can forge (a record forged inside a name in
+// /proc/net/unix can claim the inode of a TCP socket, which a process does hold).
+// Elsewhere than Linux: no /proc, nothing is found anyway.
+#if defined(__linux__)
+bool is_unix_socket(const std::string& fd_link) {
+  char proto[32];
+  const ssize_t n = ::getxattr(fd_link.c_str(), "system.sockprotoname", proto, sizeof proto - 1);
+  if (n <= 0) return false;
+  return std::string_view(proto, static_cast<std::size_t>(n)).substr(0, 4) == "UNIX";
+}
+#else
+bool is_unix_socket(const std::string&) { return false; }
+#endif
+
+}  // namespace
+
+// The processes holding each Unix socket's inode: /proc/PID/fd links read
+// "socket:[INODE]", kept when the socket is a Unix one. Only the processes this user
+// may look into are found.
 std::map<unsigned long, long long> socket_owners() {
   std::map<unsigned long, long long> owners;
   DIR* proc = ::opendir("/proc");
@@ -284,13 +340,16 @@ std::map<unsigned long, long long> socket_owners() {
       if (n <= 0) continue;
       target[n] = '\0';
       unsigned long inode = 0;
-      if (std::sscanf(target, "socket:[%lu]", &inode) == 1) owners.emplace(inode, pid);
+      if (std::sscanf(target, "socket:[%lu]", &inode) == 1 && is_unix_socket(dir + "/" + f->d_name))
+        owners.emplace(inode, pid);
     }
     ::closedir(fds);
   }
   ::closedir(proc);
   return owners;
 }
+
+namespace {
 
 std::string command_of(long long pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
@@ -511,13 +570,16 @@ void handle_interrupts(std::function<void(int status)> stop) {
   }).detach();
 }
 
-void ensure_standard_streams() {
+bool ensure_standard_streams() {
+  bool stdout_closed = false;
   for (int fd = 0; fd <= 2; ++fd) {
     if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    if (fd == 1) stdout_closed = true;
     // The lowest free descriptor: this one.
     const int null = ::open("/dev/null", O_RDWR);
     if (null >= 0 && null != fd) ::close(null);
   }
+  return stdout_closed;
 }
 
 const bool has_half_close = true;
@@ -548,6 +610,17 @@ void write_stderr_raw(std::string_view text) {
 }
 
 void exit_now(int status) { ::_exit(status); }
+
+bool reader_left(int err) { return err == EPIPE; }
+
+bool wait_stdout_gone() {
+  pollfd p{1, 0, 0};  // no events asked: POLLERR and POLLHUP are always reported
+  for (;;) {
+    const int r = ::poll(&p, 1, -1);
+    if (r < 0 && errno == EINTR) continue;
+    return r > 0 && (p.revents & (POLLERR | POLLHUP)) != 0;
+  }
+}
 
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   for (;;) {

@@ -113,13 +113,24 @@ void end_all_children(std::chrono::milliseconds) {
   if (const HANDLE job = children_job()) ::TerminateJobObject(job, 1);
 }
 
-void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+void stop_child(ChildProcess& child, std::chrono::milliseconds grace) {
   child.close_input();
-  child.close_output();
   if (child.wait_for(grace)) return;
   // TerminateProcess ends it at once; there is no gentler request for a console command.
   child.terminate();
   child.wait();
+}
+
+void end_child(ChildProcess& child, std::chrono::milliseconds grace) {
+  child.close_output();
+  stop_child(child, grace);
+}
+
+bool peer_closed(void* handle) {
+  // A pipe whose other end has closed: ERROR_BROKEN_PIPE (or no longer connected).
+  if (PeekNamedPipe(handle, nullptr, 0, nullptr, nullptr, nullptr)) return false;
+  const DWORD e = GetLastError();
+  return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED || e == ERROR_NO_DATA;
 }
 
 namespace {
@@ -266,9 +277,11 @@ void handle_interrupts(std::function<void(int status)> stop) {
   ::SetConsoleCtrlHandler(on_console_event, TRUE);
 }
 
-void ensure_standard_streams() {
+bool ensure_standard_streams() {
   // A process started without standard handles gets none (GetStdHandle returns null);
-  // no handle lsock opens takes their place, so there is nothing to do.
+  // no handle lsock opens takes their place, so there is nothing to do; writes to a
+  // missing standard output fail by themselves.
+  return false;
 }
 
 const bool has_half_close = false;
@@ -289,6 +302,16 @@ void exit_now(int status) {
   ::TerminateProcess(::GetCurrentProcess(), static_cast<UINT>(status));
   ::ExitProcess(static_cast<UINT>(status));  // not reached
 }
+
+bool reader_left(int err) {
+  // The C runtime maps ERROR_NO_DATA (a pipe being closed by its reader) and
+  // ERROR_PIPE_NOT_CONNECTED (Wine: a Unix pipe without reader) to EINVAL: the
+  // system's own code says what happened.
+  const DWORD e = GetLastError();
+  return err == EPIPE || e == ERROR_NO_DATA || e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED;
+}
+
+bool wait_stdout_gone() { return false; }
 
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   // ReadFile returns what a pipe or console has, without waiting to fill the buffer.

@@ -2,11 +2,19 @@
 // lsock's ChildProcess (--exec) on Unix, where its faults can be made to happen: the
 // descriptors it holds when a pipe cannot be made, and a start with standard input and
 // output closed.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -120,3 +128,52 @@ TEST_CASE("parse_proc_net_unix: names with newlines neither crash it nor forge r
   // Truncated and empty input: nothing, and no exception.
   for (std::size_t n = 0; n < text.size(); n += 7) CHECK_NOTHROW(lsock::parse_proc_net_unix(text.substr(0, n), owned));
 }
+
+// Linux: the fallback reads /proc, which other systems do not have.
+#if defined(__linux__)
+TEST_CASE("ls /proc fallback: a forged record naming a TCP socket's inode is not listed") {
+  // A TCP listener this process holds, and an abstract Unix listener whose name holds a
+  // newline and a line forged to look like a listening Unix socket with the TCP socket's
+  // inode: that inode is held and listed once, so only the socket's type tells them apart.
+  const int tcp = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(tcp >= 0);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(tcp, reinterpret_cast<sockaddr*>(&in), sizeof in) == 0);
+  REQUIRE(::listen(tcp, 1) == 0);
+  struct stat tcp_st{};
+  REQUIRE(::fstat(tcp, &tcp_st) == 0);
+  const unsigned long tcp_inode = tcp_st.st_ino;
+  const std::string name = std::string(1, '\0') + "lsock-t" + std::to_string(::getpid()) +
+                           "\n0000000000000000: 00000002 00000000 00010000 0001 01 " + std::to_string(tcp_inode) +
+                           " /forged.sock";
+  const int u = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(u >= 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  REQUIRE(name.size() <= sizeof un.sun_path);
+  std::memcpy(un.sun_path, name.data(), name.size());
+  REQUIRE(::bind(u, reinterpret_cast<sockaddr*>(&un), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size())) == 0);
+  REQUIRE(::listen(u, 1) == 0);
+  struct stat u_st{};
+  REQUIRE(::fstat(u, &u_st) == 0);
+
+  std::ifstream f("/proc/net/unix", std::ios::binary);
+  REQUIRE(f);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto owners = lsock::socket_owners();
+  // The real listener is found with its owner; the TCP socket is no Unix socket's owner.
+  CHECK(owners.count(u_st.st_ino) == 1);
+  CHECK(owners.count(tcp_inode) == 0);
+  bool real = false, forged = false;
+  for (const auto& r : lsock::parse_proc_net_unix(text, [&](unsigned long i) { return owners.count(i) != 0; })) {
+    real = real || r.inode == u_st.st_ino;
+    forged = forged || r.inode == tcp_inode;
+  }
+  CHECK(real);
+  CHECK_FALSE(forged);
+  ::close(u);
+  ::close(tcp);
+}
+#endif
