@@ -5,7 +5,9 @@ namespace localsock {
 
 /// What this platform, and the runtime the program runs on, support or enforce. The
 /// enforcement entries are measured once (by trying), not assumed: under Wine, for
-/// example, a Windows build learns that security descriptors are not enforced.
+/// example, a Windows build learns that security descriptors are not enforced, and on
+/// Unix a process holding CAP_DAC_OVERRIDE (root, or any user given it) learns that
+/// socket-file permissions do not keep it out.
 /// Applications can refuse to run where a protection they rely on is missing.
 struct Capabilities {
   bool namespaced_names = false;      ///< LocalName::namespaced works.
