@@ -9,6 +9,8 @@
 #include <localsock/localsock.hpp>
 #if defined(_WIN32)
 #include <localsock/win/facade.hpp>
+#else
+#include <localsock/posix/facade.hpp>
 #endif
 
 #include <atomic>
@@ -365,8 +367,13 @@ void deliver_output(Session<Socket>& x) {
 
 // The system's handle of a connection. Message mode where the system has no
 // SOCK_SEQPACKET (macOS) is a framed byte stream: the handle is its stream's.
-template <typename Native>
-auto system_handle(Native& n) {
+template <typename Socket>
+auto system_handle(Socket& s) {
+#if defined(_WIN32)
+  auto& n = localsock::win::native(s);
+#else
+  auto& n = localsock::posix::native(s);
+#endif
   if constexpr (requires { n.native_handle(); })
     return n.native_handle();
   else
@@ -380,7 +387,7 @@ auto system_handle(Native& n) {
 template <typename Socket>
 bool wait_input_or_peer_closed(Session<Socket>& x) {
   while (!x.wait_input(Timeout(50))) {
-    if (lsock::peer_closed(system_handle(x.s.native()))) return x.wait_input(Timeout(0));
+    if (lsock::peer_closed(system_handle(x.s))) return x.wait_input(Timeout(0));
   }
   return true;
 }
