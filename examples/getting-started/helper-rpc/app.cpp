@@ -27,11 +27,13 @@ class HelperClient {
 
   // Sends one request and returns the helper's reply, or nothing when no reply came
   // within `timeout` (the helper is busy or hung: the caller decides what to show).
-  // A helper that went away is reconnected to, and the request sent again, once.
+  // A helper that went away is reconnected to, and the request sent again (a few times:
+  // a client that connects while a restarting helper closes its old listener is
+  // dropped with that listener, and must simply connect again).
   std::optional<std::string> call(const std::string& request, std::chrono::milliseconds timeout) {
     const std::uint64_t id = next_id_++;
     const std::string message = std::to_string(id) + " " + request;
-    for (int attempt = 0; attempt < 2; ++attempt) {
+    for (int attempt = 0; attempt < 4; ++attempt) {
       if (!socket_.is_open()) connect();
       std::error_code ec;
       socket_.send(message, ec);
