@@ -124,7 +124,8 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
   /// connect still queued for libuv's thread pool is taken out of it, and one waiting
   /// for a busy listener in a pool thread gives the thread back within about 50 ms,
   /// whatever its timeout (`infinite` included). `cb`
-  /// runs on the loop thread with the outcome and the same socket.
+  /// runs on the loop thread with the outcome: on success the socket returned here, on
+  /// failure the error and a null pointer.
   ///
   /// When the connect fails, the callbacks of writes and of a shutdown asked for while
   /// connecting run once with its error, before `cb`; the read and drain callbacks are
@@ -171,7 +172,8 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
     const std::string_view view(text);
     return write(std::as_bytes(std::span<const char>(view.data(), view.size())), std::move(cb));
   }
-  /// Bytes queued and not yet written.
+  /// Bytes queued and not yet written: in byte mode, the part of a write the system has
+  /// taken already is not counted; a message counts whole until it has gone.
   std::size_t queued_bytes() const noexcept;
   void set_high_water_mark(std::size_t bytes) noexcept;
   /// Called each time the queue empties after write() returned false.

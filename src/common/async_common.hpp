@@ -150,6 +150,7 @@ class WriteQueue {
   }
   bool empty() const noexcept { return count_ == 0; }
   Item& front() noexcept { return slots_[head_]; }
+  const Item& front() const noexcept { return slots_[head_]; }
   /// Takes the written front item off; returns it so its callback can run last.
   Item pop() {
     Item item = std::move(slots_[head_]);

@@ -116,7 +116,13 @@ bool AsyncSocket::write(std::vector<std::byte>&& data, WriteCallback cb) {
   return enqueue(impl, std::move(data), std::move(cb));
 }
 
-std::size_t AsyncSocket::queued_bytes() const noexcept { return impl_->queue.bytes(); }
+std::size_t AsyncSocket::queued_bytes() const noexcept {
+  // Byte mode writes the front item in parts: what of it went out is no longer queued.
+  // (A message counts whole until it has gone whole.)
+  const detail::WriteQueue& q = impl_->queue;
+  if (impl_->mode == Mode::bytes && !q.empty()) return q.bytes() - q.front().done;
+  return q.bytes();
+}
 
 void AsyncSocket::set_high_water_mark(std::size_t bytes) noexcept {
   impl_->settings.high_water_mark = bytes;

@@ -194,6 +194,7 @@ void MessageOps::send(ConstBuffer msg, std::error_code& ec) noexcept {
 void MessageOps::send(ConstBuffer msg) {
   std::error_code ec;
   send(msg, ec);
+  if (!ec) return;
   if (ec == errc::message_too_large) {
     std::error_code limit_ec;
     const std::size_t limit = max_message_size(limit_ec);
@@ -224,10 +225,8 @@ std::size_t MessageOps::send_pending() const noexcept {
   return io_ ? detail::send_pending(io_->io) : 0;
 }
 
-// ---- the sockets --------------------------------------------------------------------
-// LocalSocket and LocalMessageSocket differ in their operations and// ---- what both kinds share
-// -------------------------------------------------------- The same forwards for each kind, apart
-// from the operation named in the errors.
+// ---- what both kinds share ------------------------------------------------------------
+// The same forwards for each kind, apart from the operation named in the errors.
 
 void StreamOps::shutdown(Shutdown how, std::error_code& ec) noexcept { io_shutdown(io_, how, ec); }
 void StreamOps::shutdown(Shutdown how) {

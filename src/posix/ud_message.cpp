@@ -59,6 +59,7 @@ void send_message(int fd, int type, ConstBuffer msg, std::span<const int> fds,
     return;
   }
   detail::send_msg(fd, msg, fds, to, ec, credentials);
+  if (!ec) return;  // the steady case: no error conditions to compare (each is a virtual call)
   if (ec == std::errc::message_size) {
     // Larger than the send buffer: grow it to fit (beyond the system's limit where the
     // process is privileged), then try once more.
@@ -78,6 +79,7 @@ void send_message(int fd, int type, ConstBuffer msg, std::span<const int> fds,
 // The throwing sends: a message over the limit says what the limit is.
 void throw_send_error(const std::error_code& ec, std::string_view operation,
                       const std::string& name, int type, std::size_t size) {
+  if (!ec) return;
   if (ec == errc::message_too_large) {
     std::error_code limit_ec;
     const std::size_t limit = detail::max_message_size(type, limit_ec);

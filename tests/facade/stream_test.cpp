@@ -256,6 +256,58 @@ TEST_CASE("socket: operations on a socket holding no connection report not_conne
   CHECK_THROWS_AS(s.write_all(b), localsock::Error);
 }
 
+TEST_CASE("socket: every operation on a socket holding no connection reports not_connected") {
+  std::byte b[1]{};
+  std::string text;
+  std::error_code ec;
+  LocalSocket s;
+  s.read_some(b, ec);
+  CHECK(ec == errc::not_connected);
+  s.read_some(text, 1, ec);
+  CHECK(ec == errc::not_connected);
+  s.read_exact(b, ec);
+  CHECK(ec == errc::not_connected);
+  s.write_some(b, ec);
+  CHECK(ec == errc::not_connected);
+  s.write_all(b, ec);
+  CHECK(ec == errc::not_connected);
+  s.shutdown(localsock::Shutdown::write, ec);
+  CHECK(ec == errc::not_connected);
+  s.set_nonblocking(true, ec);
+  CHECK(ec == errc::not_connected);
+  s.set_read_timeout(std::chrono::milliseconds(5), ec);
+  CHECK(ec == errc::not_connected);
+  s.set_write_timeout(std::chrono::milliseconds(5), ec);
+  CHECK(ec == errc::not_connected);
+  (void)s.peer_info(ec);
+  CHECK(ec == errc::not_connected);
+  CHECK_THROWS_AS(s.write_all(b), localsock::Error);
+  CHECK_THROWS_AS(s.set_nonblocking(true), localsock::Error);
+  CHECK_THROWS_AS((void)s.peer_info(), localsock::Error);
+
+  localsock::LocalMessageSocket m;
+  m.recv(b, ec);
+  CHECK(ec == errc::not_connected);
+  (void)m.peek_size(ec);
+  CHECK(ec == errc::not_connected);
+  m.send(b, ec);
+  CHECK(ec == errc::not_connected);
+  m.flush(ec);
+  CHECK(ec == errc::not_connected);
+  m.shutdown(localsock::Shutdown::both, ec);
+  CHECK(ec == errc::not_connected);
+  m.set_nonblocking(false, ec);
+  CHECK(ec == errc::not_connected);
+  m.set_read_timeout(std::chrono::milliseconds(5), ec);
+  CHECK(ec == errc::not_connected);
+  m.set_write_timeout(std::chrono::milliseconds(5), ec);
+  CHECK(ec == errc::not_connected);
+  (void)m.peer_info(ec);
+  CHECK(ec == errc::not_connected);
+  (void)m.max_message_size(ec);
+  CHECK(ec == errc::not_connected);
+}
+
 namespace {
 // The child side of the two-process test: serve one client, echoing.
 const localsock::test::RegisterChild echo_child("echo-server", [](const auto& args) {

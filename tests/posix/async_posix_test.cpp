@@ -89,3 +89,39 @@ TEST_CASE("async seqpacket: the message limit is the system's measured one; up t
   server->close();
   t.settle();
 }
+
+TEST_CASE("async: queued_bytes() counts only what is not yet written of a partly written write") {
+  // A 1 MiB write to a peer that does not read is written in part (what the system's
+  // buffers take) and the rest waits. queued_bytes() is the rest: what the peer can
+  // read now plus what is still queued is everything that was written.
+  localsock::test::TestLoop t;
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name("qb"));
+  auto listener = localsock::LocalListener::bind(ListenerOptions(name).buffer_size(64 * 1024));
+  AsyncSocket::Ptr c;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr s) {
+    REQUIRE_FALSE(ec);
+    c = s;
+  });
+  REQUIRE(t.run([&] { return c != nullptr; }));
+  localsock::LocalSocket peer = listener.accept();
+  const std::size_t total = 1024 * 1024;
+  bool finished = false;
+  c->write(pattern(total, 9), [&](std::error_code) { finished = true; });
+  // Let the loop write until the system's buffers are full.
+  t.run([] { return false; }, std::chrono::milliseconds(300));
+  REQUIRE_FALSE(finished);
+  const std::size_t queued = c->queued_bytes();
+  peer.set_nonblocking(true);
+  std::vector<std::byte> buf(256 * 1024);
+  std::size_t readable = 0;
+  for (;;) {
+    std::error_code ec;
+    const std::size_t n = peer.read_some(buf, ec);
+    if (ec) break;
+    readable += n;
+  }
+  CHECK(readable > 0);
+  CHECK(queued + readable == total);
+  c->close();
+  t.settle();
+}
