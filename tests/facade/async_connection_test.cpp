@@ -430,3 +430,31 @@ TEST_CASE("async: close() cancels connects waiting for a full listener at once, 
   }
   t.settle();
 }
+
+TEST_CASE("async: a Poster outlives its AsyncLoop; posting through it afterwards runs nothing and keeps nothing") {
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  // localsock's wake-up handle does not keep the loop alive: a ticking timer does.
+  uv_timer_t tick;
+  uv_timer_init(&loop, &tick);
+  uv_timer_start(&tick, [](uv_timer_t*) {}, 1, 1);
+  auto async = std::make_unique<AsyncLoop>(&loop);
+  const AsyncLoop::Poster poster = async->poster();
+  std::atomic<int> ran{0};
+  poster.post([&] { ++ran; });
+  for (int i = 0; i < 1000 && ran == 0; ++i) uv_run(&loop, UV_RUN_ONCE);
+  CHECK(ran == 1);
+  // Posted but not yet run when the AsyncLoop goes: dropped, and what it held released.
+  auto held = std::make_shared<int>(1);
+  poster.post([&ran, held] { ran += 100; });
+  async.reset();
+  // After: from this thread and from another, nothing runs and nothing is kept.
+  poster.post([&ran, held] { ran += 100; });
+  std::thread([poster, &ran, held] { poster.post([&ran, held] { ran += 100; }); }).join();
+  for (int i = 0; i < 20; ++i) uv_run(&loop, UV_RUN_ONCE);
+  CHECK(ran == 1);
+  CHECK(held.use_count() == 1);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+}

@@ -350,3 +350,37 @@ TEST_CASE("async: text is written from literals, std::string and string_view, on
   server->close();
   t.settle();
 }
+
+TEST_CASE("async: a peer that floods one connection does not starve another on the same loop") {
+  // Each wake-up reads a bounded number of messages from one connection (64 on Unix),
+  // so a connection with a backlog of messages lets the others in between.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  std::vector<AsyncSocket::Ptr> accepted;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                      [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                        REQUIRE_FALSE(ec);
+                                        accepted.push_back(s);
+                                      });
+  auto flooder = localsock::LocalMessageSocket::connect(name);
+  REQUIRE(t.run([&] { return accepted.size() == 1; }));
+  auto other = localsock::LocalMessageSocket::connect(name);
+  REQUIRE(t.run([&] { return accepted.size() == 2; }));
+  constexpr int flood = 200;
+  int flood_got = 0;
+  int flood_at_other = -1;
+  accepted[0]->start_reading([&](const ReadEvent& e) { flood_got += !e.error && !e.end; });
+  accepted[1]->start_reading([&](const ReadEvent& e) {
+    if (!e.error && !e.end && flood_at_other < 0) flood_at_other = flood_got;
+  });
+  // The flood is queued first, the other connection's one message after it.
+  for (int i = 0; i < flood; ++i) flooder.send(pattern(16, i));
+  std::this_thread::sleep_for(20ms);
+  other.send(pattern(16, 1));
+  std::this_thread::sleep_for(20ms);
+  REQUIRE(t.run([&] { return flood_at_other >= 0 && flood_got == flood; }));
+  CHECK(flood_at_other < flood);
+  for (auto& s : accepted) s->close();
+  server->close();
+  t.settle();
+}

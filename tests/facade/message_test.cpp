@@ -287,3 +287,51 @@ TEST_CASE("message: text is sent from string_view and received into std::string,
   CHECK(r.end);
   CHECK(in.empty());
 }
+
+TEST_CASE("message mode: a receive that times out loses nothing; the next message arrives whole") {
+  MessagePair p = open_pair();
+  p.server.set_read_timeout(50ms);
+  std::vector<std::byte> got;
+  std::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  p.server.recv(got, 1 << 20, ec);
+  CHECK(ec == errc::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start >= 40ms);
+  CHECK(got.empty());
+  // Sent after the timeout (from a thread: a pipe write larger than the pipe's buffer
+  // waits for the reader): received whole, and the one after it too.
+  std::thread sender([&] {
+    p.client.send(pattern(100 * 1000, 1));
+    p.client.send(pattern(7, 2));
+  });
+  p.server.set_read_timeout(localsock::infinite);
+  auto r = p.server.recv(got, 1 << 20, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(r.size == 100 * 1000);
+  CHECK(got == pattern(100 * 1000, 1));
+  p.server.recv(got, 1 << 20, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(got == pattern(7, 2));
+  sender.join();
+  // A timeout on a receive into a caller's buffer too.
+  p.server.set_read_timeout(50ms);
+  std::byte small[16];
+  p.server.recv(small, ec);
+  CHECK(ec == errc::timed_out);
+}
+
+TEST_CASE("message mode: a send to a peer that has gone says peer_closed, never succeeds silently for long") {
+  MessagePair p = open_pair();
+  p.server.close();
+  p.listener.close();
+  std::error_code ec;
+  // The system may take a message or two before it learns the peer is gone (Windows
+  // pipes: at once; Unix: at once); within a few sends the error is there.
+  for (int i = 0; i < 4 && !ec; ++i) p.client.send(pattern(10, 3), ec);
+  CHECK(ec == errc::peer_closed);
+  // And the receive side reads the end.
+  std::vector<std::byte> got;
+  std::error_code rec;
+  const auto r = p.client.recv(got, 1024, rec);
+  CHECK((r.end || rec == errc::peer_closed));
+}

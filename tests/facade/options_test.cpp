@@ -263,3 +263,69 @@ TEST_CASE("capabilities: what the platform reports matches what names can do") {
   CHECK(static_cast<bool>(ec) == !c.filesystem_names);
   CHECK(&capabilities() == &c);  // measured once
 }
+
+TEST_CASE("options: shutdown(read) ends receiving where the platform has it, a clear error where not") {
+  Pair p = open_pair();
+  std::error_code ec;
+  p.client.shutdown(localsock::Shutdown::read, ec);
+  std::byte b[4];
+  if (capabilities().half_close) {
+    CHECK_FALSE(ec);
+    // Nothing more is received: the read reports the end at once, without waiting.
+    CHECK(p.client.read_some(b) == 0);
+    // Sending goes on.
+    p.client.write_all(pattern(4, 9));
+    CHECK(p.server.read_exact(b) == 4);
+  } else {
+    CHECK(ec == errc::not_supported);
+    // Refused, the connection is unchanged both ways.
+    p.server.write_all(pattern(4, 8));
+    CHECK(p.client.read_exact(b) == 4);
+    p.client.write_all(pattern(4, 9));
+    CHECK(p.server.read_exact(b) == 4);
+  }
+}
+
+TEST_CASE("options: a nonblocking write to a full connection says would_block (Unix) or waits for the pipe (Windows); nothing is lost") {
+  Pair p = open_pair(ListenerOptions().buffer_size(64 * 1024));
+  p.client.set_nonblocking(true);
+  const auto data = pattern(8 * 1024 * 1024, 4);
+  std::vector<std::byte> got;
+  std::thread reader;
+  std::atomic<bool> start_reading{false};
+  if (!capabilities().half_close) {
+    // Windows: the write waits for the pipe to take the data; a reader that starts
+    // late lets it finish.
+    reader = std::thread([&] {
+      while (!start_reading) std::this_thread::sleep_for(1ms);
+      got.resize(data.size());
+      p.server.read_exact(got);
+    });
+    std::this_thread::sleep_for(20ms);
+    start_reading = true;
+    std::error_code ec;
+    CHECK(p.client.write_all(data, ec) == data.size());
+    CHECK_FALSE(ec);
+    reader.join();
+    CHECK(got == data);
+    return;
+  }
+  std::size_t sent = 0;
+  std::error_code ec;
+  while (!ec) sent += p.client.write_some(std::span(data).subspan(sent), ec);
+  CHECK(ec == errc::would_block);
+  CHECK(sent > 0);
+  CHECK(sent < data.size());
+  // Everything the writes took arrives; the rest goes once the reader reads.
+  reader = std::thread([&] {
+    got.resize(data.size());
+    p.server.read_exact(got);
+  });
+  while (sent < data.size()) {
+    sent += p.client.write_some(std::span(data).subspan(sent), ec);
+    if (ec == errc::would_block) std::this_thread::sleep_for(1ms);
+    else REQUIRE_FALSE(ec);
+  }
+  reader.join();
+  CHECK(got == data);
+}

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 // UdListener and its socket files: creation, removal, stale files, modes, reclaiming.
+#include <localsock/local_listener.hpp>
+#include <localsock/local_socket.hpp>
 #include <localsock/posix/ud_listener.hpp>
+
+#include <thread>
 
 #include "ud_test_support.hpp"
 
@@ -279,4 +283,41 @@ TEST_CASE("socket files bound to a relative path are removed at close after the 
   CHECK_FALSE(fs::exists(dir.path / "d.sock"));
   CHECK(::is_socket(elsewhere.path / "l.sock"));
   CHECK(::is_socket(elsewhere.path / "d.sock"));
+}
+
+// The same guarantees through the portable facade (LocalListener / ListenerOptions).
+TEST_CASE("LocalListener: a stale socket file is stale_name, reclaimed with reclaim_stale; a file that is not a socket stays") {
+  TempDir dir;
+  const LocalName name = dir.name("s");
+  make_stale_socket(name.str());
+  std::error_code ec;
+  localsock::LocalListener::bind(localsock::ListenerOptions(name), ec);
+  CHECK(ec == errc::stale_name);
+  CHECK(is_socket(name.str()));
+  auto l = localsock::LocalListener::bind(localsock::ListenerOptions(name).reclaim_stale(true));
+  std::thread t([&] { (void)l.accept(); });
+  auto c = localsock::LocalSocket::connect(name);
+  t.join();
+  CHECK(c.is_open());
+  const LocalName plain = dir.name("plain");
+  { std::ofstream(plain.str()) << "data"; }
+  localsock::LocalListener::bind(localsock::ListenerOptions(plain).reclaim_stale(true), ec);
+  CHECK(ec == errc::not_a_socket);
+  CHECK(fs::is_regular_file(plain.str()));
+}
+
+TEST_CASE("LocalListener: current_user_only gives a socket file mode 0600") {
+  TempDir dir;
+  const LocalName name = dir.name("s");
+  auto l = localsock::LocalListener::bind(localsock::ListenerOptions(name).current_user_only(true));
+  struct stat st{};
+  REQUIRE(::stat(name.str().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  // Without it, the mode comes from the umask (here 022: 0755 for a socket file).
+  const LocalName open_name = dir.name("open");
+  const mode_t old = ::umask(022);
+  auto o = localsock::LocalListener::bind(localsock::ListenerOptions(open_name));
+  ::umask(old);
+  REQUIRE(::stat(open_name.str().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0755);
 }
