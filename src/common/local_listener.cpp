@@ -12,16 +12,33 @@ namespace {
 
 // The accept of both listener kinds. The name is copied first: once the backend's accept
 // returns, another thread may have closed and destroyed the listener (and its Impl).
+// On failure the copy goes to `failed_name` when given, for the throwing overloads' text.
 template <Mode M>
-BasicLocalSocket<M> accept_on(ListenerImpl<M>* impl, Timeout timeout, std::error_code& ec) {
+BasicLocalSocket<M> accept_on(ListenerImpl<M>* impl, Timeout timeout, std::error_code& ec,
+                              LocalName* failed_name = nullptr) {
   if (!impl) {
     ec = make_error_code(errc::listener_closed);
     return {};
   }
   LocalName name = impl->io.name();
   auto io = impl->io.accept_for(timeout, ec);
-  if (ec) return {};
+  if (ec) {
+    if (failed_name) *failed_name = std::move(name);
+    return {};
+  }
   return FacadeAccess::wrap<M>(std::move(io), std::move(name));
+}
+
+// The throwing accepts: the name in the error is the copy accept_on made, so that
+// nothing is copied for a successful accept.
+template <Mode M>
+BasicLocalSocket<M> accept_or_throw(ListenerImpl<M>* impl, Timeout timeout,
+                                    std::string_view operation) {
+  std::error_code ec;
+  LocalName name;
+  auto s = accept_on(impl, timeout, ec, &name);
+  if (ec) throw Error(ec, operation, name.str());
+  return s;
 }
 
 template <Mode M>
@@ -57,17 +74,13 @@ LocalSocket LocalListener::accept(std::error_code& ec) {
   return detail::accept_on(impl_.get(), infinite, ec);
 }
 LocalSocket LocalListener::accept() {
-  // A copy, as in accept_on: this listener may be gone once accept returns.
-  const std::string name_copy = name().str();
-  return detail::or_throw("LocalListener::accept", name_copy, [&](auto& ec) { return accept(ec); });
+  return detail::accept_or_throw(impl_.get(), infinite, "LocalListener::accept");
 }
 LocalSocket LocalListener::accept_for(Timeout timeout, std::error_code& ec) {
   return detail::accept_on(impl_.get(), timeout, ec);
 }
 LocalSocket LocalListener::accept_for(Timeout timeout) {
-  const std::string name_copy = name().str();
-  return detail::or_throw("LocalListener::accept_for", name_copy,
-                          [&](auto& ec) { return accept_for(timeout, ec); });
+  return detail::accept_or_throw(impl_.get(), timeout, "LocalListener::accept_for");
 }
 void LocalListener::set_nonblocking(bool on, std::error_code& ec) noexcept {
   detail::set_nonblocking_on(impl_.get(), on, ec);
@@ -108,18 +121,13 @@ LocalMessageSocket LocalMessageListener::accept(std::error_code& ec) {
   return detail::accept_on(impl_.get(), infinite, ec);
 }
 LocalMessageSocket LocalMessageListener::accept() {
-  // A copy, as in accept_on: this listener may be gone once accept returns.
-  const std::string name_copy = name().str();
-  return detail::or_throw("LocalMessageListener::accept", name_copy,
-                          [&](auto& ec) { return accept(ec); });
+  return detail::accept_or_throw(impl_.get(), infinite, "LocalMessageListener::accept");
 }
 LocalMessageSocket LocalMessageListener::accept_for(Timeout timeout, std::error_code& ec) {
   return detail::accept_on(impl_.get(), timeout, ec);
 }
 LocalMessageSocket LocalMessageListener::accept_for(Timeout timeout) {
-  const std::string name_copy = name().str();
-  return detail::or_throw("LocalMessageListener::accept_for", name_copy,
-                          [&](auto& ec) { return accept_for(timeout, ec); });
+  return detail::accept_or_throw(impl_.get(), timeout, "LocalMessageListener::accept_for");
 }
 void LocalMessageListener::set_nonblocking(bool on, std::error_code& ec) noexcept {
   detail::set_nonblocking_on(impl_.get(), on, ec);
