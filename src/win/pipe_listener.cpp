@@ -9,7 +9,6 @@
 #include <chrono>
 
 #include "../common/log.hpp"
-#include "default_security.hpp"
 #include "listener_state.hpp"
 #include "overlapped.hpp"
 #include "pipe_name.hpp"
