@@ -29,126 +29,21 @@
 #include <thread>
 #include <vector>
 
+#include "cli.hpp"
+#include "listing.hpp"
 #include "platform.hpp"
+#include "report.hpp"
 
 namespace {
 
 using namespace localsock;
 
-struct Options {
-  std::string command;
-  std::string name;
-  bool messages = false;
-  bool keep_open = false;
-  bool fork = false;
-  bool quiet = false;
-  bool reclaim = false;
-  bool json = false;
-  std::string exec;
-  Timeout timeout{10'000};
-  Timeout linger{1'000};
-};
-
-bool quiet = false;
-std::mutex stderr_mutex;
-
-template <typename... A>
-void note(const char* fmt, A... a) {
-  if (quiet) return;
-  std::lock_guard lock(stderr_mutex);
-  std::fprintf(stderr, "lsock: ");
-  if constexpr (sizeof...(A) == 0)
-    std::fputs(fmt, stderr);
-  else
-    std::fprintf(stderr, fmt, a...);
-  std::fprintf(stderr, "\n");
-}
-
-// An error: always shown (--quiet hides progress only).
-template <typename... A>
-void say_error(const char* fmt, A... a) {
-  std::lock_guard lock(stderr_mutex);
-  std::fprintf(stderr, "lsock: ");
-  if constexpr (sizeof...(A) == 0)
-    std::fputs(fmt, stderr);
-  else
-    std::fprintf(stderr, fmt, a...);
-  std::fprintf(stderr, "\n");
-}
-
-constexpr const char* usage_text =
-    "usage: lsock listen [--messages] [--keep-open | --fork] [--exec CMD] [--reclaim] [--quiet] NAME\n"
-    "       lsock connect [--messages] [--timeout MS] [--linger MS] [--exec CMD] [--quiet] NAME\n"
-    "       lsock ls [--json]\n"
-    "       lsock --help | --version\n";
-
-// Bad usage: what is wrong and the short usage, on stderr; status 2.
-int usage(const std::string& problem = {}) {
-  if (!problem.empty()) std::fprintf(stderr, "lsock: %s\n", problem.c_str());
-  std::fprintf(stderr, "%sTry 'lsock --help' for more.\n", usage_text);
-  return 2;
-}
-
-// lsock was started with standard output closed (Unix: the null device holds its place,
-// so that no socket or pipe takes it): output written there is lost, a write error.
-bool stdout_closed = false;
-
-// What a command that prints returns: `status`, or 1 (with a message) when its output
-// could not all be written (a full disk, a reader that has gone, a closed stdout).
-int output_status(int status) {
-  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0 && !stdout_closed) return status;
-  say_error("cannot write the output: %s", std::strerror(stdout_closed ? EBADF : errno));
-  return 1;
-}
-
-int help() {
-  std::printf(
-      "lsock: netcat for local sockets (Unix domain sockets, Windows named pipes).\n"
-      "\n%s"
-      "\n"
-      "Commands:\n"
-      "  listen NAME        wait for a client and bridge it to stdin/stdout\n"
-      "  connect NAME       connect to a listener and bridge stdin/stdout to it\n"
-      "  ls                 list the system's listening local sockets\n"
-      "\n"
-      "NAME is a namespaced name (Linux: abstract, shown as @NAME; Windows: \\\\.\\pipe\\NAME);\n"
-      "a NAME with a '/' is a socket file (Unix).\n"
-      "\n"
-      "Options:\n"
-      "  --messages         message mode: one line of input is one message, and back\n"
-      "  --keep-open        listen: serve clients one after another (collects what they send)\n"
-      "  --fork             listen: serve clients at once, each with its own --exec command\n"
-      "  --exec CMD         bridge the connection to CMD's stdin/stdout instead of lsock's\n"
-      "  --reclaim          listen: take over a stale socket file nobody listens on\n"
-      "  --timeout MS       connect: how long to wait for the listener (default 10000;\n"
-      "                     MS for both options: 0 to 86400000, one day)\n"
-      "  --linger MS        Windows: how long to wait for replies after stdin ended\n"
-      "                     (default 1000). Unix half-closes and reads until the peer\n"
-      "                     ends. Never cuts what stdin still has to send\n"
-      "  --json             ls: one JSON array, for scripts\n"
-      "  -q, --quiet        no progress messages (errors and usage are still shown)\n"
-      "  -h, --help         this help, on stdout\n"
-      "  --version          lsock's and localsock's version\n"
-      "\n"
-      "Only data goes to stdout; progress and errors go to stderr. Ctrl-C (SIGINT), SIGTERM\n"
-      "and SIGHUP close the listener and remove its socket file.\n"
-      "Exit status: 0 done, 1 failed, 2 bad usage, 128 + signal when interrupted (130: Ctrl-C).\n"
-      "\n"
-      "Examples:\n"
-      "  lsock listen my-app                       print what one client sends\n"
-      "  echo hello | lsock connect my-app         send stdin, print the replies\n"
-      "  lsock listen --messages my-app            one line = one message\n"
-      "  lsock listen --fork --exec 'sort' my-app  each client gets its own sort\n"
-      "  lsock listen --reclaim /tmp/app.sock      take over a file left by a crash\n"
-      "  lsock ls --json                           listening sockets, for scripts\n",
-      usage_text);
-  return output_status(0);
-}
-
-int version() {
-  std::printf("lsock (localsock) %s\n", LOCALSOCK_VERSION);
-  return output_status(0);
-}
+using lsock::note;
+using lsock::Options;
+using lsock::output_status;
+using lsock::quiet;
+using lsock::say_error;
+using lsock::stdout_closed;
 
 // How long a session's command gets to exit by itself once the session is over.
 constexpr std::chrono::milliseconds child_grace{2'000};
@@ -539,174 +434,14 @@ int connect(const Options& o) {
   return serve(std::move(s), o, true);
 }
 
-// The length of the UTF-8 sequence at the start of `s` and its code point; 0 when the
-// bytes there are not valid UTF-8 (overlong forms, surrogates and values past U+10FFFF
-// are not).
-std::size_t utf8_sequence(std::string_view s, char32_t& cp) {
-  const auto b = [&s](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char c = b(0);
-  std::size_t n = 0;
-  if (c < 0x80) {
-    cp = c;
-    return 1;
-  }
-  if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1fU;
-  else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0fU;
-  else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07U;
-  else return 0;
-  if (s.size() < n) return 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    if ((b(i) & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i) & 0x3fU);
-  }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    return 0;
-  return n;
-}
-
-bool is_control(char32_t cp) { return cp < 0x20 || (cp >= 0x7f && cp < 0xa0); }
-
-// `text` as a JSON string, valid for any bytes: `"` and `\` escaped, control characters
-// (C0, DEL, C1) as \u00XX, and each byte that is not part of valid UTF-8 as \u00XX of
-// that byte (0xff becomes \u00ff); valid UTF-8 is kept as it is.
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  char esc[8];
-  while (!text.empty()) {
-    char32_t cp = 0;
-    std::size_t n = utf8_sequence(text, cp);
-    // Not valid UTF-8 here: this one byte stands for itself (its value as the code point).
-    const bool valid = n != 0;
-    if (!valid) {
-      n = 1;
-      cp = static_cast<unsigned char>(text[0]);
-    }
-    if (cp == '"' || cp == '\\') {
-      out += '\\';
-      out += static_cast<char>(cp);
-    } else if (is_control(cp) || !valid) {
-      std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(cp));
-      out += esc;
-    } else {
-      out += text.substr(0, n);
-    }
-    text.remove_prefix(n);
-  }
-  return out + "\"";
-}
-
-// `text` for a terminal: control characters (C0, DEL, C1) and bytes that are not valid
-// UTF-8 as \xNN (each byte), a backslash as \\, so no escape sequence reaches the screen.
-std::string shown(std::string_view text) {
-  std::string out;
-  char esc[8];
-  while (!text.empty()) {
-    char32_t cp = 0;
-    std::size_t n = utf8_sequence(text, cp);
-    const bool raw = n != 0 && !is_control(cp);
-    if (n == 0) n = 1;
-    if (cp == '\\' && raw) {
-      out += "\\\\";
-    } else if (raw) {
-      out += text.substr(0, n);
-    } else {
-      for (std::size_t i = 0; i < n; ++i) {
-        std::snprintf(esc, sizeof esc, "\\x%02x", static_cast<unsigned char>(text[i]));
-        out += esc;
-      }
-    }
-    text.remove_prefix(n);
-  }
-  return out;
-}
-
-int list(bool json) {
-  std::string error;
-  const auto sockets = lsock::list_sockets(error);
-  if (!error.empty()) {
-    say_error("%s", error.c_str());
-    return 1;
-  }
-  if (json) {
-    std::printf("[");
-    const char* sep = "\n";
-    for (const auto& s : sockets) {
-      std::printf("%s  {\"type\": %s, \"name\": %s", sep, json_string(s.type).c_str(), json_string(s.name).c_str());
-      if (s.pid)
-        std::printf(", \"pid\": %lld, \"command\": %s, \"user\": %s", *s.pid, json_string(s.command).c_str(),
-                    json_string(s.user).c_str());
-      else
-        std::printf(", \"pid\": null, \"command\": null, \"user\": null");
-      std::printf("}");
-      sep = ",\n";
-    }
-    std::printf("%s]\n", sockets.empty() ? "" : "\n");
-    return output_status(0);
-  }
-  // Type, process, user and command first (short), the name last (any length).
-  std::printf("%-9s %7s %-10s %-15s %s\n", "TYPE", "PID", "USER", "COMMAND", "NAME");
-  for (const auto& s : sockets) {
-    const std::string pid = s.pid ? std::to_string(*s.pid) : "-";
-    std::printf("%-9s %7s %-10s %-15s %s\n", shown(s.type).c_str(), pid.c_str(), s.pid ? shown(s.user).c_str() : "-",
-                s.pid ? shown(s.command).c_str() : "-", shown(s.name).c_str());
-  }
-  return output_status(0);
-}
 
 }  // namespace
-
-// The largest --timeout and --linger: one day. Larger values are bad usage rather than
-// durations that overflow on their way into the system's wait calls.
-constexpr long long max_milliseconds = 86'400'000;
-
-// A number of milliseconds from 0 to max_milliseconds, or nullopt.
-std::optional<Timeout> milliseconds(const std::string& text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;  // never near strtoll's range
-  for (const char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  const long long ms = std::strtoll(text.c_str(), nullptr, 10);
-  if (ms > max_milliseconds) return std::nullopt;
-  return Timeout(ms);
-}
 
 int main(int argc, char** argv) {
   stdout_closed = lsock::ensure_standard_streams();
   Options o;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    const bool has_value = i + 1 < args.size();
-    if (a == "-h" || a == "--help") return help();
-    else if (a == "--version") return version();
-    else if (a == "--messages") o.messages = true;
-    else if (a == "--keep-open") o.keep_open = true;
-    else if (a == "--fork") o.fork = true;
-    else if (a == "--reclaim") o.reclaim = true;
-    else if (a == "--json") o.json = true;
-    else if (a == "--quiet" || a == "-q") o.quiet = true;
-    else if (a == "--exec" && has_value) o.exec = args[++i];
-    else if ((a == "--timeout" || a == "--linger") && has_value) {
-      const auto ms = milliseconds(args[++i]);
-      if (!ms)
-        return usage(a + " needs a number of milliseconds from 0 to " + std::to_string(max_milliseconds) +
-                     " (one day), not '" + args[i] + "'");
-      (a == "--timeout" ? o.timeout : o.linger) = *ms;
-    } else if (a == "--exec" || a == "--timeout" || a == "--linger") return usage(a + " needs a value");
-    else if (a.size() > 1 && a[0] == '-') return usage("unknown option '" + a + "'");
-    else if (o.command.empty()) o.command = a;
-    else if (o.name.empty()) o.name = a;
-    else return usage("one NAME only ('" + a + "' is one too many)");
-  }
-  quiet = o.quiet;
-  if (o.command.empty()) return usage("a command is needed: listen, connect or ls");
-  if (o.command == "ls") return o.name.empty() ? list(o.json) : usage("ls takes no NAME");
-  if (o.command != "listen" && o.command != "connect") return usage("unknown command '" + o.command + "'");
-  if (o.name.empty()) return usage(o.command + " needs a NAME");
-  if (o.fork && o.exec.empty()) {
-    say_error("--fork serves clients at once, so each needs its own command: add --exec CMD");
-    return 2;
-  }
+  if (const auto status = lsock::parse_arguments({argv + 1, argv + argc}, o)) return *status;
+  if (o.command == "ls") return lsock::list(o.json);
   lsock::binary_stdio();
   lsock::handle_interrupts(stop);
   try {
