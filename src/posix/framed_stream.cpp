@@ -91,6 +91,12 @@ bool FramedStream::read_greeting(std::error_code& ec) noexcept {
       mismatch_ = true;
       std::error_code ignored;
       stream_.shutdown(Shutdown::both, ignored);
+      // What the peer sent is dropped (nothing more can come after the shutdown, so this
+      // ends): a socket closed with bytes unread would reset the connection, and the
+      // peer should read a plain end.
+      std::array<std::byte, 4096> sink;
+      while (stream_.read_some(sink, ignored) != 0 && !ignored) {
+      }
       ec = make_error_code(errc::mode_mismatch);
       return false;
     }
