@@ -13,8 +13,10 @@ struct Capabilities {
   bool namespaced_names = false;      ///< LocalName::namespaced works.
   bool filesystem_names = false;      ///< LocalName::path works (Unix).
   bool abstract_names = false;        ///< Namespaced names leave no file (Linux).
-  bool native_messages = false;       ///< Message mode is native (seqpacket, message pipes),
-                                      ///< not length-prefixed frames over a stream.
+  bool native_messages = false;       ///< Message mode's default transport is native
+                                      ///< (seqpacket, message pipes), not length-prefixed
+                                      ///< frames over a stream; on Unix,
+                                      ///< MessageTransport::seqpacket works exactly then.
   bool half_close = false;            ///< shutdown(read) / shutdown(write) alone.
   bool peer_pid = false;              ///< PeerInfo::pid is reported.
   bool peer_user = false;             ///< PeerInfo has the peer's user (uid or SID).

@@ -185,7 +185,7 @@ class MessageOps {
   std::size_t max_message_size(std::error_code& ec) noexcept;
   std::size_t max_message_size();
   /// Sends what an earlier nonblocking send() left of its message. Only the framed
-  /// transport (Unix systems without seqpacket, or -Dmessage_framing=true) ever leaves
+  /// transport (MessageTransport::framed: Unix systems without seqpacket, or chosen) ever leaves
   /// anything: there a nonblocking send() that the socket took in part succeeds, and the
   /// rest of that message goes out first on the next send() or on flush(). A
   /// nonblocking flush() that cannot finish reports `errc::would_block`: wait until the

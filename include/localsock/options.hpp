@@ -58,6 +58,14 @@ class ListenerOptions {
   /// Buffer size hint for each direction of a connection (Windows: the pipe's in and out
   /// buffers, default 64 KiB; Unix: SO_SNDBUF/SO_RCVBUF, default the system's).
   ListenerOptions& buffer_size(std::uint32_t n) noexcept { buffer_size_ = n; return *this; }
+  /// Unix, message listeners: how messages travel (MessageTransport). Clients must use
+  /// the same transport: a client of the other one fails with `errc::mode_mismatch`
+  /// (seqpacket against framed: at connect; see ConnectOptions::transport). Default
+  /// `automatic`: seqpacket on Linux, framed where the system has no seqpacket (macOS,
+  /// the generic Unix flavor); an explicit `seqpacket` there fails the bind with
+  /// `errc::not_supported`. Byte listeners ignore it.
+  /// Windows: ignored; messages always travel as message-mode pipes.
+  ListenerOptions& transport(MessageTransport t) noexcept { transport_ = t; return *this; }
 
   const LocalName& name() const noexcept { return name_; }
   bool nonblocking() const noexcept { return nonblocking_; }
@@ -70,6 +78,7 @@ class ListenerOptions {
   int backlog() const noexcept { return backlog_; }
   std::optional<std::uint8_t> instance_limit() const noexcept { return instance_limit_; }
   std::optional<std::uint32_t> buffer_size() const noexcept { return buffer_size_; }
+  MessageTransport transport() const noexcept { return transport_; }
 
  private:
   LocalName name_;
@@ -83,6 +92,7 @@ class ListenerOptions {
   int backlog_ = 128;
   std::optional<std::uint8_t> instance_limit_;
   std::optional<std::uint32_t> buffer_size_;
+  MessageTransport transport_ = MessageTransport::automatic;
 };
 
 /// Settings of a connect, builder-style: `LocalSocket::connect(ConnectOptions(n).timeout(1s))`.
@@ -111,6 +121,18 @@ class ConnectOptions {
   /// fail with `errc::access_denied`. For servers that run as another account (a
   /// service): `expect_server([](const PeerInfo& p) { return p.uid == 0; })`. Called on
   /// the connecting thread (the thread pool for AsyncSocket::connect).
+  /// Unix, message sockets: how messages travel; it must be the listener's (see
+  /// ListenerOptions::transport). A seqpacket client at a framed listener, or a framed
+  /// client at a seqpacket listener, fails to connect with `errc::mode_mismatch`.
+  /// Framed connections begin with a greeting each end sends without waiting for the
+  /// other (connect never waits for the server to accept): a framed end whose peer is
+  /// a byte-mode socket (or any program that does not greet) gets
+  /// `errc::mode_mismatch` from its first receive as soon as the peer's first bytes
+  /// are not the greeting, and ends the connection, so the peer reads the end of the
+  /// stream instead of waiting. Default `automatic` (seqpacket on Linux, framed
+  /// elsewhere); an explicit `seqpacket` where the system has none is
+  /// `errc::not_supported`. Windows: ignored (message-mode pipes).
+  ConnectOptions& transport(MessageTransport t) noexcept { transport_ = t; return *this; }
   ConnectOptions& expect_server(std::function<bool(const PeerInfo&)> check) {
     expect_server_ = std::move(check);
     return *this;
@@ -121,6 +143,7 @@ class ConnectOptions {
   bool nonblocking() const noexcept { return nonblocking_; }
   bool current_user_only() const noexcept { return current_user_only_ < 0 ? name_.is_per_user() : current_user_only_ != 0; }
   const std::function<bool(const PeerInfo&)>& expect_server() const noexcept { return expect_server_; }
+  MessageTransport transport() const noexcept { return transport_; }
 
  private:
   LocalName name_;
@@ -128,6 +151,7 @@ class ConnectOptions {
   bool nonblocking_ = false;
   std::int8_t current_user_only_ = -1;  // unset: the name decides (on for per-user names)
   std::function<bool(const PeerInfo&)> expect_server_;
+  MessageTransport transport_ = MessageTransport::automatic;
 };
 
 }  // namespace localsock

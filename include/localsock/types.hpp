@@ -10,6 +10,23 @@ namespace localsock {
 /// What a connection carries: a byte stream, or messages whose boundaries are kept.
 enum class Mode { bytes, messages };
 
+/// How message mode travels on Unix (ListenerOptions::transport,
+/// ConnectOptions::transport). Windows has one message transport, message-mode pipes,
+/// and ignores the choice.
+enum class MessageTransport {
+  /// seqpacket where the system has it for Unix sockets (Linux), framed elsewhere (macOS
+  /// and the generic Unix flavor).
+  automatic,
+  /// SOCK_SEQPACKET: the kernel keeps the boundaries. A message is bounded by the send
+  /// buffer the system allows (see posix::UdSeqpacket::max_message_size). Where the
+  /// system has no seqpacket Unix sockets, `errc::not_supported`.
+  seqpacket,
+  /// Length-prefixed frames over a byte stream (posix::FramedStream), after a short
+  /// greeting each end sends when the connection is made: no system size limit (up to
+  /// 4 GiB - 1 per message). Available on every Unix system.
+  framed,
+};
+
 /// Which direction(s) of a connection `shutdown` ends.
 enum class Shutdown {
   read,   ///< No more receiving.

@@ -27,6 +27,7 @@
 #include <localsock/win/named_pipe.hpp>
 #else
 #include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/message_socket.hpp>
 #include <localsock/posix/ud_listener.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
@@ -150,18 +151,12 @@ PeerInfo peer_info(const S& s, std::error_code& ec) {
 
 #else
 
-#if defined(LOCALSOCK_MESSAGE_FRAMING)
-// The generic Unix flavor (macOS has no SOCK_SEQPACKET), or framing chosen at build
-// time (the message_framing option); config.hpp records both.
-using PlatformMessageSocket = posix::FramedStream;
-#else
-using PlatformMessageSocket = posix::UdSeqpacket;
-#endif
-
+// Message mode's transport is chosen per listener and per connect (MessageTransport):
+// the message socket and listener carry either a seqpacket socket or a framed stream.
 template <Mode M>
-using PlatformSocket = std::conditional_t<M == Mode::bytes, posix::UdStream, PlatformMessageSocket>;
+using PlatformSocket = std::conditional_t<M == Mode::bytes, posix::UdStream, posix::MessageSocket>;
 template <Mode M>
-using PlatformListener = posix::BasicUdListener<PlatformSocket<M>>;
+using PlatformListener = std::conditional_t<M == Mode::bytes, posix::UdListener, posix::MessageListener>;
 
 template <Mode M>
 PlatformListener<M> bind_listener(const ListenerOptions& o, std::error_code& ec) {
@@ -172,7 +167,10 @@ PlatformListener<M> bind_listener(const ListenerOptions& o, std::error_code& ec)
   native.nonblocking = o.nonblocking();
   native.current_user_only = o.current_user_only();
   if (auto size = o.buffer_size()) native.buffer_size = static_cast<int>(*size);
-  return PlatformListener<M>::bind(o.name(), native, ec);
+  if constexpr (M == Mode::bytes)
+    return PlatformListener<M>::bind(o.name(), native, ec);
+  else
+    return PlatformListener<M>::bind(o.name(), o.transport(), native, ec);
 }
 
 template <typename L>
@@ -183,7 +181,9 @@ void listener_set_nonblocking(L& l, bool on, std::error_code& ec) noexcept {
 // The socket that holds the descriptor: a framed stream's byte stream, else itself.
 template <typename S>
 auto& base_socket(S& s) noexcept {
-  if constexpr (requires { s.stream(); })
+  if constexpr (requires { s.socket(); })
+    return s.socket();
+  else if constexpr (requires { s.stream(); })
     return s.stream();
   else
     return s;
@@ -239,7 +239,11 @@ PeerInfo peer_info(const S& s, std::error_code& ec) {
 
 template <Mode M>
 PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
-  auto s = PlatformSocket<M>::connect(o.name(), o.timeout(), ec);
+  PlatformSocket<M> s;
+  if constexpr (M == Mode::bytes)
+    s = PlatformSocket<M>::connect(o.name(), o.timeout(), ec);
+  else
+    s = PlatformSocket<M>::connect(o.name(), o.transport(), o.timeout(), ec);
   if (!ec && o.nonblocking()) set_nonblocking(s, true, ec);
   verify_server(o, s, ec);
   return ec ? PlatformSocket<M>() : std::move(s);
@@ -247,6 +251,7 @@ PlatformSocket<M> connect_socket(const ConnectOptions& o, std::error_code& ec) {
 
 static_assert(MessageBackend<posix::FramedStream>);
 static_assert(MessageBackend<posix::UdSeqpacket>);
+static_assert(MessageBackend<posix::MessageSocket>);
 
 #endif
 

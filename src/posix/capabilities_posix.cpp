@@ -72,8 +72,8 @@ Capabilities probe_capabilities() noexcept {
   c.namespaced_names = true;
   c.filesystem_names = true;
   c.abstract_names = posix::detail::has_abstract_namespace();
-#if LOCALSOCK_POSIX_LINUX && !defined(LOCALSOCK_MESSAGE_FRAMING)
-  c.native_messages = true;
+#if LOCALSOCK_POSIX_LINUX
+  c.native_messages = true;  // the automatic transport is seqpacket
 #endif
   c.half_close = true;
 #if LOCALSOCK_POSIX_LINUX || defined(LOCAL_PEERPID)

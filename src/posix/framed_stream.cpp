@@ -33,7 +33,76 @@ std::uint32_t decode(const std::array<std::byte, 4>& h) noexcept {
 }  // namespace
 
 FramedStream FramedStream::connect(const LocalName& name, Timeout timeout, std::error_code& ec) {
-  return FramedStream(UdStream::connect(name, timeout, ec));
+  FramedStream s(UdStream::connect(name, timeout, ec));
+  if (!ec) s.greet(ec);
+  if (ec) s.close();
+  return s;
+}
+
+FramedStream FramedStream::accepted(int fd, std::string name) noexcept {
+  FramedStream s(fd, std::move(name));
+  // A client that left already: its end shows on the first send or receive.
+  std::error_code ignored;
+  s.greet(ignored);
+  return s;
+}
+
+std::size_t FramedStream::read(MutableBuffer buf, std::error_code& ec) noexcept {
+  const std::size_t n = stream_.read_some(buf, ec);
+  // A peer that closed with bytes of ours unread (a greeting it never received, messages
+  // it did not want) ends the stream with ECONNRESET after everything it sent: that is
+  // its close, read as the end (between frames) or peer_closed (inside one) like any.
+  if (ec == std::errc::connection_reset) {
+    ec.clear();
+    return 0;
+  }
+  return n;
+}
+
+void FramedStream::greet(std::error_code& ec) noexcept {
+  // A new connection's socket has room for 8 bytes: nothing waits here (the server
+  // need not have accepted; the bytes wait in its queue).
+  std::size_t done = 0;
+  while (done < greeting.size()) {
+    done += stream_.write_some(std::span(greeting).subspan(done), ec);
+    if (ec) break;
+  }
+  greeting_got_ = 0;
+}
+
+bool FramedStream::read_greeting(std::error_code& ec) noexcept {
+  if (mismatch_) {
+    ec = make_error_code(errc::mode_mismatch);
+    return false;
+  }
+  std::array<std::byte, greeting.size()> in;
+  while (greeting_got_ < greeting.size()) {
+    const std::size_t n = read(std::span(in).first(greeting.size() - greeting_got_), ec);
+    if (ec) return false;
+    if (n == 0) {
+      // Gone before saying anything: the end; inside the greeting: a fault.
+      if (greeting_got_ != 0) ec = make_error_code(errc::peer_closed);
+      return false;
+    }
+    if (!std::equal(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n),
+                    greeting.begin() + static_cast<std::ptrdiff_t>(greeting_got_))) {
+      // Not a framed peer: say so, and end the connection so that the peer, which
+      // may be waiting for a reply in its own mode, reads the end of the stream.
+      mismatch_ = true;
+      std::error_code ignored;
+      stream_.shutdown(Shutdown::both, ignored);
+      // What the peer sent is dropped (nothing more can come after the shutdown, so this
+      // ends): a socket closed with bytes unread would reset the connection, and the
+      // peer should read a plain end.
+      std::array<std::byte, 4096> sink;
+      while (stream_.read_some(sink, ignored) != 0 && !ignored) {
+      }
+      ec = make_error_code(errc::mode_mismatch);
+      return false;
+    }
+    greeting_got_ += n;
+  }
+  return true;
 }
 
 FramedStream FramedStream::connect(const LocalName& name, Timeout timeout) {
@@ -61,6 +130,10 @@ void FramedStream::flush() {
 
 void FramedStream::send(ConstBuffer msg, std::error_code& ec) {
   ec.clear();
+  if (mismatch_) {
+    ec = make_error_code(errc::mode_mismatch);
+    return;
+  }
   if (send_failed_) {
     ec = std::make_error_code(std::errc::connection_aborted);
     return;
@@ -109,10 +182,13 @@ void FramedStream::send(ConstBuffer msg) {
 
 bool FramedStream::next_size(std::error_code& ec) noexcept {
   if (pending_ >= 0) return true;
+  if (greeting_got_ < greeting.size() || mismatch_) {
+    if (!read_greeting(ec)) return false;
+  }
   // The header bytes read so far are kept, so a timeout or would_block inside a header
   // loses nothing: the next receive goes on where this one stopped.
   while (header_got_ < header_.size()) {
-    const std::size_t n = stream_.read_some(std::span(header_).subspan(header_got_), ec);
+    const std::size_t n = read(std::span(header_).subspan(header_got_), ec);
     if (ec) return false;
     if (n == 0) {
       // The end between frames is clean; inside a header it is a fault.
@@ -130,7 +206,7 @@ bool FramedStream::next_size(std::error_code& ec) noexcept {
 
 void FramedStream::read_body(MutableBuffer body, std::error_code& ec) noexcept {
   while (body_got_ < body.size()) {
-    const std::size_t n = stream_.read_some(body.subspan(body_got_), ec);
+    const std::size_t n = read(body.subspan(body_got_), ec);
     if (ec) return;
     if (n == 0) {
       ec = make_error_code(errc::peer_closed);
@@ -149,7 +225,7 @@ ReceiveResult FramedStream::drop_body(std::error_code& ec) noexcept {
   std::array<std::byte, 4096> sink;
   while (body_got_ < size) {
     const std::size_t step = std::min(size - body_got_, sink.size());
-    const std::size_t n = stream_.read_some(std::span(sink).first(step), ec);
+    const std::size_t n = read(std::span(sink).first(step), ec);
     if (ec) return {};
     if (n == 0) {
       ec = make_error_code(errc::peer_closed);

@@ -287,7 +287,7 @@ TEST_CASE("async: nothing leaks — descriptors and handles after loops, success
       const LocalName name = fresh_name();
       auto server = echo_server(t, name, mode);
       bool echoed = false;
-      AsyncSocket::connect(*t.async, ConnectOptions(name), mode,
+      AsyncSocket::connect(*t.async, localsock::test::message_connect(name), mode,
                            [&](std::error_code ec, AsyncSocket::Ptr c) {
                              REQUIRE_FALSE(ec);
                              c->write(pattern(100, 1));
@@ -305,7 +305,7 @@ TEST_CASE("async: nothing leaks — descriptors and handles after loops, success
       CHECK(t.run([&] { return refused; }));
 
       bool cancelled = false, write_failed = false;
-      auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), mode,
+      auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), mode,
                                     [&](std::error_code ec, AsyncSocket::Ptr) { cancelled = bool(ec); });
       c->write(pattern(8 * 1024 * 1024, 2), [&](std::error_code ec) { write_failed = bool(ec); });
       c->close();

@@ -9,7 +9,7 @@ TEST_CASE("async: message mode delivers 0 B, 1 B, 64 KiB and 4 MiB messages whol
   const std::vector<std::size_t> sizes{0, 1, 64 * 1024, 4 * 1024 * 1024};
   std::vector<std::vector<std::byte>> got;
   bool finished = false;
-  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+  auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                                 [&](std::error_code ec, AsyncSocket::Ptr s) {
                                   REQUIRE_FALSE(ec);
                                   for (std::size_t i = 0; i < sizes.size(); ++i)
@@ -30,18 +30,18 @@ TEST_CASE("async: message mode delivers 0 B, 1 B, 64 KiB and 4 MiB messages whol
 
 TEST_CASE("async: messages written into a full socket arrive whole and in order") {
   // The reader starts late, so the writer's socket fills inside the first message: a
-  // framed transport (Unix systems without seqpacket, or -Dmessage_framing=true) writes
+  // framed transport (MessageTransport::framed: Unix systems without seqpacket, or chosen) writes
   // frames in parts and must finish each, never start one again.
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr reader;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
                                       [&](std::error_code, AsyncSocket::Ptr s) { reader = s; });
   // Even-numbered writes have no callback (written at once where the socket takes them),
   // the last one too: nothing else comes after it to push its rest out.
   const std::vector<std::size_t> sizes{1024 * 1024, 10, 700 * 1024, 0, 1024 * 1024 + 1};
   int callbacks = 0;
-  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+  auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                                 [&](std::error_code ec, AsyncSocket::Ptr s) {
                                   REQUIRE_FALSE(ec);
                                   for (std::size_t i = 0; i < sizes.size(); ++i) {
@@ -83,7 +83,7 @@ TEST_CASE("async: a message of the default maximum size is sent; a larger one is
   const LocalName name = fresh_name();
   std::vector<std::vector<std::byte>> got;
   AsyncSocket::Ptr server_side;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
                                       [&](std::error_code, AsyncSocket::Ptr s) {
                                         server_side = s;
                                         s->start_reading([&](const ReadEvent& e) {
@@ -92,7 +92,7 @@ TEST_CASE("async: a message of the default maximum size is sent; a larger one is
                                         });
                                       });
   AsyncSocket::Ptr c;
-  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+  AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                        [&](std::error_code ec, AsyncSocket::Ptr s) {
                          REQUIRE_FALSE(ec);
                          c = s;
@@ -136,10 +136,10 @@ TEST_CASE("async: an over-size write without a callback made while connecting is
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr server_side;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
                                       [&](std::error_code, AsyncSocket::Ptr s) { server_side = s; });
   bool connected = false;
-  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+  auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                                 [&](std::error_code ec, AsyncSocket::Ptr) { connected = !ec; });
   std::vector<ReadEvent> events;
   c->start_reading([&](const ReadEvent& e) { events.push_back(e); });
@@ -160,7 +160,7 @@ TEST_CASE("async: message mode keeps no large receive buffer after a large messa
   const LocalName name = fresh_name();
   AsyncSocket::Ptr server_side;
   std::vector<std::size_t> sizes;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
                                       [&](std::error_code, AsyncSocket::Ptr s) {
                                         server_side = s;
                                         s->start_reading([&](const ReadEvent& e) {
@@ -169,7 +169,7 @@ TEST_CASE("async: message mode keeps no large receive buffer after a large messa
                                         });
                                       });
   AsyncSocket::Ptr c;
-  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+  AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                        [&](std::error_code ec, AsyncSocket::Ptr s) {
                          REQUIRE_FALSE(ec);
                          c = s;
@@ -200,7 +200,7 @@ TEST_CASE("async: an over-size message is an error on that message, not a cut") 
   small.max_message_size = 1000;
   AsyncSocket::Ptr accepted;
   auto server = AsyncListener::listen(
-      *t.async, ListenerOptions(name), Mode::messages,
+      *t.async, localsock::test::message_listen(name), Mode::messages,
       [&](std::error_code, AsyncSocket::Ptr s) {
         accepted = s;
         s->start_reading([&](const ReadEvent& e) {
@@ -209,7 +209,7 @@ TEST_CASE("async: an over-size message is an error on that message, not a cut") 
         });
       },
       small);
-  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+  auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                                 [&](std::error_code ec, AsyncSocket::Ptr s) {
                                   REQUIRE_FALSE(ec);
                                   s->write(pattern(5000, 1));
@@ -234,10 +234,10 @@ TEST_CASE("async: a message write cut short by a peer that left does not keep th
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr writer;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
                                       [&](std::error_code, AsyncSocket::Ptr s) { writer = s; });
   AsyncSocket::Ptr peer;
-  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+  AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                        [&](std::error_code ec, AsyncSocket::Ptr s) {
                          REQUIRE_FALSE(ec);
                          peer = s;
@@ -287,7 +287,7 @@ TEST_CASE("async: message mode takes exactly max_message_size bytes, not one mor
     limited.max_message_size = max;
     AsyncSocket::Ptr accepted;
     auto server = AsyncListener::listen(
-        *t.async, ListenerOptions(name), Mode::messages,
+        *t.async, localsock::test::message_listen(name), Mode::messages,
         [&](std::error_code, AsyncSocket::Ptr s) {
           accepted = s;
           s->start_reading([&](const ReadEvent& e) {
@@ -296,7 +296,7 @@ TEST_CASE("async: message mode takes exactly max_message_size bytes, not one mor
           });
         },
         limited);
-    auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+    auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                                   [&](std::error_code ec, AsyncSocket::Ptr s) {
                                     REQUIRE_FALSE(ec);
                                     s->write(pattern(max - 1, 1));
@@ -327,7 +327,7 @@ TEST_CASE("async: text is written from literals, std::string and string_view, on
   auto server = echo_server(t, name, Mode::messages);
   std::vector<std::string> got;
   bool failed = false;
-  auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+  auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                                 [&](std::error_code ec, AsyncSocket::Ptr s) {
                                   if (ec) {
                                     failed = true;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "child_main.hpp"
+#include "connected.hpp"
 #include "doctest_ext.hpp"
 #include "test_loop.hpp"
 #include "pattern.hpp"
@@ -42,7 +43,7 @@ using localsock::test::TestLoop;
 
 // An echo server: every socket echoes what it reads until the end.
 inline AsyncListener::Ptr echo_server(TestLoop& t, const LocalName& name, Mode mode) {
-  return AsyncListener::listen(*t.async, ListenerOptions(name), mode,
+  return AsyncListener::listen(*t.async, localsock::test::message_listen(name), mode,
                                [](std::error_code ec, AsyncSocket::Ptr s) {
                                  REQUIRE_FALSE(ec);
                                  AsyncSocket* raw = s.get();

@@ -11,13 +11,13 @@ TEST_CASE("async: a write without a callback that fails is not dropped silently"
   const LocalName name = fresh_name();
   AsyncSocket::Ptr server_side;
   std::size_t server_got = 0;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
                                       [&](std::error_code, AsyncSocket::Ptr s) {
                                         server_side = s;
                                         s->start_reading([&](const ReadEvent& e) { server_got += !e.error && !e.end; });
                                       });
   AsyncSocket::Ptr c;
-  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+  AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                        [&](std::error_code ec, AsyncSocket::Ptr s) {
                          REQUIRE_FALSE(ec);
                          c = s;
@@ -213,12 +213,12 @@ TEST_CASE("async: the data a read callback receives stays unchanged while it wri
     const LocalName name = fresh_name();
     std::vector<std::vector<std::byte>> seen_before, seen_after;
     AsyncSocket::Ptr accepted;
-    auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+    auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
                                         [&](std::error_code ec, AsyncSocket::Ptr s) {
                                           REQUIRE_FALSE(ec);
                                           accepted = s;
                                         });
-    auto client = localsock::LocalMessageSocket::connect(ConnectOptions(name));
+    auto client = localsock::LocalMessageSocket::connect(localsock::test::message_connect(name));
     REQUIRE(t.run([&] { return accepted != nullptr; }));
     const auto first = pattern(400, 1);
     const auto second = pattern(400, 2);

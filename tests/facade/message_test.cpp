@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -97,7 +100,7 @@ TEST_CASE("message mode: zero-length messages differ from the end of the stream"
 
 TEST_CASE("message mode: requests and responses with many clients at once") {
   const LocalName name = fresh_name();
-  auto listener = LocalMessageListener::bind(name);
+  auto listener = LocalMessageListener::bind(localsock::test::message_listen(name));
   constexpr int clients = 16;
   constexpr int requests = 50;
   std::vector<std::thread> servers;
@@ -116,7 +119,7 @@ TEST_CASE("message mode: requests and responses with many clients at once") {
   std::atomic<int> ok{0};
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
-      auto s = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(30s));
+      auto s = LocalMessageSocket::connect(localsock::test::message_connect(name).timeout(30s));
       std::vector<std::byte> reply;
       int good = 0;
       for (int i = 0; i < requests; ++i) {
@@ -137,19 +140,153 @@ TEST_CASE("message mode: requests and responses with many clients at once") {
 
 TEST_CASE("message mode: a byte listener and a message client do not mix silently") {
   // Bytes and messages are different kinds of listener: a message client finds no
-  // message listener at a byte listener's name on either platform, or is refused.
+  // message listener at a byte listener's name on either platform, or is refused, or
+  // (framed messages, which cross a byte stream) is told on its first receive.
   const LocalName name = fresh_name();
   auto listener = localsock::LocalListener::bind(name);
-  // Windows: the client opens the byte pipe but cannot switch it to message reads;
-  // Unix: a SOCK_SEQPACKET connect to a SOCK_STREAM listener is refused.
   std::error_code ec;
-  auto s = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(200ms), ec);
-  // Framed messages (macOS, the generic flavor, -Dmessage_framing) travel over a byte
-  // stream: nothing tells the two kinds apart at connect yet (issue 17, item 2: a
-  // transport handshake), so the refusal is checked where messages are native.
-  if (!localsock::capabilities().native_messages) return;
-  CHECK(ec);
-  CHECK_FALSE(s.is_open());
+  auto s = LocalMessageSocket::connect(localsock::test::message_connect(name).timeout(200ms), ec);
+  if (!localsock::test::messages_framed()) {
+    // Windows: the client opens the byte pipe but cannot switch it to message reads;
+    // Unix: a SOCK_SEQPACKET connect to a SOCK_STREAM listener is refused.
+    CHECK(ec);
+    CHECK_FALSE(s.is_open());
+    return;
+  }
+  // Framed: both are byte streams, so the connect goes through; the byte server's first
+  // bytes are not the framed greeting, and the client's receive says mode_mismatch
+  // (never a message made of them).
+  REQUIRE_FALSE(ec);
+  auto server = listener.accept_for(5s);
+  server.write_all(std::as_bytes(std::span("hello, bytes\n", 13)));
+  std::vector<std::byte> got;
+  const auto r = s.recv(got, 1024, ec);
+  CHECK(ec == errc::mode_mismatch);
+  CHECK(r.size == 0);
+  CHECK(got.empty());
+  // It stays so, and sending says the same.
+  s.recv(got, 1024, ec);
+  CHECK(ec == errc::mode_mismatch);
+  s.send(std::as_bytes(std::span("x", 1)), ec);
+  CHECK(ec == errc::mode_mismatch);
+}
+
+TEST_CASE("message mode: a byte client at a framed listener reads the end, the server mode_mismatch") {
+  // Neither side waits for the other: the framed server's receive sees bytes that are
+  // not the greeting, says mode_mismatch and ends the connection; the byte client, which
+  // waits for a reply, reads the end of the stream (after the greeting's bytes), not
+  // forever.
+  const LocalName name = fresh_name();
+  auto listener = LocalMessageListener::bind(
+      localsock::ListenerOptions(name).transport(localsock::MessageTransport::framed));
+  std::error_code ec;
+  auto b = localsock::LocalSocket::connect(localsock::ConnectOptions(name).timeout(500ms), ec);
+  if (!localsock::test::framed_available()) {
+    // Windows: message pipes; a byte client is refused at connect.
+    CHECK(ec == errc::mode_mismatch);
+    return;
+  }
+  REQUIRE_FALSE(ec);
+  b.write_all(std::as_bytes(std::span("GET / HTTP/1.0\r\n\r\n", 18)));
+  auto s = listener.accept_for(5s);
+  std::vector<std::byte> got;
+  s.recv(got, 1024, ec);
+  CHECK(ec == errc::mode_mismatch);
+  CHECK(got.empty());
+  b.set_read_timeout(5s);
+  std::byte buf[64];
+  std::size_t total = 0;
+  for (;;) {
+    const std::size_t n = b.read_some(buf, ec);
+    if (ec || n == 0) break;
+    total += n;
+  }
+  CHECK_FALSE(ec);  // the end, not the read timeout
+  CHECK(total == 8);  // the server's greeting, then nothing
+}
+
+TEST_CASE("message mode: seqpacket and framed ends do not mix; each is told mode_mismatch at connect") {
+  using localsock::MessageTransport;
+  const auto listen = [](const LocalName& n, MessageTransport t) {
+    return LocalMessageListener::bind(localsock::ListenerOptions(n).transport(t));
+  };
+  const auto connect = [](const LocalName& n, MessageTransport t, std::error_code& ec) {
+    return LocalMessageSocket::connect(localsock::ConnectOptions(n).transport(t).timeout(500ms), ec);
+  };
+  std::error_code ec;
+  if (!localsock::test::framed_available()) {
+    // Windows: one transport (message pipes); the choice is ignored, so any two ends meet.
+    const LocalName name = fresh_name();
+    auto l = listen(name, MessageTransport::seqpacket);
+    auto c = connect(name, MessageTransport::framed, ec);
+    CHECK_FALSE(ec);
+    return;
+  }
+  if (!localsock::capabilities().native_messages) {
+    // No seqpacket Unix sockets (macOS, the generic flavor): asking for it is refused.
+    const LocalName name = fresh_name();
+    LocalMessageListener::bind(localsock::ListenerOptions(name).transport(MessageTransport::seqpacket), ec);
+    CHECK(ec == errc::not_supported);
+    auto l = listen(name, MessageTransport::automatic);
+    auto c = connect(name, MessageTransport::seqpacket, ec);
+    CHECK(ec == errc::not_supported);
+    CHECK_FALSE(c.is_open());
+    c = connect(name, MessageTransport::framed, ec);  // automatic is framed here
+    CHECK_FALSE(ec);
+    return;
+  }
+  std::vector<LocalName> names{fresh_name(), LocalName::path(localsock::test::unique_name("/tmp/lfm"))};
+  for (const LocalName& name : names) {
+    CAPTURE(name.str());
+    {
+      auto l = listen(name, MessageTransport::seqpacket);
+      auto c = connect(name, MessageTransport::framed, ec);
+      CHECK(ec == errc::mode_mismatch);
+      CHECK_FALSE(c.is_open());
+      c = connect(name, MessageTransport::automatic, ec);  // automatic is seqpacket here
+      CHECK_FALSE(ec);
+    }
+    {
+      auto l = listen(name, MessageTransport::framed);
+      auto c = connect(name, MessageTransport::framed, ec);
+      REQUIRE_FALSE(ec);
+      auto s = l.accept_for(5s);
+      c.send("framed both ways");
+      std::string got;
+      CHECK(s.recv(got, 64).size == 16);
+      CHECK(got == "framed both ways");
+      // (Finding the mismatch out connects once with the other socket type: the
+      // listener sees a client that leaves at once, without a greeting.)
+      auto other = connect(name, MessageTransport::seqpacket, ec);
+      CHECK(ec == errc::mode_mismatch);
+      CHECK_FALSE(other.is_open());
+    }
+  }
+}
+
+TEST_CASE("message mode: a framed message larger than net.core.wmem_max arrives whole") {
+  // Seqpacket messages are bounded by the send buffer the system allows (twice
+  // net.core.wmem_max unprivileged, about 4 MiB at most); frames over a byte stream are
+  // not. Windows ignores the transport (a message pipe carries it too).
+  std::size_t size = 8 << 20;
+#if !defined(_WIN32)
+  if (std::FILE* f = std::fopen("/proc/sys/net/core/wmem_max", "r")) {
+    unsigned long wmem_max = 0;
+    if (std::fscanf(f, "%lu", &wmem_max) == 1) size = std::max<std::size_t>(size, 2 * wmem_max + 1);
+    std::fclose(f);
+    MESSAGE("net.core.wmem_max: ", wmem_max, ", message: ", size);
+  }
+#endif
+  auto p = localsock::test::connect_pair<localsock::Mode::messages>(
+      localsock::ListenerOptions().transport(localsock::MessageTransport::framed));
+  CHECK(p.client.max_message_size() >= size);
+  const auto msg = pattern(size, 9);
+  std::thread sender([&] { p.client.send(msg); });
+  std::vector<std::byte> got;
+  const auto r = p.server.recv(got, SIZE_MAX);
+  sender.join();
+  CHECK(r.size == size);
+  CHECK(got == msg);
 }
 
 TEST_CASE("message mode: max_message_size() is the real limit, and a larger send says so") {
@@ -188,36 +325,37 @@ TEST_CASE("message mode: max_message_size() is the real limit, and a larger send
 TEST_CASE("message mode: a client of the other mode is told mode_mismatch, both ways") {
   // Bytes and messages do not mix: a message client at a byte listener, and a byte
   // client at a message listener, fail with errc::mode_mismatch (not "no listener"),
-  // on namespaced names and, where the platform has them, on socket files.
+  // on namespaced names and, where the platform has them, on socket files. Framed
+  // messages cross a byte stream like bytes: the connect goes through and the first
+  // receive of the framed end says mode_mismatch (the cases just above).
   std::vector<LocalName> names{fresh_name()};
   if (localsock::capabilities().filesystem_names)
     names.push_back(LocalName::path(localsock::test::unique_name("/tmp/lfm")));
   for (const LocalName& name : names) {
     CAPTURE(name.str());
     std::error_code ec;
-    // Framed messages cross a byte stream: nothing tells the modes apart at connect yet
-    // (issue 17, item 2: a transport handshake); checked where messages are native.
-    if (!localsock::capabilities().native_messages) break;
-    {
-      auto bytes = localsock::LocalListener::bind(name);
-      auto m = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(500ms), ec);
-      CHECK(ec == errc::mode_mismatch);
-      CHECK_FALSE(m.is_open());
-    }
-    {
-      auto messages = LocalMessageListener::bind(name);
-      auto b = localsock::LocalSocket::connect(localsock::ConnectOptions(name).timeout(500ms), ec);
-      CHECK(ec == errc::mode_mismatch);
-      CHECK_FALSE(b.is_open());
+    if (!localsock::test::messages_framed()) {
+      {
+        auto bytes = localsock::LocalListener::bind(name);
+        auto m = LocalMessageSocket::connect(localsock::test::message_connect(name).timeout(500ms), ec);
+        CHECK(ec == errc::mode_mismatch);
+        CHECK_FALSE(m.is_open());
+      }
+      {
+        auto messages = LocalMessageListener::bind(localsock::test::message_listen(name));
+        auto b = localsock::LocalSocket::connect(localsock::ConnectOptions(name).timeout(500ms), ec);
+        CHECK(ec == errc::mode_mismatch);
+        CHECK_FALSE(b.is_open());
+      }
     }
     // Nobody at all is still no_listener.
-    auto none = LocalMessageSocket::connect(localsock::ConnectOptions(name).timeout(0ms), ec);
+    auto none = LocalMessageSocket::connect(localsock::test::message_connect(name).timeout(0ms), ec);
     CHECK(ec == errc::no_listener);
   }
 }
 
 TEST_CASE("message mode: a nonblocking send is completed by flush(), whatever the transport") {
-  // With frames over a byte stream (Unix systems without seqpacket, -Dmessage_framing)
+  // With frames over a byte stream (MessageTransport::framed: Unix systems without seqpacket, or chosen)
   // a nonblocking send that the socket takes in part keeps the rest; without flush() a
   // peer waiting for that message would wait for ever. Seqpacket and Windows pipes send
   // a message whole or not at all: there flush() has nothing to do.

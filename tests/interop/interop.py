@@ -5,11 +5,16 @@
 Linux: socat (UNIX-CONNECT, ABSTRACT-CONNECT, UNIX-LISTEN, seqpacket through its type
 option), Python's socket module (AF_UNIX stream and SOCK_SEQPACKET, SCM_RIGHTS both
 ways) and a bare libuv uv_pipe_t client talk to localsock listeners and sockets.
+Both flavors of the Unix build also meet a Python implementation of the framed message
+transport (the 8-byte greeting, then 4-byte little-endian lengths and bodies), written
+here from the format, as client and as server. The generic flavor (the paths of macOS
+and BSD built on Linux) has no abstract namespace and no seqpacket transport: those
+cases are left out there, the rest run unchanged.
 Windows (under Wine): the uv_pipe_t client, built with mingw, and cmd.exe redirection
 into \\\\.\\pipe\\NAME talk to localsock named-pipe listeners. Every exchange checks
 the bytes (and, in message mode, the boundaries) that come back.
 
-usage: interop.py INTEROP_PEER UV_PIPE_CLIENT native|windows
+usage: interop.py INTEROP_PEER UV_PIPE_CLIENT native|generic|windows
 """
 import os
 import shutil
@@ -21,6 +26,9 @@ import threading
 
 peer, uv_client, platform = sys.argv[1], sys.argv[2], sys.argv[3]
 windows = platform == "windows"
+generic = platform == "generic"
+if platform not in ("native", "generic", "windows"):
+    sys.exit(f"interop.py: unknown platform {platform!r}")
 # The build's exe wrapper (meson passes the cross file's); wine64 on PATH otherwise.
 wine = [os.environ.get("LOCALSOCK_EXE_WRAPPER") or "wine64"] if windows else []
 failures = []
@@ -143,6 +151,93 @@ def recv_all(conn, n):
 # Sizes interop_peer's `call NAME message` sends, in order (see message_sizes there).
 MESSAGE_SIZES = [1, 0, 100, 4096, 65536, 3]
 
+# The framed transport's greeting: "LSFRAME" and the framing's version.
+GREETING = b"LSFRAME\x01"
+
+
+def frame_send(conn, msg):
+    conn.sendall(len(msg).to_bytes(4, "little") + msg)
+
+
+def frame_recv(conn):
+    """One message, or None at the end of the stream between frames."""
+    header = recv_all(conn, 4)
+    if not header:
+        return None
+    if len(header) != 4:
+        raise OSError("the stream ended inside a frame header")
+    size = int.from_bytes(header, "little")
+    body = recv_all(conn, size)
+    if len(body) != size:
+        raise OSError("the stream ended inside a frame")
+    return body
+
+
+def framed_tests(path_of_listener):
+    """A Python framed client and server against localsock's framed transport."""
+    message_kind = "message" if generic else "framed"
+    path = path_of_listener()
+
+    def py_framed_client():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.settimeout(30)
+            c.connect(path)
+            c.sendall(GREETING)  # at once, before the server's arrives
+            if recv_all(c, len(GREETING)) != GREETING:
+                return False, "no greeting from the localsock listener"
+            for i, size in enumerate([5, 0, 65536, 1, 300 * 1000]):
+                msg = pattern(size, i)
+                frame_send(c, msg)
+                back = frame_recv(c)
+                if back != msg:
+                    return False, f"message {i} of {size} bytes came back as {back and len(back)}"
+            return True, ""
+
+    served("Python framed client -> localsock framed message listener", ["serve", path, message_kind],
+           py_framed_client)
+
+    path = path_of_listener()
+
+    def py_framed_server(ready):
+        with python_listener(socket.SOCK_STREAM, path) as s:
+            ready.set()
+            conn, _ = s.accept()
+            with conn:
+                conn.settimeout(30)
+                conn.sendall(GREETING)
+                if recv_all(conn, len(GREETING)) != GREETING:
+                    return False
+                for size in MESSAGE_SIZES:
+                    msg = frame_recv(conn)
+                    if msg is None or len(msg) != size:
+                        return False
+                    frame_send(conn, msg)
+                return frame_recv(conn) is None  # then the clean end
+
+    calling("localsock framed message client -> Python framed server", py_framed_server,
+            ["call", path, message_kind])
+
+    # A byte client at a framed listener: the listener says mode_mismatch and ends the
+    # connection; the client reads the greeting, then the end (never waits forever).
+    path = path_of_listener()
+
+    def py_byte_client():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.settimeout(30)
+            c.connect(path)
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            got = recv_all(c, 1 << 16)
+            return got == GREETING, f"read {got!r} before the end"
+
+    server = Peer("serve", path, message_kind)
+    try:
+        ok, detail = py_byte_client()
+    except OSError as e:
+        ok, detail = False, repr(e)
+    code, _, err = server.finish()
+    check("Python byte client -> localsock framed listener: mode_mismatch there, the end here",
+          ok and code != 0 and b"mode" in err, f"{detail}; localsock end: status {code}, {err!r}")
+
 
 def linux_tests():
     data = pattern(300 * 1000, 3)
@@ -153,15 +248,17 @@ def linux_tests():
         served("socat UNIX-CONNECT client -> localsock stream listener (path)",
                ["serve", path, "stream"],
                program(["socat", "-t", "10", "-", f"UNIX-CONNECT:{path}"], data, expect=data))
-        name = fresh()
-        served("socat ABSTRACT-CONNECT client -> localsock stream listener (abstract)",
-               ["serve", name, "stream"],
-               program(["socat", "-t", "10", "-", f"ABSTRACT-CONNECT:{name}"], data, expect=data))
-        path = fresh(path=True)
-        served("socat seqpacket client -> localsock message listener",
-               ["serve", path, "message"],
-               program(["socat", "-t", "10", "-", f"UNIX-CONNECT:{path},type=5"], b"one message\n",
-                       expect=b"one message\n"))
+        # (The generic flavor has no abstract namespace and no seqpacket transport.)
+        if not generic:
+            name = fresh()
+            served("socat ABSTRACT-CONNECT client -> localsock stream listener (abstract)",
+                   ["serve", name, "stream"],
+                   program(["socat", "-t", "10", "-", f"ABSTRACT-CONNECT:{name}"], data, expect=data))
+            path = fresh(path=True)
+            served("socat seqpacket client -> localsock message listener",
+                   ["serve", path, "message"],
+                   program(["socat", "-t", "10", "-", f"UNIX-CONNECT:{path},type=5"], b"one message\n",
+                           expect=b"one message\n"))
 
         # socat as a server: localsock connects; cat echoes.
         for kind, addr_opts, call_args in [
@@ -169,7 +266,7 @@ def linux_tests():
             # Ping-pong, one message at a time, so cat cannot merge two; socat reads and
             # sends a message whole when it fits its buffer, and takes 0 bytes for the end.
             ("seqpacket", ",type=5", ["message", "1,100,4096,7"]),
-        ]:
+        ][: 1 if generic else 2]:
             path = fresh(path=True)
 
             def socat_server(ready, path=path, addr_opts=addr_opts):
@@ -208,6 +305,11 @@ def linux_tests():
     served("Python AF_UNIX stream client -> localsock stream listener", ["serve", path, "stream"],
            py_stream_client)
 
+    framed_tests(lambda: fresh(path=True))
+    if generic:
+        linux_common_tests(data)
+        return
+
     name = fresh()
 
     def py_seqpacket_client():
@@ -224,24 +326,6 @@ def linux_tests():
 
     served("Python SOCK_SEQPACKET client -> localsock message listener (abstract)",
            ["serve", name, "message"], py_seqpacket_client)
-
-    # Python's socket module as a server.
-    path = fresh(path=True)
-
-    def py_stream_server(ready):
-        with python_listener(socket.SOCK_STREAM, path) as s:
-            ready.set()
-            conn, _ = s.accept()
-            with conn:
-                conn.settimeout(30)
-                while True:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return True
-                    conn.sendall(chunk)
-
-    calling("localsock stream client -> Python AF_UNIX stream server", py_stream_server,
-            ["call", path, "stream"])
 
     path = fresh(path=True)
 
@@ -260,6 +344,29 @@ def linux_tests():
 
     calling("localsock message client -> Python SOCK_SEQPACKET server", py_seqpacket_server,
             ["call", path, "message"])
+
+    linux_common_tests(data)
+
+
+def linux_common_tests(data):
+    """The cases every Unix flavor runs: byte streams and descriptors over socket files."""
+    # Python's socket module as a server.
+    path = fresh(path=True)
+
+    def py_stream_server(ready):
+        with python_listener(socket.SOCK_STREAM, path) as s:
+            ready.set()
+            conn, _ = s.accept()
+            with conn:
+                conn.settimeout(30)
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return True
+                    conn.sendall(chunk)
+
+    calling("localsock stream client -> Python AF_UNIX stream server", py_stream_server,
+            ["call", path, "stream"])
 
     # SCM_RIGHTS both ways.
     path = fresh(path=True)

@@ -3,10 +3,11 @@
 // other end is a program nobody here wrote (socat, Python's socket module, a libuv
 // uv_pipe_t client, cmd.exe). Each command checks what it can and says why it fails.
 //
-//   interop_peer serve  NAME stream|message [CLIENTS]  echo every byte / message back
+//   interop_peer serve  NAME stream|message|framed [CLIENTS]  echo every byte / message back
 //   interop_peer sink   NAME                           print what one client sends
-//   interop_peer call   NAME stream|message [SIZES]    send patterned data, check the echo
+//   interop_peer call   NAME stream|message|framed [SIZES]    send patterned data, check the echo
 //                                                      (SIZES: message sizes, e.g. 1,100)
+//   (message: the automatic transport; framed: MessageTransport::framed, Unix)
 //   interop_peer fd-serve NAME     (Unix) take one descriptor, send back what it reads
 //   interop_peer fd-call  NAME     (Unix) send a descriptor of a file holding a secret
 //
@@ -90,8 +91,9 @@ int call_stream(const localsock::LocalName& name) {
   return 0;
 }
 
-int call_messages(const localsock::LocalName& name, const std::vector<std::size_t>& sizes) {
-  auto s = localsock::LocalMessageSocket::connect(name);
+int call_messages(const localsock::LocalName& name, const std::vector<std::size_t>& sizes,
+                  localsock::MessageTransport transport) {
+  auto s = localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).transport(transport));
   std::vector<std::byte> back;
   unsigned seed = 1;
   for (std::size_t size : sizes) {
@@ -195,17 +197,19 @@ int main(int argc, char** argv) {
         if (serve_stream(listener) != 0) return 1;
       return 0;
     }
-    if (cmd == "serve" && mode == "message") {
-      auto listener = localsock::LocalMessageListener::bind(name);
+    const auto transport = mode == "framed" ? localsock::MessageTransport::framed
+                                            : localsock::MessageTransport::automatic;
+    if (cmd == "serve" && (mode == "message" || mode == "framed")) {
+      auto listener = localsock::LocalMessageListener::bind(localsock::ListenerOptions(name).transport(transport));
       ready();
       for (long i = 0; i < clients; ++i)
         if (serve_messages(listener) != 0) return 1;
       return 0;
     }
-    if (cmd == "call" && mode == "message") {
+    if (cmd == "call" && (mode == "message" || mode == "framed")) {
       std::vector<std::size_t> sizes(std::begin(message_sizes), std::end(message_sizes));
       if (argc > 4) sizes = parse_sizes(argv[4]);
-      return call_messages(name, sizes);
+      return call_messages(name, sizes, transport);
     }
     if (cmd == "call") return call_stream(name);
     if (cmd == "sink") return sink(name);

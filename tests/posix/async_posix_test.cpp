@@ -3,6 +3,7 @@
 #include <localsock/async.hpp>
 #include <localsock/config.hpp>
 #include <localsock/localsock.hpp>
+#include <localsock/posix/message_socket.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 
 #include <algorithm>
@@ -26,68 +27,76 @@ using localsock::ReadEvent;
 using localsock::test::pattern;
 
 namespace {
-#if defined(LOCALSOCK_MESSAGE_FRAMING)
-constexpr bool framed = true;  // messages are frames over a byte stream: no system limit
-#else
-constexpr bool framed = false;
-#endif
+
+// Each transport this system has: seqpacket (where supported) and framed.
+std::vector<localsock::MessageTransport> transports() {
+  std::vector<localsock::MessageTransport> all{localsock::MessageTransport::framed};
+  if (localsock::posix::seqpacket_supported()) all.push_back(localsock::MessageTransport::seqpacket);
+  return all;
+}
+
 }  // namespace
 
 TEST_CASE("async seqpacket: the message limit is the system's measured one; up to it messages go, above it message_too_large") {
   // Asked for more than the kernel sends in one message (about 4 MiB on Linux), a
   // connection's limit is what the system can send, as the blocking sockets measure
-  // it: not a rounded figure below it.
-  AsyncOptions settings;
-  settings.max_message_size = 8 * 1024 * 1024;
-  const std::size_t expected =
-      framed ? settings.max_message_size
-             : std::min(settings.max_message_size, localsock::posix::UdSeqpacket().max_message_size());
-  localsock::test::TestLoop t;
-  const LocalName name = LocalName::namespaced(localsock::test::unique_name("lap"));
-  std::vector<std::vector<std::byte>> got;
-  AsyncSocket::Ptr server_side;
-  auto server = AsyncListener::listen(
-      *t.async, ListenerOptions(name), Mode::messages,
-      [&](std::error_code, AsyncSocket::Ptr s) {
-        server_side = s;
-        s->start_reading([&](const ReadEvent& e) {
-          CHECK_FALSE(e.error);
-          if (!e.end) got.emplace_back(e.data.begin(), e.data.end());
-        });
-      },
-      settings);
-  AsyncSocket::Ptr c;
-  AsyncSocket::connect(
-      *t.async, ConnectOptions(name), Mode::messages,
-      [&](std::error_code ec, AsyncSocket::Ptr s) {
-        REQUIRE_FALSE(ec);
-        c = s;
-      },
-      settings);
-  REQUIRE(t.run([&] { return c && server_side; }));
-  CHECK(c->max_message_size() == expected);
-  if (!framed) {
-    const std::size_t limit = c->max_message_size();
-    std::error_code at_limit = make_error_code(errc::not_connected), above = at_limit;
-    int done = 0;
-    c->write(pattern(limit, 5), [&](std::error_code ec) {
-      at_limit = ec;
-      ++done;
-    });
-    c->write(pattern(limit + 1, 6), [&](std::error_code ec) {
-      above = ec;
-      ++done;
-    });
-    REQUIRE(t.run([&] { return done == 2 && !got.empty(); }));
-    CHECK_FALSE(at_limit);
-    CHECK(above == errc::message_too_large);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0] == pattern(limit, 5));
+  // it: not a rounded figure below it. Framed messages have no system limit: the
+  // option's is the limit.
+  for (const auto transport : transports()) {
+    const bool framed = transport == localsock::MessageTransport::framed;
+    CAPTURE(framed);
+    AsyncOptions settings;
+    settings.max_message_size = 8 * 1024 * 1024;
+    const std::size_t expected =
+        framed ? settings.max_message_size
+               : std::min(settings.max_message_size, localsock::posix::UdSeqpacket().max_message_size());
+    localsock::test::TestLoop t;
+    const LocalName name = LocalName::namespaced(localsock::test::unique_name("lap"));
+    std::vector<std::vector<std::byte>> got;
+    AsyncSocket::Ptr server_side;
+    auto server = AsyncListener::listen(
+        *t.async, ListenerOptions(name).transport(transport), Mode::messages,
+        [&](std::error_code, AsyncSocket::Ptr s) {
+          server_side = s;
+          s->start_reading([&](const ReadEvent& e) {
+            CHECK_FALSE(e.error);
+            if (!e.end) got.emplace_back(e.data.begin(), e.data.end());
+          });
+        },
+        settings);
+    AsyncSocket::Ptr c;
+    AsyncSocket::connect(
+        *t.async, ConnectOptions(name).transport(transport), Mode::messages,
+        [&](std::error_code ec, AsyncSocket::Ptr s) {
+          REQUIRE_FALSE(ec);
+          c = s;
+        },
+        settings);
+    REQUIRE(t.run([&] { return c && server_side; }));
+    CHECK(c->max_message_size() == expected);
+    if (!framed) {
+      const std::size_t limit = c->max_message_size();
+      std::error_code at_limit = make_error_code(errc::not_connected), above = at_limit;
+      int done = 0;
+      c->write(pattern(limit, 5), [&](std::error_code ec) {
+        at_limit = ec;
+        ++done;
+      });
+      c->write(pattern(limit + 1, 6), [&](std::error_code ec) {
+        above = ec;
+        ++done;
+      });
+      REQUIRE(t.run([&] { return done == 2 && !got.empty(); }));
+      CHECK_FALSE(at_limit);
+      CHECK(above == errc::message_too_large);
+      REQUIRE(got.size() == 1);
+      CHECK(got[0] == pattern(limit, 5));
+    }
+    c->close();
+    server_side->close();
+    server->close();
+    t.settle();
   }
-  c->close();
-  server_side->close();
-  server->close();
-  t.settle();
 }
 
 TEST_CASE("async: queued_bytes() counts only what is not yet written of a partly written write") {

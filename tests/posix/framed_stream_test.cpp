@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/ud_listener.hpp>
 
 #include <poll.h>
+#include <unistd.h>
 
 #include <array>
+#include <string>
 #include <thread>
 
 #include "doctest_ext.hpp"
@@ -315,4 +318,34 @@ TEST_CASE("FramedStream: a blocking send whose write timeout passes inside a fra
     FAIL("a message arrived after a cut frame");
   }
   CHECK(ec == errc::peer_closed);
+}
+
+TEST_CASE("FramedStream: connect and accept greet without waiting; a peer that does not greet is mode_mismatch") {
+  const auto name = localsock::LocalName::namespaced("lfs-greet-" + std::to_string(::getpid()));
+  auto listener = BasicUdListener<FramedStream>::bind(name);
+  // The client connects and sends before the server accepts: nothing waits.
+  auto c = FramedStream::connect(name, localsock::Timeout(1000));
+  c.send(bytes(5, 1));
+  auto s = listener.accept_for(localsock::Timeout(5000));
+  s.send(bytes(3, 2));
+  std::vector<std::byte> out;
+  CHECK(s.recv(out, 64).size == 5);
+  CHECK(out == bytes(5, 1));
+  CHECK(c.recv(out, 64).size == 3);
+  CHECK(out == bytes(3, 2));
+  // A plain byte client: the framed server's receive sees its first byte is not the
+  // greeting, reports mode_mismatch and shuts the connection (the client reads the
+  // server's greeting, then the end).
+  auto b = UdStream::connect(name, localsock::Timeout(1000));
+  raw(b, {'x'});
+  auto s2 = listener.accept_for(localsock::Timeout(5000));
+  std::error_code ec;
+  s2.recv(out, 64, ec);
+  CHECK(ec == errc::mode_mismatch);
+  s2.peek_size(ec);
+  CHECK(ec == errc::mode_mismatch);
+  std::array<std::byte, 16> in{};
+  std::size_t total = 0;
+  for (std::size_t n; (n = b.read_some(in)) != 0;) total += n;
+  CHECK(total == FramedStream::greeting.size());
 }

@@ -15,22 +15,17 @@
 #include <localsock/local_socket.hpp>
 #include <localsock/name.hpp>
 #include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/message_socket.hpp>
 #include <localsock/posix/ud_listener.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
 namespace localsock::posix {
 
-#if defined(LOCALSOCK_MESSAGE_FRAMING)
-/// The connection behind a LocalMessageSocket: frames over a byte stream in this build
-/// (Unix systems without seqpacket, or the message_framing build option).
-using MessageStream = FramedStream;
-#else
-/// The connection behind a LocalMessageSocket: SOCK_SEQPACKET in this build.
-using MessageStream = UdSeqpacket;
-#endif
-/// The listener behind a LocalMessageListener.
-using MessageListener = BasicUdListener<MessageStream>;
+/// The connection behind a LocalMessageSocket: a seqpacket socket or a framed stream,
+/// as its transport was chosen (MessageSocket::transport()).
+using MessageStream = MessageSocket;
+// (MessageListener, the listener behind a LocalMessageListener, is in message_socket.hpp.)
 
 /// The backend object of `s`, lent for native calls (a closed one for an empty socket).
 /// It stays `s`'s: closing it closes `s`.

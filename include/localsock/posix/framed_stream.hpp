@@ -11,7 +11,21 @@ namespace localsock::posix {
 
 /// Message mode over a byte stream: each message travels as a 4-byte little-endian
 /// length followed by its bytes. The portable fallback for Unix systems without
-/// SOCK_SEQPACKET on Unix sockets (macOS); selectable on Linux too.
+/// SOCK_SEQPACKET on Unix sockets (macOS); selectable on Linux too
+/// (MessageTransport::framed), where it has no system size limit.
+///
+/// A connection made by connect() and accepted by a listener of FramedStreams begins
+/// with a greeting: each end writes the 8 bytes of `greeting` at once (the client in
+/// connect(), the server in accept(); neither waits for the other, so a client that
+/// connects before the server accepts is not held up), and the first receive of each end
+/// reads the peer's greeting before the first frame. A peer whose first bytes are not the
+/// greeting is not a framed localsock peer (a byte-mode socket, another program): that
+/// receive fails with `errc::mode_mismatch`, the connection is shut down in both
+/// directions (the peer reads the end of the stream, never waits for a reply), and every
+/// later send and receive fails the same way. The bytes are checked as they come, so one
+/// wrong byte is enough. The cost is one 8-byte write at each end and one 8-byte read
+/// before the first frame; nothing waits a round trip. Streams made from a descriptor
+/// or a UdStream (pairs, adopted connections) have no greeting.
 ///
 /// It keeps the rules of UdSeqpacket: a message larger than the buffer is
 /// `errc::message_truncated` with the needed size and is not lost; a zero-length
@@ -45,14 +59,26 @@ class FramedStream {
   /// Frames travel on a byte stream (what a listener of FramedStreams listens for).
   static constexpr SocketType socket_type = SocketType::stream;
 
+  /// What each end of a connection made by connect() and accept() writes first:
+  /// "LSFRAME" and the version of the framing (1).
+  static constexpr std::array<std::byte, 8> greeting{
+      std::byte{'L'}, std::byte{'S'}, std::byte{'F'}, std::byte{'R'},
+      std::byte{'A'}, std::byte{'M'}, std::byte{'E'}, std::byte{1}};
+
   FramedStream() noexcept = default;
-  /// Frames messages over a connected stream.
+  /// Frames messages over a connected stream, without a greeting.
   explicit FramedStream(UdStream stream) noexcept : stream_(std::move(stream)) {}
-  /// Adopts a connected SOCK_STREAM descriptor.
+  /// Adopts a connected SOCK_STREAM descriptor whose greetings (if any) are done.
   FramedStream(int fd, std::string name) noexcept : stream_(fd, std::move(name)) {}
 
+  /// Connects to a listener of FramedStreams and writes the greeting; the server's is
+  /// checked by the first receive. `errc::mode_mismatch` at once when a SOCK_SEQPACKET
+  /// listener holds the name.
   static FramedStream connect(const LocalName& name, Timeout timeout = infinite);
   static FramedStream connect(const LocalName& name, Timeout timeout, std::error_code& ec);
+  /// The server's end of a connection a listener accepted (`fd`): writes the greeting
+  /// and expects the client's. A client gone already shows on the first send or receive.
+  static FramedStream accepted(int fd, std::string name) noexcept;
 
   /// Sends `msg` as one frame, completing partial writes. First finishes the frame a
   /// previous send left unfinished (send_pending()); if that cannot be finished now,
@@ -107,6 +133,14 @@ class FramedStream {
   void close() noexcept { stream_.close(); }
 
  private:
+  // Reads from the stream; a connection the peer reset (closed with bytes unread) is
+  // its end.
+  std::size_t read(MutableBuffer buf, std::error_code& ec) noexcept;
+  // Writes the greeting and expects the peer's.
+  void greet(std::error_code& ec) noexcept;
+  // Reads what is left of the peer's greeting; false at a clean end or on an error
+  // (mode_mismatch when the bytes differ).
+  bool read_greeting(std::error_code& ec) noexcept;
   // Reads the next frame's header unless one was read already; false at a clean end.
   bool next_size(std::error_code& ec) noexcept;
   // Reads the body of the pending frame into `body` (its size), from body_got_ on; the
@@ -118,6 +152,10 @@ class FramedStream {
   void frame_done() noexcept;
 
   UdStream stream_;
+  // Bytes of the peer's greeting read so far (all of it: none is expected).
+  std::size_t greeting_got_ = greeting.size();
+  // The peer's first bytes were not the greeting: the connection is shut down.
+  bool mismatch_ = false;
   // A header being read: its bytes so far.
   std::array<std::byte, 4> header_{};
   std::size_t header_got_ = 0;

@@ -148,7 +148,12 @@ class BasicUdListener {
   Socket accept_for(Timeout timeout, std::error_code& ec) {
     std::string name = core_.name().str();  // taken before, as in accept()
     const int fd = core_.accept(timeout, ec);
-    return fd < 0 ? Socket() : Socket(fd, std::move(name));
+    if (fd < 0) return Socket();
+    // A connection that begins with a greeting (FramedStream) is made by the socket type.
+    if constexpr (requires { Socket::accepted(fd, std::move(name)); })
+      return Socket::accepted(fd, std::move(name));
+    else
+      return Socket(fd, std::move(name));
   }
   Socket accept_for(Timeout timeout) {
     const std::string name = core_.name().str();  // as in accept()

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/ud_listener.hpp>
+#include <localsock/posix/ud_seqpacket.hpp>
+
+#include <variant>
+
+namespace localsock::posix {
+
+/// Whether this system has SOCK_SEQPACKET Unix sockets for the library: Linux in the
+/// native flavor; never in the generic flavor (which builds the paths of macOS, where
+/// there are none).
+bool seqpacket_supported() noexcept;
+
+/// The transport `t` stands for here: `automatic` is seqpacket where
+/// seqpacket_supported(), else framed. An explicit seqpacket where it is not supported
+/// is `errc::not_supported` (and the result is `t` unchanged).
+MessageTransport resolve_transport(MessageTransport t, std::error_code& ec) noexcept;
+
+/// A Unix message connection whose transport is chosen at run time (per connection):
+/// a UdSeqpacket or a FramedStream (see MessageTransport). The portable
+/// LocalMessageSocket holds one. Each operation is the transport's own; seqpacket()
+/// and framed() reach the transport object for what only one has (descriptor passing
+/// on seqpacket, UdStream features under a framed one).
+/// @par Thread Safety: as the transport's (one thread may receive while another sends).
+class MessageSocket {
+ public:
+  MessageSocket() noexcept = default;
+  MessageSocket(UdSeqpacket s) noexcept : io_(std::move(s)) {}  // NOLINT: implicit on purpose
+  MessageSocket(FramedStream s) noexcept : io_(std::move(s)) {}  // NOLINT: implicit on purpose
+
+  /// Connects with `transport` (resolved as resolve_transport does).
+  /// `errc::mode_mismatch` when the listener at `name` uses the other transport (a
+  /// framed client meeting a byte listener learns it on its first receive, see
+  /// FramedStream), `errc::not_supported` for seqpacket where the system has none.
+  static MessageSocket connect(const LocalName& name, MessageTransport transport, Timeout timeout,
+                               std::error_code& ec);
+  static MessageSocket connect(const LocalName& name, MessageTransport transport = MessageTransport::automatic,
+                               Timeout timeout = infinite);
+
+  /// `seqpacket` or `framed` (never `automatic`).
+  MessageTransport transport() const noexcept {
+    return io_.index() == 0 ? MessageTransport::seqpacket : MessageTransport::framed;
+  }
+  /// The seqpacket socket, or null for a framed connection.
+  UdSeqpacket* seqpacket() noexcept { return std::get_if<UdSeqpacket>(&io_); }
+  const UdSeqpacket* seqpacket() const noexcept { return std::get_if<UdSeqpacket>(&io_); }
+  /// The framed stream, or null for a seqpacket connection.
+  FramedStream* framed() noexcept { return std::get_if<FramedStream>(&io_); }
+  const FramedStream* framed() const noexcept { return std::get_if<FramedStream>(&io_); }
+  /// The socket that holds the descriptor (a framed stream's byte stream).
+  UdSocket& socket() noexcept;
+  const UdSocket& socket() const noexcept;
+
+  void send(ConstBuffer msg, std::error_code& ec);
+  void send(ConstBuffer msg);
+  ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept;
+  ReceiveResult recv(MutableBuffer buf);
+  ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
+  ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
+  ReceiveResult peek_size(std::error_code& ec) noexcept;
+  /// The rest of a frame a nonblocking send took (framed); nothing to do on seqpacket.
+  void flush(std::error_code& ec) noexcept;
+  std::size_t send_pending() const noexcept;
+  /// The largest message: seqpacket's system limit, or a frame's (4 GiB - 1).
+  std::size_t max_message_size(std::error_code& ec) const noexcept;
+  void shutdown(Shutdown how, std::error_code& ec) noexcept { socket().shutdown(how, ec); }
+
+  bool is_open() const noexcept { return socket().is_open(); }
+  int native_handle() const noexcept { return socket().native_handle(); }
+  const std::string& name() const noexcept { return socket().name(); }
+  void close() noexcept;
+
+ private:
+  std::variant<UdSeqpacket, FramedStream> io_;
+};
+
+/// A listener of MessageSockets whose transport is chosen when it is bound: a
+/// SOCK_SEQPACKET listener, or a SOCK_STREAM one whose connections are framed (each
+/// accepted connection greets its client, see FramedStream). The portable
+/// LocalMessageListener holds one.
+/// @par Thread Safety: as BasicUdListener.
+class MessageListener {
+ public:
+  MessageListener() noexcept = default;
+
+  /// `errc::not_supported` for seqpacket where the system has none; else as
+  /// BasicUdListener::bind.
+  static MessageListener bind(const LocalName& name, MessageTransport transport,
+                              const UdListenerOptions& options, std::error_code& ec);
+  static MessageListener bind(const LocalName& name, MessageTransport transport = MessageTransport::automatic,
+                              const UdListenerOptions& options = {});
+
+  MessageSocket accept(std::error_code& ec) { return accept_for(infinite, ec); }
+  MessageSocket accept();
+  MessageSocket accept_for(Timeout timeout, std::error_code& ec);
+  MessageSocket accept_for(Timeout timeout);
+
+  /// `seqpacket` or `framed`.
+  MessageTransport transport() const noexcept { return transport_; }
+  void set_nonblocking(bool on, std::error_code& ec) noexcept { core_.set_nonblocking(on, ec); }
+  void set_nonblocking(bool on);
+  void close() noexcept { core_.close(); }
+  bool is_open() const noexcept { return core_.is_open(); }
+  int native_handle() const noexcept { return core_.native_handle(); }
+  const LocalName& name() const noexcept { return core_.name(); }
+
+ private:
+  detail::ListenerCore core_;
+  MessageTransport transport_ = MessageTransport::seqpacket;
+};
+
+}  // namespace localsock::posix
