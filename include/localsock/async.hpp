@@ -17,6 +17,7 @@
 ///   (`uv_run(loop, UV_RUN_DEFAULT)`), destroy the AsyncLoop, run the loop once more so
 ///   that it finishes closing its own handle, then `uv_loop_close`.
 
+#include <localsock/export.hpp>
 #include <localsock/name.hpp>
 #include <localsock/options.hpp>
 #include <localsock/peer.hpp>
@@ -47,7 +48,7 @@ struct AsyncAccess;  // the library's way in; defined inside the library
 
 /// localsock's companion of one `uv_loop_t`: the one thing it needs per loop, a wake-up
 /// handle for work handed over from other threads.
-class AsyncLoop {
+class LOCALSOCK_API AsyncLoop {
  public:
   /// Attaches to `loop`. Call on the loop's thread.
   explicit AsyncLoop(uv_loop_t* loop);
@@ -64,7 +65,7 @@ class AsyncLoop {
   /// A copyable, thread-safe handle for post() that may outlive the AsyncLoop (posting
   /// through it afterwards does nothing): give it to threads whose end you do not
   /// control.
-  class Poster {
+  class LOCALSOCK_API Poster {
    public:
     void post(std::function<void()> fn) const;
 
@@ -84,7 +85,7 @@ class AsyncLoop {
 
 /// What a read callback receives: bytes (byte mode: a chunk of the stream; message
 /// mode: exactly one whole message, possibly empty), the end of the stream, or an error.
-struct ReadEvent {
+struct LOCALSOCK_API ReadEvent {
   std::span<const std::byte> data;
   bool end = false;         ///< The peer closed; no more data follows.
   std::error_code error;    ///< Set on failure; `errc::message_too_large` leaves the
@@ -92,7 +93,7 @@ struct ReadEvent {
 };
 
 /// Per-connection settings of the async API.
-struct AsyncOptions {
+struct LOCALSOCK_API AsyncOptions {
   /// Message mode: the largest message accepted, both ways. A larger incoming
   /// one is dropped and reported as `errc::message_too_large` (never cut, never
   /// buffered whole); a larger write fails with `errc::message_too_large` before
@@ -110,7 +111,7 @@ struct AsyncOptions {
 };
 
 /// A connection on a libuv loop. Loop-thread only (use AsyncLoop::post from others).
-class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
+class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
  public:
   using Ptr = std::shared_ptr<AsyncSocket>;
   using ConnectCallback = std::function<void(std::error_code, Ptr)>;
@@ -215,7 +216,7 @@ class AsyncSocket : public std::enable_shared_from_this<AsyncSocket> {
 };
 
 /// A listener on a libuv loop. Loop-thread only.
-class AsyncListener {
+class LOCALSOCK_API AsyncListener {
  public:
   using Ptr = std::shared_ptr<AsyncListener>;
   using AcceptCallback = std::function<void(std::error_code, AsyncSocket::Ptr)>;

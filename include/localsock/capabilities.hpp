@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
+
 namespace localsock {
 
 /// What this platform, and the runtime the program runs on, support or enforce. The
@@ -9,7 +11,7 @@ namespace localsock {
 /// Unix a process holding CAP_DAC_OVERRIDE (root, or any user given it) learns that
 /// socket-file permissions do not keep it out.
 /// Applications can refuse to run where a protection they rely on is missing.
-struct Capabilities {
+struct LOCALSOCK_API Capabilities {
   bool namespaced_names = false;      ///< LocalName::namespaced works.
   bool filesystem_names = false;      ///< LocalName::path works (Unix).
   bool abstract_names = false;        ///< Namespaced names leave no file (Linux).
@@ -34,6 +36,6 @@ struct Capabilities {
 };
 
 /// This platform's capabilities, measured on first use. Thread-safe.
-const Capabilities& capabilities() noexcept;
+LOCALSOCK_API const Capabilities& capabilities() noexcept;
 
 }  // namespace localsock

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
+
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -51,13 +53,13 @@ enum class errc {
 
 /// The error category of localsock's own codes and conditions.
 /// @par Thread Safety: safe to call from any thread.
-const std::error_category& category() noexcept;
+LOCALSOCK_API const std::error_category& category() noexcept;
 
 /// Makes an error code in localsock's category.
-std::error_code make_error_code(errc e) noexcept;
+LOCALSOCK_API std::error_code make_error_code(errc e) noexcept;
 
 /// Makes an error condition in localsock's category (used by `ec == errc::...`).
-std::error_condition make_error_condition(errc e) noexcept;
+LOCALSOCK_API std::error_condition make_error_condition(errc e) noexcept;
 
 /// A text a user understands for any error code the library reports: the localsock
 /// condition the error means, then the system's own text, for example
@@ -65,13 +67,13 @@ std::error_condition make_error_condition(errc e) noexcept;
 /// message. The error_code overloads read as well as `Error::what()` through it (which
 /// adds the operation and the name): `std::puts(localsock::describe(ec).c_str())`.
 /// @par Thread Safety: safe to call from any thread.
-std::string describe(const std::error_code& ec);
+LOCALSOCK_API std::string describe(const std::error_code& ec);
 
 /// The exception every throwing overload of localsock throws.
 ///
 /// `what()` reads `Operation 'name': message`, for example
 /// `LocalSocket::connect 'ipc-demo': no listener at this name`.
-class Error : public std::system_error {
+class LOCALSOCK_API Error : public std::system_error {
  public:
   /// @param ec the error; @param operation the operation that failed;
   /// @param name the local name involved (may be empty).

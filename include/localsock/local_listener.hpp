@@ -2,6 +2,7 @@
 #pragma once
 
 #include <localsock/error.hpp>
+#include <localsock/export.hpp>
 #include <localsock/incoming.hpp>
 #include <localsock/local_socket.hpp>
 #include <localsock/name.hpp>
@@ -29,7 +30,7 @@ struct ListenerImpl;
 /// thread is blocked in `accept()`, which then fails with `errc::listener_closed`; once
 /// close() has returned, the listener may be destroyed at once, even while that accept
 /// is still on its way out.
-class LocalListener {
+class LOCALSOCK_API LocalListener {
  public:
   using Socket = LocalSocket;
   static constexpr Mode mode = Mode::bytes;
@@ -75,7 +76,7 @@ class LocalListener {
 };
 
 /// Listens on a LocalName and accepts LocalMessageSocket connections (see LocalListener).
-class LocalMessageListener {
+class LOCALSOCK_API LocalMessageListener {
  public:
   using Socket = LocalMessageSocket;
   static constexpr Mode mode = Mode::messages;

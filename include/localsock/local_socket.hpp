@@ -2,6 +2,7 @@
 #pragma once
 
 #include <localsock/error.hpp>
+#include <localsock/export.hpp>
 #include <localsock/name.hpp>
 #include <localsock/options.hpp>
 #include <localsock/peer.hpp>
@@ -41,7 +42,7 @@ inline MutableBuffer text_bytes(std::string& s) noexcept {
 
 /// Every operation of a byte-stream connection, written once: LocalSocket and the two
 /// halves of a split one each show the ones that fit them (using-declarations).
-class StreamOps {
+class LOCALSOCK_API StreamOps {
  protected:
   StreamOps() noexcept = default;
   // Move-only: a copy would share one connection between two owners.
@@ -130,7 +131,7 @@ class StreamOps {
 
 /// Every operation of a message connection, written once: LocalMessageSocket and the
 /// two halves of a split one each show the ones that fit them.
-class MessageOps {
+class LOCALSOCK_API MessageOps {
  protected:
   MessageOps() noexcept = default;
   // Move-only: a copy would share one connection between two owners.
@@ -242,7 +243,7 @@ class MessageOps {
 /// @par Thread Safety: one thread may receive while another sends (or `split()` the
 /// socket into halves for two threads); other concurrent use of one object needs
 /// external synchronisation.
-class LocalSocket : private detail::StreamOps {
+class LOCALSOCK_API LocalSocket : private detail::StreamOps {
  public:
   static constexpr Mode mode = Mode::bytes;
   class ReceiveHalf;
@@ -291,7 +292,7 @@ class LocalSocket : private detail::StreamOps {
 };
 
 /// The receiving half of a split LocalSocket.
-class LocalSocket::ReceiveHalf : private detail::StreamOps {
+class LOCALSOCK_API LocalSocket::ReceiveHalf : private detail::StreamOps {
  public:
   ReceiveHalf() noexcept = default;
   using StreamOps::is_open;
@@ -305,7 +306,7 @@ class LocalSocket::ReceiveHalf : private detail::StreamOps {
 };
 
 /// The sending half of a split LocalSocket.
-class LocalSocket::SendHalf : private detail::StreamOps {
+class LOCALSOCK_API LocalSocket::SendHalf : private detail::StreamOps {
  public:
   SendHalf() noexcept = default;
   using StreamOps::is_open;
@@ -326,7 +327,7 @@ class LocalSocket::SendHalf : private detail::StreamOps {
 /// @par Thread Safety: one thread may receive while another sends (or `split()` the
 /// socket into halves for two threads); other concurrent use of one object needs
 /// external synchronisation.
-class LocalMessageSocket : private detail::MessageOps {
+class LOCALSOCK_API LocalMessageSocket : private detail::MessageOps {
  public:
   static constexpr Mode mode = Mode::messages;
   class ReceiveHalf;
@@ -369,7 +370,7 @@ class LocalMessageSocket : private detail::MessageOps {
 };
 
 /// The receiving half of a split LocalMessageSocket.
-class LocalMessageSocket::ReceiveHalf : private detail::MessageOps {
+class LOCALSOCK_API LocalMessageSocket::ReceiveHalf : private detail::MessageOps {
  public:
   ReceiveHalf() noexcept = default;
   using MessageOps::is_open;
@@ -383,7 +384,7 @@ class LocalMessageSocket::ReceiveHalf : private detail::MessageOps {
 };
 
 /// The sending half of a split LocalMessageSocket.
-class LocalMessageSocket::SendHalf : private detail::MessageOps {
+class LOCALSOCK_API LocalMessageSocket::SendHalf : private detail::MessageOps {
  public:
   SendHalf() noexcept = default;
   using MessageOps::flush;

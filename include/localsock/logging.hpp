@@ -8,6 +8,8 @@
 /// application asks for it: set_log_callback, or set_logger from the optional header
 /// <localsock/spdlog.hpp> for an spdlog logger (only that header needs spdlog).
 
+#include <localsock/export.hpp>
+
 #include <functional>
 #include <string_view>
 
@@ -21,9 +23,9 @@ using LogCallback = std::function<void(LogLevel level, std::string_view message)
 
 /// Sends log lines at `level` and above to `cb`; an empty callback silences the library.
 /// Replaces a logger set before. Thread-safe.
-void set_log_callback(LogCallback cb, LogLevel level = LogLevel::debug);
+LOCALSOCK_API void set_log_callback(LogCallback cb, LogLevel level = LogLevel::debug);
 
 /// The level below which nothing is even formatted (`off` while nobody listens).
-LogLevel log_level() noexcept;
+LOCALSOCK_API LogLevel log_level() noexcept;
 
 }  // namespace localsock

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <localsock/error.hpp>
+#include <localsock/export.hpp>
 
 #include <string>
 #include <string_view>
@@ -20,7 +21,7 @@ enum class NameKind {
 };
 
 /// Which kinds of name this platform supports natively.
-struct NameSupport {
+struct LOCALSOCK_API NameSupport {
   bool path = false;        ///< Filesystem-path names.
   bool namespaced = false;  ///< Namespaced names that leave nothing in the filesystem.
 };
@@ -32,7 +33,7 @@ struct NameSupport {
 /// `errc::name_too_long`, `errc::not_supported`) instead of failing later.
 /// @par Thread Safety: distinct objects are independent; a shared object may be read
 /// from several threads.
-class LocalName {
+class LOCALSOCK_API LocalName {
  public:
   /// A filesystem-path name, such as `/run/user/1000/app.sock`.
   /// @throws localsock::Error on an empty name, an embedded NUL, a path longer than
@@ -112,7 +113,7 @@ class LocalName {
   /// @note Windows: pipe names are case-insensitive, so `App` and `app` are equal (and
   /// reach the same pipe), as are a bare name and its `\\.\pipe\` path.
   /// @note POSIX: names are byte strings, equal when spelled the same.
-  friend bool operator==(const LocalName& a, const LocalName& b);
+  friend LOCALSOCK_API bool operator==(const LocalName& a, const LocalName& b);
 
  private:
   LocalName(NameKind kind, std::string name) : kind_(kind), name_(std::move(name)) {}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
 #include <localsock/name.hpp>
 #include <localsock/peer.hpp>
 #include <localsock/types.hpp>
@@ -18,7 +19,7 @@ namespace localsock {
 ///
 /// The mode (bytes or messages) is the listener's type. Options that only one platform
 /// has are accepted on both and apply where they mean something; each says where.
-class ListenerOptions {
+class LOCALSOCK_API ListenerOptions {
  public:
   ListenerOptions() = default;
   /// Shorthand for `ListenerOptions().name(n)`.
@@ -96,7 +97,7 @@ class ListenerOptions {
 };
 
 /// Settings of a connect, builder-style: `LocalSocket::connect(ConnectOptions(n).timeout(1s))`.
-class ConnectOptions {
+class LOCALSOCK_API ConnectOptions {
  public:
   ConnectOptions() = default;
   ConnectOptions(LocalName n) : name_(std::move(n)) {}  // NOLINT: implicit on purpose

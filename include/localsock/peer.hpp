@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -9,7 +11,7 @@ namespace localsock {
 
 /// Who is at the other end of a connection, as the operating system vouches for it.
 /// Both ends can ask, so a client can check its server too.
-struct PeerInfo {
+struct LOCALSOCK_API PeerInfo {
   /// The peer's process id (Linux SO_PEERCRED; Windows the pipe's client or server
   /// process id). Empty where the platform does not tell (BSD getpeereid).
   std::optional<std::int64_t> pid;

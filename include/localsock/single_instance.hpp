@@ -8,6 +8,7 @@
 /// acknowledgement and can exit.
 
 #include <localsock/error.hpp>
+#include <localsock/export.hpp>
 #include <localsock/name.hpp>
 #include <localsock/peer.hpp>
 #include <localsock/types.hpp>
@@ -26,7 +27,7 @@ class AsyncLoop;
 
 /// What a later launch usually sends: its arguments and working directory, as one
 /// message (encode() / decode()).
-struct LaunchInfo {
+struct LOCALSOCK_API LaunchInfo {
   std::vector<std::string> arguments;  ///< argv[1..], in order
   std::string working_directory;
 
@@ -40,7 +41,7 @@ struct LaunchInfo {
 };
 
 /// Settings of a SingleInstance, builder-style.
-class SingleInstanceOptions {
+class LOCALSOCK_API SingleInstanceOptions {
  public:
   /// For `name`: usually `LocalName::per_user("org.example.app")` (or per_session).
   SingleInstanceOptions(LocalName name) : name_(std::move(name)) {}  // NOLINT: implicit on purpose
@@ -83,7 +84,7 @@ using InstanceMessageHandler = std::function<void(std::string message, const Pee
 /// one: a live listener there is left alone and makes this process a secondary).
 /// @par Thread Safety: send() may be called from any one thread at a time; the handler
 /// runs on the instance's thread, one message at a time.
-class SingleInstance {
+class LOCALSOCK_API SingleInstance {
  public:
   /// Becomes the primary if no live primary holds the name (then `on_message` is
   /// called for every message, on the instance's own thread, until destruction), else
@@ -123,7 +124,7 @@ class SingleInstance {
 /// API), so the handler may touch the application's loop-side state freely. A
 /// secondary's send() blocks (a secondary usually sends and exits). Loop-thread only,
 /// except send().
-class AsyncSingleInstance {
+class LOCALSOCK_API AsyncSingleInstance {
  public:
   /// As SingleInstance's constructor; `on_message` runs on the loop thread.
   static std::unique_ptr<AsyncSingleInstance> start(AsyncLoop& loop,

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <span>
@@ -44,7 +46,7 @@ using ConstBuffer = std::span<const std::byte>;
 using MutableBuffer = std::span<std::byte>;
 
 /// The outcome of receiving one message (or bytes that may carry descriptors).
-struct ReceiveResult {
+struct LOCALSOCK_API ReceiveResult {
   /// Bytes received; for a message larger than the buffer (`errc::message_truncated`),
   /// the size the buffer needs.
   std::size_t size = 0;

@@ -6,7 +6,6 @@
 
 #include <localsock/async.hpp>
 #include <localsock/localsock.hpp>
-#include <localsock/testing.hpp>
 #include <uv.h>
 
 #include <algorithm>

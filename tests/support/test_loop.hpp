@@ -2,7 +2,6 @@
 #pragma once
 
 #include <localsock/async.hpp>
-#include <localsock/testing.hpp>
 
 #include <uv.h>
 
@@ -12,6 +11,11 @@
 #include "doctest_ext.hpp"
 
 namespace localsock::test {
+
+/// Undoes what a test may have set inside the library: the suites that reach its
+/// internals disarm every injected fault (test_loop_internal.cpp); the suites that use
+/// the public API alone, which can arm nothing, link test_loop_public.cpp.
+void reset_library_test_state() noexcept;
 
 /// A uv loop with localsock attached, and a watchdog: run() returns when `done` holds or
 /// the deadline passes (then the test fails instead of hanging). At the end it disarms
@@ -29,7 +33,7 @@ struct TestLoop {
   TestLoop(const TestLoop&) = delete;
   TestLoop& operator=(const TestLoop&) = delete;
   ~TestLoop() {
-    testing::clear_faults();
+    reset_library_test_state();
     uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
     // Everything the test made is closed by now; let the loop finish the closes.
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -11,6 +11,7 @@
 /// in the facade type of its mode.
 
 #include <localsock/config.hpp>
+#include <localsock/export.hpp>
 #include <localsock/local_listener.hpp>
 #include <localsock/local_socket.hpp>
 #include <localsock/name.hpp>
@@ -29,22 +30,22 @@ using MessageStream = MessageSocket;
 
 /// The backend object of `s`, lent for native calls (a closed one for an empty socket).
 /// It stays `s`'s: closing it closes `s`.
-UdStream& native(LocalSocket& s);
-MessageStream& native(LocalMessageSocket& s);
-UdListener& native(LocalListener& l);
-MessageListener& native(LocalMessageListener& l);
+LOCALSOCK_API UdStream& native(LocalSocket& s);
+LOCALSOCK_API MessageStream& native(LocalMessageSocket& s);
+LOCALSOCK_API UdListener& native(LocalListener& l);
+LOCALSOCK_API MessageListener& native(LocalMessageListener& l);
 
 /// Takes the backend object out of `s`, which becomes empty.
-UdStream take_native(LocalSocket&& s);
-MessageStream take_native(LocalMessageSocket&& s);
-UdListener take_native(LocalListener&& l);
-MessageListener take_native(LocalMessageListener&& l);
+LOCALSOCK_API UdStream take_native(LocalSocket&& s);
+LOCALSOCK_API MessageStream take_native(LocalMessageSocket&& s);
+LOCALSOCK_API UdListener take_native(LocalListener&& l);
+LOCALSOCK_API MessageListener take_native(LocalMessageListener&& l);
 
 /// Wraps a backend object in the facade type of its mode. `name` is the name the
 /// socket's errors and name() report; empty: the one the backend object carries.
-LocalSocket from_native(UdStream&& s, LocalName name = {});
-LocalMessageSocket from_native(MessageStream&& s, LocalName name = {});
-LocalListener from_native(UdListener&& l);
-LocalMessageListener from_native(MessageListener&& l);
+LOCALSOCK_API LocalSocket from_native(UdStream&& s, LocalName name = {});
+LOCALSOCK_API LocalMessageSocket from_native(MessageStream&& s, LocalName name = {});
+LOCALSOCK_API LocalListener from_native(UdListener&& l);
+LOCALSOCK_API LocalMessageListener from_native(MessageListener&& l);
 
 }  // namespace localsock::posix

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
+
 #include <utility>
 
 namespace localsock::posix {
 
 /// An owned file descriptor: move-only, closed by the destructor.
-class OwnedFd {
+class LOCALSOCK_API OwnedFd {
  public:
   OwnedFd() noexcept = default;
   /// Takes ownership of `fd` (may be -1).

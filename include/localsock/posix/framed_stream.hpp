@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
 #include <array>
@@ -52,7 +53,7 @@ namespace localsock::posix {
 ///   as a Windows message pipe does, so the peer never receives anything after the cut
 ///   frame (it reads `errc::peer_closed` once this end closes).
 /// @par Thread Safety: one thread may receive while another sends.
-class FramedStream {
+class LOCALSOCK_API FramedStream {
  public:
   /// The largest message a frame can carry.
   static constexpr std::size_t max_message = 0xffffffffu;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
 #include <localsock/posix/ud_socket.hpp>
 
 namespace localsock::posix {
@@ -10,7 +11,7 @@ namespace localsock::posix {
 /// Receives follow the same rule as UdSeqpacket: a datagram larger than the buffer is
 /// `errc::message_truncated` with the needed size, and it stays queued.
 /// @par Thread Safety: one thread may receive while another sends.
-class UdDatagram : public UdSocket {
+class LOCALSOCK_API UdDatagram : public UdSocket {
  public:
   UdDatagram() noexcept = default;
   /// Adopts a datagram socket descriptor, prepared as the library's own sockets are.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <localsock/error.hpp>
+#include <localsock/export.hpp>
 #include <localsock/name.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_socket.hpp>
@@ -20,7 +21,7 @@ namespace localsock::posix {
 class FramedStream;
 
 /// Options of a Unix-domain listener.
-struct UdListenerOptions {
+struct LOCALSOCK_API UdListenerOptions {
   /// Length of the kernel's queue of connections not yet accepted.
   int backlog = 128;
   /// When a socket file is left at the path by a listener that no longer runs (nobody
@@ -57,7 +58,7 @@ struct UdListenerOptions {
 namespace detail {
 
 /// The listening socket shared by every listener type. Defined in src/posix.
-class ListenerCore {
+class LOCALSOCK_API ListenerCore {
  public:
   ListenerCore() noexcept;
   ListenerCore(ListenerCore&&) noexcept;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
 namespace localsock::posix {
@@ -12,7 +13,7 @@ namespace localsock::posix {
 /// `recv` fails with `errc::message_truncated`, returns the size needed and leaves the
 /// message queued. A zero-length message is distinct from end of stream.
 /// @par Thread Safety: one thread may receive while another sends.
-class UdSeqpacket : public UdSocket {
+class LOCALSOCK_API UdSeqpacket : public UdSocket {
  public:
   static constexpr SocketType socket_type = SocketType::seqpacket;
 

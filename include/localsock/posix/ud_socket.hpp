@@ -2,6 +2,7 @@
 #pragma once
 
 #include <localsock/error.hpp>
+#include <localsock/export.hpp>
 #include <localsock/name.hpp>
 #include <localsock/posix/fd.hpp>
 #include <localsock/types.hpp>
@@ -19,7 +20,7 @@ namespace localsock::posix {
 enum class SocketType { stream, seqpacket, datagram };
 
 /// Who is at the other end of a connection, as the kernel recorded it at connect time.
-struct PeerCredentials {
+struct LOCALSOCK_API PeerCredentials {
   std::int64_t pid = -1;  ///< Process id, or -1 where the platform does not report it.
   std::uint32_t uid = 0;  ///< Effective user id.
   std::uint32_t gid = 0;  ///< Effective group id.
@@ -30,7 +31,7 @@ using localsock::ReceiveResult;
 /// What every Unix-domain socket type shares: ownership of the descriptor, nonblocking
 /// mode, pending errors, addresses and the peer's credentials.
 /// @par Thread Safety: distinct objects are independent; see the derived types.
-class UdSocket {
+class LOCALSOCK_API UdSocket {
  public:
   /// True while a descriptor is held.
   bool is_open() const noexcept { return static_cast<bool>(fd_); }

@@ -3,6 +3,7 @@
 
 #include <optional>
 
+#include <localsock/export.hpp>
 #include <localsock/posix/ud_socket.hpp>
 
 /// The Unix-domain-socket backend: public API for Unix programs that want the native
@@ -15,7 +16,7 @@ namespace localsock::posix {
 /// `errc::peer_closed`); EINTR is retried.
 /// @par Thread Safety: one thread may read while another writes; other concurrent use of
 /// one object needs external synchronisation.
-class UdStream : public UdSocket {
+class LOCALSOCK_API UdStream : public UdSocket {
  public:
   static constexpr SocketType socket_type = SocketType::stream;
 

@@ -10,6 +10,7 @@
 /// moves it out and leaves `s` empty; `win::from_native(backend)` wraps a backend object
 /// in the facade type of its mode.
 
+#include <localsock/export.hpp>
 #include <localsock/local_listener.hpp>
 #include <localsock/local_socket.hpp>
 #include <localsock/name.hpp>
@@ -24,22 +25,22 @@ using MsgListener = PipeListener<DuplexMsgPipeStream>;
 
 /// The backend object of `s`, lent for native calls (a closed one for an empty socket).
 /// It stays `s`'s: closing it closes `s`.
-DuplexBytePipeStream& native(LocalSocket& s);
-DuplexMsgPipeStream& native(LocalMessageSocket& s);
-ByteListener& native(LocalListener& l);
-MsgListener& native(LocalMessageListener& l);
+LOCALSOCK_API DuplexBytePipeStream& native(LocalSocket& s);
+LOCALSOCK_API DuplexMsgPipeStream& native(LocalMessageSocket& s);
+LOCALSOCK_API ByteListener& native(LocalListener& l);
+LOCALSOCK_API MsgListener& native(LocalMessageListener& l);
 
 /// Takes the backend object out of `s`, which becomes empty.
-DuplexBytePipeStream take_native(LocalSocket&& s);
-DuplexMsgPipeStream take_native(LocalMessageSocket&& s);
-ByteListener take_native(LocalListener&& l);
-MsgListener take_native(LocalMessageListener&& l);
+LOCALSOCK_API DuplexBytePipeStream take_native(LocalSocket&& s);
+LOCALSOCK_API DuplexMsgPipeStream take_native(LocalMessageSocket&& s);
+LOCALSOCK_API ByteListener take_native(LocalListener&& l);
+LOCALSOCK_API MsgListener take_native(LocalMessageListener&& l);
 
 /// Wraps a backend object in the facade type of its mode. `name` is the name the
 /// socket's errors and name() report; empty: the one the backend object carries.
-LocalSocket from_native(DuplexBytePipeStream&& s, LocalName name = {});
-LocalMessageSocket from_native(DuplexMsgPipeStream&& s, LocalName name = {});
-LocalListener from_native(ByteListener&& l);
-LocalMessageListener from_native(MsgListener&& l);
+LOCALSOCK_API LocalSocket from_native(DuplexBytePipeStream&& s, LocalName name = {});
+LOCALSOCK_API LocalMessageSocket from_native(DuplexMsgPipeStream&& s, LocalName name = {});
+LOCALSOCK_API LocalListener from_native(ByteListener&& l);
+LOCALSOCK_API LocalMessageListener from_native(MsgListener&& l);
 
 }  // namespace localsock::win

@@ -15,6 +15,7 @@
 /// The assembler decides each next step and can keep a message's head for a later
 /// receive (a too-small buffer, a peeked size, a paused async read).
 
+#include <localsock/export.hpp>
 #include <localsock/win/unique_handle.hpp>
 
 #include <cstddef>
@@ -25,7 +26,7 @@
 namespace localsock::win::detail {
 
 /// Move-only in effect (it holds a message); a moved-from assembler holds nothing.
-class MessageAssembler {
+class LOCALSOCK_API MessageAssembler {
  public:
   enum class Step {
     deliver,    // the message is whole: its bytes are where its reads put them

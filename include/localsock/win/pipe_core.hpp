@@ -5,6 +5,7 @@
 /// The pipe handle and its overlapped I/O, shared by every pipe stream type.
 
 #include <localsock/error.hpp>
+#include <localsock/export.hpp>
 #include <localsock/name.hpp>
 #include <localsock/types.hpp>
 #include <localsock/win/message_assembler.hpp>
@@ -25,7 +26,7 @@ namespace detail {
 
 /// The Win32 pipe handle and the overlapped I/O on it, shared by every stream type.
 /// Defined in src/win; the typed PipeStream templates forward to it.
-class PipeCore {
+class LOCALSOCK_API PipeCore {
  public:
   PipeCore() noexcept = default;
   PipeCore(void* handle, bool server, std::string name) noexcept;

@@ -5,6 +5,7 @@
 /// Who is at the other end: the current user's SID and client impersonation.
 
 #include <localsock/error.hpp>
+#include <localsock/export.hpp>
 #include <localsock/win/pipe_types.hpp>
 #include <localsock/win/unique_handle.hpp>
 
@@ -15,7 +16,7 @@
 namespace localsock::win {
 
 /// This process's user as a SID string (`S-1-5-21-...`), to compare with a peer's.
-std::string current_user_sid(std::error_code& ec);
+LOCALSOCK_API std::string current_user_sid(std::error_code& ec);
 
 /// While alive, the calling thread acts as the client of a server pipe stream
 /// (ImpersonateNamedPipeClient); the destructor gives the thread back the token it had
@@ -30,7 +31,9 @@ std::string current_user_sid(std::error_code& ec);
 /// reports it and stays active (try again, or stop the thread); the destructor, which
 /// cannot report, calls std::terminate, as Microsoft says a process must not go on in
 /// the client's context.
-class [[nodiscard]] PipeImpersonation {
+// [[nodiscard]] sits on impersonate_client(), the one function that returns a guard: GCC
+// takes no standard attribute beside LOCALSOCK_API's __declspec / __attribute__ here.
+class LOCALSOCK_API PipeImpersonation {
  public:
   PipeImpersonation() noexcept = default;
   PipeImpersonation(PipeImpersonation&& other) noexcept = default;

@@ -5,6 +5,7 @@
 /// The server side: PipeListenerOptions, PipeListener and the instance machinery.
 
 #include <localsock/error.hpp>
+#include <localsock/export.hpp>
 #include <localsock/incoming.hpp>
 #include <localsock/name.hpp>
 #include <localsock/types.hpp>
@@ -22,7 +23,7 @@ namespace localsock::win {
 
 /// Settings of a PipeListener, set builder-style:
 /// `PipeListenerOptions().name(n).instance_limit(4).create<DuplexBytePipeStream>()`.
-class PipeListenerOptions {
+class LOCALSOCK_API PipeListenerOptions {
  public:
   /// The pipe's name (`\\.\pipe\` is added to a bare name).
   PipeListenerOptions& name(LocalName n) { name_ = std::move(n); return *this; }
@@ -108,7 +109,7 @@ namespace detail {
 
 /// The listening side shared by every PipeListener type: creates pipe instances and
 /// waits for clients. Defined in src/win.
-class PipeListenerCore {
+class LOCALSOCK_API PipeListenerCore {
  public:
   PipeListenerCore() noexcept;
   PipeListenerCore(PipeListenerCore&&) noexcept;

@@ -209,7 +209,7 @@ class BasicPipeStream
   }
   /// Server only: the calling thread acts as the client until the guard goes away.
   /// Windows impersonates the sender of the last data read, so read first.
-  PipeImpersonation impersonate_client(std::error_code& ec) const noexcept {
+  [[nodiscard]] PipeImpersonation impersonate_client(std::error_code& ec) const noexcept {
     void* saved = core_.impersonate_client_saving(ec);
     return ec ? PipeImpersonation() : PipeImpersonation(true, saved);
   }

@@ -5,6 +5,8 @@
 /// The words of the named-pipe module: direction, mode, role, the read and write sides
 /// of a stream type, and their Win32 flag values.
 
+#include <localsock/export.hpp>
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -68,7 +70,7 @@ constexpr std::uint32_t to_pipe_access(PipeDirection d) noexcept {
 }
 /// The direction of a PIPE_ACCESS_* value (other open-mode flags are ignored);
 /// `std::errc::invalid_argument` for a value that names no direction.
-PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept;
+LOCALSOCK_API PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept;
 
 /// The PIPE_TYPE_* value of a mode (as given to CreateNamedPipe).
 constexpr std::uint32_t to_pipe_type(PipeMode m) noexcept {
@@ -80,7 +82,7 @@ constexpr std::uint32_t to_read_mode(PipeMode m) noexcept {
 }
 /// The mode of a PIPE_TYPE_* value (PIPE_TYPE_BYTE or PIPE_TYPE_MESSAGE exactly);
 /// `std::errc::invalid_argument` for any other value.
-PipeMode pipe_mode_from_pipe_type(std::uint32_t type, std::error_code& ec) noexcept;
+LOCALSOCK_API PipeMode pipe_mode_from_pipe_type(std::uint32_t type, std::error_code& ec) noexcept;
 
 /// The read or the write side of a stream type: absent, bytes or messages.
 enum class StreamMode { None, Bytes, Messages };

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <localsock/export.hpp>
+
 #include <utility>
 
 namespace localsock::win {
@@ -9,7 +11,7 @@ namespace localsock::win {
 /// that this header needs no `<windows.h>`; the destructor closes it (CloseHandle).
 /// Move-only, like posix::OwnedFd. Empty is nullptr: code that gets
 /// INVALID_HANDLE_VALUE from the system (CreateFile, CreateNamedPipe) stores nothing.
-class UniqueHandle {
+class LOCALSOCK_API UniqueHandle {
  public:
   UniqueHandle() noexcept = default;
   /// Takes ownership of `h` (may be nullptr).
