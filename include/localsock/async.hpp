@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -90,6 +91,17 @@ struct LOCALSOCK_API ReadEvent {
   bool end = false;         ///< The peer closed; no more data follows.
   std::error_code error;    ///< Set on failure; `errc::message_too_large` leaves the
                             ///< connection usable (that one message was dropped).
+
+  /// The data as text, without a copy: valid, like `data`, until the callback returns.
+  std::string_view text() const noexcept {
+    return {reinterpret_cast<const char*>(data.data()), data.size()};
+  }
+  /// The data copied into a new std::string (one allocation, when asked for: text() and
+  /// `data` allocate nothing).
+  std::string str() const { return std::string(text()); }
+  /// Appends the data to `out` (byte mode: collect a stream's text across reads;
+  /// reusing `out` allocates only when it must grow).
+  void append_to(std::string& out) const { out.append(text()); }
 };
 
 /// Per-connection settings of the async API.
@@ -126,7 +138,8 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// for a busy listener in a pool thread gives the thread back within about 50 ms,
   /// whatever its timeout (`infinite` included). `cb`
   /// runs on the loop thread with the outcome: on success the socket returned here, on
-  /// failure the error and a null pointer.
+  /// failure the error and a null pointer. Nothing fails inside this call (so there is no
+  /// `std::error_code&` overload): every failure reaches `cb`, as with Asio's async_connect.
   ///
   /// When the connect fails, the callbacks of writes and of a shutdown asked for while
   /// connecting run once with its error, before `cb`; the read and drain callbacks are
@@ -136,11 +149,24 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
                      ConnectCallback cb, AsyncOptions settings = {});
 
   /// Delivers data to `cb` as it arrives (one whole message per call in message mode).
-  /// Replaces an earlier callback; resumes after stop_reading().
+  /// Replaces an earlier callback; resumes after stop_reading(). While reading, the
+  /// socket keeps `uv_run` running; a socket that is not reading, with nothing to
+  /// write, does not (docs/async.md, "What keeps the loop running").
   void start_reading(ReadCallback cb);
   /// Pauses reading: nothing more is taken from the system, so a peer that keeps
-  /// writing is held back by the system's buffers, not by memory here.
+  /// writing is held back by the system's buffers, not by memory here. The read
+  /// callback is kept for resume_reading().
   void stop_reading();
+  /// Reading again with the callback start_reading() was given, after stop_reading()
+  /// (or after the callback was handed the end or an error and reading stopped), without
+  /// handing the callback over again; same as start_reading() with that callback. Also
+  /// allowed inside the read callback. Does nothing when reading is on already.
+  /// @param ec `std::errc::invalid_argument` when no read callback was ever given
+  /// (call start_reading() first); `errc::not_connected` once the socket is closing or
+  /// closed (its callback is let go then).
+  void resume_reading(std::error_code& ec);
+  /// Throwing overload of resume_reading(std::error_code&) (localsock::Error).
+  void resume_reading();
 
   /// Sends `data` (one message in message mode) and returns at once; `cb` runs when it
   /// was written or failed. Returns false when the queue is at or above the high-water
@@ -165,6 +191,13 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   bool write(std::span<const std::byte> data, WriteCallback cb = {});
   /// Like write(span), taking ownership of `data` instead of copying it.
   bool write(std::vector<std::byte>&& data, WriteCallback cb = {});
+  /// Like write(span), sharing `data` instead of copying it: to broadcast one message
+  /// to many sockets, make it once and hand the same pointer to each socket's write().
+  /// Each socket keeps a reference until it has written the buffer (or the write
+  /// failed or was cancelled), so the buffer lives until the last socket is done with
+  /// it, and goes away then if nobody else holds it. Do not change the vector meanwhile.
+  /// A null pointer is an empty write.
+  bool write(std::shared_ptr<const std::vector<std::byte>> data, WriteCallback cb = {});
   /// Like write(span), for text: `s->write("ping")`, a std::string or a string_view
   /// (copied as write(span) copies; one message in message mode). A template, so that
   /// `write({})` still means an empty write.
@@ -222,7 +255,9 @@ class LOCALSOCK_API AsyncListener {
   using AcceptCallback = std::function<void(std::error_code, AsyncSocket::Ptr)>;
 
   /// Listens with the same options as the blocking listeners; `cb` runs on the loop
-  /// thread for each client.
+  /// thread for each client. Errors as in the blocking API: `ec` comes last, before the
+  /// defaulted settings (LocalListener::bind(options, ec)); the other overload throws
+  /// localsock::Error. An open listener keeps `uv_run` running until it is closed.
   ///
   /// When the listener cannot take its next connection for a while (descriptors or
   /// handles ran out, Windows could not make the next pipe instance), `cb` is called
@@ -250,5 +285,43 @@ class LOCALSOCK_API AsyncListener {
   explicit AsyncListener(std::shared_ptr<detail::AsyncListenerImpl> impl) noexcept;
   std::shared_ptr<detail::AsyncListenerImpl> impl_;
 };
+
+/// One of localsock's objects on a loop that is not closed yet (see open_handles()).
+struct OpenHandle {
+  enum class Kind {
+    loop,      ///< An AsyncLoop not destroyed yet (its wake-up handle is open).
+    listener,  ///< An AsyncListener not closed, or still closing.
+    socket,    ///< An AsyncSocket not closed, or still closing.
+  };
+  Kind kind = Kind::socket;
+  /// The local name: a listener's own, the name a socket connected to, or the name of
+  /// the listener that accepted it. Empty for the loop.
+  std::string name;
+  /// Byte or message mode (listeners and sockets).
+  Mode mode = Mode::bytes;
+  /// Its state in words: "attached" (the loop), "listening", "connecting", "open",
+  /// "closing"; for an open socket also whether it reads and what it has queued, for
+  /// example "open, reading, 2 writes queued (8192 bytes)".
+  std::string state;
+  /// Whether it keeps `uv_run` from returning now (see docs/async.md, "What keeps the
+  /// loop running"): an AsyncLoop, or a socket neither reading nor writing, does not,
+  /// but still has to be destroyed or closed before `uv_loop_close` can succeed.
+  bool keeps_loop_running = false;
+};
+
+/// Lists localsock's objects on `loop` that are not closed yet: AsyncLoops not
+/// destroyed, listeners and sockets not closed or still closing. A debugging aid for
+/// `uv_loop_close` returning `UV_EBUSY`: what it names must be closed (and the loop run
+/// until their close callbacks ran) or, for the AsyncLoop, destroyed (and the loop run
+/// once more). Sockets and listeners that have finished closing are not listed, even if
+/// the application still holds a pointer to them. Handles of the application's own, or
+/// of other libraries, are not listed: `uv_walk` finds those.
+/// Loop-thread only.
+std::vector<OpenHandle> open_handles(uv_loop_t* loop);
+
+/// open_handles() as text, one line per object, for example
+/// `listener 'chat' (bytes): listening, keeps the loop running`; empty when there is
+/// none. Loop-thread only.
+std::string describe_open_handles(uv_loop_t* loop);
 
 }  // namespace localsock

@@ -20,6 +20,14 @@ struct LOCALSOCK_API PeerInfo {
   std::optional<std::uint32_t> gid;
   /// Windows: the peer's user as a SID string (`S-1-5-21-...`). Empty on Unix.
   std::string sid;
+
+  /// Whether the peer runs as this process's user, portably: on Unix its `uid` is this
+  /// process's effective uid (`geteuid()`), on Windows its `sid` is the user SID of this
+  /// process's token. False when the field the platform compares is empty (a PeerInfo
+  /// not filled by peer_info(), or a platform that does not tell).
+  /// @par Thread Safety: safe to call from any thread.
+  /// @note Windows: reads this process's token (one system call and an allocation).
+  bool is_current_user() const noexcept;
 };
 
 }  // namespace localsock

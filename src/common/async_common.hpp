@@ -17,6 +17,7 @@
 #include <mutex>
 #include <span>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -47,6 +48,10 @@ struct AsyncAccess {
 /// completions arriving after the AsyncLoop is gone find it still there.
 struct LoopState : std::enable_shared_from_this<LoopState> {
   uv_loop_t* loop = nullptr;
+  // The sockets and listeners made on this loop and not yet destroyed (loop thread),
+  // for open_handles(): each adds itself when made and leaves in its destructor.
+  std::unordered_set<const AsyncSocketImpl*> sockets;
+  std::unordered_set<const AsyncListenerImpl*> listeners;
   uv_async_t* wakeup = nullptr;  // owned; freed by its close callback
   std::mutex mutex;
   std::vector<std::function<void()>> posted;
@@ -55,6 +60,7 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
   int busy = 0;  // LoopRefs alive: operations that must keep the loop running
 
   LoopState() = default;
+  ~LoopState();  // leaves the registry of open_handles() (async_loop.cpp)
   LoopState(const LoopState&) = delete;
   LoopState& operator=(const LoopState&) = delete;
 
@@ -79,6 +85,9 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
     if (--busy == 0 && wakeup != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(wakeup));
   }
 };
+
+/// Lists `state` for open_handles() until it is destroyed (async_loop.cpp).
+void register_loop_state(LoopState* state);
 
 /// Keeps the loop running while it lives: an operation whose completion is still to
 /// come holds one (a member of the operation, or captured by the function posted to
@@ -116,15 +125,24 @@ class LoopRef {
 class WriteQueue {
  public:
   struct Item {
-    std::vector<std::byte> data;
-    std::size_t done = 0;  // bytes of `data` written (byte mode)
+    std::vector<std::byte> data;  // owned bytes (a copy, or a vector handed over)
+    std::size_t done = 0;         // bytes written (byte mode)
     AsyncSocket::WriteCallback cb;
+    // A buffer shared with other writes (a broadcast): when set, it is what is written
+    // and `data` is empty; released when the item is (written, failed or cancelled).
+    std::shared_ptr<const std::vector<std::byte>> shared;
+
+    /// The bytes this item writes.
+    std::span<const std::byte> bytes() const noexcept {
+      return shared ? std::span<const std::byte>(*shared) : std::span<const std::byte>(data);
+    }
+    std::size_t size() const noexcept { return shared ? shared->size() : data.size(); }
   };
 
   /// Queues `item`; false when the queue is at or above the mark afterwards.
   bool push(Item item) {
     if (count_ == slots_.size()) grow();
-    bytes_ += item.data.size();
+    bytes_ += item.size();
     slots_[(head_ + count_) % slots_.size()] = std::move(item);
     ++count_;
     if (bytes_ >= high_) wants_drain_ = true;
@@ -156,7 +174,7 @@ class WriteQueue {
     Item item = std::move(slots_[head_]);
     head_ = (head_ + 1) % slots_.size();
     --count_;
-    bytes_ -= item.data.size();
+    bytes_ -= item.size();
     return item;
   }
   /// True once, when the queue has emptied after write() said stop.
@@ -175,6 +193,7 @@ class WriteQueue {
     return all;
   }
   std::size_t bytes() const noexcept { return bytes_; }
+  std::size_t count() const noexcept { return count_; }
   bool below_mark() const noexcept { return bytes_ < high_; }
   /// write() said stop, and the drain has not been told yet.
   bool draining() const noexcept { return wants_drain_; }
@@ -220,6 +239,8 @@ struct AsyncSocketImpl {
   std::shared_ptr<LoopState> loop;
   Mode mode = Mode::bytes;
   AsyncOptions settings;
+  // The name connected to, or the name of the listener that accepted it (open_handles).
+  std::string name;
   // Message mode: the largest message sent or accepted (settings.max_message_size, or
   // less where the backend finds that the system cannot send that much).
   std::size_t message_limit = 0;
@@ -227,6 +248,8 @@ struct AsyncSocketImpl {
 
   AsyncSocket::ReadCallback on_read;
   bool reading = false;
+  // The read callback is running (deliver() holds it meanwhile, so on_read is empty).
+  bool in_read_callback = false;
   WriteQueue queue;
   std::function<void()> on_drain;
   bool shutdown_requested = false;
@@ -253,7 +276,13 @@ struct AsyncSocketImpl {
   bool write_failure_told = false;
 
   AsyncSocketImpl();
-  ~AsyncSocketImpl();  // per platform: SocketIo is complete there
+  ~AsyncSocketImpl();  // per platform: SocketIo is complete there; calls unregister()
+
+  /// Lists the socket in its loop's registry (open_handles()), once it has its loop.
+  void register_on_loop() { loop->sockets.insert(this); }
+  void unregister() noexcept {
+    if (loop) loop->sockets.erase(this);
+  }
 
   bool usable() const noexcept { return state == State::open || state == State::connecting; }
 
@@ -263,7 +292,9 @@ struct AsyncSocketImpl {
     if (on_read) {
       // Moved out for the call (no copy, no allocation): the callback may replace itself.
       auto cb = std::move(on_read);
+      const bool outer = std::exchange(in_read_callback, true);
       cb(event);
+      in_read_callback = outer;
       if (!on_read && state != State::closed) on_read = std::move(cb);
     }
     return reading && state == State::open;
@@ -371,7 +402,12 @@ struct AsyncListenerImpl {
   std::unique_ptr<ListenerIo> io;
 
   AsyncListenerImpl();
-  ~AsyncListenerImpl();
+  ~AsyncListenerImpl();  // per platform; calls unregister()
+
+  void register_on_loop() { loop->listeners.insert(this); }
+  void unregister() noexcept {
+    if (loop) loop->listeners.erase(this);
+  }
 };
 
 /// The one place where a connection's or listener's mode, a run-time choice, becomes
@@ -412,7 +448,7 @@ const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept;
 void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec);
 /// Common: a new open connection made by a listener; `impl->io` is set already.
 AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::shared_ptr<LoopState>& loop,
-                             Mode mode, const AsyncOptions& settings);
+                             Mode mode, const AsyncOptions& settings, const LocalName& name);
 
 /// Runs `work` in libuv's thread pool and then `done` on the loop thread; used for the
 /// blocking connect (a busy Windows pipe, a full Unix backlog), so that the loop never

@@ -26,8 +26,10 @@ AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& opt
   impl->message_limit = settings.max_message_size;
   impl->queue.set_high(settings.high_water_mark);
   impl->on_connect = std::move(cb);
+  impl->name = options.name().str();
   auto socket = detail::AsyncAccess::make_socket(impl);
   impl->self = socket;
+  impl->register_on_loop();
   detail::start_connect(impl, options);
   return socket;
 }
@@ -44,6 +46,30 @@ void AsyncSocket::start_reading(ReadCallback cb) {
     // never inside this call.
     impl_->loop->post([impl = impl_, ref = detail::LoopRef(impl_->loop)] { impl->deliver_due_end(); });
   }
+}
+
+void AsyncSocket::resume_reading(std::error_code& ec) {
+  ec.clear();
+  if (!impl_->usable()) {
+    ec = make_error_code(errc::not_connected);
+    return;
+  }
+  // Inside the read callback, on_read is empty: deliver() holds it and puts it back.
+  if (!impl_->on_read && !impl_->in_read_callback) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    return;
+  }
+  if (impl_->reading) return;
+  impl_->reading = true;
+  if (impl_->state == AsyncSocketImpl::State::open) {
+    // As in start_reading(): a failed write nobody was told of yet is told now.
+    if (impl_->write_failure && !impl_->write_failure_told) impl_->post_write_failure();
+    detail::io_update(*impl_);
+  }
+}
+
+void AsyncSocket::resume_reading() {
+  detail::or_throw("AsyncSocket::resume_reading", "", [&](auto& ec) { resume_reading(ec); });
 }
 
 void AsyncSocket::stop_reading() {
@@ -87,9 +113,10 @@ std::optional<bool> settled_early(AsyncSocketImpl& impl, std::size_t size, Async
   return std::nullopt;
 }
 
-bool enqueue(AsyncSocketImpl& impl, std::vector<std::byte>&& data, AsyncSocket::WriteCallback&& cb) {
+bool enqueue(AsyncSocketImpl& impl, std::vector<std::byte>&& data, AsyncSocket::WriteCallback&& cb,
+             std::shared_ptr<const std::vector<std::byte>> shared = {}) {
   const bool owed = impl.queue.draining();
-  impl.queue.push({std::move(data), 0, std::move(cb)});
+  impl.queue.push({std::move(data), 0, std::move(cb), std::move(shared)});
   if (impl.state == AsyncSocketImpl::State::open) detail::io_update(impl);
   // Measured after the attempt to write at once: a write that went out (or failed) at
   // once leaves nothing queued to drain, so it does not say "stop" (and owes no drain,
@@ -114,6 +141,15 @@ bool AsyncSocket::write(std::vector<std::byte>&& data, WriteCallback cb) {
   AsyncSocketImpl& impl = *impl_;
   if (auto early = settled_early(impl, data.size(), cb)) return *early;
   return enqueue(impl, std::move(data), std::move(cb));
+}
+
+bool AsyncSocket::write(std::shared_ptr<const std::vector<std::byte>> data, WriteCallback cb) {
+  if (!data) return write(std::span<const std::byte>(), std::move(cb));  // nothing: an empty write
+  AsyncSocketImpl& impl = *impl_;
+  if (auto early = settled_early(impl, data->size(), cb)) return *early;
+  // No copy: the queue holds a reference until this socket has written the buffer (on
+  // Unix, with no callback and nothing queued, that is at once, inside enqueue).
+  return enqueue(impl, {}, std::move(cb), std::move(data));
 }
 
 std::size_t AsyncSocket::queued_bytes() const noexcept {
@@ -195,6 +231,7 @@ AsyncListener::Ptr AsyncListener::listen(AsyncLoop& loop, const ListenerOptions&
   if (ec) return nullptr;
   auto listener = detail::AsyncAccess::make_listener(impl);
   impl->self = listener;
+  impl->register_on_loop();
   return listener;
 }
 
@@ -253,8 +290,9 @@ void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec)
 }
 
 AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::shared_ptr<LoopState>& loop,
-                             Mode mode, const AsyncOptions& settings) {
+                             Mode mode, const AsyncOptions& settings, const LocalName& name) {
   impl->loop = loop;
+  impl->name = name.str();
   impl->mode = mode;
   impl->settings = settings;
   impl->message_limit = settings.max_message_size;
@@ -262,6 +300,7 @@ AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::s
   impl->state = AsyncSocketImpl::State::open;
   auto socket = AsyncAccess::make_socket(impl);
   impl->self = socket;
+  impl->register_on_loop();
   return socket;
 }
 

@@ -14,3 +14,9 @@ std::error_code check_server(const ConnectOptions& o, const PeerInfo& peer) {
 }
 
 }  // namespace localsock::detail
+
+namespace localsock {
+
+bool PeerInfo::is_current_user() const noexcept { return detail::is_current_user(*this); }
+
+}  // namespace localsock

@@ -47,9 +47,9 @@ struct ListenerIo {
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
-AsyncSocketImpl::~AsyncSocketImpl() = default;
+AsyncSocketImpl::~AsyncSocketImpl() { unregister(); }
 AsyncListenerImpl::AsyncListenerImpl() = default;
-AsyncListenerImpl::~AsyncListenerImpl() = default;
+AsyncListenerImpl::~AsyncListenerImpl() { unregister(); }
 
 namespace {
 
@@ -168,14 +168,14 @@ void read_ready(AsyncSocketImpl& impl) {
 // Writes what it can of the front item `item`; `ec` is would_block when the socket is
 // full. True when the item is finished (written, or failed with `ec`).
 bool write_item(ByteSocket& s, WriteQueue::Item& item, std::error_code& ec) {
-  item.done += s.write_some(std::span(item.data).subspan(item.done), ec);
-  return ec || item.done >= item.data.size();
+  item.done += s.write_some(item.bytes().subspan(item.done), ec);
+  return ec || item.done >= item.size();
 }
 bool write_item(MessageSocket& s, WriteQueue::Item& item, std::error_code& ec) {
   // Whole or not at all (seqpacket); a frame taken in part (framed) is finished before
   // the item counts as written: item.done marks it taken.
   if (item.done == 0) {
-    s.send(item.data, ec);
+    s.send(item.bytes(), ec);
     if (ec) return true;
     item.done = 1;
   }
@@ -433,7 +433,7 @@ void accept_all(AsyncListenerImpl& impl, Listener& listener) {
       return;
     }
     impl.io->retry.succeeded();
-    auto socket = make_socket(std::move(made), impl.loop, impl.mode, impl.settings);
+    auto socket = make_socket(std::move(made), impl.loop, impl.mode, impl.settings, listener_name(impl));
     if (std::error_code attach_ec = attach(*AsyncAccess::impl(*socket))) {
       socket->close();
       if (impl.on_accept) impl.on_accept(attach_ec, nullptr);

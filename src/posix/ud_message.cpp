@@ -323,12 +323,13 @@ UdDatagram::UdDatagram(UdDatagram&& o) noexcept
 UdDatagram& UdDatagram::operator=(UdDatagram&& o) noexcept {
   if (this != &o) {
     remove_own_file();
-    UdSocket::operator=(std::move(o));
+    // This class's members first, the base last: nothing of `o` is read after its move.
     own_dir_ = std::move(o.own_dir_);
     own_leaf_ = std::move(o.own_leaf_);
     own_dev_ = o.own_dev_;
     own_ino_ = o.own_ino_;
     own_birth_ns_ = o.own_birth_ns_;
+    UdSocket::operator=(std::move(o));
   }
   return *this;
 }

@@ -27,7 +27,7 @@ struct ListenerIo {
 };
 
 AsyncListenerImpl::AsyncListenerImpl() = default;
-AsyncListenerImpl::~AsyncListenerImpl() = default;
+AsyncListenerImpl::~AsyncListenerImpl() { unregister(); }
 
 namespace {
 
@@ -98,7 +98,7 @@ struct ConnectOp final : Op {
     }
     auto made = std::make_shared<AsyncSocketImpl>();
     attach_io(*made, std::move(instance), impl.mode);
-    auto socket = make_socket(made, impl.loop, impl.mode, impl.settings);
+    auto socket = make_socket(made, impl.loop, impl.mode, impl.settings, listener_name(impl));
     // When this connection goes, its instance place frees up: a listener that waits
     // for one (instance limit reached) tries again.
     std::weak_ptr<AsyncListenerImpl> weak = listener;

@@ -76,7 +76,7 @@ struct SocketIo {
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
-AsyncSocketImpl::~AsyncSocketImpl() = default;
+AsyncSocketImpl::~AsyncSocketImpl() { unregister(); }
 
 namespace {
 
@@ -182,7 +182,7 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
 
 // Whether a write that succeeded has finished its item: a byte pipe may take part of it
 // (the rest is written next); a message goes whole.
-bool write_done(const ByteIo&, const WriteQueue::Item& item) noexcept { return item.done >= item.data.size(); }
+bool write_done(const ByteIo&, const WriteQueue::Item& item) noexcept { return item.done >= item.size(); }
 bool write_done(const MessageIo&, const WriteQueue::Item&) noexcept { return true; }
 
 void WriteOp::complete(DWORD bytes, DWORD error) {
@@ -287,12 +287,13 @@ bool start_write(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;
   auto& item = impl.queue.front();
   static const std::byte nothing{};
-  const std::size_t left = item.data.size() - item.done;
+  const std::size_t left = item.size() - item.done;
   if (std::visit([&](const auto& m) { return over_one_write(m, left); }, io.per_mode)) {
     // A pipe message is at most 2 GiB - 1 bytes: this write fails alone, reported from
     // the loop (never inside write()), and the queue goes on behind it.
     WriteQueue::Item failed = impl.queue.pop();
     failed.data = {};
+    failed.shared.reset();
     if (!failed.cb) {
       // Without a callback the write side fails, as on every platform: nothing behind
       // it is written, and write_failed tells the read side from the loop.
@@ -302,13 +303,13 @@ bool start_write(AsyncSocketImpl& impl) {
     impl.loop->post([keep = shared_of(impl), cb = std::move(failed.cb), ref = LoopRef(impl.loop)]() mutable {
       AsyncSocketImpl& s = *keep;
       const auto ec = make_error_code(errc::message_too_large);
-      s.written({{}, 0, std::move(cb)}, ec);
+      s.written({{}, 0, std::move(cb), {}}, ec);
       if (s.state == AsyncSocketImpl::State::open) io_update(s);
     });
     return true;
   }
   const DWORD n = static_cast<DWORD>(std::min(left, win::max_io_size));
-  const void* data = item.data.empty() ? &nothing : item.data.data() + item.done;
+  const void* data = item.size() == 0 ? &nothing : item.bytes().data() + item.done;
   WriteOp& op = io.write_op;
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
   OVERLAPPED* ov = op.start(h, impl.loop);
@@ -332,7 +333,7 @@ bool start_write(AsyncSocketImpl& impl) {
   op.socket.reset();
   io.write_pending = false;
   item.done += written;
-  if (item.done >= item.data.size()) impl.queue.recycle(impl.queue.pop().data);
+  if (item.done >= item.size()) impl.queue.recycle(impl.queue.pop().data);
   return true;
 }
 
@@ -357,6 +358,12 @@ std::size_t next_read_size(const AsyncSocketImpl& impl, const MessageIo&) noexce
 void io_update(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;
   if (impl.state != AsyncSocketImpl::State::open) return;
+  // A read in flight while reading is paused does not keep the loop running, as a Unix
+  // socket that is not reading does not (its completion, if it comes, is held until
+  // reading resumes); it holds the loop again when reading resumes or the socket
+  // closes (io_close), so that its completion is waited for then.
+  if (io.read_pending && impl.reading != io.read_op.loop_ref.holds())
+    io.read_op.loop_ref = impl.reading ? LoopRef(impl.loop) : LoopRef();
   if (impl.reading && io.held) {
     io.held = false;
     const ReadEvent e = io.held_event;
@@ -395,7 +402,10 @@ void io_close(AsyncSocketImpl& impl) {
     return;
   }
   if (io->read_pending || io->write_pending) {
-    // The cancelled operations complete through the port; the last one finishes.
+    // The cancelled operations complete through the port; the last one finishes. A read
+    // paused without holding the loop (io_update) holds it again: its completion must
+    // run for the closing to finish.
+    if (io->read_pending && !io->read_op.loop_ref.holds()) io->read_op.loop_ref = LoopRef(impl.loop);
     ::CancelIoEx(static_cast<HANDLE>(io->pipe.native_handle()), nullptr);
     return;
   }

@@ -136,3 +136,23 @@ TEST_CASE("connect (async): a refused server fails the connect with access_denie
   listener->close();
   c->close();
 }
+
+TEST_CASE("PeerInfo::is_current_user: true for a peer of this user, on both ends; false for another user") {
+  const LocalName name = fresh_name();
+  LocalListener listener = LocalListener::bind(name);
+  LocalSocket server;
+  std::thread t([&] { server = listener.accept(); });
+  LocalSocket client = LocalSocket::connect(name);
+  t.join();
+  const PeerInfo of_server = client.peer_info();
+  const PeerInfo of_client = server.peer_info();
+  CHECK(of_server.is_current_user());
+  CHECK(of_client.is_current_user());
+  // Another user: the field the platform compares (uid on Unix, SID on Windows) differs.
+  PeerInfo other = of_server;
+  if (other.uid) other.uid = *other.uid + 1;
+  if (!other.sid.empty()) other.sid = "S-1-5-18";  // LocalSystem, not the test's user
+  CHECK_FALSE(other.is_current_user());
+  // A PeerInfo nobody filled names no user.
+  CHECK_FALSE(PeerInfo{}.is_current_user());
+}
