@@ -33,9 +33,13 @@ class EchoServer {
   const std::string& uv_name() const { return uv_name_; }
 
  private:
+  // A bare libuv connection as libuv programs write it: the read buffer is made when
+  // libuv first asks for one (alloc_cb: data is there), and kept after. (It used to be
+  // a member, whose first page every idle connection touched: 4.6 KiB per connection.)
   struct Conn {
+    static constexpr std::size_t buf_size = 64 * 1024;
     uv_pipe_t pipe;
-    char buf[64 * 1024];
+    std::unique_ptr<char[]> buf;
   };
 
   void run() {
@@ -58,7 +62,8 @@ class EchoServer {
             reinterpret_cast<uv_stream_t*>(&c->pipe),
             [](uv_handle_t* h, size_t, uv_buf_t* b) {
               auto* conn = static_cast<Conn*>(h->data);
-              *b = uv_buf_init(conn->buf, sizeof conn->buf);
+              if (!conn->buf) conn->buf = std::make_unique<char[]>(Conn::buf_size);
+              *b = uv_buf_init(conn->buf.get(), Conn::buf_size);
             },
             [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
               if (n <= 0) return;

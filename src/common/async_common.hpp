@@ -35,13 +35,52 @@ struct AsyncAccess {
   static const std::shared_ptr<AsyncSocketImpl>& impl(const AsyncSocket& socket) noexcept {
     return socket.impl_;
   }
-  // Not make_shared: the constructors are private.
+  // One allocation for the socket and its count (the constructor is private: a class of
+  // this friend calls it).
   static std::shared_ptr<AsyncSocket> make_socket(std::shared_ptr<AsyncSocketImpl> impl) {
-    return std::shared_ptr<AsyncSocket>(new AsyncSocket(std::move(impl)));
+    struct Made : AsyncSocket {
+      explicit Made(std::shared_ptr<AsyncSocketImpl> i) noexcept : AsyncSocket(std::move(i)) {}
+    };
+    return std::make_shared<Made>(std::move(impl));
   }
   static std::shared_ptr<AsyncListener> make_listener(std::shared_ptr<AsyncListenerImpl> impl) {
     return std::shared_ptr<AsyncListener>(new AsyncListener(std::move(impl)));
   }
+};
+
+/// Receive buffers that a loop's connections share: a connection takes one when data is
+/// there and gives it back once that data is delivered, so that an idle connection
+/// holds no read buffer, and steady traffic allocates nothing (a buffer keeps its size
+/// and capacity from one use to the next). Loop thread only.
+class ReadBufferPool {
+ public:
+  /// A buffer from the pool (its size is what its last user left), or an empty one.
+  std::vector<std::byte> take() noexcept {
+    if (free_.empty()) return {};
+    std::vector<std::byte> buf = std::move(free_.back());
+    free_.pop_back();
+    return buf;
+  }
+  /// Takes `buf` back (it is left empty, with no memory); kept for the next take()
+  /// unless it has no memory, is over max_bytes, or the pool is full.
+  void give(std::vector<std::byte>&& buf) noexcept {
+    std::vector<std::byte> given = std::move(buf);
+    buf = std::vector<std::byte>();  // (not "= {}": that would keep the capacity)
+    if (given.capacity() == 0 || given.capacity() > max_bytes || free_.size() >= max_count) return;
+    free_.push_back(std::move(given));  // never allocates: reserved for max_count
+  }
+  /// How many buffers wait in the pool (for tests).
+  std::size_t size() const noexcept { return free_.size(); }
+
+  ReadBufferPool() { free_.reserve(max_count); }
+
+  /// The most buffers kept, and the largest buffer kept: a connection that received a
+  /// large message does not leave its memory behind.
+  static constexpr std::size_t max_count = 16;
+  static constexpr std::size_t max_bytes = 256 * 1024;
+
+ private:
+  std::vector<std::vector<std::byte>> free_;
 };
 
 /// Per-loop state, shared by the AsyncLoop and every object on the loop, so that
@@ -58,6 +97,7 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
   std::vector<std::function<void()>> running;  // loop thread: the batch being run
   bool closed = false;
   int busy = 0;  // LoopRefs alive: operations that must keep the loop running
+  ReadBufferPool read_buffers;  // loop thread only
 
   LoopState() = default;
   ~LoopState();  // leaves the registry of open_handles() (async_loop.cpp)
@@ -121,7 +161,8 @@ class LoopRef {
 /// The queue of a socket's writes, with the high-water mark and the drain signal. Its
 /// storage is reused: the queue is a ring that keeps its slots, and the buffers of
 /// written items go back to a small pool for the next copies, so that steady traffic
-/// allocates nothing.
+/// allocates nothing. The ring and the pool are made by the first write that is queued
+/// (or copied): a connection that has not queued a write does not carry them.
 class WriteQueue {
  public:
   struct Item {
@@ -141,45 +182,49 @@ class WriteQueue {
 
   /// Queues `item`; false when the queue is at or above the mark afterwards.
   bool push(Item item) {
-    if (count_ == slots_.size()) grow();
+    Storage& st = storage();
+    if (st.count == st.slots.size()) grow(st);
     bytes_ += item.size();
-    slots_[(head_ + count_) % slots_.size()] = std::move(item);
-    ++count_;
+    st.slots[(st.head + st.count) % st.slots.size()] = std::move(item);
+    ++st.count;
     if (bytes_ >= high_) wants_drain_ = true;
     return bytes_ < high_;
   }
   /// A buffer holding a copy of `data`, from the pool when one is there.
   std::vector<std::byte> copy_of(std::span<const std::byte> data) {
     std::vector<std::byte> buf;
-    if (!spare_.empty()) {
-      buf = std::move(spare_.back());
-      spare_.pop_back();
+    Storage& st = storage();
+    if (!st.spare.empty()) {
+      buf = std::move(st.spare.back());
+      st.spare.pop_back();
     }
     buf.assign(data.begin(), data.end());
     return buf;
   }
   /// Gives a written item's buffer back to the pool (large ones are let go).
   void recycle(std::vector<std::byte>&& buf) {
-    if (spare_.size() >= max_spare || buf.capacity() > max_spare_bytes || buf.capacity() == 0)
+    if (!storage_ || storage_->spare.size() >= max_spare || buf.capacity() > max_spare_bytes ||
+        buf.capacity() == 0)
       return;
-    if (spare_.capacity() == 0) spare_.reserve(max_spare);
+    if (storage_->spare.capacity() == 0) storage_->spare.reserve(max_spare);
     buf.clear();
-    spare_.push_back(std::move(buf));
+    storage_->spare.push_back(std::move(buf));
   }
-  bool empty() const noexcept { return count_ == 0; }
-  Item& front() noexcept { return slots_[head_]; }
-  const Item& front() const noexcept { return slots_[head_]; }
+  bool empty() const noexcept { return count() == 0; }
+  Item& front() noexcept { return storage_->slots[storage_->head]; }
+  const Item& front() const noexcept { return storage_->slots[storage_->head]; }
   /// Takes the written front item off; returns it so its callback can run last.
   Item pop() {
-    Item item = std::move(slots_[head_]);
-    head_ = (head_ + 1) % slots_.size();
-    --count_;
+    Storage& st = *storage_;
+    Item item = std::move(st.slots[st.head]);
+    st.head = (st.head + 1) % st.slots.size();
+    --st.count;
     bytes_ -= item.size();
     return item;
   }
   /// True once, when the queue has emptied after write() said stop.
   bool drained() noexcept {
-    if (count_ != 0 || !wants_drain_) return false;
+    if (count() != 0 || !wants_drain_) return false;
     wants_drain_ = false;
     return true;
   }
@@ -187,37 +232,45 @@ class WriteQueue {
   /// change.
   std::vector<Item> take_all() {
     std::vector<Item> all;
-    all.reserve(count_);
-    while (count_ != 0) all.push_back(pop());
+    all.reserve(count());
+    while (count() != 0) all.push_back(pop());
     bytes_ = 0;
     return all;
   }
   std::size_t bytes() const noexcept { return bytes_; }
-  std::size_t count() const noexcept { return count_; }
+  std::size_t count() const noexcept { return storage_ ? storage_->count : 0; }
   bool below_mark() const noexcept { return bytes_ < high_; }
   /// write() said stop, and the drain has not been told yet.
   bool draining() const noexcept { return wants_drain_; }
   /// No drain is owed: write() did not say stop after all.
   void forget_drain() noexcept { wants_drain_ = false; }
   /// The queue has emptied after write() said stop, and nobody was told yet.
-  bool drain_pending() const noexcept { return wants_drain_ && count_ == 0; }
+  bool drain_pending() const noexcept { return wants_drain_ && count() == 0; }
   void set_high(std::size_t n) noexcept { high_ = n == 0 ? 1 : n; }
 
  private:
   static constexpr std::size_t max_spare = 4;
   static constexpr std::size_t max_spare_bytes = 256 * 1024;
 
-  void grow() {
-    std::vector<Item> bigger(slots_.empty() ? 4 : slots_.size() * 2);
-    for (std::size_t i = 0; i < count_; ++i) bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
-    slots_ = std::move(bigger);
-    head_ = 0;
+  struct Storage {
+    std::vector<Item> slots;  // a ring: count items from head
+    std::size_t head = 0;
+    std::size_t count = 0;
+    std::vector<std::vector<std::byte>> spare;
+  };
+
+  Storage& storage() {
+    if (!storage_) storage_ = std::make_unique<Storage>();
+    return *storage_;
+  }
+  static void grow(Storage& st) {
+    std::vector<Item> bigger(st.slots.empty() ? 4 : st.slots.size() * 2);
+    for (std::size_t i = 0; i < st.count; ++i) bigger[i] = std::move(st.slots[(st.head + i) % st.slots.size()]);
+    st.slots = std::move(bigger);
+    st.head = 0;
   }
 
-  std::vector<Item> slots_;  // a ring: count_ items from head_
-  std::size_t head_ = 0;
-  std::size_t count_ = 0;
-  std::vector<std::vector<std::byte>> spare_;
+  std::unique_ptr<Storage> storage_;
   std::size_t bytes_ = 0;
   std::size_t high_ = 1024 * 1024;
   bool wants_drain_ = false;
@@ -230,6 +283,8 @@ inline void cancel_writes(WriteQueue& q, std::error_code ec) {
 }
 
 struct SocketIo;    // the backend's part of a connection
+/// Per backend: a connection that `impl` made has closed (AsyncSocketImpl::made_by).
+void listener_connection_gone(const std::shared_ptr<AsyncListenerImpl>& impl);
 struct ListenerIo;  // the backend's part of a listener
 
 /// A connection's state shared by both backends. Loop thread only.
@@ -237,43 +292,52 @@ struct AsyncSocketImpl {
   enum class State { connecting, open, closing, closed };
 
   std::shared_ptr<LoopState> loop;
-  Mode mode = Mode::bytes;
   AsyncOptions settings;
   // The name connected to, or the name of the listener that accepted it (open_handles).
   std::string name;
   // Message mode: the largest message sent or accepted (settings.max_message_size, or
   // less where the backend finds that the system cannot send that much).
   std::size_t message_limit = 0;
+  Mode mode = Mode::bytes;
   State state = State::connecting;
 
-  AsyncSocket::ReadCallback on_read;
+  // (The flags are kept together, and what only connecting, shutting down and closing
+  // use is kept apart, allocated when one of them needs it: an idle connection is
+  // small.)
   bool reading = false;
   // The read callback is running (deliver() holds it meanwhile, so on_read is empty).
   bool in_read_callback = false;
-  WriteQueue queue;
-  std::function<void()> on_drain;
   bool shutdown_requested = false;
   bool shut_down = false;
   // Where a shutdown closes the connection (Windows pipes have no half-close), the end
   // of the stream is still owed to the read callback, as a peer's close would bring it
   // on Unix: delivered when the closing finishes, or when reading (re)starts after.
   bool end_due = false;
-  AsyncSocket::WriteCallback shutdown_cb;
-  AsyncSocket::ConnectCallback on_connect;
-  std::function<void()> on_closed;
-  // While connecting: cancels the connect's job in the thread pool (see run_in_pool).
-  std::function<void()> cancel_connect;
+  bool write_failure_told = false;  // see write_failure
+
+  AsyncSocket::ReadCallback on_read;
+  WriteQueue queue;
+  // What only a connect, a shutdown, a close or on_drain() sets (occasional()).
+  struct Occasional {
+    std::function<void()> on_drain;
+    AsyncSocket::WriteCallback shutdown_cb;
+    AsyncSocket::ConnectCallback on_connect;
+    std::function<void()> on_closed;
+    // While connecting: cancels the connect's job in the thread pool (see run_in_pool).
+    std::function<void()> cancel_connect;
+  };
+  std::unique_ptr<Occasional> occasional_part;
   // While open the socket keeps itself alive; released when closing has finished.
   std::shared_ptr<AsyncSocket> self;
-  // Called when the socket has closed (an async listener waiting for a free instance).
-  std::function<void()> on_gone;
+  // The listener that made this connection, told when the connection has closed
+  // (listener_connection_gone): a Windows listener may wait for a free instance.
+  std::weak_ptr<AsyncListenerImpl> made_by;
 
   std::unique_ptr<SocketIo> io;
 
   // A write with no callback failed: the error the write side failed with. Later
   // writes fail with it at once; it reaches the read callback (report_write_failure).
   std::error_code write_failure;
-  bool write_failure_told = false;
 
   AsyncSocketImpl();
   ~AsyncSocketImpl();  // per platform: SocketIo is complete there; calls unregister()
@@ -285,6 +349,19 @@ struct AsyncSocketImpl {
   }
 
   bool usable() const noexcept { return state == State::open || state == State::connecting; }
+  /// The part that only connecting, shutting down and closing use, made on first use.
+  Occasional& occasional() {
+    if (!occasional_part) occasional_part = std::make_unique<Occasional>();
+    return *occasional_part;
+  }
+  /// Runs the shutdown callback, if one waits, with `ec`, and lets it go.
+  void finish_shutdown(std::error_code ec) {
+    if (occasional_part && occasional_part->shutdown_cb) std::exchange(occasional_part->shutdown_cb, {})(ec);
+  }
+  /// Cancels the connect's job, if one runs.
+  void cancel_connecting() {
+    if (occasional_part && occasional_part->cancel_connect) occasional_part->cancel_connect();
+  }
 
   /// Hands a read event to the callback; false when the socket stopped reading or began
   /// closing meanwhile (the caller stops its read loop).
@@ -308,7 +385,7 @@ struct AsyncSocketImpl {
       write_failed(ec);
     queue.recycle(std::move(item.data));
     if (state != State::open) return;
-    if (queue.drained() && on_drain) on_drain();
+    if (queue.drained() && occasional_part && occasional_part->on_drain) occasional_part->on_drain();
   }
   /// Delivers the end owed after a shutdown that closed the connection (see end_due).
   void deliver_due_end() {
@@ -339,7 +416,7 @@ struct AsyncSocketImpl {
     if (state != State::open || write_failure_told) return;
     cancel_writes(queue, write_failure);
     // A shutdown waiting for the queue to empty will not happen either.
-    if (shutdown_cb && !shut_down) std::exchange(shutdown_cb, {})(write_failure);
+    if (!shut_down) finish_shutdown(write_failure);
     if (state != State::open || write_failure == errc::peer_closed || !reading) return;
     write_failure_told = true;
     reading = false;
@@ -350,12 +427,12 @@ struct AsyncSocketImpl {
   void finished_closing() {
     state = State::closed;
     cancel_writes(queue, std::make_error_code(std::errc::operation_canceled));
-    if (shutdown_cb) std::exchange(shutdown_cb, {})(std::make_error_code(std::errc::operation_canceled));
+    finish_shutdown(std::make_error_code(std::errc::operation_canceled));
     deliver_due_end();
-    if (on_gone) std::exchange(on_gone, {})();
-    if (on_closed) std::exchange(on_closed, {})();
+    if (auto listener = std::exchange(made_by, {}).lock()) listener_connection_gone(listener);
+    if (occasional_part && occasional_part->on_closed) std::exchange(occasional_part->on_closed, {})();
     on_read = {};
-    on_drain = {};
+    if (occasional_part) occasional_part->on_drain = {};
     auto keep = std::move(self);  // may be the last reference: release it last
   }
 };

@@ -25,7 +25,7 @@ AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& opt
   impl->settings = settings;
   impl->message_limit = settings.max_message_size;
   impl->queue.set_high(settings.high_water_mark);
-  impl->on_connect = std::move(cb);
+  impl->occasional().on_connect = std::move(cb);
   impl->name = options.name().str();
   auto socket = detail::AsyncAccess::make_socket(impl);
   impl->self = socket;
@@ -165,7 +165,9 @@ void AsyncSocket::set_high_water_mark(std::size_t bytes) noexcept {
   impl_->queue.set_high(bytes);
 }
 
-void AsyncSocket::on_drain(std::function<void()> cb) { impl_->on_drain = std::move(cb); }
+void AsyncSocket::on_drain(std::function<void()> cb) {
+  if (cb || impl_->occasional_part) impl_->occasional().on_drain = std::move(cb);
+}
 
 void AsyncSocket::shutdown(WriteCallback cb) {
   if (!impl_->usable() || impl_->shutdown_requested) {
@@ -173,7 +175,7 @@ void AsyncSocket::shutdown(WriteCallback cb) {
     return;
   }
   impl_->shutdown_requested = true;
-  impl_->shutdown_cb = std::move(cb);
+  if (cb) impl_->occasional().shutdown_cb = std::move(cb);
   if (impl_->state == AsyncSocketImpl::State::open) detail::io_update(*impl_);
 }
 
@@ -183,7 +185,7 @@ void AsyncSocket::close(std::function<void()> on_closed) {
     if (on_closed && impl_->state == AsyncSocketImpl::State::closed) on_closed();
     return;
   }
-  impl_->on_closed = std::move(on_closed);
+  if (on_closed) impl_->occasional().on_closed = std::move(on_closed);
   impl_->reading = false;
   impl_->state = AsyncSocketImpl::State::closing;
   detail::io_close(*impl_);
@@ -258,8 +260,11 @@ const LocalName& AsyncListener::name() const noexcept { return detail::listener_
 namespace localsock::detail {
 
 void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec) {
-  auto cb = std::exchange(impl->on_connect, {});
-  impl->cancel_connect = {};  // the job is done
+  AsyncSocket::ConnectCallback cb;
+  if (impl->occasional_part) {
+    cb = std::exchange(impl->occasional_part->on_connect, {});
+    impl->occasional_part->cancel_connect = {};  // the job is done
+  }
   if (impl->state == AsyncSocketImpl::State::closing) {
     // Closed while connecting: the backend has dropped the connection.
     impl->finished_closing();
@@ -274,10 +279,10 @@ void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec)
     impl->state = AsyncSocketImpl::State::closed;
     impl->reading = false;
     cancel_writes(impl->queue, ec);
-    if (impl->shutdown_cb) std::exchange(impl->shutdown_cb, {})(ec);
+    impl->finish_shutdown(ec);
     impl->on_read = {};
-    impl->on_drain = {};
-    impl->on_gone = {};
+    if (impl->occasional_part) impl->occasional_part->on_drain = {};
+    impl->made_by.reset();
     impl->self.reset();
     if (cb) cb(ec, nullptr);
     return;

@@ -26,7 +26,10 @@ struct SocketIo {
   std::variant<ByteSocket, MessageSocket> socket;
   uv_poll_t* poll = nullptr;      // freed by its close callback
   int events = 0;
-  std::vector<std::byte> buffer;  // read buffer (byte chunks, or one message)
+  // The read buffer (byte chunks, or one message): taken from the loop's pool when the
+  // socket is readable, given back once what was read is delivered (see read_ready), so
+  // that an idle connection holds none.
+  std::vector<std::byte> buffer;
 
   /// The socket that holds the descriptor (a framed stream's byte stream).
   posix::UdSocket& base() noexcept {
@@ -54,10 +57,6 @@ AsyncListenerImpl::~AsyncListenerImpl() { unregister(); }
 namespace {
 
 void on_socket_events(uv_poll_t* handle, int status, int events);
-
-// What a connection keeps of a message's receive buffer once it is delivered (the
-// Windows backend keeps the same).
-constexpr std::size_t kept_message_capacity = 256 * 1024;
 
 // A framed message socket (FramedStream) may hold the rest of a frame that the socket
 // took only in part; it is finished before anything else is written. Seqpacket sends
@@ -132,17 +131,9 @@ std::optional<ReadEvent> read_one(AsyncSocketImpl& impl, MessageSocket& s, bool&
   return ReadEvent{io.buffer, r.end, ec};
 }
 
-// After a delivery: a large message's buffer is let go, as on Windows: between
-// messages a connection keeps at most kept_message_capacity, not its largest one.
-void delivered(SocketIo&, ByteSocket&) noexcept {}
-void delivered(SocketIo& io, MessageSocket&) noexcept {
-  if (io.buffer.capacity() > kept_message_capacity)
-    io.buffer = std::vector<std::byte>();  // (not "= {}": that keeps the capacity)
-}
-
 // Reads what is there, delivering each chunk or message, until it would block.
 template <typename Socket>
-void read_ready(AsyncSocketImpl& impl, Socket& s) {
+void read_ready_with_buffer(AsyncSocketImpl& impl, Socket& s) {
   // A bounded number of reads per wake-up, so that one busy peer cannot starve others.
   for (int round = 0; round < 64 && impl.reading && impl.state == AsyncSocketImpl::State::open; ++round) {
     bool all = false;
@@ -157,9 +148,18 @@ void read_ready(AsyncSocketImpl& impl, Socket& s) {
     const bool fatal = event->end || (event->error && event->error != errc::message_too_large);
     if (fatal) impl.reading = false;  // nothing more will come
     const bool more = impl.deliver(*event);
-    delivered(*impl.io, s);
     if (!more || fatal) return;
   }
+}
+// The buffer is the loop's: taken for these reads and given back after, when nothing
+// that was read is referenced any more (the pool lets a large message's buffer go, so
+// a connection never keeps more than the pool's largest after a large message).
+template <typename Socket>
+void read_ready(AsyncSocketImpl& impl, Socket& s) {
+  ReadBufferPool& pool = impl.loop->read_buffers;
+  if (impl.io->buffer.capacity() == 0) impl.io->buffer = pool.take();
+  read_ready_with_buffer(impl, s);
+  if (impl.io) pool.give(std::move(impl.io->buffer));
 }
 void read_ready(AsyncSocketImpl& impl) {
   std::visit([&](auto& s) { read_ready(impl, s); }, impl.io->socket);
@@ -212,13 +212,13 @@ void write_ready(AsyncSocketImpl& impl, Socket& s, bool immediate) {
     impl.written(impl.queue.pop(), ec);
   }
   if (immediate || impl.state != AsyncSocketImpl::State::open) return;
-  if (impl.queue.drained() && impl.on_drain) impl.on_drain();
+  if (impl.queue.drained() && impl.occasional_part && impl.occasional_part->on_drain) impl.occasional_part->on_drain();
   if (impl.queue.empty() && !rest_owed(impl) && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
     impl.shut_down = true;
     std::error_code ec;
     impl.io->base().shutdown(Shutdown::write, ec);
-    if (impl.shutdown_cb) std::exchange(impl.shutdown_cb, {})(ec);
+    impl.finish_shutdown(ec);
   }
 }
 void write_ready(AsyncSocketImpl& impl, bool immediate) {
@@ -318,7 +318,7 @@ void io_close(AsyncSocketImpl& impl) {
   SocketIo* io = impl.io.get();
   if (io == nullptr) {
     // Still connecting: the connect's completion finishes it, soon once cancelled.
-    if (impl.cancel_connect) impl.cancel_connect();
+    impl.cancel_connecting();
     return;
   }
   if (io->poll == nullptr) {
@@ -351,7 +351,7 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
   };
   // The connect may wait for a busy listener: in the thread pool, never on the loop.
   // It waits in slices, so that a close() is noticed soon (see connect_in_slices).
-  impl->cancel_connect = run_in_pool<Outcome>(
+  impl->occasional().cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
       [options, mode = impl->mode](const std::atomic<bool>& cancelled) {
         Outcome out;
@@ -490,6 +490,9 @@ void listener_close(AsyncListenerImpl& impl) {
   uv_close(reinterpret_cast<uv_handle_t*>(impl.io->poll), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(impl.io->retry_timer), closed);
 }
+
+// Unix listeners have no instance limit: they wait for no connection to go.
+void listener_connection_gone(const std::shared_ptr<AsyncListenerImpl>&) {}
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
   return std::visit([](const auto& l) -> const LocalName& { return l.name(); }, impl.io->listener);

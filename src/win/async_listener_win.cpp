@@ -100,11 +100,8 @@ struct ConnectOp final : Op {
     attach_io(*made, std::move(instance), impl.mode);
     auto socket = make_socket(made, impl.loop, impl.mode, impl.settings, listener_name(impl));
     // When this connection goes, its instance place frees up: a listener that waits
-    // for one (instance limit reached) tries again.
-    std::weak_ptr<AsyncListenerImpl> weak = listener;
-    made->on_gone = [weak] {
-      if (auto l = weak.lock(); l && l->open && l->io->waiting_for_slot) accept_next(l);
-    };
+    // for one (instance limit reached) tries again (listener_connection_gone).
+    made->made_by = listener;
     auto keep = listener;
     impl.io->retry.succeeded();
     accept_next(listener);
@@ -171,6 +168,12 @@ void listener_close(AsyncListenerImpl& impl) {
     return;
   }
   impl.loop->post([self = impl.self, raw = &impl, ref = LoopRef(impl.loop)] { finish_listener(*raw); });
+}
+
+void listener_connection_gone(const std::shared_ptr<AsyncListenerImpl>& impl) {
+  // Its instance place is free: a listener that waits for one (instance limit reached)
+  // tries again.
+  if (impl->open && impl->io->waiting_for_slot) accept_next(impl);
 }
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {

@@ -10,6 +10,8 @@
 // The listener is in async_listener_win.cpp; what both share in async_op.hpp.
 #include "async_op.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <variant>
 
 namespace localsock::detail {
@@ -17,9 +19,12 @@ namespace localsock::detail {
 namespace {
 struct ReadOp final : Op {
   std::shared_ptr<AsyncSocketImpl> socket;  // set while pending: keeps the socket alive
-  std::vector<std::byte> buffer;            // reused; grows up to the read chunk
-  std::byte* target = nullptr;              // where this read goes (buffer or message)
+  // Taken from the loop's pool when data is there, given back when the connection next
+  // waits for data (see start_wait); grows up to the read chunk.
+  std::vector<std::byte> buffer;
+  std::byte* target = nullptr;  // where this read goes (buffer or message)
   DWORD size = 0;
+  bool waiting = false;  // a zero-byte read, waiting for data (see start_wait)
   ReadOp() noexcept { on_heap = false; }
   void complete(DWORD bytes, DWORD error) override;
 };
@@ -41,19 +46,40 @@ using win::detail::MessageAssembler;
 template <>
 struct PipeIo<Mode::bytes> {};
 // Message pipes: a message larger than one read, put together across ERROR_MORE_DATA
-// (the rest is read straight into it), or dropped for being over the maximum.
+// (the rest is read straight into it), or dropped for being over the maximum. (Held
+// apart, so that a byte connection does not carry its size.)
 template <>
 struct PipeIo<Mode::messages> {
-  MessageAssembler assembler;
+  std::unique_ptr<MessageAssembler> assembler = std::make_unique<MessageAssembler>();
 };
 using ByteIo = PipeIo<Mode::bytes>;
 using MessageIo = PipeIo<Mode::messages>;
 
+// The pipe of a connection: the handle, and what the connection must keep with it (a
+// PipeCore holds the state of the blocking reads and writes too, which an async
+// connection does not use: an idle connection is small).
+struct AsyncPipe {
+  // The instance's slot under the listener's instance limit: given back after the
+  // handle has closed (members are destroyed in reverse order).
+  std::shared_ptr<void> slot;
+  win::UniqueHandle handle;
+  bool server = false;
+
+  HANDLE native_handle() const noexcept { return static_cast<HANDLE>(handle.get()); }
+  void close() noexcept {
+    handle.reset();
+    slot.reset();
+  }
+};
+
 struct SocketIo {
-  PipeCore pipe;
+  AsyncPipe pipe;
   std::variant<ByteIo, MessageIo> per_mode;
   ReadOp read_op;
-  WriteOp write_op;
+  // Made by the first write and kept (writes then allocate nothing): a connection that
+  // has not written does not carry it.
+  std::unique_ptr<WriteOp> write_op;
+  // (The flags are kept together: an idle connection is small.)
   bool read_pending = false;
   bool write_pending = false;
   // Byte pipes: FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on, so an operation that
@@ -61,18 +87,21 @@ struct SocketIo {
   // Message pipes keep every completion: whether a read ending in ERROR_MORE_DATA (a
   // warning, not a success) still sends one in that mode is not documented.
   bool skips_port_on_success = false;
-  // The size of the next read: small while the connection is quiet, so that idle
-  // connections hold little memory in their pending read; doubled (up to the read
-  // chunk) each time a read fills its buffer.
-  std::size_t read_size = 1024;
-  // A read that completed while reading was paused, delivered on resume. Its bytes stay
-  // where they are (no read starts while one is held).
+  // A read that completed while reading was paused, delivered on resume (held_*: the
+  // ReadEvent, kept in parts that pack with the flags). Its bytes stay where they are
+  // (no read starts while one is held).
   bool held = false;
-  ReadEvent held_event;
+  bool held_end = false;
   // A read callback is running: its data lies in the read buffer (or the assembled
   // message), so no read may start, and no buffer be resized, until it returns; the
   // code that called the callback starts the next read after.
   bool delivering = false;
+  // The size of the next read once data is there: doubled (up to the read chunk, and
+  // never past what one read takes) each time a read fills its buffer.
+  std::uint32_t read_size = 1024;
+  std::uint32_t held_size = 0;  // a read or a message: at most max_io_size bytes
+  const std::byte* held_data = nullptr;
+  std::error_code held_error;
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
@@ -81,13 +110,11 @@ AsyncSocketImpl::~AsyncSocketImpl() { unregister(); }
 namespace {
 
 void start_read(AsyncSocketImpl& impl, std::size_t size);
+void start_first_read(AsyncSocketImpl& impl);
 bool start_write(AsyncSocketImpl& impl);
 void finish_close_if_idle(AsyncSocketImpl& impl);
 
 std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return AsyncAccess::impl(*impl.self); }
-
-// Assembled messages above this size do not keep their memory once delivered.
-constexpr std::size_t kept_message_capacity = 256 * 1024;
 
 // Runs the read callback with `event`, whose data stays where it is until the callback
 // returns, whatever the callback calls (see SocketIo::delivering).
@@ -105,7 +132,10 @@ void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end,
   SocketIo& io = *impl.io;
   if (!impl.reading) {
     io.held = true;
-    io.held_event = {data, end, ec};
+    io.held_data = data.data();
+    io.held_size = static_cast<std::uint32_t>(data.size());
+    io.held_end = end;
+    io.held_error = ec;
     return;
   }
   if (end || (ec && ec != errc::message_too_large)) impl.reading = false;
@@ -126,18 +156,24 @@ bool read_done(AsyncSocketImpl& impl, ByteIo&, ReadOp& op, DWORD bytes, DWORD) {
 // the next read of the same message has started.
 bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWORD error) {
   SocketIo& io = *impl.io;
-  MessageAssembler& message = m.assembler;
-  const bool into_message = op.target != op.buffer.data();
+  MessageAssembler& message = *m.assembler;
+  // A read of the rest went into the assembler's message; a first read (the zero-byte
+  // wait that took an empty message included) into op.target.
+  const bool into_message = message.reading() && !message.discarding();
   const bool more = error == ERROR_MORE_DATA;
   std::error_code ec;
   const MessageAssembler::Step step =
       message.discarding() ? message.discard_read(more)
       : message.reading()  ? message.rest_read(bytes, more, ec)
-                           : message.first(io.pipe.native_handle(), bytes, more,
+                           : message.first(io.pipe.handle.get(), bytes, more,
                                            impl.settings.max_message_size, ec);
   switch (ec ? MessageAssembler::Step::deliver : step) {
     case MessageAssembler::Step::read_rest:
-      if (!message.holding()) message.keep(std::span(op.buffer).first(bytes));
+      if (!message.holding()) {
+        // The message is put together in memory from the loop's pool (see start_wait).
+        if (message.capacity() == 0) message.use_memory(impl.loop->read_buffers.take());
+        message.keep(std::span(op.target, bytes));
+      }
       start_read(impl, message.left());
       return false;
     case MessageAssembler::Step::discard:
@@ -151,25 +187,39 @@ bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWO
         message.reset();
         hand_over(impl, {}, false, ec);
       } else {
-        hand_over(impl, into_message ? message.message() : std::span(op.buffer).first(bytes), false, {});
+        hand_over(impl, into_message ? message.message() : std::span<const std::byte>(op.target, bytes), false, {});
       }
       break;
   }
   return true;
 }
 
+// Whether a zero-byte read (see start_wait) that completed with `error` found data to
+// read: a byte pipe has bytes; a message pipe has a message that did not fit. (An empty
+// message fits: the zero-byte read took it whole, and it is delivered as read.)
+bool data_is_there(const ByteIo&, DWORD error) noexcept { return error == 0; }
+bool data_is_there(const MessageIo&, DWORD error) noexcept { return error == ERROR_MORE_DATA; }
+
 void ReadOp::complete(DWORD bytes, DWORD error) {
   const auto keep = std::move(socket);
   AsyncSocketImpl& impl = *keep;
   SocketIo& io = *impl.io;
   io.read_pending = false;
+  const bool waited = std::exchange(waiting, false);
   if (impl.state != AsyncSocketImpl::State::open) {
     finish_close_if_idle(impl);
     return;
   }
-  const bool into_message = target != buffer.data();
-  if (!into_message && bytes == size && io.read_size < impl.settings.read_chunk)
-    io.read_size = std::min(io.read_size * 2, impl.settings.read_chunk);
+  if (waited && std::visit([&](const auto& m) { return data_is_there(m, error); }, io.per_mode)) {
+    // Read it now. While reading is paused it stays in the pipe, and the wait that
+    // starts when reading resumes ends at once.
+    if (impl.reading) start_first_read(impl);
+    return;
+  }
+  const bool into_buffer = !waited && target == buffer.data();
+  if (into_buffer && bytes == size && io.read_size < impl.settings.read_chunk)
+    io.read_size = static_cast<std::uint32_t>(
+        std::min({std::size_t{io.read_size} * 2, impl.settings.read_chunk, win::max_io_size}));
   if (ends_stream(error)) {
     hand_over(impl, {}, true, {});
   } else if (error != 0 && error != ERROR_MORE_DATA) {
@@ -234,21 +284,40 @@ void skip_port_on_success(SocketIo& io, ByteIo&) {
 void skip_port_on_success(SocketIo&, MessageIo&) {}
 
 
-// Where the next read goes: into the reused buffer, or, while a message is being put
-// together, onto the end of that message.
-std::byte* buffer_target(ReadOp& op) {
+// Where the next read goes: into the connection's buffer (taken from the loop's pool),
+// or, while a message is being put together, onto the end of that message.
+std::byte* buffer_target(AsyncSocketImpl& impl, ReadOp& op) {
+  if (op.buffer.capacity() == 0) op.buffer = impl.loop->read_buffers.take();
   if (op.buffer.size() < op.size) op.buffer.resize(op.size);
   return op.buffer.data();
 }
-std::byte* read_target(SocketIo&, ByteIo&, ReadOp& op) { return buffer_target(op); }
-std::byte* read_target(SocketIo& io, MessageIo& m, ReadOp& op) {
-  if (m.assembler.reading() && !m.assembler.discarding()) {
-    const std::span<std::byte> rest = m.assembler.rest_buffer();
+std::byte* read_target(AsyncSocketImpl& impl, ByteIo&, ReadOp& op) { return buffer_target(impl, op); }
+std::byte* read_target(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op) {
+  if (m.assembler->reading() && !m.assembler->discarding()) {
+    const std::span<std::byte> rest = m.assembler->rest_buffer();
     op.size = static_cast<DWORD>(std::min<std::size_t>(op.size, rest.size()));
     return rest.data();
   }
-  if (!io.held) m.assembler.trim(kept_message_capacity);
-  return buffer_target(op);
+  return buffer_target(impl, op);
+}
+
+// Starts the read operation: `size` bytes into `target`. True when it is done already
+// and no completion comes (the handle skips the port on success): the caller finishes
+// it. Otherwise it is pending, or done with its completion on the way through the
+// port, or failed and finished from the loop.
+bool issue_read(AsyncSocketImpl& impl, void* target, DWORD size) {
+  SocketIo& io = *impl.io;
+  ReadOp& op = io.read_op;
+  HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
+  OVERLAPPED* ov = op.start(h, impl.loop);
+  op.socket = shared_of(impl);
+  io.read_pending = true;
+  if (!::ReadFile(h, target, size, nullptr, ov)) {
+    const DWORD err = ::GetLastError();
+    if (err != ERROR_IO_PENDING && err != ERROR_MORE_DATA) fail_on_loop(impl, op, err);
+    return false;
+  }
+  return io.skips_port_on_success;
 }
 
 // Reads up to `size` bytes (see read_target).
@@ -256,24 +325,48 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
   SocketIo& io = *impl.io;
   ReadOp& op = io.read_op;
   op.size = static_cast<DWORD>(std::min(size, win::max_io_size));
-  op.target = std::visit([&](auto& m) { return read_target(io, m, op); }, io.per_mode);
-  HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
-  OVERLAPPED* ov = op.start(h, impl.loop);
-  op.socket = shared_of(impl);
-  io.read_pending = true;
-  if (!::ReadFile(h, op.target, op.size, nullptr, ov)) {
-    const DWORD err = ::GetLastError();
-    if (err != ERROR_IO_PENDING && err != ERROR_MORE_DATA) {
-      fail_on_loop(impl, op, err);
-      return;
-    }
-  } else if (io.skips_port_on_success) {
-    // Done already, and no completion comes: delivered from the loop, never from
-    // inside the call (write(), a callback) that started this read.
-    finish_on_loop(impl, op);
-    return;
+  op.target = std::visit([&](auto& m) { return read_target(impl, m, op); }, io.per_mode);
+  // Done already, and no completion comes: delivered from the loop, never from inside
+  // the call (write(), a callback) that started this read.
+  if (issue_read(impl, op.target, op.size)) finish_on_loop(impl, op);
+}
+
+// The size of a first read: a byte pipe reads io.read_size; a message pipe never more
+// than max_message_size + 1 (see read_done).
+std::size_t first_read_size(const AsyncSocketImpl& impl, const ByteIo&) noexcept { return impl.io->read_size; }
+std::size_t first_read_size(const AsyncSocketImpl& impl, const MessageIo&) noexcept {
+  return std::min<std::size_t>(impl.io->read_size, impl.settings.max_message_size + 1);
+}
+
+// Reads what a wait found there (see start_wait).
+void start_first_read(AsyncSocketImpl& impl) {
+  start_read(impl, std::visit([&](const auto& m) { return first_read_size(impl, m); }, impl.io->per_mode));
+}
+
+// Gives the memory of the message assembler back to the loop's pool.
+void release_memory(ReadBufferPool&, ByteIo&) noexcept {}
+void release_memory(ReadBufferPool& pool, MessageIo& m) noexcept { pool.give(m.assembler->release_memory()); }
+
+// Waits for data with a zero-byte read, as libuv does, so that an idle connection holds
+// no read buffer: the buffers go back to the loop's pool here, where nothing read is
+// referenced any more (no read callback runs, no event is held). The read into a
+// buffer starts once data is there (ReadOp::complete); a message pipe's empty message
+// is taken whole by the zero-byte read itself.
+void start_wait(AsyncSocketImpl& impl) {
+  SocketIo& io = *impl.io;
+  ReadOp& op = io.read_op;
+  ReadBufferPool& pool = impl.loop->read_buffers;
+  pool.give(std::move(op.buffer));
+  std::visit([&](auto& m) { release_memory(pool, m); }, io.per_mode);
+  static std::byte nothing{};
+  op.waiting = true;
+  op.size = 0;
+  op.target = &nothing;
+  if (issue_read(impl, &nothing, 0)) {
+    // Bytes are there already, and no completion comes (a byte pipe skips the port).
+    op.waiting = false;
+    start_first_read(impl);
   }
-  // Pending, or done already: either way the completion comes through the port.
 }
 
 // Whether what is left of an item is more than one write takes where it must go in one
@@ -310,7 +403,8 @@ bool start_write(AsyncSocketImpl& impl) {
   }
   const DWORD n = static_cast<DWORD>(std::min(left, win::max_io_size));
   const void* data = item.size() == 0 ? &nothing : item.bytes().data() + item.done;
-  WriteOp& op = io.write_op;
+  if (!io.write_op) io.write_op = std::make_unique<WriteOp>();
+  WriteOp& op = *io.write_op;
   HANDLE h = static_cast<HANDLE>(io.pipe.native_handle());
   OVERLAPPED* ov = op.start(h, impl.loop);
   op.socket = shared_of(impl);
@@ -346,15 +440,6 @@ void finish_close_if_idle(AsyncSocketImpl& impl) {
 
 }  // namespace
 
-namespace {
-// The size of the next read: a byte pipe reads io.read_size; a message pipe never more
-// than max_message_size + 1 (see read_done).
-std::size_t next_read_size(const AsyncSocketImpl& impl, const ByteIo&) noexcept { return impl.io->read_size; }
-std::size_t next_read_size(const AsyncSocketImpl& impl, const MessageIo&) noexcept {
-  return std::min(impl.io->read_size, impl.settings.max_message_size + 1);
-}
-}  // namespace
-
 void io_update(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;
   if (impl.state != AsyncSocketImpl::State::open) return;
@@ -366,13 +451,13 @@ void io_update(AsyncSocketImpl& impl) {
     io.read_op.loop_ref = impl.reading ? LoopRef(impl.loop) : LoopRef();
   if (impl.reading && io.held) {
     io.held = false;
-    const ReadEvent e = io.held_event;
+    const ReadEvent e{{io.held_data, io.held_size}, io.held_end, io.held_error};
     if (e.end || (e.error && e.error != errc::message_too_large)) impl.reading = false;
     if (!deliver_read(impl, e) && impl.state != AsyncSocketImpl::State::open) return;
   }
   if (impl.reading && !io.read_pending && !io.held && !io.delivering &&
       impl.state == AsyncSocketImpl::State::open)
-    start_read(impl, std::visit([&](const auto& m) { return next_read_size(impl, m); }, io.per_mode));
+    start_wait(impl);
   while (!io.write_pending && !impl.queue.empty() && !impl.write_failure &&
          impl.state == AsyncSocketImpl::State::open &&
          start_write(impl)) {
@@ -383,7 +468,7 @@ void io_update(AsyncSocketImpl& impl) {
     // and the read side reports the end when the closing has finished (or when reading
     // starts after), as it would on Unix once the peer closes.
     impl.shut_down = true;
-    if (impl.shutdown_cb) std::exchange(impl.shutdown_cb, {})({});
+    impl.finish_shutdown({});
     if (impl.state == AsyncSocketImpl::State::open) {
       impl.state = AsyncSocketImpl::State::closing;
       impl.end_due = true;
@@ -398,7 +483,7 @@ void io_close(AsyncSocketImpl& impl) {
   SocketIo* io = impl.io.get();
   if (io == nullptr) {
     // Still connecting: the connect's completion finishes it, soon once cancelled.
-    if (impl.cancel_connect) impl.cancel_connect();
+    impl.cancel_connecting();
     return;
   }
   if (io->read_pending || io->write_pending) {
@@ -414,7 +499,18 @@ void io_close(AsyncSocketImpl& impl) {
 }
 
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
-  return peer_info(impl.io->pipe, ec);  // the same as for the blocking pipe streams
+  // The same as for the blocking pipe streams, through a PipeCore that borrows the
+  // handle for the call.
+  struct Borrowed {
+    PipeCore core;
+    ~Borrowed() {
+      std::error_code ignored;
+      (void)core.release(ignored);  // gives the handle back unclosed
+    }
+  };
+  const AsyncPipe& pipe = impl.io->pipe;
+  const Borrowed borrowed{PipeCore(pipe.handle.get(), pipe.server, std::string())};
+  return peer_info(borrowed.core, ec);
 }
 
 namespace {
@@ -445,7 +541,7 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
     std::error_code ec;
   };
   // The connect may wait for a busy pipe: in the thread pool, never on the loop.
-  impl->cancel_connect = run_in_pool<Outcome>(
+  impl->occasional().cancel_connect = run_in_pool<Outcome>(
       impl->loop->loop,
       [options, mode = impl->mode](const std::atomic<bool>& cancelled) {
         Outcome out;
@@ -468,14 +564,18 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
 void attach_io(AsyncSocketImpl& impl, PipeCore&& pipe, Mode mode) {
   impl.io = std::make_unique<SocketIo>();
   SocketIo& io = *impl.io;
-  io.pipe = std::move(pipe);
+  io.pipe.server = pipe.is_server();
+  io.pipe.slot = pipe.release_slot();
+  std::error_code ec;
+  // A fresh connection: nothing half-read or cut keeps release() from handing it over.
+  io.pipe.handle = win::UniqueHandle(pipe.release(ec));
   with_mode(mode, [&](auto m) { io.per_mode.template emplace<PipeIo<decltype(m)::value>>(); });
   std::visit([&](auto& m) { skip_port_on_success(io, m); }, io.per_mode);
 }
 
 std::size_t io_kept_read_buffer(const AsyncSocketImpl& impl) noexcept {
   const auto* m = std::get_if<MessageIo>(&impl.io->per_mode);
-  return (m != nullptr ? m->assembler.capacity() : 0) + impl.io->read_op.buffer.capacity();
+  return (m != nullptr ? m->assembler->capacity() : 0) + impl.io->read_op.buffer.capacity();
 }
 
 }  // namespace localsock::detail

@@ -84,9 +84,15 @@ void MessageAssembler::reset() noexcept {
   message_.clear();
 }
 
-void MessageAssembler::trim(std::size_t limit) noexcept {
-  // (Not "= {}": that picks the initializer_list assignment, which keeps the capacity.)
-  if (!holding_ && phase_ == Phase::idle && message_.capacity() > limit) message_ = std::vector<std::byte>();
+void MessageAssembler::use_memory(std::vector<std::byte>&& memory) noexcept {
+  message_.swap(memory);
+  message_.clear();
+}
+
+std::vector<std::byte> MessageAssembler::release_memory() noexcept {
+  std::vector<std::byte> memory;
+  if (!holding_ && phase_ == Phase::idle) memory.swap(message_);
+  return memory;
 }
 
 }  // namespace localsock::win::detail

@@ -1,15 +1,62 @@
 // SPDX-License-Identifier: MIT
 #include "overlapped.hpp"
 
+#include <localsock/testing_win.hpp>
+
 namespace localsock::win::detail {
+
+namespace {
+// The events of this thread's streams that have gone, for its next streams: a stream
+// needs one per direction, and making and closing them was a third of the extra
+// requests a connect cycle sent the wineserver (docs/performance.md). A few are kept
+// per thread (a thread that ends closes them); a thread holding more streams at once
+// makes the rest as before.
+class EventCache {
+ public:
+  EventCache() = default;
+  EventCache(const EventCache&) = delete;
+  EventCache& operator=(const EventCache&) = delete;
+  ~EventCache() { release(); }
+
+  HANDLE take() noexcept { return count_ == 0 ? nullptr : events_[--count_]; }
+  bool keep(HANDLE event) noexcept {
+    if (count_ == max_kept) return false;
+    events_[count_++] = event;
+    return true;
+  }
+  void release() noexcept {
+    while (count_ != 0) ::CloseHandle(events_[--count_]);
+  }
+
+ private:
+  static constexpr int max_kept = 4;  // a client's and a server's stream
+  HANDLE events_[max_kept]{};
+  int count_ = 0;
+};
+thread_local EventCache kept_events;
+}  // namespace
 
 HANDLE ensure_event(UniqueHandle& slot, std::error_code& ec) noexcept {
   if (!slot) {
-    slot.reset(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    HANDLE event = kept_events.take();
+    slot.reset(event != nullptr ? event : ::CreateEventW(nullptr, TRUE, FALSE, nullptr));
     if (!slot) ec = last_error();
   }
   return slot.get();
 }
+
+void recycle_event(UniqueHandle& slot) noexcept {
+  if (slot && kept_events.keep(slot.get())) (void)slot.release();
+  slot.reset();
+}
+
+}  // namespace localsock::win::detail
+
+namespace localsock::testing {
+void release_kept_events() noexcept { win::detail::kept_events.release(); }
+}  // namespace localsock::testing
+
+namespace localsock::win::detail {
 
 DWORD timeout_ms(Timeout t) noexcept {
   if (t < Timeout::zero()) return INFINITE;

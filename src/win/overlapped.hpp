@@ -28,6 +28,11 @@ inline DWORD clamp_length(std::size_t n) noexcept {
 
 /// A manual-reset event for overlapped operations, created in `slot` when first needed.
 HANDLE ensure_event(UniqueHandle& slot, std::error_code& ec) noexcept;
+/// Gives the event in `slot` (if any) to the calling thread's next ensure_event, or
+/// closes it when the thread keeps enough already; `slot` is left empty. Only for an
+/// event that no operation uses any more (each waits for its completion, see
+/// run_overlapped): ReadFile and WriteFile reset the event when they start.
+void recycle_event(UniqueHandle& slot) noexcept;
 
 /// How long an overlapped operation may wait, and what it is when it waited too long.
 struct Limit {

@@ -22,7 +22,12 @@ PipeCore::PipeCore(PipeCore&&) noexcept = default;
 // Members are assigned in order: the old handle closes before the old slot is given back.
 PipeCore& PipeCore::operator=(PipeCore&&) noexcept = default;
 
-PipeCore::~PipeCore() { close(); }
+PipeCore::~PipeCore() {
+  close();
+  // Nothing waits on them now: the next streams of this thread take them.
+  recycle_event(read_event_);
+  recycle_event(write_event_);
+}
 
 void PipeCore::cancel_io() noexcept {
   if (handle_) ::CancelIoEx(handle_.get(), nullptr);

@@ -7,7 +7,10 @@
 /// sockets (src/win/async_win.cpp), which run its reads each their own way (a waited
 /// overlapped read, a completion on the loop):
 ///   1. the first read of a message takes what fits its buffer; a message that does not
-///      fit ends that read with ERROR_MORE_DATA;
+///      fit ends that read with ERROR_MORE_DATA; (a first read may have no buffer at
+///      all: the async sockets wait for data with a zero-byte read, which takes an
+///      empty message whole, and leaves any other whole in the pipe for a first read
+///      with a buffer, so that an idle connection holds none);
 ///   2. then PeekNamedPipe tells how much of it is still in the pipe, and so its size;
 ///   3. a message over the receiver's maximum is read off the pipe and dropped (so that
 ///      the next one can be received) and reported as too large; any other is read on
@@ -80,8 +83,12 @@ class LOCALSOCK_API MessageAssembler {
   void reset() noexcept;
   /// The memory kept between messages (for the async API's kept_read_buffer).
   std::size_t capacity() const noexcept { return message_.capacity(); }
-  /// Gives back the memory of a message above `limit` bytes, once nothing is kept.
-  void trim(std::size_t limit) noexcept;
+  /// Gives the assembler `memory` (whatever it holds) to put messages together in, in
+  /// place of its own: memory that the async sockets of a loop share.
+  void use_memory(std::vector<std::byte>&& memory) noexcept;
+  /// Takes the assembler's memory away, once nothing is kept (else returns none): an
+  /// idle async connection holds none.
+  std::vector<std::byte> release_memory() noexcept;
 
  private:
   enum class Phase { idle, reading_rest, discarding };

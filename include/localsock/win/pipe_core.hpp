@@ -82,6 +82,10 @@ class LOCALSOCK_API PipeCore {
   bool is_server() const noexcept { return server_; }
   void* native_handle() const noexcept { return handle_.get(); }
   const std::string& name() const noexcept { return name_; }
+  /// Hands over the instance's slot under its listener's instance limit (empty without
+  /// a limit): for a new owner of the handle (see release()), which gives the slot back
+  /// once it has closed the handle.
+  std::shared_ptr<void> release_slot() noexcept { return std::move(slot_); }
   /// Ties the server end to a slot of the listener's instance limit, given back when the
   /// handle closes.
   void hold_slot(std::shared_ptr<void> slot) noexcept { slot_ = std::move(slot); }
