@@ -3,8 +3,6 @@
 
 #include <utility>
 
-#include <localsock/testing_win.hpp>
-
 #include "process.hpp"
 
 namespace localsock::test {
@@ -13,7 +11,7 @@ unsigned long current_pid() { return ::GetCurrentProcessId(); }
 
 std::size_t open_handles() {
   // Events kept for this thread's next streams are not held by any stream.
-  localsock::testing::release_kept_events();
+  release_library_caches();
   DWORD n = 0;
   ::GetProcessHandleCount(::GetCurrentProcess(), &n);
   return n;
