@@ -5,7 +5,10 @@
 #include <localsock/async.hpp>
 #include <localsock/single_instance.hpp>
 
+#include <memory>
 #include <set>
+#include <string>
+#include <string_view>
 
 #include "single_instance.hpp"
 
@@ -26,13 +29,22 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
     s->close();
   }
 
-  // One launch's connection: its one message goes to the handler, then the
-  // acknowledgement, then the connection closes.
+  // What one launch's connection has said so far.
+  struct Exchange {
+    bool asked = false;  // its message came, and instance_ready went back
+    std::string message;
+    PeerInfo sender;
+  };
+
+  // One launch's connection, the exchange of single_instance.hpp: its message, the
+  // question whether it still waits, its go-ahead, the handler, the acknowledgement;
+  // then the connection closes. Handlers run on the loop, so one at a time.
   void take(const AsyncSocket::Ptr& s) {
     clients.insert(s);
     std::weak_ptr<AsyncSocket> weak = s;
     std::weak_ptr<Impl> self = shared_from_this();
-    s->start_reading([weak, self](const ReadEvent& ev) {
+    auto exchange = std::make_shared<Exchange>();
+    s->start_reading([weak, self, exchange](const ReadEvent& ev) {
       auto sock = weak.lock();
       auto impl = self.lock();
       if (!sock || !impl) return;
@@ -40,14 +52,26 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
         impl->finish(sock);
         return;
       }
+      const std::string_view text(reinterpret_cast<const char*>(ev.data.data()), ev.data.size());
+      if (!exchange->asked) {
+        exchange->asked = true;
+        exchange->message = std::string(text);
+        std::error_code peer_ec;
+        exchange->sender = sock->peer_info(peer_ec);
+        sock->write(detail::instance_ready);
+        return;
+      }
       sock->stop_reading();
-      std::error_code peer_ec;
-      const PeerInfo sender = sock->peer_info(peer_ec);
+      // Anything but the go-ahead: the sender no longer waits, so its message is not
+      // acted on.
+      if (text != detail::instance_go) {
+        impl->finish(sock);
+        return;
+      }
       try {
-        impl->handler(std::string(reinterpret_cast<const char*>(ev.data.data()), ev.data.size()),
-                      sender);
+        impl->handler(std::move(exchange->message), exchange->sender);
       } catch (...) {
-        impl->finish(sock);  // not acknowledged: the sender learns it was not taken
+        impl->finish(sock);  // not acknowledged: the sender learns that the handler failed
         return;
       }
       sock->write(detail::instance_ack, [weak, self](std::error_code) {

@@ -259,3 +259,60 @@ TEST_CASE("single instance: a primary killed outright is replaced by the next la
   later.send("after the crash");
   CHECK(inbox.wait_for(1, 5s));
 }
+
+TEST_CASE("single instance: silent connections do not hold up a later launch") {
+  // Connections that never say anything (a launcher probing "is it running?", a launch
+  // stopped with ^Z) must not make the primary keep a real launch waiting.
+  const LocalName name = fresh_app_name("sh");
+  Inbox inbox;
+  SingleInstance primary(SingleInstanceOptions(name).timeout(2s), inbox.handler());
+  REQUIRE(primary.is_primary());
+  auto idle1 = localsock::LocalMessageSocket::connect(name);
+  auto idle2 = localsock::LocalMessageSocket::connect(name);
+  std::this_thread::sleep_for(50ms);
+  SingleInstance later(SingleInstanceOptions(name).timeout(2s), [](std::string, const PeerInfo&) {});
+  REQUIRE_FALSE(later.is_primary());
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code ec;
+  later.send("open file.txt", ec);
+  CHECK_FALSE(ec);
+  CHECK(std::chrono::steady_clock::now() - start < 1500ms);
+  std::lock_guard lock(inbox.m);
+  CHECK(inbox.messages == std::vector<std::string>{"open file.txt"});
+}
+
+TEST_CASE("single instance: a launch whose send() timed out is never handled afterwards") {
+  // The handler of the first message is slow (a modal dialog); a second launch gives up
+  // waiting. Its send() reports timed_out, so the primary must never act on its message:
+  // an application that retries would otherwise deliver it twice.
+  const LocalName name = fresh_app_name("st");
+  Inbox inbox;
+  std::atomic<bool> first_in_handler{false};
+  const localsock::InstanceMessageHandler record = inbox.handler();
+  const localsock::InstanceMessageHandler slow = [&](std::string msg, const PeerInfo& from) {
+    if (std::string_view(msg).starts_with("first")) {
+      first_in_handler = true;
+      std::this_thread::sleep_for(1500ms);
+    }
+    record(std::move(msg), from);
+  };
+  SingleInstance primary(SingleInstanceOptions(name).timeout(5s), slow);
+  REQUIRE(primary.is_primary());
+  std::error_code first_ec;
+  std::thread first([&] {
+    SingleInstance a(SingleInstanceOptions(name).timeout(5s), [](std::string, const PeerInfo&) {});
+    a.send("first", first_ec);
+  });
+  for (int i = 0; i < 500 && !first_in_handler; ++i) std::this_thread::sleep_for(5ms);
+  REQUIRE(first_in_handler);
+  SingleInstance b(SingleInstanceOptions(name).timeout(300ms), [](std::string, const PeerInfo&) {});
+  REQUIRE_FALSE(b.is_primary());
+  std::error_code ec;
+  b.send("second", ec);
+  CHECK(ec == errc::timed_out);
+  first.join();
+  CHECK_FALSE(first_ec);
+  std::this_thread::sleep_for(300ms);  // a late handling of "second" would show now
+  std::lock_guard lock(inbox.m);
+  CHECK(inbox.messages == std::vector<std::string>{"first"});
+}
