@@ -121,8 +121,14 @@ class SingleInstance {
   /// @throws localsock::Error: `errc::access_denied` when the name's server is not this
   /// user's (a squatter); `errc::timed_out` when no primary took the message in time
   /// (it will never be handled: trying again delivers it once);
-  /// `errc::no_listener` when the primary went away (start a new SingleInstance: this
-  /// process may become the primary); `errc::wrong_end` in the primary.
+  /// `errc::no_listener` when the primary went away before taking the message (it was
+  /// quitting, or was killed) and this instance took its place in a new election: it
+  /// is the primary now (is_primary() is true, the handler receives later launches) and
+  /// its message was not sent, so the caller carries on as the primary (a launch meeting
+  /// a primary that went away and another launch that took over sends to that one
+  /// instead, all within the election's few rounds); `errc::peer_closed` when the
+  /// primary went away after taking the message, inside its handler (it may have acted
+  /// on it); `errc::wrong_end` in the primary.
   void send(std::string_view message);
   void send(std::string_view message, std::error_code& ec);
 
@@ -153,7 +159,10 @@ class AsyncSingleInstance {
   ~AsyncSingleInstance();
 
   bool is_primary() const noexcept;
-  /// Secondary: as SingleInstance::send (blocking).
+  /// Secondary: as SingleInstance::send (blocking), except that it takes no part in a new
+  /// election (the listener would belong to this instance's loop): `errc::no_listener`
+  /// when the primary went away and no other took its place (start a new
+  /// AsyncSingleInstance: this process may become the primary).
   void send(std::string_view message);
   void send(std::string_view message, std::error_code& ec);
   /// Primary: stops listening and closes the connections in progress, then gives up

@@ -333,7 +333,22 @@ void SingleInstance::send(std::string_view message, std::error_code& ec) {
     ec = make_error_code(errc::wrong_end);
     return;
   }
-  detail::send_to_primary(impl_->options, message, ec);
+  // A primary that went away (quitting, or killed) leaves the name to the next launch:
+  // this one takes part in the election again. Should another process win it, the
+  // message goes to that one; the rounds are few, since every round but the last has
+  // seen another primary win.
+  for (int round = 0; round < 3; ++round) {
+    detail::send_to_primary(impl_->options, message, ec);
+    if (ec != errc::no_listener) return;
+    std::error_code elect_ec;
+    impl_->elect(elect_ec);
+    if (elect_ec) {
+      ec = elect_ec;
+      return;
+    }
+    // Still no_listener: this process is the primary now, and its message was not sent.
+    if (is_primary()) return;
+  }
 }
 
 void SingleInstance::send(std::string_view message) {

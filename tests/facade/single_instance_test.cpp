@@ -138,7 +138,7 @@ TEST_CASE("single instance: a primary that goes away frees the name for the next
   CHECK(inbox.wait_for(1, 5s));
 }
 
-TEST_CASE("single instance: a secondary finding no primary at all reports no_listener at once") {
+TEST_CASE("single instance: a secondary finding no primary at all reports no_listener at once, as the new primary") {
   // Made secondary by a listener that does not take the lock, which then goes away.
   const LocalName name = fresh_app_name("sn");
   std::error_code ec;
@@ -151,6 +151,8 @@ TEST_CASE("single instance: a secondary finding no primary at all reports no_lis
   s.send("hello", ec);
   CHECK(ec == errc::no_listener);
   CHECK(std::chrono::steady_clock::now() - start < 2s);
+  // With nobody left, this launch took the name: it is the primary now.
+  CHECK(s.is_primary());
 }
 
 TEST_CASE("single instance: LaunchInfo carries the arguments and working directory") {
@@ -315,4 +317,61 @@ TEST_CASE("single instance: a launch whose send() timed out is never handled aft
   std::this_thread::sleep_for(300ms);  // a late handling of "second" would show now
   std::lock_guard lock(inbox.m);
   CHECK(inbox.messages == std::vector<std::string>{"first"});
+}
+
+TEST_CASE("single instance: a launch meeting a primary on its way out takes its place") {
+  // The primary is shutting down (its last launch asked it to) while a later launch is
+  // handing its message over. That launch must end as the new primary or with its
+  // message delivered, never with an error that leaves no instance running.
+  const LocalName name = fresh_app_name("sd");
+  std::mutex m;
+  std::condition_variable cv;
+  bool in_handler = false, release = false;
+  auto primary = std::make_unique<SingleInstance>(name, [&](std::string, const PeerInfo&) {
+    std::unique_lock lock(m);
+    in_handler = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  REQUIRE(primary->is_primary());
+  std::error_code first_ec;
+  std::thread first([&] {
+    SingleInstance a(name, [](std::string, const PeerInfo&) {});
+    a.send("--quit", first_ec);
+  });
+  {
+    std::unique_lock lock(m);
+    REQUIRE(cv.wait_for(lock, 5s, [&] { return in_handler; }));
+  }
+  Inbox inbox;
+  std::error_code second_ec;
+  bool second_primary = false;
+  std::thread second([&] {
+    SingleInstance b(name, inbox.handler());
+    REQUIRE_FALSE(b.is_primary());
+    b.send("open b.txt", second_ec);
+    second_primary = b.is_primary();
+    if (second_primary) {
+      // The new primary serves the next launch.
+      SingleInstance c(name, [](std::string, const PeerInfo&) {});
+      CHECK_FALSE(c.is_primary());
+      c.send("open c.txt");
+      CHECK(inbox.wait_for(1, 5s));
+    }
+  });
+  std::this_thread::sleep_for(200ms);  // the second launch is connected by now
+  std::thread quit([&] { primary.reset(); });  // the "--quit" handler ends the primary
+  std::this_thread::sleep_for(100ms);
+  {
+    std::lock_guard lock(m);
+    release = true;
+    cv.notify_all();
+  }
+  quit.join();
+  first.join();
+  second.join();
+  CHECK_FALSE(first_ec);
+  INFO("second launch: ", second_ec.message());
+  CHECK(second_ec == errc::no_listener);
+  CHECK(second_primary);
 }
