@@ -56,14 +56,19 @@ class LocalName {
 
   /// A name only the current user's processes can hold or reach, for `app` (an
   /// application id such as `org.example.editor`). Client and listener both call it.
-  /// @note POSIX: a socket file `<dir>/<app>.sock` (kind `path`) in a private directory:
-  /// `$XDG_RUNTIME_DIR/localsock` when `$XDG_RUNTIME_DIR` is a directory of this user
-  /// that nobody else may enter, else `localsock-<uid>` in `$TMPDIR` (per user on
-  /// macOS) or `/tmp`. The directory is created (mode 0700) when missing, without
-  /// following a symbolic link, and refused (`errc::access_denied`) unless it is a
-  /// directory of this user with no access for group or others; the directory above it
-  /// must be one where nobody else can replace it (this user's or root's, and not
-  /// writable by others, or sticky like /tmp).
+  /// @note POSIX: a socket file `<dir>/<app>.sock` (kind `path`) in a private directory
+  /// chosen from the user id alone, never from the environment, so that every process
+  /// of the user (a desktop launch, cron, `sudo -u`, `env -i`) computes the same name:
+  /// `/run/user/<uid>/localsock` when `/run/user/<uid>` (systemd-logind's runtime
+  /// directory, which `$XDG_RUNTIME_DIR` names in a session) is a directory of this
+  /// user that nobody else may enter; on macOS the per-user temporary directory the
+  /// system gives the user (`confstr(_CS_DARWIN_USER_TEMP_DIR)`, `/var/folders/...`),
+  /// `localsock` in it; else `/tmp/localsock-<uid>`. The directory is created with mode
+  /// 0700 (set outright, whatever the umask; one of the user's that lacks owner rights
+  /// but is closed to others is repaired) without following a symbolic link, and refused
+  /// (`errc::access_denied`) unless it is a directory of this user with no access for
+  /// group or others; the directory above it must be one where nobody else can replace
+  /// it (this user's or root's, and not writable by others, or sticky like /tmp).
   /// @note Windows: a pipe (kind `namespaced`) `localsock-<SID>-<app>`: pipe names are
   /// global across sessions, so the user's SID is part of the name.
   /// @note Length: `app` is used as given when it is made of ASCII letters, digits,

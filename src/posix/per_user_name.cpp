@@ -36,20 +36,51 @@ std::string without_trailing_slashes(std::string dir) {
   return dir;
 }
 
-// The directory above the private one, and the private one's name in it.
-// $XDG_RUNTIME_DIR counts only when it is this user's and closed to others: after `su`
-// it often still names the previous user's directory.
+// The per-user temporary directory the system gives this user, where there is one
+// (macOS: the `/var/folders/...` directory that $TMPDIR names in a login session, asked
+// of the system itself); empty elsewhere.
+#if defined(__APPLE__)
+std::string system_user_temp_dir() {
+  char buf[1024];
+  const std::size_t n = ::confstr(_CS_DARWIN_USER_TEMP_DIR, buf, sizeof buf);
+  return n > 0 && n <= sizeof buf ? std::string(buf) : std::string();
+}
+#else
+std::string system_user_temp_dir() { return {}; }
+#endif
+
+// The directory above the private one, and the private one's name in it. Both follow
+// from the user id alone, never from the environment, so that every process of the
+// user computes the same name: a launch from the desktop ($XDG_RUNTIME_DIR set), one
+// from cron, `sudo -u`, `env -i` or a service with User= (none set, or another $TMPDIR)
+// must meet the same primary. In order: /run/user/<uid> when it exists and is private to
+// this user (systemd-logind's runtime directory, the one $XDG_RUNTIME_DIR names in a
+// session); the system's per-user temporary directory (macOS); else /tmp, in which
+// `localsock-<uid>` is made.
 void choose_base(std::string& base, std::string& leaf) {
-  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  const std::string uid = std::to_string(::geteuid());
+  const std::string test_base = per_user_base_override();
+  if (!test_base.empty()) {
+    base = without_trailing_slashes(test_base);
+    leaf = "localsock-" + uid;
+    return;
+  }
   struct stat st {};
-  if (xdg != nullptr && xdg[0] == '/' && ::stat(xdg, &st) == 0 && private_to_me(st)) {
-    base = without_trailing_slashes(xdg);
+  const std::string run = "/run/user/" + uid;
+  if (::stat(run.c_str(), &st) == 0 && private_to_me(st)) {
+    base = run;
     leaf = "localsock";
     return;
   }
-  const char* tmp = std::getenv("TMPDIR");
-  base = without_trailing_slashes(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp");
-  leaf = "localsock-" + std::to_string(::geteuid());
+  const std::string user_tmp = system_user_temp_dir();
+  if (!user_tmp.empty() && user_tmp[0] == '/' && ::stat(user_tmp.c_str(), &st) == 0 &&
+      private_to_me(st)) {
+    base = without_trailing_slashes(user_tmp);
+    leaf = "localsock";
+    return;
+  }
+  base = "/tmp";
+  leaf = "localsock-" + uid;
 }
 
 // Creates `leaf` in `base` (mode 0700) unless it exists, then opens it without following
