@@ -20,6 +20,7 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
   detail::InstanceLock lock;
   AsyncListener::Ptr listener;
   std::set<AsyncSocket::Ptr> clients;  // connections whose message is awaited
+  AsyncSocket* handling = nullptr;     // the connection whose message is in the handler
   bool closing = false;
 
   explicit Impl(const SingleInstanceOptions& o) : options(o) {}
@@ -68,16 +69,22 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
         impl->finish(sock);
         return;
       }
+      // The handler may close the instance (an `app --quit` launch): close() leaves
+      // this connection alone, so that its sender still learns that it was taken.
+      impl->handling = sock.get();
       try {
         impl->handler(std::move(exchange->message), exchange->sender);
       } catch (...) {
+        impl->handling = nullptr;
         impl->finish(sock);  // not acknowledged: the sender learns that the handler failed
         return;
       }
-      sock->write(detail::instance_ack, [weak, self](std::error_code) {
-        auto sock2 = weak.lock();
-        auto impl2 = self.lock();
-        if (sock2 && impl2) impl2->finish(sock2);
+      impl->handling = nullptr;
+      // The write holds the connection until the acknowledgement is out, also when the
+      // instance no longer does.
+      sock->write(detail::instance_ack, [sock, self](std::error_code) {
+        if (auto impl2 = self.lock()) impl2->clients.erase(sock);
+        sock->close();
       });
     });
   }
@@ -151,7 +158,10 @@ void AsyncSingleInstance::close(std::function<void()> on_closed) {
     return;
   }
   impl.closing = true;
-  for (const auto& s : std::set<AsyncSocket::Ptr>(std::move(impl.clients))) s->close();
+  // A handler that closes the instance still has its message acknowledged (take()).
+  for (const auto& s : std::set<AsyncSocket::Ptr>(std::move(impl.clients))) {
+    if (s.get() != impl.handling) s->close();
+  }
   impl.clients.clear();
   // The name is given up (the lock released) only once the listener has let go of it,
   // so that the next primary never finds this one's socket file still live.

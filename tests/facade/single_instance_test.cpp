@@ -375,3 +375,29 @@ TEST_CASE("single instance: a launch meeting a primary on its way out takes its 
   CHECK(second_ec == errc::no_listener);
   CHECK(second_primary);
 }
+
+TEST_CASE("single instance (async): a handler that ends the instance still acknowledges its message") {
+  // An `app --quit` launch: the handler closes the primary. The handler ran, so the
+  // sender must learn that its message was taken.
+  localsock::test::TestLoop loop;
+  const LocalName name = fresh_app_name("sq");
+  std::unique_ptr<localsock::AsyncSingleInstance> primary;
+  int handled = 0;
+  primary = localsock::AsyncSingleInstance::start(*loop.async, name, [&](std::string, const PeerInfo&) {
+    ++handled;
+    primary.reset();  // the application ends its single instance
+  });
+  REQUIRE(primary->is_primary());
+  std::error_code send_ec;
+  std::atomic<bool> sent{false};
+  std::thread later([&] {
+    SingleInstance second(name, [](std::string, const PeerInfo&) {});
+    second.send("--quit", send_ec);
+    sent = true;
+  });
+  CHECK(loop.run([&] { return sent.load(); }, 20s));
+  later.join();
+  CHECK(handled == 1);
+  CHECK_FALSE(send_ec);
+  loop.settle();
+}
