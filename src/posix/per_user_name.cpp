@@ -93,7 +93,8 @@ std::error_code ensure_private_directory(const std::string& base, const std::str
   struct stat st {};
   if (::fstat(base_fd.get(), &st) < 0) return errno_code();
   if (!safe_parent(st)) return make_error_code(errc::access_denied);
-  if (::mkdirat(base_fd.get(), leaf.c_str(), 0700) < 0 && errno != EEXIST) return errno_code();
+  const bool made = ::mkdirat(base_fd.get(), leaf.c_str(), 0700) == 0;
+  if (!made && errno != EEXIST) return errno_code();
   const posix::OwnedFd dir(
       ::openat(base_fd.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) {
@@ -101,6 +102,15 @@ std::error_code ensure_private_directory(const std::string& base, const std::str
     return errno == ELOOP || errno == ENOTDIR ? make_error_code(errc::access_denied) : errno_code();
   }
   if (::fstat(dir.get(), &st) < 0) return errno_code();
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) return make_error_code(errc::access_denied);
+  // mkdirat applied the umask: a restrictive one (0277) leaves a directory its user
+  // cannot write, and every later listener of the user would fail. The mode is set
+  // outright on the directory just made, and repaired on one of ours that lacks owner
+  // rights but is closed to others (one open to others is refused below instead: others
+  // may have put something in it).
+  if ((st.st_mode & 0777) != 0700 && (made || (st.st_mode & 077) == 0)) {
+    if (::fchmod(dir.get(), 0700) < 0 || ::fstat(dir.get(), &st) < 0) return errno_code();
+  }
   if (!private_to_me(st)) return make_error_code(errc::access_denied);
   return {};
 }

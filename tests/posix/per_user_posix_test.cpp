@@ -139,6 +139,34 @@ TEST_CASE("per_user (Unix): a private directory that others may enter is refused
   CHECK_FALSE(ec);
 }
 
+TEST_CASE("per_user (Unix): the private directory gets mode 0700 whatever the umask, and is repaired") {
+  // One launch under a restrictive umask must not leave a directory that its user
+  // cannot write, which would make every later per-user listener of the user fail.
+  TempDir base;
+  BaseGuard g(base.path);
+  const std::string dir = base.path + "/" + private_leaf();
+  const mode_t old = ::umask(0277);
+  std::error_code ec;
+  const LocalName name = LocalName::per_user("app", ec);
+  ::umask(old);
+  REQUIRE_FALSE(ec);
+  struct stat st {};
+  REQUIRE(::lstat(dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  {
+    LocalListener listener = LocalListener::bind(name, ec);
+    CHECK_FALSE(ec);
+  }
+  // A directory of the user that such a launch left behind (0500) is repaired.
+  REQUIRE(::chmod(dir.c_str(), 0500) == 0);
+  const LocalName again = LocalName::per_user("app", ec);
+  REQUIRE_FALSE(ec);
+  REQUIRE(::lstat(dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  LocalListener listener = LocalListener::bind(again, ec);
+  CHECK_FALSE(ec);
+}
+
 TEST_CASE("per_user (Unix): a base directory where others could replace the private one is refused") {
   TempDir base;
   BaseGuard g(base.path);
