@@ -110,7 +110,10 @@ class ConnectOptions {
   /// the system says about the server; when it returns false, close the connection and
   /// fail with `errc::access_denied`. For servers that run as another account (a
   /// service): `expect_server([](const PeerInfo& p) { return p.uid == 0; })`. Called on
-  /// the connecting thread (the thread pool for AsyncSocket::connect).
+  /// the connecting thread (the thread pool for AsyncSocket::connect). A predicate that
+  /// throws refuses the server: the exception is swallowed and the connect fails with
+  /// `errc::access_denied` (blocking and async alike; on the pool thread it could reach
+  /// no caller).
   ConnectOptions& expect_server(std::function<bool(const PeerInfo&)> check) {
     expect_server_ = std::move(check);
     return *this;
