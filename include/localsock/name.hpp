@@ -86,9 +86,11 @@ class LocalName {
 
   /// As per_user(), one name per login session of the user, for applications that want
   /// one instance per session.
-  /// @note Windows: `localsock-<SID>-s<session id>-<app>`.
-  /// @note POSIX: the id of `$XDG_SESSION_ID` (systemd-logind) is appended to `app`;
-  /// without it, the same name as per_user() (Unix has no session namespace of its own).
+  /// @note Windows: `localsock-<SID>+s<session id>-<app>` (the `+` is where no
+  /// per-user name has one).
+  /// @note POSIX: `<dir>/<app>+s<session id>.sock`, the session id taken from
+  /// `$XDG_SESSION_ID` (systemd-logind); without it, the same name as per_user() (Unix
+  /// has no session namespace of its own).
   static LocalName per_session(std::string_view app);
   /// As above, reporting through `ec`; returns an empty LocalName on error.
   static LocalName per_session(std::string_view app, std::error_code& ec);

@@ -119,7 +119,9 @@ std::error_code ensure_private_directory(const std::string& base, const std::str
 
 PerUserName per_user_name(std::string_view app, bool session, std::error_code& ec) {
   ec.clear();
-  std::string id(app);
+  // A per-session name adds `+s<session id>` after the id's part: `+` is never in that
+  // part (see per_user_leaf), so no id's per-user name is another's per-session name.
+  std::string session_part;
   if (session) {
     // logind's session ids are short alphanumeric strings; anything else is left out
     // rather than trusted into a file name.
@@ -129,22 +131,22 @@ PerUserName per_user_name(std::string_view app, bool session, std::error_code& e
       const char c = *p;
       if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) clean += c;
     }
-    if (!clean.empty()) id += ".s" + clean;
+    if (!clean.empty()) session_part = "+s" + clean;
   }
   std::string base, dir_leaf;
   choose_base(base, dir_leaf);
   if ((ec = ensure_private_directory(base, dir_leaf))) return {};
   const std::string dir = base + "/" + dir_leaf + "/";
-  constexpr std::string_view suffix = ".sock";
+  const std::string suffix = session_part + ".sock";
   const std::size_t used = dir.size() + suffix.size();
   const std::size_t room =
       used < posix::detail::max_path_length ? posix::detail::max_path_length - used : 0;
-  const std::string leaf = per_user_leaf(id, room);
+  const std::string leaf = per_user_leaf(app, room);
   if (leaf.empty()) {
     ec = make_error_code(errc::name_too_long);
     return {};
   }
-  return {NameKind::path, dir + leaf + std::string(suffix)};
+  return {NameKind::path, dir + leaf + suffix};
 }
 
 }  // namespace localsock::detail

@@ -85,3 +85,30 @@ TEST_CASE("per_user: an empty or NUL-holding id is an invalid name") {
   CHECK(ec == errc::invalid_name);
   CHECK_THROWS_AS(LocalName::per_user(""), localsock::Error);
 }
+
+namespace {
+
+// The part of a per-user name that stands for the id given to per_user(): what the
+// platform puts around an id is measured on the id "x".
+std::string id_part(const LocalName& n) {
+  const std::string probe = LocalName::per_user("x").str();
+  const std::size_t before = probe.rfind('x');
+  const std::size_t after = probe.size() - before - 1;
+  return n.str().substr(before, n.str().size() - before - after);
+}
+
+}  // namespace
+
+TEST_CASE("per_user: distinct application ids never share a name") {
+  // The hashed form of an id is not itself an id that is used as it is.
+  const LocalName hashed = LocalName::per_user("org.example editor");
+  const std::string leaf = id_part(hashed);
+  INFO("hashed form: ", leaf);
+  CHECK_FALSE(hashed == LocalName::per_user(leaf));
+  // A per-session name is not the per-user name of some other id.
+  const LocalName session = LocalName::per_session("app");
+  if (!(session == LocalName::per_user("app"))) {  // a session is known here
+    INFO("per-session name: ", session.str());
+    CHECK_FALSE(session == LocalName::per_user(id_part(session)));
+  }
+}

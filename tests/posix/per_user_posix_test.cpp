@@ -314,3 +314,18 @@ TEST_CASE("current_user_only (Unix): a squatter of another user is refused, neve
   CHECK(child.wait() == 0);
   if (!abstract) ::unlink((text + ".lock").c_str());
 }
+
+TEST_CASE("per_session (Unix): a per-session name is never the per-user name of another id") {
+  EnvGuard g("XDG_SESSION_ID", "7");
+  const std::string app = localsock::test::unique_name("pss");
+  const LocalName session = LocalName::per_session(app);
+  const std::string text = session.str();
+  const std::string dir = parent_of(text) + "/";
+  // The file name without ".sock", as an id given to per_user().
+  const std::string as_id = text.substr(dir.size(), text.size() - dir.size() - 5);
+  INFO("per-session name: ", text);
+  CHECK_FALSE(session == LocalName::per_user(app));
+  CHECK_FALSE(session == LocalName::per_user(as_id));
+  localsock::LocalListener listener = localsock::LocalListener::bind(session);
+  CHECK(LocalSocket::connect(session).is_open());
+}
