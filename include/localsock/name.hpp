@@ -71,11 +71,16 @@ class LocalName {
   /// it (this user's or root's, and not writable by others, or sticky like /tmp).
   /// @note Windows: a pipe (kind `namespaced`) `localsock-<SID>-<app>`: pipe names are
   /// global across sessions, so the user's SID is part of the name.
-  /// @note Length: `app` is used as given when it is made of ASCII letters, digits,
-  /// `.`, `_` and `-` (not starting with `.`) and the whole name fits the platform's
-  /// limit; otherwise it is replaced by up to 32 of those characters, `-` and 16 hex
-  /// digits of its 64-bit FNV-1a hash, so that any id gives a valid name
-  /// (`errc::name_too_long` only when not even the hash fits).
+  /// @note Length and spelling, the same rule on every platform: `app` is used as given
+  /// when it is made of lowercase ASCII letters, digits, `.`, `_` and `-`, neither
+  /// starts nor ends with `.`, does not end as the hashed form does (`-` and 16
+  /// lowercase hex digits), and the whole name fits the platform's limit; otherwise it
+  /// is replaced by up to 32 of its letters, digits, `.`, `_` and `-`, then `-` and 16
+  /// hex digits of its 64-bit FNV-1a hash. So any id gives a valid name
+  /// (`errc::name_too_long` only when not even the hash fits), distinct ids give
+  /// distinct names (ids differing only in case too, although Windows pipe names
+  /// ignore case: an id with an uppercase letter is hashed), and no id's name is
+  /// another id's per-user or per-session name.
   /// Listeners on such a name default to `current_user_only` (Windows: a descriptor
   /// granting this user alone), and so do clients (the server's user is checked).
   /// @throws localsock::Error on an empty `app`, a directory that is not private, or a

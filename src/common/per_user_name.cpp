@@ -33,13 +33,15 @@ bool looks_hashed(std::string_view app) noexcept {
   return true;
 }
 
-// Whether `app` is used in a name as it is: ASCII letters, digits, `.`, `_` and `-`,
-// not starting with `.`, and not of the hashed form, which only hashing makes, so that
-// no id is taken for another.
+// Whether `app` is used in a name as it is. Only lowercase ASCII letters, digits, `.`,
+// `_` and `-`: no uppercase, since Windows pipe names ignore case and socket files do
+// not (so that `Editor` and `editor` are two names on every platform); not starting or
+// ending with `.` (Win32 drops a trailing dot: `app.` would reach the pipe `app`); and
+// not of the hashed form, which only hashing makes, so that no id is taken for another.
 bool used_as_is(std::string_view app) noexcept {
-  if (app.empty() || app.front() == '.' || looks_hashed(app)) return false;
+  if (app.empty() || app.front() == '.' || app.back() == '.' || looks_hashed(app)) return false;
   for (const char c : app) {
-    if (!safe_char(c)) return false;
+    if (!safe_char(c) || (c >= 'A' && c <= 'Z')) return false;
   }
   return true;
 }

@@ -112,3 +112,18 @@ TEST_CASE("per_user: distinct application ids never share a name") {
     CHECK_FALSE(session == LocalName::per_user(id_part(session)));
   }
 }
+
+TEST_CASE("per_user: ids that differ only in case or end in dots are valid, distinct names everywhere") {
+  // Pipe names are case-insensitive on Windows, socket files are not: the rule must be
+  // the same on every platform, and so must the names an id is allowed to give.
+  for (const char* id : {"org.example.app.", "editor..", "a ", "Editor"}) {
+    std::error_code ec;
+    const LocalName n = LocalName::per_user(id, ec);
+    INFO("id: '", std::string(id), "'");
+    CHECK_FALSE(ec);
+    CHECK_FALSE(n.empty());
+  }
+  CHECK_FALSE(LocalName::per_user("Editor") == LocalName::per_user("editor"));
+  CHECK_FALSE(LocalName::per_user("org.example.app.") == LocalName::per_user("org.example.app"));
+  meet(LocalName::per_user(localsock::test::unique_name("pe") + "."));
+}
