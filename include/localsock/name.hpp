@@ -112,7 +112,10 @@ class LocalName {
   const std::string& str() const noexcept { return name_; }
   /// True for a default-constructed (invalid) name.
   bool empty() const noexcept { return name_.empty(); }
-  /// True for a name made by per_user() or per_session().
+  /// True for a name made by per_user() or per_session(). A name rebuilt from its text
+  /// (`LocalName::path(n.str())`, `namespaced(n.str())`) is a plain name: false, so
+  /// listeners and clients on it are no longer current-user-only by default (keep the
+  /// LocalName, or set `current_user_only(true)`).
   bool is_per_user() const noexcept { return per_user_; }
 
   /// The name as the operating system sees it: the path; `@name` for a Linux abstract
