@@ -144,7 +144,9 @@ class SingleInstance {
 /// The libuv flavor: a primary receives messages on `loop`'s thread (through the async
 /// API), so the handler may touch the application's loop-side state freely. A
 /// secondary's send() blocks (a secondary usually sends and exits). Loop-thread only,
-/// except send().
+/// except send(). As in the blocking flavor, a connection that says nothing for 2 s
+/// (its message, or its go-ahead) is closed, so that silent connections hold no
+/// descriptors of the primary for ever.
 class AsyncSingleInstance {
  public:
   /// As SingleInstance's constructor; `on_message` runs on the loop thread.

@@ -5,10 +5,15 @@
 #include <localsock/async.hpp>
 #include <localsock/single_instance.hpp>
 
+#include <uv.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "single_instance.hpp"
 
@@ -19,9 +24,20 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
   InstanceMessageHandler handler;
   detail::InstanceLock lock;
   AsyncListener::Ptr listener;
-  std::set<AsyncSocket::Ptr> clients;  // connections whose message is awaited
-  AsyncSocket* handling = nullptr;     // the connection whose message is in the handler
+  using Clock = std::chrono::steady_clock;
+
+  // What one launch's connection has said so far.
+  struct Exchange {
+    bool asked = false;  // its message came, and instance_ready went back
+    std::string message;
+    PeerInfo sender;
+    Clock::time_point deadline;  // for the sender's next step
+  };
+
+  std::map<AsyncSocket::Ptr, std::shared_ptr<Exchange>> clients;  // exchanges in progress
+  AsyncSocket* handling = nullptr;  // the connection whose message is in the handler
   bool closing = false;
+  uv_timer_t* sweeper = nullptr;  // lets go of senders that stay silent
 
   explicit Impl(const SingleInstanceOptions& o) : options(o) {}
 
@@ -30,21 +46,51 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
     s->close();
   }
 
-  // What one launch's connection has said so far.
-  struct Exchange {
-    bool asked = false;  // its message came, and instance_ready went back
-    std::string message;
-    PeerInfo sender;
-  };
+  // How long a sender may take for one step, as for the blocking primary.
+  Timeout step() const {
+    Timeout t = detail::instance_step_timeout;
+    if (options.timeout() != infinite) t = std::min(t, std::max(options.timeout(), Timeout(1)));
+    return t;
+  }
+
+  // A connection that says nothing (its message, or its go-ahead) within a step is
+  // closed, so that it holds no descriptor of the primary for ever.
+  void start_sweeping(uv_loop_t* loop) {
+    sweeper = new uv_timer_t;
+    uv_timer_init(loop, sweeper);
+    sweeper->data = this;
+    uv_timer_start(
+        sweeper,
+        [](uv_timer_t* t) {
+          Impl& impl = *static_cast<Impl*>(t->data);
+          const auto now = Clock::now();
+          std::vector<AsyncSocket::Ptr> late;
+          for (const auto& [sock, exchange] : impl.clients) {
+            if (exchange->deadline <= now && sock.get() != impl.handling) late.push_back(sock);
+          }
+          for (const auto& sock : late) impl.finish(sock);
+        },
+        250, 250);
+    // The sweeper alone keeps no loop running: the connections it watches do.
+    uv_unref(reinterpret_cast<uv_handle_t*>(sweeper));
+  }
+
+  void stop_sweeping() {
+    if (sweeper == nullptr) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(sweeper),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    sweeper = nullptr;
+  }
 
   // One launch's connection, the exchange of single_instance.hpp: its message, the
   // question whether it still waits, its go-ahead, the handler, the acknowledgement;
   // then the connection closes. Handlers run on the loop, so one at a time.
   void take(const AsyncSocket::Ptr& s) {
-    clients.insert(s);
+    auto exchange = std::make_shared<Exchange>();
+    exchange->deadline = Clock::now() + step();
+    clients.emplace(s, exchange);
     std::weak_ptr<AsyncSocket> weak = s;
     std::weak_ptr<Impl> self = shared_from_this();
-    auto exchange = std::make_shared<Exchange>();
     s->start_reading([weak, self, exchange](const ReadEvent& ev) {
       auto sock = weak.lock();
       auto impl = self.lock();
@@ -59,6 +105,7 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
         exchange->message = std::string(text);
         std::error_code peer_ec;
         exchange->sender = sock->peer_info(peer_ec);
+        exchange->deadline = Clock::now() + impl->step();
         sock->write(detail::instance_ready);
         return;
       }
@@ -69,6 +116,9 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
         impl->finish(sock);
         return;
       }
+      // The message is the handler's now: the sweeper no longer watches the connection,
+      // which the acknowledgement's write holds until it is out.
+      impl->clients.erase(sock);
       // The handler may close the instance (an `app --quit` launch): close() leaves
       // this connection alone, so that its sender still learns that it was taken.
       impl->handling = sock.get();
@@ -123,6 +173,7 @@ std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(
       },
       ec);
   if (ec) return nullptr;
+  if (impl->lock.held()) impl->start_sweeping(loop.uv());
   return std::make_unique<AsyncSingleInstance>(std::move(impl));
 }
 
@@ -159,8 +210,9 @@ void AsyncSingleInstance::close(std::function<void()> on_closed) {
   }
   impl.closing = true;
   // A handler that closes the instance still has its message acknowledged (take()).
-  for (const auto& s : std::set<AsyncSocket::Ptr>(std::move(impl.clients))) {
-    if (s.get() != impl.handling) s->close();
+  impl.stop_sweeping();
+  for (const auto& entry : decltype(impl.clients)(std::move(impl.clients))) {
+    if (entry.first.get() != impl.handling) entry.first->close();
   }
   impl.clients.clear();
   // The name is given up (the lock released) only once the listener has let go of it,

@@ -401,3 +401,35 @@ TEST_CASE("single instance (async): a handler that ends the instance still ackno
   CHECK_FALSE(send_ec);
   loop.settle();
 }
+
+TEST_CASE("single instance (async): a connection that says nothing is let go") {
+  // A silent connection of the same user must not keep a descriptor of the primary
+  // for ever: it is closed after the step limit (2 s), as the blocking primary does.
+  localsock::test::TestLoop loop;
+  const LocalName name = fresh_app_name("sz");
+  auto primary = localsock::AsyncSingleInstance::start(*loop.async, name,
+                                                       [](std::string, const PeerInfo&) {});
+  REQUIRE(primary->is_primary());
+  std::atomic<bool> done{false};
+  std::error_code read_ec;
+  bool ended = false;
+  std::thread silent([&] {
+    auto s = localsock::LocalMessageSocket::connect(name);
+    s.set_read_timeout(6s);
+    std::string got;
+    const auto r = s.recv(got, 16, read_ec);
+    ended = !read_ec && r.end;
+    if (read_ec == localsock::errc::peer_closed) {  // how some systems report the close
+      read_ec.clear();
+      ended = true;
+    }
+    done = true;
+  });
+  CHECK(loop.run([&] { return done.load(); }, 20s));
+  silent.join();
+  INFO("read: ", read_ec.message());
+  CHECK(ended);
+  bool closed = false;
+  primary->close([&] { closed = true; });
+  CHECK(loop.run([&] { return closed; }, 5s));
+}
