@@ -56,19 +56,29 @@ int main(int argc, char** argv) {
 
   try {
     localsock::SingleInstance instance(localsock::LocalName::per_user(app), on_launch);
-    if (instance.is_primary()) {
-      std::printf("primary: waiting for later launches\n");
-      std::fflush(stdout);
-      std::unique_lock lock(m);
-      cv.wait(lock, [&] { return exit_after >= 0 && launches >= exit_after; });
-      std::printf("primary: %ld launches handled, exiting\n", launches);
-      return 0;
+    if (!instance.is_primary()) {
+      // Our own arguments (after the example's options) and directory.
+      localsock::LaunchInfo launch = localsock::LaunchInfo::of_this_process(0, nullptr);
+      for (int i = first_arg; i < argc; ++i) launch.arguments.emplace_back(argv[i]);
+      std::error_code ec;
+      instance.send(launch.encode(), ec);
+      if (!ec) {
+        std::printf("secondary: handed over to the primary\n");
+        return 0;
+      }
+      // no_listener with is_primary(): the primary went away meanwhile (it was quitting,
+      // or it crashed) and this launch took its place. Anything else (access_denied: a
+      // squatter of another user holds the name; timed_out: the primary did not take the
+      // message in time, and never will) is a failure.
+      if (!instance.is_primary()) throw localsock::Error(ec, "SingleInstance::send", instance.name().str());
+      std::printf("primary (in place of one that went away): %zu arguments of our own\n",
+                  launch.arguments.size());
     }
-    // Our own arguments (after the example's options) and directory.
-    localsock::LaunchInfo launch = localsock::LaunchInfo::of_this_process(0, nullptr);
-    for (int i = first_arg; i < argc; ++i) launch.arguments.emplace_back(argv[i]);
-    instance.send(launch.encode());
-    std::printf("secondary: handed over to the primary\n");
+    std::printf("primary: waiting for later launches\n");
+    std::fflush(stdout);
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return exit_after >= 0 && launches >= exit_after; });
+    std::printf("primary: %ld launches handled, exiting\n", launches);
     return 0;
   } catch (const localsock::Error& e) {
     std::fprintf(stderr, "single_instance: %s\n", e.what());

@@ -57,21 +57,31 @@ class LOCALSOCK_API LocalName {
 
   /// A name only the current user's processes can hold or reach, for `app` (an
   /// application id such as `org.example.editor`). Client and listener both call it.
-  /// @note POSIX: a socket file `<dir>/<app>.sock` (kind `path`) in a private directory:
-  /// `$XDG_RUNTIME_DIR/localsock` when `$XDG_RUNTIME_DIR` is a directory of this user
-  /// that nobody else may enter, else `localsock-<uid>` in `$TMPDIR` (per user on
-  /// macOS) or `/tmp`. The directory is created (mode 0700) when missing, without
-  /// following a symbolic link, and refused (`errc::access_denied`) unless it is a
-  /// directory of this user with no access for group or others; the directory above it
-  /// must be one where nobody else can replace it (this user's or root's, and not
-  /// writable by others, or sticky like /tmp).
+  /// @note POSIX: a socket file `<dir>/<app>.sock` (kind `path`) in a private directory
+  /// chosen from the user id alone, never from the environment, so that every process
+  /// of the user (a desktop launch, cron, `sudo -u`, `env -i`) computes the same name:
+  /// `/run/user/<uid>/localsock` when `/run/user/<uid>` (systemd-logind's runtime
+  /// directory, which `$XDG_RUNTIME_DIR` names in a session) is a directory of this
+  /// user that nobody else may enter; on macOS the per-user temporary directory the
+  /// system gives the user (`confstr(_CS_DARWIN_USER_TEMP_DIR)`, `/var/folders/...`),
+  /// `localsock` in it; else `/tmp/localsock-<uid>`. The directory is created with mode
+  /// 0700 (set outright, whatever the umask; one of the user's that lacks owner rights
+  /// but is closed to others is repaired) without following a symbolic link, and refused
+  /// (`errc::access_denied`) unless it is a directory of this user with no access for
+  /// group or others; the directory above it must be one where nobody else can replace
+  /// it (this user's or root's, and not writable by others, or sticky like /tmp).
   /// @note Windows: a pipe (kind `namespaced`) `localsock-<SID>-<app>`: pipe names are
   /// global across sessions, so the user's SID is part of the name.
-  /// @note Length: `app` is used as given when it is made of ASCII letters, digits,
-  /// `.`, `_` and `-` (not starting with `.`) and the whole name fits the platform's
-  /// limit; otherwise it is replaced by up to 32 of those characters, `-` and 16 hex
-  /// digits of its 64-bit FNV-1a hash, so that any id gives a valid name
-  /// (`errc::name_too_long` only when not even the hash fits).
+  /// @note Length and spelling, the same rule on every platform: `app` is used as given
+  /// when it is made of lowercase ASCII letters, digits, `.`, `_` and `-`, neither
+  /// starts nor ends with `.`, does not end as the hashed form does (`-` and 16
+  /// lowercase hex digits), and the whole name fits the platform's limit; otherwise it
+  /// is replaced by up to 32 of its letters, digits, `.`, `_` and `-`, then `-` and 16
+  /// hex digits of its 64-bit FNV-1a hash. So any id gives a valid name
+  /// (`errc::name_too_long` only when not even the hash fits), distinct ids give
+  /// distinct names (ids differing only in case too, although Windows pipe names
+  /// ignore case: an id with an uppercase letter is hashed), and no id's name is
+  /// another id's per-user or per-session name.
   /// Listeners on such a name default to `current_user_only` (Windows: a descriptor
   /// granting this user alone), and so do clients (the server's user is checked).
   /// @throws localsock::Error on an empty `app`, a directory that is not private, or a
@@ -82,9 +92,11 @@ class LOCALSOCK_API LocalName {
 
   /// As per_user(), one name per login session of the user, for applications that want
   /// one instance per session.
-  /// @note Windows: `localsock-<SID>-s<session id>-<app>`.
-  /// @note POSIX: the id of `$XDG_SESSION_ID` (systemd-logind) is appended to `app`;
-  /// without it, the same name as per_user() (Unix has no session namespace of its own).
+  /// @note Windows: `localsock-<SID>+s<session id>-<app>` (the `+` is where no
+  /// per-user name has one).
+  /// @note POSIX: `<dir>/<app>+s<session id>.sock`, the session id taken from
+  /// `$XDG_SESSION_ID` (systemd-logind); without it, the same name as per_user() (Unix
+  /// has no session namespace of its own).
   static LocalName per_session(std::string_view app);
   /// As above, reporting through `ec`; returns an empty LocalName on error.
   static LocalName per_session(std::string_view app, std::error_code& ec);
@@ -101,7 +113,10 @@ class LOCALSOCK_API LocalName {
   const std::string& str() const noexcept { return name_; }
   /// True for a default-constructed (invalid) name.
   bool empty() const noexcept { return name_.empty(); }
-  /// True for a name made by per_user() or per_session().
+  /// True for a name made by per_user() or per_session(). A name rebuilt from its text
+  /// (`LocalName::path(n.str())`, `namespaced(n.str())`) is a plain name: false, so
+  /// listeners and clients on it are no longer current-user-only by default (keep the
+  /// LocalName, or set `current_user_only(true)`).
   bool is_per_user() const noexcept { return per_user_; }
 
   /// The name as the operating system sees it: the path; `@name` for a Linux abstract

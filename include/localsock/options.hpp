@@ -121,7 +121,14 @@ class LOCALSOCK_API ConnectOptions {
   /// the system says about the server; when it returns false, close the connection and
   /// fail with `errc::access_denied`. For servers that run as another account (a
   /// service): `expect_server([](const PeerInfo& p) { return p.uid == 0; })`. Called on
-  /// the connecting thread (the thread pool for AsyncSocket::connect).
+  /// the connecting thread (the thread pool for AsyncSocket::connect). A predicate that
+  /// throws refuses the server: the exception is swallowed and the connect fails with
+  /// `errc::access_denied` (blocking and async alike; on the pool thread it could reach
+  /// no caller).
+  ConnectOptions& expect_server(std::function<bool(const PeerInfo&)> check) {
+    expect_server_ = std::move(check);
+    return *this;
+  }
   /// Unix, message sockets: how messages travel; it must be the listener's (see
   /// ListenerOptions::transport). A seqpacket client at a framed listener, or a framed
   /// client at a seqpacket listener, fails to connect with `errc::mode_mismatch`.
@@ -134,10 +141,6 @@ class LOCALSOCK_API ConnectOptions {
   /// elsewhere); an explicit `seqpacket` where the system has none is
   /// `errc::not_supported`. Windows: ignored (message-mode pipes).
   ConnectOptions& transport(MessageTransport t) noexcept { transport_ = t; return *this; }
-  ConnectOptions& expect_server(std::function<bool(const PeerInfo&)> check) {
-    expect_server_ = std::move(check);
-    return *this;
-  }
 
   const LocalName& name() const noexcept { return name_; }
   Timeout timeout() const noexcept { return timeout_; }

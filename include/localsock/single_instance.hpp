@@ -46,8 +46,12 @@ class LOCALSOCK_API SingleInstanceOptions {
   /// For `name`: usually `LocalName::per_user("org.example.app")` (or per_session).
   SingleInstanceOptions(LocalName name) : name_(std::move(name)) {}  // NOLINT: implicit on purpose
 
-  /// How long a secondary's send() waits for the primary to take its message and
-  /// acknowledge it (a primary still starting up is waited for). Default 5 s.
+  /// How long a secondary's send() waits for the primary to take its message (a
+  /// primary still starting up, or busy in its handler with an earlier launch, is
+  /// waited for) and for the handler to return. Default 5 s. A send() that times out
+  /// before the primary took the message fails with `errc::timed_out`, and the primary
+  /// then never acts on that message; once taken, the message is delivered, and send()
+  /// returns when the handler has returned or, at the latest, at the timeout.
   SingleInstanceOptions& timeout(Timeout t) noexcept { timeout_ = t; return *this; }
   /// Both ends talk only to processes of this user: the primary's listener admits this
   /// user alone, and a secondary checks that the primary runs as this user, failing
@@ -82,8 +86,17 @@ using InstanceMessageHandler = std::function<void(std::string message, const Pee
 /// its process), so a primary killed with SIGKILL or TerminateProcess is replaced by
 /// the next launch, which alone may then replace the stale socket file (never a live
 /// one: a live listener there is left alone and makes this process a secondary).
+///
+/// Serving: each launch's connection is served on a thread of its own (at most 16 at
+/// once; more wait in the listener's backlog), so a connection that says nothing (a
+/// launcher probing whether the app runs, a launch stopped with ^Z) is let go after
+/// 2 s and holds up no other launch. The handler still takes one message at a time: a
+/// message waits while the handler runs on an earlier one (see
+/// SingleInstanceOptions::timeout()), and the primary hands a message to its handler
+/// only once its sender has confirmed that it still waits, so that a sender that gave
+/// up is never acted on behind its back.
 /// @par Thread Safety: send() may be called from any one thread at a time; the handler
-/// runs on the instance's thread, one message at a time.
+/// runs on a connection's thread, one message at a time.
 class LOCALSOCK_API SingleInstance {
  public:
   /// Becomes the primary if no live primary holds the name (then `on_message` is
@@ -94,8 +107,9 @@ class LOCALSOCK_API SingleInstance {
   /// As above, reporting through `ec`; the object is then neither primary nor usable.
   SingleInstance(const SingleInstanceOptions& options, InstanceMessageHandler on_message,
                  std::error_code& ec);
-  /// Primary: stops listening, waits for the thread (and a handler running on it), and
-  /// gives up the name. Never throws.
+  /// Primary: stops listening, waits for the connections in progress (a handler running
+  /// returns and is acknowledged; messages not yet handed to it are refused, and their
+  /// senders turn to the next primary), and gives up the name. Never throws.
   ~SingleInstance();
   SingleInstance(SingleInstance&&) noexcept;
   SingleInstance& operator=(SingleInstance&&) noexcept;
@@ -103,11 +117,19 @@ class LOCALSOCK_API SingleInstance {
   /// True in the primary.
   bool is_primary() const noexcept;
   /// Secondary: sends `message` to the primary and waits (within the options' timeout)
-  /// for its acknowledgement, which comes once the handler has returned.
+  /// for its acknowledgement, which comes once the handler has returned (see
+  /// SingleInstanceOptions::timeout() for a handler still running at the timeout).
   /// @throws localsock::Error: `errc::access_denied` when the name's server is not this
-  /// user's (a squatter); `errc::timed_out` when no primary answered in time;
-  /// `errc::no_listener` when the primary went away (start a new SingleInstance: this
-  /// process may become the primary); `errc::wrong_end` in the primary.
+  /// user's (a squatter); `errc::timed_out` when no primary took the message in time
+  /// (it will never be handled: trying again delivers it once);
+  /// `errc::no_listener` when the primary went away before taking the message (it was
+  /// quitting, or was killed) and this instance took its place in a new election: it
+  /// is the primary now (is_primary() is true, the handler receives later launches) and
+  /// its message was not sent, so the caller carries on as the primary (a launch meeting
+  /// a primary that went away and another launch that took over sends to that one
+  /// instead, all within the election's few rounds); `errc::peer_closed` when the
+  /// primary went away after taking the message, inside its handler (it may have acted
+  /// on it); `errc::wrong_end` in the primary.
   void send(std::string_view message);
   void send(std::string_view message, std::error_code& ec);
 
@@ -123,7 +145,9 @@ class LOCALSOCK_API SingleInstance {
 /// The libuv flavor: a primary receives messages on `loop`'s thread (through the async
 /// API), so the handler may touch the application's loop-side state freely. A
 /// secondary's send() blocks (a secondary usually sends and exits). Loop-thread only,
-/// except send().
+/// except send(). As in the blocking flavor, a connection that says nothing for 2 s
+/// (its message, or its go-ahead) is closed, so that silent connections hold no
+/// descriptors of the primary for ever.
 class LOCALSOCK_API AsyncSingleInstance {
  public:
   /// As SingleInstance's constructor; `on_message` runs on the loop thread.
@@ -138,7 +162,10 @@ class LOCALSOCK_API AsyncSingleInstance {
   ~AsyncSingleInstance();
 
   bool is_primary() const noexcept;
-  /// Secondary: as SingleInstance::send (blocking).
+  /// Secondary: as SingleInstance::send (blocking), except that it takes no part in a new
+  /// election (the listener would belong to this instance's loop): `errc::no_listener`
+  /// when the primary went away and no other took its place (start a new
+  /// AsyncSingleInstance: this process may become the primary).
   void send(std::string_view message);
   void send(std::string_view message, std::error_code& ec);
   /// Primary: stops listening and closes the connections in progress, then gives up

@@ -5,7 +5,15 @@
 #include <localsock/async.hpp>
 #include <localsock/single_instance.hpp>
 
-#include <set>
+#include <uv.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "single_instance.hpp"
 
@@ -16,8 +24,20 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
   InstanceMessageHandler handler;
   detail::InstanceLock lock;
   AsyncListener::Ptr listener;
-  std::set<AsyncSocket::Ptr> clients;  // connections whose message is awaited
+  using Clock = std::chrono::steady_clock;
+
+  // What one launch's connection has said so far.
+  struct Exchange {
+    bool asked = false;  // its message came, and instance_ready went back
+    std::string message;
+    PeerInfo sender;
+    Clock::time_point deadline;  // for the sender's next step
+  };
+
+  std::map<AsyncSocket::Ptr, std::shared_ptr<Exchange>> clients;  // exchanges in progress
+  AsyncSocket* handling = nullptr;  // the connection whose message is in the handler
   bool closing = false;
+  uv_timer_t* sweeper = nullptr;  // lets go of senders that stay silent
 
   explicit Impl(const SingleInstanceOptions& o) : options(o) {}
 
@@ -26,13 +46,52 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
     s->close();
   }
 
-  // One launch's connection: its one message goes to the handler, then the
-  // acknowledgement, then the connection closes.
+  // How long a sender may take for one step, as for the blocking primary.
+  Timeout step() const {
+    Timeout t = detail::instance_step_timeout;
+    if (options.timeout() != infinite) t = std::min(t, std::max(options.timeout(), Timeout(1)));
+    return t;
+  }
+
+  // A connection that says nothing (its message, or its go-ahead) within a step is
+  // closed, so that it holds no descriptor of the primary for ever.
+  void start_sweeping(uv_loop_t* loop) {
+    sweeper = new uv_timer_t;
+    uv_timer_init(loop, sweeper);
+    sweeper->data = this;
+    uv_timer_start(
+        sweeper,
+        [](uv_timer_t* t) {
+          Impl& impl = *static_cast<Impl*>(t->data);
+          const auto now = Clock::now();
+          std::vector<AsyncSocket::Ptr> late;
+          for (const auto& [sock, exchange] : impl.clients) {
+            if (exchange->deadline <= now && sock.get() != impl.handling) late.push_back(sock);
+          }
+          for (const auto& sock : late) impl.finish(sock);
+        },
+        250, 250);
+    // The sweeper alone keeps no loop running: the connections it watches do.
+    uv_unref(reinterpret_cast<uv_handle_t*>(sweeper));
+  }
+
+  void stop_sweeping() {
+    if (sweeper == nullptr) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(sweeper),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    sweeper = nullptr;
+  }
+
+  // One launch's connection, the exchange of single_instance.hpp: its message, the
+  // question whether it still waits, its go-ahead, the handler, the acknowledgement;
+  // then the connection closes. Handlers run on the loop, so one at a time.
   void take(const AsyncSocket::Ptr& s) {
-    clients.insert(s);
+    auto exchange = std::make_shared<Exchange>();
+    exchange->deadline = Clock::now() + step();
+    clients.emplace(s, exchange);
     std::weak_ptr<AsyncSocket> weak = s;
     std::weak_ptr<Impl> self = shared_from_this();
-    s->start_reading([weak, self](const ReadEvent& ev) {
+    s->start_reading([weak, self, exchange](const ReadEvent& ev) {
       auto sock = weak.lock();
       auto impl = self.lock();
       if (!sock || !impl) return;
@@ -40,20 +99,42 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
         impl->finish(sock);
         return;
       }
-      sock->stop_reading();
-      std::error_code peer_ec;
-      const PeerInfo sender = sock->peer_info(peer_ec);
-      try {
-        impl->handler(std::string(reinterpret_cast<const char*>(ev.data.data()), ev.data.size()),
-                      sender);
-      } catch (...) {
-        impl->finish(sock);  // not acknowledged: the sender learns it was not taken
+      const std::string_view text(reinterpret_cast<const char*>(ev.data.data()), ev.data.size());
+      if (!exchange->asked) {
+        exchange->asked = true;
+        exchange->message = std::string(text);
+        std::error_code peer_ec;
+        exchange->sender = sock->peer_info(peer_ec);
+        exchange->deadline = Clock::now() + impl->step();
+        sock->write(detail::instance_ready);
         return;
       }
-      sock->write(detail::instance_ack, [weak, self](std::error_code) {
-        auto sock2 = weak.lock();
-        auto impl2 = self.lock();
-        if (sock2 && impl2) impl2->finish(sock2);
+      sock->stop_reading();
+      // Anything but the go-ahead: the sender no longer waits, so its message is not
+      // acted on.
+      if (text != detail::instance_go) {
+        impl->finish(sock);
+        return;
+      }
+      // The message is the handler's now: the sweeper no longer watches the connection,
+      // which the acknowledgement's write holds until it is out.
+      impl->clients.erase(sock);
+      // The handler may close the instance (an `app --quit` launch): close() leaves
+      // this connection alone, so that its sender still learns that it was taken.
+      impl->handling = sock.get();
+      try {
+        impl->handler(std::move(exchange->message), exchange->sender);
+      } catch (...) {
+        impl->handling = nullptr;
+        impl->finish(sock);  // not acknowledged: the sender learns that the handler failed
+        return;
+      }
+      impl->handling = nullptr;
+      // The write holds the connection until the acknowledgement is out, also when the
+      // instance no longer does.
+      sock->write(detail::instance_ack, [sock, self](std::error_code) {
+        if (auto impl2 = self.lock()) impl2->clients.erase(sock);
+        sock->close();
       });
     });
   }
@@ -92,6 +173,7 @@ std::unique_ptr<AsyncSingleInstance> AsyncSingleInstance::start(
       },
       ec);
   if (ec) return nullptr;
+  if (impl->lock.held()) impl->start_sweeping(loop.uv());
   return std::make_unique<AsyncSingleInstance>(std::move(impl));
 }
 
@@ -127,7 +209,11 @@ void AsyncSingleInstance::close(std::function<void()> on_closed) {
     return;
   }
   impl.closing = true;
-  for (const auto& s : std::set<AsyncSocket::Ptr>(std::move(impl.clients))) s->close();
+  // A handler that closes the instance still has its message acknowledged (take()).
+  impl.stop_sweeping();
+  for (const auto& entry : decltype(impl.clients)(std::move(impl.clients))) {
+    if (entry.first.get() != impl.handling) entry.first->close();
+  }
   impl.clients.clear();
   // The name is given up (the lock released) only once the listener has let go of it,
   // so that the next primary never finds this one's socket file still live.

@@ -31,6 +31,10 @@ PerUserName per_user_name(std::string_view app, bool session, std::error_code& e
 /// LocalName::per_user). Empty when not even the hash fits.
 std::string per_user_leaf(std::string_view app, std::size_t room);
 
+/// The directory a test put in place of the per-user base (testing::set_per_user_base;
+/// always empty in a library built without the fault seam).
+std::string per_user_base_override();
+
 /// 64-bit FNV-1a of `data`.
 std::uint64_t fnv1a64(std::string_view data) noexcept;
 

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "faults.hpp"
 
+#include <localsock/testing_names.hpp>
+
 #include <mutex>
+#include <string>
+
+#include "desktop.hpp"
 
 namespace localsock::detail {
 
@@ -45,9 +50,24 @@ void call_hook(Hook hook) {
   if (fn) fn();  // outside the lock: the hook may call into the library
 }
 
+namespace {
+std::mutex base_mutex;
+std::string per_user_base;
+}  // namespace
+
+std::string per_user_base_override() {
+  std::lock_guard lock(base_mutex);
+  return per_user_base;
+}
+
 }  // namespace localsock::detail
 
 namespace localsock::testing {
+
+void set_per_user_base(std::string dir) {
+  std::lock_guard lock(detail::base_mutex);
+  detail::per_user_base = std::move(dir);
+}
 
 void set_hook(Hook hook, std::function<void()> fn) {
   std::lock_guard lock(detail::hook_mutex);

@@ -17,10 +17,34 @@ bool safe_char(char c) noexcept {
          c == '_' || c == '-';
 }
 
+bool hex_digit(char c) noexcept { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
 // The hash stands for the whole id; the prefix only helps a person reading `ls` or a
 // pipe listing.
 constexpr std::size_t hash_digits = 16;
 constexpr std::size_t max_prefix = 32;
+
+// Whether `app` ends as the hashed form does: `-` and 16 lowercase hex digits.
+bool looks_hashed(std::string_view app) noexcept {
+  if (app.size() < hash_digits + 1 || app[app.size() - hash_digits - 1] != '-') return false;
+  for (const char c : app.substr(app.size() - hash_digits)) {
+    if (!hex_digit(c)) return false;
+  }
+  return true;
+}
+
+// Whether `app` is used in a name as it is. Only lowercase ASCII letters, digits, `.`,
+// `_` and `-`: no uppercase, since Windows pipe names ignore case and socket files do
+// not (so that `Editor` and `editor` are two names on every platform); not starting or
+// ending with `.` (Win32 drops a trailing dot: `app.` would reach the pipe `app`); and
+// not of the hashed form, which only hashing makes, so that no id is taken for another.
+bool used_as_is(std::string_view app) noexcept {
+  if (app.empty() || app.front() == '.' || app.back() == '.' || looks_hashed(app)) return false;
+  for (const char c : app) {
+    if (!safe_char(c) || (c >= 'A' && c <= 'Z')) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -34,9 +58,7 @@ std::uint64_t fnv1a64(std::string_view data) noexcept {
 }
 
 std::string per_user_leaf(std::string_view app, std::size_t room) {
-  bool safe = !app.empty() && app.front() != '.';
-  for (const char c : app) safe = safe && safe_char(c);
-  if (safe && app.size() <= room) return std::string(app);
+  if (used_as_is(app) && app.size() <= room) return std::string(app);
   if (room < hash_digits) return {};
   std::string prefix;
   for (const char c : app) {

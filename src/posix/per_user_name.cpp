@@ -36,20 +36,51 @@ std::string without_trailing_slashes(std::string dir) {
   return dir;
 }
 
-// The directory above the private one, and the private one's name in it.
-// $XDG_RUNTIME_DIR counts only when it is this user's and closed to others: after `su`
-// it often still names the previous user's directory.
+// The per-user temporary directory the system gives this user, where there is one
+// (macOS: the `/var/folders/...` directory that $TMPDIR names in a login session, asked
+// of the system itself); empty elsewhere.
+#if defined(__APPLE__)
+std::string system_user_temp_dir() {
+  char buf[1024];
+  const std::size_t n = ::confstr(_CS_DARWIN_USER_TEMP_DIR, buf, sizeof buf);
+  return n > 0 && n <= sizeof buf ? std::string(buf) : std::string();
+}
+#else
+std::string system_user_temp_dir() { return {}; }
+#endif
+
+// The directory above the private one, and the private one's name in it. Both follow
+// from the user id alone, never from the environment, so that every process of the
+// user computes the same name: a launch from the desktop ($XDG_RUNTIME_DIR set), one
+// from cron, `sudo -u`, `env -i` or a service with User= (none set, or another $TMPDIR)
+// must meet the same primary. In order: /run/user/<uid> when it exists and is private to
+// this user (systemd-logind's runtime directory, the one $XDG_RUNTIME_DIR names in a
+// session); the system's per-user temporary directory (macOS); else /tmp, in which
+// `localsock-<uid>` is made.
 void choose_base(std::string& base, std::string& leaf) {
-  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  const std::string uid = std::to_string(::geteuid());
+  const std::string test_base = per_user_base_override();
+  if (!test_base.empty()) {
+    base = without_trailing_slashes(test_base);
+    leaf = "localsock-" + uid;
+    return;
+  }
   struct stat st {};
-  if (xdg != nullptr && xdg[0] == '/' && ::stat(xdg, &st) == 0 && private_to_me(st)) {
-    base = without_trailing_slashes(xdg);
+  const std::string run = "/run/user/" + uid;
+  if (::stat(run.c_str(), &st) == 0 && private_to_me(st)) {
+    base = run;
     leaf = "localsock";
     return;
   }
-  const char* tmp = std::getenv("TMPDIR");
-  base = without_trailing_slashes(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp");
-  leaf = "localsock-" + std::to_string(::geteuid());
+  const std::string user_tmp = system_user_temp_dir();
+  if (!user_tmp.empty() && user_tmp[0] == '/' && ::stat(user_tmp.c_str(), &st) == 0 &&
+      private_to_me(st)) {
+    base = without_trailing_slashes(user_tmp);
+    leaf = "localsock";
+    return;
+  }
+  base = "/tmp";
+  leaf = "localsock-" + uid;
 }
 
 // Creates `leaf` in `base` (mode 0700) unless it exists, then opens it without following
@@ -62,7 +93,8 @@ std::error_code ensure_private_directory(const std::string& base, const std::str
   struct stat st {};
   if (::fstat(base_fd.get(), &st) < 0) return errno_code();
   if (!safe_parent(st)) return make_error_code(errc::access_denied);
-  if (::mkdirat(base_fd.get(), leaf.c_str(), 0700) < 0 && errno != EEXIST) return errno_code();
+  const bool made = ::mkdirat(base_fd.get(), leaf.c_str(), 0700) == 0;
+  if (!made && errno != EEXIST) return errno_code();
   const posix::OwnedFd dir(
       ::openat(base_fd.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) {
@@ -70,6 +102,15 @@ std::error_code ensure_private_directory(const std::string& base, const std::str
     return errno == ELOOP || errno == ENOTDIR ? make_error_code(errc::access_denied) : errno_code();
   }
   if (::fstat(dir.get(), &st) < 0) return errno_code();
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) return make_error_code(errc::access_denied);
+  // mkdirat applied the umask: a restrictive one (0277) leaves a directory its user
+  // cannot write, and every later listener of the user would fail. The mode is set
+  // outright on the directory just made, and repaired on one of ours that lacks owner
+  // rights but is closed to others (one open to others is refused below instead: others
+  // may have put something in it).
+  if ((st.st_mode & 0777) != 0700 && (made || (st.st_mode & 077) == 0)) {
+    if (::fchmod(dir.get(), 0700) < 0 || ::fstat(dir.get(), &st) < 0) return errno_code();
+  }
   if (!private_to_me(st)) return make_error_code(errc::access_denied);
   return {};
 }
@@ -78,7 +119,9 @@ std::error_code ensure_private_directory(const std::string& base, const std::str
 
 PerUserName per_user_name(std::string_view app, bool session, std::error_code& ec) {
   ec.clear();
-  std::string id(app);
+  // A per-session name adds `+s<session id>` after the id's part: `+` is never in that
+  // part (see per_user_leaf), so no id's per-user name is another's per-session name.
+  std::string session_part;
   if (session) {
     // logind's session ids are short alphanumeric strings; anything else is left out
     // rather than trusted into a file name.
@@ -88,22 +131,22 @@ PerUserName per_user_name(std::string_view app, bool session, std::error_code& e
       const char c = *p;
       if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) clean += c;
     }
-    if (!clean.empty()) id += ".s" + clean;
+    if (!clean.empty()) session_part = "+s" + clean;
   }
   std::string base, dir_leaf;
   choose_base(base, dir_leaf);
   if ((ec = ensure_private_directory(base, dir_leaf))) return {};
   const std::string dir = base + "/" + dir_leaf + "/";
-  constexpr std::string_view suffix = ".sock";
+  const std::string suffix = session_part + ".sock";
   const std::size_t used = dir.size() + suffix.size();
   const std::size_t room =
       used < posix::detail::max_path_length ? posix::detail::max_path_length - used : 0;
-  const std::string leaf = per_user_leaf(id, room);
+  const std::string leaf = per_user_leaf(app, room);
   if (leaf.empty()) {
     ec = make_error_code(errc::name_too_long);
     return {};
   }
-  return {NameKind::path, dir + leaf + std::string(suffix)};
+  return {NameKind::path, dir + leaf + suffix};
 }
 
 }  // namespace localsock::detail

@@ -23,15 +23,19 @@ PerUserName per_user_name(std::string_view app, bool session, std::error_code& e
   ec.clear();
   const std::string sid = win::current_user_sid(ec);
   if (ec) return {};
-  std::string prefix = "localsock-" + sid + "-";
+  // `localsock-<SID>-<id part>`, and `localsock-<SID>+s<session>-<id part>` for a
+  // per-session name: a `+` right after the SID, where no per-user name has one, so
+  // that no id's per-user name is another's per-session name.
+  std::string prefix = "localsock-" + sid;
   if (session) {
     DWORD id = 0;
     if (!::ProcessIdToSessionId(::GetCurrentProcessId(), &id)) {
       ec = win::detail::last_error();
       return {};
     }
-    prefix += "s" + std::to_string(id) + "-";
+    prefix += "+s" + std::to_string(id);
   }
+  prefix += "-";
   const std::size_t used = local_prefix + prefix.size();
   const std::string leaf = per_user_leaf(app, used < max_pipe_path ? max_pipe_path - used : 0);
   if (leaf.empty()) {

@@ -85,3 +85,45 @@ TEST_CASE("per_user: an empty or NUL-holding id is an invalid name") {
   CHECK(ec == errc::invalid_name);
   CHECK_THROWS_AS(LocalName::per_user(""), localsock::Error);
 }
+
+namespace {
+
+// The part of a per-user name that stands for the id given to per_user(): what the
+// platform puts around an id is measured on the id "x".
+std::string id_part(const LocalName& n) {
+  const std::string probe = LocalName::per_user("x").str();
+  const std::size_t before = probe.rfind('x');
+  const std::size_t after = probe.size() - before - 1;
+  return n.str().substr(before, n.str().size() - before - after);
+}
+
+}  // namespace
+
+TEST_CASE("per_user: distinct application ids never share a name") {
+  // The hashed form of an id is not itself an id that is used as it is.
+  const LocalName hashed = LocalName::per_user("org.example editor");
+  const std::string leaf = id_part(hashed);
+  INFO("hashed form: ", leaf);
+  CHECK_FALSE(hashed == LocalName::per_user(leaf));
+  // A per-session name is not the per-user name of some other id.
+  const LocalName session = LocalName::per_session("app");
+  if (!(session == LocalName::per_user("app"))) {  // a session is known here
+    INFO("per-session name: ", session.str());
+    CHECK_FALSE(session == LocalName::per_user(id_part(session)));
+  }
+}
+
+TEST_CASE("per_user: ids that differ only in case or end in dots are valid, distinct names everywhere") {
+  // Pipe names are case-insensitive on Windows, socket files are not: the rule must be
+  // the same on every platform, and so must the names an id is allowed to give.
+  for (const char* id : {"org.example.app.", "editor..", "a ", "Editor"}) {
+    std::error_code ec;
+    const LocalName n = LocalName::per_user(id, ec);
+    INFO("id: '", std::string(id), "'");
+    CHECK_FALSE(ec);
+    CHECK_FALSE(n.empty());
+  }
+  CHECK_FALSE(LocalName::per_user("Editor") == LocalName::per_user("editor"));
+  CHECK_FALSE(LocalName::per_user("org.example.app.") == LocalName::per_user("org.example.app"));
+  meet(LocalName::per_user(localsock::test::unique_name("pe") + "."));
+}

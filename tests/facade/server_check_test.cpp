@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 #include "doctest_ext.hpp"
@@ -155,4 +156,42 @@ TEST_CASE("PeerInfo::is_current_user: true for a peer of this user, on both ends
   CHECK_FALSE(other.is_current_user());
   // A PeerInfo nobody filled names no user.
   CHECK_FALSE(PeerInfo{}.is_current_user());
+}
+
+TEST_CASE("connect: an expect_server predicate that throws refuses the server with access_denied") {
+  // A predicate that fails (a policy lookup that throws) must neither end the process
+  // (the async connect runs it on a libuv pool thread, out of any caller's reach) nor
+  // leave the connection open: the server is refused.
+  const LocalName name = fresh_name();
+  auto throwing = [](const PeerInfo&) -> bool { throw std::runtime_error("policy lookup failed"); };
+  SUBCASE("blocking") {
+    LocalMessageListener listener = LocalMessageListener::bind(name);
+    std::error_code accept_ec;
+    std::thread t([&] { listener.accept_for(std::chrono::seconds(1), accept_ec); });
+    std::error_code ec;
+    LocalMessageSocket c = LocalMessageSocket::connect(ConnectOptions(name).expect_server(throwing), ec);
+    t.join();
+    CHECK(ec == errc::access_denied);
+    CHECK_FALSE(c.is_open());
+  }
+  SUBCASE("async") {
+    localsock::test::TestLoop loop;
+    auto listener = localsock::AsyncListener::listen(
+        *loop.async, name, localsock::Mode::messages,
+        [&](std::error_code, localsock::AsyncSocket::Ptr s) {
+          if (s) s->close();
+        });
+    std::error_code connect_ec;
+    bool done = false;
+    auto c = localsock::AsyncSocket::connect(
+        *loop.async, ConnectOptions(name).expect_server(throwing), localsock::Mode::messages,
+        [&](std::error_code e, localsock::AsyncSocket::Ptr) {
+          connect_ec = e;
+          done = true;
+        });
+    CHECK(loop.run([&] { return done; }, 10s));
+    CHECK(connect_ec == errc::access_denied);
+    listener->close();
+    c->close();
+  }
 }

@@ -138,7 +138,7 @@ TEST_CASE("single instance: a primary that goes away frees the name for the next
   CHECK(inbox.wait_for(1, 5s));
 }
 
-TEST_CASE("single instance: a secondary finding no primary at all reports no_listener at once") {
+TEST_CASE("single instance: a secondary finding no primary at all reports no_listener at once, as the new primary") {
   // Made secondary by a listener that does not take the lock, which then goes away.
   const LocalName name = fresh_app_name("sn");
   std::error_code ec;
@@ -151,6 +151,8 @@ TEST_CASE("single instance: a secondary finding no primary at all reports no_lis
   s.send("hello", ec);
   CHECK(ec == errc::no_listener);
   CHECK(std::chrono::steady_clock::now() - start < 2s);
+  // With nobody left, this launch took the name: it is the primary now.
+  CHECK(s.is_primary());
 }
 
 TEST_CASE("single instance: LaunchInfo carries the arguments and working directory") {
@@ -258,4 +260,176 @@ TEST_CASE("single instance: a primary killed outright is replaced by the next la
   REQUIRE_FALSE(later.is_primary());
   later.send("after the crash");
   CHECK(inbox.wait_for(1, 5s));
+}
+
+TEST_CASE("single instance: silent connections do not hold up a later launch") {
+  // Connections that never say anything (a launcher probing "is it running?", a launch
+  // stopped with ^Z) must not make the primary keep a real launch waiting.
+  const LocalName name = fresh_app_name("sh");
+  Inbox inbox;
+  SingleInstance primary(SingleInstanceOptions(name).timeout(2s), inbox.handler());
+  REQUIRE(primary.is_primary());
+  auto idle1 = localsock::LocalMessageSocket::connect(name);
+  auto idle2 = localsock::LocalMessageSocket::connect(name);
+  std::this_thread::sleep_for(50ms);
+  SingleInstance later(SingleInstanceOptions(name).timeout(2s), [](std::string, const PeerInfo&) {});
+  REQUIRE_FALSE(later.is_primary());
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code ec;
+  later.send("open file.txt", ec);
+  CHECK_FALSE(ec);
+  CHECK(std::chrono::steady_clock::now() - start < 1500ms);
+  std::lock_guard lock(inbox.m);
+  CHECK(inbox.messages == std::vector<std::string>{"open file.txt"});
+}
+
+TEST_CASE("single instance: a launch whose send() timed out is never handled afterwards") {
+  // The handler of the first message is slow (a modal dialog); a second launch gives up
+  // waiting. Its send() reports timed_out, so the primary must never act on its message:
+  // an application that retries would otherwise deliver it twice.
+  const LocalName name = fresh_app_name("st");
+  Inbox inbox;
+  std::atomic<bool> first_in_handler{false};
+  const localsock::InstanceMessageHandler record = inbox.handler();
+  const localsock::InstanceMessageHandler slow = [&](std::string msg, const PeerInfo& from) {
+    if (std::string_view(msg).starts_with("first")) {
+      first_in_handler = true;
+      std::this_thread::sleep_for(1500ms);
+    }
+    record(std::move(msg), from);
+  };
+  SingleInstance primary(SingleInstanceOptions(name).timeout(5s), slow);
+  REQUIRE(primary.is_primary());
+  std::error_code first_ec;
+  std::thread first([&] {
+    SingleInstance a(SingleInstanceOptions(name).timeout(5s), [](std::string, const PeerInfo&) {});
+    a.send("first", first_ec);
+  });
+  for (int i = 0; i < 500 && !first_in_handler; ++i) std::this_thread::sleep_for(5ms);
+  REQUIRE(first_in_handler);
+  SingleInstance b(SingleInstanceOptions(name).timeout(300ms), [](std::string, const PeerInfo&) {});
+  REQUIRE_FALSE(b.is_primary());
+  std::error_code ec;
+  b.send("second", ec);
+  CHECK(ec == errc::timed_out);
+  first.join();
+  CHECK_FALSE(first_ec);
+  std::this_thread::sleep_for(300ms);  // a late handling of "second" would show now
+  std::lock_guard lock(inbox.m);
+  CHECK(inbox.messages == std::vector<std::string>{"first"});
+}
+
+TEST_CASE("single instance: a launch meeting a primary on its way out takes its place") {
+  // The primary is shutting down (its last launch asked it to) while a later launch is
+  // handing its message over. That launch must end as the new primary or with its
+  // message delivered, never with an error that leaves no instance running.
+  const LocalName name = fresh_app_name("sd");
+  std::mutex m;
+  std::condition_variable cv;
+  bool in_handler = false, release = false;
+  auto primary = std::make_unique<SingleInstance>(name, [&](std::string, const PeerInfo&) {
+    std::unique_lock lock(m);
+    in_handler = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  REQUIRE(primary->is_primary());
+  std::error_code first_ec;
+  std::thread first([&] {
+    SingleInstance a(name, [](std::string, const PeerInfo&) {});
+    a.send("--quit", first_ec);
+  });
+  {
+    std::unique_lock lock(m);
+    REQUIRE(cv.wait_for(lock, 5s, [&] { return in_handler; }));
+  }
+  Inbox inbox;
+  std::error_code second_ec;
+  bool second_primary = false;
+  std::thread second([&] {
+    SingleInstance b(name, inbox.handler());
+    REQUIRE_FALSE(b.is_primary());
+    b.send("open b.txt", second_ec);
+    second_primary = b.is_primary();
+    if (second_primary) {
+      // The new primary serves the next launch.
+      SingleInstance c(name, [](std::string, const PeerInfo&) {});
+      CHECK_FALSE(c.is_primary());
+      c.send("open c.txt");
+      CHECK(inbox.wait_for(1, 5s));
+    }
+  });
+  std::this_thread::sleep_for(200ms);  // the second launch is connected by now
+  std::thread quit([&] { primary.reset(); });  // the "--quit" handler ends the primary
+  std::this_thread::sleep_for(100ms);
+  {
+    std::lock_guard lock(m);
+    release = true;
+    cv.notify_all();
+  }
+  quit.join();
+  first.join();
+  second.join();
+  CHECK_FALSE(first_ec);
+  INFO("second launch: ", second_ec.message());
+  CHECK(second_ec == errc::no_listener);
+  CHECK(second_primary);
+}
+
+TEST_CASE("single instance (async): a handler that ends the instance still acknowledges its message") {
+  // An `app --quit` launch: the handler closes the primary. The handler ran, so the
+  // sender must learn that its message was taken.
+  localsock::test::TestLoop loop;
+  const LocalName name = fresh_app_name("sq");
+  std::unique_ptr<localsock::AsyncSingleInstance> primary;
+  int handled = 0;
+  primary = localsock::AsyncSingleInstance::start(*loop.async, name, [&](std::string, const PeerInfo&) {
+    ++handled;
+    primary.reset();  // the application ends its single instance
+  });
+  REQUIRE(primary->is_primary());
+  std::error_code send_ec;
+  std::atomic<bool> sent{false};
+  std::thread later([&] {
+    SingleInstance second(name, [](std::string, const PeerInfo&) {});
+    second.send("--quit", send_ec);
+    sent = true;
+  });
+  CHECK(loop.run([&] { return sent.load(); }, 20s));
+  later.join();
+  CHECK(handled == 1);
+  CHECK_FALSE(send_ec);
+  loop.settle();
+}
+
+TEST_CASE("single instance (async): a connection that says nothing is let go") {
+  // A silent connection of the same user must not keep a descriptor of the primary
+  // for ever: it is closed after the step limit (2 s), as the blocking primary does.
+  localsock::test::TestLoop loop;
+  const LocalName name = fresh_app_name("sz");
+  auto primary = localsock::AsyncSingleInstance::start(*loop.async, name,
+                                                       [](std::string, const PeerInfo&) {});
+  REQUIRE(primary->is_primary());
+  std::atomic<bool> done{false};
+  std::error_code read_ec;
+  bool ended = false;
+  std::thread silent([&] {
+    auto s = localsock::LocalMessageSocket::connect(name);
+    s.set_read_timeout(6s);
+    std::string got;
+    const auto r = s.recv(got, 16, read_ec);
+    ended = !read_ec && r.end;
+    if (read_ec == localsock::errc::peer_closed) {  // how some systems report the close
+      read_ec.clear();
+      ended = true;
+    }
+    done = true;
+  });
+  CHECK(loop.run([&] { return done.load(); }, 20s));
+  silent.join();
+  INFO("read: ", read_ec.message());
+  CHECK(ended);
+  bool closed = false;
+  primary->close([&] { closed = true; });
+  CHECK(loop.run([&] { return closed; }, 5s));
 }

@@ -3,6 +3,7 @@
 // made and checked (symbolic links, modes, owners, $XDG_RUNTIME_DIR), and that another
 // user can neither bind nor connect there.
 #include <localsock/localsock.hpp>
+#include <localsock/testing_names.hpp>
 
 #include <pwd.h>
 #include <stdlib.h>
@@ -62,6 +63,14 @@ struct TempDir {
   ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
 
+// Per-user names are made in `dir` (as in /tmp) for one test.
+struct BaseGuard {
+  explicit BaseGuard(const std::string& dir) { localsock::testing::set_per_user_base(dir); }
+  ~BaseGuard() { localsock::testing::set_per_user_base({}); }
+  BaseGuard(const BaseGuard&) = delete;
+  BaseGuard& operator=(const BaseGuard&) = delete;
+};
+
 std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
 
 std::string private_leaf() { return "localsock-" + std::to_string(::geteuid()); }
@@ -79,21 +88,36 @@ TEST_CASE("per_user (Unix): the socket file lives in a 0700 directory of this us
   CHECK(name.str().ends_with(".sock"));
 }
 
-TEST_CASE("per_user (Unix): $XDG_RUNTIME_DIR is used when it is this user's and private, else not") {
+TEST_CASE("per_user (Unix): the name follows from the user alone, not from the environment") {
+  // A launch from the desktop ($XDG_RUNTIME_DIR set), one from cron, `sudo -u` or
+  // `env -i` (unset), one with another $TMPDIR: one user, one name, one primary.
+  const std::string plain = LocalName::per_user("app").str();
   TempDir xdg, tmp;
-  EnvGuard g1("XDG_RUNTIME_DIR", xdg.path.c_str());
-  EnvGuard g2("TMPDIR", tmp.path.c_str());
-  CHECK(LocalName::per_user("app").str() == xdg.path + "/localsock/app.sock");
-  // Open to others (or another user's, as after su): not trusted, the temporary
-  // directory is used instead.
-  REQUIRE(::chmod(xdg.path.c_str(), 0755) == 0);
-  CHECK(LocalName::per_user("app").str() == tmp.path + "/" + private_leaf() + "/app.sock");
+  {
+    EnvGuard g1("XDG_RUNTIME_DIR", xdg.path.c_str());
+    EnvGuard g2("TMPDIR", tmp.path.c_str());
+    CHECK(LocalName::per_user("app").str() == plain);
+  }
+  {
+    EnvGuard g1("XDG_RUNTIME_DIR", nullptr);
+    EnvGuard g2("TMPDIR", nullptr);
+    CHECK(LocalName::per_user("app").str() == plain);
+  }
+  // Where: /run/user/<uid> when it is this user's and private (logind's runtime
+  // directory), else a directory of the user's own in /tmp.
+  const std::string run = "/run/user/" + std::to_string(::geteuid());
+  struct stat st {};
+  const bool run_ok = ::stat(run.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+                      st.st_uid == ::geteuid() && (st.st_mode & 077) == 0;
+  const std::string expected_dir = run_ok ? run + "/localsock" : "/tmp/" + private_leaf();
+#if !defined(__APPLE__)
+  CHECK(plain == expected_dir + "/app.sock");
+#endif
 }
 
 TEST_CASE("per_user (Unix): a symbolic link planted at the private directory is refused") {
   TempDir base, elsewhere;
-  EnvGuard g1("XDG_RUNTIME_DIR", nullptr);
-  EnvGuard g2("TMPDIR", base.path.c_str());
+  BaseGuard g(base.path);
   REQUIRE(::symlink(elsewhere.path.c_str(), (base.path + "/" + private_leaf()).c_str()) == 0);
   std::error_code ec;
   CHECK(LocalName::per_user("app", ec).empty());
@@ -103,8 +127,7 @@ TEST_CASE("per_user (Unix): a symbolic link planted at the private directory is 
 
 TEST_CASE("per_user (Unix): a private directory that others may enter is refused") {
   TempDir base;
-  EnvGuard g1("XDG_RUNTIME_DIR", nullptr);
-  EnvGuard g2("TMPDIR", base.path.c_str());
+  BaseGuard g(base.path);
   const std::string dir = base.path + "/" + private_leaf();
   REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
   REQUIRE(::chmod(dir.c_str(), 0750) == 0);
@@ -116,10 +139,37 @@ TEST_CASE("per_user (Unix): a private directory that others may enter is refused
   CHECK_FALSE(ec);
 }
 
+TEST_CASE("per_user (Unix): the private directory gets mode 0700 whatever the umask, and is repaired") {
+  // One launch under a restrictive umask must not leave a directory that its user
+  // cannot write, which would make every later per-user listener of the user fail.
+  TempDir base;
+  BaseGuard g(base.path);
+  const std::string dir = base.path + "/" + private_leaf();
+  const mode_t old = ::umask(0277);
+  std::error_code ec;
+  const LocalName name = LocalName::per_user("app", ec);
+  ::umask(old);
+  REQUIRE_FALSE(ec);
+  struct stat st {};
+  REQUIRE(::lstat(dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  {
+    LocalListener listener = LocalListener::bind(name, ec);
+    CHECK_FALSE(ec);
+  }
+  // A directory of the user that such a launch left behind (0500) is repaired.
+  REQUIRE(::chmod(dir.c_str(), 0500) == 0);
+  const LocalName again = LocalName::per_user("app", ec);
+  REQUIRE_FALSE(ec);
+  REQUIRE(::lstat(dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  LocalListener listener = LocalListener::bind(again, ec);
+  CHECK_FALSE(ec);
+}
+
 TEST_CASE("per_user (Unix): a base directory where others could replace the private one is refused") {
   TempDir base;
-  EnvGuard g1("XDG_RUNTIME_DIR", nullptr);
-  EnvGuard g2("TMPDIR", base.path.c_str());
+  BaseGuard g(base.path);
   REQUIRE(::chmod(base.path.c_str(), 0777) == 0);  // world-writable, not sticky
   std::error_code ec;
   LocalName::per_user("app", ec);
@@ -131,11 +181,10 @@ TEST_CASE("per_user (Unix): a base directory where others could replace the priv
 
 TEST_CASE("per_user (Unix): the hash keeps the whole path within sun_path") {
   TempDir base;
-  EnvGuard g1("XDG_RUNTIME_DIR", nullptr);
   // A deep temporary directory leaves little room for the id.
   const std::string deep = base.path + "/" + std::string(45, 'd');
   REQUIRE(::mkdir(deep.c_str(), 0700) == 0);
-  EnvGuard g2("TMPDIR", deep.c_str());
+  BaseGuard g(deep);
   const LocalName name = LocalName::per_user(std::string(80, 'x'));
   CHECK(name.str().size() <= 107);
   LocalListener listener = LocalListener::bind(name);
@@ -264,4 +313,19 @@ TEST_CASE("current_user_only (Unix): a squatter of another user is refused, neve
   stop.send("stop");
   CHECK(child.wait() == 0);
   if (!abstract) ::unlink((text + ".lock").c_str());
+}
+
+TEST_CASE("per_session (Unix): a per-session name is never the per-user name of another id") {
+  EnvGuard g("XDG_SESSION_ID", "7");
+  const std::string app = localsock::test::unique_name("pss");
+  const LocalName session = LocalName::per_session(app);
+  const std::string text = session.str();
+  const std::string dir = parent_of(text) + "/";
+  // The file name without ".sock", as an id given to per_user().
+  const std::string as_id = text.substr(dir.size(), text.size() - dir.size() - 5);
+  INFO("per-session name: ", text);
+  CHECK_FALSE(session == LocalName::per_user(app));
+  CHECK_FALSE(session == LocalName::per_user(as_id));
+  localsock::LocalListener listener = localsock::LocalListener::bind(session);
+  CHECK(LocalSocket::connect(session).is_open());
 }

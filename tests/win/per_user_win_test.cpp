@@ -30,7 +30,7 @@ TEST_CASE("per_user (Windows): the pipe name carries the user's SID, per_session
   DWORD session = 0;
   REQUIRE(::ProcessIdToSessionId(::GetCurrentProcessId(), &session));
   CHECK(LocalName::per_session("app").str() ==
-        "localsock-" + sid + "-s" + std::to_string(session) + "-app");
+        "localsock-" + sid + "+s" + std::to_string(session) + "-app");
   CHECK_FALSE(LocalName::per_session("app") == user);
 }
 
