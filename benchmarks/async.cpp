@@ -262,6 +262,7 @@ Result idle_conns(const Args& a, bool bare) {
   const double before = rss_kb();
   const auto start = Clock::now();
   std::vector<RawImpl::Conn> held;
+  held.reserve(static_cast<std::size_t>(a.clients));
   for (int i = 0; i < a.clients; ++i)
     held.push_back(bare ? RawImpl::connect_path(server.uv_name())
                         : RawImpl::connect(server.uv_name()));

@@ -145,7 +145,7 @@ Result stream(const Args& a) {
     std::vector<std::byte> chunk(a.size, std::byte{1});
     for (std::size_t i = 0; i < a.count; ++i) Impl::write_all(client, chunk.data(), chunk.size());
   });
-  std::vector<std::byte> buf(std::max<std::size_t>(a.size, 64 * 1024));
+  std::vector<std::byte> buf(std::max<std::size_t>(a.size, std::size_t{64} * 1024));
   std::size_t got = 0;
   while (got < total) {
     const std::size_t n = Impl::read_some(server, buf.data(), std::min(buf.size(), total - got));

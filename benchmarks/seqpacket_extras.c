@@ -12,7 +12,7 @@
  *   taskset -c 0 seqpacket_extras PEEK(0|1) PASSCRED(0|1) [SIZE] [COUNT] [CONTROL(0|1)]
  *                                 [SENDMSG(0|1)] [IOVECS(1|2)]
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE  // NOLINT(bugprone-reserved-identifier): glibc's feature switch
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

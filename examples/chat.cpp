@@ -68,7 +68,7 @@ class ChatServer {
       }
       if (e.error) return;  // an over-size line: dropped
       for (auto& other : members_)
-        if (other.get() != raw && other->queued_bytes() < 1024 * 1024)
+        if (other.get() != raw && other->queued_bytes() < std::size_t{1024} * 1024)
           other->write(e.data);
     });
   }
@@ -118,7 +118,7 @@ int join(const std::string& name, const std::string& nick) {
   std::thread input([poster = async.poster(), me, nick] {
     std::string line;
     while (std::getline(std::cin, line))
-      poster.post([me, msg = nick + ": " + line] { me->write(bytes_of(msg)); });
+      poster.post([me, msg = std::string(nick).append(": ").append(line)] { me->write(bytes_of(msg)); });
     poster.post([me] { me->close(); });
   });
   input.detach();

@@ -14,7 +14,9 @@
 namespace win = localsock::win;
 using localsock::LocalName;
 
-int main() {
+namespace {
+
+int run() {
   const LocalName name = LocalName::namespaced("localsock-example-" + std::to_string(std::random_device{}()));
   auto listener = win::PipeListenerOptions()
                       .name(name)
@@ -50,4 +52,15 @@ int main() {
   listener.close();
   server.join();
   return reply.size() == hello.size() ? 0 : 1;
+}
+
+}  // namespace
+
+int main() {
+  try {
+    return run();
+  } catch (const localsock::Error& e) {
+    std::fprintf(stderr, "pipe_messages: %s\n", e.what());
+    return 1;
+  }
 }

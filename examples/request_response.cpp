@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
         // One request per message; a request over 64 KiB is refused, not cut.
         for (;;) {
           std::error_code ec;
-          const auto r = client.recv(request, 64 * 1024, ec);
+          const auto r = client.recv(request, std::size_t{64} * 1024, ec);
           if (r.end || (ec && ec != localsock::errc::message_too_large)) break;
           const std::string reply = ec ? "error: request too large" : handle(store, text_of(request));
           client.send(bytes_of(reply));
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     int failures = 0;
     for (const std::string request : {"set colour blue", "get colour", "get size", "frobnicate"}) {
       kv.send(bytes_of(request));
-      kv.recv(reply, 64 * 1024);
+      kv.recv(reply, std::size_t{64} * 1024);
       std::printf("%-16s -> %s\n", request.c_str(), text_of(reply).c_str());
       failures += request == "get colour" && text_of(reply) != "value blue";
     }

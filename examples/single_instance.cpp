@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   std::mutex m;
   std::condition_variable cv;
   long launches = 0;
-  auto on_launch = [&](std::string message, const localsock::PeerInfo& sender) {
+  auto on_launch = [&](const std::string& message, const localsock::PeerInfo& sender) {
     std::error_code ec;
     const auto launch = localsock::LaunchInfo::decode(message, ec);
     if (ec) {

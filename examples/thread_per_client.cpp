@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
 
     std::atomic<int> ok{0};
     std::vector<std::thread> users;
+    users.reserve(clients);
     for (int i = 0; i < clients; ++i) {
       users.emplace_back([&, i] {
         auto s = localsock::LocalSocket::connect(localsock::LocalName::namespaced(name));

@@ -114,12 +114,12 @@ struct LOCALSOCK_API AsyncOptions {
   /// a message must fit the socket's send buffer, which an unprivileged process cannot
   /// grow past `net.core.wmem_max`; each connection's limit is therefore the lesser of
   /// this value and what its socket can send (see AsyncSocket::max_message_size()).
-  std::size_t max_message_size = 4 * 1024 * 1024;
+  std::size_t max_message_size = std::size_t{4} * 1024 * 1024;
   /// write() returns false once this many bytes wait in the write queue, and the drain
   /// callback fires when the queue has emptied again.
-  std::size_t high_water_mark = 1024 * 1024;
+  std::size_t high_water_mark = std::size_t{1024} * 1024;
   /// Byte mode: the most bytes delivered by one read callback.
-  std::size_t read_chunk = 64 * 1024;
+  std::size_t read_chunk = std::size_t{64} * 1024;
 };
 
 /// A connection on a libuv loop. Loop-thread only (use AsyncLoop::post from others).

@@ -70,7 +70,7 @@ class LOCALSOCK_API SingleInstanceOptions {
   LocalName name_;
   Timeout timeout_{5000};
   bool current_user_only_ = true;
-  std::size_t max_message_size_ = 1024 * 1024;
+  std::size_t max_message_size_ = std::size_t{1024} * 1024;
 };
 
 /// A message from a later launch, as the primary receives it.

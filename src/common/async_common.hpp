@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <uv.h>
@@ -26,6 +27,16 @@
 #include "backend.hpp"
 
 namespace localsock::detail {
+
+/// std::visit over the two-alternative variants of the async backends (byte or message
+/// socket, byte or message listener), whose alternatives never make them valueless: no
+/// bad_variant_access path, so noexcept code may use it.
+template <typename V, typename F>
+decltype(auto) visit_held(V& v, F&& f) noexcept {
+  static_assert(std::variant_size_v<std::remove_const_t<V>> == 2);
+  if (auto* first = std::get_if<0>(&v)) return f(*first);
+  return f(*std::get_if<1>(&v));
+}
 
 /// The members of the public async classes that only the library uses.
 struct AsyncAccess {
@@ -77,7 +88,7 @@ class ReadBufferPool {
   /// The most buffers kept, and the largest buffer kept: a connection that received a
   /// large message does not leave its memory behind.
   static constexpr std::size_t max_count = 16;
-  static constexpr std::size_t max_bytes = 256 * 1024;
+  static constexpr std::size_t max_bytes = std::size_t{256} * 1024;
 
  private:
   std::vector<std::vector<std::byte>> free_;
@@ -250,7 +261,7 @@ class WriteQueue {
 
  private:
   static constexpr std::size_t max_spare = 4;
-  static constexpr std::size_t max_spare_bytes = 256 * 1024;
+  static constexpr std::size_t max_spare_bytes = std::size_t{256} * 1024;
 
   struct Storage {
     std::vector<Item> slots;  // a ring: count items from head
@@ -272,7 +283,7 @@ class WriteQueue {
 
   std::unique_ptr<Storage> storage_;
   std::size_t bytes_ = 0;
-  std::size_t high_ = 1024 * 1024;
+  std::size_t high_ = std::size_t{1024} * 1024;
   bool wants_drain_ = false;
 };
 

@@ -33,11 +33,11 @@ struct SocketIo {
 
   /// The socket that holds the descriptor (a framed stream's byte stream).
   posix::UdSocket& base() noexcept {
-    return std::visit([](auto& s) -> posix::UdSocket& { return base_socket(s); }, socket);
+    return visit_held(socket, [](auto& s) -> posix::UdSocket& { return base_socket(s); });
   }
   int fd() noexcept { return base().native_handle(); }
   void close() noexcept {
-    std::visit([](auto& s) { s.close(); }, socket);
+    visit_held(socket, [](auto& s) { s.close(); });
   }
 };
 
@@ -79,7 +79,7 @@ void finish_rest(S& s, std::error_code& ec) noexcept {
 // neither keep the socket polled for writing (the loop would wake at once, again and
 // again, on a socket that stays writable) nor hold back a shutdown.
 bool rest_owed(AsyncSocketImpl& impl) noexcept {
-  return !impl.write_failure && std::visit([](const auto& s) { return has_rest(s); }, impl.io->socket);
+  return !impl.write_failure && visit_held(impl.io->socket, [](const auto& s) { return has_rest(s); });
 }
 
 // The largest message the connection sends. Byte streams have no messages; seqpacket
@@ -495,7 +495,7 @@ void listener_close(AsyncListenerImpl& impl) {
 void listener_connection_gone(const std::shared_ptr<AsyncListenerImpl>&) {}
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
-  return std::visit([](const auto& l) -> const LocalName& { return l.name(); }, impl.io->listener);
+  return visit_held(impl.io->listener, [](const auto& l) -> const LocalName& { return l.name(); });
 }
 
 }  // namespace localsock::detail

@@ -19,7 +19,7 @@ std::array<std::byte, 4> encode(std::uint32_t n) noexcept {
 // Empties `v`, and lets its storage go when it is large (it held a large message's
 // rest only for a while): a connection keeps no more than a small buffer here.
 void release_if_large(std::vector<std::byte>& v) noexcept {
-  if (v.capacity() > 64 * 1024)
+  if (v.capacity() > std::size_t{64} * 1024)
     v = std::vector<std::byte>();  // (not "= {}", which keeps the capacity)
   else
     v.clear();

@@ -177,7 +177,7 @@ void listener_connection_gone(const std::shared_ptr<AsyncListenerImpl>& impl) {
 }
 
 const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept {
-  return std::visit([](const auto& l) -> const LocalName& { return l.name(); }, impl.io->listener);
+  return visit_held(impl.io->listener, [](const auto& l) -> const LocalName& { return l.name(); });
 }
 
 }  // namespace localsock::detail

@@ -173,7 +173,7 @@ void forward_input(const std::shared_ptr<Session<Socket>>& session) {
 
 template <typename Socket>
 void forward_input_until_end(Session<Socket>& x) {
-  std::vector<std::byte> buf(64 * 1024);
+  std::vector<std::byte> buf(std::size_t{64} * 1024);
   std::vector<std::byte> line;
   std::error_code ec;
   for (;;) {
@@ -237,7 +237,7 @@ template <typename Socket>
 void deliver_output(Session<Socket>& x) {
   std::error_code ec;
   if constexpr (Socket::mode == Mode::bytes) {
-    std::vector<std::byte> buf(64 * 1024);
+    std::vector<std::byte> buf(std::size_t{64} * 1024);
     for (;;) {
       const std::size_t n = x.s.read_some(buf, ec);
       if (ec || n == 0) return;
@@ -247,7 +247,7 @@ void deliver_output(Session<Socket>& x) {
   } else {
     std::vector<std::byte> msg;
     for (;;) {
-      const auto r = x.s.recv(msg, 64 * 1024 * 1024, ec);
+      const auto r = x.s.recv(msg, std::size_t{64} * 1024 * 1024, ec);
       if (ec == errc::message_too_large) {
         say_error("dropped a message of %zu bytes (over 64 MiB)", r.size);
         continue;

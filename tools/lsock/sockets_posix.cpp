@@ -147,7 +147,7 @@ std::optional<std::vector<ProcNetUnixRecord>> diag_listeners() {
   std::vector<ProcNetUnixRecord> found;
   bool failed = ::send(fd, &query, sizeof query, 0) != static_cast<ssize_t>(sizeof query);
   bool done = failed;
-  std::vector<char> buf(64 * 1024);
+  std::vector<char> buf(std::size_t{64} * 1024);
   while (!done) {
     const ssize_t got = ::recv(fd, buf.data(), buf.size(), 0);
     if (got < 0 && errno == EINTR) continue;
