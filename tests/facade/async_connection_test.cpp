@@ -458,3 +458,43 @@ TEST_CASE("async: a Poster outlives its AsyncLoop; posting through it afterwards
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
 }
+
+TEST_CASE("async: a function posted on the loop thread runs before uv_run returns, with nothing else keeping the loop alive") {
+  TestLoop t;
+  // A read callback that pauses reading and finishes on the loop's next turn: nothing
+  // but the posted function is left to keep uv_run going.
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server;
+  bool got_message = false, posted_ran = false, chained_ran = false;
+  AsyncListener::Ptr listener;
+  listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                   [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                     REQUIRE_FALSE(ec);
+                                     server = s;
+                                     listener->close();
+                                     server->start_reading([&](const ReadEvent& e) {
+                                       got_message = !e.data.empty();
+                                       server->stop_reading();
+                                       t.async->post([&] {
+                                         posted_ran = true;
+                                         // A post from a posted function holds the loop too.
+                                         t.async->post([&] {
+                                           chained_ran = true;
+                                           server->close();
+                                         });
+                                       });
+                                     });
+                                   });
+  std::thread peer([&] {
+    auto c = localsock::LocalMessageSocket::connect(ConnectOptions(name).timeout(5s));
+    c.send(std::string_view("hello"));
+  });
+  uv_run(&t.loop, UV_RUN_DEFAULT);
+  peer.join();
+  CHECK(got_message);
+  CHECK(posted_ran);
+  CHECK(chained_ran);
+  CHECK((server && !server->is_open()));
+  if (server) server->close();  // when the posted functions did not run
+  t.settle();
+}
