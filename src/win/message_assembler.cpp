@@ -4,10 +4,32 @@
 #include <windows.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "win_error.hpp"
 
 namespace localsock::win::detail {
+
+// Written out: the counts go with the message they count, and a self-move keeps both.
+MessageAssembler::MessageAssembler(MessageAssembler&& other) noexcept
+    : phase_(std::move(other.phase_)),
+      holding_(std::move(other.holding_)),
+      size_(std::exchange(other.size_, 0)),
+      received_(std::exchange(other.received_, 0)),
+      message_(std::move(other.message_)) {
+  other.message_.clear();
+}
+
+MessageAssembler& MessageAssembler::operator=(MessageAssembler&& other) noexcept {
+  if (this == &other) return *this;
+  phase_ = std::move(other.phase_);
+  holding_ = std::move(other.holding_);
+  size_ = std::exchange(other.size_, 0);
+  received_ = std::exchange(other.received_, 0);
+  message_ = std::move(other.message_);
+  other.message_.clear();
+  return *this;
+}
 
 MessageAssembler::Step MessageAssembler::first(void* pipe, std::size_t head_size, bool more,
                                                std::size_t max_size, std::error_code& ec) noexcept {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "../common/log.hpp"
@@ -19,8 +20,26 @@ PipeCore::PipeCore(void* handle, bool server, std::string name) noexcept
     : handle_(handle), server_(server), name_(std::move(name)) {}
 
 PipeCore::PipeCore(PipeCore&&) noexcept = default;
-// Members are assigned in order: the old handle closes before the old slot is given back.
-PipeCore& PipeCore::operator=(PipeCore&&) noexcept = default;
+// Not defaulted: a stream moved onto itself must stay as it was (a defaulted self-move
+// empties the name and the held message's buffer but keeps its counts). Members are
+// assigned in order: the old handle closes before the old slot is given back.
+PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
+  if (this == &other) return *this;
+  handle_ = std::move(other.handle_);
+  server_ = other.server_;
+  shut_ = std::move(other.shut_);
+  nonblocking_ = other.nonblocking_;
+  read_timeout_ = other.read_timeout_;
+  write_timeout_ = other.write_timeout_;
+  name_ = std::move(other.name_);
+  read_event_ = std::move(other.read_event_);
+  write_event_ = std::move(other.write_event_);
+  assembler_ = std::move(other.assembler_);
+  slot_ = std::move(other.slot_);
+  write_quota_ = std::exchange(other.write_quota_, std::nullopt);
+  send_failed_ = std::move(other.send_failed_);
+  return *this;
+}
 
 PipeCore::~PipeCore() { close(); }
 

@@ -50,6 +50,13 @@ class FramedStream {
   explicit FramedStream(UdStream stream) noexcept : stream_(std::move(stream)) {}
   /// Adopts a connected SOCK_STREAM descriptor.
   FramedStream(int fd, std::string name) noexcept : stream_(fd, std::move(name)) {}
+  /// Moves take the connection with its partial frames both ways; the moved-from stream
+  /// is empty (nothing pending). A stream moved onto itself stays as it was.
+  FramedStream(FramedStream&& other) noexcept;
+  FramedStream& operator=(FramedStream&& other) noexcept;
+  FramedStream(const FramedStream&) = delete;
+  FramedStream& operator=(const FramedStream&) = delete;
+  ~FramedStream() = default;
 
   static FramedStream connect(const LocalName& name, Timeout timeout = infinite);
   static FramedStream connect(const LocalName& name, Timeout timeout, std::error_code& ec);

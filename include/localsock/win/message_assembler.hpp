@@ -24,9 +24,17 @@
 
 namespace localsock::win::detail {
 
-/// Move-only in effect (it holds a message); a moved-from assembler holds nothing.
+/// Move-only (it holds a message); a moved-from assembler holds nothing, and one moved
+/// onto itself stays as it was.
 class MessageAssembler {
  public:
+  MessageAssembler() noexcept = default;
+  MessageAssembler(MessageAssembler&& other) noexcept;
+  MessageAssembler& operator=(MessageAssembler&& other) noexcept;
+  MessageAssembler(const MessageAssembler&) = delete;
+  MessageAssembler& operator=(const MessageAssembler&) = delete;
+  ~MessageAssembler() = default;
+
   enum class Step {
     deliver,    // the message is whole: its bytes are where its reads put them
     read_rest,  // read left() more bytes of it
