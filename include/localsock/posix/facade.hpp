@@ -46,7 +46,11 @@ UdListener take_native(LocalListener&& l);
 MessageListener take_native(LocalMessageListener&& l);
 
 /// Wraps a backend object in the facade type of its mode. `name` is the name the
-/// socket's errors and name() report; empty: the one the backend object carries.
+/// socket's errors and name() report; empty: the name of the listener the socket is
+/// connected through, read from the descriptor's addresses (the peer's for a client,
+/// its own for an accepted socket), so that it keeps its kind (a relative path such as
+/// `x.sock` stays a path) and reconnects to the same place. Only when neither address
+/// can be read is the name guessed from the one the backend object carries.
 LocalSocket from_native(UdStream&& s, LocalName name = {});
 LocalMessageSocket from_native(MessageStream&& s, LocalName name = {});
 LocalListener from_native(UdListener&& l);
