@@ -238,7 +238,9 @@ class MessageOps {
 ///
 /// Move-only; the destructor closes. Every fallible member has a throwing overload
 /// (localsock::Error) and a `std::error_code&` overload. No operation raises SIGPIPE:
-/// writing to a peer that has gone reports `errc::peer_closed`.
+/// writing to a peer that has gone reports `errc::peer_closed`. A socket holding no
+/// connection — default-constructed, moved from, or closed — reports
+/// `errc::not_connected` from every operation, alike on every platform.
 /// @par Thread Safety: one thread may receive while another sends (or `split()` the
 /// socket into halves for two threads); other concurrent use of one object needs
 /// external synchronisation.
