@@ -278,7 +278,8 @@ class LocalSocket : private detail::StreamOps {
   /// both halves are gone, unless they are reunited.
   std::pair<ReceiveHalf, SendHalf> split() noexcept;
   /// Joins the two halves of one socket again. Halves of different sockets are
-  /// `std::errc::invalid_argument`, and both stay as they were.
+  /// `std::errc::invalid_argument`, and both stay as they were. The halves of a socket
+  /// holding no connection (two empty halves) give an empty socket, without error.
   static LocalSocket reunite(ReceiveHalf& r, SendHalf& s, std::error_code& ec) noexcept;
   static LocalSocket reunite(ReceiveHalf& r, SendHalf& s);
 

@@ -78,10 +78,11 @@ template <typename Impl>
 std::shared_ptr<Impl> reunite_io(std::shared_ptr<Impl>& r, std::shared_ptr<Impl>& s,
                                  std::error_code& ec) noexcept {
   ec.clear();
-  if (!r || r != s) {
+  if (r != s) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return nullptr;
   }
+  // Two empty halves (of a socket holding no connection) give an empty socket.
   s.reset();
   return std::move(r);
 }

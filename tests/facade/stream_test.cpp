@@ -386,6 +386,28 @@ TEST_CASE("socket: a closed socket reports not_connected for every operation, as
   }
 }
 
+TEST_CASE("socket: the halves of a socket holding no connection reunite into an empty socket") {
+  {
+    LocalSocket s;
+    auto [r, w] = s.split();
+    std::error_code ec;
+    LocalSocket back = LocalSocket::reunite(r, w, ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(back.is_open());
+    // And the throwing overload.
+    auto [r2, w2] = back.split();
+    CHECK_NOTHROW((void)LocalSocket::reunite(r2, w2));
+  }
+  {
+    localsock::LocalMessageSocket s;
+    auto [r, w] = s.split();
+    std::error_code ec;
+    auto back = localsock::LocalMessageSocket::reunite(r, w, ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(back.is_open());
+  }
+}
+
 namespace {
 // The child side of the two-process test: serve one client, echoing.
 const localsock::test::RegisterChild echo_child("echo-server", [](const auto& args) {
