@@ -81,6 +81,12 @@ class PipeReadOps {
   {
     return on_core(ec, [&](PipeCore& c) { return c.peek_message(ec); });
   }
+  ReceiveResult peek_size()
+    requires(Mode == StreamMode::Messages)
+  {
+    return localsock::detail::or_throw("PipeStream::peek_size", core_name(),
+                                       [&](std::error_code& ec) { return peek_size(ec); });
+  }
 
  private:
   detail::PipeCore* core() noexcept { return static_cast<Derived*>(this)->connection(); }
