@@ -3,6 +3,7 @@
 // an overlapped ConnectNamedPipe that completes through the loop's port (see
 // async_op.hpp); each connected instance becomes an async connection (async_win.cpp).
 #include "async_op.hpp"
+#include "sys.hpp"
 
 #include <variant>
 
@@ -134,7 +135,8 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   HANDLE h = static_cast<HANDLE>(op->instance.native_handle());
   OVERLAPPED* ov = op->start(h, impl->loop);
   DWORD err = 0;
-  if (!::ConnectNamedPipe(h, ov)) err = ::GetLastError();
+  // Through the fault seam (sys.hpp), as the blocking accept.
+  if (!win::sys::connect_named_pipe(h, ov)) err = ::GetLastError();
   io.connect_pending = true;
   if (err == ERROR_IO_PENDING || err == 0) {
     io.retry.succeeded();  // an instance waits for clients again

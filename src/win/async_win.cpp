@@ -9,6 +9,7 @@
 // instances made by localsock.
 // The listener is in async_listener_win.cpp; what both share in async_op.hpp.
 #include "async_op.hpp"
+#include "sys.hpp"
 
 #include <variant>
 
@@ -248,7 +249,11 @@ std::byte* read_target(SocketIo& io, MessageIo& m, ReadOp& op) {
     return rest.data();
   }
   if (!io.held) m.assembler.trim(kept_message_capacity);
-  return buffer_target(op);
+  std::byte* target = buffer_target(op);
+  // The first read of a message, through the fault seam (sys.hpp): a test can make it
+  // take one byte, so that the message goes on with a real ERROR_MORE_DATA.
+  op.size = static_cast<DWORD>(win::sys::message_head(MutableBuffer(target, op.size)).size());
+  return target;
 }
 
 // Reads up to `size` bytes (see read_target).

@@ -177,3 +177,49 @@ TEST_CASE("async: a message over 2 GiB fails its own write; with a callback the 
   accepted->close();
   listener->close();
 }
+
+#ifdef LOCALSOCK_FAULT_INJECTION  // injected faults
+TEST_CASE("async fault seam: the async accept and message reads go through the Windows fault points") {
+  Loop t;
+  const LocalName name = fresh_name();
+  // The listener's first ConnectNamedPipe finds its client gone (ERROR_NO_DATA): the
+  // instance is dropped, and the next one serves the client. The first read of the
+  // message takes one byte (ERROR_MORE_DATA): the rest is read after PeekNamedPipe, and
+  // the message arrives whole.
+  lt::arm_fault(Fault::accept_no_data);
+  lt::arm_fault(Fault::more_data);
+  std::vector<AsyncSocket::Ptr> sockets;
+  std::vector<std::byte> got;
+  bool received = false;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          if (ec) return;
+                                          sockets.push_back(s);
+                                          s->start_reading([&](const ReadEvent& e) {
+                                            if (e.error || e.end) return;
+                                            got.assign(e.data.begin(), e.data.end());
+                                            received = true;
+                                          });
+                                        });
+  // The failed instance is replaced on the loop's next turn; until then no instance
+  // carries the name, so the client comes after.
+  CHECK(t.run([&] { return lt::faults_left(Fault::accept_no_data) == 0; }, 2s));
+  t.run([] { return false; }, 100ms);
+  std::error_code client_ec = make_error_code(std::errc::interrupted);
+  std::thread client([&] {
+    auto c = localsock::LocalMessageSocket::connect(ConnectOptions(name).timeout(5s), client_ec);
+    if (client_ec) return;
+    const std::byte msg[5]{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}};
+    c.send(msg, client_ec);
+    std::this_thread::sleep_for(300ms);
+  });
+  CHECK(t.run([&] { return received; }, 6s));
+  client.join();
+  CHECK_FALSE(client_ec);
+  CHECK(lt::faults_left(Fault::accept_no_data) == 0);
+  CHECK(lt::faults_left(Fault::more_data) == 0);
+  CHECK(got == std::vector<std::byte>{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}});
+  for (auto& s : sockets) s->close();
+  listener->close();
+}
+#endif  // LOCALSOCK_FAULT_INJECTION
