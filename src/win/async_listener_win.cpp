@@ -16,6 +16,10 @@ struct ListenerIo {
   void* pending_instance = nullptr;  // the handle whose connect is pending
   OVERLAPPED* pending_ov = nullptr;
   bool waiting_for_slot = false;
+  // Held while the listener waits for a free place under its instance limit (no
+  // operation is pending then): an open listener keeps uv_run going, as on Unix, where
+  // its poll handle does.
+  LoopRef slot_wait;
   // After a failure to make or bind the next instance: the timer that tries again (made
   // on the first failure, freed when the listener finishes), and the episode's state.
   uv_timer_t* retry_timer = nullptr;
@@ -55,6 +59,7 @@ void accept_failed(const std::shared_ptr<AsyncListenerImpl>& impl, std::error_co
 }
 
 void finish_listener(AsyncListenerImpl& impl) {
+  impl.io->slot_wait.reset();
   if (impl.io->retry_timer != nullptr)
     uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(impl.io->retry_timer, nullptr)),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -121,8 +126,10 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   PipeCore instance = io.core().take_instance(ec);
   if (ec == errc::would_block) {  // the instance limit is reached
     io.waiting_for_slot = true;
+    if (!io.slot_wait.holds()) io.slot_wait = LoopRef(impl->loop);
     return;
   }
+  io.slot_wait.reset();
   if (!ec) ec = bind_to_port(*impl->loop, instance);
   if (ec) {
     instance.close();  // its instance place is free for the retry

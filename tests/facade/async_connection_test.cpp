@@ -498,3 +498,46 @@ TEST_CASE("async: a function posted on the loop thread runs before uv_run return
   if (server) server->close();  // when the posted functions did not run
   t.settle();
 }
+
+TEST_CASE("async: an open listener keeps uv_run going, also at its instance limit") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name).instance_limit(1), Mode::bytes,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          if (!ec) server = s;
+                                        });
+  std::atomic<bool> release{false};
+  std::error_code client_ec = make_error_code(std::errc::interrupted);
+  std::thread client([&] {
+    auto c = localsock::LocalSocket::connect(ConnectOptions(name).timeout(5s), client_ec);
+    while (!release) std::this_thread::sleep_for(5ms);
+  });
+  REQUIRE(t.run([&] { return server != nullptr; }, 5s));
+  // Nothing but the listener (at its limit: its one instance is taken) keeps the loop
+  // alive now; a timer that does not keep it closes everything later.
+  struct Closer {
+    AsyncListener::Ptr* listener;
+    AsyncSocket::Ptr* server;
+    bool fired = false;
+  } closer{&listener, &server};
+  uv_timer_t timer;
+  uv_timer_init(&t.loop, &timer);
+  timer.data = &closer;
+  uv_timer_start(&timer, [](uv_timer_t* h) {
+    auto* c = static_cast<Closer*>(h->data);
+    c->fired = true;
+    (*c->listener)->close();
+    (*c->server)->close();
+  }, 200, 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer));
+  uv_run(&t.loop, UV_RUN_DEFAULT);
+  CHECK(closer.fired);
+  release = true;
+  client.join();
+  CHECK_FALSE(client_ec);
+  listener->close();
+  server->close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  t.settle();
+}
