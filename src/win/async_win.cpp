@@ -149,8 +149,14 @@ bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWO
       break;
     case MessageAssembler::Step::deliver:
       if (ec) {
+        // The message could not be put together (PeekNamedPipe failed, or the pipe
+        // gave other than it announced): what is left of it may still be in the pipe,
+        // where the next read would take it for a message of its own. The read callback
+        // gets the error, and the connection ends: never a garbled message.
         message.reset();
         hand_over(impl, {}, false, ec);
+        if (impl.state == AsyncSocketImpl::State::open) impl.self->close();
+        return false;
       } else {
         hand_over(impl, into_message ? message.message() : std::span(op.buffer).first(bytes), false, {});
       }

@@ -38,6 +38,7 @@ PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
   slot_ = std::move(other.slot_);
   write_quota_ = std::exchange(other.write_quota_, std::nullopt);
   send_failed_ = std::move(other.send_failed_);
+  recv_failed_ = std::move(other.recv_failed_);
   return *this;
 }
 
@@ -55,9 +56,10 @@ void* PipeCore::release(std::error_code& ec) noexcept {
     ec = std::make_error_code(std::errc::operation_in_progress);
     return nullptr;
   }
-  if (send_failed_) {
+  if (send_failed_ || recv_failed_) {
     // A message was cut (see send_message): a new owner of the handle could not know,
-    // and what it sent would follow the cut message.
+    // and what it sent would follow the cut message. Or the rest of a message that
+    // could not be put together may be in the pipe: it would pass for a whole one.
     ec = std::make_error_code(std::errc::connection_aborted);
     return nullptr;
   }
@@ -174,6 +176,10 @@ ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
   }
+  if (recv_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return {};
+  }
   if (!assembler_.holding()) {
     HANDLE event = ensure_event(read_event_, ec);
     if (ec) return {};
@@ -183,7 +189,10 @@ ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
     if (ec) return {};
     if (c.end) return {0, true};
     assembler_.first(h, c.n, c.more, SIZE_MAX, ec);
-    if (ec) return {};
+    if (ec) {
+      recv_failed_ = true;
+      return {};
+    }
     assembler_.keep({&first, c.n});
   }
   return {assembler_.size()};
@@ -194,6 +203,10 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
   if (!handle_) {
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
+  }
+  if (recv_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return {};
   }
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
@@ -208,7 +221,10 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
       if (ec) return {};
       if (c.end) return {0, true};
       const auto step = assembler_.first(h, c.n, c.more, SIZE_MAX, ec);
-      if (ec) return {};
+      if (ec) {
+        recv_failed_ = true;
+        return {};
+      }
       if (step == MessageAssembler::Step::deliver) return {c.n};
       assembler_.keep(buf.first(c.n));
     }
@@ -235,6 +251,10 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
   }
+  if (recv_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return {};
+  }
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
   HANDLE h = handle_.get();
@@ -256,6 +276,7 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
     }
     step = assembler_.first(h, c.n, c.more, max_size, ec);
     if (ec) {
+      recv_failed_ = true;
       out.clear();
       return {};
     }
