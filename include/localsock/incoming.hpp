@@ -12,7 +12,8 @@ namespace localsock {
 
 /// Endless accepting for a range-for: `for (auto& s : listener.incoming())`. The loop
 /// ends when the listener is closed (from another thread, or by the loop body); any
-/// other accept error is thrown as localsock::Error. Works with every listener type
+/// other accept error is thrown as localsock::Error, naming the operation
+/// "Incoming::accept" and the listener's name. Works with every listener type
 /// whose `accept(std::error_code&)` returns its connection type.
 template <typename Listener>
 class Incoming {
@@ -41,7 +42,7 @@ class Incoming {
         listener_ = nullptr;
         return;
       }
-      detail::throw_if(ec, "incoming", listener_->name().str());
+      detail::throw_if(ec, "Incoming::accept", listener_->name().str());
     }
     Listener* listener_ = nullptr;
     value_type current_;

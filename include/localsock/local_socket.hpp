@@ -239,7 +239,9 @@ class LOCALSOCK_API MessageOps {
 ///
 /// Move-only; the destructor closes. Every fallible member has a throwing overload
 /// (localsock::Error) and a `std::error_code&` overload. No operation raises SIGPIPE:
-/// writing to a peer that has gone reports `errc::peer_closed`.
+/// writing to a peer that has gone reports `errc::peer_closed`. A socket holding no
+/// connection — default-constructed, moved from, or closed — reports
+/// `errc::not_connected` from every operation, alike on every platform.
 /// @par Thread Safety: one thread may receive while another sends (or `split()` the
 /// socket into halves for two threads); other concurrent use of one object needs
 /// external synchronisation.
@@ -277,7 +279,8 @@ class LOCALSOCK_API LocalSocket : private detail::StreamOps {
   /// both halves are gone, unless they are reunited.
   std::pair<ReceiveHalf, SendHalf> split() noexcept;
   /// Joins the two halves of one socket again. Halves of different sockets are
-  /// `std::errc::invalid_argument`, and both stay as they were.
+  /// `std::errc::invalid_argument`, and both stay as they were. The halves of a socket
+  /// holding no connection (two empty halves) give an empty socket, without error.
   static LocalSocket reunite(ReceiveHalf& r, SendHalf& s, std::error_code& ec) noexcept;
   static LocalSocket reunite(ReceiveHalf& r, SendHalf& s);
 

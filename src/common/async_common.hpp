@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <thread>
 #include <type_traits>
 #include <unordered_set>
 #include <utility>
@@ -96,6 +97,10 @@ class ReadBufferPool {
 
 /// Per-loop state, shared by the AsyncLoop and every object on the loop, so that
 /// completions arriving after the AsyncLoop is gone find it still there.
+///
+/// The wake-up handle is referenced exactly while something holds the loop (`busy`):
+/// an operation whose completion is still to come (LoopRef), or a function posted on
+/// the loop thread that has not run yet.
 struct LoopState : std::enable_shared_from_this<LoopState> {
   uv_loop_t* loop = nullptr;
   // The sockets and listeners made on this loop and not yet destroyed (loop thread),
@@ -103,11 +108,13 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
   std::unordered_set<const AsyncSocketImpl*> sockets;
   std::unordered_set<const AsyncListenerImpl*> listeners;
   uv_async_t* wakeup = nullptr;  // owned; freed by its close callback
+  std::thread::id loop_thread;   // where the AsyncLoop was made: the loop's thread
   std::mutex mutex;
   std::vector<std::function<void()>> posted;
   std::vector<std::function<void()>> running;  // loop thread: the batch being run
-  bool closed = false;
-  int busy = 0;  // LoopRefs alive: operations that must keep the loop running
+  bool closed = false;                         // the AsyncLoop is gone: posts are dropped
+  int busy = 0;          // loop thread: LoopRefs alive plus held_posts
+  int held_posts = 0;    // loop thread: functions in `posted` that hold the loop
   ReadBufferPool read_buffers;  // loop thread only
 
   LoopState() = default;
@@ -115,25 +122,65 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
   LoopState(const LoopState&) = delete;
   LoopState& operator=(const LoopState&) = delete;
 
-  /// Thread-safe: queues `fn` for the loop thread and wakes the loop.
+  /// Thread-safe: queues `fn` for the loop thread and wakes the loop. Posted on the
+  /// loop thread (from a callback), `fn` holds the loop until it has run, so that
+  /// uv_run does not return before it; from another thread it cannot (libuv's
+  /// reference counts are loop-thread only), and runs when the loop next turns.
   void post(std::function<void()> fn) {
     // The send happens under the lock, so the handle cannot be closed meanwhile.
     std::lock_guard lock(mutex);
     if (closed) return;
     posted.push_back(std::move(fn));
+    if (std::this_thread::get_id() == loop_thread) {
+      ++held_posts;
+      hold();
+    }
     uv_async_send(wakeup);
+  }
+
+  /// Loop thread, from the wake-up callback: takes the posted functions to run, and
+  /// how many of them hold the loop (to let go of with released_posts() once run).
+  int take_posted(std::vector<std::function<void()>>& batch) {
+    std::lock_guard lock(mutex);
+    batch.swap(posted);
+    return std::exchange(held_posts, 0);
+  }
+  /// Loop thread: `n` posted functions that held the loop have run.
+  void released_posts(int n) noexcept {
+    while (n-- > 0) release();
+  }
+
+  /// Loop thread, from ~AsyncLoop: drops what is still posted, and closes the wake-up
+  /// handle.
+  void detach() {
+    std::vector<std::function<void()>> dropped;
+    int held = 0;
+    {
+      std::lock_guard lock(mutex);
+      closed = true;
+      dropped.swap(posted);
+      held = std::exchange(held_posts, 0);
+    }
+    dropped.clear();  // what they captured (LoopRefs too) goes first
+    released_posts(held);
+    close_wakeup();
   }
 
  private:
   friend class LoopRef;
   // Loop thread: the wake-up handle keeps the loop running while operations whose
   // completions arrive through it (or, on Windows, through the loop's port) are
-  // pending. Counted by LoopRef only.
+  // pending. Counted by LoopRef and by posts from the loop thread only.
   void hold() noexcept {
     if (busy++ == 0 && wakeup != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(wakeup));
   }
   void release() noexcept {
     if (--busy == 0 && wakeup != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(wakeup));
+  }
+  void close_wakeup() noexcept {
+    if (wakeup == nullptr) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(wakeup, nullptr)),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
   }
 };
 

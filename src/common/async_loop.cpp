@@ -16,18 +16,18 @@ void run_posted(uv_async_t* handle) {
   // Two vectors take turns, so that their storage is reused: posting allocates nothing
   // once they have grown.
   std::vector<std::function<void()>>& batch = state->running;
-  {
-    std::lock_guard lock(state->mutex);
-    batch.swap(state->posted);
-  }
+  const int held = state->take_posted(batch);
   for (auto& fn : batch) fn();
   batch.clear();
+  // Only now: a function posted from the loop thread holds the loop until it has run.
+  state->released_posts(held);
 }
 
 }  // namespace
 
 AsyncLoop::AsyncLoop(uv_loop_t* loop) : state_(std::make_shared<detail::LoopState>()) {
   state_->loop = loop;
+  state_->loop_thread = std::this_thread::get_id();
   // Room for the completions of many connections in one batch, so that a busy moment
   // does not make posting allocate.
   state_->posted.reserve(64);
@@ -36,20 +36,12 @@ AsyncLoop::AsyncLoop(uv_loop_t* loop) : state_(std::make_shared<detail::LoopStat
   uv_async_init(loop, state_->wakeup, run_posted);
   state_->wakeup->data = state_.get();
   detail::register_loop_state(state_.get());
-  // Idle, the handle must not keep the loop running; pending operations hold it.
+  // Idle, the handle must not keep the loop running; pending operations and posted
+  // functions hold it.
   uv_unref(reinterpret_cast<uv_handle_t*>(state_->wakeup));
 }
 
-AsyncLoop::~AsyncLoop() {
-  {
-    std::lock_guard lock(state_->mutex);
-    state_->closed = true;
-    state_->posted.clear();
-  }
-  uv_close(reinterpret_cast<uv_handle_t*>(state_->wakeup),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
-  state_->wakeup = nullptr;
-}
+AsyncLoop::~AsyncLoop() { state_->detach(); }
 
 void AsyncLoop::post(std::function<void()> fn) { state_->post(std::move(fn)); }
 

@@ -130,7 +130,7 @@ void set_write_timeout(S& s, Timeout t, std::error_code& ec) noexcept {
 template <typename S>
 std::size_t max_message_size(S&, std::error_code& ec) noexcept {
   ec.clear();
-  return 0x7fffffff;
+  return win::max_io_size;
 }
 // A pipe message is written whole or not at all: nothing is ever left to flush.
 template <typename S>

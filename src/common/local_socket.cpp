@@ -27,6 +27,18 @@ Impl* open_io(const std::shared_ptr<Impl>& io, std::error_code& ec) noexcept {
   return nullptr;
 }
 
+// The same for operations that need the connection itself (its settings, the peer,
+// its limits): a closed socket reports `errc::not_connected` as an empty one does, on
+// every platform, instead of whatever the backend makes of a closed descriptor (EBADF,
+// or success where the setting lives in the object). Reads and writes go to the backend
+// (open_io): after shutdown(both) a pipe reports the end of the stream there.
+template <typename Impl>
+Impl* connected_io(const std::shared_ptr<Impl>& io, std::error_code& ec) noexcept {
+  if (io && io->io.is_open()) return io.get();
+  ec = make_error_code(errc::not_connected);
+  return nullptr;
+}
+
 template <typename Impl>
 std::string_view name_of(const std::shared_ptr<Impl>& io) noexcept {
   return io ? std::string_view(io->name.str()) : std::string_view();
@@ -38,20 +50,20 @@ void io_shutdown(const std::shared_ptr<Impl>& io, Shutdown how, std::error_code&
 }
 template <typename Impl>
 void io_set_nonblocking(const std::shared_ptr<Impl>& io, bool on, std::error_code& ec) noexcept {
-  if (auto* p = open_io(io, ec)) detail::set_nonblocking(p->io, on, ec);
+  if (auto* p = connected_io(io, ec)) detail::set_nonblocking(p->io, on, ec);
 }
 template <typename Impl>
 void io_set_read_timeout(const std::shared_ptr<Impl>& io, Timeout t, std::error_code& ec) noexcept {
-  if (auto* p = open_io(io, ec)) detail::set_read_timeout(p->io, t, ec);
+  if (auto* p = connected_io(io, ec)) detail::set_read_timeout(p->io, t, ec);
 }
 template <typename Impl>
 void io_set_write_timeout(const std::shared_ptr<Impl>& io, Timeout t,
                           std::error_code& ec) noexcept {
-  if (auto* p = open_io(io, ec)) detail::set_write_timeout(p->io, t, ec);
+  if (auto* p = connected_io(io, ec)) detail::set_write_timeout(p->io, t, ec);
 }
 template <typename Impl>
 PeerInfo io_peer_info(const std::shared_ptr<Impl>& io, std::error_code& ec) {
-  if (auto* p = open_io(io, ec)) return detail::peer_info(p->io, ec);
+  if (auto* p = connected_io(io, ec)) return detail::peer_info(p->io, ec);
   return {};
 }
 
@@ -66,10 +78,11 @@ template <typename Impl>
 std::shared_ptr<Impl> reunite_io(std::shared_ptr<Impl>& r, std::shared_ptr<Impl>& s,
                                  std::error_code& ec) noexcept {
   ec.clear();
-  if (!r || r != s) {
+  if (r != s) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return nullptr;
   }
+  // Two empty halves (of a socket holding no connection) give an empty socket.
   s.reset();
   return std::move(r);
 }
@@ -208,7 +221,7 @@ void MessageOps::send(ConstBuffer msg) {
   throw_if(ec, "LocalMessageSocket::send", name_of(io_));
 }
 std::size_t MessageOps::max_message_size(std::error_code& ec) noexcept {
-  if (auto* p = open_io(io_, ec)) return detail::max_message_size(p->io, ec);
+  if (auto* p = connected_io(io_, ec)) return detail::max_message_size(p->io, ec);
   return 0;
 }
 std::size_t MessageOps::max_message_size() {
@@ -216,7 +229,7 @@ std::size_t MessageOps::max_message_size() {
                   [&](auto& ec) { return max_message_size(ec); });
 }
 void MessageOps::flush(std::error_code& ec) noexcept {
-  if (auto* p = open_io(io_, ec)) detail::flush(p->io, ec);
+  if (auto* p = connected_io(io_, ec)) detail::flush(p->io, ec);
 }
 void MessageOps::flush() {
   or_throw("LocalMessageSocket::flush", name_of(io_), [&](auto& ec) { flush(ec); });

@@ -16,14 +16,30 @@ namespace {
 
 using localsock::detail::FacadeAccess;
 
-// The LocalName a backend socket's name stands for: a path when it has a '/', else a
-// namespaced name (an unnamed socket, or one whose name does not validate: empty).
-LocalName name_of(const std::string& name) {
+// The LocalName a backend socket's name stands for, from its string alone: a path when
+// it has a '/', else a namespaced name (an unnamed socket, or one whose name does not
+// validate: empty). A guess (a relative path such as "x.sock" has no '/'): used only
+// when the socket's addresses cannot be read.
+LocalName guess_name(const std::string& name) {
   std::error_code ec;
   LocalName n = name.find('/') != std::string::npos ? LocalName::path(name, ec)
                                                     : LocalName::namespaced(name, ec);
   return ec ? LocalName() : n;
 }
+
+// The name of the listener `s` is connected through, from the descriptor's addresses:
+// the peer's for a client, its own for an accepted socket (the listener's address).
+// The address carries the kind (a path, or Linux's abstract namespace), so the name
+// reconnects to the same place.
+LocalName name_of(const UdSocket& s) {
+  std::error_code ec;
+  LocalName n = s.peer_address(ec);
+  if (!ec && n.empty()) n = s.local_address(ec);
+  if (!ec && !n.empty()) return n;
+  return guess_name(s.name());
+}
+// (Used where message mode is framed: LOCALSOCK_MESSAGE_FRAMING.)
+[[maybe_unused]] LocalName name_of(const FramedStream& s) { return name_of(s.stream()); }
 
 }  // namespace
 
@@ -56,11 +72,11 @@ MessageListener take_native(LocalMessageListener&& l) {
 }
 
 LocalSocket from_native(UdStream&& s, LocalName name) {
-  if (name.empty()) name = name_of(s.name());
+  if (name.empty()) name = name_of(s);
   return FacadeAccess::wrap<Mode::bytes>(std::move(s), std::move(name));
 }
 LocalMessageSocket from_native(MessageStream&& s, LocalName name) {
-  if (name.empty()) name = name_of(s.name());
+  if (name.empty()) name = name_of(s);
   return FacadeAccess::wrap<Mode::messages>(std::move(s), std::move(name));
 }
 LocalListener from_native(UdListener&& l) { return FacadeAccess::wrap<Mode::bytes>(std::move(l)); }

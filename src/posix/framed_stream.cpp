@@ -3,10 +3,46 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include "sys.hpp"
 
 namespace localsock::posix {
+
+// Written out, not defaulted: the counters go with the buffers they count (a defaulted
+// move would leave the moved-from stream counting bytes of a buffer it no longer has,
+// and a self-move would empty the buffers and keep the counts).
+FramedStream::FramedStream(FramedStream&& other) noexcept
+    : stream_(std::move(other.stream_)),
+      header_(other.header_),
+      header_got_(std::exchange(other.header_got_, 0)),
+      pending_(std::exchange(other.pending_, -1)),
+      body_got_(std::exchange(other.body_got_, 0)),
+      body_(std::move(other.body_)),
+      dropping_(std::exchange(other.dropping_, false)),
+      out_rest_(std::move(other.out_rest_)),
+      out_done_(std::exchange(other.out_done_, 0)),
+      send_failed_(std::exchange(other.send_failed_, false)) {
+  other.body_.clear();
+  other.out_rest_.clear();
+}
+
+FramedStream& FramedStream::operator=(FramedStream&& other) noexcept {
+  if (this == &other) return *this;
+  stream_ = std::move(other.stream_);
+  header_ = other.header_;
+  header_got_ = std::exchange(other.header_got_, 0);
+  pending_ = std::exchange(other.pending_, -1);
+  body_got_ = std::exchange(other.body_got_, 0);
+  body_ = std::move(other.body_);
+  other.body_.clear();
+  dropping_ = std::exchange(other.dropping_, false);
+  out_rest_ = std::move(other.out_rest_);
+  other.out_rest_.clear();
+  out_done_ = std::exchange(other.out_done_, 0);
+  send_failed_ = std::exchange(other.send_failed_, false);
+  return *this;
+}
 
 using detail::or_throw;
 

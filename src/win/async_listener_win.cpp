@@ -3,6 +3,7 @@
 // an overlapped ConnectNamedPipe that completes through the loop's port (see
 // async_op.hpp); each connected instance becomes an async connection (async_win.cpp).
 #include "async_op.hpp"
+#include "sys.hpp"
 
 #include <variant>
 
@@ -15,6 +16,10 @@ struct ListenerIo {
   void* pending_instance = nullptr;  // the handle whose connect is pending
   OVERLAPPED* pending_ov = nullptr;
   bool waiting_for_slot = false;
+  // Held while the listener waits for a free place under its instance limit (no
+  // operation is pending then): an open listener keeps uv_run going, as on Unix, where
+  // its poll handle does.
+  LoopRef slot_wait;
   // After a failure to make or bind the next instance: the timer that tries again (made
   // on the first failure, freed when the listener finishes), and the episode's state.
   uv_timer_t* retry_timer = nullptr;
@@ -54,6 +59,7 @@ void accept_failed(const std::shared_ptr<AsyncListenerImpl>& impl, std::error_co
 }
 
 void finish_listener(AsyncListenerImpl& impl) {
+  impl.io->slot_wait.reset();
   if (impl.io->retry_timer != nullptr)
     uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(impl.io->retry_timer, nullptr)),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -117,8 +123,10 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   PipeCore instance = io.core().take_instance(ec);
   if (ec == errc::would_block) {  // the instance limit is reached
     io.waiting_for_slot = true;
+    if (!io.slot_wait.holds()) io.slot_wait = LoopRef(impl->loop);
     return;
   }
+  io.slot_wait.reset();
   if (!ec) ec = bind_to_port(*impl->loop, instance);
   if (ec) {
     instance.close();  // its instance place is free for the retry
@@ -131,7 +139,8 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   HANDLE h = static_cast<HANDLE>(op->instance.native_handle());
   OVERLAPPED* ov = op->start(h, impl->loop);
   DWORD err = 0;
-  if (!::ConnectNamedPipe(h, ov)) err = ::GetLastError();
+  // Through the fault seam (sys.hpp), as the blocking accept.
+  if (!win::sys::connect_named_pipe(h, ov)) err = ::GetLastError();
   io.connect_pending = true;
   if (err == ERROR_IO_PENDING || err == 0) {
     io.retry.succeeded();  // an instance waits for clients again

@@ -9,6 +9,7 @@
 // instances made by localsock.
 // The listener is in async_listener_win.cpp; what both share in async_op.hpp.
 #include "async_op.hpp"
+#include "sys.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -184,8 +185,14 @@ bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWO
       break;
     case MessageAssembler::Step::deliver:
       if (ec) {
+        // The message could not be put together (PeekNamedPipe failed, or the pipe
+        // gave other than it announced): what is left of it may still be in the pipe,
+        // where the next read would take it for a message of its own. The read callback
+        // gets the error, and the connection ends: never a garbled message.
         message.reset();
         hand_over(impl, {}, false, ec);
+        if (impl.state == AsyncSocketImpl::State::open) impl.self->close();
+        return false;
       } else {
         hand_over(impl, into_message ? message.message() : std::span<const std::byte>(op.target, bytes), false, {});
       }
@@ -298,7 +305,11 @@ std::byte* read_target(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op) {
     op.size = static_cast<DWORD>(std::min<std::size_t>(op.size, rest.size()));
     return rest.data();
   }
-  return buffer_target(impl, op);
+  std::byte* target = buffer_target(impl, op);
+  // The first read of a message, through the fault seam (sys.hpp): a test can make it
+  // take one byte, so that the message goes on with a real ERROR_MORE_DATA.
+  op.size = static_cast<DWORD>(win::sys::message_head(MutableBuffer(target, op.size)).size());
+  return target;
 }
 
 // Starts the read operation: `size` bytes into `target`. True when it is done already

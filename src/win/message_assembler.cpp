@@ -4,10 +4,33 @@
 #include <windows.h>
 
 #include <algorithm>
+#include <utility>
 
+#include "sys.hpp"
 #include "win_error.hpp"
 
 namespace localsock::win::detail {
+
+// Written out: the counts go with the message they count, and a self-move keeps both.
+MessageAssembler::MessageAssembler(MessageAssembler&& other) noexcept
+    : phase_(std::move(other.phase_)),
+      holding_(std::move(other.holding_)),
+      size_(std::exchange(other.size_, 0)),
+      received_(std::exchange(other.received_, 0)),
+      message_(std::move(other.message_)) {
+  other.message_.clear();
+}
+
+MessageAssembler& MessageAssembler::operator=(MessageAssembler&& other) noexcept {
+  if (this == &other) return *this;
+  phase_ = std::move(other.phase_);
+  holding_ = std::move(other.holding_);
+  size_ = std::exchange(other.size_, 0);
+  received_ = std::exchange(other.received_, 0);
+  message_ = std::move(other.message_);
+  other.message_.clear();
+  return *this;
+}
 
 MessageAssembler::Step MessageAssembler::first(void* pipe, std::size_t head_size, bool more,
                                                std::size_t max_size, std::error_code& ec) noexcept {
@@ -16,8 +39,18 @@ MessageAssembler::Step MessageAssembler::first(void* pipe, std::size_t head_size
   size_ = head_size;
   if (more) {
     DWORD left = 0;
-    if (!::PeekNamedPipe(pipe, nullptr, 0, nullptr, nullptr, &left)) {
+    if (!sys::bytes_left_this_message(pipe, &left)) {
       ec = last_error();
+      reset();
+      return Step::too_large;
+    }
+    // ERROR_MORE_DATA says that the message goes on, and PeekNamedPipe reports the
+    // bytes left of it ("zero for byte-type named pipes or if no data is available"):
+    // none left contradicts the read. Its size is unknown, so it can be neither
+    // delivered (the head would pass for the whole message, and the rest for the next
+    // one) nor put together: the message is given up as an I/O error.
+    if (left == 0) {
+      ec = std::make_error_code(std::errc::io_error);
       reset();
       return Step::too_large;
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "../common/log.hpp"
@@ -19,8 +20,27 @@ PipeCore::PipeCore(void* handle, bool server, std::string name) noexcept
     : handle_(handle), server_(server), name_(std::move(name)) {}
 
 PipeCore::PipeCore(PipeCore&&) noexcept = default;
-// Members are assigned in order: the old handle closes before the old slot is given back.
-PipeCore& PipeCore::operator=(PipeCore&&) noexcept = default;
+// Not defaulted: a stream moved onto itself must stay as it was (a defaulted self-move
+// empties the name and the held message's buffer but keeps its counts). Members are
+// assigned in order: the old handle closes before the old slot is given back.
+PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
+  if (this == &other) return *this;
+  handle_ = std::move(other.handle_);
+  server_ = other.server_;
+  shut_ = std::move(other.shut_);
+  nonblocking_ = other.nonblocking_;
+  read_timeout_ = other.read_timeout_;
+  write_timeout_ = other.write_timeout_;
+  name_ = std::move(other.name_);
+  read_event_ = std::move(other.read_event_);
+  write_event_ = std::move(other.write_event_);
+  assembler_ = std::move(other.assembler_);
+  slot_ = std::move(other.slot_);
+  write_quota_ = std::exchange(other.write_quota_, std::nullopt);
+  send_failed_ = std::move(other.send_failed_);
+  recv_failed_ = std::move(other.recv_failed_);
+  return *this;
+}
 
 PipeCore::~PipeCore() {
   close();
@@ -41,9 +61,10 @@ void* PipeCore::release(std::error_code& ec) noexcept {
     ec = std::make_error_code(std::errc::operation_in_progress);
     return nullptr;
   }
-  if (send_failed_) {
+  if (send_failed_ || recv_failed_) {
     // A message was cut (see send_message): a new owner of the handle could not know,
-    // and what it sent would follow the cut message.
+    // and what it sent would follow the cut message. Or the rest of a message that
+    // could not be put together may be in the pipe: it would pass for a whole one.
     ec = std::make_error_code(std::errc::connection_aborted);
     return nullptr;
   }
@@ -160,6 +181,10 @@ ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
   }
+  if (recv_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return {};
+  }
   if (!assembler_.holding()) {
     HANDLE event = ensure_event(read_event_, ec);
     if (ec) return {};
@@ -169,7 +194,10 @@ ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
     if (ec) return {};
     if (c.end) return {0, true};
     assembler_.first(h, c.n, c.more, SIZE_MAX, ec);
-    if (ec) return {};
+    if (ec) {
+      recv_failed_ = true;
+      return {};
+    }
     assembler_.keep({&first, c.n});
   }
   return {assembler_.size()};
@@ -180,6 +208,10 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
   if (!handle_) {
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
+  }
+  if (recv_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return {};
   }
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
@@ -194,7 +226,10 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
       if (ec) return {};
       if (c.end) return {0, true};
       const auto step = assembler_.first(h, c.n, c.more, SIZE_MAX, ec);
-      if (ec) return {};
+      if (ec) {
+        recv_failed_ = true;
+        return {};
+      }
       if (step == MessageAssembler::Step::deliver) return {c.n};
       assembler_.keep(buf.first(c.n));
     }
@@ -221,6 +256,10 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
     if (!shut_) ec = make_error_code(errc::not_connected);
     return {0, shut_};
   }
+  if (recv_failed_) {
+    ec = std::make_error_code(std::errc::connection_aborted);
+    return {};
+  }
   HANDLE event = ensure_event(read_event_, ec);
   if (ec) return {};
   HANDLE h = handle_.get();
@@ -242,6 +281,7 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
     }
     step = assembler_.first(h, c.n, c.more, max_size, ec);
     if (ec) {
+      recv_failed_ = true;
       out.clear();
       return {};
     }

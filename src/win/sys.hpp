@@ -66,6 +66,13 @@ inline MutableBuffer message_head(MutableBuffer buf) noexcept {
   return localsock::detail::inject(Fault::more_data) ? buf.first(1) : buf;
 }
 
+/// PeekNamedPipe for the bytes left of the message being read (`left`). Fault:
+/// peek_fails (ERROR_NOT_ENOUGH_MEMORY).
+inline BOOL bytes_left_this_message(HANDLE pipe, DWORD* left) noexcept {
+  if (failed_as(Fault::peek_fails, ERROR_NOT_ENOUGH_MEMORY)) return FALSE;
+  return ::PeekNamedPipe(pipe, nullptr, 0, nullptr, nullptr, left);
+}
+
 /// Whether the current_user_only check must see the client as another user. Fault:
 /// foreign_user (Wine has one user only).
 inline bool foreign_user() noexcept { return localsock::detail::inject(Fault::foreign_user); }

@@ -458,3 +458,86 @@ TEST_CASE("async: a Poster outlives its AsyncLoop; posting through it afterwards
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
 }
+
+TEST_CASE("async: a function posted on the loop thread runs before uv_run returns, with nothing else keeping the loop alive") {
+  TestLoop t;
+  // A read callback that pauses reading and finishes on the loop's next turn: nothing
+  // but the posted function is left to keep uv_run going.
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server;
+  bool got_message = false, posted_ran = false, chained_ran = false;
+  AsyncListener::Ptr listener;
+  listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                   [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                     REQUIRE_FALSE(ec);
+                                     server = s;
+                                     listener->close();
+                                     server->start_reading([&](const ReadEvent& e) {
+                                       got_message = !e.data.empty();
+                                       server->stop_reading();
+                                       t.async->post([&] {
+                                         posted_ran = true;
+                                         // A post from a posted function holds the loop too.
+                                         t.async->post([&] {
+                                           chained_ran = true;
+                                           server->close();
+                                         });
+                                       });
+                                     });
+                                   });
+  std::thread peer([&] {
+    auto c = localsock::LocalMessageSocket::connect(ConnectOptions(name).timeout(5s));
+    c.send(std::string_view("hello"));
+  });
+  uv_run(&t.loop, UV_RUN_DEFAULT);
+  peer.join();
+  CHECK(got_message);
+  CHECK(posted_ran);
+  CHECK(chained_ran);
+  CHECK((server && !server->is_open()));
+  if (server) server->close();  // when the posted functions did not run
+  t.settle();
+}
+
+TEST_CASE("async: an open listener keeps uv_run going, also at its instance limit") {
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name).instance_limit(1), Mode::bytes,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          if (!ec) server = s;
+                                        });
+  std::atomic<bool> release{false};
+  std::error_code client_ec = make_error_code(std::errc::interrupted);
+  std::thread client([&] {
+    auto c = localsock::LocalSocket::connect(ConnectOptions(name).timeout(5s), client_ec);
+    while (!release) std::this_thread::sleep_for(5ms);
+  });
+  REQUIRE(t.run([&] { return server != nullptr; }, 5s));
+  // Nothing but the listener (at its limit: its one instance is taken) keeps the loop
+  // alive now; a timer that does not keep it closes everything later.
+  struct Closer {
+    AsyncListener::Ptr* listener;
+    AsyncSocket::Ptr* server;
+    bool fired = false;
+  } closer{&listener, &server};
+  uv_timer_t timer;
+  uv_timer_init(&t.loop, &timer);
+  timer.data = &closer;
+  uv_timer_start(&timer, [](uv_timer_t* h) {
+    auto* c = static_cast<Closer*>(h->data);
+    c->fired = true;
+    (*c->listener)->close();
+    (*c->server)->close();
+  }, 200, 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer));
+  uv_run(&t.loop, UV_RUN_DEFAULT);
+  CHECK(closer.fired);
+  release = true;
+  client.join();
+  CHECK_FALSE(client_ec);
+  listener->close();
+  server->close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  t.settle();
+}

@@ -14,6 +14,7 @@
 #include <system_error>
 #include <vector>
 
+#include "connected.hpp"
 #include "doctest_ext.hpp"
 #include "unique_name.hpp"
 
@@ -150,9 +151,15 @@ TEST_CASE("overloads: every byte-socket operation has both overloads, naming Loc
       [&] { w.write_some("x"); });
   both_fail(
       "LocalSocket::write_all", [&](auto& ec) { w.write_all("x", ec); }, [&] { w.write_all("x"); });
+  // Halves of two different connections (two empty halves are one empty socket's, and
+  // reunite into it).
+  auto p1 = test::connect_pair<Mode::bytes>();
+  auto p2 = test::connect_pair<Mode::bytes>();
+  auto [r1, w1] = p1.client.split();
+  auto [r2, w2] = p2.client.split();
   both_fail(
-      "LocalSocket::reunite", [&](auto& ec) { LocalSocket::reunite(r, w, ec); },
-      [&] { LocalSocket::reunite(r, w); });
+      "LocalSocket::reunite", [&](auto& ec) { LocalSocket::reunite(r1, w2, ec); },
+      [&] { LocalSocket::reunite(r1, w2); });
 }
 
 TEST_CASE(
@@ -211,9 +218,14 @@ TEST_CASE(
   both_fail(
       "LocalMessageSocket::max_message_size", [&](auto& ec) { w.max_message_size(ec); },
       [&] { w.max_message_size(); });
+  // Halves of two different connections (see the byte-socket case).
+  auto p1 = test::connect_pair<Mode::messages>();
+  auto p2 = test::connect_pair<Mode::messages>();
+  auto [r1, w1] = p1.client.split();
+  auto [r2, w2] = p2.client.split();
   both_fail(
-      "LocalMessageSocket::reunite", [&](auto& ec) { LocalMessageSocket::reunite(r, w, ec); },
-      [&] { LocalMessageSocket::reunite(r, w); });
+      "LocalMessageSocket::reunite", [&](auto& ec) { LocalMessageSocket::reunite(r1, w2, ec); },
+      [&] { LocalMessageSocket::reunite(r1, w2); });
 }
 
 TEST_CASE_TEMPLATE("overloads: every listener operation has both overloads, naming its class",

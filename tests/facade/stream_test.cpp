@@ -309,6 +309,106 @@ TEST_CASE("socket: every operation on a socket holding no connection reports not
 }
 
 namespace {
+// Every fallible operation of a byte socket with no connection: each reports
+// not_connected (with both overloads where the throwing one exists).
+void check_all_not_connected(LocalSocket& s) {
+  std::byte b[1]{};
+  std::string text;
+  std::error_code ec;
+  s.read_some(b, ec);
+  CHECK(ec == errc::not_connected);
+  s.read_some(text, 1, ec);
+  CHECK(ec == errc::not_connected);
+  s.read_exact(b, ec);
+  CHECK(ec == errc::not_connected);
+  s.write_some(b, ec);
+  CHECK(ec == errc::not_connected);
+  s.write_all(b, ec);
+  CHECK(ec == errc::not_connected);
+  s.shutdown(localsock::Shutdown::write, ec);
+  CHECK(ec == errc::not_connected);
+  s.set_nonblocking(true, ec);
+  CHECK(ec == errc::not_connected);
+  s.set_read_timeout(std::chrono::milliseconds(5), ec);
+  CHECK(ec == errc::not_connected);
+  s.set_write_timeout(std::chrono::milliseconds(5), ec);
+  CHECK(ec == errc::not_connected);
+  (void)s.peer_info(ec);
+  CHECK(ec == errc::not_connected);
+  CHECK_THROWS_AS(s.set_nonblocking(true), localsock::Error);
+  CHECK_THROWS_AS((void)s.peer_info(), localsock::Error);
+}
+
+// The same for a message socket.
+void check_all_not_connected(localsock::LocalMessageSocket& m) {
+  std::byte b[1]{};
+  std::error_code ec;
+  m.recv(b, ec);
+  CHECK(ec == errc::not_connected);
+  (void)m.peek_size(ec);
+  CHECK(ec == errc::not_connected);
+  m.send(b, ec);
+  CHECK(ec == errc::not_connected);
+  m.flush(ec);
+  CHECK(ec == errc::not_connected);
+  m.shutdown(localsock::Shutdown::both, ec);
+  CHECK(ec == errc::not_connected);
+  m.set_nonblocking(false, ec);
+  CHECK(ec == errc::not_connected);
+  m.set_read_timeout(std::chrono::milliseconds(5), ec);
+  CHECK(ec == errc::not_connected);
+  m.set_write_timeout(std::chrono::milliseconds(5), ec);
+  CHECK(ec == errc::not_connected);
+  (void)m.peer_info(ec);
+  CHECK(ec == errc::not_connected);
+  (void)m.max_message_size(ec);
+  CHECK(ec == errc::not_connected);
+  CHECK_THROWS_AS(m.flush(), localsock::Error);
+  CHECK_THROWS_AS((void)m.max_message_size(), localsock::Error);
+}
+}  // namespace
+
+TEST_CASE("socket: a closed socket reports not_connected for every operation, as an empty one does") {
+  const LocalName name = fresh_name();
+  {
+    LocalListener l = LocalListener::bind(name);
+    LocalSocket c = LocalSocket::connect(name);
+    LocalSocket a = l.accept();
+    c.close();
+    check_all_not_connected(c);
+  }
+  {
+    auto l = localsock::LocalMessageListener::bind(name);
+    auto c = localsock::LocalMessageSocket::connect(name);
+    auto a = l.accept();
+    c.close();
+    check_all_not_connected(c);
+  }
+}
+
+TEST_CASE("socket: the halves of a socket holding no connection reunite into an empty socket") {
+  {
+    LocalSocket s;
+    auto [r, w] = s.split();
+    std::error_code ec;
+    LocalSocket back = LocalSocket::reunite(r, w, ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(back.is_open());
+    // And the throwing overload.
+    auto [r2, w2] = back.split();
+    CHECK_NOTHROW((void)LocalSocket::reunite(r2, w2));
+  }
+  {
+    localsock::LocalMessageSocket s;
+    auto [r, w] = s.split();
+    std::error_code ec;
+    auto back = localsock::LocalMessageSocket::reunite(r, w, ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(back.is_open());
+  }
+}
+
+namespace {
 // The child side of the two-process test: serve one client, echoing.
 const localsock::test::RegisterChild echo_child("echo-server", [](const auto& args) {
   LocalListener listener = LocalListener::bind(LocalName::namespaced(args.at(0)));

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
 // UdStream: connections, their options and their failures.
+#include <localsock/local_listener.hpp>
+#include <localsock/local_socket.hpp>
+#include <localsock/posix/facade.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
 #include "ud_test_support.hpp"
@@ -203,4 +206,26 @@ TEST_CASE("faults: descriptor exhaustion gives clear errors, and recovery once t
   UdStream again = UdStream::connect(name, std::chrono::seconds(1), ec);
   CHECK_FALSE(ec);
   ::setrlimit(RLIMIT_NOFILE, &old);
+}
+
+TEST_CASE("from_native: a socket on a relative path without '/' keeps its path name, and name() reconnects") {
+  TempDir dir;
+  const auto saved = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path);
+  {
+    const LocalName name = LocalName::path("x.sock");
+    localsock::LocalListener l = localsock::LocalListener::bind(name);
+    localsock::LocalSocket c = localsock::LocalSocket::connect(name);
+    localsock::LocalSocket a = l.accept();
+    localsock::LocalSocket c2 = localsock::posix::from_native(localsock::posix::take_native(std::move(c)));
+    CHECK(c2.name().kind() == localsock::NameKind::path);
+    CHECK(c2.name() == name);
+    // The accepted end, too: its name is the listener's.
+    localsock::LocalSocket a2 = localsock::posix::from_native(localsock::posix::take_native(std::move(a)));
+    CHECK(a2.name() == name);
+    std::error_code ec;
+    localsock::LocalSocket again = localsock::LocalSocket::connect(c2.name(), ec);
+    CHECK_FALSE(ec);
+  }
+  std::filesystem::current_path(saved);
 }

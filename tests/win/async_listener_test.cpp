@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <thread>
 #include <vector>
@@ -177,3 +178,98 @@ TEST_CASE("async: a message over 2 GiB fails its own write; with a callback the 
   accepted->close();
   listener->close();
 }
+
+#ifdef LOCALSOCK_FAULT_INJECTION  // injected faults
+TEST_CASE("async fault seam: the async accept and message reads go through the Windows fault points") {
+  Loop t;
+  const LocalName name = fresh_name();
+  // The listener's first ConnectNamedPipe finds its client gone (ERROR_NO_DATA): the
+  // instance is dropped, and the next one serves the client. The first read of the
+  // message takes one byte (ERROR_MORE_DATA): the rest is read after PeekNamedPipe, and
+  // the message arrives whole.
+  lt::arm_fault(Fault::accept_no_data);
+  lt::arm_fault(Fault::more_data);
+  std::vector<AsyncSocket::Ptr> sockets;
+  std::vector<std::byte> got;
+  bool received = false;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          if (ec) return;
+                                          sockets.push_back(s);
+                                          s->start_reading([&](const ReadEvent& e) {
+                                            if (e.error || e.end) return;
+                                            got.assign(e.data.begin(), e.data.end());
+                                            received = true;
+                                          });
+                                        });
+  // The failed instance is replaced on the loop's next turn; until then no instance
+  // carries the name, so the client comes after.
+  CHECK(t.run([&] { return lt::faults_left(Fault::accept_no_data) == 0; }, 2s));
+  t.run([] { return false; }, 100ms);
+  std::error_code client_ec = make_error_code(std::errc::interrupted);
+  std::thread client([&] {
+    auto c = localsock::LocalMessageSocket::connect(ConnectOptions(name).timeout(5s), client_ec);
+    if (client_ec) return;
+    const std::byte msg[5]{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}};
+    c.send(msg, client_ec);
+    std::this_thread::sleep_for(300ms);
+  });
+  CHECK(t.run([&] { return received; }, 6s));
+  client.join();
+  CHECK_FALSE(client_ec);
+  CHECK(lt::faults_left(Fault::accept_no_data) == 0);
+  CHECK(lt::faults_left(Fault::more_data) == 0);
+  CHECK(got == std::vector<std::byte>{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}});
+  for (auto& s : sockets) s->close();
+  listener->close();
+}
+#endif  // LOCALSOCK_FAULT_INJECTION
+
+#ifdef LOCALSOCK_FAULT_INJECTION  // injected faults
+TEST_CASE("async: a message whose rest cannot be sized is an error that ends the connection, never a garbled message") {
+  Loop t;
+  const LocalName name = fresh_name();
+  // The first read of the message takes one byte (ERROR_MORE_DATA), and PeekNamedPipe,
+  // asked how much is left of it, fails.
+  lt::arm_fault(Fault::more_data);
+  lt::arm_fault(Fault::peek_fails);
+  AsyncSocket::Ptr server;
+  int data_events = 0, errors = 0;
+  std::error_code first_error;
+  std::function<void(const ReadEvent&)> on_read = [&](const ReadEvent& e) {
+    if (e.error) {
+      if (errors++ == 0) first_error = e.error;
+      // Reading on (as an application may after an error) must not deliver the rest.
+      server->start_reading(on_read);
+      return;
+    }
+    if (!e.end) ++data_events;
+  };
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::messages,
+                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                          if (ec) return;
+                                          server = s;
+                                          s->start_reading(on_read);
+                                        });
+  std::atomic<bool> release{false};
+  std::thread client([&] {
+    std::error_code ec;
+    auto c = localsock::LocalMessageSocket::connect(ConnectOptions(name).timeout(5s), ec);
+    if (ec) return;
+    c.send(std::vector<std::byte>(100, std::byte{7}), ec);
+    c.send(std::vector<std::byte>(10, std::byte{8}), ec);
+    while (!release) std::this_thread::sleep_for(5ms);
+  });
+  CHECK(t.run([&] { return data_events > 0 || (errors > 0 && server && !server->is_open()); }, 6s));
+  release = true;
+  client.join();
+  CHECK(lt::faults_left(Fault::peek_fails) == 0);
+  CHECK(errors == 1);
+  CHECK(first_error == std::error_code(8 /* ERROR_NOT_ENOUGH_MEMORY */, std::system_category()));
+  CHECK(data_events == 0);
+  CHECK((server && !server->is_open()));
+  if (server) server->close();
+  listener->close();
+  t.settle();
+}
+#endif  // LOCALSOCK_FAULT_INJECTION

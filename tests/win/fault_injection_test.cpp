@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <span>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -193,4 +195,35 @@ TEST_CASE("fault injection: accept_for that refuses other users' clients still r
   }
   CHECK(served);
   good.join();
+}
+
+TEST_CASE("fault injection: a message whose rest cannot be sized ends receiving, never a garbled message") {
+  Armed guard;
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions()
+                      .name(name)
+                      .mode(win::PipeMode::Messages)
+                      .create<win::DuplexMsgPipeStream>();
+  auto c = win::DuplexMsgPipeStream::connect(name);
+  auto s = listener.accept();
+  c.send(localsock::test::pattern(100, 3));
+  c.send(localsock::test::pattern(10, 4));
+  // The first read takes one byte of the first message (ERROR_MORE_DATA), and
+  // PeekNamedPipe, asked how much is left of it, fails.
+  lt::arm_fault(Fault::more_data);
+  lt::arm_fault(Fault::peek_fails);
+  std::vector<std::byte> buf(1000);
+  std::error_code ec;
+  (void)s.recv(std::span(buf), ec);
+  CHECK(lt::faults_left(Fault::peek_fails) == 0);
+  CHECK(ec == std::error_code(8 /* ERROR_NOT_ENOUGH_MEMORY */, std::system_category()));
+  // The rest of that message is still in the pipe: it never passes for a message, and
+  // neither does anything after it.
+  const auto r = s.recv(std::span(buf), ec);
+  CHECK(ec == std::errc::connection_aborted);
+  CHECK(r.size == 0);
+  std::vector<std::byte> out;
+  s.recv(out, 1000, ec);
+  CHECK(ec == std::errc::connection_aborted);
+  CHECK(out.empty());
 }

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <span>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -251,4 +252,32 @@ TEST_CASE("named pipe: the 256-character limit counts characters, not UTF-8 byte
   CHECK_FALSE(ec);
   LocalName::namespaced(name + "\xc3\xa4", ec);
   CHECK(ec == errc::name_too_long);
+}
+
+TEST_CASE("named pipe: peek_size and accept_for have both overloads; the throwing ones name the operation") {
+  const LocalName name = fresh_name();
+  auto listener = win::PipeListenerOptions().name(name).mode(win::PipeMode::Messages).create<win::DuplexMsgPipeStream>();
+  try {
+    (void)listener.accept_for(20ms);
+    FAIL("accept_for did not throw");
+  } catch (const localsock::Error& e) {
+    CHECK(e.code() == errc::timed_out);
+    CHECK(std::string(e.what()).find("PipeListener::accept_for") != std::string::npos);
+  }
+  auto client = win::DuplexMsgPipeStream::connect(name);
+  win::DuplexMsgPipeStream server = listener.accept_for(5s);
+  CHECK(server.is_server());
+  client.send(std::as_bytes(std::span<const char>("abc", 3)));
+  CHECK(server.peek_size().size == 3);
+  std::error_code ec;
+  CHECK(server.peek_size(ec).size == 3);
+  CHECK_FALSE(ec);
+  server.close();
+  try {
+    (void)server.peek_size();
+    FAIL("peek_size on a closed stream did not throw");
+  } catch (const localsock::Error& e) {
+    CHECK(e.code() == errc::not_connected);
+    CHECK(std::string(e.what()).find("PipeStream::peek_size") != std::string::npos);
+  }
 }

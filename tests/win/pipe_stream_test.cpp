@@ -377,3 +377,38 @@ TEST_CASE("pipe streams: a thread's next streams reuse the events of its streams
   REQUIRE(handles_in_table() >= 0);
   CHECK(first - second == 4);
 }
+
+TEST_CASE("pipe split: an emptied or default-constructed half reports not_connected, never crashes") {
+  Pair p = open_pair();
+  auto [rd, wr] = p.server.split();
+  std::error_code ec;
+  auto whole = win::DuplexBytePipeStream::reunite(rd, wr, ec);
+  REQUIRE_FALSE(ec);
+  // The halves are empty now: every call is an error, and name() is empty.
+  std::byte buf[4]{};
+  CHECK(rd.read_some(buf, ec) == 0);
+  CHECK(ec == errc::not_connected);
+  CHECK_THROWS_AS(rd.read_some(buf), localsock::Error);
+  CHECK(wr.write_some(buf, ec) == 0);
+  CHECK(ec == errc::not_connected);
+  wr.flush(ec);
+  CHECK(ec == errc::not_connected);
+  CHECK_THROWS_AS(wr.flush(), localsock::Error);
+  CHECK(rd.name().empty());
+  CHECK(wr.name().empty());
+  CHECK_FALSE(rd.is_open());
+  // A default-constructed message half likewise.
+  win::DuplexMsgPipeStream::ReadHalf mr;
+  (void)mr.recv(buf, ec);
+  CHECK(ec == errc::not_connected);
+  (void)mr.peek_size(ec);
+  CHECK(ec == errc::not_connected);
+  win::DuplexMsgPipeStream::WriteHalf mw;
+  mw.send(buf, ec);
+  CHECK(ec == errc::not_connected);
+  CHECK(mw.name().empty());
+  // Reuniting two empty halves gives an empty stream, as the facade does.
+  auto none = win::DuplexMsgPipeStream::reunite(mr, mw, ec);
+  CHECK_FALSE(ec);
+  CHECK_FALSE(none.is_open());
+}

@@ -42,7 +42,11 @@ LOCALSOCK_API UdListener take_native(LocalListener&& l);
 LOCALSOCK_API MessageListener take_native(LocalMessageListener&& l);
 
 /// Wraps a backend object in the facade type of its mode. `name` is the name the
-/// socket's errors and name() report; empty: the one the backend object carries.
+/// socket's errors and name() report; empty: the name of the listener the socket is
+/// connected through, read from the descriptor's addresses (the peer's for a client,
+/// its own for an accepted socket), so that it keeps its kind (a relative path such as
+/// `x.sock` stays a path) and reconnects to the same place. Only when neither address
+/// can be read is the name guessed from the one the backend object carries.
 LOCALSOCK_API LocalSocket from_native(UdStream&& s, LocalName name = {});
 LOCALSOCK_API LocalMessageSocket from_native(MessageStream&& s, LocalName name = {});
 LOCALSOCK_API LocalListener from_native(UdListener&& l);

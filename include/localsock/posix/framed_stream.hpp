@@ -71,6 +71,13 @@ class LOCALSOCK_API FramedStream {
   explicit FramedStream(UdStream stream) noexcept : stream_(std::move(stream)) {}
   /// Adopts a connected SOCK_STREAM descriptor whose greetings (if any) are done.
   FramedStream(int fd, std::string name) noexcept : stream_(fd, std::move(name)) {}
+  /// Moves take the connection with its partial frames both ways; the moved-from stream
+  /// is empty (nothing pending). A stream moved onto itself stays as it was.
+  FramedStream(FramedStream&& other) noexcept;
+  FramedStream& operator=(FramedStream&& other) noexcept;
+  FramedStream(const FramedStream&) = delete;
+  FramedStream& operator=(const FramedStream&) = delete;
+  ~FramedStream() = default;
 
   /// Connects to a listener of FramedStreams and writes the greeting; the server's is
   /// checked by the first receive. `errc::mode_mismatch` at once when a SOCK_SEQPACKET

@@ -28,9 +28,17 @@
 
 namespace localsock::win::detail {
 
-/// Move-only in effect (it holds a message); a moved-from assembler holds nothing.
+/// Move-only (it holds a message); a moved-from assembler holds nothing, and one moved
+/// onto itself stays as it was.
 class LOCALSOCK_API MessageAssembler {
  public:
+  MessageAssembler() noexcept = default;
+  MessageAssembler(MessageAssembler&& other) noexcept;
+  MessageAssembler& operator=(MessageAssembler&& other) noexcept;
+  MessageAssembler(const MessageAssembler&) = delete;
+  MessageAssembler& operator=(const MessageAssembler&) = delete;
+  ~MessageAssembler() = default;
+
   enum class Step {
     deliver,    // the message is whole: its bytes are where its reads put them
     read_rest,  // read left() more bytes of it
@@ -41,7 +49,11 @@ class LOCALSOCK_API MessageAssembler {
   /// The first read of a message took `head_size` bytes; `more`: it ended with
   /// ERROR_MORE_DATA, and PeekNamedPipe on `pipe` says how much is left. For a receiver
   /// that takes at most `max_size` bytes. When PeekNamedPipe fails, `ec` says why, the
-  /// message is given up, and the step returned means nothing.
+  /// message is given up, and the step returned means nothing; likewise
+  /// (`std::errc::io_error`) when it reports nothing left of a message the read said
+  /// goes on. Either way the rest of the message may still be in the pipe, where a
+  /// next read would take it for a message of its own: the receiver ends the
+  /// connection's receiving side.
   Step first(void* pipe, std::size_t head_size, bool more, std::size_t max_size,
              std::error_code& ec) noexcept;
   /// The next step for the message under way, for a receiver that takes at most

@@ -115,6 +115,10 @@ class LOCALSOCK_API PipeCore {
   // A message larger than the quota was cancelled after the peer may have read part of
   // it: nothing more may be sent on this connection.
   ResetOnMove<bool> send_failed_;
+  // A message could not be put together (PeekNamedPipe failed, or gave a size the pipe
+  // did not keep to): its rest may be in the pipe, and would pass for a message of its
+  // own. Receiving has ended on this connection (std::errc::connection_aborted).
+  ResetOnMove<bool> recv_failed_;
   std::optional<std::uint32_t> write_quota() noexcept;
 };
 

@@ -169,6 +169,13 @@ class PipeListener {
   /// covers every wait of the accept: its turn beside accepts in other threads, a free
   /// place under the instance limit, and the client.
   Stream accept_for(Timeout timeout, std::error_code& ec) { return Stream(core_.accept(timeout, ec)); }
+  Stream accept_for(Timeout timeout) {
+    // A copy, as in accept().
+    const std::string name = core_.name().str();
+    return localsock::detail::or_throw("PipeListener::accept_for", name, [&](std::error_code& ec) {
+      return accept_for(timeout, ec);
+    });
+  }
 
   /// Endless accepting for a range-for: `for (auto& s : listener.incoming())`, until the
   /// listener is closed.

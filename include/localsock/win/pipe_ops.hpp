@@ -10,6 +10,8 @@
 #include <localsock/win/pipe_core.hpp>
 
 #include <cstddef>
+#include <string>
+#include <utility>
 #include <system_error>
 #include <vector>
 
@@ -17,8 +19,16 @@ namespace localsock::win {
 
 namespace detail {
 
+/// The name of `core`'s connection; empty for none.
+inline const std::string& name_of(const PipeCore* core) noexcept {
+  static const std::string none;
+  return core != nullptr ? core->name() : none;
+}
+
 /// The receiving operations of a pipe stream whose read mode is `Mode`; a CRTP base of
-/// BasicPipeStream and of the read half of a split stream.
+/// BasicPipeStream and of the read half of a split stream. `Derived::connection()`
+/// gives the connection, or null (an empty half): then every operation reports
+/// `errc::not_connected`.
 template <typename Derived, StreamMode Mode>
 class PipeReadOps {
  public:
@@ -27,13 +37,13 @@ class PipeReadOps {
   std::size_t read_some(MutableBuffer buf, std::error_code& ec) noexcept
     requires(Mode == StreamMode::Bytes)
   {
-    return core().read(buf, ec);
+    return on_core(ec, [&](PipeCore& c) { return c.read(buf, ec); });
   }
   std::size_t read_some(MutableBuffer buf)
     requires(Mode == StreamMode::Bytes)
   {
-    return localsock::detail::or_throw("PipeStream::read_some", core().name(),
-                                       [&](std::error_code& ec) { return core().read(buf, ec); });
+    return localsock::detail::or_throw("PipeStream::read_some", core_name(),
+                                       [&](std::error_code& ec) { return read_some(buf, ec); });
   }
 
   /// Receives one message into `buf`. A message larger than `buf` fails with
@@ -42,13 +52,13 @@ class PipeReadOps {
   ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept
     requires(Mode == StreamMode::Messages)
   {
-    return core().recv_message(buf, ec);
+    return on_core(ec, [&](PipeCore& c) { return c.recv_message(buf, ec); });
   }
   ReceiveResult recv(MutableBuffer buf)
     requires(Mode == StreamMode::Messages)
   {
-    return localsock::detail::or_throw("PipeStream::recv", core().name(),
-                                       [&](std::error_code& ec) { return core().recv_message(buf, ec); });
+    return localsock::detail::or_throw("PipeStream::recv", core_name(),
+                                       [&](std::error_code& ec) { return recv(buf, ec); });
   }
   /// Receives one message into `out`, resized to fit it. A message larger than
   /// `max_size` is read off the pipe, discarded and reported as `errc::message_too_large`
@@ -56,24 +66,38 @@ class PipeReadOps {
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec)
     requires(Mode == StreamMode::Messages)
   {
-    return core().recv_message(out, max_size, ec);
+    return on_core(ec, [&](PipeCore& c) { return c.recv_message(out, max_size, ec); });
   }
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size)
     requires(Mode == StreamMode::Messages)
   {
-    return localsock::detail::or_throw("PipeStream::recv", core().name(), [&](std::error_code& ec) {
-      return core().recv_message(out, max_size, ec);
+    return localsock::detail::or_throw("PipeStream::recv", core_name(), [&](std::error_code& ec) {
+      return recv(out, max_size, ec);
     });
   }
   /// Waits for the next message and returns its size without taking it.
   ReceiveResult peek_size(std::error_code& ec) noexcept
     requires(Mode == StreamMode::Messages)
   {
-    return core().peek_message(ec);
+    return on_core(ec, [&](PipeCore& c) { return c.peek_message(ec); });
+  }
+  ReceiveResult peek_size()
+    requires(Mode == StreamMode::Messages)
+  {
+    return localsock::detail::or_throw("PipeStream::peek_size", core_name(),
+                                       [&](std::error_code& ec) { return peek_size(ec); });
   }
 
  private:
-  detail::PipeCore& core() noexcept { return static_cast<Derived*>(this)->pipe_core(); }
+  detail::PipeCore* core() noexcept { return static_cast<Derived*>(this)->connection(); }
+  const std::string& core_name() noexcept { return name_of(core()); }
+  // Runs `f` on the connection; without one, `errc::not_connected` and an empty result.
+  template <typename F>
+  auto on_core(std::error_code& ec, F f) {
+    if (PipeCore* c = core()) return f(*c);
+    ec = make_error_code(errc::not_connected);
+    return decltype(f(std::declval<PipeCore&>()))();
+  }
 };
 
 /// The sending operations of a pipe stream whose write mode is `Mode`.
@@ -87,13 +111,13 @@ class PipeWriteOps {
   std::size_t write_some(ConstBuffer buf, std::error_code& ec) noexcept
     requires(Mode == StreamMode::Bytes)
   {
-    return core().write(buf, ec);
+    return on_core(ec, [&](PipeCore& c) { return c.write(buf, ec); });
   }
   std::size_t write_some(ConstBuffer buf)
     requires(Mode == StreamMode::Bytes)
   {
-    return localsock::detail::or_throw("PipeStream::write_some", core().name(),
-                                       [&](std::error_code& ec) { return core().write(buf, ec); });
+    return localsock::detail::or_throw("PipeStream::write_some", core_name(),
+                                       [&](std::error_code& ec) { return write_some(buf, ec); });
   }
 
   /// Sends `msg` as one message, whole or not at all: one WriteFile, whose length this
@@ -102,25 +126,35 @@ class PipeWriteOps {
   void send(ConstBuffer msg, std::error_code& ec) noexcept
     requires(Mode == StreamMode::Messages)
   {
-    core().send_message(msg, ec);
+    on_core(ec, [&](PipeCore& c) { c.send_message(msg, ec); });
   }
   void send(ConstBuffer msg)
     requires(Mode == StreamMode::Messages)
   {
-    localsock::detail::or_throw("PipeStream::send", core().name(),
-                                [&](std::error_code& ec) { core().send_message(msg, ec); });
+    localsock::detail::or_throw("PipeStream::send", core_name(),
+                                [&](std::error_code& ec) { send(msg, ec); });
   }
 
   /// Waits until the peer has read everything written (FlushFileBuffers). It waits as
   /// long as the peer neither reads nor closes.
-  void flush(std::error_code& ec) noexcept { core().flush(ec); }
+  void flush(std::error_code& ec) noexcept {
+    on_core(ec, [&](PipeCore& c) { c.flush(ec); });
+  }
   void flush() {
-    localsock::detail::or_throw("PipeStream::flush", core().name(),
-                                [&](std::error_code& ec) { core().flush(ec); });
+    localsock::detail::or_throw("PipeStream::flush", core_name(),
+                                [&](std::error_code& ec) { flush(ec); });
   }
 
  private:
-  detail::PipeCore& core() noexcept { return static_cast<Derived*>(this)->pipe_core(); }
+  detail::PipeCore* core() noexcept { return static_cast<Derived*>(this)->connection(); }
+  const std::string& core_name() noexcept { return name_of(core()); }
+  // Runs `f` on the connection; without one, `errc::not_connected` and an empty result.
+  template <typename F>
+  auto on_core(std::error_code& ec, F f) {
+    if (PipeCore* c = core()) return f(*c);
+    ec = make_error_code(errc::not_connected);
+    return decltype(f(std::declval<PipeCore&>()))();
+  }
 };
 
 /// Nothing to add for an absent side.

@@ -41,12 +41,17 @@ class PipeHalf : public detail::PipeReadOps<PipeHalf<Read, Write>, Read>,
   ~PipeHalf() = default;
 
   bool is_open() const noexcept { return core_ && core_->is_open(); }
-  const std::string& name() const noexcept { return core_->name(); }
-  detail::PipeCore& pipe_core() noexcept { return *core_; }
-  /// The shared connection (used by `reunite`).
+  /// The pipe's name; empty for an empty half (default-constructed, or after
+  /// `reunite`), on which every operation reports `errc::not_connected`.
+  const std::string& name() const noexcept { return detail::name_of(core_.get()); }
+  /// The shared connection (used by `reunite`); null for an empty half.
   const std::shared_ptr<detail::PipeCore>& shared_core() const noexcept { return core_; }
 
  private:
+  friend class detail::PipeReadOps<PipeHalf, Read>;
+  friend class detail::PipeWriteOps<PipeHalf, Write>;
+  detail::PipeCore* connection() noexcept { return core_.get(); }
+
   std::shared_ptr<detail::PipeCore> core_;
 };
 
@@ -235,15 +240,17 @@ class BasicPipeStream
     return {ReadHalf(shared), WriteHalf(shared)};
   }
   /// Joins the two halves of one stream again. Halves of different streams are
-  /// `std::errc::invalid_argument`, and both stay as they were.
+  /// `std::errc::invalid_argument`, and both stay as they were. Two empty halves (of an
+  /// empty stream, or after an earlier reunite) give an empty stream, as the facade's do.
   static BasicPipeStream reunite(ReadHalf& r, WriteHalf& w, std::error_code& ec) noexcept
     requires(Read != StreamMode::None && Write != StreamMode::None)
   {
     ec.clear();
-    if (!r.shared_core() || r.shared_core() != w.shared_core()) {
+    if (r.shared_core() != w.shared_core()) {
       ec = std::make_error_code(std::errc::invalid_argument);
       return {};
     }
+    if (!r.shared_core()) return {};
     BasicPipeStream s(std::move(*r.shared_core()));
     r = ReadHalf();
     w = WriteHalf();
@@ -256,6 +263,10 @@ class BasicPipeStream
   detail::PipeCore& pipe_core() noexcept { return core_; }
 
  private:
+  friend class detail::PipeReadOps<BasicPipeStream, Read>;
+  friend class detail::PipeWriteOps<BasicPipeStream, Write>;
+  detail::PipeCore* connection() noexcept { return &core_; }
+
   detail::PipeCore core_;
 };
 

@@ -33,6 +33,8 @@ enum class Fault {
   accept_pipe_connected,  ///< Windows: ConnectNamedPipe reports ERROR_PIPE_CONNECTED (arm it
                           ///< once a client has connected, as the system does).
   more_data,              ///< Windows: a message read returns ERROR_MORE_DATA.
+  peek_fails,             ///< Windows: PeekNamedPipe, asked for the size of the rest of a
+                          ///< message, fails (ERROR_NOT_ENOUGH_MEMORY).
   revert_to_self,         ///< Windows: RevertToSelf fails (ending an impersonation).
   foreign_user,           ///< Windows: the current_user_only check on accept sees the client
                           ///< as another user and refuses it (Wine has one user only).
