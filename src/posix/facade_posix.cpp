@@ -38,8 +38,8 @@ LocalName name_of(const UdSocket& s) {
   if (!ec && !n.empty()) return n;
   return guess_name(s.name());
 }
-// (Used where message mode is framed: LOCALSOCK_MESSAGE_FRAMING.)
-[[maybe_unused]] LocalName name_of(const FramedStream& s) { return name_of(s.stream()); }
+// A message socket: the socket that holds its descriptor, whatever the transport.
+LocalName name_of(const MessageSocket& s) { return name_of(s.socket()); }
 
 }  // namespace
 

@@ -14,6 +14,8 @@ namespace localsock::posix {
 // and a self-move would empty the buffers and keep the counts).
 FramedStream::FramedStream(FramedStream&& other) noexcept
     : stream_(std::move(other.stream_)),
+      greeting_got_(std::exchange(other.greeting_got_, greeting.size())),
+      mismatch_(std::exchange(other.mismatch_, false)),
       header_(other.header_),
       header_got_(std::exchange(other.header_got_, 0)),
       pending_(std::exchange(other.pending_, -1)),
@@ -30,6 +32,8 @@ FramedStream::FramedStream(FramedStream&& other) noexcept
 FramedStream& FramedStream::operator=(FramedStream&& other) noexcept {
   if (this == &other) return *this;
   stream_ = std::move(other.stream_);
+  greeting_got_ = std::exchange(other.greeting_got_, greeting.size());
+  mismatch_ = std::exchange(other.mismatch_, false);
   header_ = other.header_;
   header_got_ = std::exchange(other.header_got_, 0);
   pending_ = std::exchange(other.pending_, -1);

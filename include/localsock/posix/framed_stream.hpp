@@ -159,6 +159,8 @@ class LOCALSOCK_API FramedStream {
   // The pending frame was received whole: ready for the next header.
   void frame_done() noexcept;
 
+  // (The moves are written out in framed_stream.cpp, for self-moves: a member added
+  // here is added there too.)
   UdStream stream_;
   // Bytes of the peer's greeting read so far (all of it: none is expected).
   std::size_t greeting_got_ = greeting.size();
