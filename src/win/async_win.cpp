@@ -88,11 +88,11 @@ struct SocketIo {
   // Message pipes keep every completion: whether a read ending in ERROR_MORE_DATA (a
   // warning, not a success) still sends one in that mode is not documented.
   bool skips_port_on_success = false;
-  // A read that completed while reading was paused, delivered on resume (held_*: the
+  // A read that completed while reading was paused, delivered on resume (deferred_*: the
   // ReadEvent, kept in parts that pack with the flags). Its bytes stay where they are
-  // (no read starts while one is held).
-  bool held = false;
-  bool held_end = false;
+  // (no read starts while one is deferred).
+  bool deferred = false;
+  bool deferred_end = false;
   // A read callback is running: its data lies in the read buffer (or the assembled
   // message), so no read may start, and no buffer be resized, until it returns; the
   // code that called the callback starts the next read after.
@@ -100,9 +100,9 @@ struct SocketIo {
   // The size of the next read once data is there: doubled (up to the read chunk, and
   // never past what one read takes) each time a read fills its buffer.
   std::uint32_t read_size = 1024;
-  std::uint32_t held_size = 0;  // a read or a message: at most max_io_size bytes
-  const std::byte* held_data = nullptr;
-  std::error_code held_error;
+  std::uint32_t deferred_size = 0;  // a read or a message: at most max_io_size bytes
+  const std::byte* deferred_data = nullptr;
+  std::error_code deferred_error;
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
@@ -132,11 +132,11 @@ bool deliver_read(AsyncSocketImpl& impl, const ReadEvent& event) {
 void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end, std::error_code ec) {
   SocketIo& io = *impl.io;
   if (!impl.reading) {
-    io.held = true;
-    io.held_data = data.data();
-    io.held_size = static_cast<std::uint32_t>(data.size());
-    io.held_end = end;
-    io.held_error = ec;
+    io.deferred = true;
+    io.deferred_data = data.data();
+    io.deferred_size = static_cast<std::uint32_t>(data.size());
+    io.deferred_end = end;
+    io.deferred_error = ec;
     return;
   }
   if (end || (ec && ec != errc::message_too_large)) impl.reading = false;
@@ -170,7 +170,7 @@ bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWO
                                            impl.settings.max_message_size, ec);
   switch (ec ? MessageAssembler::Step::deliver : step) {
     case MessageAssembler::Step::read_rest:
-      if (!message.holding()) {
+      if (!message.has_message()) {
         // The message is put together in memory from the loop's pool (see start_wait).
         if (message.capacity() == 0) message.use_memory(impl.loop->read_buffers.take());
         message.keep(std::span(op.target, bytes));
@@ -360,7 +360,7 @@ void release_memory(ReadBufferPool& pool, MessageIo& m) noexcept { pool.give(m.a
 
 // Waits for data with a zero-byte read, as libuv does, so that an idle connection holds
 // no read buffer: the buffers go back to the loop's pool here, where nothing read is
-// referenced any more (no read callback runs, no event is held). The read into a
+// referenced any more (no read callback runs, no event is deferred). The read into a
 // buffer starts once data is there (ReadOp::complete); a message pipe's empty message
 // is taken whole by the zero-byte read itself.
 void start_wait(AsyncSocketImpl& impl) {
@@ -455,18 +455,18 @@ void io_update(AsyncSocketImpl& impl) {
   SocketIo& io = *impl.io;
   if (impl.state != AsyncSocketImpl::State::open) return;
   // A read in flight while reading is paused does not keep the loop running, as a Unix
-  // socket that is not reading does not (its completion, if it comes, is held until
+  // socket that is not reading does not (its completion, if it comes, is deferred until
   // reading resumes); it holds the loop again when reading resumes or the socket
   // closes (io_close), so that its completion is waited for then.
   if (io.read_pending && impl.reading != io.read_op.loop_ref.holds())
     io.read_op.loop_ref = impl.reading ? LoopRef(impl.loop) : LoopRef();
-  if (impl.reading && io.held) {
-    io.held = false;
-    const ReadEvent e{{io.held_data, io.held_size}, io.held_end, io.held_error};
+  if (impl.reading && io.deferred) {
+    io.deferred = false;
+    const ReadEvent e{{io.deferred_data, io.deferred_size}, io.deferred_end, io.deferred_error};
     if (e.end || (e.error && e.error != errc::message_too_large)) impl.reading = false;
     if (!deliver_read(impl, e) && impl.state != AsyncSocketImpl::State::open) return;
   }
-  if (impl.reading && !io.read_pending && !io.held && !io.delivering &&
+  if (impl.reading && !io.read_pending && !io.deferred && !io.delivering &&
       impl.state == AsyncSocketImpl::State::open)
     start_wait(impl);
   while (!io.write_pending && !impl.queue.empty() && !impl.write_failure &&

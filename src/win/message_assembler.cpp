@@ -14,7 +14,7 @@ namespace localsock::win::detail {
 // Written out: the counts go with the message they count, and a self-move keeps both.
 MessageAssembler::MessageAssembler(MessageAssembler&& other) noexcept
     : phase_(std::move(other.phase_)),
-      holding_(std::move(other.holding_)),
+      has_message_(std::move(other.has_message_)),
       size_(std::exchange(other.size_, 0)),
       received_(std::exchange(other.received_, 0)),
       message_(std::move(other.message_)) {
@@ -24,7 +24,7 @@ MessageAssembler::MessageAssembler(MessageAssembler&& other) noexcept
 MessageAssembler& MessageAssembler::operator=(MessageAssembler&& other) noexcept {
   if (this == &other) return *this;
   phase_ = std::move(other.phase_);
-  holding_ = std::move(other.holding_);
+  has_message_ = std::move(other.has_message_);
   size_ = std::exchange(other.size_, 0);
   received_ = std::exchange(other.received_, 0);
   message_ = std::move(other.message_);
@@ -34,7 +34,7 @@ MessageAssembler& MessageAssembler::operator=(MessageAssembler&& other) noexcept
 
 MessageAssembler::Step MessageAssembler::first(void* pipe, std::size_t head_size, bool more,
                                                std::size_t max_size, std::error_code& ec) noexcept {
-  holding_ = false;
+  has_message_ = false;
   received_ = head_size;
   size_ = head_size;
   if (more) {
@@ -62,7 +62,7 @@ MessageAssembler::Step MessageAssembler::first(void* pipe, std::size_t head_size
 
 MessageAssembler::Step MessageAssembler::next(std::size_t max_size) noexcept {
   if (size_ > max_size) {
-    holding_ = false;
+    has_message_ = false;
     if (left() > 0) {
       phase_ = Phase::discarding;
       return Step::discard;
@@ -79,7 +79,7 @@ MessageAssembler::Step MessageAssembler::rest_read(std::size_t n, bool more, std
   received_ += n;
   if (received_ < size_ && more) return Step::read_rest;
   phase_ = Phase::idle;
-  holding_ = false;
+  has_message_ = false;
   // A message is whole in the pipe once it can be read at all, so its rest is what
   // PeekNamedPipe said; anything else is not the message it announced.
   if (received_ != size_ || more) ec = std::make_error_code(std::errc::io_error);
@@ -95,13 +95,13 @@ MessageAssembler::Step MessageAssembler::discard_read(bool more) noexcept {
 void MessageAssembler::keep(std::span<const std::byte> head) {
   message_.assign(head.begin(), head.end());
   received_ = head.size();
-  holding_ = true;
+  has_message_ = true;
 }
 
 void MessageAssembler::take_head(std::vector<std::byte>& out) noexcept {
   out.swap(message_);
   message_.clear();
-  holding_ = false;
+  has_message_ = false;
 }
 
 std::span<std::byte> MessageAssembler::rest_buffer() {
@@ -111,7 +111,7 @@ std::span<std::byte> MessageAssembler::rest_buffer() {
 
 void MessageAssembler::reset() noexcept {
   phase_ = Phase::idle;
-  holding_ = false;
+  has_message_ = false;
   size_ = 0;
   received_ = 0;
   message_.clear();
@@ -124,7 +124,7 @@ void MessageAssembler::use_memory(std::vector<std::byte>&& memory) noexcept {
 
 std::vector<std::byte> MessageAssembler::release_memory() noexcept {
   std::vector<std::byte> memory;
-  if (!holding_ && phase_ == Phase::idle) memory.swap(message_);
+  if (!has_message_ && phase_ == Phase::idle) memory.swap(message_);
   return memory;
 }
 

@@ -21,7 +21,7 @@ PipeCore::PipeCore(void* handle, bool server, std::string name) noexcept
 
 PipeCore::PipeCore(PipeCore&&) noexcept = default;
 // Not defaulted: a stream moved onto itself must stay as it was (a defaulted self-move
-// empties the name and the held message's buffer but keeps its counts). Members are
+// empties the name and the pending message's buffer but keeps its counts). Members are
 // assigned in order: the old handle closes before the old slot is given back.
 PipeCore& PipeCore::operator=(PipeCore&& other) noexcept {
   if (this == &other) return *this;
@@ -55,7 +55,7 @@ void PipeCore::cancel_io() noexcept {
 
 void* PipeCore::release(std::error_code& ec) noexcept {
   ec.clear();
-  if (assembler_.holding()) {
+  if (assembler_.has_message()) {
     // The head of a message is here and its rest in the pipe: the next owner of the
     // handle would take the rest for a whole message.
     ec = std::make_error_code(std::errc::operation_in_progress);
@@ -185,7 +185,7 @@ ReceiveResult PipeCore::peek_message(std::error_code& ec) noexcept {
     ec = std::make_error_code(std::errc::connection_aborted);
     return {};
   }
-  if (!assembler_.holding()) {
+  if (!assembler_.has_message()) {
     HANDLE event = ensure_event(read_event_, ec);
     if (ec) return {};
     HANDLE h = handle_.get();
@@ -217,10 +217,10 @@ ReceiveResult PipeCore::recv_message(MutableBuffer buf, std::error_code& ec) noe
   if (ec) return {};
   HANDLE h = handle_.get();
   const Deadline deadline(nonblocking_, read_timeout_);
-  if (!assembler_.holding()) {
+  if (!assembler_.has_message()) {
     if (buf.empty()) {
       peek_message(ec);
-      if (ec || !assembler_.holding()) return {0, !ec};
+      if (ec || !assembler_.has_message()) return {0, !ec};
     } else {
       const Chunk c = read_chunk(h, event, deadline.left(), sys::message_head(buf), ec);
       if (ec) return {};
@@ -265,7 +265,7 @@ ReceiveResult PipeCore::recv_message(std::vector<std::byte>& out, std::size_t ma
   HANDLE h = handle_.get();
   const Deadline deadline(nonblocking_, read_timeout_);
   Step step{};
-  if (assembler_.holding()) {
+  if (assembler_.has_message()) {
     assembler_.take_head(out);
     step = assembler_.next(max_size);
   } else {

@@ -70,7 +70,7 @@ class LOCALSOCK_API MessageAssembler {
   /// message together in (see rest_buffer).
   void keep(std::span<const std::byte> head);
   /// Whether a message's head is kept: its size is known and it is not yet delivered.
-  bool holding() const noexcept { return holding_; }
+  bool has_message() const noexcept { return has_message_; }
   /// The kept head.
   std::span<const std::byte> head() const noexcept { return {message_.data(), received_}; }
   /// Hands the kept head to `out` (swapped: `out` gets its memory), to be completed
@@ -105,7 +105,7 @@ class LOCALSOCK_API MessageAssembler {
  private:
   enum class Phase { idle, reading_rest, discarding };
   ResetOnMove<Phase> phase_;
-  ResetOnMove<bool> holding_;
+  ResetOnMove<bool> has_message_;
   std::size_t size_ = 0;
   std::size_t received_ = 0;
   std::vector<std::byte> message_;

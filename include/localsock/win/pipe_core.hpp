@@ -75,7 +75,7 @@ class LOCALSOCK_API PipeCore {
   void shutdown(Shutdown how, std::error_code& ec) noexcept;
   void close() noexcept;
   /// Gives up the handle; fails (`std::errc::operation_in_progress`) while the head of a
-  /// message is held, which the handle's next owner could not receive.
+  /// message is pending, which the handle's next owner could not receive.
   void* release(std::error_code& ec) noexcept;
 
   bool is_open() const noexcept { return static_cast<bool>(handle_); }

@@ -26,7 +26,7 @@ class BasicPipeStream;
 /// One side of a split duplex pipe stream: the receiving half (`Read` set, `Write` None)
 /// or the sending half. Each half owns a share of the connection and may be used from its
 /// own thread; the connection closes when both halves are gone, or `reunite` them.
-/// Move-only, as the facade's halves: a copy would share the half's event and held
+/// Move-only, as the facade's halves: a copy would share the half's event and pending
 /// message with no synchronisation.
 template <StreamMode Read, StreamMode Write>
 class PipeHalf : public detail::PipeReadOps<PipeHalf<Read, Write>, Read>,
