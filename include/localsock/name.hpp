@@ -4,6 +4,7 @@
 #include <localsock/error.hpp>
 #include <localsock/export.hpp>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -110,9 +111,9 @@ class LOCALSOCK_API LocalName {
   /// The kind of name.
   NameKind kind() const noexcept { return kind_; }
   /// The name as given, without any platform prefix.
-  const std::string& str() const noexcept { return name_; }
+  const std::string& str() const noexcept { return name_ ? *name_ : empty_text(); }
   /// True for a default-constructed (invalid) name.
-  bool empty() const noexcept { return name_.empty(); }
+  bool empty() const noexcept { return !name_ || name_->empty(); }
   /// True for a name made by per_user() or per_session(). A name rebuilt from its text
   /// (`LocalName::path(n.str())`, `namespaced(n.str())`) is a plain name: false, so
   /// listeners and clients on it are no longer current-user-only by default (keep the
@@ -131,10 +132,14 @@ class LOCALSOCK_API LocalName {
   friend LOCALSOCK_API bool operator==(const LocalName& a, const LocalName& b);
 
  private:
-  LocalName(NameKind kind, std::string name) : kind_(kind), name_(std::move(name)) {}
+  LocalName(NameKind kind, std::string name)
+      : kind_(kind), name_(std::make_shared<const std::string>(std::move(name))) {}
+  static const std::string& empty_text() noexcept;
 
   NameKind kind_ = NameKind::namespaced;
-  std::string name_;
+  // Shared and never changed: a copy of a name (each socket keeps its own) costs a
+  // reference count, not an allocation.
+  std::shared_ptr<const std::string> name_;
   bool per_user_ = false;
 };
 

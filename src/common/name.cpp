@@ -41,10 +41,15 @@ LocalName LocalName::namespaced(std::string_view name) {
 
 NameSupport LocalName::supported() noexcept { return detail::name_support(); }
 
-std::string LocalName::native() const { return detail::native_name(kind_, name_); }
+std::string LocalName::native() const { return detail::native_name(kind_, str()); }
+
+const std::string& LocalName::empty_text() noexcept {
+  static const std::string empty;
+  return empty;
+}
 
 bool operator==(const LocalName& a, const LocalName& b) {
-  return a.kind_ == b.kind_ && detail::same_name(a.kind_, a.name_, b.name_);
+  return a.kind_ == b.kind_ && detail::same_name(a.kind_, a.str(), b.str());
 }
 
 }  // namespace localsock
