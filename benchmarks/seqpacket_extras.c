@@ -68,7 +68,8 @@ static void* echo(void* arg) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s PEEK PASSCRED [SIZE] [COUNT] [CONTROL] [SENDMSG] [IOVECS]\n", argv[0]);
+    fprintf(stderr, "usage: %s PEEK PASSCRED [SIZE] [COUNT] [CONTROL] [SENDMSG] [IOVECS]\n",
+            argv[0]);
     return 2;
   }
   peek = atoi(argv[1]);
@@ -103,10 +104,13 @@ int main(int argc, char** argv) {
   }
   clock_gettime(CLOCK_MONOTONIC, &b);
   pthread_join(t, NULL);
-  const double us = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 1e3 / count;
+  const double us =
+      ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 1e3 / count;
   qsort(lat, (size_t)count, sizeof *lat, by_value);
-  printf("peek=%d passcred=%d control=%d sendmsg=%d iovecs=%d size=%zu: %.2f us per round trip, p50 %.2f us\n",
-         peek, passcred, control_room, use_sendmsg, iovecs, size, us, lat[count / 2]);
+  printf(
+      "peek=%d passcred=%d control=%d sendmsg=%d iovecs=%d size=%zu: %.2f us per round trip, p50 "
+      "%.2f us\n",
+      peek, passcred, control_room, use_sendmsg, iovecs, size, us, lat[count / 2]);
   free(lat);
   return 0;
 }

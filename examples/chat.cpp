@@ -100,25 +100,27 @@ int join(const std::string& name, const std::string& nick) {
   uv_loop_t* loop = uv_default_loop();
   AsyncLoop async(loop);
   bool failed = false;
-  AsyncSocket::Ptr me = AsyncSocket::connect(async, LocalName::namespaced(name), Mode::messages,
-                                             [&](std::error_code ec, AsyncSocket::Ptr s) {
-                                               if (ec) {
-                                                 std::fprintf(stderr, "chat: %s\n", ec.message().c_str());
-                                                 failed = true;
-                                                 return;
-                                               }
-                                               s->start_reading([](const ReadEvent& e) {
-                                                 if (e.end) return;
-                                                 std::printf("%s\n", text_of(e.data).c_str());
-                                                 std::fflush(stdout);
-                                               });
-                                             });
+  AsyncSocket::Ptr me =
+      AsyncSocket::connect(async, LocalName::namespaced(name), Mode::messages,
+                           [&](std::error_code ec, AsyncSocket::Ptr s) {
+                             if (ec) {
+                               std::fprintf(stderr, "chat: %s\n", ec.message().c_str());
+                               failed = true;
+                               return;
+                             }
+                             s->start_reading([](const ReadEvent& e) {
+                               if (e.end) return;
+                               std::printf("%s\n", text_of(e.data).c_str());
+                               std::fflush(stdout);
+                             });
+                           });
   // Standard input in its own thread; the loop gets each line through a Poster, which
   // stays safe to use after the loop is gone (the thread may still wait in getline).
   std::thread input([poster = async.poster(), me, nick] {
     std::string line;
     while (std::getline(std::cin, line))
-      poster.post([me, msg = std::string(nick).append(": ").append(line)] { me->write(bytes_of(msg)); });
+      poster.post(
+          [me, msg = std::string(nick).append(": ").append(line)] { me->write(bytes_of(msg)); });
     poster.post([me] { me->close(); });
   });
   input.detach();
@@ -134,7 +136,8 @@ int demo() {
   int failures = 0;
   {
     AsyncLoop async(&loop);
-    const LocalName name = LocalName::namespaced("localsock-chat-" + std::to_string(std::random_device{}()));
+    const LocalName name =
+        LocalName::namespaced("localsock-chat-" + std::to_string(std::random_device{}()));
     ChatServer server(async, name);
     const std::vector<std::string> nicks{"ada", "bob", "cy"};
     std::vector<AsyncSocket::Ptr> clients;

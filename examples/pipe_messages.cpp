@@ -17,7 +17,8 @@ using localsock::LocalName;
 namespace {
 
 int run() {
-  const LocalName name = LocalName::namespaced("localsock-example-" + std::to_string(std::random_device{}()));
+  const LocalName name =
+      LocalName::namespaced("localsock-example-" + std::to_string(std::random_device{}()));
   auto listener = win::PipeListenerOptions()
                       .name(name)
                       .mode(win::PipeMode::Messages)

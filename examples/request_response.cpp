@@ -43,7 +43,8 @@ std::string handle(std::map<std::string, std::string>& store, const std::string&
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string name = argc > 1 ? argv[1] : "localsock-kv-" + std::to_string(std::random_device{}());
+  const std::string name =
+      argc > 1 ? argv[1] : "localsock-kv-" + std::to_string(std::random_device{}());
   try {
     auto listener = localsock::LocalMessageListener::bind(
         localsock::ListenerOptions(localsock::LocalName::namespaced(name)).current_user_only(true));
@@ -56,7 +57,8 @@ int main(int argc, char** argv) {
           std::error_code ec;
           const auto r = client.recv(request, std::size_t{64} * 1024, ec);
           if (r.end || (ec && ec != localsock::errc::message_too_large)) break;
-          const std::string reply = ec ? "error: request too large" : handle(store, text_of(request));
+          const std::string reply =
+              ec ? "error: request too large" : handle(store, text_of(request));
           client.send(bytes_of(reply));
         }
       }

@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
       // or it crashed) and this launch took its place. Anything else (access_denied: a
       // squatter of another user holds the name; timed_out: the primary did not take the
       // message in time, and never will) is a failure.
-      if (!instance.is_primary()) throw localsock::Error(ec, "SingleInstance::send", instance.name().str());
+      if (!instance.is_primary())
+        throw localsock::Error(ec, "SingleInstance::send", instance.name().str());
       std::printf("primary (in place of one that went away): %zu arguments of our own\n",
                   launch.arguments.size());
     }

@@ -34,7 +34,8 @@ void serve(localsock::LocalSocket client) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string name = argc > 1 ? argv[1] : "localsock-upper-" + std::to_string(std::random_device{}());
+  const std::string name =
+      argc > 1 ? argv[1] : "localsock-upper-" + std::to_string(std::random_device{}());
   const int clients = argc > 2 ? std::atoi(argv[2]) : 8;
   try {
     auto listener = localsock::LocalListener::bind(localsock::LocalName::namespaced(name));

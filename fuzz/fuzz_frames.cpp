@@ -40,7 +40,9 @@ Expected reference(const std::uint8_t* p, std::size_t n) {
     const bool big = len > max_size;
     e.too_large.push_back(big);
     e.messages.emplace_back();
-    if (!big) e.messages.back().assign(reinterpret_cast<const std::byte*>(p + i), reinterpret_cast<const std::byte*>(p + i + len));
+    if (!big)
+      e.messages.back().assign(reinterpret_cast<const std::byte*>(p + i),
+                               reinterpret_cast<const std::byte*>(p + i + len));
     i += len;
   }
   return e;
@@ -77,7 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (ec == localsock::errc::message_too_large) {
       if (!want.too_large[index]) std::abort();
     } else {
-      if (ec || want.too_large[index] || got != want.messages[index] || got.size() > max_size) std::abort();
+      if (ec || want.too_large[index] || got != want.messages[index] || got.size() > max_size)
+        std::abort();
     }
     ++index;
   }

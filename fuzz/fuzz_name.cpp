@@ -15,8 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const localsock::LocalName name =
         path ? localsock::LocalName::path(text, ec) : localsock::LocalName::namespaced(text, ec);
     if (ec) {
-      if (!name.empty()) std::abort();           // an error leaves no half-made name
-      if (ec.message().empty()) std::abort();    // every error says what it is
+      if (!name.empty()) std::abort();         // an error leaves no half-made name
+      if (ec.message().empty()) std::abort();  // every error says what it is
       continue;
     }
     if (name.str() != text) std::abort();

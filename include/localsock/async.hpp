@@ -91,9 +91,9 @@ class LOCALSOCK_API AsyncLoop {
 /// mode: exactly one whole message, possibly empty), the end of the stream, or an error.
 struct LOCALSOCK_API ReadEvent {
   std::span<const std::byte> data;
-  bool end = false;         ///< The peer closed; no more data follows.
-  std::error_code error;    ///< Set on failure; `errc::message_too_large` leaves the
-                            ///< connection usable (that one message was dropped).
+  bool end = false;       ///< The peer closed; no more data follows.
+  std::error_code error;  ///< Set on failure; `errc::message_too_large` leaves the
+                          ///< connection usable (that one message was dropped).
 
   /// The data as text, without a copy: valid, like `data`, until the callback returns.
   std::string_view text() const noexcept {
@@ -148,8 +148,8 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// connecting run once with its error, before `cb`; the read and drain callbacks are
   /// released without being called (`cb` carries the error), so that nothing they hold
   /// (the socket itself, often) stays alive.
-  static Ptr connect(AsyncLoop& loop, const ConnectOptions& options, Mode mode,
-                     ConnectCallback cb, AsyncOptions settings = {});
+  static Ptr connect(AsyncLoop& loop, const ConnectOptions& options, Mode mode, ConnectCallback cb,
+                     AsyncOptions settings = {});
 
   /// Delivers data to `cb` as it arrives (one whole message per call in message mode).
   /// Replaces an earlier callback; resumes after stop_reading(). While reading, the
@@ -271,10 +271,10 @@ class LOCALSOCK_API AsyncListener {
   /// the episode: a later failure is reported again. A failure that concerns one client
   /// only (a connection aborted before it was accepted) is reported, and the others are
   /// served at once.
-  static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,
-                    AcceptCallback cb, std::error_code& ec, AsyncOptions settings = {});
-  static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode,
-                    AcceptCallback cb, AsyncOptions settings = {});
+  static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode, AcceptCallback cb,
+                    std::error_code& ec, AsyncOptions settings = {});
+  static Ptr listen(AsyncLoop& loop, const ListenerOptions& options, Mode mode, AcceptCallback cb,
+                    AsyncOptions settings = {});
 
   /// Stops listening; `on_closed` runs when all is released. Idempotent.
   void close(std::function<void()> on_closed = {});

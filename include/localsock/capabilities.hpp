@@ -12,19 +12,19 @@ namespace localsock {
 /// socket-file permissions do not keep it out.
 /// Applications can refuse to run where a protection they rely on is missing.
 struct LOCALSOCK_API Capabilities {
-  bool namespaced_names = false;      ///< LocalName::namespaced works.
-  bool filesystem_names = false;      ///< LocalName::path works (Unix).
-  bool abstract_names = false;        ///< Namespaced names leave no file (Linux).
-  bool native_messages = false;       ///< Message mode's default transport is native
-                                      ///< (seqpacket, message pipes), not length-prefixed
-                                      ///< frames over a stream; on Unix,
-                                      ///< MessageTransport::seqpacket works exactly then.
-  bool half_close = false;            ///< shutdown(read) / shutdown(write) alone.
-  bool peer_pid = false;              ///< PeerInfo::pid is reported.
-  bool peer_user = false;             ///< PeerInfo has the peer's user (uid or SID).
-  bool descriptor_passing = false;    ///< File descriptors travel with data (Unix).
-  bool credentials_passing = false;   ///< Credentials travel as ancillary data (Linux).
-  bool remote_clients = false;        ///< Clients on other machines are possible (Windows).
+  bool namespaced_names = false;     ///< LocalName::namespaced works.
+  bool filesystem_names = false;     ///< LocalName::path works (Unix).
+  bool abstract_names = false;       ///< Namespaced names leave no file (Linux).
+  bool native_messages = false;      ///< Message mode's default transport is native
+                                     ///< (seqpacket, message pipes), not length-prefixed
+                                     ///< frames over a stream; on Unix,
+                                     ///< MessageTransport::seqpacket works exactly then.
+  bool half_close = false;           ///< shutdown(read) / shutdown(write) alone.
+  bool peer_pid = false;             ///< PeerInfo::pid is reported.
+  bool peer_user = false;            ///< PeerInfo has the peer's user (uid or SID).
+  bool descriptor_passing = false;   ///< File descriptors travel with data (Unix).
+  bool credentials_passing = false;  ///< Credentials travel as ancillary data (Linux).
+  bool remote_clients = false;       ///< Clients on other machines are possible (Windows).
   /// A second listener on a live name is refused by the system itself (Windows:
   /// FILE_FLAG_FIRST_PIPE_INSTANCE is enforced; Unix: bind refuses). localsock refuses
   /// it in any case; this says whether a squatter outside localsock is refused too.

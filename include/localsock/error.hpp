@@ -20,31 +20,31 @@ namespace localsock {
 /// truncated message) are produced by the library in `localsock::category()`; those
 /// codes also compare equal to the matching `std::errc` where one exists.
 enum class errc {
-  invalid_name = 1,       ///< The name is empty, holds a NUL or a forbidden character.
-  name_too_long,          ///< The name exceeds the platform's limit (the message states it).
-  name_in_use,            ///< Another live listener holds the name.
-  no_listener,            ///< Nobody listens on the name.
-  peer_closed,            ///< The peer closed the connection or went away.
-  timed_out,              ///< The operation did not complete within its timeout.
-  pipe_busy,              ///< Every instance of the Windows pipe is busy.
-  message_truncated,      ///< A message is larger than the buffer offered for it.
-  message_too_large,      ///< A message exceeds the configured maximum size.
-  not_supported,          ///< The operation is not supported on this platform.
-  listener_closed,        ///< The listener was closed, possibly by another thread.
-  would_block,            ///< A nonblocking operation cannot complete now.
-  not_connected,          ///< The object holds no open connection.
-  stale_name,             ///< A socket file exists at the name but nobody listens on it.
-  not_a_socket,           ///< Something that is not a socket exists at the name.
-  mode_mismatch,          ///< Bytes where messages are needed, or the reverse.
-  wrong_end,              ///< The operation belongs to the other end (server or client).
-  access_denied,          ///< The listener's access control keeps this client out.
-  out_of_resources,       ///< The process or system ran out of descriptors or handles (or
-                          ///< kernel memory for them).
-  shut_down,              ///< This end shut down sending (shutdown()): nothing more can be
-                          ///< written. Compares equal to `std::errc::broken_pipe`, but not to
-                          ///< `peer_closed`.
-  no_such_directory,      ///< bind: the directory that would hold the socket file does not
-                          ///< exist. Compares equal to `std::errc::no_such_file_or_directory`.
+  invalid_name = 1,         ///< The name is empty, holds a NUL or a forbidden character.
+  name_too_long,            ///< The name exceeds the platform's limit (the message states it).
+  name_in_use,              ///< Another live listener holds the name.
+  no_listener,              ///< Nobody listens on the name.
+  peer_closed,              ///< The peer closed the connection or went away.
+  timed_out,                ///< The operation did not complete within its timeout.
+  pipe_busy,                ///< Every instance of the Windows pipe is busy.
+  message_truncated,        ///< A message is larger than the buffer offered for it.
+  message_too_large,        ///< A message exceeds the configured maximum size.
+  not_supported,            ///< The operation is not supported on this platform.
+  listener_closed,          ///< The listener was closed, possibly by another thread.
+  would_block,              ///< A nonblocking operation cannot complete now.
+  not_connected,            ///< The object holds no open connection.
+  stale_name,               ///< A socket file exists at the name but nobody listens on it.
+  not_a_socket,             ///< Something that is not a socket exists at the name.
+  mode_mismatch,            ///< Bytes where messages are needed, or the reverse.
+  wrong_end,                ///< The operation belongs to the other end (server or client).
+  access_denied,            ///< The listener's access control keeps this client out.
+  out_of_resources,         ///< The process or system ran out of descriptors or handles (or
+                            ///< kernel memory for them).
+  shut_down,                ///< This end shut down sending (shutdown()): nothing more can be
+                            ///< written. Compares equal to `std::errc::broken_pipe`, but not to
+                            ///< `peer_closed`.
+  no_such_directory,        ///< bind: the directory that would hold the socket file does not
+                            ///< exist. Compares equal to `std::errc::no_such_file_or_directory`.
   directory_access_denied,  ///< bind: the directory that would hold the socket file may not
                             ///< be written by this process. Compares equal to
                             ///< `errc::access_denied` and `std::errc::permission_denied`.
@@ -94,8 +94,7 @@ class LOCALSOCK_API Error : public std::system_error {
 
 namespace detail {
 /// Throws `localsock::Error` when `ec` holds an error.
-inline void throw_if(const std::error_code& ec, std::string_view operation,
-                     std::string_view name) {
+inline void throw_if(const std::error_code& ec, std::string_view operation, std::string_view name) {
   if (ec) throw Error(ec, operation, name);
 }
 

@@ -18,7 +18,8 @@ namespace localsock {
 template <typename Listener>
 class Incoming {
  public:
-  using connection_type = decltype(std::declval<Listener&>().accept(std::declval<std::error_code&>()));
+  using connection_type =
+      decltype(std::declval<Listener&>().accept(std::declval<std::error_code&>()));
 
   class iterator {
    public:

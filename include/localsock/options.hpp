@@ -26,39 +26,72 @@ class LOCALSOCK_API ListenerOptions {
   ListenerOptions(LocalName n) : name_(std::move(n)) {}  // NOLINT: implicit on purpose
 
   /// The name to listen on.
-  ListenerOptions& name(LocalName n) { name_ = std::move(n); return *this; }
+  ListenerOptions& name(LocalName n) {
+    name_ = std::move(n);
+    return *this;
+  }
   /// accept() fails with `errc::would_block` instead of waiting.
-  ListenerOptions& nonblocking(bool on) noexcept { nonblocking_ = on; return *this; }
+  ListenerOptions& nonblocking(bool on) noexcept {
+    nonblocking_ = on;
+    return *this;
+  }
   /// Only clients running as this process's user are accepted, on both platforms.
   /// Unix: a filesystem name gets mode 0600 (unless `permissions` says otherwise) and
   /// every client's uid is checked (SO_PEERCRED), which also protects abstract names.
   /// Windows: the pipe's descriptor grants access to this user alone and every client's
   /// user is checked. Other clients are disconnected and accept goes on waiting.
   /// Default: on for a per-user name (LocalName::per_user), else off.
-  ListenerOptions& current_user_only(bool on) noexcept { current_user_only_ = on ? 1 : 0; return *this; }
+  ListenerOptions& current_user_only(bool on) noexcept {
+    current_user_only_ = on ? 1 : 0;
+    return *this;
+  }
   /// Unix: permission bits of a filesystem name's socket file (0600: the owner only),
   /// in place from the first instant. Windows: not used (see security_descriptor).
-  ListenerOptions& permissions(std::uint32_t mode) noexcept { permissions_ = mode; return *this; }
+  ListenerOptions& permissions(std::uint32_t mode) noexcept {
+    permissions_ = mode;
+    return *this;
+  }
   /// Windows: the pipe's security descriptor in SDDL, on every instance. Unix: not used
   /// (see permissions).
-  ListenerOptions& security_descriptor(std::string sddl) { sddl_ = std::move(sddl); return *this; }
+  ListenerOptions& security_descriptor(std::string sddl) {
+    sddl_ = std::move(sddl);
+    return *this;
+  }
   /// Windows: accept clients from other machines. Default false. Unix sockets are local.
-  ListenerOptions& accept_remote(bool on) noexcept { accept_remote_ = on; return *this; }
+  ListenerOptions& accept_remote(bool on) noexcept {
+    accept_remote_ = on;
+    return *this;
+  }
   /// Windows: refuse a name another server already serves (FILE_FLAG_FIRST_PIPE_INSTANCE,
   /// against squatters). Default true. Unix always refuses a live name.
-  ListenerOptions& first_instance(bool on) noexcept { first_instance_ = on; return *this; }
+  ListenerOptions& first_instance(bool on) noexcept {
+    first_instance_ = on;
+    return *this;
+  }
   /// Unix: replace a stale socket file (nobody accepts on it) at a filesystem name.
   /// Default false: such a file is `errc::stale_name`. Windows: no such thing.
-  ListenerOptions& reclaim_stale(bool on) noexcept { reclaim_stale_ = on; return *this; }
+  ListenerOptions& reclaim_stale(bool on) noexcept {
+    reclaim_stale_ = on;
+    return *this;
+  }
   /// Unix: the kernel's queue of connections not yet accepted (listen backlog).
   /// Windows: not used (a pipe has no queue; see instance_limit).
-  ListenerOptions& backlog(int n) noexcept { backlog_ = n; return *this; }
+  ListenerOptions& backlog(int n) noexcept {
+    backlog_ = n;
+    return *this;
+  }
   /// Windows: the most live connections; further clients wait within their connect
   /// timeout. Unset: unlimited. Unix: not used.
-  ListenerOptions& instance_limit(std::optional<std::uint8_t> n) noexcept { instance_limit_ = n; return *this; }
+  ListenerOptions& instance_limit(std::optional<std::uint8_t> n) noexcept {
+    instance_limit_ = n;
+    return *this;
+  }
   /// Buffer size hint for each direction of a connection (Windows: the pipe's in and out
   /// buffers, default 64 KiB; Unix: SO_SNDBUF/SO_RCVBUF, default the system's).
-  ListenerOptions& buffer_size(std::uint32_t n) noexcept { buffer_size_ = n; return *this; }
+  ListenerOptions& buffer_size(std::uint32_t n) noexcept {
+    buffer_size_ = n;
+    return *this;
+  }
   /// Unix, message listeners: how messages travel (MessageTransport). Clients must use
   /// the same transport: a client of the other one fails with `errc::mode_mismatch`
   /// (seqpacket against framed: at connect; see ConnectOptions::transport). Default
@@ -66,11 +99,16 @@ class LOCALSOCK_API ListenerOptions {
   /// the generic Unix flavor); an explicit `seqpacket` there fails the bind with
   /// `errc::not_supported`. Byte listeners ignore it.
   /// Windows: ignored; messages always travel as message-mode pipes.
-  ListenerOptions& transport(MessageTransport t) noexcept { transport_ = t; return *this; }
+  ListenerOptions& transport(MessageTransport t) noexcept {
+    transport_ = t;
+    return *this;
+  }
 
   const LocalName& name() const noexcept { return name_; }
   bool nonblocking() const noexcept { return nonblocking_; }
-  bool current_user_only() const noexcept { return current_user_only_ < 0 ? name_.is_per_user() : current_user_only_ != 0; }
+  bool current_user_only() const noexcept {
+    return current_user_only_ < 0 ? name_.is_per_user() : current_user_only_ != 0;
+  }
   std::optional<std::uint32_t> permissions() const noexcept { return permissions_; }
   const std::string& security_descriptor() const noexcept { return sddl_; }
   bool accept_remote() const noexcept { return accept_remote_; }
@@ -102,13 +140,22 @@ class LOCALSOCK_API ConnectOptions {
   ConnectOptions() = default;
   ConnectOptions(LocalName n) : name_(std::move(n)) {}  // NOLINT: implicit on purpose
 
-  ConnectOptions& name(LocalName n) { name_ = std::move(n); return *this; }
+  ConnectOptions& name(LocalName n) {
+    name_ = std::move(n);
+    return *this;
+  }
   /// How long to wait for a listener that is busy: Windows waits for a free pipe
   /// instance, Unix for room in a full backlog. Then `errc::timed_out`. Nobody listening
   /// is `errc::no_listener` at once. Default 10 s; `infinite` waits forever.
-  ConnectOptions& timeout(Timeout t) noexcept { timeout_ = t; return *this; }
+  ConnectOptions& timeout(Timeout t) noexcept {
+    timeout_ = t;
+    return *this;
+  }
   /// The connected socket starts in nonblocking mode.
-  ConnectOptions& nonblocking(bool on) noexcept { nonblocking_ = on; return *this; }
+  ConnectOptions& nonblocking(bool on) noexcept {
+    nonblocking_ = on;
+    return *this;
+  }
   /// After connecting, check that the server runs as this process's user; otherwise
   /// close the connection and fail with `errc::access_denied` (a squatter that took
   /// the name first is never talked to). Default: on for a per-user name
@@ -116,7 +163,10 @@ class LOCALSOCK_API ConnectOptions {
   /// @note POSIX: the server's uid from the socket (SO_PEERCRED, getpeereid).
   /// @note Windows: the user of the pipe's server process (its token), or where that
   /// cannot be read, the owner of the pipe object (which its creator's user owns).
-  ConnectOptions& current_user_only(bool on) noexcept { current_user_only_ = on ? 1 : 0; return *this; }
+  ConnectOptions& current_user_only(bool on) noexcept {
+    current_user_only_ = on ? 1 : 0;
+    return *this;
+  }
   /// After connecting (and after the current_user_only check), call `check` with what
   /// the system says about the server; when it returns false, close the connection and
   /// fail with `errc::access_denied`. For servers that run as another account (a
@@ -140,13 +190,20 @@ class LOCALSOCK_API ConnectOptions {
   /// stream instead of waiting. Default `automatic` (seqpacket on Linux, framed
   /// elsewhere); an explicit `seqpacket` where the system has none is
   /// `errc::not_supported`. Windows: ignored (message-mode pipes).
-  ConnectOptions& transport(MessageTransport t) noexcept { transport_ = t; return *this; }
+  ConnectOptions& transport(MessageTransport t) noexcept {
+    transport_ = t;
+    return *this;
+  }
 
   const LocalName& name() const noexcept { return name_; }
   Timeout timeout() const noexcept { return timeout_; }
   bool nonblocking() const noexcept { return nonblocking_; }
-  bool current_user_only() const noexcept { return current_user_only_ < 0 ? name_.is_per_user() : current_user_only_ != 0; }
-  const std::function<bool(const PeerInfo&)>& expect_server() const noexcept { return expect_server_; }
+  bool current_user_only() const noexcept {
+    return current_user_only_ < 0 ? name_.is_per_user() : current_user_only_ != 0;
+  }
+  const std::function<bool(const PeerInfo&)>& expect_server() const noexcept {
+    return expect_server_;
+  }
   MessageTransport transport() const noexcept { return transport_; }
 
  private:

@@ -52,14 +52,23 @@ class LOCALSOCK_API SingleInstanceOptions {
   /// before the primary took the message fails with `errc::timed_out`, and the primary
   /// then never acts on that message; once taken, the message is delivered, and send()
   /// returns when the handler has returned or, at the latest, at the timeout.
-  SingleInstanceOptions& timeout(Timeout t) noexcept { timeout_ = t; return *this; }
+  SingleInstanceOptions& timeout(Timeout t) noexcept {
+    timeout_ = t;
+    return *this;
+  }
   /// Both ends talk only to processes of this user: the primary's listener admits this
   /// user alone, and a secondary checks that the primary runs as this user, failing
   /// with `errc::access_denied` otherwise (a squatter holding the name). Default true.
-  SingleInstanceOptions& current_user_only(bool on) noexcept { current_user_only_ = on; return *this; }
+  SingleInstanceOptions& current_user_only(bool on) noexcept {
+    current_user_only_ = on;
+    return *this;
+  }
   /// The largest message the primary takes; a larger one is dropped unacknowledged
   /// (the sender's send() fails). Default 1 MiB.
-  SingleInstanceOptions& max_message_size(std::size_t n) noexcept { max_message_size_ = n; return *this; }
+  SingleInstanceOptions& max_message_size(std::size_t n) noexcept {
+    max_message_size_ = n;
+    return *this;
+  }
 
   const LocalName& name() const noexcept { return name_; }
   Timeout timeout() const noexcept { return timeout_; }

@@ -113,8 +113,8 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
   std::vector<std::function<void()>> posted;
   std::vector<std::function<void()>> running;  // loop thread: the batch being run
   bool closed = false;                         // the AsyncLoop is gone: posts are dropped
-  int busy = 0;          // loop thread: LoopRefs alive plus held_posts
-  int held_posts = 0;    // loop thread: functions in `posted` that hold the loop
+  int busy = 0;                                // loop thread: LoopRefs alive plus held_posts
+  int held_posts = 0;           // loop thread: functions in `posted` that hold the loop
   ReadBufferPool read_buffers;  // loop thread only
 
   LoopState() = default;
@@ -323,7 +323,8 @@ class WriteQueue {
   }
   static void grow(Storage& st) {
     std::vector<Item> bigger(st.slots.empty() ? 4 : st.slots.size() * 2);
-    for (std::size_t i = 0; i < st.count; ++i) bigger[i] = std::move(st.slots[(st.head + i) % st.slots.size()]);
+    for (std::size_t i = 0; i < st.count; ++i)
+      bigger[i] = std::move(st.slots[(st.head + i) % st.slots.size()]);
     st.slots = std::move(bigger);
     st.head = 0;
   }
@@ -340,7 +341,7 @@ inline void cancel_writes(WriteQueue& q, std::error_code ec) {
     if (item.cb) item.cb(ec);
 }
 
-struct SocketIo;    // the backend's part of a connection
+struct SocketIo;  // the backend's part of a connection
 /// Per backend: a connection that `impl` made has closed (AsyncSocketImpl::made_by).
 void listener_connection_gone(const std::shared_ptr<AsyncListenerImpl>& impl);
 struct ListenerIo;  // the backend's part of a listener
@@ -414,7 +415,8 @@ struct AsyncSocketImpl {
   }
   /// Runs the shutdown callback, if one waits, with `ec`, and lets it go.
   void finish_shutdown(std::error_code ec) {
-    if (occasional_part && occasional_part->shutdown_cb) std::exchange(occasional_part->shutdown_cb, {})(ec);
+    if (occasional_part && occasional_part->shutdown_cb)
+      std::exchange(occasional_part->shutdown_cb, {})(ec);
   }
   /// Cancels the connect's job, if one runs.
   void cancel_connecting() {
@@ -443,7 +445,8 @@ struct AsyncSocketImpl {
       write_failed(ec);
     queue.recycle(std::move(item.data));
     if (state != State::open) return;
-    if (queue.drained() && occasional_part && occasional_part->on_drain) occasional_part->on_drain();
+    if (queue.drained() && occasional_part && occasional_part->on_drain)
+      occasional_part->on_drain();
   }
   /// Delivers the end owed after a shutdown that closed the connection (see end_due).
   void deliver_due_end() {
@@ -488,7 +491,8 @@ struct AsyncSocketImpl {
     finish_shutdown(std::make_error_code(std::errc::operation_canceled));
     deliver_due_end();
     if (auto listener = std::exchange(made_by, {}).lock()) listener_connection_gone(listener);
-    if (occasional_part && occasional_part->on_closed) std::exchange(occasional_part->on_closed, {})();
+    if (occasional_part && occasional_part->on_closed)
+      std::exchange(occasional_part->on_closed, {})();
     on_read = {};
     if (occasional_part) occasional_part->on_drain = {};
     auto keep = std::move(self);  // may be the last reference: release it last
@@ -582,8 +586,9 @@ const LocalName& listener_name(const AsyncListenerImpl& impl) noexcept;
 /// Common: a connect finished (on the loop thread).
 void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec);
 /// Common: a new open connection made by a listener; `impl->io` is set already.
-AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::shared_ptr<LoopState>& loop,
-                             Mode mode, const AsyncOptions& settings, const LocalName& name);
+AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl,
+                             const std::shared_ptr<LoopState>& loop, Mode mode,
+                             const AsyncOptions& settings, const LocalName& name);
 
 /// Runs `work` in libuv's thread pool and then `done` on the loop thread; used for the
 /// blocking connect (a busy Windows pipe, a full Unix backlog), so that the loop never

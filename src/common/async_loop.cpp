@@ -131,7 +131,8 @@ std::vector<OpenHandle> open_handles(uv_loop_t* loop) {
     }
     for (const auto* s : state->sockets) {
       if (!s->self) continue;  // closed (or its connect failed)
-      out.push_back({OpenHandle::Kind::socket, s->name, s->mode, socket_state(*s), socket_keeps_running(*s)});
+      out.push_back(
+          {OpenHandle::Kind::socket, s->name, s->mode, socket_state(*s), socket_keeps_running(*s)});
     }
   }
   return out;
@@ -156,7 +157,8 @@ std::string describe_open_handles(uv_loop_t* loop) {
       text += h.mode == Mode::bytes ? " (bytes)" : " (messages)";
     }
     text += ": " + h.state;
-    text += h.keeps_loop_running ? ", keeps the loop running\n" : ", does not keep the loop running\n";
+    text +=
+        h.keeps_loop_running ? ", keeps the loop running\n" : ", does not keep the loop running\n";
   }
   return text;
 }

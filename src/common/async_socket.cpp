@@ -44,7 +44,8 @@ void AsyncSocket::start_reading(ReadCallback cb) {
   } else if (impl_->end_due && impl_->state == AsyncSocketImpl::State::closed) {
     // The connection ended by shutdown() (Windows): the end is delivered from the loop,
     // never inside this call.
-    impl_->loop->post([impl = impl_, ref = detail::LoopRef(impl_->loop)] { impl->deliver_due_end(); });
+    impl_->loop->post(
+        [impl = impl_, ref = detail::LoopRef(impl_->loop)] { impl->deliver_due_end(); });
   }
 }
 
@@ -83,7 +84,8 @@ namespace {
 //
 // write() returns false only when data is queued at or above the mark, so that a drain
 // follows: a write that fails at once never says "stop".
-std::optional<bool> settled_early(AsyncSocketImpl& impl, std::size_t size, AsyncSocket::WriteCallback& cb) {
+std::optional<bool> settled_early(AsyncSocketImpl& impl, std::size_t size,
+                                  AsyncSocket::WriteCallback& cb) {
   const bool below = impl.queue.below_mark();
   if (impl.shutdown_requested) {  // this end said it sends no more (also once closing)
     if (cb) cb(make_error_code(errc::shut_down));
@@ -294,8 +296,9 @@ void connected(const std::shared_ptr<AsyncSocketImpl>& impl, std::error_code ec)
   if (impl->state == AsyncSocketImpl::State::open) io_update(*impl);
 }
 
-AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl, const std::shared_ptr<LoopState>& loop,
-                             Mode mode, const AsyncOptions& settings, const LocalName& name) {
+AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl,
+                             const std::shared_ptr<LoopState>& loop, Mode mode,
+                             const AsyncOptions& settings, const LocalName& name) {
   impl->loop = loop;
   impl->name = name.str();
   impl->mode = mode;

@@ -37,23 +37,26 @@ namespace localsock::detail {
 
 /// What the facade needs of a backend's byte stream.
 template <typename T>
-concept StreamBackend = std::movable<T> && requires(T s, MutableBuffer in, ConstBuffer out,
-                                                    std::error_code& ec) {
+concept StreamBackend = std::movable<T> &&
+    requires(T s, MutableBuffer in, ConstBuffer out, std::error_code& ec) {
   { s.read_some(in, ec) } -> std::same_as<std::size_t>;
   { s.write_some(out, ec) } -> std::same_as<std::size_t>;
-  { s.close() } noexcept;
+  { s.close() }
+  noexcept;
   { s.is_open() } -> std::same_as<bool>;
 };
 
 /// What the facade needs of a backend's message connection.
 template <typename T>
-concept MessageBackend = std::movable<T> && requires(T s, MutableBuffer in, ConstBuffer out,
-                                                     std::vector<std::byte>& v, std::error_code& ec) {
-  { s.send(out, ec) };
+concept MessageBackend = std::movable<T> &&
+    requires(T s, MutableBuffer in, ConstBuffer out, std::vector<std::byte>& v,
+             std::error_code& ec) {
+  {s.send(out, ec)};
   { s.recv(in, ec) } -> std::same_as<ReceiveResult>;
   { s.recv(v, std::size_t{}, ec) } -> std::same_as<ReceiveResult>;
   { s.peek_size(ec) } -> std::same_as<ReceiveResult>;
-  { s.close() } noexcept;
+  { s.close() }
+  noexcept;
   { s.is_open() } -> std::same_as<bool>;
 };
 
@@ -62,15 +65,16 @@ template <typename T, typename Stream>
 concept ListenerBackend = std::movable<T> && requires(T l, std::error_code& ec) {
   { l.accept(ec) } -> std::same_as<Stream>;
   { l.accept_for(Timeout{}, ec) } -> std::same_as<Stream>;
-  { l.close() } noexcept;
+  { l.close() }
+  noexcept;
   { l.is_open() } -> std::same_as<bool>;
 };
 
 #if defined(_WIN32)
 
 template <Mode M>
-using PlatformSocket = std::conditional_t<M == Mode::bytes, win::DuplexBytePipeStream,
-                                          win::DuplexMsgPipeStream>;
+using PlatformSocket =
+    std::conditional_t<M == Mode::bytes, win::DuplexBytePipeStream, win::DuplexMsgPipeStream>;
 template <Mode M>
 using PlatformListener = win::PipeListener<PlatformSocket<M>>;
 
@@ -85,7 +89,8 @@ PlatformListener<M> bind_listener(const ListenerOptions& o, std::error_code& ec)
                     .security_descriptor(o.security_descriptor())
                     .current_user_only(o.current_user_only())
                     .first_instance(o.first_instance());
-  if (auto size = o.buffer_size()) native.input_buffer_size_hint(*size).output_buffer_size_hint(*size);
+  if (auto size = o.buffer_size())
+    native.input_buffer_size_hint(*size).output_buffer_size_hint(*size);
   return native.create<PlatformSocket<M>>(ec);
 }
 
@@ -156,7 +161,8 @@ PeerInfo peer_info(const S& s, std::error_code& ec) {
 template <Mode M>
 using PlatformSocket = std::conditional_t<M == Mode::bytes, posix::UdStream, posix::MessageSocket>;
 template <Mode M>
-using PlatformListener = std::conditional_t<M == Mode::bytes, posix::UdListener, posix::MessageListener>;
+using PlatformListener =
+    std::conditional_t<M == Mode::bytes, posix::UdListener, posix::MessageListener>;
 
 template <Mode M>
 PlatformListener<M> bind_listener(const ListenerOptions& o, std::error_code& ec) {

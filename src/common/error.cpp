@@ -118,8 +118,7 @@ class Category final : public std::error_category {
       // file is a name nobody listens on; a directory refused is access refused.
       const auto c = static_cast<errc>(condition);
       const auto v = static_cast<errc>(code.value());
-      return code.value() == condition ||
-             (c == errc::no_listener && v == errc::stale_name) ||
+      return code.value() == condition || (c == errc::no_listener && v == errc::stale_name) ||
              (c == errc::access_denied && v == errc::directory_access_denied);
     }
     if (code.category() == std::system_category())
@@ -146,8 +145,7 @@ std::string describe(const std::error_code& ec) {
 
 namespace {
 
-std::string compose(const std::error_code& ec, std::string_view operation,
-                    std::string_view name) {
+std::string compose(const std::error_code& ec, std::string_view operation, std::string_view name) {
   std::string text(operation);
   if (!name.empty()) {
     text += " '";
@@ -166,9 +164,7 @@ const std::error_category& category() noexcept {
   return instance;
 }
 
-std::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), category()};
-}
+std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
 
 std::error_condition make_error_condition(errc e) noexcept {
   return {static_cast<int>(e), category()};

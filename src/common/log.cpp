@@ -47,5 +47,4 @@ void set_log_callback(LogCallback cb, LogLevel level) {
 
 LogLevel log_level() noexcept { return static_cast<LogLevel>(detail::log_threshold.load()); }
 
-
 }  // namespace localsock

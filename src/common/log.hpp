@@ -33,7 +33,8 @@ void log(LogLevel level, Parts&&... parts) noexcept {
 
 /// Logs the outcome of a lifecycle step at debug level: "what 'name'" or, on error,
 /// "what 'name' failed: message".
-inline void log_step(const char* what, const std::string& name, const std::error_code& ec) noexcept {
+inline void log_step(const char* what, const std::string& name,
+                     const std::error_code& ec) noexcept {
   if (ec)
     log(LogLevel::debug, what, " '", name, "' failed: ", ec.message());
   else

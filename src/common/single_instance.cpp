@@ -198,7 +198,8 @@ struct Serving {
   void serve_one(LocalMessageSocket& s) {
     std::error_code ec;
     Timeout step = detail::instance_step_timeout;
-    if (options.timeout() != infinite) step = std::min(step, std::max(options.timeout(), Timeout(1)));
+    if (options.timeout() != infinite)
+      step = std::min(step, std::max(options.timeout(), Timeout(1)));
     s.set_read_timeout(step, ec);
     if (!ec) s.set_write_timeout(step, ec);
     std::string message;

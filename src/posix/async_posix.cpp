@@ -24,7 +24,7 @@ using MessageSocket = PlatformSocket<Mode::messages>;  // UdSeqpacket, or Framed
 // is chosen by that socket's type (the overloads below), as in the blocking API.
 struct SocketIo {
   std::variant<ByteSocket, MessageSocket> socket;
-  uv_poll_t* poll = nullptr;      // freed by its close callback
+  uv_poll_t* poll = nullptr;  // freed by its close callback
   int events = 0;
   // The read buffer (byte chunks, or one message): taken from the loop's pool when the
   // socket is readable, given back once what was read is delivered (see read_ready), so
@@ -79,7 +79,8 @@ void finish_rest(S& s, std::error_code& ec) noexcept {
 // neither keep the socket polled for writing (the loop would wake at once, again and
 // again, on a socket that stays writable) nor hold back a shutdown.
 bool rest_owed(AsyncSocketImpl& impl) noexcept {
-  return !impl.write_failure && visit_held(impl.io->socket, [](const auto& s) { return has_rest(s); });
+  return !impl.write_failure &&
+         visit_held(impl.io->socket, [](const auto& s) { return has_rest(s); });
 }
 
 // The largest message the connection sends. Byte streams have no messages; seqpacket
@@ -135,7 +136,8 @@ std::optional<ReadEvent> read_one(AsyncSocketImpl& impl, MessageSocket& s, bool&
 template <typename Socket>
 void read_ready_with_buffer(AsyncSocketImpl& impl, Socket& s) {
   // A bounded number of reads per wake-up, so that one busy peer cannot starve others.
-  for (int round = 0; round < 64 && impl.reading && impl.state == AsyncSocketImpl::State::open; ++round) {
+  for (int round = 0; round < 64 && impl.reading && impl.state == AsyncSocketImpl::State::open;
+       ++round) {
     bool all = false;
     const std::optional<ReadEvent> event = read_one(impl, s, all);
     if (!event) return;
@@ -212,7 +214,8 @@ void write_ready(AsyncSocketImpl& impl, Socket& s, bool immediate) {
     impl.written(impl.queue.pop(), ec);
   }
   if (immediate || impl.state != AsyncSocketImpl::State::open) return;
-  if (impl.queue.drained() && impl.occasional_part && impl.occasional_part->on_drain) impl.occasional_part->on_drain();
+  if (impl.queue.drained() && impl.occasional_part && impl.occasional_part->on_drain)
+    impl.occasional_part->on_drain();
   if (impl.queue.empty() && !rest_owed(impl) && impl.shutdown_requested && !impl.shut_down &&
       impl.state == AsyncSocketImpl::State::open) {
     impl.shut_down = true;
@@ -303,7 +306,8 @@ void io_update(AsyncSocketImpl& impl) {
   // New data to write while the socket is not known to be full: write it now, like
   // uv_try_write, instead of waiting a loop turn for a writable event.
   if ((io.events & UV_WRITABLE) == 0 && !impl.queue.empty()) write_ready(impl, true);
-  const bool want_write = (!impl.queue.empty() && !impl.write_failure) || (impl.shutdown_requested && !impl.shut_down) ||
+  const bool want_write = (!impl.queue.empty() && !impl.write_failure) ||
+                          (impl.shutdown_requested && !impl.shut_down) ||
                           impl.queue.drain_pending() || rest_owed(impl);
   const int want = (impl.reading ? UV_READABLE : 0) | (want_write ? UV_WRITABLE : 0);
   if (want == io.events) return;
@@ -433,7 +437,8 @@ void accept_all(AsyncListenerImpl& impl, Listener& listener) {
       return;
     }
     impl.io->retry.succeeded();
-    auto socket = make_socket(std::move(made), impl.loop, impl.mode, impl.settings, listener_name(impl));
+    auto socket =
+        make_socket(std::move(made), impl.loop, impl.mode, impl.settings, listener_name(impl));
     if (std::error_code attach_ec = attach(*AsyncAccess::impl(*socket))) {
       socket->close();
       if (impl.on_accept) impl.on_accept(attach_ec, nullptr);
@@ -451,7 +456,8 @@ void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const Listener
   nonblocking.nonblocking(true);
   impl->io = std::make_unique<ListenerIo>();
   with_mode(impl->mode, [&](auto m) {
-    impl->io->listener.template emplace<PlatformListener<decltype(m)::value>>(bind_listener<decltype(m)::value>(nonblocking, ec));
+    impl->io->listener.template emplace<PlatformListener<decltype(m)::value>>(
+        bind_listener<decltype(m)::value>(nonblocking, ec));
   });
   if (ec) return;
   const int fd = std::visit([](auto& l) { return l.native_handle(); }, impl->io->listener);

@@ -12,9 +12,7 @@
 
 namespace localsock::detail {
 
-std::string system_message(int value) {
-  return std::system_category().message(value);
-}
+std::string system_message(int value) { return std::system_category().message(value); }
 
 bool system_error_means(int value, errc condition) noexcept {
   switch (condition) {

@@ -204,7 +204,8 @@ void FramedStream::send(ConstBuffer msg, std::error_code& ec) {
     // is kept so that the frame is finished, never sent again from its start.
     out_rest_.clear();
     out_done_ = 0;
-    for (; first < 2; ++first) out_rest_.insert(out_rest_.end(), parts[first].begin(), parts[first].end());
+    for (; first < 2; ++first)
+      out_rest_.insert(out_rest_.end(), parts[first].begin(), parts[first].end());
     ec.clear();
   } else if (ec == errc::timed_out) {
     // Blocking, the write timeout passed inside the frame: the message can be neither

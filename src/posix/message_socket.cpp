@@ -72,8 +72,7 @@ ReceiveResult MessageSocket::recv(std::vector<std::byte>& out, std::size_t max_s
 }
 
 ReceiveResult MessageSocket::recv(std::vector<std::byte>& out, std::size_t max_size) {
-  return or_throw("MessageSocket::recv", name(),
-                  [&](auto& ec) { return recv(out, max_size, ec); });
+  return or_throw("MessageSocket::recv", name(), [&](auto& ec) { return recv(out, max_size, ec); });
 }
 
 ReceiveResult MessageSocket::peek_size(std::error_code& ec) noexcept {

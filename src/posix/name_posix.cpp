@@ -53,7 +53,8 @@ LocalName namespaced_of_path(std::string_view path) {
   if (has_abstract_namespace()) return {};
   const std::string dir = runtime_directory() + "/";
   constexpr std::string_view suffix = ".sock";
-  if (path.size() <= dir.size() + suffix.size() || !path.starts_with(dir) || !path.ends_with(suffix))
+  if (path.size() <= dir.size() + suffix.size() || !path.starts_with(dir) ||
+      !path.ends_with(suffix))
     return {};
   const std::string_view leaf = path.substr(dir.size(), path.size() - dir.size() - suffix.size());
   std::error_code ec;
@@ -117,8 +118,7 @@ std::error_code validate_name(NameKind kind, std::string_view name) noexcept {
 }
 
 std::string native_name(NameKind kind, const std::string& name) {
-  if (kind == NameKind::namespaced && posix::detail::has_abstract_namespace())
-    return "@" + name;
+  if (kind == NameKind::namespaced && posix::detail::has_abstract_namespace()) return "@" + name;
   if (kind == NameKind::path) return name;
   return posix::detail::filesystem_path(LocalName::namespaced(name));
 }

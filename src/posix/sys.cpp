@@ -66,7 +66,9 @@ int open_socket(int type, std::error_code& ec) noexcept {
   return fd;
 }
 
-int accept_socket(int listen_fd) noexcept { return ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC); }
+int accept_socket(int listen_fd) noexcept {
+  return ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+}
 
 bool open_pipe(int fds[2]) noexcept { return ::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0; }
 
@@ -229,7 +231,8 @@ int connect_socket(const LocalName& name, int type, Timeout timeout, std::error_
     // F_SETFL without reading the flags first is enough.
     ::fcntl(fd, F_SETFL, 0);
     if (err == EAGAIN || err == EINPROGRESS)
-      ec = timeout == Timeout::zero() ? make_error_code(errc::timed_out) : connect_fd(fd, addr, timeout);
+      ec = timeout == Timeout::zero() ? make_error_code(errc::timed_out)
+                                      : connect_fd(fd, addr, timeout);
     else if (err != 0)
       ec = {err, std::system_category()};
     if (ec) {
@@ -298,7 +301,8 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
   // A caller that takes no descriptors leaves only room for credentials: the kernel then
   // installs none (and closes any that came, reporting MSG_CTRUNC).
   // (socklen_t on macOS, size_t on Linux.)
-  msg.msg_controllen = static_cast<decltype(msg.msg_controllen)>(fds != nullptr ? want : credentials_space);
+  msg.msg_controllen =
+      static_cast<decltype(msg.msg_controllen)>(fds != nullptr ? want : credentials_space);
   if (from != nullptr) {
     *from = UnixAddress{};
     msg.msg_name = &from->addr;

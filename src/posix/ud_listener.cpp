@@ -357,9 +357,10 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
     return -1;
   }
   const int fd = accept_waits_in_kernel && !s->nonblocking ? accept_waiting_in_kernel(timeout, ec)
-                                                            : accept_waiting_in_poll(timeout, ec);
+                                                           : accept_waiting_in_poll(timeout, ec);
   if (fd >= 0) prepare_socket(fd, s->type);
-  if (ec != errc::would_block && ec != errc::timed_out) localsock::detail::log_step("accept on", s->name.str(), ec);
+  if (ec != errc::would_block && ec != errc::timed_out)
+    localsock::detail::log_step("accept on", s->name.str(), ec);
   return fd;
 }
 

@@ -26,9 +26,8 @@ namespace {
 // The size comes from a peek with MSG_TRUNC, which reports a message's full length.
 // `seqpacket` enables end-of-stream detection: on a seqpacket socket every message
 // carries credentials (SO_PASSCRED), so a 0-byte read without them is the end.
-ReceiveResult receive_message(int fd, bool seqpacket, MutableBuffer buf,
-                              std::vector<OwnedFd>* fds, std::size_t max_fds,
-                              detail::UnixAddress* from, std::error_code& ec,
+ReceiveResult receive_message(int fd, bool seqpacket, MutableBuffer buf, std::vector<OwnedFd>* fds,
+                              std::size_t max_fds, detail::UnixAddress* from, std::error_code& ec,
                               std::optional<PeerCredentials>* credentials = nullptr) noexcept {
   ec.clear();
   if (credentials != nullptr) credentials->reset();
@@ -297,8 +296,7 @@ ReceiveResult UdSeqpacket::recv_sized(std::vector<std::byte>& out, std::size_t m
 }
 
 ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_size) {
-  return or_throw("UdSeqpacket::recv", name_,
-                  [&](auto& ec) { return recv(out, max_size, ec); });
+  return or_throw("UdSeqpacket::recv", name_, [&](auto& ec) { return recv(out, max_size, ec); });
 }
 
 ReceiveResult UdSeqpacket::recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds,

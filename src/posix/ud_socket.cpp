@@ -127,7 +127,8 @@ void UdSocket::set_pass_credentials(bool on, std::error_code& ec) noexcept {
 }
 
 void UdSocket::set_pass_credentials(bool on) {
-  or_throw("UdSocket::set_pass_credentials", name_, [&](auto& ec) { set_pass_credentials(on, ec); });
+  or_throw("UdSocket::set_pass_credentials", name_,
+           [&](auto& ec) { set_pass_credentials(on, ec); });
 }
 
 void UdSocket::shutdown(Shutdown how, std::error_code& ec) noexcept {

@@ -62,7 +62,8 @@ std::size_t UdStream::write_some(ConstBuffer buf, std::error_code& ec) noexcept 
   }
   if (buf.empty()) return 0;
   // A short write, as a full socket buffer gives: callers must complete it.
-  if (buf.size() > 1 && localsock::detail::inject(testing::Fault::short_write)) buf = buf.first(buf.size() / 2);
+  if (buf.size() > 1 && localsock::detail::inject(testing::Fault::short_write))
+    buf = buf.first(buf.size() / 2);
   return detail::retry_eintr(
       [&] { return ::send(fd_.get(), buf.data(), buf.size(), detail::send_flags); }, ec, fd_.get());
 }
@@ -136,7 +137,8 @@ ReceiveResult UdStream::read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& f
     return {};
   }
   const auto r = detail::recv_msg(fd_.get(), buf, 0, &fds, max_fds, nullptr, ec);
-  return {.size = r.size, .end = !ec && r.size == 0 && !buf.empty(), .fds_truncated = r.fds_truncated};
+  return {
+      .size = r.size, .end = !ec && r.size == 0 && !buf.empty(), .fds_truncated = r.fds_truncated};
 }
 
 std::size_t UdStream::write_with_credentials(ConstBuffer buf, std::error_code& ec) noexcept {

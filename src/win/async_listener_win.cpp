@@ -176,7 +176,8 @@ void listener_close(AsyncListenerImpl& impl) {
       ::CancelIoEx(static_cast<HANDLE>(impl.io->pending_instance), impl.io->pending_ov);
     return;
   }
-  impl.loop->post([self = impl.self, raw = &impl, ref = LoopRef(impl.loop)] { finish_listener(*raw); });
+  impl.loop->post(
+      [self = impl.self, raw = &impl, ref = LoopRef(impl.loop)] { finish_listener(*raw); });
 }
 
 void listener_connection_gone(const std::shared_ptr<AsyncListenerImpl>& impl) {

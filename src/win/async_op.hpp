@@ -49,7 +49,8 @@ struct Op {
   /// Finishes the operation with the outcome its OVERLAPPED holds (it has completed).
   void complete_from_overlapped() {
     DWORD bytes = 0;
-    const DWORD error = ::GetOverlappedResult(file, relay.overlapped(), &bytes, FALSE) ? 0 : ::GetLastError();
+    const DWORD error =
+        ::GetOverlappedResult(file, relay.overlapped(), &bytes, FALSE) ? 0 : ::GetLastError();
     run_completion(this, bytes, error);
   }
   // On the loop thread, with the operation's outcome.

@@ -115,7 +115,9 @@ void start_first_read(AsyncSocketImpl& impl);
 bool start_write(AsyncSocketImpl& impl);
 void finish_close_if_idle(AsyncSocketImpl& impl);
 
-std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) { return AsyncAccess::impl(*impl.self); }
+std::shared_ptr<AsyncSocketImpl> shared_of(AsyncSocketImpl& impl) {
+  return AsyncAccess::impl(*impl.self);
+}
 
 // Runs the read callback with `event`, whose data stays where it is until the callback
 // returns, whatever the callback calls (see SocketIo::delivering).
@@ -129,7 +131,8 @@ bool deliver_read(AsyncSocketImpl& impl, const ReadEvent& event) {
 }
 
 // Delivers a read outcome now, or keeps it until reading resumes.
-void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end, std::error_code ec) {
+void hand_over(AsyncSocketImpl& impl, std::span<const std::byte> data, bool end,
+               std::error_code ec) {
   SocketIo& io = *impl.io;
   if (!impl.reading) {
     io.deferred = true;
@@ -165,9 +168,9 @@ bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWO
   std::error_code ec;
   const MessageAssembler::Step step =
       message.discarding() ? message.discard_read(more)
-      : message.reading()  ? message.rest_read(bytes, more, ec)
-                           : message.first(io.pipe.handle.get(), bytes, more,
-                                           impl.settings.max_message_size, ec);
+      : message.reading()
+          ? message.rest_read(bytes, more, ec)
+          : message.first(io.pipe.handle.get(), bytes, more, impl.settings.max_message_size, ec);
   switch (ec ? MessageAssembler::Step::deliver : step) {
     case MessageAssembler::Step::read_rest:
       if (!message.has_message()) {
@@ -194,7 +197,9 @@ bool read_done(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op, DWORD bytes, DWO
         if (impl.state == AsyncSocketImpl::State::open) impl.self->close();
         return false;
       } else {
-        hand_over(impl, into_message ? message.message() : std::span<const std::byte>(op.target, bytes), false, {});
+        hand_over(impl,
+                  into_message ? message.message() : std::span<const std::byte>(op.target, bytes),
+                  false, {});
       }
       break;
   }
@@ -231,7 +236,8 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
     hand_over(impl, {}, true, {});
   } else if (error != 0 && error != ERROR_MORE_DATA) {
     hand_over(impl, {}, false, error_of(error));
-  } else if (!std::visit([&](auto& m) { return read_done(impl, m, *this, bytes, error); }, io.per_mode)) {
+  } else if (!std::visit([&](auto& m) { return read_done(impl, m, *this, bytes, error); },
+                         io.per_mode)) {
     return;
   }
   if (impl.state == AsyncSocketImpl::State::open) io_update(impl);
@@ -239,7 +245,9 @@ void ReadOp::complete(DWORD bytes, DWORD error) {
 
 // Whether a write that succeeded has finished its item: a byte pipe may take part of it
 // (the rest is written next); a message goes whole.
-bool write_done(const ByteIo&, const WriteQueue::Item& item) noexcept { return item.done >= item.size(); }
+bool write_done(const ByteIo&, const WriteQueue::Item& item) noexcept {
+  return item.done >= item.size();
+}
 bool write_done(const MessageIo&, const WriteQueue::Item&) noexcept { return true; }
 
 void WriteOp::complete(DWORD bytes, DWORD error) {
@@ -284,12 +292,11 @@ void finish_on_loop(AsyncSocketImpl& impl, Op& op) {
 // Byte pipes stop sending completions for operations that succeed at once (see
 // SocketIo::skips_port_on_success).
 void skip_port_on_success(SocketIo& io, ByteIo&) {
-  io.skips_port_on_success = ::SetFileCompletionNotificationModes(
-                                 static_cast<HANDLE>(io.pipe.native_handle()),
-                                 FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) != FALSE;
+  io.skips_port_on_success =
+      ::SetFileCompletionNotificationModes(static_cast<HANDLE>(io.pipe.native_handle()),
+                                           FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) != FALSE;
 }
 void skip_port_on_success(SocketIo&, MessageIo&) {}
-
 
 // Where the next read goes: into the connection's buffer (taken from the loop's pool),
 // or, while a message is being put together, onto the end of that message.
@@ -298,7 +305,9 @@ std::byte* buffer_target(AsyncSocketImpl& impl, ReadOp& op) {
   if (op.buffer.size() < op.size) op.buffer.resize(op.size);
   return op.buffer.data();
 }
-std::byte* read_target(AsyncSocketImpl& impl, ByteIo&, ReadOp& op) { return buffer_target(impl, op); }
+std::byte* read_target(AsyncSocketImpl& impl, ByteIo&, ReadOp& op) {
+  return buffer_target(impl, op);
+}
 std::byte* read_target(AsyncSocketImpl& impl, MessageIo& m, ReadOp& op) {
   if (m.assembler->reading() && !m.assembler->discarding()) {
     const std::span<std::byte> rest = m.assembler->rest_buffer();
@@ -344,19 +353,24 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
 
 // The size of a first read: a byte pipe reads io.read_size; a message pipe never more
 // than max_message_size + 1 (see read_done).
-std::size_t first_read_size(const AsyncSocketImpl& impl, const ByteIo&) noexcept { return impl.io->read_size; }
+std::size_t first_read_size(const AsyncSocketImpl& impl, const ByteIo&) noexcept {
+  return impl.io->read_size;
+}
 std::size_t first_read_size(const AsyncSocketImpl& impl, const MessageIo&) noexcept {
   return std::min<std::size_t>(impl.io->read_size, impl.settings.max_message_size + 1);
 }
 
 // Reads what a wait found there (see start_wait).
 void start_first_read(AsyncSocketImpl& impl) {
-  start_read(impl, std::visit([&](const auto& m) { return first_read_size(impl, m); }, impl.io->per_mode));
+  start_read(
+      impl, std::visit([&](const auto& m) { return first_read_size(impl, m); }, impl.io->per_mode));
 }
 
 // Gives the memory of the message assembler back to the loop's pool.
 void release_memory(ReadBufferPool&, ByteIo&) noexcept {}
-void release_memory(ReadBufferPool& pool, MessageIo& m) noexcept { pool.give(m.assembler->release_memory()); }
+void release_memory(ReadBufferPool& pool, MessageIo& m) noexcept {
+  pool.give(m.assembler->release_memory());
+}
 
 // Waits for data with a zero-byte read, as libuv does, so that an idle connection holds
 // no read buffer: the buffers go back to the loop's pool here, where nothing read is
@@ -404,12 +418,13 @@ bool start_write(AsyncSocketImpl& impl) {
       impl.write_failed(make_error_code(errc::message_too_large));
       return false;
     }
-    impl.loop->post([keep = shared_of(impl), cb = std::move(failed.cb), ref = LoopRef(impl.loop)]() mutable {
-      AsyncSocketImpl& s = *keep;
-      const auto ec = make_error_code(errc::message_too_large);
-      s.written({{}, 0, std::move(cb), {}}, ec);
-      if (s.state == AsyncSocketImpl::State::open) io_update(s);
-    });
+    impl.loop->post(
+        [keep = shared_of(impl), cb = std::move(failed.cb), ref = LoopRef(impl.loop)]() mutable {
+          AsyncSocketImpl& s = *keep;
+          const auto ec = make_error_code(errc::message_too_large);
+          s.written({{}, 0, std::move(cb), {}}, ec);
+          if (s.state == AsyncSocketImpl::State::open) io_update(s);
+        });
     return true;
   }
   const DWORD n = static_cast<DWORD>(std::min(left, win::max_io_size));
@@ -470,8 +485,7 @@ void io_update(AsyncSocketImpl& impl) {
       impl.state == AsyncSocketImpl::State::open)
     start_wait(impl);
   while (!io.write_pending && !impl.queue.empty() && !impl.write_failure &&
-         impl.state == AsyncSocketImpl::State::open &&
-         start_write(impl)) {
+         impl.state == AsyncSocketImpl::State::open && start_write(impl)) {
   }
   if (impl.queue.empty() && !io.write_pending && impl.shutdown_requested && !impl.shut_down &&
       !impl.write_failure && impl.state == AsyncSocketImpl::State::open) {
@@ -501,12 +515,15 @@ void io_close(AsyncSocketImpl& impl) {
     // The cancelled operations complete through the port; the last one finishes. A read
     // paused without holding the loop (io_update) holds it again: its completion must
     // run for the closing to finish.
-    if (io->read_pending && !io->read_op.loop_ref.holds()) io->read_op.loop_ref = LoopRef(impl.loop);
+    if (io->read_pending && !io->read_op.loop_ref.holds())
+      io->read_op.loop_ref = LoopRef(impl.loop);
     ::CancelIoEx(static_cast<HANDLE>(io->pipe.native_handle()), nullptr);
     return;
   }
   // Nothing pending: finish on the loop's next turn, like a uv_close callback.
-  impl.loop->post([self = impl.self, ref = LoopRef(impl.loop)] { finish_close_if_idle(*AsyncAccess::impl(*self)); });
+  impl.loop->post([self = impl.self, ref = LoopRef(impl.loop)] {
+    finish_close_if_idle(*AsyncAccess::impl(*self));
+  });
 }
 
 PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {

@@ -28,7 +28,8 @@ HANDLE make_pipe(const std::wstring& name, DWORD extra_flags, PSECURITY_DESCRIPT
 // A pipe whose DACL is empty grants access to nobody: opening it must be refused.
 bool dacl_enforced() {
   PSECURITY_DESCRIPTOR sd = nullptr;
-  if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(L"D:P", SDDL_REVISION_1, &sd, nullptr))
+  if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(L"D:P", SDDL_REVISION_1, &sd,
+                                                              nullptr))
     return false;
   const std::wstring name = probe_name();
   HANDLE server = make_pipe(name, 0, sd);

@@ -13,7 +13,8 @@ namespace localsock::win::detail {
 
 std::shared_ptr<void> slot_token(const std::shared_ptr<InstanceSlots>& slots) {
   if (!slots) return {};
-  return {slots.get(), [keep = slots](void*) { ::ReleaseSemaphore(keep->semaphore.get(), 1, nullptr); }};
+  return {slots.get(),
+          [keep = slots](void*) { ::ReleaseSemaphore(keep->semaphore.get(), 1, nullptr); }};
 }
 
 PipeListenerCore::State::~State() { shut(); }
@@ -60,21 +61,25 @@ void PipeListenerCore::State::keep_name(std::error_code& ec) noexcept {
     // free for anyone until this one exists. (Windows enforces the flag; Wine does not.)
     UniqueHandle server(create_instance(true, ec));
     if (!server) {
-      if (ec != errc::name_in_use) ec.clear();  // a failure here is the listener's only as a squatter
+      if (ec != errc::name_in_use)
+        ec.clear();  // a failure here is the listener's only as a squatter
       return;
     }
     // The client end is never used, only held: it asks for as little as the pipe's
     // descriptor may grant (an access check that asks for nothing may be refused), then
     // for the data access of the pipe's direction. (CreateFileW itself, not
     // sys::create_file: a fault armed for a connecting client is meant for that client.)
-    HANDLE client = ::CreateFileW(path.c_str(), FILE_READ_ATTRIBUTES, 0, nullptr, OPEN_EXISTING, 0, nullptr);
+    HANDLE client =
+        ::CreateFileW(path.c_str(), FILE_READ_ATTRIBUTES, 0, nullptr, OPEN_EXISTING, 0, nullptr);
     if (client == INVALID_HANDLE_VALUE && ::GetLastError() == ERROR_ACCESS_DENIED) {
-      const DWORD data = (open_mode & PIPE_ACCESS_DUPLEX) == PIPE_ACCESS_INBOUND ? GENERIC_WRITE : GENERIC_READ;
+      const DWORD data =
+          (open_mode & PIPE_ACCESS_DUPLEX) == PIPE_ACCESS_INBOUND ? GENERIC_WRITE : GENERIC_READ;
       client = ::CreateFileW(path.c_str(), data, 0, nullptr, OPEN_EXISTING, 0, nullptr);
     }
     UniqueHandle client_end(client == INVALID_HANDLE_VALUE ? nullptr : client);
     ULONG pid = 0;
-    if (client_end && ::GetNamedPipeClientProcessId(server.get(), &pid) && pid == ::GetCurrentProcessId()) {
+    if (client_end && ::GetNamedPipeClientProcessId(server.get(), &pid) &&
+        pid == ::GetCurrentProcessId()) {
       keeper_server = std::move(server);
       keeper_client = std::move(client_end);
       return;
@@ -114,8 +119,9 @@ void PipeListenerCore::State::make_pending(bool first, DWORD wait, std::error_co
   while (!pending && !first && ec == std::error_code(ERROR_PIPE_BUSY, std::system_category())) {
     const ULONGLONG waited = ::GetTickCount64() - start;
     const DWORD slice = wait == INFINITE ? 20
-                        : waited >= wait ? 0
-                                         : static_cast<DWORD>(std::min<ULONGLONG>(20, wait - waited));
+                        : waited >= wait
+                            ? 0
+                            : static_cast<DWORD>(std::min<ULONGLONG>(20, wait - waited));
     if (slice == 0) {
       ec = make_error_code(nonblocking ? errc::would_block : errc::timed_out);
       break;

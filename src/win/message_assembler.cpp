@@ -75,7 +75,8 @@ MessageAssembler::Step MessageAssembler::next(std::size_t max_size) noexcept {
   return Step::deliver;
 }
 
-MessageAssembler::Step MessageAssembler::rest_read(std::size_t n, bool more, std::error_code& ec) noexcept {
+MessageAssembler::Step MessageAssembler::rest_read(std::size_t n, bool more,
+                                                   std::error_code& ec) noexcept {
   received_ += n;
   if (received_ < size_ && more) return Step::read_rest;
   phase_ = Phase::idle;

@@ -73,9 +73,12 @@ Limit read_limit(bool nonblocking, Timeout t) noexcept {
 
 Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf,
                  std::error_code& ec) noexcept {
-  const DWORD n = run_overlapped(h, event, limit, [&](OVERLAPPED* ov) {
-    return ::ReadFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
-  }, ec);
+  const DWORD n = run_overlapped(
+      h, event, limit,
+      [&](OVERLAPPED* ov) {
+        return ::ReadFile(h, buf.data(), clamp_length(buf.size()), nullptr, ov);
+      },
+      ec);
   if (!ec) return {n, false, false};
   if (ec.value() == ERROR_MORE_DATA) {
     ec.clear();

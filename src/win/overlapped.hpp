@@ -117,7 +117,8 @@ struct Chunk {
 
 /// One overlapped ReadFile into `buf`; ERROR_MORE_DATA and end of stream are results,
 /// not errors.
-Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf, std::error_code& ec) noexcept;
+Chunk read_chunk(HANDLE h, HANDLE event, Limit limit, MutableBuffer buf,
+                 std::error_code& ec) noexcept;
 
 /// Reads the rest of the message `message` is receiving into `into`, which holds
 /// exactly message.left() bytes.

@@ -43,7 +43,8 @@ HANDLE open_client_end(const std::wstring& path, DWORD access, DWORD& err) noexc
 // server with an instance limit of one replaces its last instance, Wine makes a new
 // object and never wakes the old waiters.
 bool wait_for_instance(const std::wstring& path, Timeout busy_timeout,
-                       std::chrono::steady_clock::time_point deadline, std::error_code& ec) noexcept {
+                       std::chrono::steady_clock::time_point deadline,
+                       std::error_code& ec) noexcept {
   DWORD slice = 50;
   if (busy_timeout >= Timeout::zero()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -129,7 +130,8 @@ PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write
     return {};
   }
   const std::wstring path = widen(pipe_path(name.str()));
-  UniqueHandle pipe = open_waiting(path, client_access(read, write, message_read), busy_timeout, ec);
+  UniqueHandle pipe =
+      open_waiting(path, client_access(read, write, message_read), busy_timeout, ec);
   if (!ec) check_pipe_type(pipe.get(), message_type, ec);
   if (!ec && message_read) enter_message_read(pipe.get(), ec);
   if (ec) return {};

@@ -128,9 +128,9 @@ std::size_t PipeCore::write(ConstBuffer buf, std::error_code& ec) noexcept {
   const auto quota = write_quota();
   const DWORD piece = quota ? std::max<DWORD>(*quota, 1) : clamp_length(buf.size());
   const DWORD length = std::min(clamp_length(buf.size()), piece);
-  return run_overlapped(h, event, limit_of(write_timeout_), [&](OVERLAPPED* ov) {
-    return ::WriteFile(h, buf.data(), length, nullptr, ov);
-  }, ec);
+  return run_overlapped(
+      h, event, limit_of(write_timeout_),
+      [&](OVERLAPPED* ov) { return ::WriteFile(h, buf.data(), length, nullptr, ov); }, ec);
 }
 
 void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
@@ -153,9 +153,12 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
   HANDLE h = handle_.get();
   static const std::byte nothing{};
   const void* data = msg.empty() ? &nothing : msg.data();
-  const DWORD n = run_overlapped(h, event, limit_of(write_timeout_), [&](OVERLAPPED* ov) {
-    return ::WriteFile(h, data, static_cast<DWORD>(msg.size()), nullptr, ov);
-  }, ec);
+  const DWORD n = run_overlapped(
+      h, event, limit_of(write_timeout_),
+      [&](OVERLAPPED* ov) {
+        return ::WriteFile(h, data, static_cast<DWORD>(msg.size()), nullptr, ov);
+      },
+      ec);
   if (ec == errc::timed_out || ec == std::errc::operation_canceled) {
     // Cancelled while pending (see write()): a message that fits the pipe's buffer was
     // not read at all, and the stream goes on. Of a larger one the reader may hold the
@@ -164,8 +167,8 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
     const auto quota = write_quota();
     if (!msg.empty() && (!quota || msg.size() > *quota)) {
       send_failed_ = true;
-      localsock::detail::log(LogLevel::debug, "a message cut by a timeout or cancel_io ends sending on '",
-                             name_, "'");
+      localsock::detail::log(
+          LogLevel::debug, "a message cut by a timeout or cancel_io ends sending on '", name_, "'");
     }
     return;
   }

@@ -29,8 +29,11 @@ void PipeListenerCore::State::configure(const PipeListenerOptions& options, bool
   open_mode = FILE_FLAG_OVERLAPPED | (options.write_through() ? FILE_FLAG_WRITE_THROUGH : 0) |
               to_pipe_access(direction_as_server(role));
   const bool message_type = message_read || message_write;
-  const auto mode_of = [](bool messages) { return messages ? PipeMode::Messages : PipeMode::Bytes; };
-  pipe_mode = to_pipe_type(mode_of(message_type)) | to_read_mode(mode_of(message_read)) | PIPE_WAIT |
+  const auto mode_of = [](bool messages) {
+    return messages ? PipeMode::Messages : PipeMode::Bytes;
+  };
+  pipe_mode = to_pipe_type(mode_of(message_type)) | to_read_mode(mode_of(message_read)) |
+              PIPE_WAIT |
               (options.accept_remote() ? PIPE_ACCEPT_REMOTE_CLIENTS : PIPE_REJECT_REMOTE_CLIENTS);
   in_buffer = options.input_buffer_size_hint();
   out_buffer = options.output_buffer_size_hint();
@@ -40,7 +43,8 @@ void PipeListenerCore::State::configure(const PipeListenerOptions& options, bool
   first_instance = options.first_instance();
 }
 
-void PipeListenerCore::State::limit_instances(std::optional<std::uint8_t> limit, std::error_code& ec) {
+void PipeListenerCore::State::limit_instances(std::optional<std::uint8_t> limit,
+                                              std::error_code& ec) {
   if (!limit) return;
   if (*limit == 0) {
     ec = std::make_error_code(std::errc::invalid_argument);
@@ -95,8 +99,8 @@ PipeListenerCore::PipeListenerCore(PipeListenerCore&&) noexcept = default;
 PipeListenerCore& PipeListenerCore::operator=(PipeListenerCore&&) noexcept = default;
 PipeListenerCore::~PipeListenerCore() = default;
 
-PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bool read,
-                                          bool write, bool message_read, bool message_write,
+PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bool read, bool write,
+                                          bool message_read, bool message_write,
                                           std::error_code& ec) {
   PipeListenerCore core = create_unlogged(options, read, write, message_read, message_write, ec);
   localsock::detail::log_step("listen on", options.name().str(), ec);
@@ -104,8 +108,8 @@ PipeListenerCore PipeListenerCore::create(const PipeListenerOptions& options, bo
 }
 
 PipeListenerCore PipeListenerCore::create_unlogged(const PipeListenerOptions& options, bool read,
-                                                   bool write, bool message_read, bool message_write,
-                                                   std::error_code& ec) {
+                                                   bool write, bool message_read,
+                                                   bool message_write, std::error_code& ec) {
   ec.clear();
   const LocalName& name = options.name();
   if (name.empty() || name.kind() != NameKind::namespaced) {
@@ -172,12 +176,14 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
   }
   // One deadline for the whole accept: a refused client (current_user_only) does not
   // restart the timeout, however many come.
-  const auto deadline = std::chrono::steady_clock::now() + std::clamp(timeout, Timeout::zero(), longest_wait);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::clamp(timeout, Timeout::zero(), longest_wait);
   for (;;) {
-    const Timeout left = timeout < Timeout::zero()
-                             ? timeout
-                             : std::max(std::chrono::ceil<Timeout>(deadline - std::chrono::steady_clock::now()),
-                                        Timeout::zero());
+    const Timeout left =
+        timeout < Timeout::zero()
+            ? timeout
+            : std::max(std::chrono::ceil<Timeout>(deadline - std::chrono::steady_clock::now()),
+                       Timeout::zero());
     PipeCore core = accept_one(left, ec);
     if (ec != errc::would_block && ec != errc::timed_out)
       localsock::detail::log_step("accept on", s->name.str(), ec);
@@ -193,13 +199,15 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
 
 AcceptClock::AcceptClock(bool nonblocking, Timeout timeout) noexcept
     : forever_(!nonblocking && timeout < Timeout::zero()),
-      deadline_(Clock::now() +
-                (nonblocking ? Timeout::zero() : std::clamp(timeout, Timeout::zero(), longest_wait))) {}
+      deadline_(Clock::now() + (nonblocking ? Timeout::zero()
+                                            : std::clamp(timeout, Timeout::zero(), longest_wait))) {
+}
 
 DWORD AcceptClock::left_ms() const noexcept {
   if (forever_) return INFINITE;
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now());
-  return static_cast<DWORD>(std::clamp<std::chrono::milliseconds::rep>(left.count(), 0, INFINITE - 1));
+  return static_cast<DWORD>(
+      std::clamp<std::chrono::milliseconds::rep>(left.count(), 0, INFINITE - 1));
 }
 
 bool PipeListenerCore::State::take_turn(std::unique_lock<std::timed_mutex>& serial,
@@ -214,7 +222,8 @@ bool PipeListenerCore::State::take_turn(std::unique_lock<std::timed_mutex>& seri
   return !ec;
 }
 
-PipeListenerCore::State::ConnectStart PipeListenerCore::State::start_connect(std::error_code& ec) noexcept {
+PipeListenerCore::State::ConnectStart PipeListenerCore::State::start_connect(
+    std::error_code& ec) noexcept {
   connect_ov = OVERLAPPED{};
   connect_ov.hEvent = connect_event.get();
   ::ResetEvent(connect_event.get());
@@ -258,7 +267,8 @@ bool PipeListenerCore::State::wait_connect(DWORD ms, std::error_code& ec) noexce
   return false;
 }
 
-HANDLE PipeListenerCore::State::connect_client(const AcceptClock& clock, std::error_code& ec) noexcept {
+HANDLE PipeListenerCore::State::connect_client(const AcceptClock& clock,
+                                               std::error_code& ec) noexcept {
   while (!ec) {
     if (!pending) {
       // Under an instance limit, this waits until a live connection closes.

@@ -26,8 +26,7 @@ TEST_CASE("errc: library codes compare equal to their condition and to std::errc
 
 TEST_CASE("errc: every code has a message of its own") {
   CHECK(std::string(localsock::category().name()) == "localsock");
-  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::shut_down);
-       ++v) {
+  for (int v = static_cast<int>(errc::invalid_name); v <= static_cast<int>(errc::shut_down); ++v) {
     const std::string m = localsock::category().message(v);
     CAPTURE(v);
     CHECK_FALSE(m.empty());
@@ -42,8 +41,8 @@ TEST_CASE("errc: the name-too-long message states the platform's limit") {
 }
 
 TEST_CASE("Error: the message names the operation and the local name") {
-  const localsock::Error e(localsock::make_error_code(errc::no_listener),
-                           "LocalSocket::connect", "ipc-demo");
+  const localsock::Error e(localsock::make_error_code(errc::no_listener), "LocalSocket::connect",
+                           "ipc-demo");
   CHECK(std::string(e.what()) == "LocalSocket::connect 'ipc-demo': no listener at this name");
   CHECK(e.code() == errc::no_listener);
   CHECK(e.operation() == "LocalSocket::connect");

@@ -29,7 +29,8 @@ void lifecycle(const localsock::LocalName& name) {
   t.join();
   listener.close();
   std::error_code ec;
-  localsock::LocalSocket::connect(localsock::ConnectOptions(name).timeout(std::chrono::milliseconds(100)), ec);
+  localsock::LocalSocket::connect(
+      localsock::ConnectOptions(name).timeout(std::chrono::milliseconds(100)), ec);
 }
 
 bool any_contains(const std::vector<std::string>& lines, const std::string& what) {

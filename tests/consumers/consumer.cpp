@@ -18,7 +18,8 @@ static_assert(__cplusplus > 202002L, "compiled as C++20 although the consumer as
 
 int main() {
   using namespace localsock;
-  const LocalName name = LocalName::namespaced("consumer-" + std::to_string(std::random_device{}()));
+  const LocalName name =
+      LocalName::namespaced("consumer-" + std::to_string(std::random_device{}()));
   auto listener = LocalMessageListener::bind(ListenerOptions(name).current_user_only(true));
   std::thread server([&] {
     auto s = listener.accept();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Async connections: many clients, connect and its cancellation, the loop never blocked, post(), peers that vanish, leaks, and peer identity.
+// Async connections: many clients, connect and its cancellation, the loop never blocked, post(),
+// peers that vanish, leaks, and peer identity.
 #include "async_support.hpp"
 
 TEST_CASE("async: 100 clients echo on one loop") {
@@ -37,7 +38,8 @@ TEST_CASE("async: 100 clients echo on one loop") {
   t.settle();
 }
 
-TEST_CASE("async: connect — nobody listening, a busy listener's timeout, and close while connecting") {
+TEST_CASE(
+    "async: connect — nobody listening, a busy listener's timeout, and close while connecting") {
   TestLoop t;
   std::error_code result;
   bool done = false;
@@ -53,7 +55,8 @@ TEST_CASE("async: connect — nobody listening, a busy listener's timeout, and c
   // A busy listener: nobody accepts, and the backlog (Unix) or the one instance
   // (Windows) is taken by blocking clients.
   const LocalName name = fresh_name();
-  auto listener = localsock::LocalListener::bind(ListenerOptions(name).backlog(1).instance_limit(1));
+  auto listener =
+      localsock::LocalListener::bind(ListenerOptions(name).backlog(1).instance_limit(1));
   std::vector<localsock::LocalSocket> held;
   std::error_code ec;
   while (!ec && held.size() < 64) {
@@ -67,7 +70,8 @@ TEST_CASE("async: connect — nobody listening, a busy listener's timeout, and c
   uv_timer_t timer;
   uv_timer_init(&t.loop, &timer);
   timer.data = &ticked;
-  uv_timer_start(&timer, [](uv_timer_t* h) { *static_cast<bool*>(h->data) = true; }, 50, 0);
+  uv_timer_start(
+      &timer, [](uv_timer_t* h) { *static_cast<bool*>(h->data) = true; }, 50, 0);
   AsyncSocket::connect(*t.async, ConnectOptions(name).timeout(300ms), Mode::bytes,
                        [&](std::error_code e, AsyncSocket::Ptr) {
                          result = e;
@@ -99,14 +103,15 @@ TEST_CASE("async: the loop is never blocked — a timer keeps time during a 64 M
   constexpr std::size_t total = 64 * 1024 * 1024;
   std::size_t received = 0;
   AsyncSocket::Ptr accepted;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
-                                      [&](std::error_code, AsyncSocket::Ptr s) {
-                                        accepted = s;
-                                        s->start_reading([&](const ReadEvent& e) { received += e.data.size(); });
-                                      });
+  auto server = AsyncListener::listen(
+      *t.async, ListenerOptions(name), Mode::bytes, [&](std::error_code, AsyncSocket::Ptr s) {
+        accepted = s;
+        s->start_reading([&](const ReadEvent& e) { received += e.data.size(); });
+      });
   // The data is made before the loop runs, so that its allocation is not timed.
   std::vector<std::vector<std::byte>> chunks;
-  for (std::size_t i = 0; i < total / (1 << 20); ++i) chunks.push_back(pattern(1 << 20, unsigned(i)));
+  for (std::size_t i = 0; i < total / (1 << 20); ++i)
+    chunks.push_back(pattern(1 << 20, unsigned(i)));
   auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
                                 [&](std::error_code ec, AsyncSocket::Ptr s) {
                                   REQUIRE_FALSE(ec);
@@ -121,20 +126,23 @@ TEST_CASE("async: the loop is never blocked — a timer keeps time during a 64 M
   uv_timer_t timer;
   uv_timer_init(&t.loop, &timer);
   timer.data = &jitter;
-  uv_timer_start(&timer, [](uv_timer_t* h) {
-    auto& j = *static_cast<Jitter*>(h->data);
-    const auto now = std::chrono::steady_clock::now();
-    if (j.ticks > 0) j.worst = std::max(j.worst, now - j.last);
-    j.last = now;
-    ++j.ticks;
-  }, 5, 5);
+  uv_timer_start(
+      &timer,
+      [](uv_timer_t* h) {
+        auto& j = *static_cast<Jitter*>(h->data);
+        const auto now = std::chrono::steady_clock::now();
+        if (j.ticks > 0) j.worst = std::max(j.worst, now - j.last);
+        j.last = now;
+        ++j.ticks;
+      },
+      5, 5);
   CHECK(t.run([&] { return received == total; }, 120s));
   uv_timer_stop(&timer);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
   const auto worst_ms = std::chrono::duration_cast<std::chrono::milliseconds>(jitter.worst).count();
   const auto took = std::chrono::steady_clock::now() - transfer_start;
-  MESSAGE("64 MiB in " << took / 1ms << " ms; 5 ms timer: " << jitter.ticks << " ticks, worst interval "
-                       << worst_ms << " ms");
+  MESSAGE("64 MiB in " << took / 1ms << " ms; 5 ms timer: " << jitter.ticks
+                       << " ticks, worst interval " << worst_ms << " ms");
   CHECK(jitter.ticks > 0);
   // A 5 ms timer here ticks at 5 ms; the bound leaves room for a shared 2-vCPU machine
   // and Wine, while a loop blocked by the transfer would show the whole transfer time.
@@ -166,7 +174,8 @@ namespace {
 // The child side of the killed-peer test: connect, send part of a stream, then wait to
 // be killed.
 const localsock::test::RegisterChild half_sender("async-half-sender", [](const auto& args) {
-  auto s = localsock::LocalSocket::connect(ConnectOptions(LocalName::namespaced(args.at(0))).timeout(20s));
+  auto s = localsock::LocalSocket::connect(
+      ConnectOptions(LocalName::namespaced(args.at(0))).timeout(20s));
   s.write_all(pattern(100 * 1024, 9));
   std::this_thread::sleep_for(60s);
   return 0;
@@ -206,8 +215,9 @@ void peer_closes_with_data_unread(bool read_later) {
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr server_side;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
-                                      [&](std::error_code, AsyncSocket::Ptr s) { server_side = s; });
+  auto server =
+      AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                            [&](std::error_code, AsyncSocket::Ptr s) { server_side = s; });
   auto client = localsock::LocalSocket::connect(ConnectOptions(name).timeout(10s));
   REQUIRE(t.run([&] { return server_side != nullptr; }));
   std::vector<std::byte> got;
@@ -269,11 +279,14 @@ void peer_closes_with_data_unread(bool read_later) {
 }
 }  // namespace
 
-TEST_CASE("async: a peer that closes with our data unread — its last bytes arrive, our writes fail") {
+TEST_CASE(
+    "async: a peer that closes with our data unread — its last bytes arrive, our writes fail") {
   peer_closes_with_data_unread(false);
 }
 
-TEST_CASE("async: a peer that closes with our data unread while we do not read — nothing is delivered until we read") {
+TEST_CASE(
+    "async: a peer that closes with our data unread while we do not read — nothing is delivered "
+    "until we read") {
   peer_closes_with_data_unread(true);
 }
 
@@ -305,8 +318,9 @@ TEST_CASE("async: nothing leaks — descriptors and handles after loops, success
       CHECK(t.run([&] { return refused; }));
 
       bool cancelled = false, write_failed = false;
-      auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), mode,
-                                    [&](std::error_code ec, AsyncSocket::Ptr) { cancelled = bool(ec); });
+      auto c =
+          AsyncSocket::connect(*t.async, localsock::test::message_connect(name), mode,
+                               [&](std::error_code ec, AsyncSocket::Ptr) { cancelled = bool(ec); });
       c->write(pattern(8 * 1024 * 1024, 2), [&](std::error_code ec) { write_failed = bool(ec); });
       c->close();
       CHECK(t.run([&] { return cancelled && write_failed; }));
@@ -393,12 +407,14 @@ TEST_CASE("async: a failed connect runs every pending callback once and lets go 
   CHECK(weak.expired());
 }
 
-TEST_CASE("async: close() cancels connects waiting for a full listener at once, even without a timeout") {
+TEST_CASE(
+    "async: close() cancels connects waiting for a full listener at once, even without a timeout") {
   TestLoop t;
   // A busy listener: nobody accepts, and the backlog (Unix) or the one instance
   // (Windows) is taken by blocking clients.
   const LocalName name = fresh_name();
-  auto listener = localsock::LocalListener::bind(ListenerOptions(name).backlog(1).instance_limit(1));
+  auto listener =
+      localsock::LocalListener::bind(ListenerOptions(name).backlog(1).instance_limit(1));
   std::vector<localsock::LocalSocket> held;
   std::error_code ec;
   while (!ec && held.size() < 64) {
@@ -414,8 +430,8 @@ TEST_CASE("async: close() cancels connects waiting for a full listener at once, 
     int cancelled = 0, closed = 0;
     std::vector<AsyncSocket::Ptr> pending;
     for (int i = 0; i < n; ++i)
-      pending.push_back(AsyncSocket::connect(*t.async, ConnectOptions(name).timeout(timeout), Mode::bytes,
-                                             [&](std::error_code e, AsyncSocket::Ptr) {
+      pending.push_back(AsyncSocket::connect(*t.async, ConnectOptions(name).timeout(timeout),
+                                             Mode::bytes, [&](std::error_code e, AsyncSocket::Ptr) {
                                                cancelled += e == std::errc::operation_canceled;
                                              }));
     // Let the pool's threads start their connects.
@@ -431,13 +447,16 @@ TEST_CASE("async: close() cancels connects waiting for a full listener at once, 
   t.settle();
 }
 
-TEST_CASE("async: a Poster outlives its AsyncLoop; posting through it afterwards runs nothing and keeps nothing") {
+TEST_CASE(
+    "async: a Poster outlives its AsyncLoop; posting through it afterwards runs nothing and keeps "
+    "nothing") {
   uv_loop_t loop;
   REQUIRE(uv_loop_init(&loop) == 0);
   // localsock's wake-up handle does not keep the loop alive: a ticking timer does.
   uv_timer_t tick;
   uv_timer_init(&loop, &tick);
-  uv_timer_start(&tick, [](uv_timer_t*) {}, 1, 1);
+  uv_timer_start(
+      &tick, [](uv_timer_t*) {}, 1, 1);
   auto async = std::make_unique<AsyncLoop>(&loop);
   const AsyncLoop::Poster poster = async->poster();
   std::atomic<int> ran{0};
@@ -459,7 +478,9 @@ TEST_CASE("async: a Poster outlives its AsyncLoop; posting through it afterwards
   CHECK(uv_loop_close(&loop) == 0);
 }
 
-TEST_CASE("async: a function posted on the loop thread runs before uv_run returns, with nothing else keeping the loop alive") {
+TEST_CASE(
+    "async: a function posted on the loop thread runs before uv_run returns, with nothing else "
+    "keeping the loop alive") {
   TestLoop t;
   // A read callback that pauses reading and finishes on the loop's next turn: nothing
   // but the posted function is left to keep uv_run going.
@@ -503,8 +524,8 @@ TEST_CASE("async: an open listener keeps uv_run going, also at its instance limi
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr server;
-  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name).instance_limit(1), Mode::bytes,
-                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name).instance_limit(1),
+                                        Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr s) {
                                           if (!ec) server = s;
                                         });
   std::atomic<bool> release{false};
@@ -524,12 +545,15 @@ TEST_CASE("async: an open listener keeps uv_run going, also at its instance limi
   uv_timer_t timer;
   uv_timer_init(&t.loop, &timer);
   timer.data = &closer;
-  uv_timer_start(&timer, [](uv_timer_t* h) {
-    auto* c = static_cast<Closer*>(h->data);
-    c->fired = true;
-    (*c->listener)->close();
-    (*c->server)->close();
-  }, 200, 0);
+  uv_timer_start(
+      &timer,
+      [](uv_timer_t* h) {
+        auto* c = static_cast<Closer*>(h->data);
+        c->fired = true;
+        (*c->listener)->close();
+        (*c->server)->close();
+      },
+      200, 0);
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer));
   uv_run(&t.loop, UV_RUN_DEFAULT);
   CHECK(closer.fired);

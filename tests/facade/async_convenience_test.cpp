@@ -25,10 +25,11 @@ Pair connect_pair(TestLoop& t, Mode mode) {
                                           REQUIRE_FALSE(ec);
                                           p.server = s;
                                         });
-  AsyncSocket::connect(*t.async, ConnectOptions(name), mode, [&p](std::error_code ec, AsyncSocket::Ptr s) {
-    REQUIRE_FALSE(ec);
-    p.client = s;
-  });
+  AsyncSocket::connect(*t.async, ConnectOptions(name), mode,
+                       [&p](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         p.client = s;
+                       });
   REQUIRE(t.run([&] { return p.server && p.client; }, 10s));
   listener->close();
   return p;
@@ -41,14 +42,15 @@ TEST_CASE("async: a read event hands its data over as text, as a view or a std::
     CAPTURE(mode == Mode::bytes ? "bytes" : "messages");
     TestLoop t;
     Pair p = connect_pair(t, mode);
-    std::string collected;     // append_to: a stream's text across reads
-    std::string whole;         // str(): a copy
-    std::string_view viewed;   // text(): the view, compared inside the callback
+    std::string collected;    // append_to: a stream's text across reads
+    std::string whole;        // str(): a copy
+    std::string_view viewed;  // text(): the view, compared inside the callback
     bool view_matched = true;
     p.server->start_reading([&](const ReadEvent& e) {
       if (e.end || e.error) return;
       viewed = e.text();
-      view_matched = view_matched && viewed.data() == reinterpret_cast<const char*>(e.data.data()) &&
+      view_matched = view_matched &&
+                     viewed.data() == reinterpret_cast<const char*>(e.data.data()) &&
                      viewed.size() == e.data.size();
       whole = e.str();
       e.append_to(collected);
@@ -103,7 +105,8 @@ TEST_CASE("async: resume_reading() restarts reading with the callback given befo
   }
 }
 
-TEST_CASE("async: resume_reading() without a callback given before is an error, never a silent no-op") {
+TEST_CASE(
+    "async: resume_reading() without a callback given before is an error, never a silent no-op") {
   TestLoop t;
   Pair p = connect_pair(t, Mode::bytes);
   std::error_code ec;
@@ -121,7 +124,9 @@ TEST_CASE("async: resume_reading() without a callback given before is an error, 
   t.settle();
 }
 
-TEST_CASE("async: one shared buffer broadcast to many sockets reaches every peer whole, and is released after") {
+TEST_CASE(
+    "async: one shared buffer broadcast to many sockets reaches every peer whole, and is released "
+    "after") {
   constexpr int peers = 4;
   for (const Mode mode : {Mode::bytes, Mode::messages}) {
     CAPTURE(mode == Mode::bytes ? "bytes" : "messages");
@@ -139,7 +144,8 @@ TEST_CASE("async: one shared buffer broadcast to many sockets reaches every peer
       pairs[i].client->start_reading([&, i](const ReadEvent& e) {
         if (e.end || e.error) return;
         if (mode == Mode::messages)
-          messages_ok[i] += std::equal(e.data.begin(), e.data.end(), buffer->begin(), buffer->end());
+          messages_ok[i] +=
+              std::equal(e.data.begin(), e.data.end(), buffer->begin(), buffer->end());
         else
           received[i].insert(received[i].end(), e.data.begin(), e.data.end());
       });
@@ -155,14 +161,20 @@ TEST_CASE("async: one shared buffer broadcast to many sockets reaches every peer
     CHECK(buffer.use_count() > 1);
     REQUIRE(t.run([&] { return written == peers * times; }, 20s));
     if (mode == Mode::bytes) {
-      REQUIRE(t.run([&] {
-        return std::all_of(received.begin(), received.end(), [&](const auto& r) { return r.size() >= size; });
-      }, 20s));
+      REQUIRE(t.run(
+          [&] {
+            return std::all_of(received.begin(), received.end(),
+                               [&](const auto& r) { return r.size() >= size; });
+          },
+          20s));
       for (const auto& r : received) CHECK(r == *buffer);
     } else {
-      REQUIRE(t.run([&] {
-        return std::all_of(messages_ok.begin(), messages_ok.end(), [&](int n) { return n >= times; });
-      }, 20s));
+      REQUIRE(t.run(
+          [&] {
+            return std::all_of(messages_ok.begin(), messages_ok.end(),
+                               [&](int n) { return n >= times; });
+          },
+          20s));
       for (int n : messages_ok) CHECK(n == times);
     }
     // Every socket has let go of it: only the test's pointer is left.

@@ -13,7 +13,8 @@ namespace {
 // running then; `release` must let go of what kept it running. Returns whether the
 // timer fired: whether localsock kept the loop running that long. `returned` runs as
 // soon as uv_run has returned (before the timer's own closing runs the loop again).
-bool kept_running(TestLoop& t, std::function<void()> release, std::chrono::milliseconds after = 150ms,
+bool kept_running(TestLoop& t, std::function<void()> release,
+                  std::chrono::milliseconds after = 150ms,
                   const std::function<void()>& returned = {}) {
   struct Guard {
     uv_timer_t timer{};
@@ -57,10 +58,11 @@ Pair connect_pair(TestLoop& t, Mode mode = Mode::bytes) {
                                           REQUIRE_FALSE(ec);
                                           p.server = s;
                                         });
-  AsyncSocket::connect(*t.async, ConnectOptions(name), mode, [&p](std::error_code ec, AsyncSocket::Ptr s) {
-    REQUIRE_FALSE(ec);
-    p.client = s;
-  });
+  AsyncSocket::connect(*t.async, ConnectOptions(name), mode,
+                       [&p](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         p.client = s;
+                       });
   REQUIRE(t.run([&] { return p.server && p.client; }, 10s));
   bool closed = false;
   listener->close([&] { closed = true; });
@@ -68,7 +70,9 @@ Pair connect_pair(TestLoop& t, Mode mode = Mode::bytes) {
   return p;
 }
 
-bool has_line(const std::string& text, std::string_view line) { return text.find(line) != std::string::npos; }
+bool has_line(const std::string& text, std::string_view line) {
+  return text.find(line) != std::string::npos;
+}
 
 }  // namespace
 
@@ -86,7 +90,9 @@ TEST_CASE("keep-alive: an open listener keeps uv_run running until it is closed"
   CHECK_FALSE(kept_running(t, [] {}));  // closed: nothing left
 }
 
-TEST_CASE("keep-alive: an open socket that is not reading and has nothing to write does not keep uv_run running") {
+TEST_CASE(
+    "keep-alive: an open socket that is not reading and has nothing to write does not keep uv_run "
+    "running") {
   for (const Mode mode : {Mode::bytes, Mode::messages}) {
     CAPTURE(mode == Mode::bytes ? "bytes" : "messages");
     TestLoop t;
@@ -160,22 +166,25 @@ TEST_CASE("keep-alive: a connect in progress keeps uv_run running until it compl
   // Nobody listens: the connect completes with no_listener, from the thread pool.
   std::error_code result;
   bool done = false;
-  AsyncSocket::connect(*t.async, ConnectOptions(fresh_name()), Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr) {
-    result = ec;
-    done = true;
-  });
+  AsyncSocket::connect(*t.async, ConnectOptions(fresh_name()), Mode::bytes,
+                       [&](std::error_code ec, AsyncSocket::Ptr) {
+                         result = ec;
+                         done = true;
+                       });
   CHECK_FALSE(done);
   kept_running(t, [] {});
   CHECK(done);  // uv_run returned only after the connect's callback ran
   CHECK(result == errc::no_listener);
 }
 
-TEST_CASE("keep-alive: a function posted while nothing keeps the loop running waits for a later run") {
+TEST_CASE(
+    "keep-alive: a function posted while nothing keeps the loop running waits for a later run") {
   TestLoop t;
   bool ran = false;
   std::thread([&] { t.async->post([&] { ran = true; }); }).join();
   bool ran_before_return = true;
-  CHECK_FALSE(kept_running(t, [] {}, 150ms, [&] { ran_before_return = ran; }));
+  CHECK_FALSE(kept_running(
+      t, [] {}, 150ms, [&] { ran_before_return = ran; }));
   CHECK_FALSE(ran_before_return);  // the wake-up handle does not keep the loop running
   // Once something keeps the loop running, it runs.
   auto listener = AsyncListener::listen(*t.async, ListenerOptions(fresh_name()), Mode::bytes,
@@ -185,7 +194,8 @@ TEST_CASE("keep-alive: a function posted while nothing keeps the loop running wa
   t.settle();
 }
 
-TEST_CASE("open_handles: names each listener and socket still open, with its state, until it is closed") {
+TEST_CASE(
+    "open_handles: names each listener and socket still open, with its state, until it is closed") {
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr server_side;
@@ -195,15 +205,17 @@ TEST_CASE("open_handles: names each listener and socket still open, with its sta
                                           server_side = s;
                                         });
   AsyncSocket::Ptr client;
-  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages, [&](std::error_code ec, AsyncSocket::Ptr s) {
-    REQUIRE_FALSE(ec);
-    client = s;
-  });
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         client = s;
+                       });
   const std::string quoted = "'" + name.str() + "'";
   {
     // Right after connect(): the socket is connecting.
     const std::string text = localsock::describe_open_handles(&t.loop);
-    CHECK(has_line(text, "listener " + quoted + " (messages): listening, keeps the loop running\n"));
+    CHECK(
+        has_line(text, "listener " + quoted + " (messages): listening, keeps the loop running\n"));
     CHECK(has_line(text, "socket " + quoted + " (messages): connecting, keeps the loop running\n"));
     CHECK(has_line(text, "AsyncLoop: attached"));
   }
@@ -213,8 +225,10 @@ TEST_CASE("open_handles: names each listener and socket still open, with its sta
     const auto handles = localsock::open_handles(&t.loop);
     CHECK(handles.size() == 4);  // the loop, the listener, both ends
     const std::string text = localsock::describe_open_handles(&t.loop);
-    CHECK(has_line(text, "socket " + quoted + " (messages): open, reading, keeps the loop running\n"));
-    CHECK(has_line(text, "socket " + quoted + " (messages): open, not reading, does not keep the loop running\n"));
+    CHECK(has_line(text,
+                   "socket " + quoted + " (messages): open, reading, keeps the loop running\n"));
+    CHECK(has_line(text, "socket " + quoted +
+                             " (messages): open, not reading, does not keep the loop running\n"));
   }
   int closed = 0;
   listener->close([&] { ++closed; });
@@ -232,15 +246,17 @@ TEST_CASE("open_handles: names the listener left open when uv_loop_close fails w
   // The mistake the helper is for: a listener whose pointer was dropped without close().
   TestLoop t;
   const LocalName name = fresh_name();
-  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes, [](std::error_code, AsyncSocket::Ptr) {});
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                        [](std::error_code, AsyncSocket::Ptr) {});
   const std::weak_ptr<AsyncListener> weak = listener;
   listener.reset();  // dropping the pointer does not close it
   t.settle();
   CHECK(uv_loop_close(&t.loop) == UV_EBUSY);
   const auto handles = localsock::open_handles(&t.loop);
   REQUIRE(handles.size() == 2);
-  const auto it = std::find_if(handles.begin(), handles.end(),
-                               [](const auto& h) { return h.kind == localsock::OpenHandle::Kind::listener; });
+  const auto it = std::find_if(handles.begin(), handles.end(), [](const auto& h) {
+    return h.kind == localsock::OpenHandle::Kind::listener;
+  });
   REQUIRE(it != handles.end());
   CHECK(it->name == name.str());
   CHECK(it->state == "listening");

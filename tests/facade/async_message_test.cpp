@@ -37,26 +37,28 @@ TEST_CASE("async: messages written into a full socket arrive whole and in order"
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr reader;
-  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
-                                      [&](std::error_code, AsyncSocket::Ptr s) { reader = s; });
+  auto server =
+      AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
+                            [&](std::error_code, AsyncSocket::Ptr s) { reader = s; });
   // Even-numbered writes have no callback (written at once where the socket takes them),
   // the last one too: nothing else comes after it to push its rest out.
   const std::vector<std::size_t> sizes{1024 * 1024, 10, 700 * 1024, 0, 1024 * 1024 + 1};
   int callbacks = 0;
-  auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
-                                [&](std::error_code ec, AsyncSocket::Ptr s) {
-                                  REQUIRE_FALSE(ec);
-                                  for (std::size_t i = 0; i < sizes.size(); ++i) {
-                                    if (i % 2 == 0) {
-                                      s->write(pattern(sizes[i], unsigned(i)));  // no callback
-                                    } else {
-                                      s->write(pattern(sizes[i], unsigned(i)), [&](std::error_code wec) {
-                                        CHECK_FALSE(wec);
-                                        ++callbacks;
-                                      });
-                                    }
-                                  }
-                                });
+  auto c =
+      AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
+                           [&](std::error_code ec, AsyncSocket::Ptr s) {
+                             REQUIRE_FALSE(ec);
+                             for (std::size_t i = 0; i < sizes.size(); ++i) {
+                               if (i % 2 == 0) {
+                                 s->write(pattern(sizes[i], unsigned(i)));  // no callback
+                               } else {
+                                 s->write(pattern(sizes[i], unsigned(i)), [&](std::error_code wec) {
+                                   CHECK_FALSE(wec);
+                                   ++callbacks;
+                                 });
+                               }
+                             }
+                           });
   REQUIRE(t.run([&] { return reader != nullptr; }));
   t.run([] { return false; }, 100ms);  // the writer fills its socket meanwhile
   std::vector<std::vector<std::byte>> got;
@@ -77,7 +79,8 @@ TEST_CASE("async: messages written into a full socket arrive whole and in order"
   t.settle();
 }
 
-TEST_CASE("async: a message of the default maximum size is sent; a larger one is message_too_large") {
+TEST_CASE(
+    "async: a message of the default maximum size is sent; a larger one is message_too_large") {
   // The default limit must be one the system can send (Linux seqpacket refuses single
   // messages above about 4 MiB, and less where the send buffer cannot grow), and a write
   // above the connection's limit is refused as such, never out_of_resources, never false.
@@ -85,8 +88,8 @@ TEST_CASE("async: a message of the default maximum size is sent; a larger one is
   const LocalName name = fresh_name();
   std::vector<std::vector<std::byte>> got;
   AsyncSocket::Ptr server_side;
-  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
-                                      [&](std::error_code, AsyncSocket::Ptr s) {
+  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name),
+                                      Mode::messages, [&](std::error_code, AsyncSocket::Ptr s) {
                                         server_side = s;
                                         s->start_reading([&](const ReadEvent& e) {
                                           CHECK_FALSE(e.error);
@@ -134,12 +137,14 @@ TEST_CASE("async: a message of the default maximum size is sent; a larger one is
   t.settle();
 }
 
-TEST_CASE("async: an over-size write without a callback made while connecting is not dropped silently") {
+TEST_CASE(
+    "async: an over-size write without a callback made while connecting is not dropped silently") {
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr server_side;
-  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
-                                      [&](std::error_code, AsyncSocket::Ptr s) { server_side = s; });
+  auto server =
+      AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
+                            [&](std::error_code, AsyncSocket::Ptr s) { server_side = s; });
   bool connected = false;
   auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                                 [&](std::error_code ec, AsyncSocket::Ptr) { connected = !ec; });
@@ -198,8 +203,9 @@ TEST_CASE("async: a message write cut short by a peer that left does not keep th
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr writer;
-  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
-                                      [&](std::error_code, AsyncSocket::Ptr s) { writer = s; });
+  auto server =
+      AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
+                            [&](std::error_code, AsyncSocket::Ptr s) { writer = s; });
   AsyncSocket::Ptr peer;
   AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                        [&](std::error_code ec, AsyncSocket::Ptr s) {
@@ -216,7 +222,8 @@ TEST_CASE("async: a message write cut short by a peer that left does not keep th
   t.run([] { return false; }, 50ms);  // the failure is noticed meanwhile
   // Now count the loop's turns: its own tick wakes it every 10 ms, about 30 times here;
   // a loop woken by the socket over and over turns tens of thousands of times.
-  uv_timer_start(&t.tick, [](uv_timer_t*) {}, 10, 10);
+  uv_timer_start(
+      &t.tick, [](uv_timer_t*) {}, 10, 10);
   int turns = 0;
   const auto end = std::chrono::steady_clock::now() + 300ms;
   while (std::chrono::steady_clock::now() < end) {

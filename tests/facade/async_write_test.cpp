@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Async writes: failures told, backpressure, close during writes, shutdown, and the data a read callback holds.
+// Async writes: failures told, backpressure, close during writes, shutdown, and the data a read
+// callback holds.
 #include "async_support.hpp"
 
 TEST_CASE("async: a write without a callback that fails is not dropped silently") {
@@ -11,11 +12,12 @@ TEST_CASE("async: a write without a callback that fails is not dropped silently"
   const LocalName name = fresh_name();
   AsyncSocket::Ptr server_side;
   std::size_t server_got = 0;
-  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
-                                      [&](std::error_code, AsyncSocket::Ptr s) {
-                                        server_side = s;
-                                        s->start_reading([&](const ReadEvent& e) { server_got += !e.error && !e.end; });
-                                      });
+  auto server = AsyncListener::listen(
+      *t.async, localsock::test::message_listen(name), Mode::messages,
+      [&](std::error_code, AsyncSocket::Ptr s) {
+        server_side = s;
+        s->start_reading([&](const ReadEvent& e) { server_got += !e.error && !e.end; });
+      });
   AsyncSocket::Ptr c;
   AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
                        [&](std::error_code ec, AsyncSocket::Ptr s) {
@@ -59,9 +61,9 @@ TEST_CASE("async: backpressure — a peer that stops reading bounds the queue; d
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr reader;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name).buffer_size(64 * 1024),
-                                      Mode::bytes,
-                                      [&](std::error_code, AsyncSocket::Ptr s) { reader = s; });
+  auto server =
+      AsyncListener::listen(*t.async, ListenerOptions(name).buffer_size(64 * 1024), Mode::bytes,
+                            [&](std::error_code, AsyncSocket::Ptr s) { reader = s; });
   AsyncSocket::Ptr writer;
   auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
                                 [&](std::error_code ec, AsyncSocket::Ptr s) {
@@ -100,8 +102,9 @@ TEST_CASE("async: close during a pending write cancels it; closing inside a call
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr peer;
-  auto server = AsyncListener::listen(*t.async, ListenerOptions(name).buffer_size(16 * 1024),
-                                      Mode::bytes, [&](std::error_code, AsyncSocket::Ptr s) { peer = s; });
+  auto server =
+      AsyncListener::listen(*t.async, ListenerOptions(name).buffer_size(16 * 1024), Mode::bytes,
+                            [&](std::error_code, AsyncSocket::Ptr s) { peer = s; });
   std::error_code write_result;
   bool write_done = false, closed = false;
   auto c = AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
@@ -169,17 +172,19 @@ TEST_CASE("async: shutdown sends everything queued, then the peer reads the end"
   t.settle();
 }
 
-TEST_CASE("async: a write after shutdown() says the socket was shut down, and is not backpressure") {
+TEST_CASE(
+    "async: a write after shutdown() says the socket was shut down, and is not backpressure") {
   TestLoop t;
   const LocalName name = fresh_name();
   AsyncSocket::Ptr accepted;
   auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
                                       [&](std::error_code, AsyncSocket::Ptr s) { accepted = s; });
   AsyncSocket::Ptr c;
-  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr s) {
-    REQUIRE_FALSE(ec);
-    c = s;
-  });
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         c = s;
+                       });
   REQUIRE(t.run([&] { return c && accepted; }));
   bool drained = false;
   c->on_drain([&] { drained = true; });
@@ -202,7 +207,8 @@ TEST_CASE("async: a write after shutdown() says the socket was shut down, and is
   t.settle();
 }
 
-TEST_CASE("async: the data a read callback receives stays unchanged while it writes or reads again") {
+TEST_CASE(
+    "async: the data a read callback receives stays unchanged while it writes or reads again") {
   // The callback calls write() and start_reading() while it still looks at its data: no
   // later read may land in that data before the callback returns. Two messages wait in
   // the system before the first read, so that a read started from inside the callback
@@ -213,11 +219,12 @@ TEST_CASE("async: the data a read callback receives stays unchanged while it wri
     const LocalName name = fresh_name();
     std::vector<std::vector<std::byte>> seen_before, seen_after;
     AsyncSocket::Ptr accepted;
-    auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
-                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
-                                          REQUIRE_FALSE(ec);
-                                          accepted = s;
-                                        });
+    auto server =
+        AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
+                              [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                REQUIRE_FALSE(ec);
+                                accepted = s;
+                              });
     auto client = localsock::LocalMessageSocket::connect(localsock::test::message_connect(name));
     REQUIRE(t.run([&] { return accepted != nullptr; }));
     const auto first = pattern(400, 1);
@@ -261,18 +268,19 @@ TEST_CASE("async: after shutdown() the read side reports the end, on every platf
     std::vector<std::byte> client_got;
     bool client_end = false;
     AsyncSocket::Ptr client;
-    AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr s) {
-      REQUIRE_FALSE(ec);
-      client = s;
-      AsyncSocket* raw = s.get();
-      s->start_reading([&, raw](const ReadEvent& e) {
-        client_got.insert(client_got.end(), e.data.begin(), e.data.end());
-        if (e.end || e.error) {
-          client_end = e.end;
-          raw->close();  // the peer is done too
-        }
-      });
-    });
+    AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                         [&](std::error_code ec, AsyncSocket::Ptr s) {
+                           REQUIRE_FALSE(ec);
+                           client = s;
+                           AsyncSocket* raw = s.get();
+                           s->start_reading([&, raw](const ReadEvent& e) {
+                             client_got.insert(client_got.end(), e.data.begin(), e.data.end());
+                             if (e.end || e.error) {
+                               client_end = e.end;
+                               raw->close();  // the peer is done too
+                             }
+                           });
+                         });
     REQUIRE(t.run([&] { return accepted && client; }, 10s));
     int server_ends = 0, server_errors = 0;
     auto on_read = [&](const ReadEvent& e) {

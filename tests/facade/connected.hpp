@@ -18,7 +18,7 @@ inline MessageTransport message_transport() {
   static const MessageTransport t = [] {
     const char* v = std::getenv("LOCALSOCK_TEST_TRANSPORT");
     const std::string_view s = v ? v : "";
-    return s == "framed" ? MessageTransport::framed
+    return s == "framed"      ? MessageTransport::framed
            : s == "seqpacket" ? MessageTransport::seqpacket
                               : MessageTransport::automatic;
   }();
@@ -72,7 +72,8 @@ Connected<M> connect_pair(ListenerOptions options = {}) {
     options.transport(message_transport());
   p.listener = BasicLocalListener<M>::bind(options);
   std::thread t([&] { p.server = p.listener.accept(); });
-  p.client = BasicLocalSocket<M>::connect(ConnectOptions(p.listener.name()).transport(options.transport()));
+  p.client = BasicLocalSocket<M>::connect(
+      ConnectOptions(p.listener.name()).transport(options.transport()));
   t.join();
   return p;
 }

@@ -29,10 +29,10 @@ namespace {
 
 struct Row {
   const char* what;
-  bool needs_paths;                  // socket files: Unix only
+  bool needs_paths;                       // socket files: Unix only
   std::function<std::error_code()> fail;  // makes the failure happen, returns its code
-  errc condition;                    // what `ec == condition` must hold for
-  const char* text;                  // what describe(ec) must say
+  errc condition;                         // what `ec == condition` must hold for
+  const char* text;                       // what describe(ec) must say
 };
 
 // A fresh directory for the rows that need socket files, removed afterwards.
@@ -91,8 +91,8 @@ TEST_CASE("errors: each failure names what happened, in both overload styles") {
        [&] { return connect_to(path_name(dir.path / "none.sock")); }, errc::no_listener,
        "no listener at this name"},
       {"bind: the directory does not exist", true,
-       [&] { return bind_at(path_name(dir.path / "missing" / "s.sock")); },
-       errc::no_such_directory, "directory for the socket file does not exist"},
+       [&] { return bind_at(path_name(dir.path / "missing" / "s.sock")); }, errc::no_such_directory,
+       "directory for the socket file does not exist"},
       {"connect: a stale socket file (its listener is gone)", true,
        [&] {
          // A listener removes only its own file: moved aside, the socket file stays

@@ -171,7 +171,8 @@ TEST_CASE("message mode: a byte listener and a message client do not mix silentl
   CHECK(ec == errc::mode_mismatch);
 }
 
-TEST_CASE("message mode: a byte client at a framed listener reads the end, the server mode_mismatch") {
+TEST_CASE(
+    "message mode: a byte client at a framed listener reads the end, the server mode_mismatch") {
   // Neither side waits for the other: the framed server's receive sees bytes that are
   // not the greeting, says mode_mismatch and ends the connection; the byte client, which
   // waits for a reply, reads the end of the stream (after the greeting's bytes), not
@@ -201,17 +202,19 @@ TEST_CASE("message mode: a byte client at a framed listener reads the end, the s
     if (ec || n == 0) break;
     total += n;
   }
-  CHECK_FALSE(ec);  // the end, not the read timeout
+  CHECK_FALSE(ec);    // the end, not the read timeout
   CHECK(total == 8);  // the server's greeting, then nothing
 }
 
-TEST_CASE("message mode: seqpacket and framed ends do not mix; each is told mode_mismatch at connect") {
+TEST_CASE(
+    "message mode: seqpacket and framed ends do not mix; each is told mode_mismatch at connect") {
   using localsock::MessageTransport;
   const auto listen = [](const LocalName& n, MessageTransport t) {
     return LocalMessageListener::bind(localsock::ListenerOptions(n).transport(t));
   };
   const auto connect = [](const LocalName& n, MessageTransport t, std::error_code& ec) {
-    return LocalMessageSocket::connect(localsock::ConnectOptions(n).transport(t).timeout(500ms), ec);
+    return LocalMessageSocket::connect(localsock::ConnectOptions(n).transport(t).timeout(500ms),
+                                       ec);
   };
   std::error_code ec;
   if (!localsock::test::framed_available()) {
@@ -225,7 +228,8 @@ TEST_CASE("message mode: seqpacket and framed ends do not mix; each is told mode
   if (!localsock::capabilities().native_messages) {
     // No seqpacket Unix sockets (macOS, the generic flavor): asking for it is refused.
     const LocalName name = fresh_name();
-    LocalMessageListener::bind(localsock::ListenerOptions(name).transport(MessageTransport::seqpacket), ec);
+    LocalMessageListener::bind(
+        localsock::ListenerOptions(name).transport(MessageTransport::seqpacket), ec);
     CHECK(ec == errc::not_supported);
     auto l = listen(name, MessageTransport::automatic);
     auto c = connect(name, MessageTransport::seqpacket, ec);
@@ -235,7 +239,8 @@ TEST_CASE("message mode: seqpacket and framed ends do not mix; each is told mode
     CHECK_FALSE(ec);
     return;
   }
-  std::vector<LocalName> names{fresh_name(), LocalName::path(localsock::test::unique_name("/tmp/lfm"))};
+  std::vector<LocalName> names{fresh_name(),
+                               LocalName::path(localsock::test::unique_name("/tmp/lfm"))};
   for (const LocalName& name : names) {
     CAPTURE(name.str());
     {
@@ -337,28 +342,31 @@ TEST_CASE("message mode: a client of the other mode is told mode_mismatch, both 
     if (!localsock::test::messages_framed()) {
       {
         auto bytes = localsock::LocalListener::bind(name);
-        auto m = LocalMessageSocket::connect(localsock::test::message_connect(name).timeout(500ms), ec);
+        auto m =
+            LocalMessageSocket::connect(localsock::test::message_connect(name).timeout(500ms), ec);
         CHECK(ec == errc::mode_mismatch);
         CHECK_FALSE(m.is_open());
       }
       {
         auto messages = LocalMessageListener::bind(localsock::test::message_listen(name));
-        auto b = localsock::LocalSocket::connect(localsock::ConnectOptions(name).timeout(500ms), ec);
+        auto b =
+            localsock::LocalSocket::connect(localsock::ConnectOptions(name).timeout(500ms), ec);
         CHECK(ec == errc::mode_mismatch);
         CHECK_FALSE(b.is_open());
       }
     }
     // Nobody at all is still no_listener.
-    auto none = LocalMessageSocket::connect(localsock::test::message_connect(name).timeout(0ms), ec);
+    auto none =
+        LocalMessageSocket::connect(localsock::test::message_connect(name).timeout(0ms), ec);
     CHECK(ec == errc::no_listener);
   }
 }
 
 TEST_CASE("message mode: a nonblocking send is completed by flush(), whatever the transport") {
-  // With frames over a byte stream (MessageTransport::framed: Unix systems without seqpacket, or chosen)
-  // a nonblocking send that the socket takes in part keeps the rest; without flush() a
-  // peer waiting for that message would wait for ever. Seqpacket and Windows pipes send
-  // a message whole or not at all: there flush() has nothing to do.
+  // With frames over a byte stream (MessageTransport::framed: Unix systems without seqpacket, or
+  // chosen) a nonblocking send that the socket takes in part keeps the rest; without flush() a peer
+  // waiting for that message would wait for ever. Seqpacket and Windows pipes send a message whole
+  // or not at all: there flush() has nothing to do.
   MessagePair p = open_pair();
   const std::size_t size = std::min<std::size_t>(1 << 20, p.client.max_message_size());
   const auto msg = pattern(size, 7);
@@ -458,7 +466,9 @@ TEST_CASE("message mode: a receive that times out loses nothing; the next messag
   CHECK(ec == errc::timed_out);
 }
 
-TEST_CASE("message mode: a send to a peer that has gone says peer_closed, never succeeds silently for long") {
+TEST_CASE(
+    "message mode: a send to a peer that has gone says peer_closed, never succeeds silently for "
+    "long") {
   MessagePair p = open_pair();
   p.server.close();
   p.listener.close();

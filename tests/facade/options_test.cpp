@@ -65,7 +65,8 @@ TEST_CASE("options: a write timeout expires when the peer does not read") {
   CHECK(sent < 64 * big.size());
 }
 
-TEST_CASE("options: a write timeout after a partial transfer: write_all reports every byte written") {
+TEST_CASE(
+    "options: a write timeout after a partial transfer: write_all reports every byte written") {
   // The reader takes 100,000 bytes of an 8 MiB write_all, then stops. write_all must
   // return, with the timeout, exactly the bytes the reader can get.
   Pair p = open_pair(ListenerOptions().buffer_size(16 * 1024));
@@ -264,7 +265,8 @@ TEST_CASE("capabilities: what the platform reports matches what names can do") {
   CHECK(&capabilities() == &c);  // measured once
 }
 
-TEST_CASE("options: shutdown(read) ends receiving where the platform has it, a clear error where not") {
+TEST_CASE(
+    "options: shutdown(read) ends receiving where the platform has it, a clear error where not") {
   Pair p = open_pair();
   std::error_code ec;
   p.client.shutdown(localsock::Shutdown::read, ec);
@@ -286,7 +288,9 @@ TEST_CASE("options: shutdown(read) ends receiving where the platform has it, a c
   }
 }
 
-TEST_CASE("options: a nonblocking write to a full connection says would_block (Unix) or waits for the pipe (Windows); nothing is lost") {
+TEST_CASE(
+    "options: a nonblocking write to a full connection says would_block (Unix) or waits for the "
+    "pipe (Windows); nothing is lost") {
   Pair p = open_pair(ListenerOptions().buffer_size(64 * 1024));
   p.client.set_nonblocking(true);
   const auto data = pattern(8 * 1024 * 1024, 4);
@@ -323,8 +327,10 @@ TEST_CASE("options: a nonblocking write to a full connection says would_block (U
   });
   while (sent < data.size()) {
     sent += p.client.write_some(std::span(data).subspan(sent), ec);
-    if (ec == errc::would_block) std::this_thread::sleep_for(1ms);
-    else REQUIRE_FALSE(ec);
+    if (ec == errc::would_block)
+      std::this_thread::sleep_for(1ms);
+    else
+      REQUIRE_FALSE(ec);
   }
   reader.join();
   CHECK(got == data);

@@ -113,7 +113,8 @@ TEST_CASE("per_user: distinct application ids never share a name") {
   }
 }
 
-TEST_CASE("per_user: ids that differ only in case or end in dots are valid, distinct names everywhere") {
+TEST_CASE(
+    "per_user: ids that differ only in case or end in dots are valid, distinct names everywhere") {
   // Pipe names are case-insensitive on Windows, socket files are not: the rule must be
   // the same on every platform, and so must the names an id is allowed to give.
   for (const char* id : {"org.example.app.", "editor..", "a ", "Editor"}) {

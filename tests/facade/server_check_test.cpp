@@ -41,7 +41,8 @@ TEST_CASE("connect: current_user_only accepts a server of this user") {
   SUBCASE("messages") {
     LocalMessageListener listener = LocalMessageListener::bind(name);
     std::thread t([&] { listener.accept(); });
-    LocalMessageSocket c = LocalMessageSocket::connect(ConnectOptions(name).current_user_only(true));
+    LocalMessageSocket c =
+        LocalMessageSocket::connect(ConnectOptions(name).current_user_only(true));
     t.join();
     CHECK(c.is_open());
   }
@@ -54,7 +55,9 @@ TEST_CASE("connect: per-user names check the server's user unless told otherwise
   CHECK_FALSE(ConnectOptions(fresh_name()).current_user_only());
 }
 
-TEST_CASE("connect: expect_server sees the server and a refusal closes the connection with access_denied") {
+TEST_CASE(
+    "connect: expect_server sees the server and a refusal closes the connection with "
+    "access_denied") {
   const LocalName name = fresh_name();
   LocalListener listener = LocalListener::bind(name);
   LocalSocket server;
@@ -66,10 +69,10 @@ TEST_CASE("connect: expect_server sees the server and a refusal closes the conne
   int calls = 0;
   std::error_code ec;
   LocalSocket c = LocalSocket::connect(ConnectOptions(name).expect_server([&](const PeerInfo& p) {
-                                         seen = p;
-                                         ++calls;
-                                         return false;
-                                       }),
+    seen = p;
+    ++calls;
+    return false;
+  }),
                                        ec);
   t.join();
   CHECK(ec == errc::access_denied);
@@ -92,9 +95,9 @@ TEST_CASE("connect: expect_server sees the server and a refusal closes the conne
   }
   // The throwing overload throws it.
   std::thread t2([&] { server = listener.accept_for(std::chrono::seconds(1), accept_ec); });
-  CHECK_THROWS_AS(
-      LocalSocket::connect(ConnectOptions(name).expect_server([](const PeerInfo&) { return false; })),
-      localsock::Error);
+  CHECK_THROWS_AS(LocalSocket::connect(
+                      ConnectOptions(name).expect_server([](const PeerInfo&) { return false; })),
+                  localsock::Error);
   t2.join();
 }
 
@@ -103,8 +106,8 @@ TEST_CASE("connect: expect_server accepting the server leaves the connection usa
   LocalMessageListener listener = LocalMessageListener::bind(name);
   LocalMessageSocket server;
   std::thread t([&] { server = listener.accept(); });
-  LocalMessageSocket c = LocalMessageSocket::connect(
-      ConnectOptions(name).current_user_only(true).expect_server(
+  LocalMessageSocket c =
+      LocalMessageSocket::connect(ConnectOptions(name).current_user_only(true).expect_server(
           [](const PeerInfo& p) { return p.uid.has_value() || !p.sid.empty(); }));
   t.join();
   c.send("ping");
@@ -117,12 +120,12 @@ TEST_CASE("connect (async): a refused server fails the connect with access_denie
   localsock::test::TestLoop loop;
   const LocalName name = fresh_name();
   std::error_code accept_ec;
-  auto listener = localsock::AsyncListener::listen(
-      *loop.async, name, localsock::Mode::messages,
-      [&](std::error_code e, localsock::AsyncSocket::Ptr s) {
-        accept_ec = e;
-        if (s) s->close();
-      });
+  auto listener =
+      localsock::AsyncListener::listen(*loop.async, name, localsock::Mode::messages,
+                                       [&](std::error_code e, localsock::AsyncSocket::Ptr s) {
+                                         accept_ec = e;
+                                         if (s) s->close();
+                                       });
   std::error_code connect_ec;
   bool done = false;
   auto c = localsock::AsyncSocket::connect(
@@ -138,7 +141,9 @@ TEST_CASE("connect (async): a refused server fails the connect with access_denie
   c->close();
 }
 
-TEST_CASE("PeerInfo::is_current_user: true for a peer of this user, on both ends; false for another user") {
+TEST_CASE(
+    "PeerInfo::is_current_user: true for a peer of this user, on both ends; false for another "
+    "user") {
   const LocalName name = fresh_name();
   LocalListener listener = LocalListener::bind(name);
   LocalSocket server;
@@ -169,18 +174,19 @@ TEST_CASE("connect: an expect_server predicate that throws refuses the server wi
     std::error_code accept_ec;
     std::thread t([&] { listener.accept_for(std::chrono::seconds(1), accept_ec); });
     std::error_code ec;
-    LocalMessageSocket c = LocalMessageSocket::connect(ConnectOptions(name).expect_server(throwing), ec);
+    LocalMessageSocket c =
+        LocalMessageSocket::connect(ConnectOptions(name).expect_server(throwing), ec);
     t.join();
     CHECK(ec == errc::access_denied);
     CHECK_FALSE(c.is_open());
   }
   SUBCASE("async") {
     localsock::test::TestLoop loop;
-    auto listener = localsock::AsyncListener::listen(
-        *loop.async, name, localsock::Mode::messages,
-        [&](std::error_code, localsock::AsyncSocket::Ptr s) {
-          if (s) s->close();
-        });
+    auto listener =
+        localsock::AsyncListener::listen(*loop.async, name, localsock::Mode::messages,
+                                         [&](std::error_code, localsock::AsyncSocket::Ptr s) {
+                                           if (s) s->close();
+                                         });
     std::error_code connect_ec;
     bool done = false;
     auto c = localsock::AsyncSocket::connect(

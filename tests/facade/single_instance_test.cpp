@@ -53,7 +53,9 @@ struct Inbox {
   }
 };
 
-LocalName fresh_app_name(const char* prefix) { return LocalName::per_user(localsock::test::unique_name(prefix)); }
+LocalName fresh_app_name(const char* prefix) {
+  return LocalName::per_user(localsock::test::unique_name(prefix));
+}
 
 // Under Wine, starting a process costs far more than natively.
 bool slow_processes() {
@@ -100,7 +102,8 @@ localsock::test::RegisterChild hold("si_hold", [](const std::vector<std::string>
 
 }  // namespace
 
-TEST_CASE("single instance: the first is primary; a second's message is delivered and acknowledged") {
+TEST_CASE(
+    "single instance: the first is primary; a second's message is delivered and acknowledged") {
   const LocalName name = fresh_app_name("si");
   Inbox inbox;
   SingleInstance primary(name, inbox.handler());
@@ -138,12 +141,15 @@ TEST_CASE("single instance: a primary that goes away frees the name for the next
   CHECK(inbox.wait_for(1, 5s));
 }
 
-TEST_CASE("single instance: a secondary finding no primary at all reports no_listener at once, as the new primary") {
+TEST_CASE(
+    "single instance: a secondary finding no primary at all reports no_listener at once, as the "
+    "new primary") {
   // Made secondary by a listener that does not take the lock, which then goes away.
   const LocalName name = fresh_app_name("sn");
   std::error_code ec;
   auto plain = localsock::LocalMessageListener::bind(name);
-  SingleInstance s(name, [](std::string, const PeerInfo&) {}, ec);
+  SingleInstance s(
+      name, [](std::string, const PeerInfo&) {}, ec);
   REQUIRE_FALSE(ec);
   CHECK_FALSE(s.is_primary());
   plain.close();
@@ -158,7 +164,8 @@ TEST_CASE("single instance: a secondary finding no primary at all reports no_lis
 TEST_CASE("single instance: LaunchInfo carries the arguments and working directory") {
   const char* argv[] = {"app", "--open", "", "file with spaces.txt", "Ünïcode"};
   const LaunchInfo info = LaunchInfo::of_this_process(5, argv);
-  CHECK(info.arguments == std::vector<std::string>{"--open", "", "file with spaces.txt", "Ünïcode"});
+  CHECK(info.arguments ==
+        std::vector<std::string>{"--open", "", "file with spaces.txt", "Ünïcode"});
   CHECK_FALSE(info.working_directory.empty());
   std::error_code ec;
   const LaunchInfo back = LaunchInfo::decode(info.encode(), ec);
@@ -205,7 +212,9 @@ TEST_CASE("single instance (async): the primary receives messages on its loop") 
   CHECK(next.is_primary());
 }
 
-TEST_CASE("single instance: simultaneous launches give exactly one primary and every other message delivered") {
+TEST_CASE(
+    "single instance: simultaneous launches give exactly one primary and every other message "
+    "delivered") {
   constexpr int launches = 20;
   // Natively 20 rounds of 20 processes take a few seconds. Under Wine, where starting a
   // process costs far more (and 20 starting at once slow every other Wine process, other
@@ -240,7 +249,8 @@ TEST_CASE("single instance: simultaneous launches give exactly one primary and e
 TEST_CASE("single instance: a primary killed outright is replaced by the next launch") {
   const std::string app = localsock::test::unique_name("sk");
   const LocalName name = LocalName::per_user(app);
-  auto primary = localsock::test::Child::spawn(localsock::test::self_path(), {"--child", "si_hold", app});
+  auto primary =
+      localsock::test::Child::spawn(localsock::test::self_path(), {"--child", "si_hold", app});
   // Wait until the child is the primary and listens, without competing for the name:
   // a plain connect, which the primary takes and drops (it says nothing).
   bool reached = false;
@@ -272,7 +282,8 @@ TEST_CASE("single instance: silent connections do not hold up a later launch") {
   auto idle1 = localsock::LocalMessageSocket::connect(name);
   auto idle2 = localsock::LocalMessageSocket::connect(name);
   std::this_thread::sleep_for(50ms);
-  SingleInstance later(SingleInstanceOptions(name).timeout(2s), [](std::string, const PeerInfo&) {});
+  SingleInstance later(SingleInstanceOptions(name).timeout(2s),
+                       [](std::string, const PeerInfo&) {});
   REQUIRE_FALSE(later.is_primary());
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
@@ -359,7 +370,7 @@ TEST_CASE("single instance: a launch meeting a primary on its way out takes its 
       CHECK(inbox.wait_for(1, 5s));
     }
   });
-  std::this_thread::sleep_for(200ms);  // the second launch is connected by now
+  std::this_thread::sleep_for(200ms);          // the second launch is connected by now
   std::thread quit([&] { primary.reset(); });  // the "--quit" handler ends the primary
   std::this_thread::sleep_for(100ms);
   {
@@ -376,17 +387,19 @@ TEST_CASE("single instance: a launch meeting a primary on its way out takes its 
   CHECK(second_primary);
 }
 
-TEST_CASE("single instance (async): a handler that ends the instance still acknowledges its message") {
+TEST_CASE(
+    "single instance (async): a handler that ends the instance still acknowledges its message") {
   // An `app --quit` launch: the handler closes the primary. The handler ran, so the
   // sender must learn that its message was taken.
   localsock::test::TestLoop loop;
   const LocalName name = fresh_app_name("sq");
   std::unique_ptr<localsock::AsyncSingleInstance> primary;
   int handled = 0;
-  primary = localsock::AsyncSingleInstance::start(*loop.async, name, [&](std::string, const PeerInfo&) {
-    ++handled;
-    primary.reset();  // the application ends its single instance
-  });
+  primary =
+      localsock::AsyncSingleInstance::start(*loop.async, name, [&](std::string, const PeerInfo&) {
+        ++handled;
+        primary.reset();  // the application ends its single instance
+      });
   REQUIRE(primary->is_primary());
   std::error_code send_ec;
   std::atomic<bool> sent{false};
@@ -407,8 +420,8 @@ TEST_CASE("single instance (async): a connection that says nothing is let go") {
   // for ever: it is closed after the step limit (2 s), as the blocking primary does.
   localsock::test::TestLoop loop;
   const LocalName name = fresh_app_name("sz");
-  auto primary = localsock::AsyncSingleInstance::start(*loop.async, name,
-                                                       [](std::string, const PeerInfo&) {});
+  auto primary =
+      localsock::AsyncSingleInstance::start(*loop.async, name, [](std::string, const PeerInfo&) {});
   REQUIRE(primary->is_primary());
   std::atomic<bool> done{false};
   std::error_code read_ec;

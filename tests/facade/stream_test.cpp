@@ -368,7 +368,8 @@ void check_all_not_connected(localsock::LocalMessageSocket& m) {
 }
 }  // namespace
 
-TEST_CASE("socket: a closed socket reports not_connected for every operation, as an empty one does") {
+TEST_CASE(
+    "socket: a closed socket reports not_connected for every operation, as an empty one does") {
   const LocalName name = fresh_name();
   {
     LocalListener l = LocalListener::bind(name);

@@ -12,8 +12,8 @@ TEST_CASE("async: message mode keeps no large receive buffer after a large messa
   const LocalName name = fresh_name();
   AsyncSocket::Ptr server_side;
   std::vector<std::size_t> sizes;
-  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
-                                      [&](std::error_code, AsyncSocket::Ptr s) {
+  auto server = AsyncListener::listen(*t.async, localsock::test::message_listen(name),
+                                      Mode::messages, [&](std::error_code, AsyncSocket::Ptr s) {
                                         server_side = s;
                                         s->start_reading([&](const ReadEvent& e) {
                                           CHECK_FALSE(e.error);
@@ -54,20 +54,25 @@ TEST_CASE("async: an idle connection holds no read buffer once what it read is d
     AsyncSocket::Ptr server_side;
     std::vector<std::vector<std::byte>> got;
     std::size_t bytes = 0;
-    auto server = AsyncListener::listen(*t.async, mode == Mode::messages ? localsock::test::message_listen(name) : ListenerOptions(name), mode,
-                                        [&](std::error_code, AsyncSocket::Ptr s) {
-                                          server_side = s;
-                                          s->start_reading([&](const ReadEvent& e) {
-                                            CHECK_FALSE(e.error);
-                                            got.emplace_back(e.data.begin(), e.data.end());
-                                            bytes += e.data.size();
-                                          });
-                                        });
+    auto server = AsyncListener::listen(
+        *t.async,
+        mode == Mode::messages ? localsock::test::message_listen(name) : ListenerOptions(name),
+        mode, [&](std::error_code, AsyncSocket::Ptr s) {
+          server_side = s;
+          s->start_reading([&](const ReadEvent& e) {
+            CHECK_FALSE(e.error);
+            got.emplace_back(e.data.begin(), e.data.end());
+            bytes += e.data.size();
+          });
+        });
     AsyncSocket::Ptr c;
-    AsyncSocket::connect(*t.async, mode == Mode::messages ? localsock::test::message_connect(name) : ConnectOptions(name), mode, [&](std::error_code ec, AsyncSocket::Ptr s) {
-      REQUIRE_FALSE(ec);
-      c = s;
-    });
+    AsyncSocket::connect(
+        *t.async,
+        mode == Mode::messages ? localsock::test::message_connect(name) : ConnectOptions(name),
+        mode, [&](std::error_code ec, AsyncSocket::Ptr s) {
+          REQUIRE_FALSE(ec);
+          c = s;
+        });
     REQUIRE(t.run([&] { return c && server_side; }));
     CHECK(localsock::testing::kept_read_buffer(*server_side) == 0);
     // A small write, then one larger than a first read (a message put together from

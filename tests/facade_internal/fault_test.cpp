@@ -43,24 +43,26 @@ const localsock::test::RegisterChild connect_then_wait("fault-connect-wait", [](
 // that returned was acknowledged by the system and must reach the parent (a write still
 // blocked when the writer dies was never acknowledged: on Windows its data may not be
 // in the pipe at all).
-const localsock::test::RegisterChild write_until_killed("fault-write-forever", [](const auto& args) {
-  auto s = LocalSocket::connect(ConnectOptions(LocalName::namespaced(args.at(0))).timeout(20s));
-  const auto data = pattern(64 << 20, 5);
-  for (std::size_t at = 0; at < data.size(); at += 16 * 1024)
-    s.write_all(std::span(data).subspan(at, 16 * 1024));
-  std::this_thread::sleep_for(60s);
-  return 0;
-});
+const localsock::test::RegisterChild write_until_killed(
+    "fault-write-forever", [](const auto& args) {
+      auto s = LocalSocket::connect(ConnectOptions(LocalName::namespaced(args.at(0))).timeout(20s));
+      const auto data = pattern(64 << 20, 5);
+      for (std::size_t at = 0; at < data.size(); at += 16 * 1024)
+        s.write_all(std::span(data).subspan(at, 16 * 1024));
+      std::this_thread::sleep_for(60s);
+      return 0;
+    });
 
 // Sends 48 KiB messages, each numbered by its pattern, until killed: the parent does
 // not read, so a send blocks (a message pipe's or socket's buffer is full) and the child
 // dies in it.
 constexpr std::size_t message_size = 48 * 1024;
-const localsock::test::RegisterChild send_until_killed("fault-send-forever", [](const auto& args) -> int {
-  auto s = LocalMessageSocket::connect(
-      localsock::test::message_connect(LocalName::namespaced(args.at(0))).timeout(20s));
-  for (unsigned i = 0;; ++i) s.send(pattern(message_size, i));
-});
+const localsock::test::RegisterChild send_until_killed(
+    "fault-send-forever", [](const auto& args) -> int {
+      auto s = LocalMessageSocket::connect(
+          localsock::test::message_connect(LocalName::namespaced(args.at(0))).timeout(20s));
+      for (unsigned i = 0;; ++i) s.send(pattern(message_size, i));
+    });
 
 // A listener that cannot take another client: nobody accepts, and its backlog (Unix) or
 // its one instance (Windows) is held by the child's own clients. Then it binds
@@ -81,7 +83,8 @@ const localsock::test::RegisterChild busy_listener("fault-busy-listener", [](con
 });
 
 localsock::test::Child spawn(const char* routine, const LocalName& name) {
-  return localsock::test::Child::spawn(localsock::test::self_path(), {"--child", routine, name.str()});
+  return localsock::test::Child::spawn(localsock::test::self_path(),
+                                       {"--child", routine, name.str()});
 }
 
 }  // namespace
@@ -137,7 +140,7 @@ TEST_CASE("faults: a writer killed in a blocked write — every byte it wrote ar
                                       want.begin() + static_cast<std::ptrdiff_t>(got));
     got += n;
   }
-  CHECK_FALSE(ec);  // the end of the stream, not an error
+  CHECK_FALSE(ec);    // the end of the stream, not an error
   CHECK(got > 1024);  // what was written while we did not read
   CHECK(got < want.size());
   CHECK(in_order);
@@ -265,7 +268,8 @@ TEST_CASE("faults: a client killed while it waits in connect leaves the listener
   CHECK(handles_after <= handles_before);
 }
 
-TEST_CASE("faults: a listener killed while a client waits in connect — an error, within the timeout") {
+TEST_CASE(
+    "faults: a listener killed while a client waits in connect — an error, within the timeout") {
   const LocalName name = fresh_name();
   auto child = spawn("fault-busy-listener", name);
   // Wait until the child's listener is full (it then binds NAME-full).

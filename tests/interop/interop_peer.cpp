@@ -38,7 +38,7 @@ using localsock::test::pattern;
 
 localsock::LocalName name_of(std::string_view s) {
   return s.find('/') != std::string_view::npos ? localsock::LocalName::path(s)
-                                                : localsock::LocalName::namespaced(s);
+                                               : localsock::LocalName::namespaced(s);
 }
 
 void ready() {
@@ -93,7 +93,8 @@ int call_stream(const localsock::LocalName& name) {
 
 int call_messages(const localsock::LocalName& name, const std::vector<std::size_t>& sizes,
                   localsock::MessageTransport transport) {
-  auto s = localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).transport(transport));
+  auto s =
+      localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).transport(transport));
   std::vector<std::byte> back;
   unsigned seed = 1;
   for (std::size_t size : sizes) {
@@ -200,7 +201,8 @@ int main(int argc, char** argv) {
     const auto transport = mode == "framed" ? localsock::MessageTransport::framed
                                             : localsock::MessageTransport::automatic;
     if (cmd == "serve" && (mode == "message" || mode == "framed")) {
-      auto listener = localsock::LocalMessageListener::bind(localsock::ListenerOptions(name).transport(transport));
+      auto listener = localsock::LocalMessageListener::bind(
+          localsock::ListenerOptions(name).transport(transport));
       ready();
       for (long i = 0; i < clients; ++i)
         if (serve_messages(listener) != 0) return 1;

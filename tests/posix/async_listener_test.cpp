@@ -26,7 +26,9 @@ using localsock::ListenerOptions;
 using localsock::LocalName;
 using localsock::Mode;
 
-TEST_CASE("async listener: running out of descriptors is reported once, without spinning, and accepting resumes") {
+TEST_CASE(
+    "async listener: running out of descriptors is reported once, without spinning, and accepting "
+    "resumes") {
   uv_loop_t loop;
   uv_loop_init(&loop);
   {
@@ -59,10 +61,11 @@ TEST_CASE("async listener: running out of descriptors is reported once, without 
     // The loop runs for a while with the listener readable and no descriptor to take.
     uv_timer_t timer;
     uv_timer_init(&loop, &timer);
-    uv_timer_start(&timer, [](uv_timer_t*) {}, 300, 0);
+    uv_timer_start(
+        &timer, [](uv_timer_t*) {}, 300, 0);
     int turns = 0;
-    while (uv_run(&loop, UV_RUN_ONCE) != 0 && uv_is_active(reinterpret_cast<uv_handle_t*>(&timer)) &&
-           turns < 100000)
+    while (uv_run(&loop, UV_RUN_ONCE) != 0 &&
+           uv_is_active(reinterpret_cast<uv_handle_t*>(&timer)) && turns < 100000)
       ++turns;
     CAPTURE(turns);
     CHECK(turns < 100);  // a busy loop turns many thousand times in 300 ms
@@ -73,8 +76,10 @@ TEST_CASE("async listener: running out of descriptors is reported once, without 
     for (int fd : fillers) ::close(fd);
     ::close(base);
     ::setrlimit(RLIMIT_NOFILE, &old);
-    uv_timer_start(&timer, [](uv_timer_t*) {}, 5000, 0);
-    while (accepted < 2 && uv_is_active(reinterpret_cast<uv_handle_t*>(&timer))) uv_run(&loop, UV_RUN_ONCE);
+    uv_timer_start(
+        &timer, [](uv_timer_t*) {}, 5000, 0);
+    while (accepted < 2 && uv_is_active(reinterpret_cast<uv_handle_t*>(&timer)))
+      uv_run(&loop, UV_RUN_ONCE);
     CHECK(accepted == 2);
     CHECK(errors == 1);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);

@@ -31,13 +31,16 @@ namespace {
 // Each transport this system has: seqpacket (where supported) and framed.
 std::vector<localsock::MessageTransport> transports() {
   std::vector<localsock::MessageTransport> all{localsock::MessageTransport::framed};
-  if (localsock::posix::seqpacket_supported()) all.push_back(localsock::MessageTransport::seqpacket);
+  if (localsock::posix::seqpacket_supported())
+    all.push_back(localsock::MessageTransport::seqpacket);
   return all;
 }
 
 }  // namespace
 
-TEST_CASE("async seqpacket: the message limit is the system's measured one; up to it messages go, above it message_too_large") {
+TEST_CASE(
+    "async seqpacket: the message limit is the system's measured one; up to it messages go, above "
+    "it message_too_large") {
   // Asked for more than the kernel sends in one message (about 4 MiB on Linux), a
   // connection's limit is what the system can send, as the blocking sockets measure
   // it: not a rounded figure below it. Framed messages have no system limit: the
@@ -47,9 +50,10 @@ TEST_CASE("async seqpacket: the message limit is the system's measured one; up t
     CAPTURE(framed);
     AsyncOptions settings;
     settings.max_message_size = 8 * 1024 * 1024;
-    const std::size_t expected =
-        framed ? settings.max_message_size
-               : std::min(settings.max_message_size, localsock::posix::UdSeqpacket().max_message_size());
+    const std::size_t expected = framed
+                                     ? settings.max_message_size
+                                     : std::min(settings.max_message_size,
+                                                localsock::posix::UdSeqpacket().max_message_size());
     localsock::test::TestLoop t;
     const LocalName name = LocalName::namespaced(localsock::test::unique_name("lap"));
     std::vector<std::vector<std::byte>> got;
@@ -107,10 +111,11 @@ TEST_CASE("async: queued_bytes() counts only what is not yet written of a partly
   const LocalName name = LocalName::namespaced(localsock::test::unique_name("qb"));
   auto listener = localsock::LocalListener::bind(ListenerOptions(name).buffer_size(64 * 1024));
   AsyncSocket::Ptr c;
-  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr s) {
-    REQUIRE_FALSE(ec);
-    c = s;
-  });
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         c = s;
+                       });
   REQUIRE(t.run([&] { return c != nullptr; }));
   localsock::LocalSocket peer = listener.accept();
   const std::size_t total = 1024 * 1024;

@@ -16,7 +16,8 @@ using localsock::AsyncSocket;
 using localsock::LocalName;
 using localsock::Mode;
 
-TEST_CASE("async: writing to a vanished peer with SIGPIPE at its default is an error, not a signal") {
+TEST_CASE(
+    "async: writing to a vanished peer with SIGPIPE at its default is an error, not a signal") {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
@@ -30,8 +31,8 @@ TEST_CASE("async: writing to a vanished peer with SIGPIPE at its default is an e
       AsyncLoop async(&loop);
       const LocalName name = LocalName::namespaced(localsock::test::unique_name("lsp"));
       AsyncSocket::Ptr accepted;
-      auto listener = AsyncListener::listen(async, name, mode,
-                                            [&](std::error_code, AsyncSocket::Ptr s) { accepted = s; });
+      auto listener = AsyncListener::listen(
+          async, name, mode, [&](std::error_code, AsyncSocket::Ptr s) { accepted = s; });
       std::error_code write_error;
       int writes_done = 0;
       AsyncSocket::Ptr client;

@@ -25,7 +25,8 @@ struct Pair {
 };
 Pair open_pair() {
   Pair p;
-  p.listener = localsock::LocalListener::bind(localsock::LocalName::namespaced(localsock::test::unique_name("lfi")));
+  p.listener = localsock::LocalListener::bind(
+      localsock::LocalName::namespaced(localsock::test::unique_name("lfi")));
   p.client = localsock::LocalSocket::connect(p.listener.name());
   p.server = p.listener.accept();
   return p;
@@ -41,7 +42,7 @@ TEST_CASE("fault injection: EINTR is retried, never reported") {
   std::vector<std::byte> got(data.size());
   p.server.read_exact(got);
   CHECK(lt::faults_left(Fault::eintr) == 0);  // every injected EINTR happened...
-  CHECK(got == data);                        // ...and none was seen
+  CHECK(got == data);                         // ...and none was seen
 }
 
 TEST_CASE("fault injection: short writes are completed by write_all") {
@@ -56,7 +57,8 @@ TEST_CASE("fault injection: short writes are completed by write_all") {
   CHECK(got == data);
 }
 
-TEST_CASE("fault injection: EAGAIN is would_block in nonblocking mode; ECONNREFUSED is no_listener") {
+TEST_CASE(
+    "fault injection: EAGAIN is would_block in nonblocking mode; ECONNREFUSED is no_listener") {
   Armed guard;
   Pair p = open_pair();
   std::error_code ec;

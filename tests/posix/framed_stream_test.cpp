@@ -241,7 +241,8 @@ TEST_CASE("FramedStream: a receive timing out inside a body keeps what it read")
   interrupted_body(true);
 }
 
-TEST_CASE("FramedStream: a nonblocking 4 MiB send into a full socket is completed, never restarted") {
+TEST_CASE(
+    "FramedStream: a nonblocking 4 MiB send into a full socket is completed, never restarted") {
   auto [a, b] = UdStream::pair();
   FramedStream fa(std::move(a)), fb(std::move(b));
   fa.stream().set_nonblocking(true);
@@ -291,7 +292,8 @@ TEST_CASE("FramedStream: a nonblocking 4 MiB send into a full socket is complete
   CHECK(got[2] == last);
 }
 
-TEST_CASE("FramedStream: a blocking send whose write timeout passes inside a frame fails for good") {
+TEST_CASE(
+    "FramedStream: a blocking send whose write timeout passes inside a frame fails for good") {
   // The reader does not read: the socket takes part of a 4 MiB frame, then the write
   // timeout passes. The message cannot be taken back, and no later call is sure to finish
   // it (the application may close, or wait for a reply the peer cannot send before the
@@ -320,7 +322,9 @@ TEST_CASE("FramedStream: a blocking send whose write timeout passes inside a fra
   CHECK(ec == errc::peer_closed);
 }
 
-TEST_CASE("FramedStream: connect and accept greet without waiting; a peer that does not greet is mode_mismatch") {
+TEST_CASE(
+    "FramedStream: connect and accept greet without waiting; a peer that does not greet is "
+    "mode_mismatch") {
   const auto name = localsock::LocalName::namespaced("lfs-greet-" + std::to_string(::getpid()));
   auto listener = BasicUdListener<FramedStream>::bind(name);
   // The client connects and sends before the server accepts: nothing waits.
@@ -358,7 +362,9 @@ void move_into(T& to, T& from) {
 }
 }  // namespace
 
-TEST_CASE("FramedStream: moves carry a partly sent frame; the moved-from stream and a self-move stay consistent") {
+TEST_CASE(
+    "FramedStream: moves carry a partly sent frame; the moved-from stream and a self-move stay "
+    "consistent") {
   auto [a, b] = UdStream::pair();
   FramedStream fa(std::move(a)), fb(std::move(b));
   fa.stream().set_nonblocking(true);

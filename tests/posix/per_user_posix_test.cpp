@@ -139,7 +139,8 @@ TEST_CASE("per_user (Unix): a private directory that others may enter is refused
   CHECK_FALSE(ec);
 }
 
-TEST_CASE("per_user (Unix): the private directory gets mode 0700 whatever the umask, and is repaired") {
+TEST_CASE(
+    "per_user (Unix): the private directory gets mode 0700 whatever the umask, and is repaired") {
   // One launch under a restrictive umask must not leave a directory that its user
   // cannot write, which would make every later per-user listener of the user fail.
   TempDir base;
@@ -167,7 +168,8 @@ TEST_CASE("per_user (Unix): the private directory gets mode 0700 whatever the um
   CHECK_FALSE(ec);
 }
 
-TEST_CASE("per_user (Unix): a base directory where others could replace the private one is refused") {
+TEST_CASE(
+    "per_user (Unix): a base directory where others could replace the private one is refused") {
   TempDir base;
   BaseGuard g(base.path);
   REQUIRE(::chmod(base.path.c_str(), 0777) == 0);  // world-writable, not sticky
@@ -214,7 +216,8 @@ localsock::test::RegisterChild intruder("per_user_intruder", [](const std::vecto
 
 }  // namespace
 
-TEST_CASE("per_user (Unix): another user can neither bind nor connect to this user's per-user name") {
+TEST_CASE(
+    "per_user (Unix): another user can neither bind nor connect to this user's per-user name") {
   if (::geteuid() != 0) {
     MESSAGE("skipped: switching to another user (setpriv to nobody) needs root");
     return;
@@ -227,14 +230,16 @@ TEST_CASE("per_user (Unix): another user can neither bind nor connect to this us
     auto child = localsock::test::Child::spawn(
         "/usr/bin/setpriv",
         {"--reuid=" + std::to_string(nobody->pw_uid), "--regid=" + std::to_string(nobody->pw_gid),
-         "--clear-groups", localsock::test::self_path(), "--child", "per_user_intruder", name.str()});
+         "--clear-groups", localsock::test::self_path(), "--child", "per_user_intruder",
+         name.str()});
     CHECK(child.wait() == 0);
   }
   SUBCASE("before any listener: the name cannot be taken first") {
     auto child = localsock::test::Child::spawn(
         "/usr/bin/setpriv",
         {"--reuid=" + std::to_string(nobody->pw_uid), "--regid=" + std::to_string(nobody->pw_gid),
-         "--clear-groups", localsock::test::self_path(), "--child", "per_user_intruder", name.str()});
+         "--clear-groups", localsock::test::self_path(), "--child", "per_user_intruder",
+         name.str()});
     CHECK(child.wait() == 0);
     LocalListener listener = LocalListener::bind(name);  // still free for its user
     CHECK(listener.is_open());
@@ -247,10 +252,11 @@ namespace {
 // talked to it. Exit 0: told to stop, and no client sent anything else; 1: a client
 // sent something; 2: never told to stop; 3: the bind failed.
 localsock::test::RegisterChild squatter("squatter", [](const std::vector<std::string>& a) {
-  const LocalName name = a.at(0) == "path" ? LocalName::path(a.at(1)) : LocalName::namespaced(a.at(1));
+  const LocalName name =
+      a.at(0) == "path" ? LocalName::path(a.at(1)) : LocalName::namespaced(a.at(1));
   std::error_code ec;
-  auto listener = localsock::LocalMessageListener::bind(
-      localsock::ListenerOptions(name).permissions(0777), ec);
+  auto listener =
+      localsock::LocalMessageListener::bind(localsock::ListenerOptions(name).permissions(0777), ec);
   if (ec) {
     std::fprintf(stderr, "squatter bind: %s\n", ec.message().c_str());
     return 3;
@@ -286,30 +292,34 @@ TEST_CASE("current_user_only (Unix): a squatter of another user is refused, neve
   auto child = localsock::test::Child::spawn(
       "/usr/bin/setpriv",
       {"--reuid=" + std::to_string(nobody->pw_uid), "--regid=" + std::to_string(nobody->pw_gid),
-       "--clear-groups", localsock::test::self_path(), "--child", "squatter", abstract ? "abstract" : "path",
-       text});
+       "--clear-groups", localsock::test::self_path(), "--child", "squatter",
+       abstract ? "abstract" : "path", text});
   // Wait for the squatter, with a client that checks nothing (and says nothing).
   bool up = false;
   for (int i = 0; i < 500 && !up; ++i) {
     std::error_code ec;
-    localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).current_user_only(false), ec);
+    localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).current_user_only(false),
+                                           ec);
     up = !ec;
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   REQUIRE(up);
   std::error_code ec;
-  auto refused = localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).current_user_only(true), ec);
+  auto refused = localsock::LocalMessageSocket::connect(
+      localsock::ConnectOptions(name).current_user_only(true), ec);
   CHECK(ec == errc::access_denied);
   CHECK_FALSE(refused.is_open());
   // A SingleInstance on that name is a secondary (the name is live) and will not hand
   // its message to the squatter.
-  localsock::SingleInstance app(name, [](std::string, const localsock::PeerInfo&) {}, ec);
+  localsock::SingleInstance app(
+      name, [](std::string, const localsock::PeerInfo&) {}, ec);
   REQUIRE_FALSE(ec);
   CHECK_FALSE(app.is_primary());
   app.send("secret", ec);
   CHECK(ec == errc::access_denied);
   // Tell the squatter to stop: it exits 0 only if nothing else reached it.
-  auto stop = localsock::LocalMessageSocket::connect(localsock::ConnectOptions(name).current_user_only(false));
+  auto stop = localsock::LocalMessageSocket::connect(
+      localsock::ConnectOptions(name).current_user_only(false));
   stop.send("stop");
   CHECK(child.wait() == 0);
   if (!abstract) ::unlink((text + ".lock").c_str());

@@ -23,7 +23,9 @@ TEST_CASE("UdListener: nonblocking accept and accept with a timeout") {
   CHECK(s.is_open());
 }
 
-TEST_CASE("UdListener: concurrent accepts with different timeouts keep their deadlines; close wakes all") {
+TEST_CASE(
+    "UdListener: concurrent accepts with different timeouts keep their deadlines; close wakes "
+    "all") {
   // On Linux accepts wait in the kernel under the socket's one SO_RCVTIMEO: an accept
   // that wants another timeout than a waiting one must still end by its deadline.
   using namespace std::chrono_literals;
@@ -169,7 +171,9 @@ TEST_CASE("UdListener: accept_for returns by its deadline across EINTR") {
   CHECK(took < 1500ms);  // not 800 ms plus the full 1000 ms again
 }
 
-TEST_CASE("UdListener: accept_for returns by its deadline while refusing other users (current_user_only)") {
+TEST_CASE(
+    "UdListener: accept_for returns by its deadline while refusing other users "
+    "(current_user_only)") {
   using namespace std::chrono_literals;
   if (as_other_user([] { return 0; }) == 99) {
     MESSAGE("cannot run a client as another user here (unprivileged); skipped");

@@ -133,7 +133,7 @@ TEST_CASE("UdListener: a path of the longest length binds with a mode too") {
   opts.permissions = 0600;
   UdListener l = UdListener::bind(LocalName::path(path), opts, ec);
   REQUIRE_FALSE(ec);
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::lstat(path.c_str(), &st) == 0);
   CHECK(S_ISSOCK(st.st_mode));
   CHECK((st.st_mode & 07777) == 0600);
@@ -153,7 +153,7 @@ TEST_CASE("UdListener: a socket file is created with exactly the requested mode"
   UdListenerOptions opts;
   opts.permissions = 0600;
   UdListener l = UdListener::bind(name, opts);
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::lstat(name.str().c_str(), &st) == 0);
   CHECK(S_ISSOCK(st.st_mode));
   CHECK((st.st_mode & 07777) == 0600);
@@ -182,7 +182,7 @@ TEST_CASE("UdListener: a mode bind refuses a live name and reclaims a stale one 
   make_stale_socket(name.str());
   opts.reclaim_stale = true;
   UdListener l = UdListener::bind(name, opts);
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::lstat(name.str().c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0660);
 }
@@ -257,7 +257,9 @@ TEST_CASE("UdListener: a socket file bound with a mode is listening the moment i
 }
 #endif  // LOCALSOCK_FAULT_INJECTION
 
-TEST_CASE("socket files bound to a relative path are removed at close after the process changed directory") {
+TEST_CASE(
+    "socket files bound to a relative path are removed at close after the process changed "
+    "directory") {
   TempDir dir, elsewhere;
   const fs::path start = fs::current_path();
   struct Back {
@@ -286,7 +288,9 @@ TEST_CASE("socket files bound to a relative path are removed at close after the 
 }
 
 // The same guarantees through the portable facade (LocalListener / ListenerOptions).
-TEST_CASE("LocalListener: a stale socket file is stale_name, reclaimed with reclaim_stale; a file that is not a socket stays") {
+TEST_CASE(
+    "LocalListener: a stale socket file is stale_name, reclaimed with reclaim_stale; a file that "
+    "is not a socket stays") {
   TempDir dir;
   const LocalName name = dir.name("s");
   make_stale_socket(name.str());
@@ -310,7 +314,7 @@ TEST_CASE("LocalListener: current_user_only gives a socket file mode 0600") {
   TempDir dir;
   const LocalName name = dir.name("s");
   auto l = localsock::LocalListener::bind(localsock::ListenerOptions(name).current_user_only(true));
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat(name.str().c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   // Without it, the mode comes from the umask (here 022: 0755 for a socket file).

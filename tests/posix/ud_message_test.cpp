@@ -21,7 +21,9 @@ using namespace localsock::posix;
 
 namespace {
 
-localsock::ConstBuffer text(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
+localsock::ConstBuffer text(std::string_view s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
 
 std::vector<std::byte> bytes(std::size_t n, unsigned char seed = 1) {
   std::vector<std::byte> v(n);
@@ -99,7 +101,8 @@ TEST_CASE("UdSeqpacket: the growing receive discards a message over its maximum"
   CHECK(out == bytes(10, 4));
 }
 
-TEST_CASE("UdSeqpacket: the growing receive takes each size whole in one call, growing and shrinking") {
+TEST_CASE(
+    "UdSeqpacket: the growing receive takes each size whole in one call, growing and shrinking") {
   // The receive puts a message into the vector as it stands and the rest into overflow
   // space: every mix of "fits", "longer than the vector", "exactly the maximum", "one
   // over" and "empty" must come out whole, in order, with the next one unharmed.
@@ -376,7 +379,9 @@ TEST_CASE("credentials as ancillary data: a forked child's pid arrives with its 
   CHECK(who->pid == child);
 }
 
-TEST_CASE("UdSeqpacket: adopted descriptors and credentials turned off still tell a zero-length message from the end") {
+TEST_CASE(
+    "UdSeqpacket: adopted descriptors and credentials turned off still tell a zero-length message "
+    "from the end") {
   // The credentials every message carries (SO_PASSCRED) are what tells them apart.
   if (credentials_refused_here()) return;
   // End detection must not depend on how the socket came to be: descriptors handed over
@@ -489,7 +494,9 @@ TEST_CASE("UdSeqpacket: the growing receive takes a limit beyond memory as a lim
   CHECK_FALSE(ec);
 }
 
-TEST_CASE("message sockets: a message over the system's limit is message_too_large with the limit in its text") {
+TEST_CASE(
+    "message sockets: a message over the system's limit is message_too_large with the limit in its "
+    "text") {
   // Linux carries at most about 4 MiB in one seqpacket message or datagram whatever the
   // send buffer, and less where the send buffer cannot grow (net.core.wmem_max for an
   // unprivileged process): either way the sender learns the message is too large, and
@@ -528,7 +535,9 @@ TEST_CASE("message sockets: a message over the system's limit is message_too_lar
   }
 }
 
-TEST_CASE("message sockets: max_message_size() is exact — a message of that size goes, one byte more does not") {
+TEST_CASE(
+    "message sockets: max_message_size() is exact — a message of that size goes, one byte more "
+    "does not") {
   std::error_code ec;
   SUBCASE("seqpacket") {
     auto [a, b] = UdSeqpacket::pair();

@@ -66,7 +66,8 @@ TEST_CASE("errc: errno values keep their category and match their condition") {
   CHECK(std::error_code(EADDRINUSE, std::system_category()) == errc::name_in_use);
   CHECK(std::error_code(EPIPE, std::system_category()) != errc::no_listener);
   const localsock::Error e(refused, "LocalSocket::connect", "x");
-  CHECK(std::string(e.what()) == "LocalSocket::connect 'x': no listener at this name (Connection refused)");
+  CHECK(std::string(e.what()) ==
+        "LocalSocket::connect 'x': no listener at this name (Connection refused)");
 }
 
 TEST_CASE("UdStream: peer credentials of both ends are this process's") {
@@ -208,7 +209,9 @@ TEST_CASE("faults: descriptor exhaustion gives clear errors, and recovery once t
   ::setrlimit(RLIMIT_NOFILE, &old);
 }
 
-TEST_CASE("from_native: a socket on a relative path without '/' keeps its path name, and name() reconnects") {
+TEST_CASE(
+    "from_native: a socket on a relative path without '/' keeps its path name, and name() "
+    "reconnects") {
   TempDir dir;
   const auto saved = std::filesystem::current_path();
   std::filesystem::current_path(dir.path);
@@ -217,11 +220,13 @@ TEST_CASE("from_native: a socket on a relative path without '/' keeps its path n
     localsock::LocalListener l = localsock::LocalListener::bind(name);
     localsock::LocalSocket c = localsock::LocalSocket::connect(name);
     localsock::LocalSocket a = l.accept();
-    localsock::LocalSocket c2 = localsock::posix::from_native(localsock::posix::take_native(std::move(c)));
+    localsock::LocalSocket c2 =
+        localsock::posix::from_native(localsock::posix::take_native(std::move(c)));
     CHECK(c2.name().kind() == localsock::NameKind::path);
     CHECK(c2.name() == name);
     // The accepted end, too: its name is the listener's.
-    localsock::LocalSocket a2 = localsock::posix::from_native(localsock::posix::take_native(std::move(a)));
+    localsock::LocalSocket a2 =
+        localsock::posix::from_native(localsock::posix::take_native(std::move(a)));
     CHECK(a2.name() == name);
     std::error_code ec;
     localsock::LocalSocket again = localsock::LocalSocket::connect(c2.name(), ec);

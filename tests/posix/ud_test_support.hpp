@@ -77,7 +77,7 @@ inline LocalName reachable_by_others(const TempDir& dir) {
 }
 
 inline bool is_socket(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(p.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
@@ -123,7 +123,7 @@ inline int as_other_user(Body body) {
 }
 
 inline struct stat stat_of(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::lstat(path.c_str(), &st) == 0);
   return st;
 }

@@ -34,13 +34,15 @@ namespace {
 int clients = 1000;
 int messages = 1000;
 
-std::size_t size_of(int client, int i) { return 1 + static_cast<std::size_t>((client * 131 + i * 17) % 512); }
+std::size_t size_of(int client, int i) {
+  return 1 + static_cast<std::size_t>((client * 131 + i * 17) % 512);
+}
 unsigned seed_of(int client, int i) { return static_cast<unsigned>(client * 1000003 + i); }
 
 LocalName fresh_name(const char* what) {
   static int n = 0;
-  return LocalName::namespaced("lss-" + std::to_string(localsock::test::current_pid()) + "-" + what + "-" +
-                               std::to_string(n++));
+  return LocalName::namespaced("lss-" + std::to_string(localsock::test::current_pid()) + "-" +
+                               what + "-" + std::to_string(n++));
 }
 
 // A thread per connection on both sides; returns the number of clients whose every
@@ -62,7 +64,8 @@ int run_sync() {
   for (int c = 0; c < clients; ++c) {
     users.emplace_back([&, c] {
       std::error_code ec;
-      auto s = LocalMessageSocket::connect(ConnectOptions(listener.name()).timeout(std::chrono::seconds(60)), ec);
+      auto s = LocalMessageSocket::connect(
+          ConnectOptions(listener.name()).timeout(std::chrono::seconds(60)), ec);
       if (ec) return;
       std::vector<std::byte> reply;
       int ok = 0;
@@ -92,17 +95,17 @@ int run_async() {
     {
       AsyncLoop async(&loop);
       std::vector<AsyncSocket::Ptr> conns;
-      auto listener = AsyncListener::listen(
-          async, ListenerOptions(name).backlog(clients), Mode::messages,
-          [&](std::error_code ec, AsyncSocket::Ptr s) {
-            if (ec) return;
-            AsyncSocket* raw = s.get();
-            conns.push_back(s);
-            s->start_reading([raw](const ReadEvent& e) {
-              if (e.end || e.error) return raw->close();
-              raw->write(e.data);
-            });
-          });
+      auto listener =
+          AsyncListener::listen(async, ListenerOptions(name).backlog(clients), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  if (ec) return;
+                                  AsyncSocket* raw = s.get();
+                                  conns.push_back(s);
+                                  s->start_reading([raw](const ReadEvent& e) {
+                                    if (e.end || e.error) return raw->close();
+                                    raw->write(e.data);
+                                  });
+                                });
       uv_async_t wake;
       uv_async_init(&loop, &wake, [](uv_async_t* h) { uv_stop(h->loop); });
       server_stop = &wake;
@@ -148,8 +151,7 @@ int run_async() {
             AsyncSocket* raw = s.get();
             s->start_reading([&, raw, send_next, c](const ReadEvent& e) {
               Client& x = all[static_cast<std::size_t>(c)];
-              const bool match = !e.error && !e.end &&
-                                 e.data.size() == x.expect.size() &&
+              const bool match = !e.error && !e.end && e.data.size() == x.expect.size() &&
                                  std::memcmp(e.data.data(), x.expect.data(), x.expect.size()) == 0;
               x.ok += match;
               if (!match || x.sent == messages) {
@@ -180,10 +182,14 @@ int main(int argc, char** argv) {
   double seconds = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--clients") clients = std::atoi(argv[i + 1]);
-    else if (a == "--messages") messages = std::atoi(argv[i + 1]);
-    else if (a == "--mode") mode = argv[i + 1];
-    else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (a == "--clients")
+      clients = std::atoi(argv[i + 1]);
+    else if (a == "--messages")
+      messages = std::atoi(argv[i + 1]);
+    else if (a == "--mode")
+      mode = argv[i + 1];
+    else if (a == "--seconds")
+      seconds = std::atof(argv[i + 1]);
   }
   if (const char* soak = std::getenv("LOCALSOCK_SOAK_SECONDS")) seconds = std::atof(soak);
 #if !defined(_WIN32)
@@ -201,15 +207,17 @@ int main(int argc, char** argv) {
       if (mode != "both" && mode != m) continue;
       const auto t0 = std::chrono::steady_clock::now();
       const int good = std::string(m) == "sync" ? run_sync() : run_async();
-      const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("%s: %d of %d clients exchanged %d messages each, all checked (%.1f s)\n", m, good,
-                  clients, messages, took);
+      const double took =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("%s: %d of %d clients exchanged %d messages each, all checked (%.1f s)\n", m,
+                  good, clients, messages, took);
       std::fflush(stdout);
       failures += good != clients;
     }
     ++rounds;
   } while (failures == 0 &&
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds);
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() <
+               seconds);
   std::printf("%d round(s), %s\n", rounds, failures == 0 ? "ok" : "FAILED");
   return failures == 0 ? 0 : 1;
 }

@@ -56,8 +56,8 @@ Child Child::spawn(const std::string& program, const std::vector<std::string>& a
   si.cb = sizeof si;
   PROCESS_INFORMATION pi{};
   Child c;
-  if (::CreateProcessA(program.c_str(), cmd.data(), nullptr, nullptr, FALSE, 0, nullptr,
-                       nullptr, &si, &pi)) {
+  if (::CreateProcessA(program.c_str(), cmd.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr,
+                       &si, &pi)) {
     ::CloseHandle(pi.hThread);
     c.handle_ = reinterpret_cast<intptr_t>(pi.hProcess);
   }

@@ -46,7 +46,8 @@ struct TestLoop {
   bool run(Pred done, std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
     const auto end = std::chrono::steady_clock::now() + deadline;
     // The tick wakes the loop now and then so that the deadline is noticed.
-    uv_timer_start(&tick, [](uv_timer_t*) {}, 5, 5);
+    uv_timer_start(
+        &tick, [](uv_timer_t*) {}, 5, 5);
     while (!done() && std::chrono::steady_clock::now() < end) uv_run(&loop, UV_RUN_ONCE);
     uv_timer_stop(&tick);
     return done();

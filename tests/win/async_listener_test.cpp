@@ -39,7 +39,8 @@ using Loop = localsock::test::TestLoop;
 }  // namespace
 
 #ifdef LOCALSOCK_FAULT_INJECTION  // an injected fault
-TEST_CASE("async listener: a next instance that cannot be made is retried; the listener keeps serving") {
+TEST_CASE(
+    "async listener: a next instance that cannot be made is retried; the listener keeps serving") {
   Loop t;
   const LocalName name = fresh_name();
   int errors = 0, accepted = 0;
@@ -83,8 +84,8 @@ TEST_CASE("async listener: instance_limit(1) survives clients that connect and l
   Loop t;
   const LocalName name = fresh_name();
   int accepted = 0;
-  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name).instance_limit(1), Mode::bytes,
-                                        [&](std::error_code ec, AsyncSocket::Ptr s) {
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name).instance_limit(1),
+                                        Mode::bytes, [&](std::error_code ec, AsyncSocket::Ptr s) {
                                           if (ec) return;
                                           ++accepted;
                                           s->close();
@@ -128,7 +129,8 @@ TEST_CASE("async listener: instance_limit(1) survives clients that connect and l
   listener->close();
 }
 
-TEST_CASE("async: a message over 2 GiB fails its own write; with a callback the writes behind it go on") {
+TEST_CASE(
+    "async: a message over 2 GiB fails its own write; with a callback the writes behind it go on") {
   Loop t;
   const LocalName name = fresh_name();
   std::vector<std::size_t> received;
@@ -138,18 +140,21 @@ TEST_CASE("async: a message over 2 GiB fails its own write; with a callback the 
                                           REQUIRE_FALSE(ec);
                                           accepted = s;
                                           s->start_reading([&](const ReadEvent& e) {
-                                            if (!e.error && !e.end) received.push_back(e.data.size());
+                                            if (!e.error && !e.end)
+                                              received.push_back(e.data.size());
                                           });
                                         });
   AsyncSocket::Ptr writer;
   // No limit of the library's own: the write reaches the pipe's 2 GiB - 1 bound.
   localsock::AsyncOptions unlimited;
   unlimited.max_message_size = std::numeric_limits<std::size_t>::max();
-  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::messages,
-                       [&](std::error_code ec, AsyncSocket::Ptr s) {
-                         REQUIRE_FALSE(ec);
-                         writer = s;
-                       }, unlimited);
+  AsyncSocket::connect(
+      *t.async, ConnectOptions(name), Mode::messages,
+      [&](std::error_code ec, AsyncSocket::Ptr s) {
+        REQUIRE_FALSE(ec);
+        writer = s;
+      },
+      unlimited);
   REQUIRE(t.run([&] { return writer && accepted; }, 10s));
   std::vector<std::error_code> writer_read_errors;
   writer->start_reading([&](const ReadEvent& e) {
@@ -166,21 +171,25 @@ TEST_CASE("async: a message over 2 GiB fails its own write; with a callback the 
   // the connection closes, since the peer would miss a message.
   writer->write(std::vector<std::byte>(huge));
   writer->write(std::vector<std::byte>(30), [&](std::error_code ec) { results[3] = ec; });
-  CHECK(t.run([&] { return received.size() == 2 && !writer_read_errors.empty() && !writer->is_open(); }, 5s));
+  CHECK(t.run(
+      [&] { return received.size() == 2 && !writer_read_errors.empty() && !writer->is_open(); },
+      5s));
   CHECK_FALSE(results[0]);
   CHECK(results[1] == localsock::errc::message_too_large);
   CHECK_FALSE(results[2]);
   CHECK(results[3] == localsock::errc::message_too_large);
   CHECK(received == std::vector<std::size_t>{10, 20});
   CHECK(writer_read_errors.size() == 1);
-  if (!writer_read_errors.empty()) CHECK(writer_read_errors[0] == localsock::errc::message_too_large);
+  if (!writer_read_errors.empty())
+    CHECK(writer_read_errors[0] == localsock::errc::message_too_large);
   writer->close();
   accepted->close();
   listener->close();
 }
 
 #ifdef LOCALSOCK_FAULT_INJECTION  // injected faults
-TEST_CASE("async fault seam: the async accept and message reads go through the Windows fault points") {
+TEST_CASE(
+    "async fault seam: the async accept and message reads go through the Windows fault points") {
   Loop t;
   const LocalName name = fresh_name();
   // The listener's first ConnectNamedPipe finds its client gone (ERROR_NO_DATA): the
@@ -219,14 +228,17 @@ TEST_CASE("async fault seam: the async accept and message reads go through the W
   CHECK_FALSE(client_ec);
   CHECK(lt::faults_left(Fault::accept_no_data) == 0);
   CHECK(lt::faults_left(Fault::more_data) == 0);
-  CHECK(got == std::vector<std::byte>{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}});
+  CHECK(got == std::vector<std::byte>{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4},
+                                      std::byte{5}});
   for (auto& s : sockets) s->close();
   listener->close();
 }
 #endif  // LOCALSOCK_FAULT_INJECTION
 
 #ifdef LOCALSOCK_FAULT_INJECTION  // injected faults
-TEST_CASE("async: a message whose rest cannot be sized is an error that ends the connection, never a garbled message") {
+TEST_CASE(
+    "async: a message whose rest cannot be sized is an error that ends the connection, never a "
+    "garbled message") {
   Loop t;
   const LocalName name = fresh_name();
   // The first read of the message takes one byte (ERROR_MORE_DATA), and PeekNamedPipe,

@@ -29,7 +29,7 @@ struct Dacl {
   std::set<std::string> allowed;  // SIDs with an access-allowed entry
   int other_entries = 0;          // entries of any other type
   bool present = false;
-  std::string sddl;               // for messages
+  std::string sddl;  // for messages
 };
 
 // The DACL of the pipe behind `handle`.
@@ -37,12 +37,13 @@ Dacl read_dacl(void* handle) {
   Dacl out;
   PACL acl = nullptr;
   PSECURITY_DESCRIPTOR sd = nullptr;
-  const DWORD err = ::GetSecurityInfo(static_cast<HANDLE>(handle), SE_KERNEL_OBJECT,
-                                      DACL_SECURITY_INFORMATION, nullptr, nullptr, &acl, nullptr, &sd);
+  const DWORD err =
+      ::GetSecurityInfo(static_cast<HANDLE>(handle), SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
+                        nullptr, nullptr, &acl, nullptr, &sd);
   REQUIRE(err == ERROR_SUCCESS);
   char* text = nullptr;
-  if (::ConvertSecurityDescriptorToStringSecurityDescriptorA(sd, SDDL_REVISION_1,
-                                                             DACL_SECURITY_INFORMATION, &text, nullptr)) {
+  if (::ConvertSecurityDescriptorToStringSecurityDescriptorA(
+          sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &text, nullptr)) {
     out.sddl = text;
     ::LocalFree(text);
   }
@@ -67,7 +68,8 @@ Dacl read_dacl(void* handle) {
 
 // The DACL of a pipe made by a listener with `options`, seen through a client's handle.
 Dacl dacl_of_listener(ListenerOptions options) {
-  if (options.name().empty()) options.name(LocalName::namespaced(localsock::test::unique_name("lds")));
+  if (options.name().empty())
+    options.name(LocalName::namespaced(localsock::test::unique_name("lds")));
   LocalListener listener = LocalListener::bind(options);
   LocalSocket server;
   std::thread t([&] { server = listener.accept(); });
@@ -96,7 +98,8 @@ TEST_CASE("default descriptor (Windows): a pipe admits only its user, SYSTEM and
   CHECK(d.allowed.count("S-1-5-7") == 0);  // Anonymous Logon
 }
 
-TEST_CASE("default descriptor (Windows): current_user_only and per-user names admit the user alone") {
+TEST_CASE(
+    "default descriptor (Windows): current_user_only and per-user names admit the user alone") {
   CHECK(dacl_of_listener(ListenerOptions().current_user_only(true)).allowed ==
         std::set<std::string>{my_sid()});
   CHECK(dacl_of_listener(ListenerOptions(LocalName::per_user(localsock::test::unique_name("ldp"))))

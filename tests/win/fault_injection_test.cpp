@@ -92,7 +92,8 @@ TEST_CASE("fault injection: ERROR_MORE_DATA on a receive that fits still gives t
 // Windows has no RLIMIT_NOFILE to lower, and its handle table (16 million entries) is
 // too large to fill in a test; running out of handles or kernel pool is injected as the
 // ERROR_NO_SYSTEM_RESOURCES CreateNamedPipe and CreateFile then return.
-TEST_CASE("fault injection: handle exhaustion gives clear errors, and recovery once handles free up") {
+TEST_CASE(
+    "fault injection: handle exhaustion gives clear errors, and recovery once handles free up") {
   Armed guard;
   const LocalName name = fresh_name();
   std::error_code ec;
@@ -144,12 +145,16 @@ TEST_CASE("fault injection: handle exhaustion gives clear errors, and recovery o
   client.join();
 }
 
-TEST_CASE("fault injection: accept_for that refuses other users' clients still returns by its deadline") {
+TEST_CASE(
+    "fault injection: accept_for that refuses other users' clients still returns by its deadline") {
   // current_user_only refuses every client (injected: Wine has one user), and clients
   // keep coming: each refusal must not restart the timeout.
   Armed guard;
   const LocalName name = fresh_name();
-  auto listener = win::PipeListenerOptions().name(name).current_user_only(true).create<win::DuplexBytePipeStream>();
+  auto listener = win::PipeListenerOptions()
+                      .name(name)
+                      .current_user_only(true)
+                      .create<win::DuplexBytePipeStream>();
   lt::arm_fault(Fault::foreign_user, 100000);
   std::atomic<bool> stop{false};
   std::thread clients([&] {
@@ -197,7 +202,9 @@ TEST_CASE("fault injection: accept_for that refuses other users' clients still r
   good.join();
 }
 
-TEST_CASE("fault injection: a message whose rest cannot be sized ends receiving, never a garbled message") {
+TEST_CASE(
+    "fault injection: a message whose rest cannot be sized ends receiving, never a garbled "
+    "message") {
   Armed guard;
   const LocalName name = fresh_name();
   auto listener = win::PipeListenerOptions()

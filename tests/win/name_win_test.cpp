@@ -30,8 +30,8 @@ TEST_CASE("LocalName: full local and remote pipe paths are accepted as given") {
   CHECK(LocalName::namespaced(R"(\\.\pipe\svc)").native() == R"(\\.\pipe\svc)");
   CHECK(LocalName::namespaced(R"(\\host\PIPE\svc)").native() == R"(\\host\PIPE\svc)");
   std::error_code ec;
-  for (const char* bad : {R"(\\host\share\svc)", R"(\\.\pipe\)", R"(\\\pipe\x)",
-                          R"(\\.\pipe\a\b)", R"(\\host)"}) {
+  for (const char* bad :
+       {R"(\\host\share\svc)", R"(\\.\pipe\)", R"(\\\pipe\x)", R"(\\.\pipe\a\b)", R"(\\host)"}) {
     CAPTURE(bad);
     LocalName::namespaced(bad, ec);
     CHECK(ec == errc::invalid_name);
@@ -53,9 +53,9 @@ TEST_CASE("LocalName: names Windows would rewrite are refused, so no two names r
   // a separator and '.' and '..' are resolved, so 'name.' would reach the pipe 'name'.
   // The \\?\pipe\ form skips that rewriting, but WaitNamedPipe does not take it.
   std::error_code ec;
-  for (const char* bad : {"name.", "name ", "x/../name", ".", "..", "/", "a/..", "a/b", "...",
-                          R"(\\.\pipe\name.)", R"(\\.\pipe\x/../name)", R"(\\.\pipe\..)",
-                          R"(\\?\pipe\name)"}) {
+  for (const char* bad :
+       {"name.", "name ", "x/../name", ".", "..", "/", "a/..", "a/b", "...", R"(\\.\pipe\name.)",
+        R"(\\.\pipe\x/../name)", R"(\\.\pipe\..)", R"(\\?\pipe\name)"}) {
     CAPTURE(bad);
     LocalName::namespaced(bad, ec);
     CHECK(ec == errc::invalid_name);
@@ -72,6 +72,6 @@ TEST_CASE("LocalName: pipe names are case-insensitive, and compare so on Windows
   CHECK(LocalName::namespaced("svc") == LocalName::namespaced(R"(\\.\PIPE\SVC)"));
   CHECK(LocalName::namespaced("svc") != LocalName::namespaced("svc2"));
   CHECK(LocalName::namespaced(R"(\\host\pipe\svc)") != LocalName::namespaced("svc"));
-  CHECK(LocalName::namespaced("\xc3\x84pfel") == LocalName::namespaced("\xc3\xa4PFEL"));  // Äpfel, äPFEL
+  CHECK(LocalName::namespaced("\xc3\x84pfel") ==
+        LocalName::namespaced("\xc3\xa4PFEL"));  // Äpfel, äPFEL
 }
-

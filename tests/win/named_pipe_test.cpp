@@ -20,9 +20,13 @@ namespace win = localsock::win;
 
 namespace {
 template <typename S>
-concept CanRead = requires(S s, localsock::MutableBuffer b) { s.read_some(b); };
+concept CanRead = requires(S s, localsock::MutableBuffer b) {
+  s.read_some(b);
+};
 template <typename S>
-concept CanWrite = requires(S s, localsock::ConstBuffer b) { s.write_some(b); };
+concept CanWrite = requires(S s, localsock::ConstBuffer b) {
+  s.write_some(b);
+};
 
 LocalName fresh_name() { return LocalName::namespaced(localsock::test::unique_name()); }
 }  // namespace
@@ -72,12 +76,16 @@ TEST_CASE("named pipe: names are case-insensitive: NAME reaches the listener of 
   const std::string base = localsock::test::unique_name("case");
   std::string upper = base;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  auto listener = win::PipeListenerOptions().name(LocalName::namespaced(base)).create<win::DuplexBytePipeStream>();
+  auto listener = win::PipeListenerOptions()
+                      .name(LocalName::namespaced(base))
+                      .create<win::DuplexBytePipeStream>();
   std::error_code ec;
   auto c = win::DuplexBytePipeStream::connect(LocalName::namespaced(upper), 1s, ec);
   CHECK_FALSE(ec);
   CHECK(c.is_open());
-  win::PipeListenerOptions().name(LocalName::namespaced(upper)).create<win::DuplexBytePipeStream>(ec);
+  win::PipeListenerOptions()
+      .name(LocalName::namespaced(upper))
+      .create<win::DuplexBytePipeStream>(ec);
   CHECK(ec == errc::name_in_use);
 }
 
@@ -92,10 +100,8 @@ TEST_CASE("named pipe: a mode that does not fit the stream type is a clear error
 
 TEST_CASE("named pipe: a busy pipe is waited for within the timeout, then timed_out") {
   const LocalName name = fresh_name();
-  auto listener = win::PipeListenerOptions()
-                      .name(name)
-                      .instance_limit(1)
-                      .create<win::DuplexBytePipeStream>();
+  auto listener =
+      win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
   win::DuplexBytePipeStream server;  // holds the only instance
   std::thread t([&] { server = listener.accept(); });
   auto first = win::DuplexBytePipeStream::connect(name);
@@ -162,8 +168,8 @@ TEST_CASE("PipeDirection: absolute directions map to relative roles and back") {
   CHECK(win::client_role(PipeDirection::ClientToServer) == PipeStreamRole::Writer);
   CHECK(win::server_role(PipeDirection::ServerToClient) == PipeStreamRole::Writer);
   CHECK(win::client_role(PipeDirection::Duplex) == PipeStreamRole::ReaderAndWriter);
-  for (auto d : {PipeDirection::ClientToServer, PipeDirection::ServerToClient,
-                 PipeDirection::Duplex}) {
+  for (auto d :
+       {PipeDirection::ClientToServer, PipeDirection::ServerToClient, PipeDirection::Duplex}) {
     CHECK(win::direction_as_server(win::server_role(d)) == d);
     CHECK(win::direction_as_client(win::client_role(d)) == d);
   }
@@ -204,7 +210,9 @@ TEST_CASE("PipeMode: from a PIPE_TYPE_* value, with an error for any other value
   CHECK_FALSE(ec);
   CHECK(win::pipe_mode_from_pipe_type(PIPE_TYPE_BYTE, ec) == win::PipeMode::Bytes);
   CHECK_FALSE(ec);
-  for (const std::uint32_t bad : {1u, 2u, 8u, static_cast<std::uint32_t>(PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE), 0xffffffffu}) {
+  for (const std::uint32_t bad :
+       {1u, 2u, 8u, static_cast<std::uint32_t>(PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE),
+        0xffffffffu}) {
     CAPTURE(bad);
     win::pipe_mode_from_pipe_type(bad, ec);
     CHECK(ec == std::errc::invalid_argument);
@@ -254,9 +262,14 @@ TEST_CASE("named pipe: the 256-character limit counts characters, not UTF-8 byte
   CHECK(ec == errc::name_too_long);
 }
 
-TEST_CASE("named pipe: peek_size and accept_for have both overloads; the throwing ones name the operation") {
+TEST_CASE(
+    "named pipe: peek_size and accept_for have both overloads; the throwing ones name the "
+    "operation") {
   const LocalName name = fresh_name();
-  auto listener = win::PipeListenerOptions().name(name).mode(win::PipeMode::Messages).create<win::DuplexMsgPipeStream>();
+  auto listener = win::PipeListenerOptions()
+                      .name(name)
+                      .mode(win::PipeMode::Messages)
+                      .create<win::DuplexMsgPipeStream>();
   try {
     (void)listener.accept_for(20ms);
     FAIL("accept_for did not throw");

@@ -34,7 +34,8 @@ TEST_CASE("per_user (Windows): the pipe name carries the user's SID, per_session
   CHECK_FALSE(LocalName::per_session("app") == user);
 }
 
-TEST_CASE("per_user (Windows): a long id is hashed so that the pipe path stays within 256 characters") {
+TEST_CASE(
+    "per_user (Windows): a long id is hashed so that the pipe path stays within 256 characters") {
   const LocalName name = LocalName::per_user(std::string(300, 'z'));
   CHECK(name.native().size() <= 256);
   CHECK(name.str().starts_with("localsock-" + my_sid() + "-"));

@@ -147,7 +147,8 @@ TEST_CASE("pipe identity: asking the client's user keeps an impersonation the ca
   CHECK_FALSE(::OpenThreadToken(::GetCurrentThread(), TOKEN_QUERY, TRUE, &token));
 }
 
-TEST_CASE("pipe identity: nested and reassigned impersonation guards keep the thread's token right") {
+TEST_CASE(
+    "pipe identity: nested and reassigned impersonation guards keep the thread's token right") {
   Pair a = open_pair();
   Pair b = open_pair();
   const std::byte hello[1] = {byte_of(1)};

@@ -84,7 +84,8 @@ TEST_CASE("pipe listener: incoming() accepts in a range-for until the listener c
 
 TEST_CASE("pipe listener: the deprecated free connect returns at once when busy") {
   const LocalName name = fresh_name();
-  auto listener = win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
+  auto listener =
+      win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   auto first = win::connect<win::DuplexBytePipeStream>(name);
@@ -174,13 +175,16 @@ TEST_CASE("pipe listener: a busy storm of 64 clients against 2 instances all get
   CHECK(ok == clients);
 }
 
-TEST_CASE("pipe listener: instance_limit(1) with 40 clients and 4 accepting threads: nobody sees no_listener") {
+TEST_CASE(
+    "pipe listener: instance_limit(1) with 40 clients and 4 accepting threads: nobody sees "
+    "no_listener") {
   // The only instance closes and the next accept creates another: clients that arrive
   // in between must wait within their connect timeout like those that found it busy.
   // The server answers and closes first, and each client connects again at once, so
   // fresh connects keep landing in that moment.
   const LocalName name = fresh_name();
-  auto listener = win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
+  auto listener =
+      win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
   constexpr int clients = 40;
   constexpr int rounds = 5;
   std::atomic<int> served{0};
@@ -263,8 +267,8 @@ std::string dacl_of(void* handle) {
     return "GetSecurityInfo failed";
   char* text = nullptr;
   std::string out = "conversion failed";
-  if (::ConvertSecurityDescriptorToStringSecurityDescriptorA(sd, SDDL_REVISION_1,
-                                                             DACL_SECURITY_INFORMATION, &text, nullptr)) {
+  if (::ConvertSecurityDescriptorToStringSecurityDescriptorA(
+          sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &text, nullptr)) {
     out = text;
     ::LocalFree(text);
   }
@@ -292,7 +296,10 @@ TEST_CASE("pipe listener: the SDDL descriptor is on every instance; a bad one is
     keep.push_back(std::move(s));
   }
   std::error_code ec;
-  win::PipeListenerOptions().name(fresh_name()).security_descriptor("D:(nonsense").create<win::DuplexBytePipeStream>(ec);
+  win::PipeListenerOptions()
+      .name(fresh_name())
+      .security_descriptor("D:(nonsense")
+      .create<win::DuplexBytePipeStream>(ec);
   CHECK(ec);
 }
 
@@ -375,12 +382,15 @@ TEST_CASE("pipe listener: accept_for keeps its deadline while another thread wai
   CHECK(waiting_ec == errc::listener_closed);
 }
 
-TEST_CASE("pipe listener: accept_for under an instance limit spends one deadline on the slot and the client") {
+TEST_CASE(
+    "pipe listener: accept_for under an instance limit spends one deadline on the slot and the "
+    "client") {
   // The only instance is taken; it frees up after 700 ms, and no client comes. The wait
   // for the slot and the wait for a client share the one timeout (1 s), rather than
   // getting it each.
   const LocalName name = fresh_name();
-  auto listener = win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
+  auto listener =
+      win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
   auto client = win::DuplexBytePipeStream::connect(name);
   auto server = listener.accept();
   std::thread closer([&] {
@@ -402,7 +412,9 @@ TEST_CASE("pipe listener: first_instance(false) shares a name on purpose; curren
   std::error_code ec;
   auto refused = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>(ec);
   CHECK(ec == errc::name_in_use);
-  auto shared = win::PipeListenerOptions().name(name).first_instance(false).create<win::DuplexBytePipeStream>(ec);
+  auto shared =
+      win::PipeListenerOptions().name(name).first_instance(false).create<win::DuplexBytePipeStream>(
+          ec);
   CHECK_FALSE(ec);
   CHECK(shared.is_open());
 
@@ -414,7 +426,10 @@ TEST_CASE("pipe listener: first_instance(false) shares a name on purpose; curren
       .create<win::DuplexBytePipeStream>(ec);
   CHECK(ec == std::errc::invalid_argument);
   const LocalName own = fresh_name();
-  auto mine = win::PipeListenerOptions().name(own).current_user_only(true).create<win::DuplexBytePipeStream>();
+  auto mine = win::PipeListenerOptions()
+                  .name(own)
+                  .current_user_only(true)
+                  .create<win::DuplexBytePipeStream>();
   auto c = win::DuplexBytePipeStream::connect(own);
   auto s = mine.accept_for(5s, ec);
   REQUIRE_FALSE(ec);
@@ -430,19 +445,25 @@ TEST_CASE("pipe listener: remote clients are rejected by default, accepted with 
   // no redirector for pipes: the probe (accept_remote(true) reached through
   // \\localhost) fails there, and the assertion that needs it is skipped.
   const std::string base = localsock::test::unique_name("lsr");
-  auto remote_path = [](const std::string& n) { return LocalName::namespaced("\\\\localhost\\pipe\\" + n); };
+  auto remote_path = [](const std::string& n) {
+    return LocalName::namespaced("\\\\localhost\\pipe\\" + n);
+  };
   std::error_code ec;
-  auto open = win::PipeListenerOptions().name(LocalName::namespaced(base + "-open")).accept_remote(true)
+  auto open = win::PipeListenerOptions()
+                  .name(LocalName::namespaced(base + "-open"))
+                  .accept_remote(true)
                   .create<win::DuplexBytePipeStream>();
   win::DuplexBytePipeStream::connect(remote_path(base + "-open"), 2s, ec);
   const bool loopback_is_remote = !ec;
-  auto closed = win::PipeListenerOptions().name(LocalName::namespaced(base + "-local"))
+  auto closed = win::PipeListenerOptions()
+                    .name(LocalName::namespaced(base + "-local"))
                     .create<win::DuplexBytePipeStream>();
   win::DuplexBytePipeStream::connect(remote_path(base + "-local"), 2s, ec);
   CHECK(ec);  // refused on Windows; not reachable at all under Wine
   if (!loopback_is_remote) {
-    MESSAGE("skipped: \\\\localhost\\pipe\\ does not reach local pipes here (Wine); "
-            "only that the default listener is not reached was checked");
+    MESSAGE(
+        "skipped: \\\\localhost\\pipe\\ does not reach local pipes here (Wine); "
+        "only that the default listener is not reached was checked");
     return;
   }
   CHECK(ec == errc::access_denied);
@@ -465,8 +486,8 @@ TEST_CASE("pipe listener: a released server handle keeps its instance; accept wa
   // instance_limit(1): while the released handle lives, no second instance may exist;
   // accept must wait until the handle is closed instead of failing with PIPE_BUSY.
   const LocalName name = fresh_name();
-  auto listener = win::PipeListenerOptions().name(name).instance_limit(1)
-                      .create<win::DuplexBytePipeStream>();
+  auto listener =
+      win::PipeListenerOptions().name(name).instance_limit(1).create<win::DuplexBytePipeStream>();
   auto first = win::DuplexBytePipeStream::connect(name);
   auto server = listener.accept();
   void* raw = server.release();
@@ -501,14 +522,16 @@ TEST_CASE("pipe listener: a released server handle keeps its instance; accept wa
   CHECK(read_n(next, 1) == std::vector<std::byte>{byte_of(7)});
 }
 
-
-TEST_CASE("pipe listener: a second server sharing a name under an instance limit sends the first no client") {
+TEST_CASE(
+    "pipe listener: a second server sharing a name under an instance limit sends the first no "
+    "client") {
   // first_instance(false) with an instance limit: the name already has the first
   // server's waiting instance, so a client end that the second server opens for an
   // instance of its own may reach the first server instead, which then accepts a
   // client nobody made.
   const LocalName name = fresh_name();
-  auto first = win::PipeListenerOptions().name(name).instance_limit(2).create<win::DuplexBytePipeStream>();
+  auto first =
+      win::PipeListenerOptions().name(name).instance_limit(2).create<win::DuplexBytePipeStream>();
   auto second = win::PipeListenerOptions()
                     .name(name)
                     .instance_limit(2)

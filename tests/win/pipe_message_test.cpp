@@ -171,7 +171,9 @@ TEST_CASE("message pipe: zero-length messages are not end of stream; peek sees t
   CHECK(r.end);
 }
 
-TEST_CASE("message pipe: a send that times out is whole or absent; a cut one never lets more traffic through") {
+TEST_CASE(
+    "message pipe: a send that times out is whole or absent; a cut one never lets more traffic "
+    "through") {
   auto c = open_connection<win::DuplexMsgPipeStream, win::DuplexMsgPipeStream>(
       win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
   c.server.set_write_timeout(200ms);
@@ -314,11 +316,19 @@ void exchange() {
 }  // namespace
 
 TEST_CASE("pipe streams: all six types, in every direction") {
-  SUBCASE("bytes, client to server") { exchange<win::ByteReaderPipeStream, win::ByteWriterPipeStream>(); }
-  SUBCASE("bytes, server to client") { exchange<win::ByteWriterPipeStream, win::ByteReaderPipeStream>(); }
+  SUBCASE("bytes, client to server") {
+    exchange<win::ByteReaderPipeStream, win::ByteWriterPipeStream>();
+  }
+  SUBCASE("bytes, server to client") {
+    exchange<win::ByteWriterPipeStream, win::ByteReaderPipeStream>();
+  }
   SUBCASE("bytes, duplex") { exchange<win::DuplexBytePipeStream, win::DuplexBytePipeStream>(); }
-  SUBCASE("messages, client to server") { exchange<win::MsgReaderPipeStream, win::MsgWriterPipeStream>(); }
-  SUBCASE("messages, server to client") { exchange<win::MsgWriterPipeStream, win::MsgReaderPipeStream>(); }
+  SUBCASE("messages, client to server") {
+    exchange<win::MsgReaderPipeStream, win::MsgWriterPipeStream>();
+  }
+  SUBCASE("messages, server to client") {
+    exchange<win::MsgWriterPipeStream, win::MsgReaderPipeStream>();
+  }
   SUBCASE("messages, duplex") { exchange<win::DuplexMsgPipeStream, win::DuplexMsgPipeStream>(); }
   SUBCASE("mixed: the server reads bytes and sends messages") {
     using Server = win::BasicPipeStream<StreamMode::Bytes, StreamMode::Messages>;
@@ -383,7 +393,8 @@ TEST_CASE("pipe streams: a client whose mode does not fit the pipe gets mode_mis
     using Server = typename decltype(server_tag)::type;
     using Client = typename decltype(client_tag)::type;
     const LocalName name = fresh_name();
-    auto listener = win::PipeListenerOptions().name(name).mode(Server::pipe_mode).template create<Server>();
+    auto listener =
+        win::PipeListenerOptions().name(name).mode(Server::pipe_mode).template create<Server>();
     std::error_code ec;
     auto c = Client::connect(name, 1s, ec);
     CHECK(c.is_open() == !ec);
@@ -402,8 +413,9 @@ TEST_CASE("pipe streams: a client whose mode does not fit the pipe gets mode_mis
   // Fitting clients get in, mixed stream types included.
   CHECK_FALSE(attempt(Msgs{}, Msgs{}));
   CHECK_FALSE(attempt(Bytes{}, Bytes{}));
-  CHECK_FALSE(attempt(std::type_identity<win::BasicPipeStream<StreamMode::Bytes, StreamMode::Messages>>{},
-                      std::type_identity<win::BasicPipeStream<StreamMode::Messages, StreamMode::Bytes>>{}));
+  CHECK_FALSE(
+      attempt(std::type_identity<win::BasicPipeStream<StreamMode::Bytes, StreamMode::Messages>>{},
+              std::type_identity<win::BasicPipeStream<StreamMode::Messages, StreamMode::Bytes>>{}));
 }
 
 TEST_CASE("message pipe: release refuses after a cut message; a new owner never sends behind it") {
@@ -444,7 +456,8 @@ void move_into(T& to, T& from) {
 }
 }  // namespace
 
-TEST_CASE("message pipe: a stream moved onto itself keeps its connection and the message it holds") {
+TEST_CASE(
+    "message pipe: a stream moved onto itself keeps its connection and the message it holds") {
   auto c = open_connection<win::DuplexMsgPipeStream, win::DuplexMsgPipeStream>();
   c.client.send(std::as_bytes(std::span<const char>("hello", 5)));
   std::error_code ec;

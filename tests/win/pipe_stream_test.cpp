@@ -187,7 +187,8 @@ TEST_CASE("pipe timeouts: a read times out without losing data; cancel_io wakes 
 }
 
 TEST_CASE("pipe timeouts: a write to a peer that does not read times out") {
-  Pair p = open_pair(win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
+  Pair p = open_pair(
+      win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
   p.server.set_write_timeout(200ms);
   const std::vector<std::byte> big(1024 * 1024);
   std::error_code ec;
@@ -197,13 +198,16 @@ TEST_CASE("pipe timeouts: a write to a peer that does not read times out") {
   CHECK(sent < 16 * big.size());
 }
 
-TEST_CASE("pipe timeouts: a byte write that times out after a partial transfer reports what was taken") {
+TEST_CASE(
+    "pipe timeouts: a byte write that times out after a partial transfer reports what was taken") {
   // The reader takes 54,000 bytes of a 200,000-byte write, then stops. The writer must
   // count exactly what the reader can get (whatever it already read plus what sits in the
   // pipe), so that resuming from that offset keeps the stream intact.
-  Pair p = open_pair(win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
+  Pair p = open_pair(
+      win::PipeListenerOptions().input_buffer_size_hint(4096).output_buffer_size_hint(4096));
   std::vector<std::byte> data(200'000);
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = byte_of(static_cast<int>((i * 7 + i / 251) & 0xff));
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = byte_of(static_cast<int>((i * 7 + i / 251) & 0xff));
   std::vector<std::byte> got;
   std::thread reader([&] { got = read_n(p.client, 54'000); });
   p.server.set_write_timeout(300ms);
@@ -231,7 +235,8 @@ TEST_CASE("pipe timeouts: a byte write that times out after a partial transfer r
   const std::size_t resume = sent;
   std::thread writer([&] {
     std::error_code wec;
-    while (!wec && sent < data.size()) sent += p.server.write_some(std::span(data).subspan(sent), wec);
+    while (!wec && sent < data.size())
+      sent += p.server.write_some(std::span(data).subspan(sent), wec);
   });
   const auto rest = read_n(p.client, data.size() - resume);
   writer.join();
@@ -271,7 +276,9 @@ TEST_CASE("pipe handles: one-way clients are opened with the rights adopt needs,
   CHECK(read_n(server, 2) == std::vector<std::byte>(b, b + 2));
 
   const LocalName mname = fresh_name();
-  auto mlistener = win::PipeListenerOptions().name(mname).mode(win::PipeMode::Messages)
+  auto mlistener = win::PipeListenerOptions()
+                       .name(mname)
+                       .mode(win::PipeMode::Messages)
                        .create<win::MsgWriterPipeStream>();
   auto reader = win::MsgReaderPipeStream::connect(mname);
   auto mserver = mlistener.accept();
@@ -297,8 +304,8 @@ TEST_CASE("pipe handles: a handle not opened for overlapped I/O is refused by ad
   const LocalName name = fresh_name();
   auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
   const std::wstring path = L"\\\\.\\pipe\\" + std::wstring(name.str().begin(), name.str().end());
-  HANDLE h = ::CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
-                           0, nullptr);
+  HANDLE h = ::CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, 0,
+                           nullptr);
   REQUIRE(h != INVALID_HANDLE_VALUE);
   std::error_code ec;
   auto s = win::DuplexBytePipeStream::adopt(h, ec);
@@ -378,7 +385,8 @@ TEST_CASE("pipe streams: a thread's next streams reuse the events of its streams
   CHECK(first - second == 4);
 }
 
-TEST_CASE("pipe split: an emptied or default-constructed half reports not_connected, never crashes") {
+TEST_CASE(
+    "pipe split: an emptied or default-constructed half reports not_connected, never crashes") {
   Pair p = open_pair();
   auto [rd, wr] = p.server.split();
   std::error_code ec;

@@ -14,7 +14,8 @@ namespace {
 using localsock::Timeout;
 
 constexpr const char* usage_text =
-    "usage: lsock listen [--messages] [--keep-open | --fork] [--exec CMD] [--reclaim] [--quiet] NAME\n"
+    "usage: lsock listen [--messages] [--keep-open | --fork] [--exec CMD] [--reclaim] [--quiet] "
+    "NAME\n"
     "       lsock connect [--messages] [--timeout MS] [--linger MS] [--exec CMD] [--quiet] NAME\n"
     "       lsock ls [--json]\n"
     "       lsock --help | --version\n";
@@ -96,31 +97,47 @@ std::optional<int> parse_arguments(const std::vector<std::string>& args, Options
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     const bool has_value = i + 1 < args.size();
-    if (a == "-h" || a == "--help") return help();
-    else if (a == "--version") return version();
-    else if (a == "--messages") o.messages = true;
-    else if (a == "--keep-open") o.keep_open = true;
-    else if (a == "--fork") o.fork = true;
-    else if (a == "--reclaim") o.reclaim = true;
-    else if (a == "--json") o.json = true;
-    else if (a == "--quiet" || a == "-q") o.quiet = true;
-    else if (a == "--exec" && has_value) o.exec = args[++i];
+    if (a == "-h" || a == "--help")
+      return help();
+    else if (a == "--version")
+      return version();
+    else if (a == "--messages")
+      o.messages = true;
+    else if (a == "--keep-open")
+      o.keep_open = true;
+    else if (a == "--fork")
+      o.fork = true;
+    else if (a == "--reclaim")
+      o.reclaim = true;
+    else if (a == "--json")
+      o.json = true;
+    else if (a == "--quiet" || a == "-q")
+      o.quiet = true;
+    else if (a == "--exec" && has_value)
+      o.exec = args[++i];
     else if ((a == "--timeout" || a == "--linger") && has_value) {
       const auto ms = milliseconds(args[++i]);
       if (!ms)
-        return usage(a + " needs a number of milliseconds from 0 to " + std::to_string(max_milliseconds) +
-                     " (one day), not '" + args[i] + "'");
+        return usage(a + " needs a number of milliseconds from 0 to " +
+                     std::to_string(max_milliseconds) + " (one day), not '" + args[i] + "'");
       (a == "--timeout" ? o.timeout : o.linger) = *ms;
-    } else if (a == "--exec" || a == "--timeout" || a == "--linger") return usage(a + " needs a value");
-    else if (a.size() > 1 && a[0] == '-') return usage("unknown option '" + a + "'");
-    else if (o.command.empty()) o.command = a;
-    else if (o.name.empty()) o.name = a;
-    else return usage("one NAME only ('" + a + "' is one too many)");
+    } else if (a == "--exec" || a == "--timeout" || a == "--linger")
+      return usage(a + " needs a value");
+    else if (a.size() > 1 && a[0] == '-')
+      return usage("unknown option '" + a + "'");
+    else if (o.command.empty())
+      o.command = a;
+    else if (o.name.empty())
+      o.name = a;
+    else
+      return usage("one NAME only ('" + a + "' is one too many)");
   }
   quiet = o.quiet;
   if (o.command.empty()) return usage("a command is needed: listen, connect or ls");
-  if (o.command == "ls") return o.name.empty() ? std::nullopt : std::optional(usage("ls takes no NAME"));
-  if (o.command != "listen" && o.command != "connect") return usage("unknown command '" + o.command + "'");
+  if (o.command == "ls")
+    return o.name.empty() ? std::nullopt : std::optional(usage("ls takes no NAME"));
+  if (o.command != "listen" && o.command != "connect")
+    return usage("unknown command '" + o.command + "'");
   if (o.name.empty()) return usage(o.command + " needs a NAME");
   if (o.fork && o.exec.empty()) {
     say_error("--fork serves clients at once, so each needs its own command: add --exec CMD");

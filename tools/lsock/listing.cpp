@@ -22,16 +22,21 @@ std::size_t utf8_sequence(std::string_view s, char32_t& cp) {
     cp = c;
     return 1;
   }
-  if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1fU;
-  else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0fU;
-  else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07U;
-  else return 0;
+  if (c >= 0xc2 && c <= 0xdf)
+    n = 2, cp = c & 0x1fU;
+  else if (c >= 0xe0 && c <= 0xef)
+    n = 3, cp = c & 0x0fU;
+  else if (c >= 0xf0 && c <= 0xf4)
+    n = 4, cp = c & 0x07U;
+  else
+    return 0;
   if (s.size() < n) return 0;
   for (std::size_t i = 1; i < n; ++i) {
     if ((b(i) & 0xc0) != 0x80) return 0;
     cp = (cp << 6) | (b(i) & 0x3fU);
   }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+      (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
     return 0;
   return n;
 }
@@ -105,10 +110,11 @@ int list(bool json) {
     std::printf("[");
     const char* sep = "\n";
     for (const auto& s : sockets) {
-      std::printf("%s  {\"type\": %s, \"name\": %s", sep, json_string(s.type).c_str(), json_string(s.name).c_str());
+      std::printf("%s  {\"type\": %s, \"name\": %s", sep, json_string(s.type).c_str(),
+                  json_string(s.name).c_str());
       if (s.pid)
-        std::printf(", \"pid\": %lld, \"command\": %s, \"user\": %s", *s.pid, json_string(s.command).c_str(),
-                    json_string(s.user).c_str());
+        std::printf(", \"pid\": %lld, \"command\": %s, \"user\": %s", *s.pid,
+                    json_string(s.command).c_str(), json_string(s.user).c_str());
       else
         std::printf(", \"pid\": null, \"command\": null, \"user\": null");
       std::printf("}");
@@ -121,8 +127,9 @@ int list(bool json) {
   std::printf("%-9s %7s %-10s %-15s %s\n", "TYPE", "PID", "USER", "COMMAND", "NAME");
   for (const auto& s : sockets) {
     const std::string pid = s.pid ? std::to_string(*s.pid) : "-";
-    std::printf("%-9s %7s %-10s %-15s %s\n", shown(s.type).c_str(), pid.c_str(), s.pid ? shown(s.user).c_str() : "-",
-                s.pid ? shown(s.command).c_str() : "-", shown(s.name).c_str());
+    std::printf("%-9s %7s %-10s %-15s %s\n", shown(s.type).c_str(), pid.c_str(),
+                s.pid ? shown(s.user).c_str() : "-", s.pid ? shown(s.command).c_str() : "-",
+                shown(s.name).c_str());
   }
   return output_status(0);
 }

@@ -63,7 +63,8 @@ void stop(int status) {
   // The sessions' commands end with lsock (--fork has several).
   lsock::end_all_children(child_grace);
   if (!quiet)
-    lsock::write_stderr_raw(listening ? "lsock: interrupted: listener closed\n" : "lsock: interrupted: done\n");
+    lsock::write_stderr_raw(listening ? "lsock: interrupted: listener closed\n"
+                                      : "lsock: interrupted: done\n");
   lsock::exit_now(status);
 }
 
@@ -104,8 +105,10 @@ std::atomic<bool> stdout_reader_left{false};
 // False when standard output cannot be written any more (its reader left: EPIPE, with
 // SIGPIPE ignored; a full disk: ENOSPC; ...).
 bool write_stdout(const std::byte* data, std::size_t n) {
-  if (stdout_closed) errno = EBADF;
-  else if (std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0) return true;
+  if (stdout_closed)
+    errno = EBADF;
+  else if (std::fwrite(data, 1, n, stdout) == n && std::fflush(stdout) == 0)
+    return true;
   const int err = errno != 0 ? errno : EIO;
   stdout_reader_left = lsock::reader_left(err);
   stdout_error = err;
@@ -228,7 +231,8 @@ void forward_input_until_end(Session<Socket>& x) {
 template <typename Socket>
 void note_gone(Session<Socket>& x) {
   if (x.ep.child || stdout_reader_left)
-    say_error("%s stopped reading; ending this connection", x.ep.child ? "the command" : "standard output");
+    say_error("%s stopped reading; ending this connection",
+              x.ep.child ? "the command" : "standard output");
   else
     say_error("cannot write the output: %s", std::strerror(stdout_error));
 }
@@ -305,7 +309,9 @@ int serve(Socket s, const Options& o, bool read_stdin) {
   }
   std::error_code ec;
   const PeerInfo peer = session->s.peer_info(ec);
-  if (peer.pid) note("connected: %s (peer pid %lld)", session->s.name().str().c_str(), static_cast<long long>(*peer.pid));
+  if (peer.pid)
+    note("connected: %s (peer pid %lld)", session->s.name().str().c_str(),
+         static_cast<long long>(*peer.pid));
   std::thread input;
   try {
     if (session->ep.child || read_stdin) input = std::thread([session] { forward_input(session); });
@@ -331,7 +337,8 @@ int serve(Socket s, const Options& o, bool read_stdin) {
         // Someone outside the command's process group holds its output open: the
         // reader keeps the session (and the pipe) until that ends.
         input.detach();
-        note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(), session->counts.out.load());
+        note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(),
+             session->counts.out.load());
         return 0;
       }
     }
@@ -357,7 +364,8 @@ int serve(Socket s, const Options& o, bool read_stdin) {
         input.detach();
     }
   }
-  note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(), session->counts.out.load());
+  note("closed: %zu bytes in, %zu bytes out", session->counts.in.load(),
+       session->counts.out.load());
   // Data that could not be written to standard output is a failure; a reader that left
   // (EPIPE: `lsock listen x | head -c 1`) only ends the session.
   return !session->ep.child && stdout_gone && !stdout_reader_left ? 1 : 0;
@@ -379,9 +387,11 @@ void end_for_stdout_gone() {
 template <Mode M>
 int listen(const Options& o) {
   std::unique_lock binding(stop_mutex);
-  auto listener = BasicLocalListener<M>::bind(ListenerOptions(name_of(o.name)).reclaim_stale(o.reclaim));
+  auto listener =
+      BasicLocalListener<M>::bind(ListenerOptions(name_of(o.name)).reclaim_stale(o.reclaim));
   const CloseOnStop<BasicLocalListener<M>> closer(listener, binding);
-  note("listening on %s%s", listener.name().native().c_str(), M == Mode::messages ? " (messages)" : "");
+  note("listening on %s%s", listener.name().native().c_str(),
+       M == Mode::messages ? " (messages)" : "");
   if (o.fork) {
     // Each client its own thread and command; runs until interrupted. A failed accept
     // (out of descriptors, a transient failure) is reported once and retried shortly.
@@ -391,7 +401,8 @@ int listen(const Options& o) {
       auto s = listener.accept(ec);
       if (ec == errc::listener_closed) return 0;
       if (ec) {
-        if (ec.message() != last_failure) say_error("accept failed: %s (still listening)", ec.message().c_str());
+        if (ec.message() != last_failure)
+          say_error("accept failed: %s (still listening)", ec.message().c_str());
         last_failure = ec.message();
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
@@ -434,7 +445,6 @@ int connect(const Options& o) {
   return serve(std::move(s), o, true);
 }
 
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -462,7 +472,8 @@ int main(int argc, char** argv) {
     if (!obstacle.empty() && (e.code() == errc::stale_name || e.code() == errc::not_a_socket))
       say_error("%s: %s", o.name.c_str(), obstacle.c_str());
     else if (e.code() == errc::stale_name)
-      say_error("a listener that has gone left it; 'lsock listen --reclaim %s' takes it over", o.name.c_str());
+      say_error("a listener that has gone left it; 'lsock listen --reclaim %s' takes it over",
+                o.name.c_str());
     return 1;
   } catch (const std::exception& e) {
     // Anything else (no memory, no thread): said plainly, never an abort.

@@ -81,9 +81,9 @@ std::vector<SocketEntry> list_sockets(std::string& error);
 
 /// A named listening socket as the kernel reports it (Linux).
 struct ProcNetUnixRecord {
-  unsigned type;       // SOCK_STREAM, SOCK_SEQPACKET, ...
+  unsigned type;  // SOCK_STREAM, SOCK_SEQPACKET, ...
   unsigned long inode;
-  std::string name;    // raw: an abstract name starts with a NUL byte
+  std::string name;  // raw: an abstract name starts with a NUL byte
 };
 
 /// The named listening sockets in the text of /proc/net/unix (Linux; exposed for tests).

@@ -105,7 +105,9 @@ class PosixChild final : public ChildProcess {
       live_children.erase(pid_);
     }
     pid_ = 0;
-    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 0;
+    status_ = WIFEXITED(status)     ? WEXITSTATUS(status)
+              : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                    : 0;
     return status_;
   }
 
@@ -120,8 +122,8 @@ class PosixChild final : public ChildProcess {
 // pipe() and fcntl(FD_CLOEXEC) are two, and a fork on another session's thread between
 // them would hand this session's pipe to that session's command: pipe creation and fork
 // are serialized by one mutex there (PipeForkLock).
-#if (defined(__linux__) && !defined(LOCALSOCK_UNIX_GENERIC)) || defined(__FreeBSD__) || defined(__NetBSD__) || \
-    defined(__OpenBSD__) || defined(__DragonFly__)
+#if (defined(__linux__) && !defined(LOCALSOCK_UNIX_GENERIC)) || defined(__FreeBSD__) || \
+    defined(__NetBSD__) || defined(__OpenBSD__) || defined(__DragonFly__)
 struct PipeForkLock {};
 
 bool cloexec_pipe(int fds[2]) { return ::pipe2(fds, O_CLOEXEC) == 0; }
@@ -154,7 +156,8 @@ void close_above_stderr(int limit) {
 
 int descriptor_limit() {
   rlimit r{};
-  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY || r.rlim_cur > 65536) return 65536;
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY || r.rlim_cur > 65536)
+    return 65536;
   return static_cast<int>(r.rlim_cur);
 }
 
@@ -289,7 +292,6 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
   return std::make_unique<PosixChild>(pid, to_child[1], from_child[0]);
 }
 
-
 void handle_interrupts(std::function<void(int status)> stop) {
   // A reader that has gone makes write() fail with EPIPE instead of ending lsock.
   ::signal(SIGPIPE, SIG_IGN);
@@ -318,13 +320,15 @@ bool ensure_standard_streams() {
 const bool has_half_close = true;
 
 std::string reclaim_obstacle(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return {};
   if (S_ISLNK(st.st_mode)) {
     char target[4096];
     const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
-    const std::string to = n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string("?");
-    return "it is a symbolic link (to " + to + "), which --reclaim does not take over: remove the link, or use " +
+    const std::string to =
+        n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string("?");
+    return "it is a symbolic link (to " + to +
+           "), which --reclaim does not take over: remove the link, or use " +
            "the socket file it points to";
   }
   if (!S_ISSOCK(st.st_mode)) return "it is not a socket file";

@@ -22,8 +22,9 @@ std::string narrow(const wchar_t* w) {
 
 std::string last_error_text() {
   char* text = nullptr;
-  ::FormatMessageA(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-                   nullptr, ::GetLastError(), 0, reinterpret_cast<char*>(&text), 0, nullptr);
+  ::FormatMessageA(
+      FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+      nullptr, ::GetLastError(), 0, reinterpret_cast<char*>(&text), 0, nullptr);
   std::string s = text != nullptr ? text : "Windows error";
   if (text != nullptr) ::LocalFree(text);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
@@ -154,7 +155,9 @@ class HandleList {
     list_ = list;
   }
   ~HandleList() {
-    if (initialized_) ::DeleteProcThreadAttributeList(reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(storage_.data()));
+    if (initialized_)
+      ::DeleteProcThreadAttributeList(
+          reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(storage_.data()));
   }
   HandleList(const HandleList&) = delete;
   HandleList& operator=(const HandleList&) = delete;
@@ -172,7 +175,8 @@ class HandleList {
 HANDLE inheritable_copy(HANDLE h) {
   HANDLE copy = nullptr;
   if (h == nullptr || h == INVALID_HANDLE_VALUE ||
-      !::DuplicateHandle(::GetCurrentProcess(), h, ::GetCurrentProcess(), &copy, 0, TRUE, DUPLICATE_SAME_ACCESS))
+      !::DuplicateHandle(::GetCurrentProcess(), h, ::GetCurrentProcess(), &copy, 0, TRUE,
+                         DUPLICATE_SAME_ACCESS))
     return nullptr;
   return copy;
 }
@@ -213,7 +217,8 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const std::string& command, st
   // escapes the job either.
   BOOL ok = !job_ended && handles.get() != nullptr &&
             ::CreateProcessA(nullptr, line.data(), nullptr, nullptr, TRUE,
-                             EXTENDED_STARTUPINFO_PRESENT | CREATE_SUSPENDED, nullptr, nullptr, &si.StartupInfo, &pi);
+                             EXTENDED_STARTUPINFO_PRESENT | CREATE_SUSPENDED, nullptr, nullptr,
+                             &si.StartupInfo, &pi);
   if (!ok) {
     error = job_ended ? "lsock is ending" : last_error_text();
   } else {
@@ -295,7 +300,8 @@ void binary_stdio() {
 
 void write_stderr_raw(std::string_view text) {
   DWORD k = 0;
-  ::WriteFile(::GetStdHandle(STD_ERROR_HANDLE), text.data(), static_cast<DWORD>(text.size()), &k, nullptr);
+  ::WriteFile(::GetStdHandle(STD_ERROR_HANDLE), text.data(), static_cast<DWORD>(text.size()), &k,
+              nullptr);
 }
 
 void exit_now(int status) {
@@ -308,7 +314,8 @@ bool reader_left(int err) {
   // ERROR_PIPE_NOT_CONNECTED (Wine: a Unix pipe without reader) to EINVAL: the
   // system's own code says what happened.
   const DWORD e = GetLastError();
-  return err == EPIPE || e == ERROR_NO_DATA || e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED;
+  return err == EPIPE || e == ERROR_NO_DATA || e == ERROR_BROKEN_PIPE ||
+         e == ERROR_PIPE_NOT_CONNECTED;
 }
 
 bool wait_stdout_gone() { return false; }
@@ -316,7 +323,8 @@ bool wait_stdout_gone() { return false; }
 std::size_t read_stdin(std::byte* data, std::size_t n) {
   // ReadFile returns what a pipe or console has, without waiting to fill the buffer.
   DWORD k = 0;
-  if (!::ReadFile(::GetStdHandle(STD_INPUT_HANDLE), data, static_cast<DWORD>(n), &k, nullptr)) return 0;
+  if (!::ReadFile(::GetStdHandle(STD_INPUT_HANDLE), data, static_cast<DWORD>(n), &k, nullptr))
+    return 0;
   return k;
 }
 

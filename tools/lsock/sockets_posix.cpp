@@ -32,7 +32,6 @@
 
 #include "platform.hpp"
 
-
 namespace lsock {
 
 namespace {
@@ -103,7 +102,8 @@ std::string user_of(long long pid) {
     passwd pw{};
     passwd* found = nullptr;
     char buf[1024];
-    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) return found->pw_name;
+    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
+      return found->pw_name;
     return std::to_string(uid);
   }
   return {};
@@ -115,7 +115,10 @@ namespace {
 
 // A socket's type from its SOCK_* number.
 std::string type_name(unsigned type) {
-  return type == SOCK_STREAM ? "stream" : type == SOCK_SEQPACKET ? "seqpacket" : type == SOCK_DGRAM ? "dgram" : "other";
+  return type == SOCK_STREAM      ? "stream"
+         : type == SOCK_SEQPACKET ? "seqpacket"
+         : type == SOCK_DGRAM     ? "dgram"
+                                  : "other";
 }
 
 // As a user would type it: abstract names (a leading NUL) as @name; a path as it is.
@@ -212,7 +215,8 @@ std::optional<ProcNetUnixRecord> parse_record(std::string_view line) {
   }
   std::string_view rest = line.substr(colon + 2);
   const std::string_view fields = rest;
-  if (!hex_field(rest, 8) || !hex_field(rest, 8) || !hex_field(rest, 8) || !hex_field(rest, 4) || !hex_field(rest, 2))
+  if (!hex_field(rest, 8) || !hex_field(rest, 8) || !hex_field(rest, 8) || !hex_field(rest, 4) ||
+      !hex_field(rest, 2))
     return std::nullopt;
   // Fixed width from here back: Flags at 18, Type at 27 (all checked hex above).
   const std::string_view flags_at = fields.substr(18, 8);
@@ -220,11 +224,14 @@ std::optional<ProcNetUnixRecord> parse_record(std::string_view line) {
   while (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
   std::size_t digits = 0;
   unsigned long inode = 0;
-  while (digits < rest.size() && digits < 20 && std::isdigit(static_cast<unsigned char>(rest[digits])) != 0)
+  while (digits < rest.size() && digits < 20 &&
+         std::isdigit(static_cast<unsigned char>(rest[digits])) != 0)
     inode = inode * 10 + static_cast<unsigned long>(rest[digits++] - '0');
   if (digits == 0 || (digits < rest.size() && rest[digits] != ' ')) return std::nullopt;
-  ProcNetUnixRecord r{static_cast<unsigned>(std::strtoul(std::string(type_at).c_str(), nullptr, 16)), inode, {}};
-  if ((std::strtoul(std::string(flags_at).c_str(), nullptr, 16) & 0x10000) == 0) r.type = ~0U;  // not listening
+  ProcNetUnixRecord r{
+      static_cast<unsigned>(std::strtoul(std::string(type_at).c_str(), nullptr, 16)), inode, {}};
+  if ((std::strtoul(std::string(flags_at).c_str(), nullptr, 16) & 0x10000) == 0)
+    r.type = ~0U;  // not listening
   if (digits < rest.size()) {
     r.name = std::string(rest.substr(digits + 1));
     // Abstract names: the kernel prints '@' for each NUL.
@@ -235,8 +242,8 @@ std::optional<ProcNetUnixRecord> parse_record(std::string_view line) {
 
 }  // namespace
 
-std::vector<ProcNetUnixRecord> parse_proc_net_unix(std::string_view text,
-                                                   const std::function<bool(unsigned long)>& owned) {
+std::vector<ProcNetUnixRecord> parse_proc_net_unix(
+    std::string_view text, const std::function<bool(unsigned long)>& owned) {
   // Names are printed raw, so a name with a newline continues on the next line, and
   // can be made to look like a record of its own. A line that is not a record continues
   // the previous name; a record is kept only if its inode is held by a process we can
@@ -248,7 +255,8 @@ std::vector<ProcNetUnixRecord> parse_proc_net_unix(std::string_view text,
   std::vector<bool> listening;
   while (pos != std::string_view::npos && pos + 1 < text.size()) {
     const std::size_t next = text.find('\n', pos + 1);
-    const std::string_view line = text.substr(pos + 1, next == std::string_view::npos ? text.npos : next - pos - 1);
+    const std::string_view line =
+        text.substr(pos + 1, next == std::string_view::npos ? text.npos : next - pos - 1);
     pos = next;
     if (auto r = parse_record(line)) {
       ++seen[r->inode];
@@ -261,7 +269,8 @@ std::vector<ProcNetUnixRecord> parse_proc_net_unix(std::string_view text,
   }
   std::vector<ProcNetUnixRecord> out;
   for (std::size_t i = 0; i < records.size(); ++i) {
-    if (listening[i] && !records[i].name.empty() && seen[records[i].inode] == 1 && owned(records[i].inode))
+    if (listening[i] && !records[i].name.empty() && seen[records[i].inode] == 1 &&
+        owned(records[i].inode))
       out.push_back(std::move(records[i]));
   }
   return out;
@@ -278,7 +287,8 @@ std::vector<SocketEntry> list_sockets(std::string& error) {
       return {};
     }
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    records = parse_proc_net_unix(text, [&owners](unsigned long inode) { return owners.count(inode) != 0; });
+    records = parse_proc_net_unix(
+        text, [&owners](unsigned long inode) { return owners.count(inode) != 0; });
   }
   std::vector<SocketEntry> out;
   for (auto& r : *records) {

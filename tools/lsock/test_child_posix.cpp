@@ -91,7 +91,8 @@ TEST_CASE("ChildProcess::start gives the command its input and output when lsock
     written = child->write(reinterpret_cast<const std::byte*>(text.data()), text.size());
     child->close_input();
     std::byte buf[256];
-    while (const std::size_t n = child->read(buf, sizeof buf)) got.append(reinterpret_cast<const char*>(buf), n);
+    while (const std::size_t n = child->read(buf, sizeof buf))
+      got.append(reinterpret_cast<const char*>(buf), n);
     status = child->wait();
   }
   ::dup2(saved_in, 0);
@@ -116,7 +117,9 @@ TEST_CASE("parse_proc_net_unix: names with newlines neither crash it nor forge r
       "0000000000000000: 00000002 00000000 00010000 0001 01   200 /run/real.sock\n"
       "0000000000000000: 00000002 00000000 00010000 0005 01   300 @nobody-holds-it\n"
       "0000000000000000: 00000003 00000000 00000000 0001 03   400 @connected\n";
-  const auto owned = [](unsigned long inode) { return inode == 100 || inode == 200 || inode == 400; };
+  const auto owned = [](unsigned long inode) {
+    return inode == 100 || inode == 200 || inode == 400;
+  };
   std::vector<lsock::ProcNetUnixRecord> records;
   REQUIRE_NOTHROW(records = lsock::parse_proc_net_unix(text, owned));
   // Inode 200 is listed twice (one of them forged): neither is trusted. The forged line
@@ -126,7 +129,8 @@ TEST_CASE("parse_proc_net_unix: names with newlines neither crash it nor forge r
   CHECK(records[0].type == 1);
   CHECK(records[0].name == std::string("\0evil", 5));
   // Truncated and empty input: nothing, and no exception.
-  for (std::size_t n = 0; n < text.size(); n += 7) CHECK_NOTHROW(lsock::parse_proc_net_unix(text.substr(0, n), owned));
+  for (std::size_t n = 0; n < text.size(); n += 7)
+    CHECK_NOTHROW(lsock::parse_proc_net_unix(text.substr(0, n), owned));
 }
 
 // Linux: the fallback reads /proc, which other systems do not have.
@@ -142,21 +146,22 @@ TEST_CASE("ls /proc fallback: a forged record naming a TCP socket's inode is not
   in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::bind(tcp, reinterpret_cast<sockaddr*>(&in), sizeof in) == 0);
   REQUIRE(::listen(tcp, 1) == 0);
-  struct stat tcp_st{};
+  struct stat tcp_st {};
   REQUIRE(::fstat(tcp, &tcp_st) == 0);
   const unsigned long tcp_inode = tcp_st.st_ino;
   const std::string name = std::string(1, '\0') + "lsock-t" + std::to_string(::getpid()) +
-                           "\n0000000000000000: 00000002 00000000 00010000 0001 01 " + std::to_string(tcp_inode) +
-                           " /forged.sock";
+                           "\n0000000000000000: 00000002 00000000 00010000 0001 01 " +
+                           std::to_string(tcp_inode) + " /forged.sock";
   const int u = ::socket(AF_UNIX, SOCK_STREAM, 0);
   REQUIRE(u >= 0);
   sockaddr_un un{};
   un.sun_family = AF_UNIX;
   REQUIRE(name.size() <= sizeof un.sun_path);
   std::memcpy(un.sun_path, name.data(), name.size());
-  REQUIRE(::bind(u, reinterpret_cast<sockaddr*>(&un), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size())) == 0);
+  REQUIRE(::bind(u, reinterpret_cast<sockaddr*>(&un),
+                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size())) == 0);
   REQUIRE(::listen(u, 1) == 0);
-  struct stat u_st{};
+  struct stat u_st {};
   REQUIRE(::fstat(u, &u_st) == 0);
 
   std::ifstream f("/proc/net/unix", std::ios::binary);
@@ -167,7 +172,8 @@ TEST_CASE("ls /proc fallback: a forged record naming a TCP socket's inode is not
   CHECK(owners.count(u_st.st_ino) == 1);
   CHECK(owners.count(tcp_inode) == 0);
   bool real = false, forged = false;
-  for (const auto& r : lsock::parse_proc_net_unix(text, [&](unsigned long i) { return owners.count(i) != 0; })) {
+  for (const auto& r :
+       lsock::parse_proc_net_unix(text, [&](unsigned long i) { return owners.count(i) != 0; })) {
     real = real || r.inode == u_st.st_ino;
     forged = forged || r.inode == tcp_inode;
   }

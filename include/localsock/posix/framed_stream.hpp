@@ -62,9 +62,9 @@ class LOCALSOCK_API FramedStream {
 
   /// What each end of a connection made by connect() and accept() writes first:
   /// "LSFRAME" and the version of the framing (1).
-  static constexpr std::array<std::byte, 8> greeting{
-      std::byte{'L'}, std::byte{'S'}, std::byte{'F'}, std::byte{'R'},
-      std::byte{'A'}, std::byte{'M'}, std::byte{'E'}, std::byte{1}};
+  static constexpr std::array<std::byte, 8> greeting{std::byte{'L'}, std::byte{'S'}, std::byte{'F'},
+                                                     std::byte{'R'}, std::byte{'A'}, std::byte{'M'},
+                                                     std::byte{'E'}, std::byte{1}};
 
   FramedStream() noexcept = default;
   /// Frames messages over a connected stream, without a greeting.

@@ -28,7 +28,7 @@ MessageTransport resolve_transport(MessageTransport t, std::error_code& ec) noex
 class MessageSocket {
  public:
   MessageSocket() noexcept = default;
-  MessageSocket(UdSeqpacket s) noexcept : io_(std::move(s)) {}  // NOLINT: implicit on purpose
+  MessageSocket(UdSeqpacket s) noexcept : io_(std::move(s)) {}   // NOLINT: implicit on purpose
   MessageSocket(FramedStream s) noexcept : io_(std::move(s)) {}  // NOLINT: implicit on purpose
 
   /// Connects with `transport` (resolved as resolve_transport does).
@@ -37,7 +37,8 @@ class MessageSocket {
   /// FramedStream), `errc::not_supported` for seqpacket where the system has none.
   static MessageSocket connect(const LocalName& name, MessageTransport transport, Timeout timeout,
                                std::error_code& ec);
-  static MessageSocket connect(const LocalName& name, MessageTransport transport = MessageTransport::automatic,
+  static MessageSocket connect(const LocalName& name,
+                               MessageTransport transport = MessageTransport::automatic,
                                Timeout timeout = infinite);
 
   /// `seqpacket` or `framed` (never `automatic`).
@@ -90,7 +91,8 @@ class MessageListener {
   /// BasicUdListener::bind.
   static MessageListener bind(const LocalName& name, MessageTransport transport,
                               const UdListenerOptions& options, std::error_code& ec);
-  static MessageListener bind(const LocalName& name, MessageTransport transport = MessageTransport::automatic,
+  static MessageListener bind(const LocalName& name,
+                              MessageTransport transport = MessageTransport::automatic,
                               const UdListenerOptions& options = {});
 
   MessageSocket accept(std::error_code& ec) { return accept_for(infinite, ec); }

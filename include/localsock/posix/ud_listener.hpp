@@ -65,8 +65,8 @@ class LOCALSOCK_API ListenerCore {
   ListenerCore& operator=(ListenerCore&&) noexcept;
   ~ListenerCore();
 
-  static ListenerCore bind(const LocalName& name, SocketType type,
-                           const UdListenerOptions& options, std::error_code& ec);
+  static ListenerCore bind(const LocalName& name, SocketType type, const UdListenerOptions& options,
+                           std::error_code& ec);
   /// A connected descriptor, or -1 with `ec` set.
   int accept(Timeout timeout, std::error_code& ec);
   void set_nonblocking(bool on, std::error_code& ec) noexcept;
@@ -97,7 +97,9 @@ inline constexpr std::string_view listener_type<FramedStream> = "BasicUdListener
 /// `Socket` connections (the text is made on the error path only).
 template <typename Socket>
 void throw_listener_error(const std::error_code& ec, std::string_view what, std::string_view name) {
-  if (ec) localsock::detail::throw_if(ec, std::string(listener_type<Socket>) + "::" + std::string(what), name);
+  if (ec)
+    localsock::detail::throw_if(ec, std::string(listener_type<Socket>) + "::" + std::string(what),
+                                name);
 }
 
 }  // namespace detail

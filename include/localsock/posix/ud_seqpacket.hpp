@@ -76,9 +76,11 @@ class LOCALSOCK_API UdSeqpacket : public UdSocket {
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
   /// Receives one message (as recv) and its sender's credentials, which every message
   /// on a seqpacket socket carries on Linux.
-  ReceiveResult recv_with_credentials(MutableBuffer buf, std::optional<PeerCredentials>& credentials,
+  ReceiveResult recv_with_credentials(MutableBuffer buf,
+                                      std::optional<PeerCredentials>& credentials,
                                       std::error_code& ec) noexcept;
-  ReceiveResult recv_with_credentials(MutableBuffer buf, std::optional<PeerCredentials>& credentials) {
+  ReceiveResult recv_with_credentials(MutableBuffer buf,
+                                      std::optional<PeerCredentials>& credentials) {
     return localsock::detail::or_throw(
         "UdSeqpacket::recv_with_credentials", name_,
         [&](std::error_code& ec) { return recv_with_credentials(buf, credentials, ec); });

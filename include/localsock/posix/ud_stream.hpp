@@ -50,26 +50,29 @@ class LOCALSOCK_API UdStream : public UdSocket {
   /// Scatter read into several buffers with one system call (readv).
   std::size_t read_vectored(std::span<const MutableBuffer> bufs, std::error_code& ec) noexcept;
   std::size_t read_vectored(std::span<const MutableBuffer> bufs) {
-    return localsock::detail::or_throw("UdStream::read_vectored", name_,
-                                       [&](std::error_code& ec) { return read_vectored(bufs, ec); });
+    return localsock::detail::or_throw("UdStream::read_vectored", name_, [&](std::error_code& ec) {
+      return read_vectored(bufs, ec);
+    });
   }
   /// Gather write from several buffers with one system call (writev semantics).
   std::size_t write_vectored(std::span<const ConstBuffer> bufs, std::error_code& ec) noexcept;
   std::size_t write_vectored(std::span<const ConstBuffer> bufs) {
-    return localsock::detail::or_throw("UdStream::write_vectored", name_,
-                                       [&](std::error_code& ec) { return write_vectored(bufs, ec); });
+    return localsock::detail::or_throw("UdStream::write_vectored", name_, [&](std::error_code& ec) {
+      return write_vectored(bufs, ec);
+    });
   }
 
   /// Writes at least one byte of `buf` together with descriptors (SCM_RIGHTS); the
   /// descriptors travel with the first byte written. `buf` must not be empty.
-  std::size_t write_with_fds(ConstBuffer buf, std::span<const int> fds, std::error_code& ec) noexcept;
+  std::size_t write_with_fds(ConstBuffer buf, std::span<const int> fds,
+                             std::error_code& ec) noexcept;
   std::size_t write_with_fds(ConstBuffer buf, std::span<const int> fds);
   /// Reads like read_some and takes up to `max_fds` descriptors sent with those bytes,
   /// appended to `fds` (close-on-exec). `max_fds` counts this receive's descriptors
   /// only, not those `fds` already holds. Extra descriptors are closed, never leaked, and
   /// reported in `fds_truncated`.
-  ReceiveResult read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds,
-                              std::size_t max_fds, std::error_code& ec);
+  ReceiveResult read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds, std::size_t max_fds,
+                              std::error_code& ec);
   ReceiveResult read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds, std::size_t max_fds);
 
   /// Writes at least one byte of `buf` with this process's credentials attached

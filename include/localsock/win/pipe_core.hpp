@@ -62,7 +62,9 @@ class LOCALSOCK_API PipeCore {
   void cancel_io() noexcept;
   std::uint32_t process_id(bool of_client, std::error_code& ec) const noexcept;
   /// The process id of the other end.
-  std::uint32_t peer_process_id(std::error_code& ec) const noexcept { return process_id(is_server(), ec); }
+  std::uint32_t peer_process_id(std::error_code& ec) const noexcept {
+    return process_id(is_server(), ec);
+  }
   std::uint32_t session_id(bool of_client, std::error_code& ec) const noexcept;
   std::string client_user_sid(std::error_code& ec) const;
   std::string peer_user_sid(std::error_code& ec) const;

@@ -23,9 +23,9 @@ LOCALSOCK_API std::string current_user_sid(std::error_code& ec);
 /// before (none: RevertToSelf). Create and destroy it on the same thread. Guards nest:
 /// an inner guard's end returns the thread to the outer guard's client, and assigning a
 /// new guard to an active one (`g = s.impersonate_client()`) leaves the thread acting as
-/// the new client, and returns it, when `g` ends, to what it had before `g`. The level of access is what the client allowed when it
-/// connected: localsock clients allow identification only unless they opt in.
-/// Other calls on the thread keep the impersonation: `client_user_sid()` and
+/// the new client, and returns it, when `g` ends, to what it had before `g`. The level of access is
+/// what the client allowed when it connected: localsock clients allow identification only unless
+/// they opt in. Other calls on the thread keep the impersonation: `client_user_sid()` and
 /// `peer_user_sid()` give the thread back the token it had.
 /// @note A failed RevertToSelf leaves the thread acting as the client. `revert(ec)`
 /// reports it and stays active (try again, or stop the thread); the destructor, which

@@ -26,11 +26,20 @@ namespace localsock::win {
 class LOCALSOCK_API PipeListenerOptions {
  public:
   /// The pipe's name (`\\.\pipe\` is added to a bare name).
-  PipeListenerOptions& name(LocalName n) { name_ = std::move(n); return *this; }
+  PipeListenerOptions& name(LocalName n) {
+    name_ = std::move(n);
+    return *this;
+  }
   /// Bytes or messages; must fit the stream type given to create().
-  PipeListenerOptions& mode(PipeMode m) noexcept { mode_ = m; return *this; }
+  PipeListenerOptions& mode(PipeMode m) noexcept {
+    mode_ = m;
+    return *this;
+  }
   /// Whether accept() returns `errc::would_block` instead of waiting.
-  PipeListenerOptions& nonblocking(bool on) noexcept { nonblocking_ = on; return *this; }
+  PipeListenerOptions& nonblocking(bool on) noexcept {
+    nonblocking_ = on;
+    return *this;
+  }
   /// The most connections (pipe instances) alive at once; unset means unlimited. Further
   /// clients wait within their connect timeout. Under a limit the listener also keeps
   /// one instance of its own, connected to itself and outside the limit, so that the name
@@ -39,33 +48,63 @@ class LOCALSOCK_API PipeListenerOptions {
   /// nobody serves still fails at once. That instance is made only with first_instance
   /// on (the default): on a name shared with other servers its client end could reach
   /// their waiting instance instead, so a sharing listener keeps none.
-  PipeListenerOptions& instance_limit(std::optional<std::uint8_t> n) noexcept { instance_limit_ = n; return *this; }
+  PipeListenerOptions& instance_limit(std::optional<std::uint8_t> n) noexcept {
+    instance_limit_ = n;
+    return *this;
+  }
   /// Writes return only once the data reached the other end (no write-behind buffering).
-  PipeListenerOptions& write_through(bool on) noexcept { write_through_ = on; return *this; }
+  PipeListenerOptions& write_through(bool on) noexcept {
+    write_through_ = on;
+    return *this;
+  }
   /// Accept clients from other machines. Off by default (PIPE_REJECT_REMOTE_CLIENTS).
-  PipeListenerOptions& accept_remote(bool on) noexcept { accept_remote_ = on; return *this; }
+  PipeListenerOptions& accept_remote(bool on) noexcept {
+    accept_remote_ = on;
+    return *this;
+  }
   /// The size the system should reserve for the incoming buffer (a hint). Default 64 KiB,
   /// enough for a pipe to stream at full speed.
-  PipeListenerOptions& input_buffer_size_hint(std::uint32_t n) noexcept { input_buffer_ = n; return *this; }
+  PipeListenerOptions& input_buffer_size_hint(std::uint32_t n) noexcept {
+    input_buffer_ = n;
+    return *this;
+  }
   /// As input_buffer_size_hint, for the outgoing buffer. Default 64 KiB.
-  PipeListenerOptions& output_buffer_size_hint(std::uint32_t n) noexcept { output_buffer_ = n; return *this; }
+  PipeListenerOptions& output_buffer_size_hint(std::uint32_t n) noexcept {
+    output_buffer_ = n;
+    return *this;
+  }
   /// How long clients that wait for a free instance with the default timeout
   /// (WaitNamedPipe with NMPWAIT_USE_DEFAULT_WAIT) wait. Default 50 ms.
-  PipeListenerOptions& wait_timeout(Timeout t) noexcept { wait_timeout_ = t; return *this; }
+  PipeListenerOptions& wait_timeout(Timeout t) noexcept {
+    wait_timeout_ = t;
+    return *this;
+  }
   /// A security descriptor in SDDL, applied to every instance, such as
   /// `D:P(A;;GA;;;OW)` (the owner only). Empty: the default descriptor.
-  PipeListenerOptions& security_descriptor(std::string sddl) { sddl_ = std::move(sddl); return *this; }
+  PipeListenerOptions& security_descriptor(std::string sddl) {
+    sddl_ = std::move(sddl);
+    return *this;
+  }
   /// Whether the pipe handles are inherited by child processes. Default false.
-  PipeListenerOptions& inheritable(bool on) noexcept { inheritable_ = on; return *this; }
+  PipeListenerOptions& inheritable(bool on) noexcept {
+    inheritable_ = on;
+    return *this;
+  }
   /// Only this process's user may connect: the descriptor grants access to that user
   /// alone (it cannot be combined with security_descriptor), and accept checks every
   /// client's user and disconnects others — which also holds where DACLs are not
   /// enforced (Wine). Default false.
-  PipeListenerOptions& current_user_only(bool on) noexcept { current_user_only_ = on; return *this; }
+  PipeListenerOptions& current_user_only(bool on) noexcept {
+    current_user_only_ = on;
+    return *this;
+  }
   /// Refuse to serve a name another server already serves (FILE_FLAG_FIRST_PIPE_INSTANCE:
   /// protection against a squatter that created the pipe first). Default true; turn off
   /// only to let several server processes share one pipe name on purpose.
-  PipeListenerOptions& first_instance(bool on) noexcept { first_instance_ = on; return *this; }
+  PipeListenerOptions& first_instance(bool on) noexcept {
+    first_instance_ = on;
+    return *this;
+  }
 
   const LocalName& name() const noexcept { return name_; }
   PipeMode mode() const noexcept { return mode_; }
@@ -135,7 +174,8 @@ class LOCALSOCK_API PipeListenerCore {
 
  private:
   static PipeListenerCore create_unlogged(const PipeListenerOptions& options, bool read, bool write,
-                                          bool message_read, bool message_write, std::error_code& ec);
+                                          bool message_read, bool message_write,
+                                          std::error_code& ec);
   PipeCore accept_one(Timeout timeout, std::error_code& ec);
   struct State;
   std::unique_ptr<State> state_;
@@ -168,7 +208,9 @@ class PipeListener {
   /// Waits at most `timeout` for a client; `errc::timed_out` after it. The timeout
   /// covers every wait of the accept: its turn beside accepts in other threads, a free
   /// place under the instance limit, and the client.
-  Stream accept_for(Timeout timeout, std::error_code& ec) { return Stream(core_.accept(timeout, ec)); }
+  Stream accept_for(Timeout timeout, std::error_code& ec) {
+    return Stream(core_.accept(timeout, ec));
+  }
   Stream accept_for(Timeout timeout) {
     // A copy, as in accept().
     const std::string name = core_.name().str();

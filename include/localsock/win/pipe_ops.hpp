@@ -35,13 +35,10 @@ class PipeReadOps {
   /// Reads at least one byte; returns 0 at end of stream (`errc::would_block` when
   /// nonblocking and nothing is there).
   std::size_t read_some(MutableBuffer buf, std::error_code& ec) noexcept
-    requires(Mode == StreamMode::Bytes)
-  {
+      requires(Mode == StreamMode::Bytes) {
     return on_core(ec, [&](PipeCore& c) { return c.read(buf, ec); });
   }
-  std::size_t read_some(MutableBuffer buf)
-    requires(Mode == StreamMode::Bytes)
-  {
+  std::size_t read_some(MutableBuffer buf) requires(Mode == StreamMode::Bytes) {
     return localsock::detail::or_throw("PipeStream::read_some", core_name(),
                                        [&](std::error_code& ec) { return read_some(buf, ec); });
   }
@@ -50,40 +47,31 @@ class PipeReadOps {
   /// `errc::message_truncated`, returns the size it needs and stays queued: nothing is
   /// lost. A zero-length message returns size 0; end of stream sets `end`.
   ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept
-    requires(Mode == StreamMode::Messages)
-  {
+      requires(Mode == StreamMode::Messages) {
     return on_core(ec, [&](PipeCore& c) { return c.recv_message(buf, ec); });
   }
-  ReceiveResult recv(MutableBuffer buf)
-    requires(Mode == StreamMode::Messages)
-  {
+  ReceiveResult recv(MutableBuffer buf) requires(Mode == StreamMode::Messages) {
     return localsock::detail::or_throw("PipeStream::recv", core_name(),
                                        [&](std::error_code& ec) { return recv(buf, ec); });
   }
   /// Receives one message into `out`, resized to fit it. A message larger than
   /// `max_size` is read off the pipe, discarded and reported as `errc::message_too_large`
   /// (with its size), so the next message can be received.
-  ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec)
-    requires(Mode == StreamMode::Messages)
-  {
+  ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size,
+                     std::error_code& ec) requires(Mode == StreamMode::Messages) {
     return on_core(ec, [&](PipeCore& c) { return c.recv_message(out, max_size, ec); });
   }
-  ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size)
-    requires(Mode == StreamMode::Messages)
-  {
+  ReceiveResult recv(std::vector<std::byte>& out,
+                     std::size_t max_size) requires(Mode == StreamMode::Messages) {
     return localsock::detail::or_throw("PipeStream::recv", core_name(), [&](std::error_code& ec) {
       return recv(out, max_size, ec);
     });
   }
   /// Waits for the next message and returns its size without taking it.
-  ReceiveResult peek_size(std::error_code& ec) noexcept
-    requires(Mode == StreamMode::Messages)
-  {
+  ReceiveResult peek_size(std::error_code& ec) noexcept requires(Mode == StreamMode::Messages) {
     return on_core(ec, [&](PipeCore& c) { return c.peek_message(ec); });
   }
-  ReceiveResult peek_size()
-    requires(Mode == StreamMode::Messages)
-  {
+  ReceiveResult peek_size() requires(Mode == StreamMode::Messages) {
     return localsock::detail::or_throw("PipeStream::peek_size", core_name(),
                                        [&](std::error_code& ec) { return peek_size(ec); });
   }
@@ -109,13 +97,10 @@ class PipeWriteOps {
   /// bytes counted so far are exactly what the peer can read, so resuming after them
   /// keeps the stream intact.
   std::size_t write_some(ConstBuffer buf, std::error_code& ec) noexcept
-    requires(Mode == StreamMode::Bytes)
-  {
+      requires(Mode == StreamMode::Bytes) {
     return on_core(ec, [&](PipeCore& c) { return c.write(buf, ec); });
   }
-  std::size_t write_some(ConstBuffer buf)
-    requires(Mode == StreamMode::Bytes)
-  {
+  std::size_t write_some(ConstBuffer buf) requires(Mode == StreamMode::Bytes) {
     return localsock::detail::or_throw("PipeStream::write_some", core_name(),
                                        [&](std::error_code& ec) { return write_some(buf, ec); });
   }
@@ -123,14 +108,10 @@ class PipeWriteOps {
   /// Sends `msg` as one message, whole or not at all: one WriteFile, whose length this
   /// library limits to max_io_size (2 GiB − 1 bytes); a longer message is
   /// `errc::message_too_large`. Zero-length messages are allowed.
-  void send(ConstBuffer msg, std::error_code& ec) noexcept
-    requires(Mode == StreamMode::Messages)
-  {
+  void send(ConstBuffer msg, std::error_code& ec) noexcept requires(Mode == StreamMode::Messages) {
     on_core(ec, [&](PipeCore& c) { c.send_message(msg, ec); });
   }
-  void send(ConstBuffer msg)
-    requires(Mode == StreamMode::Messages)
-  {
+  void send(ConstBuffer msg) requires(Mode == StreamMode::Messages) {
     localsock::detail::or_throw("PipeStream::send", core_name(),
                                 [&](std::error_code& ec) { send(msg, ec); });
   }

@@ -66,18 +66,18 @@ class PipeHalf : public detail::PipeReadOps<PipeHalf<Read, Write>, Read>,
 /// overlapped; see also `split`); other concurrent use of one object needs external
 /// synchronisation.
 template <StreamMode Read, StreamMode Write>
-class BasicPipeStream
-    : public detail::PipeReadOps<BasicPipeStream<Read, Write>, Read>,
-      public detail::PipeWriteOps<BasicPipeStream<Read, Write>, Write> {
+class BasicPipeStream : public detail::PipeReadOps<BasicPipeStream<Read, Write>, Read>,
+                        public detail::PipeWriteOps<BasicPipeStream<Read, Write>, Write> {
   static_assert(Read != StreamMode::None || Write != StreamMode::None,
                 "a pipe stream reads, writes or both");
 
  public:
   static constexpr StreamMode read_mode = Read;
   static constexpr StreamMode write_mode = Write;
-  static constexpr PipeStreamRole role = Read == StreamMode::None    ? PipeStreamRole::Writer
-                                         : Write == StreamMode::None ? PipeStreamRole::Reader
-                                                                     : PipeStreamRole::ReaderAndWriter;
+  static constexpr PipeStreamRole role = Read == StreamMode::None ? PipeStreamRole::Writer
+                                         : Write == StreamMode::None
+                                             ? PipeStreamRole::Reader
+                                             : PipeStreamRole::ReaderAndWriter;
   /// Whether the pipe carries messages (PIPE_TYPE_MESSAGE).
   static constexpr PipeMode pipe_mode =
       Read == StreamMode::Messages || Write == StreamMode::Messages ? PipeMode::Messages
@@ -95,15 +95,13 @@ class BasicPipeStream
   /// pipe's type (bytes or messages) is not the stream type's `pipe_mode`: a message
   /// client on a byte pipe, or a byte client on a message pipe (whose boundaries it
   /// would lose).
-  static BasicPipeStream connect(const LocalName& name, Timeout busy_timeout,
-                                 std::error_code& ec) {
-    return BasicPipeStream(detail::PipeCore::connect(name, Read != StreamMode::None,
-                                                     Write != StreamMode::None,
-                                                     Read == StreamMode::Messages,
-                                                     pipe_mode == PipeMode::Messages,
-                                                     busy_timeout, ec));
+  static BasicPipeStream connect(const LocalName& name, Timeout busy_timeout, std::error_code& ec) {
+    return BasicPipeStream(detail::PipeCore::connect(
+        name, Read != StreamMode::None, Write != StreamMode::None, Read == StreamMode::Messages,
+        pipe_mode == PipeMode::Messages, busy_timeout, ec));
   }
-  static BasicPipeStream connect(const LocalName& name, Timeout busy_timeout = default_busy_timeout) {
+  static BasicPipeStream connect(const LocalName& name,
+                                 Timeout busy_timeout = default_busy_timeout) {
     return localsock::detail::or_throw("PipeStream::connect", name.str(), [&](std::error_code& ec) {
       return connect(name, busy_timeout, ec);
     });
@@ -174,8 +172,8 @@ class BasicPipeStream
                                 [&](std::error_code& ec) { core_.shutdown(how, ec); });
   }
 
-  /// Server only (`errc::wrong_end` on a client): ends the connection at once, discarding what the client has not read
-  /// (DisconnectNamedPipe), and closes the handle.
+  /// Server only (`errc::wrong_end` on a client): ends the connection at once, discarding what the
+  /// client has not read (DisconnectNamedPipe), and closes the handle.
   void disconnect_without_flushing(std::error_code& ec) noexcept { core_.disconnect(ec); }
 
   /// Closes the handle. Idempotent; never blocks. Data already written stays readable
@@ -186,15 +184,25 @@ class BasicPipeStream
   // ---- identity -------------------------------------------------------------------
 
   /// The process id of the client end (GetNamedPipeClientProcessId).
-  std::uint32_t client_process_id(std::error_code& ec) const noexcept { return core_.process_id(true, ec); }
+  std::uint32_t client_process_id(std::error_code& ec) const noexcept {
+    return core_.process_id(true, ec);
+  }
   /// The process id of the server end.
-  std::uint32_t server_process_id(std::error_code& ec) const noexcept { return core_.process_id(false, ec); }
+  std::uint32_t server_process_id(std::error_code& ec) const noexcept {
+    return core_.process_id(false, ec);
+  }
   /// The Terminal Services session id of the client end.
-  std::uint32_t client_session_id(std::error_code& ec) const noexcept { return core_.session_id(true, ec); }
+  std::uint32_t client_session_id(std::error_code& ec) const noexcept {
+    return core_.session_id(true, ec);
+  }
   /// The Terminal Services session id of the server end.
-  std::uint32_t server_session_id(std::error_code& ec) const noexcept { return core_.session_id(false, ec); }
+  std::uint32_t server_session_id(std::error_code& ec) const noexcept {
+    return core_.session_id(false, ec);
+  }
   /// The process id of the other end.
-  std::uint32_t peer_process_id(std::error_code& ec) const noexcept { return core_.peer_process_id(ec); }
+  std::uint32_t peer_process_id(std::error_code& ec) const noexcept {
+    return core_.peer_process_id(ec);
+  }
   std::uint32_t peer_process_id() const {
     return localsock::detail::or_throw("PipeStream::peer_process_id", core_.name(),
                                        [&](std::error_code& ec) { return peer_process_id(ec); });
@@ -202,15 +210,17 @@ class BasicPipeStream
   /// Server only: the client's user as a SID string (`S-1-5-21-...`).
   std::string client_user_sid(std::error_code& ec) const { return core_.client_user_sid(ec); }
   std::string client_user_sid() const {
-    return localsock::detail::or_throw("PipeStream::client_user_sid", core_.name(),
-                                       [&](std::error_code& ec) { return core_.client_user_sid(ec); });
+    return localsock::detail::or_throw(
+        "PipeStream::client_user_sid", core_.name(),
+        [&](std::error_code& ec) { return core_.client_user_sid(ec); });
   }
   /// The user of the process at the other end, as a SID string: on a client, the
   /// server's user (so a client can check whom it talks to), on a server the client's.
   std::string peer_user_sid(std::error_code& ec) const { return core_.peer_user_sid(ec); }
   std::string peer_user_sid() const {
-    return localsock::detail::or_throw("PipeStream::peer_user_sid", core_.name(),
-                                       [&](std::error_code& ec) { return core_.peer_user_sid(ec); });
+    return localsock::detail::or_throw(
+        "PipeStream::peer_user_sid", core_.name(),
+        [&](std::error_code& ec) { return core_.peer_user_sid(ec); });
   }
   /// Server only: the calling thread acts as the client until the guard goes away.
   /// Windows impersonates the sender of the last data read, so read first.
@@ -233,9 +243,8 @@ class BasicPipeStream
 
   /// Splits a duplex stream into a receiving and a sending half, each usable from its
   /// own thread. The stream becomes empty.
-  std::pair<ReadHalf, WriteHalf> split()
-    requires(Read != StreamMode::None && Write != StreamMode::None)
-  {
+  std::pair<ReadHalf, WriteHalf> split() requires(Read != StreamMode::None &&
+                                                  Write != StreamMode::None) {
     auto shared = std::make_shared<detail::PipeCore>(std::move(core_));
     return {ReadHalf(shared), WriteHalf(shared)};
   }
@@ -243,8 +252,7 @@ class BasicPipeStream
   /// `std::errc::invalid_argument`, and both stay as they were. Two empty halves (of an
   /// empty stream, or after an earlier reunite) give an empty stream, as the facade's do.
   static BasicPipeStream reunite(ReadHalf& r, WriteHalf& w, std::error_code& ec) noexcept
-    requires(Read != StreamMode::None && Write != StreamMode::None)
-  {
+      requires(Read != StreamMode::None && Write != StreamMode::None) {
     ec.clear();
     if (r.shared_core() != w.shared_core()) {
       ec = std::make_error_code(std::errc::invalid_argument);

@@ -53,13 +53,13 @@ constexpr PipeDirection direction_as_client(PipeStreamRole r) noexcept {
 // The Win32 values, spelled out so that this header needs no <windows.h>; src/win
 // checks them against the system headers.
 namespace detail {
-inline constexpr std::uint32_t pipe_access_inbound = 0x1;   // PIPE_ACCESS_INBOUND
-inline constexpr std::uint32_t pipe_access_outbound = 0x2;  // PIPE_ACCESS_OUTBOUND
-inline constexpr std::uint32_t pipe_access_duplex = 0x3;    // PIPE_ACCESS_DUPLEX
-inline constexpr std::uint32_t pipe_type_byte = 0x0;        // PIPE_TYPE_BYTE
-inline constexpr std::uint32_t pipe_type_message = 0x4;     // PIPE_TYPE_MESSAGE
-inline constexpr std::uint32_t pipe_readmode_byte = 0x0;    // PIPE_READMODE_BYTE
-inline constexpr std::uint32_t pipe_readmode_message = 0x2; // PIPE_READMODE_MESSAGE
+inline constexpr std::uint32_t pipe_access_inbound = 0x1;    // PIPE_ACCESS_INBOUND
+inline constexpr std::uint32_t pipe_access_outbound = 0x2;   // PIPE_ACCESS_OUTBOUND
+inline constexpr std::uint32_t pipe_access_duplex = 0x3;     // PIPE_ACCESS_DUPLEX
+inline constexpr std::uint32_t pipe_type_byte = 0x0;         // PIPE_TYPE_BYTE
+inline constexpr std::uint32_t pipe_type_message = 0x4;      // PIPE_TYPE_MESSAGE
+inline constexpr std::uint32_t pipe_readmode_byte = 0x0;     // PIPE_READMODE_BYTE
+inline constexpr std::uint32_t pipe_readmode_message = 0x2;  // PIPE_READMODE_MESSAGE
 }  // namespace detail
 
 /// The PIPE_ACCESS_* value of a direction (as given to CreateNamedPipe).
@@ -70,7 +70,8 @@ constexpr std::uint32_t to_pipe_access(PipeDirection d) noexcept {
 }
 /// The direction of a PIPE_ACCESS_* value (other open-mode flags are ignored);
 /// `std::errc::invalid_argument` for a value that names no direction.
-LOCALSOCK_API PipeDirection direction_from_pipe_access(std::uint32_t access, std::error_code& ec) noexcept;
+LOCALSOCK_API PipeDirection direction_from_pipe_access(std::uint32_t access,
+                                                       std::error_code& ec) noexcept;
 
 /// The PIPE_TYPE_* value of a mode (as given to CreateNamedPipe).
 constexpr std::uint32_t to_pipe_type(PipeMode m) noexcept {

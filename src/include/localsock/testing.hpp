@@ -4,8 +4,8 @@
 /// @file
 /// Fault injection, for tests: make the library's next system calls fail the way the
 /// system sometimes does (EINTR, EAGAIN, short writes, ECONNREFUSED, ERROR_PIPE_BUSY,
-/// ERROR_NO_DATA, ERROR_PIPE_CONNECTED, ERROR_MORE_DATA, handle exhaustion), deterministically instead of
-/// by timing races. When nothing is armed, the cost is one relaxed atomic load per call
+/// ERROR_NO_DATA, ERROR_PIPE_CONNECTED, ERROR_MORE_DATA, handle exhaustion), deterministically
+/// instead of by timing races. When nothing is armed, the cost is one relaxed atomic load per call
 /// site.
 ///
 /// The fault seam is built into the library only with the `fault_injection` build option
