@@ -37,7 +37,7 @@ class EchoServer {
   // libuv first asks for one (alloc_cb: data is there), and kept after. (It used to be
   // a member, whose first page every idle connection touched: 4.6 KiB per connection.)
   struct Conn {
-    static constexpr std::size_t buf_size = 64 * 1024;
+    static constexpr std::size_t buf_size = std::size_t{64} * 1024;
     uv_pipe_t pipe;
     std::unique_ptr<char[]> buf;
   };

@@ -25,6 +25,8 @@ MessageTransport resolve_transport(MessageTransport t, std::error_code& ec) noex
 }
 
 // ---- MessageSocket ------------------------------------------------------------------
+// (The transport is reached with seqpacket() / framed(), not std::visit: the variant is
+// never valueless, and noexcept members have no bad_variant_access path then.)
 
 MessageSocket MessageSocket::connect(const LocalName& name, MessageTransport transport,
                                      Timeout timeout, std::error_code& ec) {
@@ -51,7 +53,10 @@ const UdSocket& MessageSocket::socket() const noexcept {
 }
 
 void MessageSocket::send(ConstBuffer msg, std::error_code& ec) {
-  std::visit([&](auto& s) { s.send(msg, ec); }, io_);
+  if (auto* s = seqpacket())
+    s->send(msg, ec);
+  else
+    framed()->send(msg, ec);
 }
 
 void MessageSocket::send(ConstBuffer msg) {
@@ -59,7 +64,8 @@ void MessageSocket::send(ConstBuffer msg) {
 }
 
 ReceiveResult MessageSocket::recv(MutableBuffer buf, std::error_code& ec) noexcept {
-  return std::visit([&](auto& s) { return s.recv(buf, ec); }, io_);
+  if (auto* s = seqpacket()) return s->recv(buf, ec);
+  return framed()->recv(buf, ec);
 }
 
 ReceiveResult MessageSocket::recv(MutableBuffer buf) {
@@ -68,7 +74,8 @@ ReceiveResult MessageSocket::recv(MutableBuffer buf) {
 
 ReceiveResult MessageSocket::recv(std::vector<std::byte>& out, std::size_t max_size,
                                   std::error_code& ec) {
-  return std::visit([&](auto& s) { return s.recv(out, max_size, ec); }, io_);
+  if (auto* s = seqpacket()) return s->recv(out, max_size, ec);
+  return framed()->recv(out, max_size, ec);
 }
 
 ReceiveResult MessageSocket::recv(std::vector<std::byte>& out, std::size_t max_size) {
@@ -76,7 +83,8 @@ ReceiveResult MessageSocket::recv(std::vector<std::byte>& out, std::size_t max_s
 }
 
 ReceiveResult MessageSocket::peek_size(std::error_code& ec) noexcept {
-  return std::visit([&](auto& s) { return s.peek_size(ec); }, io_);
+  if (auto* s = seqpacket()) return s->peek_size(ec);
+  return framed()->peek_size(ec);
 }
 
 void MessageSocket::flush(std::error_code& ec) noexcept {
@@ -98,7 +106,10 @@ std::size_t MessageSocket::max_message_size(std::error_code& ec) const noexcept 
 }
 
 void MessageSocket::close() noexcept {
-  std::visit([](auto& s) { s.close(); }, io_);
+  if (auto* s = seqpacket())
+    s->close();
+  else
+    framed()->close();
 }
 
 // ---- MessageListener ------------------------------------------------------------------
