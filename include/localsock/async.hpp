@@ -320,11 +320,11 @@ struct OpenHandle {
 /// the application still holds a pointer to them. Handles of the application's own, or
 /// of other libraries, are not listed: `uv_walk` finds those.
 /// Loop-thread only.
-std::vector<OpenHandle> open_handles(uv_loop_t* loop);
+LOCALSOCK_API std::vector<OpenHandle> open_handles(uv_loop_t* loop);
 
 /// open_handles() as text, one line per object, for example
 /// `listener 'chat' (bytes): listening, keeps the loop running`; empty when there is
 /// none. Loop-thread only.
-std::string describe_open_handles(uv_loop_t* loop);
+LOCALSOCK_API std::string describe_open_handles(uv_loop_t* loop);
 
 }  // namespace localsock
