@@ -74,7 +74,15 @@ std::uint32_t decode(const std::array<std::byte, 4>& h) noexcept {
 
 FramedStream FramedStream::connect(const LocalName& name, Timeout timeout, std::error_code& ec) {
   FramedStream s(UdStream::connect(name, timeout, ec));
-  if (!ec) s.greet(ec);
+  if (!ec) {
+    s.greet(ec);
+    // A server that accepted and left already: the connection was made, and its end
+    // shows on the first send or receive, as with the other transports (a client's
+    // check of its server still runs on it).
+    if (ec == errc::peer_closed || ec == std::errc::broken_pipe ||
+        ec == std::errc::connection_reset)
+      ec.clear();
+  }
   if (ec) s.close();
   return s;
 }
