@@ -3,42 +3,71 @@
 
 #include <localsock/testing_win.hpp>
 
+#include <atomic>
+#include <thread>
+
 namespace localsock::win::detail {
 
 namespace {
-// The events of this thread's streams that have gone, for its next streams: a stream
-// needs one per direction, and making and closing them was a third of the extra
-// requests a connect cycle sent the wineserver (docs/performance.md). A few are kept
-// per thread (a thread that ends closes them); a thread holding more streams at once
-// makes the rest as before.
-class EventCache {
+// The events of streams that have gone, for the next streams: a stream needs one per
+// direction, and making and closing them was a third of the extra requests a connect
+// cycle sent the wineserver (docs/performance.md). A few are kept for the whole process;
+// a process holding more streams at once makes the rest as before. The pool is
+// process-wide and never destroyed (the system closes what it holds at exit): kept per
+// thread in a thread_local with a destructor, it crashed at thread exit now and then,
+// because mingw-w64 may free thread_local storage before running its destructor.
+class EventPool {
  public:
-  EventCache() = default;
-  EventCache(const EventCache&) = delete;
-  EventCache& operator=(const EventCache&) = delete;
-  ~EventCache() { release(); }
-
-  HANDLE take() noexcept { return count_ == 0 ? nullptr : events_[--count_]; }
+  HANDLE take() noexcept {
+    const Lock lock(busy_);
+    return count_ == 0 ? nullptr : events_[--count_];
+  }
   bool keep(HANDLE event) noexcept {
+    const Lock lock(busy_);
     if (count_ == max_kept) return false;
     events_[count_++] = event;
     return true;
   }
   void release() noexcept {
-    while (count_ != 0) ::CloseHandle(events_[--count_]);
+    HANDLE out[max_kept];
+    int n = 0;
+    {
+      const Lock lock(busy_);
+      while (count_ != 0) out[n++] = events_[--count_];
+    }
+    while (n != 0) ::CloseHandle(out[--n]);
   }
 
  private:
-  static constexpr int max_kept = 4;  // a client's and a server's stream
+  // A spin lock: held for a few instructions, never across a system call.
+  class Lock {
+   public:
+    explicit Lock(std::atomic_flag& flag) noexcept : flag_(flag) {
+      while (flag_.test_and_set(std::memory_order_acquire)) std::this_thread::yield();
+    }
+    Lock(const Lock&) = delete;
+    Lock& operator=(const Lock&) = delete;
+    ~Lock() { flag_.clear(std::memory_order_release); }
+
+   private:
+    std::atomic_flag& flag_;
+  };
+
+  static constexpr int max_kept = 8;  // a few clients' and servers' streams
+  std::atomic_flag busy_;
   HANDLE events_[max_kept]{};
   int count_ = 0;
 };
-thread_local EventCache kept_events;
+
+EventPool& kept_events() noexcept {
+  static EventPool* const pool = new EventPool;  // never destroyed: see EventPool
+  return *pool;
+}
 }  // namespace
 
 HANDLE ensure_event(UniqueHandle& slot, std::error_code& ec) noexcept {
   if (!slot) {
-    HANDLE event = kept_events.take();
+    HANDLE event = kept_events().take();
     slot.reset(event != nullptr ? event : ::CreateEventW(nullptr, TRUE, FALSE, nullptr));
     if (!slot) ec = last_error();
   }
@@ -46,14 +75,14 @@ HANDLE ensure_event(UniqueHandle& slot, std::error_code& ec) noexcept {
 }
 
 void recycle_event(UniqueHandle& slot) noexcept {
-  if (slot && kept_events.keep(slot.get())) (void)slot.release();
+  if (slot && kept_events().keep(slot.get())) (void)slot.release();
   slot.reset();
 }
 
 }  // namespace localsock::win::detail
 
 namespace localsock::testing {
-void release_kept_events() noexcept { win::detail::kept_events.release(); }
+void release_kept_events() noexcept { win::detail::kept_events().release(); }
 }  // namespace localsock::testing
 
 namespace localsock::win::detail {
