@@ -181,7 +181,10 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// it, once reading is on: a peer that has gone as the end of the stream (after its
   /// last data), any other failure (such as a message the system refuses) as a
   /// ReadEvent with that error, after which the connection closes, since the peer would
-  /// otherwise miss a message. See docs/async.md, "Write errors".
+  /// otherwise miss a message. A write in flight when the write side fails (Windows: its
+  /// WriteFile is pending; framed transport: its frame was taken in part) is the
+  /// system's: it is not cancelled, keeps its buffer, and its callback reports its own
+  /// outcome when it completes. See docs/async.md, "Write errors".
   ///
   /// The bytes are copied unless they can be written at once (Unix, no callback, nothing
   /// queued); copies go into buffers the socket reuses, so a steady exchange allocates
@@ -209,8 +212,11 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
     const std::string_view view(text);
     return write(std::as_bytes(std::span<const char>(view.data(), view.size())), std::move(cb));
   }
-  /// Bytes queued and not yet written: in byte mode, the part of a write the system has
-  /// taken already is not counted; a message counts whole until it has gone.
+  /// Bytes still to send: those queued, less, in byte mode, the part of a write the
+  /// system has taken already (a message counts whole until it has gone), plus the rest
+  /// of a message the framed transport took in part inside write() (Unix). The same
+  /// count as open_handles() shows; while it is not zero the socket keeps `uv_run`
+  /// running.
   std::size_t queued_bytes() const noexcept;
   void set_high_water_mark(std::size_t bytes) noexcept;
   /// Called each time the queue empties after write() returned false.
@@ -304,7 +310,9 @@ struct OpenHandle {
   Mode mode = Mode::bytes;
   /// Its state in words: "attached" (the loop), "listening", "connecting", "open",
   /// "closing"; for an open socket also whether it reads and what it has queued, for
-  /// example "open, reading, 2 writes queued (8192 bytes)".
+  /// example "open, reading, 2 writes queued (8192 bytes)" (the bytes still to send, as
+  /// AsyncSocket::queued_bytes() counts them), or, with nothing queued, "open, not
+  /// reading, sending the rest of a message (8192 bytes)" (framed transport).
   std::string state;
   /// Whether it keeps `uv_run` from returning now (see docs/async.md, "What keeps the
   /// loop running"): an AsyncLoop, or a socket neither reading nor writing, does not,

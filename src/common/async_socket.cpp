@@ -154,13 +154,7 @@ bool AsyncSocket::write(std::shared_ptr<const std::vector<std::byte>> data, Writ
   return enqueue(impl, {}, std::move(cb), std::move(data));
 }
 
-std::size_t AsyncSocket::queued_bytes() const noexcept {
-  // Byte mode writes the front item in parts: what of it went out is no longer queued.
-  // (A message counts whole until it has gone whole.)
-  const detail::WriteQueue& q = impl_->queue;
-  if (impl_->mode == Mode::bytes && !q.empty()) return q.bytes() - q.front().done;
-  return q.bytes();
-}
+std::size_t AsyncSocket::queued_bytes() const noexcept { return impl_->unsent_bytes(); }
 
 void AsyncSocket::set_high_water_mark(std::size_t bytes) noexcept {
   impl_->settings.high_water_mark = bytes;
