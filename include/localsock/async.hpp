@@ -164,11 +164,16 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// (or after the callback was handed the end or an error and reading stopped), without
   /// handing the callback over again; same as start_reading() with that callback. Also
   /// allowed inside the read callback. Does nothing when reading is on already.
+  /// After a shutdown() that closed the connection while reading was paused (Windows:
+  /// see shutdown()), it brings the end still owed, from the loop, as start_reading()
+  /// does.
   /// @param ec `std::errc::invalid_argument` when no read callback was ever given
   /// (call start_reading() first); `errc::not_connected` once the socket is closing or
-  /// closed (its callback is let go then).
+  /// closed (its callback is let go then), but for that owed end.
   void resume_reading(std::error_code& ec);
-  /// Throwing overload of resume_reading(std::error_code&) (localsock::Error).
+  /// Throwing overload of resume_reading(std::error_code&): localsock::Error, naming the
+  /// operation and the socket's local name (the name it connected to, or the name of the
+  /// listener that accepted it).
   void resume_reading();
 
   /// Sends `data` (one message in message mode) and returns at once; `cb` runs when it
@@ -231,8 +236,9 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// closes its side.
   /// @note Windows: pipes have no half-close: once the queue is written the connection
   /// closes (is_open() turns false) and the end is delivered when the closing has
-  /// finished, or from the loop if reading starts later; data the peer sends after the
-  /// shutdown is not received.
+  /// finished, or from the loop if reading starts (or resumes) later: a paused read
+  /// callback is kept for it until then, or until close(); data the peer sends after
+  /// the shutdown is not received.
   void shutdown(WriteCallback cb = {});
   /// Closes now; queued writes are cancelled. `on_closed` runs when all is released.
   void close(std::function<void()> on_closed = {});

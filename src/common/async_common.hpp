@@ -524,7 +524,10 @@ struct AsyncSocketImpl {
     if (auto listener = std::exchange(made_by, {}).lock()) listener_connection_gone(listener);
     if (occasional_part && occasional_part->on_closed)
       std::exchange(occasional_part->on_closed, {})();
-    on_read = {};
+    // The end still owed to a read callback paused when a shutdown closed the connection
+    // comes when reading resumes (resume_reading() as start_reading()): the callback is
+    // kept until then, or until close() lets go of it.
+    if (!end_due) on_read = {};
     if (occasional_part) occasional_part->on_drain = {};
     auto keep = std::move(self);  // may be the last reference: release it last
   }

@@ -51,6 +51,15 @@ void AsyncSocket::start_reading(ReadCallback cb) {
 
 void AsyncSocket::resume_reading(std::error_code& ec) {
   ec.clear();
+  if (impl_->end_due && impl_->state == AsyncSocketImpl::State::closed && impl_->on_read) {
+    // A shutdown closed the connection (Windows) while reading was paused: the end owed
+    // is delivered from the loop, as start_reading() does.
+    if (impl_->reading) return;
+    impl_->reading = true;
+    impl_->loop->post(
+        [impl = impl_, ref = detail::LoopRef(impl_->loop)] { impl->deliver_due_end(); });
+    return;
+  }
   if (!impl_->usable()) {
     ec = make_error_code(errc::not_connected);
     return;
@@ -177,8 +186,14 @@ void AsyncSocket::shutdown(WriteCallback cb) {
 
 void AsyncSocket::close(std::function<void()> on_closed) {
   if (!impl_->usable()) {
-    // Already closing or closed: the first close's callback reports the end.
-    if (on_closed && impl_->state == AsyncSocketImpl::State::closed) on_closed();
+    // Already closing or closed: the first close's callback reports the end. A read
+    // callback kept for an end still owed (finished_closing) is let go: closed by the
+    // application, the socket delivers nothing more.
+    if (impl_->state == AsyncSocketImpl::State::closed) {
+      impl_->end_due = false;
+      impl_->on_read = {};
+      if (on_closed) on_closed();
+    }
     return;
   }
   if (on_closed) impl_->occasional().on_closed = std::move(on_closed);
