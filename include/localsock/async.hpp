@@ -248,6 +248,7 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// Who is at the other end (see LocalSocket::peer_info); `errc::not_connected` unless
   /// open.
   PeerInfo peer_info(std::error_code& ec) const;
+  /// Throwing overload: localsock::Error naming the operation and the socket's local name.
   PeerInfo peer_info() const;
   /// Message mode: the largest message this connection sends: the AsyncOptions value,
   /// or less where the system cannot send that much (Linux seqpacket; known once

@@ -79,7 +79,8 @@ void AsyncSocket::resume_reading(std::error_code& ec) {
 }
 
 void AsyncSocket::resume_reading() {
-  detail::or_throw("AsyncSocket::resume_reading", "", [&](auto& ec) { resume_reading(ec); });
+  detail::or_throw("AsyncSocket::resume_reading", impl_->name,
+                   [&](auto& ec) { resume_reading(ec); });
 }
 
 void AsyncSocket::stop_reading() {
@@ -216,7 +217,8 @@ PeerInfo AsyncSocket::peer_info(std::error_code& ec) const {
   return detail::io_peer_info(*impl_, ec);
 }
 PeerInfo AsyncSocket::peer_info() const {
-  return detail::or_throw("AsyncSocket::peer_info", "", [&](auto& ec) { return peer_info(ec); });
+  return detail::or_throw("AsyncSocket::peer_info", impl_->name,
+                          [&](auto& ec) { return peer_info(ec); });
 }
 
 std::size_t testing::kept_read_buffer(const AsyncSocket& socket) noexcept {
