@@ -60,9 +60,9 @@ class LOCALSOCK_API AsyncLoop {
 
   /// Runs `fn` on the loop thread soon. The one thread-safe member: use it to hand work
   /// (a write, a close) to the loop from any thread. Posted on the loop thread (from a
-  /// callback), `fn` keeps uv_run from returning until it has run; posted from another
-  /// thread, it runs while the loop runs (libuv's reference counts are loop-thread
-  /// only). Functions not yet run when the AsyncLoop is destroyed, and those posted
+  /// callback, or before uv_run is called there), `fn` keeps uv_run from returning until
+  /// it has run; posted from another thread, it runs while the loop runs (libuv's
+  /// reference counts are loop-thread only). Functions not yet run when the AsyncLoop is destroyed, and those posted
   /// after, are dropped.
   void post(std::function<void()> fn);
 

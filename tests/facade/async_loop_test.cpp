@@ -212,6 +212,18 @@ TEST_CASE("keep-alive: a connect in progress keeps uv_run running until it compl
   CHECK(result == errc::no_listener);
 }
 
+TEST_CASE("keep-alive: a function posted on the loop thread keeps uv_run running until it ran") {
+  // Posted on the loop's own thread before uv_run (nothing else open): uv_run runs it
+  // before it returns, and returns then, without waiting for anything else.
+  TestLoop t;
+  bool ran = false;
+  t.async->post([&] { ran = true; });
+  bool ran_before_return = false;
+  CHECK_FALSE(kept_running(
+      t, [] {}, 150ms, [&] { ran_before_return = ran; }));
+  CHECK(ran_before_return);
+}
+
 TEST_CASE(
     "keep-alive: a function posted while nothing keeps the loop running waits for a later run") {
   TestLoop t;
