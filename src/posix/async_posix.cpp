@@ -86,8 +86,8 @@ void finish_rest(S& s, std::error_code& ec) noexcept {
 // After a send failed nothing more goes out, so a rest that never can must neither keep
 // the socket polled for writing (the loop would wake at once, again and again, on a
 // socket that stays writable) nor hold back a shutdown. A write refused before anything
-// of it was sent fails the write side, but the frame taken before it is finished: the
-// peer never receives a frame cut short.
+// of it was sent fails the write side, but the frame taken before it is still finished
+// (unless the connection closes first), so the peer does not receive it cut short.
 std::size_t rest_bytes(const AsyncSocketImpl& impl) noexcept {
   if (impl.io->send_failed) return 0;
   return visit_held(impl.io->socket, [](const auto& s) { return rest_size(s); });
