@@ -60,9 +60,9 @@ class LOCALSOCK_API AsyncLoop {
 
   /// Runs `fn` on the loop thread soon. The one thread-safe member: use it to hand work
   /// (a write, a close) to the loop from any thread. Posted on the loop thread (from a
-  /// callback), `fn` keeps uv_run from returning until it has run; posted from another
-  /// thread, it runs while the loop runs (libuv's reference counts are loop-thread
-  /// only). Functions not yet run when the AsyncLoop is destroyed, and those posted
+  /// callback, or before uv_run is called there), `fn` keeps uv_run from returning until
+  /// it has run; posted from another thread, it runs while the loop runs (libuv's
+  /// reference counts are loop-thread only). Functions not yet run when the AsyncLoop is destroyed, and those posted
   /// after, are dropped.
   void post(std::function<void()> fn);
 
@@ -164,11 +164,16 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// (or after the callback was handed the end or an error and reading stopped), without
   /// handing the callback over again; same as start_reading() with that callback. Also
   /// allowed inside the read callback. Does nothing when reading is on already.
+  /// After a shutdown() that closed the connection while reading was paused (Windows:
+  /// see shutdown()), it brings the end still owed, from the loop, as start_reading()
+  /// does.
   /// @param ec `std::errc::invalid_argument` when no read callback was ever given
   /// (call start_reading() first); `errc::not_connected` once the socket is closing or
-  /// closed (its callback is let go then).
+  /// closed (its callback is let go then), but for that owed end.
   void resume_reading(std::error_code& ec);
-  /// Throwing overload of resume_reading(std::error_code&) (localsock::Error).
+  /// Throwing overload of resume_reading(std::error_code&): localsock::Error, naming the
+  /// operation and the socket's local name (the name it connected to, or the name of the
+  /// listener that accepted it).
   void resume_reading();
 
   /// Sends `data` (one message in message mode) and returns at once; `cb` runs when it
@@ -181,7 +186,10 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// it, once reading is on: a peer that has gone as the end of the stream (after its
   /// last data), any other failure (such as a message the system refuses) as a
   /// ReadEvent with that error, after which the connection closes, since the peer would
-  /// otherwise miss a message. See docs/async.md, "Write errors".
+  /// otherwise miss a message. A write in flight when the write side fails (Windows: its
+  /// WriteFile is pending; framed transport: its frame was taken in part) is the
+  /// system's: it is not cancelled, keeps its buffer, and its callback reports its own
+  /// outcome when it completes. See docs/async.md, "Write errors".
   ///
   /// The bytes are copied unless they can be written at once (Unix, no callback, nothing
   /// queued); copies go into buffers the socket reuses, so a steady exchange allocates
@@ -209,8 +217,11 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
     const std::string_view view(text);
     return write(std::as_bytes(std::span<const char>(view.data(), view.size())), std::move(cb));
   }
-  /// Bytes queued and not yet written: in byte mode, the part of a write the system has
-  /// taken already is not counted; a message counts whole until it has gone.
+  /// Bytes still to send: those queued, less, in byte mode, the part of a write the
+  /// system has taken already (a message counts whole until it has gone), plus the rest
+  /// of a message the framed transport took in part inside write() (Unix). The same
+  /// count as open_handles() shows; while it is not zero the socket keeps `uv_run`
+  /// running.
   std::size_t queued_bytes() const noexcept;
   void set_high_water_mark(std::size_t bytes) noexcept;
   /// Called each time the queue empties after write() returned false.
@@ -225,8 +236,9 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// closes its side.
   /// @note Windows: pipes have no half-close: once the queue is written the connection
   /// closes (is_open() turns false) and the end is delivered when the closing has
-  /// finished, or from the loop if reading starts later; data the peer sends after the
-  /// shutdown is not received.
+  /// finished, or from the loop if reading starts (or resumes) later: a paused read
+  /// callback is kept for it until then, or until close(); data the peer sends after
+  /// the shutdown is not received.
   void shutdown(WriteCallback cb = {});
   /// Closes now; queued writes are cancelled. `on_closed` runs when all is released.
   void close(std::function<void()> on_closed = {});
@@ -236,6 +248,7 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// Who is at the other end (see LocalSocket::peer_info); `errc::not_connected` unless
   /// open.
   PeerInfo peer_info(std::error_code& ec) const;
+  /// Throwing overload: localsock::Error naming the operation and the socket's local name.
   PeerInfo peer_info() const;
   /// Message mode: the largest message this connection sends: the AsyncOptions value,
   /// or less where the system cannot send that much (Linux seqpacket; known once
@@ -304,7 +317,9 @@ struct OpenHandle {
   Mode mode = Mode::bytes;
   /// Its state in words: "attached" (the loop), "listening", "connecting", "open",
   /// "closing"; for an open socket also whether it reads and what it has queued, for
-  /// example "open, reading, 2 writes queued (8192 bytes)".
+  /// example "open, reading, 2 writes queued (8192 bytes)" (the bytes still to send, as
+  /// AsyncSocket::queued_bytes() counts them), or, with nothing queued, "open, not
+  /// reading, sending the rest of a message (8192 bytes)" (framed transport).
   std::string state;
   /// Whether it keeps `uv_run` from returning now (see docs/async.md, "What keeps the
   /// loop running"): an AsyncLoop, or a socket neither reading nor writing, does not,

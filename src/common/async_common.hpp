@@ -286,13 +286,21 @@ class WriteQueue {
     wants_drain_ = false;
     return true;
   }
-  /// Empties the queue; the items are returned so their callbacks run outside any state
-  /// change.
-  std::vector<Item> take_all() {
+  /// Empties the queue, or, with `keep_front`, all but its front item; the items are
+  /// returned, in queue order, so their callbacks run outside any state change.
+  std::vector<Item> take_all(bool keep_front = false) {
     std::vector<Item> all;
-    all.reserve(count());
-    while (count() != 0) all.push_back(pop());
-    bytes_ = 0;
+    if (count() == 0) return all;
+    const std::size_t first = keep_front ? 1 : 0;
+    Storage& st = *storage_;
+    all.reserve(st.count - first);
+    for (std::size_t i = first; i < st.count; ++i) {
+      Item& slot = st.slots[(st.head + i) % st.slots.size()];
+      bytes_ -= slot.size();
+      all.push_back(std::move(slot));
+    }
+    st.count = first;
+    if (first == 0) st.head = 0;
     return all;
   }
   std::size_t bytes() const noexcept { return bytes_; }
@@ -335,13 +343,25 @@ class WriteQueue {
   bool wants_drain_ = false;
 };
 
-/// Runs the callbacks of writes that will never happen.
-inline void cancel_writes(WriteQueue& q, std::error_code ec) {
-  for (auto& item : q.take_all())
+/// Runs the callbacks of writes that will never happen. With `keep_front`, the front
+/// item is in flight (see io_write_in_flight): it stays queued, and its own completion
+/// reports its real outcome.
+inline void cancel_writes(WriteQueue& q, std::error_code ec, bool keep_front = false) {
+  for (auto& item : q.take_all(keep_front))
     if (item.cb) item.cb(ec);
 }
 
 struct SocketIo;  // the backend's part of a connection
+/// Per backend: whether the system (or the message transport) holds part of the front
+/// item of the queue, so that it may neither be taken off the queue nor reported before
+/// it completes: Windows, its overlapped WriteFile is pending (the system reads the
+/// item's buffer until then); Unix, a framed message taken in part whose rest the
+/// transport still sends. False while connecting.
+bool io_write_in_flight(const AsyncSocketImpl& impl) noexcept;
+/// Per backend: bytes still to send that no queued item counts: Unix, the rest of a
+/// framed message that write() took in part at once (no item was queued for it); 0
+/// elsewhere, and once that rest can never go (the socket's send failed).
+std::size_t io_rest_owed(const AsyncSocketImpl& impl) noexcept;
 /// Per backend: a connection that `impl` made has closed (AsyncSocketImpl::made_by).
 void listener_connection_gone(const std::shared_ptr<AsyncListenerImpl>& impl);
 struct ListenerIo;  // the backend's part of a listener
@@ -408,6 +428,15 @@ struct AsyncSocketImpl {
   }
 
   bool usable() const noexcept { return state == State::open || state == State::connecting; }
+  /// The bytes still to send, the one count behind queued_bytes(), open_handles() and
+  /// whether the socket keeps the loop running: the queue, less what the system took
+  /// already of a byte write in parts (a message counts whole until it has gone), plus
+  /// the rest of a message the transport took in part outside the queue.
+  std::size_t unsent_bytes() const noexcept {
+    std::size_t n = queue.bytes();
+    if (mode == Mode::bytes && !queue.empty()) n -= queue.front().done;
+    return state == State::open ? n + io_rest_owed(*this) : n;
+  }
   /// The part that only connecting, shutting down and closing use, made on first use.
   Occasional& occasional() {
     if (!occasional_part) occasional_part = std::make_unique<Occasional>();
@@ -475,7 +504,9 @@ struct AsyncSocketImpl {
   }
   void report_write_failure() {
     if (state != State::open || write_failure_told) return;
-    cancel_writes(queue, write_failure);
+    // A write in flight is the system's until it completes: it stays queued and reports
+    // its own outcome (the refused write alone has failed; nothing after it is sent).
+    cancel_writes(queue, write_failure, io_write_in_flight(*this));
     // A shutdown waiting for the queue to empty will not happen either.
     if (!shut_down) finish_shutdown(write_failure);
     if (state != State::open || write_failure == errc::peer_closed || !reading) return;
@@ -493,7 +524,10 @@ struct AsyncSocketImpl {
     if (auto listener = std::exchange(made_by, {}).lock()) listener_connection_gone(listener);
     if (occasional_part && occasional_part->on_closed)
       std::exchange(occasional_part->on_closed, {})();
-    on_read = {};
+    // The end still owed to a read callback paused when a shutdown closed the connection
+    // comes when reading resumes (resume_reading() as start_reading()): the callback is
+    // kept until then, or until close() lets go of it.
+    if (!end_due) on_read = {};
     if (occasional_part) occasional_part->on_drain = {};
     auto keep = std::move(self);  // may be the last reference: release it last
   }

@@ -85,18 +85,24 @@ std::string socket_state(const detail::AsyncSocketImpl& s) {
   std::string text = "open";
   text += s.reading ? ", reading" : ", not reading";
   if (s.shutdown_requested && !s.shut_down) text += ", shutting down";
+  // The bytes still to send, as queued_bytes() counts them.
+  const std::string unsent = "(" + std::to_string(s.unsent_bytes()) + " bytes)";
   if (!s.queue.empty())
     text += ", " + std::to_string(s.queue.count()) + (s.queue.count() == 1 ? " write" : " writes") +
-            " queued (" + std::to_string(s.queue.bytes()) + " bytes)";
+            " queued " + unsent;
+  else if (s.unsent_bytes() != 0)
+    text += ", sending the rest of a message " + unsent;
   return text;
 }
 
 // Whether a socket keeps uv_run from returning now: a connect in the pool, a pending
-// read, pending writes or shutdown, or the closing (see docs/async.md).
+// read, pending writes (or the rest of a message still to send) or shutdown, or the
+// closing (see docs/async.md).
 bool socket_keeps_running(const detail::AsyncSocketImpl& s) {
   using State = detail::AsyncSocketImpl::State;
   if (s.state != State::open) return true;
-  return s.reading || !s.queue.empty() || (s.shutdown_requested && !s.shut_down);
+  return s.reading || !s.queue.empty() || s.unsent_bytes() != 0 ||
+         (s.shutdown_requested && !s.shut_down);
 }
 
 }  // namespace

@@ -51,6 +51,15 @@ void AsyncSocket::start_reading(ReadCallback cb) {
 
 void AsyncSocket::resume_reading(std::error_code& ec) {
   ec.clear();
+  if (impl_->end_due && impl_->state == AsyncSocketImpl::State::closed && impl_->on_read) {
+    // A shutdown closed the connection (Windows) while reading was paused: the end owed
+    // is delivered from the loop, as start_reading() does.
+    if (impl_->reading) return;
+    impl_->reading = true;
+    impl_->loop->post(
+        [impl = impl_, ref = detail::LoopRef(impl_->loop)] { impl->deliver_due_end(); });
+    return;
+  }
   if (!impl_->usable()) {
     ec = make_error_code(errc::not_connected);
     return;
@@ -70,7 +79,8 @@ void AsyncSocket::resume_reading(std::error_code& ec) {
 }
 
 void AsyncSocket::resume_reading() {
-  detail::or_throw("AsyncSocket::resume_reading", "", [&](auto& ec) { resume_reading(ec); });
+  detail::or_throw("AsyncSocket::resume_reading", impl_->name,
+                   [&](auto& ec) { resume_reading(ec); });
 }
 
 void AsyncSocket::stop_reading() {
@@ -154,13 +164,7 @@ bool AsyncSocket::write(std::shared_ptr<const std::vector<std::byte>> data, Writ
   return enqueue(impl, {}, std::move(cb), std::move(data));
 }
 
-std::size_t AsyncSocket::queued_bytes() const noexcept {
-  // Byte mode writes the front item in parts: what of it went out is no longer queued.
-  // (A message counts whole until it has gone whole.)
-  const detail::WriteQueue& q = impl_->queue;
-  if (impl_->mode == Mode::bytes && !q.empty()) return q.bytes() - q.front().done;
-  return q.bytes();
-}
+std::size_t AsyncSocket::queued_bytes() const noexcept { return impl_->unsent_bytes(); }
 
 void AsyncSocket::set_high_water_mark(std::size_t bytes) noexcept {
   impl_->settings.high_water_mark = bytes;
@@ -183,8 +187,14 @@ void AsyncSocket::shutdown(WriteCallback cb) {
 
 void AsyncSocket::close(std::function<void()> on_closed) {
   if (!impl_->usable()) {
-    // Already closing or closed: the first close's callback reports the end.
-    if (on_closed && impl_->state == AsyncSocketImpl::State::closed) on_closed();
+    // Already closing or closed: the first close's callback reports the end. A read
+    // callback kept for an end still owed (finished_closing) is let go: closed by the
+    // application, the socket delivers nothing more.
+    if (impl_->state == AsyncSocketImpl::State::closed) {
+      impl_->end_due = false;
+      impl_->on_read = {};
+      if (on_closed) on_closed();
+    }
     return;
   }
   if (on_closed) impl_->occasional().on_closed = std::move(on_closed);
@@ -207,7 +217,8 @@ PeerInfo AsyncSocket::peer_info(std::error_code& ec) const {
   return detail::io_peer_info(*impl_, ec);
 }
 PeerInfo AsyncSocket::peer_info() const {
-  return detail::or_throw("AsyncSocket::peer_info", "", [&](auto& ec) { return peer_info(ec); });
+  return detail::or_throw("AsyncSocket::peer_info", impl_->name,
+                          [&](auto& ec) { return peer_info(ec); });
 }
 
 std::size_t testing::kept_read_buffer(const AsyncSocket& socket) noexcept {

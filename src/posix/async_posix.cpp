@@ -30,6 +30,10 @@ struct SocketIo {
   // socket is readable, given back once what was read is delivered (see read_ready), so
   // that an idle connection holds none.
   std::vector<std::byte> buffer;
+  // A send on the socket failed: the rest of a framed message the transport holds can
+  // never go out (see rest_owed). A write refused before it was sent (over the message
+  // limit) leaves the socket working, and that rest still goes.
+  bool send_failed = false;
 
   /// The socket that holds the descriptor (a framed stream's byte stream).
   posix::UdSocket& base() noexcept {
@@ -62,11 +66,15 @@ void on_socket_events(uv_poll_t* handle, int status, int events);
 // took only in part; it is finished before anything else is written. Seqpacket sends
 // a message whole or not at all, so there is never a rest.
 template <typename S>
-bool has_rest(const S& s) noexcept {
+std::size_t rest_size(const S& s) noexcept {
   if constexpr (requires { s.send_pending(); })
-    return s.send_pending() != 0;
+    return s.send_pending();
   else
-    return false;
+    return 0;
+}
+template <typename S>
+bool has_rest(const S& s) noexcept {
+  return rest_size(s) != 0;
 }
 template <typename S>
 void finish_rest(S& s, std::error_code& ec) noexcept {
@@ -74,13 +82,22 @@ void finish_rest(S& s, std::error_code& ec) noexcept {
   if constexpr (requires { s.flush(ec); }) s.flush(ec);
 }
 
-// Whether the rest of a frame is still owed to the peer: only while the write side
-// works. After a failure nothing more is sent, so a rest that can never go out must
-// neither keep the socket polled for writing (the loop would wake at once, again and
-// again, on a socket that stays writable) nor hold back a shutdown.
-bool rest_owed(AsyncSocketImpl& impl) noexcept {
-  return !impl.write_failure &&
-         visit_held(impl.io->socket, [](const auto& s) { return has_rest(s); });
+// The bytes of a frame still owed to the peer: only while the socket's sends work.
+// After a send failed nothing more goes out, so a rest that never can must neither keep
+// the socket polled for writing (the loop would wake at once, again and again, on a
+// socket that stays writable) nor hold back a shutdown. A write refused before anything
+// of it was sent fails the write side, but the frame taken before it is still finished
+// (unless the connection closes first), so the peer does not receive it cut short.
+std::size_t rest_bytes(const AsyncSocketImpl& impl) noexcept {
+  if (impl.io->send_failed) return 0;
+  return visit_held(impl.io->socket, [](const auto& s) { return rest_size(s); });
+}
+bool rest_owed(const AsyncSocketImpl& impl) noexcept { return rest_bytes(impl) != 0; }
+
+// A send on the socket failed with `ec`: nothing more goes out (see rest_owed).
+void send_failed(AsyncSocketImpl& impl, std::error_code ec) {
+  impl.io->send_failed = true;
+  impl.write_failed(ec);
 }
 
 // The largest message the connection sends. Byte streams have no messages; seqpacket
@@ -195,15 +212,18 @@ void write_ready(AsyncSocketImpl& impl, Socket& s, bool immediate) {
     std::error_code ec;
     finish_rest(s, ec);
     if (ec == errc::would_block) return;
-    if (ec) impl.write_failed(ec);
+    if (ec) send_failed(impl, ec);
   }
-  // After a failed write nothing more is sent (a message would be missing before it).
-  while (!impl.queue.empty() && impl.state == AsyncSocketImpl::State::open && !impl.write_failure) {
+  // After a failed write nothing more is sent (a message would be missing before it),
+  // except the rest of a message taken in part before the failure (io_write_in_flight).
+  while (!impl.queue.empty() && impl.state == AsyncSocketImpl::State::open &&
+         (!impl.write_failure || io_write_in_flight(impl))) {
     auto& item = impl.queue.front();
     if (immediate && item.cb) return;
     std::error_code ec;
     const bool finished = write_item(s, item, ec);
     if (ec == errc::would_block) return;
+    if (ec) impl.io->send_failed = true;
     if (!finished) continue;
     if (immediate) {
       // No callback to tell: a failure is told through the read side (write_failed).
@@ -243,6 +263,7 @@ void on_socket_events(uv_poll_t* handle, int status, int events) {
     std::error_code err = io.base().take_error();
     const bool descriptor_failed = !err;
     if (descriptor_failed) err = std::error_code(-status, std::system_category());
+    io.send_failed = true;  // a frame's rest, if any, cannot go either
     cancel_writes(impl.queue, err);
     impl.write_failed(err);
     if (descriptor_failed) {
@@ -294,10 +315,22 @@ bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data) {
   // A failure is told through the read side, as for the queue's immediate writes (no
   // callback here); what would block is queued by the caller.
   if (ec && ec != errc::would_block) {
-    impl.write_failed(ec);
+    send_failed(impl, ec);
     data = {};
   }
   return data.empty();
+}
+
+bool io_write_in_flight(const AsyncSocketImpl& impl) noexcept {
+  // A framed message taken in part (item.done set by write_item) whose rest is owed.
+  return impl.io && !impl.queue.empty() && impl.queue.front().done != 0 &&
+         impl.mode == Mode::messages && rest_owed(impl);
+}
+
+std::size_t io_rest_owed(const AsyncSocketImpl& impl) noexcept {
+  // A rest that belongs to the front item is counted with that item.
+  if (!impl.io || io_write_in_flight(impl)) return 0;
+  return rest_bytes(impl);
 }
 
 void io_update(AsyncSocketImpl& impl) {

@@ -504,6 +504,15 @@ void io_update(AsyncSocketImpl& impl) {
 
 bool io_try_write(AsyncSocketImpl&, std::span<const std::byte>&) { return false; }
 
+// The write in flight is the front item's: the system reads its buffer until the
+// WriteFile completes (WriteOp::complete takes it off the queue then).
+bool io_write_in_flight(const AsyncSocketImpl& impl) noexcept {
+  return impl.io && impl.io->write_pending;
+}
+
+// Every byte still to send is in the queue: a pipe keeps no rest of its own.
+std::size_t io_rest_owed(const AsyncSocketImpl&) noexcept { return 0; }
+
 void io_close(AsyncSocketImpl& impl) {
   SocketIo* io = impl.io.get();
   if (io == nullptr) {

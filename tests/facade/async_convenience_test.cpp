@@ -205,3 +205,50 @@ TEST_CASE("async: a shared buffer still queued when the socket closes is release
   p.close();
   t.settle();
 }
+
+TEST_CASE("async: the throwing overloads name the socket in their error") {
+  // As the blocking sockets do: the error names the operation and the local name (the
+  // name connected to, or the name of the listener that accepted the connection).
+  TestLoop t;
+  const LocalName name = fresh_name();
+  Pair p;
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                        [&p](std::error_code ec, AsyncSocket::Ptr s) {
+                                          REQUIRE_FALSE(ec);
+                                          p.server = s;
+                                        });
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                       [&p](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         p.client = s;
+                       });
+  REQUIRE(t.run([&] { return p.server && p.client; }, 10s));
+  listener->close();
+  int closed = 0;
+  p.server->close([&] { ++closed; });
+  p.client->close([&] { ++closed; });
+  REQUIRE(t.run([&] { return closed == 2; }, 10s));
+  for (const auto& socket : {p.server, p.client}) {
+    bool threw = false;
+    try {
+      socket->resume_reading();
+    } catch (const localsock::Error& e) {
+      threw = true;
+      CHECK(e.code() == errc::not_connected);
+      CHECK(e.name() == name.str());
+      CHECK(std::string_view(e.what()).find("AsyncSocket::resume_reading") != std::string_view::npos);
+    }
+    CHECK(threw);
+    threw = false;
+    try {
+      (void)socket->peer_info();
+    } catch (const localsock::Error& e) {
+      threw = true;
+      CHECK(e.code() == errc::not_connected);
+      CHECK(e.name() == name.str());
+      CHECK(std::string_view(e.what()).find("AsyncSocket::peer_info") != std::string_view::npos);
+    }
+    CHECK(threw);
+  }
+  t.settle();
+}

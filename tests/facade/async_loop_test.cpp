@@ -50,15 +50,16 @@ struct Pair {
   }
 };
 
-Pair connect_pair(TestLoop& t, Mode mode = Mode::bytes) {
+Pair connect_pair(TestLoop& t, Mode mode = Mode::bytes,
+                  localsock::MessageTransport transport = localsock::MessageTransport::automatic) {
   const LocalName name = fresh_name();
   Pair p;
-  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name), mode,
+  auto listener = AsyncListener::listen(*t.async, ListenerOptions(name).transport(transport), mode,
                                         [&p](std::error_code ec, AsyncSocket::Ptr s) {
                                           REQUIRE_FALSE(ec);
                                           p.server = s;
                                         });
-  AsyncSocket::connect(*t.async, ConnectOptions(name), mode,
+  AsyncSocket::connect(*t.async, ConnectOptions(name).transport(transport), mode,
                        [&p](std::error_code ec, AsyncSocket::Ptr s) {
                          REQUIRE_FALSE(ec);
                          p.client = s;
@@ -161,6 +162,40 @@ TEST_CASE("keep-alive: pending writes keep uv_run running until they are written
   CHECK(received == data.size());
 }
 
+TEST_CASE("keep-alive: a message taken in part keeps uv_run running and counts as queued") {
+  // Unix: the framed transport takes a frame in part when the socket fills, inside
+  // write() itself (no callback, nothing queued), and keeps its rest to send when the
+  // socket is writable again. That rest is still to send: queued_bytes() counts it, and
+  // open_handles() says the socket keeps the loop running, as it does. (Windows pipes
+  // ignore the transport: the message waits in the queue for its WriteFile.)
+  TestLoop t;
+  Pair p = connect_pair(t, Mode::messages, localsock::MessageTransport::framed);
+  const std::size_t size = std::min<std::size_t>(3 * 1024 * 1024, p.client->max_message_size());
+  const auto data = pattern(size, 9);
+  p.client->write(std::span<const std::byte>(data));  // no callback: taken at once, in part
+  const std::size_t queued = p.client->queued_bytes();
+  CAPTURE(queued);
+  CHECK(queued > 0);
+  CHECK(queued <= size + 8);  // the message and at most its frame's header
+  // The client is listed as keeping the loop running, with what it still has to send.
+  int keeping = 0;
+  for (const auto& h : localsock::open_handles(&t.loop)) {
+    if (h.kind != localsock::OpenHandle::Kind::socket || !h.keeps_loop_running) continue;
+    ++keeping;
+    CAPTURE(h.state);
+    CHECK(h.state.find("(" + std::to_string(queued) + " bytes)") != std::string::npos);
+  }
+  CHECK(keeping == 1);
+  std::size_t received = 0;
+  CHECK(kept_running(t, [&] {
+    p.server->start_reading([&](const ReadEvent& e) {
+      received += e.data.size();
+      if (received == size) p.close();
+    });
+  }));
+  CHECK(received == size);
+}
+
 TEST_CASE("keep-alive: a connect in progress keeps uv_run running until it completes") {
   TestLoop t;
   // Nobody listens: the connect completes with no_listener, from the thread pool.
@@ -175,6 +210,18 @@ TEST_CASE("keep-alive: a connect in progress keeps uv_run running until it compl
   kept_running(t, [] {});
   CHECK(done);  // uv_run returned only after the connect's callback ran
   CHECK(result == errc::no_listener);
+}
+
+TEST_CASE("keep-alive: a function posted on the loop thread keeps uv_run running until it ran") {
+  // Posted on the loop's own thread before uv_run (nothing else open): uv_run runs it
+  // before it returns, and returns then, without waiting for anything else.
+  TestLoop t;
+  bool ran = false;
+  t.async->post([&] { ran = true; });
+  bool ran_before_return = false;
+  CHECK_FALSE(kept_running(
+      t, [] {}, 150ms, [&] { ran_before_return = ran; }));
+  CHECK(ran_before_return);
 }
 
 TEST_CASE(
@@ -240,6 +287,27 @@ TEST_CASE(
   REQUIRE(handles.size() == 1);
   CHECK(handles[0].kind == localsock::OpenHandle::Kind::loop);
   CHECK_FALSE(handles[0].keeps_loop_running);
+}
+
+TEST_CASE("open_handles: the bytes a socket lists as queued are those queued_bytes() counts") {
+  // A byte socket writes a large write in parts: what the system took is no longer
+  // queued, in queued_bytes() and in the listing alike.
+  TestLoop t;
+  Pair p = connect_pair(t);
+  const auto data = pattern(8 * 1024 * 1024, 5);
+  p.client->write(std::span<const std::byte>(data), [](std::error_code) {});
+  t.settle();
+  const std::size_t queued = p.client->queued_bytes();
+  CAPTURE(queued);
+  REQUIRE(queued > 0);
+  const std::string text = localsock::describe_open_handles(&t.loop);
+  CAPTURE(text);
+  CHECK(has_line(text, "1 write queued (" + std::to_string(queued) + " bytes)"));
+  bool closed = false;
+  p.client->close([&] { closed = true; });
+  REQUIRE(t.run([&] { return closed; }, 10s));
+  p.close();
+  t.settle();
 }
 
 TEST_CASE("open_handles: names the listener left open when uv_loop_close fails with UV_EBUSY") {

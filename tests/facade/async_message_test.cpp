@@ -355,3 +355,139 @@ TEST_CASE("async: a peer that floods one connection does not starve another on t
   server->close();
   t.settle();
 }
+
+namespace {
+
+// A message pair on `t` (this run's transport) with `settings` on both ends; the listener
+// is closed once both ends exist.
+struct MessagePair {
+  AsyncSocket::Ptr server;
+  AsyncSocket::Ptr client;
+};
+
+MessagePair message_pair(TestLoop& t, const localsock::AsyncOptions& settings) {
+  const LocalName name = fresh_name();
+  MessagePair p;
+  auto listener = AsyncListener::listen(
+      *t.async, localsock::test::message_listen(name), Mode::messages,
+      [&p](std::error_code ec, AsyncSocket::Ptr s) {
+        REQUIRE_FALSE(ec);
+        p.server = s;
+      },
+      settings);
+  AsyncSocket::connect(
+      *t.async, localsock::test::message_connect(name), Mode::messages,
+      [&p](std::error_code ec, AsyncSocket::Ptr s) {
+        REQUIRE_FALSE(ec);
+        p.client = s;
+      },
+      settings);
+  REQUIRE(t.run([&] { return p.server && p.client; }, 10s));
+  listener->close();
+  t.settle();
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("async: a write refused while another write is in flight lets that write finish") {
+  // Nobody reads, so a write stays queued: on Windows its WriteFile is in flight, with a
+  // framed transport its frame is taken in part (the transport holds the rest; the
+  // messages are larger than the socket's buffer for that). Then a message over the
+  // limit, with no callback, is refused and fails the write side. The write in flight is
+  // the system's: it must stay queued, report its real outcome when it completes, and
+  // the queue, the count of queued bytes and close() must stay sound.
+  TestLoop t;
+  localsock::AsyncOptions settings;
+  settings.max_message_size = 1024 * 1024;
+  MessagePair p = message_pair(t, settings);
+  const auto msg = pattern(std::min<std::size_t>(600 * 1024, p.server->max_message_size()), 3);
+  int issued = 0, ok = 0, failed = 0;
+  std::vector<std::error_code> failures;
+  for (int i = 0; i < 400 && p.server->queued_bytes() == 0; ++i) {
+    ++issued;
+    p.server->write(std::span<const std::byte>(msg), [&](std::error_code ec) {
+      if (ec) {
+        ++failed;
+        failures.push_back(ec);
+      } else {
+        ++ok;
+      }
+    });
+    t.settle();
+  }
+  REQUIRE(p.server->queued_bytes() > 0);
+  p.server->write(pattern(p.server->max_message_size() + 1, 4));  // no callback: refused
+  t.settle();
+  // The peer reads now: what was in flight arrives and its callback says so.
+  int received = 0;
+  std::vector<ReadEvent> other_events;
+  bool ended = false;
+  p.client->start_reading([&](const ReadEvent& e) {
+    if (e.end)
+      ended = true;
+    else if (e.error)
+      other_events.push_back(e);
+    else if (e.data.size() == msg.size())
+      ++received;
+  });
+  CHECK(t.run([&] { return ok + failed == issued && received == ok; }, 5s));
+  t.run([] { return false; }, 50ms);  // nothing more comes
+  CAPTURE(issued);
+  CAPTURE(ok);
+  CAPTURE(failed);
+  CAPTURE(received);
+  CHECK(ok + failed == issued);  // every callback ran, once
+  CHECK(received == ok);         // what was reported written arrived, and only that
+  for (const auto& ec : failures) CHECK(ec == errc::message_too_large);
+  CHECK(p.server->queued_bytes() == 0);
+  CHECK(localsock::describe_open_handles(&t.loop).find("queued") == std::string::npos);
+  // The server closes: it finishes, and the peer reads a clean end (no frame cut short).
+  bool closed = false;
+  p.server->close([&] { closed = true; });
+  CHECK(t.run([&] { return closed && ended; }, 5s));
+  CHECK(other_events.empty());
+  p.client->close();
+  t.settle();
+}
+
+TEST_CASE("async: a shared buffer in flight when a write is refused stays referenced until written") {
+  // As above, with a shared buffer: a queue that let go of it while the system still
+  // writes it would leave the system reading freed memory once the application drops
+  // its own pointer.
+  TestLoop t;
+  localsock::AsyncOptions settings;
+  settings.max_message_size = 1024 * 1024;
+  MessagePair p = message_pair(t, settings);
+  auto buffer = std::make_shared<const std::vector<std::byte>>(
+      pattern(std::min<std::size_t>(600 * 1024, p.server->max_message_size()), 6));
+  int ok = 0;
+  for (int i = 0; i < 400 && p.server->queued_bytes() == 0; ++i) {
+    p.server->write(buffer, [&](std::error_code ec) { ok += !ec; });
+    t.settle();
+  }
+  REQUIRE(p.server->queued_bytes() > 0);
+  REQUIRE(buffer.use_count() > 1);
+  const int ok_before = ok;
+  p.server->write(pattern(p.server->max_message_size() + 1, 1));  // no callback: refused
+  t.settle();
+  const long refs_after_refusal = buffer.use_count();
+  int received = 0;
+  p.client->start_reading([&](const ReadEvent& e) {
+    if (!e.end && !e.error) ++received;
+  });
+  t.run([&] { return received > ok_before && received == ok; }, 2s);
+  t.run([] { return false; }, 50ms);
+  CAPTURE(ok_before);
+  CAPTURE(refs_after_refusal);
+  CHECK(received == ok);
+  // A message that arrived after the refusal was in flight then: its buffer must still
+  // have been referenced by the queue.
+  if (received > ok_before) CHECK(refs_after_refusal > 1);
+  CHECK(buffer.use_count() == 1);  // written: let go of now
+  bool closed = false;
+  p.server->close([&] { closed = true; });
+  CHECK(t.run([&] { return closed; }, 5s));
+  p.client->close();
+  t.settle();
+}

@@ -314,3 +314,52 @@ TEST_CASE("async: after shutdown() the read side reports the end, on every platf
     t.settle();
   }
 }
+
+TEST_CASE("async: after shutdown() while reading is paused, resume_reading() brings the end") {
+  // resume_reading() is start_reading() with the callback given before: the end owed
+  // after a shutdown arrives through it too, once, on both platforms (Windows: the
+  // connection has closed by then, and the end is delivered from the loop).
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr accepted;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                      [&](std::error_code, AsyncSocket::Ptr s) { accepted = s; });
+  AsyncSocket::Ptr client;
+  AsyncSocket::connect(*t.async, ConnectOptions(name), Mode::bytes,
+                       [&](std::error_code ec, AsyncSocket::Ptr s) {
+                         REQUIRE_FALSE(ec);
+                         client = s;
+                       });
+  REQUIRE(t.run([&] { return accepted && client; }, 10s));
+  int ends = 0, errors = 0;
+  accepted->start_reading([&](const ReadEvent& e) {
+    ends += e.end;
+    errors += bool(e.error);
+  });
+  t.settle();
+  accepted->stop_reading();
+  bool shut = false;
+  std::error_code shutdown_result = make_error_code(errc::not_connected);
+  accepted->shutdown([&](std::error_code ec) {
+    shutdown_result = ec;
+    shut = true;
+  });
+  REQUIRE(t.run([&] { return shut; }, 10s));
+  CHECK_FALSE(shutdown_result);
+  client->close();  // Unix: the end comes once the peer has closed its side too
+  t.run([] { return false; }, 100ms);
+  CHECK(ends == 0);  // paused: nothing delivered yet
+  std::error_code ec;
+  accepted->resume_reading(ec);
+  CHECK_FALSE(ec);
+  CHECK(ends == 0);  // never inside the call
+  CHECK(t.run([&] { return ends == 1; }, 5s));
+  t.run([] { return false; }, 50ms);
+  CHECK(ends == 1);
+  CHECK(errors == 0);
+  bool closed = false;
+  accepted->close([&] { closed = true; });
+  CHECK(t.run([&] { return closed; }, 5s));
+  server->close();
+  t.settle();
+}
