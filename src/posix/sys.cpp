@@ -160,7 +160,7 @@ void set_send_timeout(int fd, std::chrono::microseconds t) noexcept {
 std::error_code connect_fd(int fd, const UnixAddress& addr, Timeout timeout) noexcept {
   using clock = std::chrono::steady_clock;
   const bool timed = timeout >= Timeout::zero();
-  const auto deadline = clock::now() + timeout;
+  const auto deadline = localsock::detail::deadline_after(timeout);
   std::error_code ec;
   for (;;) {
     if (timed) {
