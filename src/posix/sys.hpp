@@ -180,8 +180,8 @@ template <typename Call>
 std::size_t retry_eintr(Call call, std::error_code& ec, int fd = -1, Timeout timeout = infinite,
                         short events = 0) noexcept {
   const bool timed = timeout > Timeout::zero();
-  const auto deadline =
-      timed ? localsock::detail::deadline_after(timeout) : localsock::detail::DeadlineClock::time_point{};
+  const auto deadline = timed ? localsock::detail::deadline_after(timeout)
+                              : localsock::detail::DeadlineClock::time_point{};
   for (;;) {
     decltype(call()) n;
     if (localsock::detail::inject(testing::Fault::eintr)) {

@@ -173,8 +173,8 @@ ReceiveResult UdSeqpacket::peek_size(std::error_code& ec) noexcept {
     ec = make_error_code(errc::not_connected);
     return {};
   }
-  const auto peek = detail::recv_msg(fd_.get(), {}, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec,
-                                     read_timeout_);
+  const auto peek =
+      detail::recv_msg(fd_.get(), {}, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec, read_timeout_);
   if (ec) return {};
   return {.size = peek.size, .end = peek.size == 0 && !peek.had_credentials};
 }

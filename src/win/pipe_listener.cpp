@@ -201,8 +201,7 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
 AcceptClock::AcceptClock(bool nonblocking, Timeout timeout) noexcept
     : forever_(!nonblocking && timeout < Timeout::zero()),
       deadline_(localsock::detail::deadline_after(
-          nonblocking ? Timeout::zero() : std::clamp(timeout, Timeout::zero(), longest_wait))) {
-}
+          nonblocking ? Timeout::zero() : std::clamp(timeout, Timeout::zero(), longest_wait))) {}
 
 DWORD AcceptClock::left_ms() const noexcept {
   if (forever_) return INFINITE;

@@ -109,7 +109,8 @@ TEST_CASE("timeouts: connect with a timeout of a thousand years waits for a busy
   }
 }
 
-TEST_CASE("timeouts: an async connect with a timeout of a thousand years waits for a busy listener") {
+TEST_CASE(
+    "timeouts: an async connect with a timeout of a thousand years waits for a busy listener") {
   TestLoop t;
   BusyListener busy;
   std::atomic<bool> done{false};
