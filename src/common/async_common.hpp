@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "backend.hpp"
+#include "deadline.hpp"
 
 namespace localsock::detail {
 
@@ -677,7 +678,7 @@ auto connect_in_slices(const ConnectOptions& options, const std::atomic<bool>& c
   using Clock = std::chrono::steady_clock;
   const Timeout total = options.timeout();
   const bool forever = total < Timeout::zero();
-  const auto deadline = Clock::now() + (forever ? Timeout::zero() : total);
+  const auto deadline = deadline_after(forever ? Timeout::zero() : total);
   // The first attempt takes the timeout as given (zero: a mere attempt); later ones
   // take what is left, never zero.
   Timeout wait = forever ? connect_slice : std::min(total, connect_slice);

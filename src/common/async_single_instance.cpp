@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "deadline.hpp"
 #include "single_instance.hpp"
 
 namespace localsock {
@@ -87,7 +88,7 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
   // then the connection closes. Handlers run on the loop, so one at a time.
   void take(const AsyncSocket::Ptr& s) {
     auto exchange = std::make_shared<Exchange>();
-    exchange->deadline = Clock::now() + step();
+    exchange->deadline = detail::deadline_after(step());
     clients.emplace(s, exchange);
     std::weak_ptr<AsyncSocket> weak = s;
     std::weak_ptr<Impl> self = shared_from_this();
@@ -105,7 +106,7 @@ struct AsyncSingleInstance::Impl : std::enable_shared_from_this<AsyncSingleInsta
         exchange->message = std::string(text);
         std::error_code peer_ec;
         exchange->sender = sock->peer_info(peer_ec);
-        exchange->deadline = Clock::now() + impl->step();
+        exchange->deadline = detail::deadline_after(impl->step());
         sock->write(detail::instance_ready);
         return;
       }

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "deadline.hpp"
 #include "single_instance.hpp"
 
 namespace localsock {
@@ -145,7 +146,7 @@ InstanceLock elect_primary(const SingleInstanceOptions& o,
 void send_to_primary(const SingleInstanceOptions& o, std::string_view message,
                      std::error_code& ec) {
   const bool timed = o.timeout() != infinite;
-  const auto deadline = Clock::now() + (timed ? o.timeout() : Timeout::zero());
+  const auto deadline = detail::deadline_after(timed ? o.timeout() : Timeout::zero());
   auto left = [&]() -> Timeout {
     if (!timed) return infinite;
     const auto rest = std::chrono::ceil<Timeout>(deadline - Clock::now());

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Unix rules for names: sun_path's length, the Linux abstract namespace, and where a
 // namespaced name lives on Unix systems without one.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,8 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+
+#include <localsock/posix/fd.hpp>
 
 #include "../common/platform.hpp"
 #include "address.hpp"
@@ -35,15 +38,45 @@ std::string runtime_directory() {
   return base + "/localsock-" + std::to_string(::geteuid());
 }
 
+std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
+
+// Gives the directory `dir`, which lstat found to be `st` (a directory of this user),
+// mode 0700, and `st` its new status. Through a descriptor opened without following a
+// symbolic link, checked to be that directory; where its owner may not even read it
+// (the umask took that too), by its path: the entry is this user's own, which others
+// cannot replace in a directory with the sticky bit (/tmp) or of this user's own.
+bool make_private(const std::string& dir, struct stat& st) noexcept {
+  const OwnedFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd) {
+    struct stat now {};
+    if (::fstat(fd.get(), &now) < 0) return false;
+    if (now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+      errno = EACCES;  // replaced since: not ours to change
+      return false;
+    }
+    return ::fchmod(fd.get(), 0700) == 0 && ::fstat(fd.get(), &st) == 0;
+  }
+  if (errno != EACCES) return false;
+  return ::chmod(dir.c_str(), 0700) == 0 && ::lstat(dir.c_str(), &st) == 0;
+}
+
 // Creates the runtime directory (mode 0700) when missing, and checks that it is a
 // directory of this user that no one else may enter: another user who made it first
 // could otherwise put a socket of theirs at any namespaced name (name squatting).
+// mkdir applies the umask: under a restrictive one (0277) the directory would be one its
+// user cannot write (0500), and every later listener of the user at a namespaced name
+// would fail. So the mode is set outright on a directory just made, and repaired on one
+// of ours that lacks owner rights but is closed to others (one open to others is refused
+// instead: others may have put something in it). As per_user_name.cpp does.
 std::error_code ensure_private_directory(const std::string& dir) noexcept {
-  if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return {errno, std::system_category()};
+  const bool made = ::mkdir(dir.c_str(), 0700) == 0;
+  if (!made && errno != EEXIST) return errno_code();
   struct stat st {};
-  if (::lstat(dir.c_str(), &st) < 0) return {errno, std::system_category()};
-  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0)
-    return make_error_code(errc::access_denied);
+  if (::lstat(dir.c_str(), &st) < 0) return errno_code();
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) return make_error_code(errc::access_denied);
+  if ((st.st_mode & 0777) != 0700 && (made || (st.st_mode & 077) == 0) && !make_private(dir, st))
+    return errno == EACCES ? make_error_code(errc::access_denied) : errno_code();
+  if ((st.st_mode & 077) != 0) return make_error_code(errc::access_denied);
   return {};
 }
 

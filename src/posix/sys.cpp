@@ -160,7 +160,7 @@ void set_send_timeout(int fd, std::chrono::microseconds t) noexcept {
 std::error_code connect_fd(int fd, const UnixAddress& addr, Timeout timeout) noexcept {
   using clock = std::chrono::steady_clock;
   const bool timed = timeout >= Timeout::zero();
-  const auto deadline = clock::now() + timeout;
+  const auto deadline = localsock::detail::deadline_after(timeout);
   std::error_code ec;
   for (;;) {
     if (timed) {
@@ -255,6 +255,25 @@ std::error_code socket_pair(int type, int fds[2]) noexcept {
   return {};
 }
 
+bool wait_ready(int fd, short events, localsock::detail::DeadlineClock::time_point deadline,
+                std::error_code& ec) noexcept {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, localsock::detail::milliseconds_until(deadline));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) {
+      ec = last_error();
+      return false;
+    }
+    // Timed out, or interrupted: over once the deadline has passed (poll's wait is at
+    // most INT_MAX ms, so a longer one ends here too, and goes on).
+    if (localsock::detail::DeadlineClock::now() >= deadline) {
+      ec = make_error_code(errc::timed_out);
+      return false;
+    }
+  }
+}
+
 namespace {
 // Control space for one set of sender credentials (on seqpacket sockets every message
 // carries them); generous enough for any platform's credential structure.
@@ -270,7 +289,8 @@ constexpr int received_fds_cloexec = 0;
 }  // namespace
 
 RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>* fds,
-                     std::size_t max_fds, UnixAddress* from, std::error_code& ec) noexcept {
+                     std::size_t max_fds, UnixAddress* from, std::error_code& ec,
+                     Timeout timeout) noexcept {
   ec.clear();
   RecvOutcome out;
   // No message carries more descriptors than this (Linux: SCM_MAX_FD, 253), so a larger
@@ -309,7 +329,7 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
     msg.msg_namelen = sizeof from->addr;
   }
   flags |= received_fds_cloexec;
-  out.size = retry_eintr([&] { return ::recvmsg(fd, &msg, flags); }, ec, fd);
+  out.size = retry_eintr([&] { return ::recvmsg(fd, &msg, flags); }, ec, fd, timeout, POLLIN);
   if (ec) return out;
   if (from != nullptr) from->len = msg.msg_namelen;
   out.fds_truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
@@ -346,12 +366,13 @@ RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>*
 }
 
 std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const UnixAddress* to,
-                     std::error_code& ec, bool credentials) noexcept {
+                     std::error_code& ec, bool credentials, Timeout timeout) noexcept {
   ec.clear();
   // Nothing but the data, to the connected peer: send() (no msghdr to build, and the
   // kernel's path for it is shorter; about 3% of a message round trip).
   if (fds.empty() && !credentials && to == nullptr)
-    return retry_eintr([&] { return ::send(fd, buf.data(), buf.size(), send_flags); }, ec, fd);
+    return retry_eintr([&] { return ::send(fd, buf.data(), buf.size(), send_flags); }, ec, fd,
+                       timeout, POLLOUT);
   iovec iov{const_cast<std::byte*>(buf.data()), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -398,7 +419,7 @@ std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const Un
     }
 #endif
   }
-  return retry_eintr([&] { return ::sendmsg(fd, &msg, send_flags); }, ec, fd);
+  return retry_eintr([&] { return ::sendmsg(fd, &msg, send_flags); }, ec, fd, timeout, POLLOUT);
 }
 
 void grow_send_buffer(int fd, std::size_t size) noexcept {

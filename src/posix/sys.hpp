@@ -8,6 +8,7 @@
 #include <localsock/types.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -18,6 +19,7 @@
 
 #include "address.hpp"
 #include "flavor.hpp"
+#include "../common/deadline.hpp"
 #include "../common/faults.hpp"
 
 namespace localsock::posix::detail {
@@ -79,14 +81,17 @@ struct RecvOutcome {
   bool had_credentials = false;
   PeerCredentials credentials;  ///< Valid when `had_credentials`.
 };
+/// `timeout`: the socket's read timeout (see retry_eintr).
 RecvOutcome recv_msg(int fd, MutableBuffer buf, int flags, std::vector<OwnedFd>* fds,
-                     std::size_t max_fds, UnixAddress* from, std::error_code& ec) noexcept;
+                     std::size_t max_fds, UnixAddress* from, std::error_code& ec,
+                     Timeout timeout = infinite) noexcept;
 
 /// One sendmsg with EINTR retried, descriptors attached when `fds` is not empty and
 /// this process's credentials when `credentials` is set (`errc::not_supported` where
-/// the platform cannot send them).
+/// the platform cannot send them). `timeout`: the socket's write timeout (see retry_eintr).
 std::size_t send_msg(int fd, ConstBuffer buf, std::span<const int> fds, const UnixAddress* to,
-                     std::error_code& ec, bool credentials = false) noexcept;
+                     std::error_code& ec, bool credentials = false,
+                     Timeout timeout = infinite) noexcept;
 
 /// The largest message one send on a socket of `type` (SOCK_SEQPACKET or SOCK_DGRAM)
 /// carries in this process: bounded by the send buffer this process may give a socket
@@ -152,11 +157,31 @@ PeerCredentials peer_credentials_of(int fd, std::error_code& ec) noexcept;
 /// SO_SNDTIMEO) rather than from nonblocking mode.
 bool timed_out_not_nonblocking(int fd) noexcept;
 
+/// Waits with poll until `fd` is ready for `events` (POLLIN or POLLOUT) or `deadline`
+/// passes: true when ready (or in error: the next call on it tells which), false with
+/// `ec` set otherwise (`errc::timed_out`). Signals do not stop it early.
+bool wait_ready(int fd, short events, localsock::detail::DeadlineClock::time_point deadline,
+                std::error_code& ec) noexcept;
+
 /// Runs a system call returning ssize_t, retrying EINTR; the count, or 0 with `ec` set.
 /// With the descriptor given, an EAGAIN of a blocking socket (its timeout expired) is
 /// reported as `errc::timed_out`.
+///
+/// `timeout` is the socket's timeout for the call's direction (SO_RCVTIMEO with
+/// `events` POLLIN, SO_SNDTIMEO with POLLOUT), as UdSocket set it. Linux fails such a
+/// call with EINTR at every signal, SA_RESTART or not, and a call made again would wait
+/// the full timeout again: a signal arriving more often than the timeout would keep it
+/// waiting for as long as it arrives. So, with a timeout, an interrupted call waits in
+/// poll for what is left of it and is then made again once the socket is ready. (Should
+/// another thread take what made it ready, that call waits again, at most the socket's
+/// timeout or until the next signal, which then finds the time up.) The deadline is
+/// read from the clock only when there is a timeout: the call without one pays nothing.
 template <typename Call>
-std::size_t retry_eintr(Call call, std::error_code& ec, int fd = -1) noexcept {
+std::size_t retry_eintr(Call call, std::error_code& ec, int fd = -1, Timeout timeout = infinite,
+                        short events = 0) noexcept {
+  const bool timed = timeout > Timeout::zero();
+  const auto deadline = timed ? localsock::detail::deadline_after(timeout)
+                              : localsock::detail::DeadlineClock::time_point{};
   for (;;) {
     decltype(call()) n;
     if (localsock::detail::inject(testing::Fault::eintr)) {
@@ -175,6 +200,7 @@ std::size_t retry_eintr(Call call, std::error_code& ec, int fd = -1) noexcept {
         ec = make_error_code(errc::timed_out);
       return 0;
     }
+    if (timed && !wait_ready(fd, events, deadline, ec)) return 0;
   }
 }
 

@@ -366,9 +366,8 @@ int ListenerCore::accept(Timeout timeout, std::error_code& ec) {
 
 int ListenerCore::accept_waiting_in_kernel(Timeout timeout, std::error_code& ec) {
   State* s = state_.get();
-  using clock = std::chrono::steady_clock;
   const bool timed = timeout >= Timeout::zero();
-  const auto deadline = clock::now() + (timed ? timeout : Timeout::zero());
+  const auto deadline = localsock::detail::deadline_after(timed ? timeout : Timeout::zero());
   auto wait_turn = [&] {
     if (s->begin_wait(timed, deadline, ec)) return true;
     if (!ec) ec = make_error_code(s->gate.closed() ? errc::listener_closed : errc::timed_out);
@@ -403,8 +402,7 @@ int ListenerCore::accept_waiting_in_kernel(Timeout timeout, std::error_code& ec)
 
 int ListenerCore::accept_waiting_in_poll(Timeout timeout, std::error_code& ec) {
   State* s = state_.get();
-  using clock = std::chrono::steady_clock;
-  const auto deadline = clock::now() + timeout;
+  const auto deadline = localsock::detail::deadline_after(timeout);
   int fd = -1;
   for (;;) {
     fd = accept_socket(s->fd);
@@ -424,12 +422,12 @@ int ListenerCore::accept_waiting_in_poll(Timeout timeout, std::error_code& ec) {
     }
     int wait_ms = -1;
     if (timeout >= Timeout::zero()) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
-      if (left <= Timeout::zero()) {
+      // At most INT_MAX ms: a longer timeout waits again after that.
+      wait_ms = localsock::detail::milliseconds_until(deadline);
+      if (wait_ms == 0) {
         ec = make_error_code(errc::timed_out);
         break;
       }
-      wait_ms = static_cast<int>(left.count());
     }
     pollfd p[2] = {{s->fd, POLLIN, 0}, {s->wake[0], POLLIN, 0}};
     if (::poll(p, 2, wait_ms) < 0 && errno != EINTR) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <new>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,8 +27,10 @@ namespace {
 // The size comes from a peek with MSG_TRUNC, which reports a message's full length.
 // `seqpacket` enables end-of-stream detection: on a seqpacket socket every message
 // carries credentials (SO_PASSCRED), so a 0-byte read without them is the end.
-ReceiveResult receive_message(int fd, bool seqpacket, MutableBuffer buf, std::vector<OwnedFd>* fds,
-                              std::size_t max_fds, detail::UnixAddress* from, std::error_code& ec,
+// `timeout`: the socket's read timeout (see detail::retry_eintr).
+ReceiveResult receive_message(int fd, Timeout timeout, bool seqpacket, MutableBuffer buf,
+                              std::vector<OwnedFd>* fds, std::size_t max_fds,
+                              detail::UnixAddress* from, std::error_code& ec,
                               std::optional<PeerCredentials>* credentials = nullptr) noexcept {
   ec.clear();
   if (credentials != nullptr) credentials->reset();
@@ -36,20 +39,22 @@ ReceiveResult receive_message(int fd, bool seqpacket, MutableBuffer buf, std::ve
     return {};
   }
   // The peek copies nothing: MSG_TRUNC gives the full length whatever the buffer.
-  const auto peek = detail::recv_msg(fd, {}, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec);
+  const auto peek =
+      detail::recv_msg(fd, {}, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec, timeout);
   if (ec) return {};
   if (seqpacket && peek.size == 0 && !peek.had_credentials) return {.end = true};
   if (peek.size > buf.size()) {
     ec = make_error_code(errc::message_truncated);
     return {.size = peek.size};
   }
-  const auto got = detail::recv_msg(fd, buf, 0, fds, max_fds, from, ec);
+  const auto got = detail::recv_msg(fd, buf, 0, fds, max_fds, from, ec, timeout);
   if (ec) return {};
   if (credentials != nullptr && got.had_credentials) *credentials = got.credentials;
   return {.size = got.size, .fds_truncated = got.fds_truncated};
 }
 
-void send_message(int fd, int type, ConstBuffer msg, std::span<const int> fds,
+// `timeout`: the socket's write timeout (see detail::retry_eintr).
+void send_message(int fd, Timeout timeout, int type, ConstBuffer msg, std::span<const int> fds,
                   const detail::UnixAddress* to, std::error_code& ec,
                   bool credentials = false) noexcept {
   ec.clear();
@@ -57,13 +62,13 @@ void send_message(int fd, int type, ConstBuffer msg, std::span<const int> fds,
     ec = make_error_code(errc::not_connected);
     return;
   }
-  detail::send_msg(fd, msg, fds, to, ec, credentials);
+  detail::send_msg(fd, msg, fds, to, ec, credentials, timeout);
   if (!ec) return;  // the steady case: no error conditions to compare (each is a virtual call)
   if (ec == std::errc::message_size) {
     // Larger than the send buffer: grow it to fit (beyond the system's limit where the
     // process is privileged), then try once more.
     detail::grow_send_buffer(fd, msg.size());
-    detail::send_msg(fd, msg, fds, to, ec, credentials);
+    detail::send_msg(fd, msg, fds, to, ec, credentials, timeout);
   }
   if (ec != std::errc::message_size && ec != std::errc::no_buffer_space) return;
   // EMSGSIZE: the send buffer cannot grow enough. ENOBUFS: Linux cannot allocate one
@@ -126,7 +131,7 @@ std::pair<UdSeqpacket, UdSeqpacket> UdSeqpacket::pair() {
 }
 
 void UdSeqpacket::send(ConstBuffer msg, std::error_code& ec) noexcept {
-  send_message(fd_.get(), SOCK_SEQPACKET, msg, {}, nullptr, ec);
+  send_message(fd_.get(), write_timeout_, SOCK_SEQPACKET, msg, {}, nullptr, ec);
 }
 
 void UdSeqpacket::send(ConstBuffer msg) {
@@ -146,18 +151,18 @@ std::size_t UdSeqpacket::max_message_size() const {
 
 void UdSeqpacket::send_with_fds(ConstBuffer msg, std::span<const int> fds,
                                 std::error_code& ec) noexcept {
-  send_message(fd_.get(), SOCK_SEQPACKET, msg, fds, nullptr, ec);
+  send_message(fd_.get(), write_timeout_, SOCK_SEQPACKET, msg, fds, nullptr, ec);
 }
 
 void UdSeqpacket::send_with_credentials(ConstBuffer msg, std::error_code& ec) noexcept {
-  send_message(fd_.get(), SOCK_SEQPACKET, msg, {}, nullptr, ec, true);
+  send_message(fd_.get(), write_timeout_, SOCK_SEQPACKET, msg, {}, nullptr, ec, true);
 }
 
 ReceiveResult UdSeqpacket::recv_with_credentials(MutableBuffer buf,
                                                  std::optional<PeerCredentials>& credentials,
                                                  std::error_code& ec) noexcept {
   const ReceiveResult r =
-      receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec, &credentials);
+      receive_message(fd_.get(), read_timeout_, true, buf, nullptr, 0, nullptr, ec, &credentials);
   if (credentials_hidden_) credentials.reset();
   return r;
 }
@@ -168,13 +173,14 @@ ReceiveResult UdSeqpacket::peek_size(std::error_code& ec) noexcept {
     ec = make_error_code(errc::not_connected);
     return {};
   }
-  const auto peek = detail::recv_msg(fd_.get(), {}, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec);
+  const auto peek =
+      detail::recv_msg(fd_.get(), {}, MSG_PEEK | MSG_TRUNC, nullptr, 0, nullptr, ec, read_timeout_);
   if (ec) return {};
   return {.size = peek.size, .end = peek.size == 0 && !peek.had_credentials};
 }
 
 ReceiveResult UdSeqpacket::recv(MutableBuffer buf, std::error_code& ec) noexcept {
-  return receive_message(fd_.get(), true, buf, nullptr, 0, nullptr, ec);
+  return receive_message(fd_.get(), read_timeout_, true, buf, nullptr, 0, nullptr, ec);
 }
 
 ReceiveResult UdSeqpacket::recv(MutableBuffer buf) {
@@ -210,14 +216,16 @@ struct BareReceive {
   std::size_t size = 0;
   bool message = false;
 };
-BareReceive receive_bare(int fd, MutableBuffer head, MutableBuffer tail, std::error_code& ec,
-                         int flags = 0) noexcept {
+// `timeout`: the socket's read timeout (see detail::retry_eintr).
+BareReceive receive_bare(int fd, Timeout timeout, MutableBuffer head, MutableBuffer tail,
+                         std::error_code& ec, int flags = 0) noexcept {
   iovec iov[2] = {{head.data(), head.size()}, {tail.data(), tail.size()}};
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = tail.empty() ? 1 : 2;
   BareReceive out;
-  out.size = detail::retry_eintr([&] { return ::recvmsg(fd, &msg, flags | MSG_TRUNC); }, ec, fd);
+  out.size = detail::retry_eintr([&] { return ::recvmsg(fd, &msg, flags | MSG_TRUNC); }, ec, fd,
+                                 timeout, POLLIN);
   out.message = !ec && (out.size > 0 || (msg.msg_flags & MSG_CTRUNC) != 0);
   return out;
 }
@@ -243,7 +251,7 @@ ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_siz
       room - head <= max_overflow_space ? overflow_space(room - head) : MutableBuffer{};
   if (spill.size() < room - head) return recv_sized(out, max_size, ec);
   out.resize(head);
-  const auto got = receive_bare(fd_.get(), out, spill.first(room - head), ec);
+  const auto got = receive_bare(fd_.get(), read_timeout_, out, spill.first(room - head), ec);
   if (ec) {
     out.clear();
     return {};
@@ -268,13 +276,14 @@ ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_siz
 
 ReceiveResult UdSeqpacket::recv_sized(std::vector<std::byte>& out, std::size_t max_size,
                                       std::error_code& ec) {
-  const auto peek = receive_bare(fd_.get(), {}, {}, ec, MSG_PEEK);
+  const auto peek = receive_bare(fd_.get(), read_timeout_, {}, {}, ec, MSG_PEEK);
   if (ec || !peek.message) {
     out.clear();
     return {.end = !ec};
   }
   if (peek.size > max_size) {
-    receive_bare(fd_.get(), {}, {}, ec);  // taken off the queue, as the one-call path does
+    // Taken off the queue, as the one-call path does.
+    receive_bare(fd_.get(), read_timeout_, {}, {}, ec);
     out.clear();
     if (!ec) ec = make_error_code(errc::message_too_large);
     return {.size = peek.size};
@@ -286,7 +295,7 @@ ReceiveResult UdSeqpacket::recv_sized(std::vector<std::byte>& out, std::size_t m
     out.clear();
     return {.size = peek.size};
   }
-  const auto got = receive_bare(fd_.get(), out, {}, ec);
+  const auto got = receive_bare(fd_.get(), read_timeout_, out, {}, ec);
   if (ec) {
     out.clear();
     return {};
@@ -301,7 +310,7 @@ ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_siz
 
 ReceiveResult UdSeqpacket::recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds,
                                          std::size_t max_fds, std::error_code& ec) {
-  return receive_message(fd_.get(), true, buf, &fds, max_fds, nullptr, ec);
+  return receive_message(fd_.get(), read_timeout_, true, buf, &fds, max_fds, nullptr, ec);
 }
 
 // ---- UdDatagram --------------------------------------------------------------------
@@ -403,7 +412,7 @@ void UdDatagram::connect(const LocalName& peer) {
 void UdDatagram::send_to(ConstBuffer msg, const LocalName& to, std::error_code& ec) noexcept {
   detail::UnixAddress addr;
   if ((ec = detail::make_address(to, addr))) return;
-  send_message(fd_.get(), SOCK_DGRAM, msg, {}, &addr, ec);
+  send_message(fd_.get(), write_timeout_, SOCK_DGRAM, msg, {}, &addr, ec);
 }
 
 void UdDatagram::send_to(ConstBuffer msg, const LocalName& to) {
@@ -413,7 +422,7 @@ void UdDatagram::send_to(ConstBuffer msg, const LocalName& to) {
 }
 
 void UdDatagram::send(ConstBuffer msg, std::error_code& ec) noexcept {
-  send_message(fd_.get(), SOCK_DGRAM, msg, {}, nullptr, ec);
+  send_message(fd_.get(), write_timeout_, SOCK_DGRAM, msg, {}, nullptr, ec);
 }
 
 void UdDatagram::send(ConstBuffer msg) {
@@ -433,7 +442,7 @@ std::size_t UdDatagram::max_message_size() const {
 
 ReceiveResult UdDatagram::recv_from(MutableBuffer buf, LocalName& from, std::error_code& ec) {
   detail::UnixAddress addr;
-  ReceiveResult r = receive_message(fd_.get(), false, buf, nullptr, 0, &addr, ec);
+  ReceiveResult r = receive_message(fd_.get(), read_timeout_, false, buf, nullptr, 0, &addr, ec);
   from = ec ? LocalName() : detail::name_of(addr);
   return r;
 }
@@ -444,7 +453,7 @@ ReceiveResult UdDatagram::recv_from(MutableBuffer buf, LocalName& from) {
 }
 
 ReceiveResult UdDatagram::recv(MutableBuffer buf, std::error_code& ec) noexcept {
-  return receive_message(fd_.get(), false, buf, nullptr, 0, nullptr, ec);
+  return receive_message(fd_.get(), read_timeout_, false, buf, nullptr, 0, nullptr, ec);
 }
 
 }  // namespace localsock::posix

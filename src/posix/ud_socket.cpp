@@ -74,28 +74,33 @@ PeerCredentials UdSocket::peer_credentials() const {
 }
 
 namespace {
-void set_timeout(int fd, int option, Timeout t, std::error_code& ec) noexcept {
+// Sets the socket's timeout `option` to `t` and records in `kept` what it became.
+void set_timeout(int fd, int option, Timeout t, Timeout& kept, std::error_code& ec) noexcept {
   ec.clear();
   if (fd < 0) {
     ec = make_error_code(errc::not_connected);
     return;
   }
   timeval tv{};  // zero: no timeout
-  if (t >= Timeout::zero()) {
-    const auto ms = std::max<Timeout::rep>(t.count(), 1);
-    tv.tv_sec = static_cast<time_t>(ms / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  const Timeout effective = t < Timeout::zero() ? infinite : std::max(t, Timeout(1));
+  if (effective != infinite) {
+    tv.tv_sec = static_cast<time_t>(effective.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((effective.count() % 1000) * 1000);
   }
-  if (::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv) < 0) ec = last_error();
+  if (::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv) < 0) {
+    ec = last_error();
+    return;
+  }
+  kept = effective;
 }
 }  // namespace
 
 void UdSocket::set_read_timeout(Timeout t, std::error_code& ec) noexcept {
-  set_timeout(fd_.get(), SO_RCVTIMEO, t, ec);
+  set_timeout(fd_.get(), SO_RCVTIMEO, t, read_timeout_, ec);
 }
 
 void UdSocket::set_write_timeout(Timeout t, std::error_code& ec) noexcept {
-  set_timeout(fd_.get(), SO_SNDTIMEO, t, ec);
+  set_timeout(fd_.get(), SO_SNDTIMEO, t, write_timeout_, ec);
 }
 
 void UdSocket::set_pass_credentials(bool on, std::error_code& ec) noexcept {

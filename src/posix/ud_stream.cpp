@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <localsock/posix/ud_stream.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ std::size_t UdStream::read_some(MutableBuffer buf, std::error_code& ec) noexcept
   }
   if (buf.empty()) return 0;
   return detail::retry_eintr([&] { return ::recv(fd_.get(), buf.data(), buf.size(), 0); }, ec,
-                             fd_.get());
+                             fd_.get(), read_timeout_, POLLIN);
 }
 
 std::size_t UdStream::read_some(MutableBuffer buf) {
@@ -65,7 +66,8 @@ std::size_t UdStream::write_some(ConstBuffer buf, std::error_code& ec) noexcept 
   if (buf.size() > 1 && localsock::detail::inject(testing::Fault::short_write))
     buf = buf.first(buf.size() / 2);
   return detail::retry_eintr(
-      [&] { return ::send(fd_.get(), buf.data(), buf.size(), detail::send_flags); }, ec, fd_.get());
+      [&] { return ::send(fd_.get(), buf.data(), buf.size(), detail::send_flags); }, ec, fd_.get(),
+      write_timeout_, POLLOUT);
 }
 
 std::size_t UdStream::write_some(ConstBuffer buf) {
@@ -87,7 +89,7 @@ std::size_t UdStream::read_vectored(std::span<const MutableBuffer> bufs,
   const std::size_t n = std::min(bufs.size(), max_iov);
   for (std::size_t i = 0; i < n; ++i) iov[i] = {bufs[i].data(), bufs[i].size()};
   return detail::retry_eintr([&] { return ::readv(fd_.get(), iov, static_cast<int>(n)); }, ec,
-                             fd_.get());
+                             fd_.get(), read_timeout_, POLLIN);
 }
 
 std::size_t UdStream::write_vectored(std::span<const ConstBuffer> bufs,
@@ -106,7 +108,7 @@ std::size_t UdStream::write_vectored(std::span<const ConstBuffer> bufs,
   msg.msg_iov = iov;
   msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(n);  // int on macOS
   return detail::retry_eintr([&] { return ::sendmsg(fd_.get(), &msg, detail::send_flags); }, ec,
-                             fd_.get());
+                             fd_.get(), write_timeout_, POLLOUT);
 }
 
 std::size_t UdStream::write_with_fds(ConstBuffer buf, std::span<const int> fds,
@@ -121,7 +123,7 @@ std::size_t UdStream::write_with_fds(ConstBuffer buf, std::span<const int> fds,
     ec = std::make_error_code(std::errc::invalid_argument);
     return 0;
   }
-  return detail::send_msg(fd_.get(), buf, fds, nullptr, ec);
+  return detail::send_msg(fd_.get(), buf, fds, nullptr, ec, false, write_timeout_);
 }
 
 std::size_t UdStream::write_with_fds(ConstBuffer buf, std::span<const int> fds) {
@@ -136,7 +138,7 @@ ReceiveResult UdStream::read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& f
     ec = make_error_code(errc::not_connected);
     return {};
   }
-  const auto r = detail::recv_msg(fd_.get(), buf, 0, &fds, max_fds, nullptr, ec);
+  const auto r = detail::recv_msg(fd_.get(), buf, 0, &fds, max_fds, nullptr, ec, read_timeout_);
   return {
       .size = r.size, .end = !ec && r.size == 0 && !buf.empty(), .fds_truncated = r.fds_truncated};
 }
@@ -151,7 +153,7 @@ std::size_t UdStream::write_with_credentials(ConstBuffer buf, std::error_code& e
     ec = std::make_error_code(std::errc::invalid_argument);
     return 0;
   }
-  return detail::send_msg(fd_.get(), buf, {}, nullptr, ec, true);
+  return detail::send_msg(fd_.get(), buf, {}, nullptr, ec, true, write_timeout_);
 }
 
 ReceiveResult UdStream::read_with_credentials(MutableBuffer buf,
@@ -163,7 +165,7 @@ ReceiveResult UdStream::read_with_credentials(MutableBuffer buf,
     ec = make_error_code(errc::not_connected);
     return {};
   }
-  const auto r = detail::recv_msg(fd_.get(), buf, 0, nullptr, 0, nullptr, ec);
+  const auto r = detail::recv_msg(fd_.get(), buf, 0, nullptr, 0, nullptr, ec, read_timeout_);
   if (r.had_credentials) credentials = r.credentials;
   return {.size = r.size, .end = !ec && r.size == 0 && !buf.empty()};
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "../common/deadline.hpp"
 #include "../common/log.hpp"
 #include "pipe_name.hpp"
 #include "sys.hpp"
@@ -66,7 +67,7 @@ bool wait_for_instance(const std::wstring& path, Timeout busy_timeout,
 // Opens the client end, waiting up to `busy_timeout` while every instance is busy.
 UniqueHandle open_waiting(const std::wstring& path, DWORD access, Timeout busy_timeout,
                           std::error_code& ec) noexcept {
-  const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
+  const auto deadline = localsock::detail::deadline_after(busy_timeout);
   bool was_busy = false;
   for (;;) {
     DWORD err = 0;

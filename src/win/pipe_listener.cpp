@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "../common/deadline.hpp"
 #include "../common/log.hpp"
 #include "listener_state.hpp"
 #include "overlapped.hpp"
@@ -177,7 +178,7 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
   // One deadline for the whole accept: a refused client (current_user_only) does not
   // restart the timeout, however many come.
   const auto deadline =
-      std::chrono::steady_clock::now() + std::clamp(timeout, Timeout::zero(), longest_wait);
+      localsock::detail::deadline_after(std::clamp(timeout, Timeout::zero(), longest_wait));
   for (;;) {
     const Timeout left =
         timeout < Timeout::zero()
@@ -199,9 +200,8 @@ PipeCore PipeListenerCore::accept(Timeout timeout, std::error_code& ec) {
 
 AcceptClock::AcceptClock(bool nonblocking, Timeout timeout) noexcept
     : forever_(!nonblocking && timeout < Timeout::zero()),
-      deadline_(Clock::now() + (nonblocking ? Timeout::zero()
-                                            : std::clamp(timeout, Timeout::zero(), longest_wait))) {
-}
+      deadline_(localsock::detail::deadline_after(
+          nonblocking ? Timeout::zero() : std::clamp(timeout, Timeout::zero(), longest_wait))) {}
 
 DWORD AcceptClock::left_ms() const noexcept {
   if (forever_) return INFINITE;

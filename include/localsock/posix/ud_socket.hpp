@@ -65,13 +65,21 @@ class LOCALSOCK_API UdSocket {
 
   /// The longest a receive waits (SO_RCVTIMEO); then `errc::timed_out`, and nothing is
   /// lost. `infinite` waits forever (the default); zero is taken as 1 ms.
+  /// Signals do not lengthen it: a receive interrupted by a signal handler (which Linux
+  /// reports on a socket with a timeout even for SA_RESTART handlers) waits only for what
+  /// is left of the timeout. This holds for timeouts set here; one set on the descriptor
+  /// by other means (setsockopt) starts again after each signal.
+  /// @note macOS, BSD: there the kernel itself restarts a call an SA_RESTART handler
+  /// interrupted, with the full timeout, out of the library's sight; a signal arriving
+  /// more often than the timeout then keeps the call waiting. Where the timeout must
+  /// hold under frequent signals, install their handlers without SA_RESTART there.
   void set_read_timeout(Timeout t, std::error_code& ec) noexcept;
   void set_read_timeout(Timeout t) {
     localsock::detail::or_throw("UdSocket::set_read_timeout", name_,
                                 [&](std::error_code& ec) { set_read_timeout(t, ec); });
   }
   /// The longest a send waits for room (SO_SNDTIMEO); then `errc::timed_out`, or the
-  /// bytes a stream write did take.
+  /// bytes a stream write did take. Signals do not lengthen it (as set_read_timeout).
   void set_write_timeout(Timeout t, std::error_code& ec) noexcept;
   void set_write_timeout(Timeout t) {
     localsock::detail::or_throw("UdSocket::set_write_timeout", name_,
@@ -100,6 +108,10 @@ class LOCALSOCK_API UdSocket {
   std::string name_;
   // set_pass_credentials(false) on a socket that keeps SO_PASSCRED on (seqpacket).
   bool credentials_hidden_ = false;
+  // The timeouts set_read_timeout and set_write_timeout gave the socket (`infinite`:
+  // none): what is left of them bounds a call a signal interrupted.
+  Timeout read_timeout_ = infinite;
+  Timeout write_timeout_ = infinite;
 };
 
 }  // namespace localsock::posix

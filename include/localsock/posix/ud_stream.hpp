@@ -13,7 +13,22 @@ namespace localsock::posix {
 /// A connected Unix-domain stream socket (SOCK_STREAM). Move-only; the destructor closes.
 ///
 /// Every descriptor is close-on-exec; writes never raise SIGPIPE (a vanished peer is
-/// `errc::peer_closed`); EINTR is retried.
+/// `errc::peer_closed`); EINTR is retried (a read or write timeout keeps counting down
+/// across it, see UdSocket::set_read_timeout).
+///
+/// Close-on-exec is atomic on Linux only: there sockets, accepted connections and
+/// received descriptors are made close-on-exec by the call that makes them
+/// (SOCK_CLOEXEC, accept4, MSG_CMSG_CLOEXEC). macOS has none of these, and the generic
+/// flavor (every Unix system but Linux) does without them even where the system has
+/// them (FreeBSD): there a descriptor becomes close-on-exec by fcntl just after
+/// socket(), socketpair(), accept() or recvmsg() made it, and a fork() followed by
+/// exec() on another thread in that instant passes it to the new program (which then
+/// holds the connection open, or the listener's name). A program that starts other
+/// programs while other threads make connections should start them with posix_spawn
+/// and file actions that close what the child must not have
+/// (posix_spawn_file_actions_addclose; on macOS, the POSIX_SPAWN_CLOEXEC_DEFAULT flag
+/// closes every descriptor the file actions do not name), or fork and exec only while
+/// no other thread opens, accepts or receives descriptors.
 /// @par Thread Safety: one thread may read while another writes; other concurrent use of
 /// one object needs external synchronisation.
 class LOCALSOCK_API UdStream : public UdSocket {
