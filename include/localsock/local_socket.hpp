@@ -59,8 +59,11 @@ class LOCALSOCK_API StreamOps {
   std::size_t read_some(MutableBuffer buf, std::error_code& ec) noexcept;
   std::size_t read_some(MutableBuffer buf);
   /// Reads at least one byte and at most `max_size` into `out`, which then holds exactly
-  /// the bytes read (empty at end of stream). `out` keeps its capacity from call to call,
-  /// so a loop over one string does not allocate.
+  /// the bytes read (empty at end of stream). `max_size` is a limit, not a size the
+  /// string is made: one call takes at most 64 KiB (more stays queued for the next call),
+  /// so any limit, SIZE_MAX too, is fine. `out` keeps its capacity from call to call, so
+  /// a loop over one string does not allocate. The ec overload reports failures through
+  /// `ec` (`std::errc::not_enough_memory` if the string cannot grow), never by throwing.
   std::size_t read_some(std::string& out, std::size_t max_size, std::error_code& ec);
   std::size_t read_some(std::string& out, std::size_t max_size);
   /// Reads exactly `buf.size()` bytes.

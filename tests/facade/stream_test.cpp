@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -509,4 +510,49 @@ TEST_CASE("stream: a char array is written whole, zeros included, and never read
   CHECK(halves.second.write_all(record) == 4);
   CHECK(halves.second.write_all(lone, ec) == 8);
   CHECK(read_n(12) == std::string(record, 4) + "abcdefgh");
+}
+
+// max_size is the most one read_some(std::string&) takes, not a size to make the string:
+// a large limit does not make a large string, SIZE_MAX is a limit like any other (the
+// error_code overload reports errors, it does not throw), and every byte arrives.
+TEST_CASE("stream: read_some into a std::string takes max_size as a limit, not a reservation") {
+  auto p = localsock::test::connect_pair<localsock::Mode::bytes>();
+  p.server.set_read_timeout(5s);  // bytes that never come fail the case, not hang it
+  std::string out;
+  std::error_code ec;
+  p.client.write_all(std::string_view("hello"));
+  CHECK(p.server.read_some(out, std::size_t{256} << 20, ec) == 5);  // 256 MiB limit
+  CHECK_FALSE(ec);
+  CHECK(out == "hello");
+  CHECK(out.capacity() < (std::size_t{1} << 20));
+  p.client.write_all(std::string_view("again"));
+  std::size_t n = 0;
+  CHECK_NOTHROW(n = p.server.read_some(out, SIZE_MAX, ec));
+  CHECK_FALSE(ec);
+  CHECK(n == 5);
+  CHECK(out == "again");
+  // A small limit takes that many; the rest stays for the next read.
+  p.client.write_all(std::string_view("abcdef"));
+  CHECK(p.server.read_some(out, 2) == 2);
+  CHECK(out == "ab");
+  std::string rest;
+  while (rest.size() < 4) {
+    REQUIRE(p.server.read_some(out, 64) > 0);
+    rest += out;
+  }
+  CHECK(rest == "cdef");
+  // More than one read's worth, read with unbounded limits: every byte, in order.
+  const std::vector<std::byte> data = pattern(300 * 1024 + 7, 19);
+  std::thread writer([&] { p.client.write_all(data); });
+  std::string got;
+  while (got.size() < data.size()) {
+    const std::size_t k = p.server.read_some(out, SIZE_MAX);
+    REQUIRE(k > 0);
+    CHECK(out.size() == k);
+    got += out;
+  }
+  writer.join();
+  CHECK(got.size() == data.size());
+  CHECK(std::memcmp(got.data(), data.data(), data.size()) == 0);
+  CHECK(out.capacity() < (std::size_t{1} << 20));
 }
