@@ -5,6 +5,10 @@
 #include <localsock/posix/facade.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
+#include <cstdint>
+#include <span>
+#include <string>
+
 #include "ud_test_support.hpp"
 
 TEST_CASE("UdStream: a 107-byte path works end to end") {
@@ -233,4 +237,41 @@ TEST_CASE(
     CHECK_FALSE(ec);
   }
   std::filesystem::current_path(saved);
+}
+
+// EACCES at connect comes from the socket file (no write permission) or from a directory
+// on its path (no search permission): the text must be true for both, and blame neither
+// the listener's permissions alone.
+TEST_CASE("connect (Unix): access refused by a directory on the path or by the socket file is "
+          "described as either") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: a client of another user needs root to switch users");
+    return;
+  }
+  TempDir dir;
+  ::chmod(dir.path.c_str(), 0755);
+  const fs::path closed_dir = dir.path / "closed";
+  fs::create_directory(closed_dir);
+  ::chmod(closed_dir.c_str(), 0700);
+  // The socket file is open to everybody; its directory keeps other users out.
+  const LocalName behind_dir = LocalName::path((closed_dir / "s").string());
+  localsock::LocalListener open_file =
+      localsock::LocalListener::bind(localsock::ListenerOptions(behind_dir).permissions(0777));
+  // The directory is open; the socket file keeps other users out.
+  const LocalName closed_file_name = dir.name("f");
+  localsock::LocalListener closed_file =
+      localsock::LocalListener::bind(localsock::ListenerOptions(closed_file_name).permissions(0600));
+  for (const LocalName& name : {behind_dir, closed_file_name}) {
+    CAPTURE(name.str());
+    const int result = as_other_user([&] {
+      std::error_code ec;
+      localsock::LocalSocket::connect(localsock::ConnectOptions(name), ec);
+      const std::string text = localsock::describe(ec);
+      if (ec != errc::access_denied) return 1;
+      if (text.find("its file or a directory on its path") == std::string::npos) return 2;
+      if (text.find("listener's permissions") != std::string::npos) return 3;
+      return 0;
+    });
+    CHECK(result == 0);
+  }
 }
