@@ -275,3 +275,56 @@ TEST_CASE("connect (Unix): access refused by a directory on the path or by the s
     CHECK(result == 0);
   }
 }
+
+namespace {
+
+// Where the system has it, the peer's process id; else nothing to compare.
+bool same_pid_or_untold(const localsock::PeerInfo& p, pid_t pid) {
+  return !localsock::capabilities().peer_pid || p.pid == pid;
+}
+
+}  // namespace
+
+// SO_PEERCRED and getpeereid report the credentials the peer had when the connection
+// was made (connect or accept), not who the process is now: a peer that changes its uid
+// afterwards still shows the uid of the connect, and is_current_user() compares that.
+TEST_CASE("peer_info (Unix): the peer's credentials are those it had when the connection was made") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: a peer that changes its uid after connecting needs root");
+    return;
+  }
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  localsock::LocalListener listener = localsock::LocalListener::bind(name);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::error_code ec;
+    localsock::LocalSocket s = localsock::LocalSocket::connect(localsock::ConnectOptions(name), ec);
+    if (ec) ::_exit(2);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);  // root: all three ids
+    // Tells the uid it runs as now, then waits until the parent has asked.
+    const std::uint32_t now = ::getuid();
+    s.write_all(std::as_bytes(std::span(&now, 1)), ec);
+    char done = 0;
+    s.read_some(std::as_writable_bytes(std::span(&done, 1)), ec);
+    ::_exit(ec ? 4 : 0);
+  }
+  std::error_code ec;
+  localsock::LocalSocket server = listener.accept_for(std::chrono::seconds(10), ec);
+  REQUIRE_FALSE(ec);
+  std::uint32_t peer_now = 0;
+  server.read_exact(std::as_writable_bytes(std::span(&peer_now, 1)), ec);
+  REQUIRE_FALSE(ec);
+  CHECK(peer_now == 65534);  // the peer runs as another user now
+  const localsock::PeerInfo peer = server.peer_info();
+  CHECK(peer.uid == ::geteuid());  // the uid it had when it connected
+  CHECK(peer.gid == ::getegid());
+  CHECK(same_pid_or_untold(peer, child));
+  CHECK(peer.is_current_user());
+  const char done = 1;
+  server.write_all(std::as_bytes(std::span(&done, 1)));
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
