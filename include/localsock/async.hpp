@@ -210,11 +210,16 @@ class LOCALSOCK_API AsyncSocket : public std::enable_shared_from_this<AsyncSocke
   /// A null pointer is an empty write.
   bool write(std::shared_ptr<const std::vector<std::byte>> data, WriteCallback cb = {});
   /// Like write(span), for text: `s->write("ping")`, a std::string or a string_view
-  /// (copied as write(span) copies; one message in message mode). A template, so that
-  /// `write({})` still means an empty write.
+  /// (copied as write(span) copies; one message in message mode). A char array is
+  /// written by its size, less one terminating '\0' when its last char is '\0': a
+  /// string literal is its text (`write("a\0b")`: 3 bytes), binary data in a char array
+  /// is written whole, zeros included, and an array without a zero is never read past
+  /// its end. Another type convertible to string_view is written as that view; a
+  /// `const char*` is a C string (up to its first '\0'). See detail::text_of. A
+  /// template, so that `write({})` still means an empty write.
   template <std::convertible_to<std::string_view> Text>
   bool write(const Text& text, WriteCallback cb = {}) {
-    const std::string_view view(text);
+    const std::string_view view = detail::text_of(text);
     return write(std::as_bytes(std::span<const char>(view.data(), view.size())), std::move(cb));
   }
   /// Bytes still to send: those queued, less, in byte mode, the part of a write the

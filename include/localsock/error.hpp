@@ -37,7 +37,10 @@ enum class errc {
   not_a_socket,             ///< Something that is not a socket exists at the name.
   mode_mismatch,            ///< Bytes where messages are needed, or the reverse.
   wrong_end,                ///< The operation belongs to the other end (server or client).
-  access_denied,            ///< The listener's access control keeps this client out.
+  access_denied,            ///< This user may not reach the listener (Unix: the socket file
+                            ///< or a directory on its path refuses it, the errno cannot
+                            ///< tell which; Windows: the pipe's DACL), or a check of the
+                            ///< peer's identity refused the connection.
   out_of_resources,         ///< The process or system ran out of descriptors or handles (or
                             ///< kernel memory for them).
   shut_down,                ///< This end shut down sending (shutdown()): nothing more can be

@@ -59,8 +59,11 @@ class LOCALSOCK_API StreamOps {
   std::size_t read_some(MutableBuffer buf, std::error_code& ec) noexcept;
   std::size_t read_some(MutableBuffer buf);
   /// Reads at least one byte and at most `max_size` into `out`, which then holds exactly
-  /// the bytes read (empty at end of stream). `out` keeps its capacity from call to call,
-  /// so a loop over one string does not allocate.
+  /// the bytes read (empty at end of stream). `max_size` is a limit, not a size the
+  /// string is made: one call takes at most 64 KiB (more stays queued for the next call),
+  /// so any limit, SIZE_MAX too, is fine. `out` keeps its capacity from call to call, so
+  /// a loop over one string does not allocate. The ec overload reports failures through
+  /// `ec` (`std::errc::not_enough_memory` if the string cannot grow), never by throwing.
   std::size_t read_some(std::string& out, std::size_t max_size, std::error_code& ec);
   std::size_t read_some(std::string& out, std::size_t max_size);
   /// Reads exactly `buf.size()` bytes.
@@ -79,22 +82,28 @@ class LOCALSOCK_API StreamOps {
   std::size_t write_all(ConstBuffer buf, std::error_code& ec) noexcept;
   std::size_t write_all(ConstBuffer buf);
   /// The same for text: `s.write_all("ping")`, `s.write_all(std::string(...))`.
+  /// A char array is sent by its size, less one terminating '\0' when its last char is
+  /// '\0': a string literal sends its text (`"a\0b"`: 3 bytes), binary data in a char
+  /// array is sent whole, zeros included, and an array without a zero is never read past
+  /// its end. A std::string, a std::string_view or another type convertible to
+  /// string_view is sent as that view; a `const char*` is a C string (up to its first
+  /// '\0'). See detail::text_of.
   /// (Templates, so that `write_all({})` still means an empty buffer.)
   template <std::convertible_to<std::string_view> Text>
   std::size_t write_some(const Text& text, std::error_code& ec) noexcept {
-    return write_some(text_bytes(std::string_view(text)), ec);
+    return write_some(text_bytes(detail::text_of(text)), ec);
   }
   template <std::convertible_to<std::string_view> Text>
   std::size_t write_some(const Text& text) {
-    return write_some(text_bytes(std::string_view(text)));
+    return write_some(text_bytes(detail::text_of(text)));
   }
   template <std::convertible_to<std::string_view> Text>
   std::size_t write_all(const Text& text, std::error_code& ec) noexcept {
-    return write_all(text_bytes(std::string_view(text)), ec);
+    return write_all(text_bytes(detail::text_of(text)), ec);
   }
   template <std::convertible_to<std::string_view> Text>
   std::size_t write_all(const Text& text) {
-    return write_all(text_bytes(std::string_view(text)));
+    return write_all(text_bytes(detail::text_of(text)));
   }
 
   /// Ends one or both directions.
@@ -169,14 +178,20 @@ class LOCALSOCK_API MessageOps {
   void send(ConstBuffer msg, std::error_code& ec) noexcept;
   void send(ConstBuffer msg);
   /// The same for text: one `send("ping")` is one message of 4 bytes.
+  /// A char array is one message of its size, less one terminating '\0' when its last
+  /// char is '\0': a string literal is its text (`send("a\0b")`: 3 bytes, `send("")`:
+  /// an empty message), binary data in a char array is sent whole, zeros included, and
+  /// an array without a zero is never read past its end. A std::string, a
+  /// std::string_view or another type convertible to string_view is sent as that view;
+  /// a `const char*` is a C string (up to its first '\0'). See detail::text_of.
   /// (Templates, so that `send({})` still means an empty message.)
   template <std::convertible_to<std::string_view> Text>
   void send(const Text& text, std::error_code& ec) noexcept {
-    send(text_bytes(std::string_view(text)), ec);
+    send(text_bytes(detail::text_of(text)), ec);
   }
   template <std::convertible_to<std::string_view> Text>
   void send(const Text& text) {
-    send(text_bytes(std::string_view(text)));
+    send(text_bytes(detail::text_of(text)));
   }
   /// The largest message one send carries.
   /// @note Linux: bounded by the send buffer a socket may have (twice net.core.wmem_max

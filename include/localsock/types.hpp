@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstddef>
 #include <span>
+#include <string_view>
+#include <type_traits>
 
 namespace localsock {
 
@@ -57,5 +59,30 @@ struct LOCALSOCK_API ReceiveResult {
   /// extra ones were closed (MSG_CTRUNC). Always false elsewhere.
   bool fds_truncated = false;
 };
+
+namespace detail {
+
+/// The bytes a text overload sends (LocalSocket::write_some / write_all,
+/// LocalMessageSocket::send, their halves, AsyncSocket::write). A char array is taken
+/// by its size, not by its first zero: all its N chars, less one terminating '\0' when
+/// its last char is '\0'. So a string literal is its text (`"ping"`: 4 bytes), a zero
+/// inside counts (`"a\0b"`: 3 bytes), binary data in a `char[4]` is 4 bytes whatever it
+/// holds, and a `char[8]` with no zero is 8 bytes, never read past its end. A buffer
+/// filled in part is sent whole, up to its size: pass `std::string_view(buf)` (or the
+/// length) to send only the C string in it.
+template <std::size_t N>
+constexpr std::string_view text_of(const char (&text)[N]) noexcept {
+  return std::string_view(text, text[N - 1] == '\0' ? N - 1 : N);
+}
+/// Anything else convertible to std::string_view is taken as that view: a std::string or
+/// a string_view whole, a `const char*` up to its first '\0' (strlen), as a C string.
+template <typename Text>
+  requires(!std::is_array_v<Text>)
+constexpr std::string_view text_of(const Text& text) noexcept(
+    noexcept(std::string_view(text))) {
+  return std::string_view(text);
+}
+
+}  // namespace detail
 
 }  // namespace localsock

@@ -47,7 +47,7 @@ class Category final : public std::error_category {
       case errc::wrong_end:
         return "not possible on this end of the connection (server or client only)";
       case errc::access_denied:
-        return "access denied by the listener's permissions";
+        return detail::access_denied_text();
       case errc::out_of_resources:
         return "out of descriptors or handles";
       case errc::shut_down:

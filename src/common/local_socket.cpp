@@ -4,6 +4,8 @@
 // message connection are written once each, for a socket and for its halves alike.
 #include <localsock/local_socket.hpp>
 
+#include <algorithm>
+#include <new>
 #include <string>
 
 #include "backend.hpp"
@@ -100,7 +102,18 @@ std::size_t StreamOps::read_some(MutableBuffer buf) {
                   [&](auto& ec) { return read_some(buf, ec); });
 }
 std::size_t StreamOps::read_some(std::string& out, std::size_t max_size, std::error_code& ec) {
-  out.resize(max_size);
+  // max_size is a limit, not a size to make the string: one call reads into at most
+  // read_chunk bytes (read_some returns what has arrived, often less), so a large limit
+  // neither makes a large string nor, with SIZE_MAX, fails to make one. Bytes beyond the
+  // chunk stay queued for the next call: nothing is lost.
+  constexpr std::size_t read_chunk = 64 * 1024;
+  try {
+    out.resize(std::min(max_size, read_chunk));
+  } catch (const std::bad_alloc&) {
+    out.clear();
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return 0;
+  }
   const std::size_t n = read_some(text_bytes(out), ec);
   out.resize(n);
   return n;

@@ -36,6 +36,10 @@ NameSupport name_support() noexcept;
 /// A sentence stating the platform's length limit for names, for error messages.
 std::string name_limit_text();
 
+/// The text of `errc::access_denied`: what keeps a user out on this platform (Unix: the
+/// socket file or a directory on its path; Windows: the pipe's security descriptor).
+const char* access_denied_text() noexcept;
+
 /// Measures what this platform and runtime support and enforce (see Capabilities).
 Capabilities probe_capabilities() noexcept;
 

@@ -14,6 +14,16 @@ namespace localsock::detail {
 
 std::string system_message(int value) { return std::system_category().message(value); }
 
+// EACCES at connect comes from the socket file (no write permission for this user) or
+// from any directory on its path (no search permission), and the errno does not say
+// which; finding out afterwards would race with changes to those modes. So the text
+// names both. The same code reports the library's own refusals (a check of the peer; a
+// per-user directory that is not private), which the text covers as well.
+const char* access_denied_text() noexcept {
+  return "access denied: this user may not reach the socket (its file or a directory on its "
+         "path), or a check of the peer refused the connection";
+}
+
 bool system_error_means(int value, errc condition) noexcept {
   switch (condition) {
     case errc::name_in_use:

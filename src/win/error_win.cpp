@@ -23,6 +23,14 @@ std::string system_message(int value) {
   return message + " (" + std::to_string(value) + ")";
 }
 
+// ERROR_ACCESS_DENIED at connect: the pipe's security descriptor (its DACL) keeps this
+// user out. The same code reports the library's own refusals (a check of the peer),
+// which the text covers as well.
+const char* access_denied_text() noexcept {
+  return "access denied: the pipe's permissions keep this user out, or a check of the peer "
+         "refused the connection";
+}
+
 bool system_error_means(int value, errc condition) noexcept {
   const auto v = static_cast<DWORD>(value);
   switch (condition) {

@@ -252,3 +252,33 @@ TEST_CASE("async: the throwing overloads name the socket in their error") {
   }
   t.settle();
 }
+
+TEST_CASE("async: a char array is written whole, zeros included, and never read past its end") {
+  for (const Mode mode : {Mode::bytes, Mode::messages}) {
+    CAPTURE(mode == Mode::bytes ? "bytes" : "messages");
+    TestLoop t;
+    Pair p = connect_pair(t, mode);
+    std::string collected;
+    std::vector<std::size_t> sizes;  // message mode: each message's size
+    p.server->start_reading([&](const ReadEvent& e) {
+      if (e.end || e.error) return;
+      sizes.push_back(e.data.size());
+      e.append_to(collected);
+    });
+    const char record[4] = {'a', '\0', 'b', 'c'};
+    char lone[8] = {'1', '2', '3', '4', '5', '6', '7', '8'};  // no zero at all
+    const char* c_string = record;                           // a C string: up to its zero
+    p.client->write(record);
+    p.client->write(lone);
+    p.client->write("a\0b");
+    p.client->write(c_string);
+    p.client->write(std::string_view("|"));  // the end of the exchange
+    const std::string expected =
+        std::string(record, 4) + "12345678" + std::string("a\0b", 3) + "a|";
+    REQUIRE(t.run([&] { return !collected.empty() && collected.back() == '|'; }, 10s));
+    CHECK(collected == expected);
+    if (mode == Mode::messages) CHECK(sizes == std::vector<std::size_t>{4, 8, 3, 1, 1});
+    p.close();
+    t.settle();
+  }
+}

@@ -483,3 +483,33 @@ TEST_CASE(
   const auto r = p.client.recv(got, 1024, rec);
   CHECK((r.end || rec == errc::peer_closed));
 }
+
+// A char array is one message of the bytes it holds (less one terminating zero), not of
+// the text up to its first zero; an array without a zero is never read past its end.
+TEST_CASE("message: a char array is sent whole as one message, zeros included") {
+  MessagePair p = open_pair();
+  p.server.set_read_timeout(5s);  // a message that never comes fails the case, not hangs it
+  const char record[4] = {'a', '\0', 'b', 'c'};
+  char lone[8] = {'1', '2', '3', '4', '5', '6', '7', '8'};
+  std::error_code ec;
+  p.client.send(record);
+  p.client.send(lone, ec);
+  CHECK_FALSE(ec);
+  p.client.send("a\0b");
+  p.client.send("");  // a literal's terminating zero is not sent: a zero-length message
+  const char* c_string = record;
+  p.client.send(c_string);  // a pointer is a C string: up to its zero
+  std::string in;
+  auto r = p.server.recv(in, 64);
+  CHECK(r.size == 4);
+  CHECK(in == std::string_view(record, 4));
+  r = p.server.recv(in, 64);
+  CHECK(in == "12345678");
+  r = p.server.recv(in, 64);
+  CHECK(in == std::string_view("a\0b", 3));
+  r = p.server.recv(in, 64);
+  CHECK_FALSE(r.end);
+  CHECK(in.empty());
+  r = p.server.recv(in, 64);
+  CHECK(in == "a");
+}

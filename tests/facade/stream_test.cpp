@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -457,4 +458,101 @@ TEST_CASE("stream: text is written from string_view and read into std::string") 
   p.client.close();
   CHECK(p.server.read_some(in, 64) == 0);
   CHECK(in.empty());
+}
+
+// A char array is sent as the bytes it holds (less one terminating zero), not up to its
+// first zero: binary data in a char array arrives whole, and an array without a zero is
+// never read past its end (ASan builds catch a read past the lone array below).
+TEST_CASE("stream: a char array is written whole, zeros included, and never read past its end") {
+  auto p = localsock::test::connect_pair<localsock::Mode::bytes>();
+  p.server.set_read_timeout(5s);  // bytes that never come fail the case, not hang it
+  auto read_n = [&](std::size_t n) {
+    std::string got(n, '\0');
+    std::error_code ec;
+    const std::size_t k = p.server.read_exact(std::as_writable_bytes(std::span<char>(got)), ec);
+    CHECK_FALSE(ec);
+    got.resize(k);
+    return got;
+  };
+  const char record[4] = {'a', '\0', 'b', 'c'};
+  CHECK(p.client.write_all(record) == 4);
+  CHECK(read_n(4) == std::string_view(record, 4));
+  // Followed in memory by other bytes: only the array's own 8 are sent.
+  struct {
+    char data[8] = {'1', '2', '3', '4', '5', '6', '7', '8'};
+    char after[8] = {'X', 'X', 'X', 'X', 'X', 'X', 'X', '\0'};
+  } frame;
+  CHECK(p.client.write_all(frame.data) == 8);
+  CHECK(read_n(8) == "12345678");
+  // A lone array with no zero at all.
+  char lone[8] = {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'};
+  std::error_code ec;
+  CHECK(p.client.write_all(lone, ec) == 8);
+  CHECK_FALSE(ec);
+  CHECK(read_n(8) == "abcdefgh");
+  const std::size_t some = p.client.write_some(lone, ec);
+  CHECK_FALSE(ec);
+  REQUIRE(some >= 1);
+  REQUIRE(some <= 8);
+  CHECK(read_n(some) == std::string_view(lone, some));
+  // String literals send their text, without the terminating zero; a zero inside counts.
+  CHECK(p.client.write_all("ping") == 4);
+  CHECK(p.client.write_all("a\0b") == 3);
+  CHECK(p.client.write_all("a\0b", ec) == 3);
+  CHECK(p.client.write_some("z") == 1);
+  CHECK(read_n(4 + 3 + 3 + 1) == std::string_view("pinga\0ba\0bz", 11));
+  // A pointer is a C string: strlen decides.
+  const char* c_string = record;
+  CHECK(p.client.write_all(c_string) == 1);
+  CHECK(read_n(1) == "a");
+  // The halves of a split socket take arrays the same way.
+  auto halves = p.client.split();
+  CHECK(halves.second.write_all(record) == 4);
+  CHECK(halves.second.write_all(lone, ec) == 8);
+  CHECK(read_n(12) == std::string(record, 4) + "abcdefgh");
+}
+
+// max_size is the most one read_some(std::string&) takes, not a size to make the string:
+// a large limit does not make a large string, SIZE_MAX is a limit like any other (the
+// error_code overload reports errors, it does not throw), and every byte arrives.
+TEST_CASE("stream: read_some into a std::string takes max_size as a limit, not a reservation") {
+  auto p = localsock::test::connect_pair<localsock::Mode::bytes>();
+  p.server.set_read_timeout(5s);  // bytes that never come fail the case, not hang it
+  std::string out;
+  std::error_code ec;
+  p.client.write_all(std::string_view("hello"));
+  CHECK(p.server.read_some(out, std::size_t{256} << 20, ec) == 5);  // 256 MiB limit
+  CHECK_FALSE(ec);
+  CHECK(out == "hello");
+  CHECK(out.capacity() < (std::size_t{1} << 20));
+  p.client.write_all(std::string_view("again"));
+  std::size_t n = 0;
+  CHECK_NOTHROW(n = p.server.read_some(out, SIZE_MAX, ec));
+  CHECK_FALSE(ec);
+  CHECK(n == 5);
+  CHECK(out == "again");
+  // A small limit takes that many; the rest stays for the next read.
+  p.client.write_all(std::string_view("abcdef"));
+  CHECK(p.server.read_some(out, 2) == 2);
+  CHECK(out == "ab");
+  std::string rest;
+  while (rest.size() < 4) {
+    REQUIRE(p.server.read_some(out, 64) > 0);
+    rest += out;
+  }
+  CHECK(rest == "cdef");
+  // More than one read's worth, read with unbounded limits: every byte, in order.
+  const std::vector<std::byte> data = pattern(300 * 1024 + 7, 19);
+  std::thread writer([&] { p.client.write_all(data); });
+  std::string got;
+  while (got.size() < data.size()) {
+    const std::size_t k = p.server.read_some(out, SIZE_MAX);
+    REQUIRE(k > 0);
+    CHECK(out.size() == k);
+    got += out;
+  }
+  writer.join();
+  CHECK(got.size() == data.size());
+  CHECK(std::memcmp(got.data(), data.data(), data.size()) == 0);
+  CHECK(out.capacity() < (std::size_t{1} << 20));
 }

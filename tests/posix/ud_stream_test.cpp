@@ -5,6 +5,10 @@
 #include <localsock/posix/facade.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
+#include <cstdint>
+#include <span>
+#include <string>
+
 #include "ud_test_support.hpp"
 
 TEST_CASE("UdStream: a 107-byte path works end to end") {
@@ -233,4 +237,94 @@ TEST_CASE(
     CHECK_FALSE(ec);
   }
   std::filesystem::current_path(saved);
+}
+
+// EACCES at connect comes from the socket file (no write permission) or from a directory
+// on its path (no search permission): the text must be true for both, and blame neither
+// the listener's permissions alone.
+TEST_CASE("connect (Unix): access refused by a directory on the path or by the socket file is "
+          "described as either") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: a client of another user needs root to switch users");
+    return;
+  }
+  TempDir dir;
+  ::chmod(dir.path.c_str(), 0755);
+  const fs::path closed_dir = dir.path / "closed";
+  fs::create_directory(closed_dir);
+  ::chmod(closed_dir.c_str(), 0700);
+  // The socket file is open to everybody; its directory keeps other users out.
+  const LocalName behind_dir = LocalName::path((closed_dir / "s").string());
+  localsock::LocalListener open_file =
+      localsock::LocalListener::bind(localsock::ListenerOptions(behind_dir).permissions(0777));
+  // The directory is open; the socket file keeps other users out.
+  const LocalName closed_file_name = dir.name("f");
+  localsock::LocalListener closed_file =
+      localsock::LocalListener::bind(localsock::ListenerOptions(closed_file_name).permissions(0600));
+  for (const LocalName& name : {behind_dir, closed_file_name}) {
+    CAPTURE(name.str());
+    const int result = as_other_user([&] {
+      std::error_code ec;
+      localsock::LocalSocket::connect(localsock::ConnectOptions(name), ec);
+      const std::string text = localsock::describe(ec);
+      if (ec != errc::access_denied) return 1;
+      if (text.find("its file or a directory on its path") == std::string::npos) return 2;
+      if (text.find("listener's permissions") != std::string::npos) return 3;
+      return 0;
+    });
+    CHECK(result == 0);
+  }
+}
+
+namespace {
+
+// Where the system has it, the peer's process id; else nothing to compare.
+bool same_pid_or_untold(const localsock::PeerInfo& p, pid_t pid) {
+  return !localsock::capabilities().peer_pid || p.pid == pid;
+}
+
+}  // namespace
+
+// SO_PEERCRED and getpeereid report the credentials the peer had when the connection
+// was made (connect or accept), not who the process is now: a peer that changes its uid
+// afterwards still shows the uid of the connect, and is_current_user() compares that.
+TEST_CASE("peer_info (Unix): the peer's credentials are those it had when the connection was made") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: a peer that changes its uid after connecting needs root");
+    return;
+  }
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name());
+  localsock::LocalListener listener = localsock::LocalListener::bind(name);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::error_code ec;
+    localsock::LocalSocket s = localsock::LocalSocket::connect(localsock::ConnectOptions(name), ec);
+    if (ec) ::_exit(2);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);  // root: all three ids
+    // Tells the uid it runs as now, then waits until the parent has asked.
+    const std::uint32_t now = ::getuid();
+    s.write_all(std::as_bytes(std::span(&now, 1)), ec);
+    char done = 0;
+    s.read_some(std::as_writable_bytes(std::span(&done, 1)), ec);
+    ::_exit(ec ? 4 : 0);
+  }
+  std::error_code ec;
+  localsock::LocalSocket server = listener.accept_for(std::chrono::seconds(10), ec);
+  REQUIRE_FALSE(ec);
+  std::uint32_t peer_now = 0;
+  server.read_exact(std::as_writable_bytes(std::span(&peer_now, 1)), ec);
+  REQUIRE_FALSE(ec);
+  CHECK(peer_now == 65534);  // the peer runs as another user now
+  const localsock::PeerInfo peer = server.peer_info();
+  CHECK(peer.uid == ::geteuid());  // the uid it had when it connected
+  CHECK(peer.gid == ::getegid());
+  CHECK(same_pid_or_untold(peer, child));
+  CHECK(peer.is_current_user());
+  const char done = 1;
+  server.write_all(std::as_bytes(std::span(&done, 1)));
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
