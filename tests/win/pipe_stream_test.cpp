@@ -315,44 +315,6 @@ TEST_CASE("pipe handles: a handle not opened for overlapped I/O is refused by ad
   CHECK(::CloseHandle(h));
 }
 
-namespace {
-// The handles this process holds, counted in the system's handle table
-// (NtQuerySystemInformation, SystemHandleInformation): Wine answers GetProcessHandleCount
-// with 0. -1 when the table cannot be read.
-long handles_in_table() {
-  struct Entry {
-    ULONG owner_pid;
-    BYTE object_type;
-    BYTE flags;
-    USHORT value;
-    PVOID object;
-    ULONG access;
-  };
-  struct Table {
-    ULONG count;
-    Entry entries[1];
-  };
-  constexpr auto system_handle_information = static_cast<SYSTEM_INFORMATION_CLASS>(16);
-  std::vector<std::byte> buf(1 << 20);
-  for (int i = 0; i < 8; ++i) {
-    ULONG needed = 0;
-    const NTSTATUS status = ::NtQuerySystemInformation(system_handle_information, buf.data(),
-                                                       static_cast<ULONG>(buf.size()), &needed);
-    if (status == static_cast<NTSTATUS>(0xC0000004L)) {  // STATUS_INFO_LENGTH_MISMATCH
-      buf.resize(std::max<std::size_t>(buf.size() * 2, needed + 4096));
-      continue;
-    }
-    if (status < 0) return -1;
-    const auto* table = reinterpret_cast<const Table*>(buf.data());
-    long n = 0;
-    for (ULONG k = 0; k < table->count; ++k)
-      n += table->entries[k].owner_pid == ::GetCurrentProcessId();
-    return n;
-  }
-  return -1;
-}
-}  // namespace
-
 TEST_CASE("pipe streams: a thread's next streams reuse the events of its streams that have gone") {
   // A blocking stream waits for its overlapped reads and writes on an event per
   // direction. Making and closing those events was a third of the wineserver requests
@@ -364,7 +326,7 @@ TEST_CASE("pipe streams: a thread's next streams reuse the events of its streams
   auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
   long first = -1, second = -1;
   std::thread([&] {
-    const auto handles = [] { return handles_in_table(); };
+    const auto handles = [] { return localsock::test::handles_in_table(); };
     const auto exchange = [&] {
       const long before = handles();
       auto client = win::DuplexBytePipeStream::connect(name);
@@ -381,7 +343,7 @@ TEST_CASE("pipe streams: a thread's next streams reuse the events of its streams
   }).join();
   CAPTURE(first);
   CAPTURE(second);
-  REQUIRE(handles_in_table() >= 0);
+  REQUIRE(localsock::test::handles_in_table() >= 0);
   CHECK(first - second == 4);
 }
 
