@@ -59,6 +59,10 @@ void run_echo_child(const Args& a);
 
 // What differs by platform beyond the transports: platform_posix.cpp, platform_win.cpp.
 unsigned long current_pid();
+/// Unix: a write to a peer that has gone fails with EPIPE instead of killing the
+/// process with SIGPIPE, as a libuv program arranges (bare libuv's echo server writes
+/// to clients closed at the end of a run). Windows: nothing to do.
+void ignore_broken_pipes();
 /// The resident memory of this process, in KiB.
 double rss_kb();
 /// The path bare libuv binds for `name`: a named pipe, or a socket file (none left there).

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -11,6 +12,8 @@
 namespace bench {
 
 unsigned long current_pid() { return static_cast<unsigned long>(::getpid()); }
+
+void ignore_broken_pipes() { std::signal(SIGPIPE, SIG_IGN); }
 
 double rss_kb() {
   long pages = 0, resident = 0;

@@ -13,6 +13,8 @@ namespace bench {
 
 unsigned long current_pid() { return ::GetCurrentProcessId(); }
 
+void ignore_broken_pipes() {}
+
 double rss_kb() {
   PROCESS_MEMORY_COUNTERS pmc{};
   ::GetProcessMemoryInfo(::GetCurrentProcess(), &pmc, sizeof pmc);

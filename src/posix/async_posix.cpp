@@ -285,17 +285,22 @@ void on_socket_events(uv_poll_t* handle, int status, int events) {
 }  // namespace
 
 namespace {
-// Writes what it can of `data` at once, leaving in `data` what remains.
-void try_write(ByteSocket& s, std::span<const std::byte>& data, std::error_code& ec) {
+// Writes what it can of `data` at once, leaving in `data` what remains. True when all of
+// it was taken: said by the send itself, never read off the span (an empty message is
+// sent, or not, like any other).
+bool try_write(ByteSocket& s, std::span<const std::byte>& data, std::error_code& ec) {
   while (!data.empty()) {
     const std::size_t n = s.write_some(data, ec);
-    if (ec) break;
+    if (ec) return false;
     data = data.subspan(n);
   }
+  return true;
 }
-void try_write(MessageSocket& s, std::span<const std::byte>& data, std::error_code& ec) {
-  s.send(data, ec);  // taken whole, or not at all
-  if (!ec) data = {};
+bool try_write(MessageSocket& s, std::span<const std::byte>& data, std::error_code& ec) {
+  s.send(data, ec);  // taken whole (a frame perhaps in part: its rest is owed), or not at all
+  if (ec) return false;
+  data = {};
+  return true;
 }
 }  // namespace
 
@@ -304,10 +309,11 @@ bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data) {
   // Only while the socket is not known to be full (no writable event is awaited).
   if (io.poll == nullptr || (io.events & UV_WRITABLE) != 0) return false;
   std::error_code ec;
+  bool sent = false;
   const bool rest = std::visit(
       [&](auto& s) {
-        try_write(s, data, ec);
-        return !ec && has_rest(s);
+        sent = try_write(s, data, ec);
+        return sent && has_rest(s);
       },
       io.socket);
   // A frame taken in part: its rest goes when the socket is writable again.
@@ -317,8 +323,9 @@ bool io_try_write(AsyncSocketImpl& impl, std::span<const std::byte>& data) {
   if (ec && ec != errc::would_block) {
     send_failed(impl, ec);
     data = {};
+    return true;
   }
-  return data.empty();
+  return sent;
 }
 
 bool io_write_in_flight(const AsyncSocketImpl& impl) noexcept {

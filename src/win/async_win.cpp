@@ -351,10 +351,11 @@ void start_read(AsyncSocketImpl& impl, std::size_t size) {
   if (issue_read(impl, op.target, op.size)) finish_on_loop(impl, op);
 }
 
-// The size of a first read: a byte pipe reads io.read_size; a message pipe never more
-// than max_message_size + 1 (see read_done).
+// The size of a first read: a byte pipe reads io.read_size, never more than read_chunk
+// (the most one callback delivers, which may be below io.read_size's first 1 KiB); a
+// message pipe never more than max_message_size + 1 (see read_done).
 std::size_t first_read_size(const AsyncSocketImpl& impl, const ByteIo&) noexcept {
-  return impl.io->read_size;
+  return std::min<std::size_t>(impl.io->read_size, impl.settings.read_chunk);
 }
 std::size_t first_read_size(const AsyncSocketImpl& impl, const MessageIo&) noexcept {
   return std::min<std::size_t>(impl.io->read_size, impl.settings.max_message_size + 1);

@@ -565,3 +565,50 @@ TEST_CASE("async: an open listener keeps uv_run going, also at its instance limi
   uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
   t.settle();
 }
+
+TEST_CASE("async: byte mode delivers at most read_chunk bytes per callback, below 1 KiB too") {
+  // Windows reads what a zero-byte wait found with a first read of its own size: it
+  // must not be more than read_chunk.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr server_side;
+  auto server = AsyncListener::listen(*t.async, ListenerOptions(name), Mode::bytes,
+                                      [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                        REQUIRE_FALSE(ec);
+                                        server_side = s;
+                                      });
+  localsock::AsyncOptions small;
+  small.read_chunk = 16;
+  std::vector<std::byte> got;
+  std::size_t largest = 0;
+  int errors = 0;
+  AsyncSocket::Ptr client;
+  auto c = AsyncSocket::connect(
+      *t.async, ConnectOptions(name), Mode::bytes,
+      [&](std::error_code ec, AsyncSocket::Ptr s) {
+        REQUIRE_FALSE(ec);
+        client = s;
+        s->start_reading([&](const ReadEvent& e) {
+          if (e.error) ++errors;
+          if (e.end || e.error) return;
+          got.insert(got.end(), e.data.begin(), e.data.end());
+          largest = std::max(largest, e.data.size());
+        });
+      },
+      small);
+  const bool connected = t.run([&] { return client && server_side; });
+  CHECK(connected);
+  if (connected) {
+    const auto sent = pattern(100, 7);
+    server_side->write(std::span<const std::byte>(sent));
+    CHECK(t.run([&] { return got.size() >= sent.size(); }, 10s));
+    CHECK(got == sent);
+    CHECK(largest > 0);
+    CHECK(largest <= 16);
+    CHECK(errors == 0);
+    server_side->close();
+  }
+  c->close();
+  server->close();
+  t.settle();
+}

@@ -491,3 +491,100 @@ TEST_CASE("async: a shared buffer in flight when a write is refused stays refere
   p.client->close();
   t.settle();
 }
+
+TEST_CASE("async: empty messages written into a full socket arrive, in order with the others") {
+  // write(span) without a callback, with nothing queued, sends the message at once where
+  // the system allows it (Unix). Into a full socket that send would block, and the message
+  // must be queued: an empty message as much as any other (its span being empty does not
+  // make it sent). The reader waits while the writer fills its socket with groups of empty
+  // messages and a small one; then everything written must arrive, in order.
+  TestLoop t;
+  const LocalName name = fresh_name();
+  AsyncSocket::Ptr reader;
+  auto server =
+      AsyncListener::listen(*t.async, localsock::test::message_listen(name), Mode::messages,
+                            [&](std::error_code, AsyncSocket::Ptr s) { reader = s; });
+  AsyncSocket::Ptr writer;
+  auto c = AsyncSocket::connect(*t.async, localsock::test::message_connect(name), Mode::messages,
+                                [&](std::error_code ec, AsyncSocket::Ptr s) {
+                                  REQUIRE_FALSE(ec);
+                                  writer = s;
+                                });
+  REQUIRE(t.run([&] { return reader && writer; }));
+  std::vector<std::vector<std::byte>> sent, got;
+  auto send = [&](std::vector<std::byte> m) {
+    writer->write(std::span<const std::byte>(m));
+    sent.push_back(std::move(m));
+  };
+  // Writes groups of eight empty messages and a small one until a write stays queued once
+  // the loop has had its turn: the socket is full. (Windows queues every write; the loop
+  // writes it out while the pipe has room.) The message at `empty_at` (an index in this
+  // fill) is empty whatever its place. Returns the index of the last message written.
+  auto fill = [&](std::size_t empty_at) {
+    const std::size_t start = sent.size();
+    int groups = 0;
+    do {
+      for (std::size_t k = 0; k < 9; ++k) {
+        const std::size_t i = sent.size() - start;
+        if (k == 8 && i != empty_at)
+          send(pattern(1 + i % 100, unsigned(sent.size())));
+        else
+          send({});
+      }
+      t.run([&] { return writer->queued_bytes() == 0; }, 20ms);
+    } while (writer->queued_bytes() == 0 && ++groups < 100000);
+    return sent.size() - start - 1;
+  };
+  int failures = 0;
+  bool reading = false;
+  // The system's accounting is the same for the same writes into an empty socket: the
+  // second fill writes an empty message where the first one found the socket full (a
+  // small message, when the first fill did not end on an empty one itself).
+  std::size_t full_at = std::size_t(-1);
+  // A failed round ends the loop (not REQUIRE): the sockets must still be closed below.
+  for (unsigned round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    full_at = fill(full_at);
+    CHECK(writer->queued_bytes() > 0);
+    for (int k = 0; k < 4; ++k) {  // more behind the queue
+      send({});
+      send(pattern(3, unsigned(sent.size())));
+    }
+    const auto last = pattern(7, 1000000 + round);  // the round's end: unique, never lost
+    send(last);
+    if (reading) {
+      reader->resume_reading();
+    } else {
+      reading = true;
+      reader->start_reading([&](const ReadEvent& e) {
+        if (e.error || e.end) {
+          ++failures;
+          return;
+        }
+        got.emplace_back(e.data.begin(), e.data.end());
+      });
+    }
+    const bool ended = t.run([&] { return !got.empty() && got.back() == last; }, 10s);
+    CHECK(ended);
+    reader->stop_reading();
+    CHECK(writer->queued_bytes() == 0);
+    std::size_t empties_sent = 0, empties_got = 0;
+    for (const auto& m : sent) empties_sent += m.empty();
+    for (const auto& m : got) empties_got += m.empty();
+    CAPTURE(full_at);
+    CAPTURE(empties_sent);
+    CAPTURE(empties_got);
+    CHECK(got.size() == sent.size());
+    std::size_t first_difference = 0;
+    while (first_difference < std::min(got.size(), sent.size()) &&
+           got[first_difference] == sent[first_difference])
+      ++first_difference;
+    CHECK(first_difference == sent.size());
+    if (!ended || first_difference != sent.size()) break;
+  }
+  CHECK(failures == 0);
+  c->close();
+  reader->close();
+  server->close();
+  t.settle();
+}

@@ -178,9 +178,18 @@ TEST_CASE("faults: nothing leaks — descriptors and handles after successes and
     LocalSocket::connect(ConnectOptions(name).timeout(100ms), ec);  // nobody listening
   };
   cycle();  // warm-up: anything made once per process exists now
-  const std::size_t before = localsock::test::open_handles();
+  std::size_t before = localsock::test::open_handles();
   for (int i = 0; i < 20; ++i) cycle();
-  const std::size_t after = localsock::test::open_handles();
+  std::size_t after = localsock::test::open_handles();
+  if (after > before) {
+    // Windows: the threading runtime (winpthreads, Wine) makes an event for a lock the
+    // first time threads contend for it, and keeps it: a few, once, whenever the load
+    // makes it happen. A leak grows the count again over the next cycles.
+    MESSAGE("handles " << before << " -> " << after << ": counted again over 20 cycles");
+    before = after;
+    for (int i = 0; i < 20; ++i) cycle();
+    after = localsock::test::open_handles();
+  }
   CAPTURE(before);
   CAPTURE(after);
   CHECK(after <= before);

@@ -315,44 +315,6 @@ TEST_CASE("pipe handles: a handle not opened for overlapped I/O is refused by ad
   CHECK(::CloseHandle(h));
 }
 
-namespace {
-// The handles this process holds, counted in the system's handle table
-// (NtQuerySystemInformation, SystemHandleInformation): Wine answers GetProcessHandleCount
-// with 0. -1 when the table cannot be read.
-long handles_in_table() {
-  struct Entry {
-    ULONG owner_pid;
-    BYTE object_type;
-    BYTE flags;
-    USHORT value;
-    PVOID object;
-    ULONG access;
-  };
-  struct Table {
-    ULONG count;
-    Entry entries[1];
-  };
-  constexpr auto system_handle_information = static_cast<SYSTEM_INFORMATION_CLASS>(16);
-  std::vector<std::byte> buf(1 << 20);
-  for (int i = 0; i < 8; ++i) {
-    ULONG needed = 0;
-    const NTSTATUS status = ::NtQuerySystemInformation(system_handle_information, buf.data(),
-                                                       static_cast<ULONG>(buf.size()), &needed);
-    if (status == static_cast<NTSTATUS>(0xC0000004L)) {  // STATUS_INFO_LENGTH_MISMATCH
-      buf.resize(std::max<std::size_t>(buf.size() * 2, needed + 4096));
-      continue;
-    }
-    if (status < 0) return -1;
-    const auto* table = reinterpret_cast<const Table*>(buf.data());
-    long n = 0;
-    for (ULONG k = 0; k < table->count; ++k)
-      n += table->entries[k].owner_pid == ::GetCurrentProcessId();
-    return n;
-  }
-  return -1;
-}
-}  // namespace
-
 TEST_CASE("pipe streams: the next streams reuse the events of streams that have gone") {
   // A blocking stream waits for its overlapped reads and writes on an event per
   // direction. Making and closing those events was a third of the wineserver requests
@@ -366,7 +328,7 @@ TEST_CASE("pipe streams: the next streams reuse the events of streams that have 
   auto listener = win::PipeListenerOptions().name(name).create<win::DuplexBytePipeStream>();
   long first = -1, second = -1;
   std::thread([&] {
-    const auto handles = [] { return handles_in_table(); };
+    const auto handles = [] { return localsock::test::handles_in_table(); };
     const auto exchange = [&] {
       const long before = handles();
       auto client = win::DuplexBytePipeStream::connect(name);
@@ -383,7 +345,7 @@ TEST_CASE("pipe streams: the next streams reuse the events of streams that have 
   }).join();
   CAPTURE(first);
   CAPTURE(second);
-  REQUIRE(handles_in_table() >= 0);
+  REQUIRE(localsock::test::handles_in_table() >= 0);
   CHECK(first - second == 4);
 }
 
@@ -403,10 +365,10 @@ TEST_CASE("pipe streams: threads that used streams end without leaking their eve
     CHECK(read_n(server, 1).size() == 1);
   };
   std::thread(exchange).join();  // what the library keeps, made once
-  const long before = handles_in_table();
+  const long before = localsock::test::handles_in_table();
   REQUIRE(before >= 0);
   for (int i = 0; i < 64; ++i) std::thread(exchange).join();
-  const long after = handles_in_table();
+  const long after = localsock::test::handles_in_table();
   CAPTURE(before);
   CAPTURE(after);
   CHECK(after - before <= 0);
