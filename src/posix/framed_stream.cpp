@@ -15,7 +15,7 @@ namespace localsock::posix {
 FramedStream::FramedStream(FramedStream&& other) noexcept
     : stream_(std::move(other.stream_)),
       greeting_got_(std::exchange(other.greeting_got_, greeting.size())),
-      mismatch_(std::exchange(other.mismatch_, false)),
+      mismatch_(other.mismatch_.exchange(false, std::memory_order_relaxed)),
       header_(other.header_),
       header_got_(std::exchange(other.header_got_, 0)),
       pending_(std::exchange(other.pending_, -1)),
@@ -33,7 +33,8 @@ FramedStream& FramedStream::operator=(FramedStream&& other) noexcept {
   if (this == &other) return *this;
   stream_ = std::move(other.stream_);
   greeting_got_ = std::exchange(other.greeting_got_, greeting.size());
-  mismatch_ = std::exchange(other.mismatch_, false);
+  mismatch_.store(other.mismatch_.exchange(false, std::memory_order_relaxed),
+                  std::memory_order_relaxed);
   header_ = other.header_;
   header_got_ = std::exchange(other.header_got_, 0);
   pending_ = std::exchange(other.pending_, -1);
@@ -119,7 +120,7 @@ void FramedStream::greet(std::error_code& ec) noexcept {
 }
 
 bool FramedStream::read_greeting(std::error_code& ec) noexcept {
-  if (mismatch_) {
+  if (mismatch_.load(std::memory_order_relaxed)) {
     ec = make_error_code(errc::mode_mismatch);
     return false;
   }
@@ -136,7 +137,7 @@ bool FramedStream::read_greeting(std::error_code& ec) noexcept {
                     greeting.begin() + static_cast<std::ptrdiff_t>(greeting_got_))) {
       // Not a framed peer: say so, and end the connection so that the peer, which
       // may be waiting for a reply in its own mode, reads the end of the stream.
-      mismatch_ = true;
+      mismatch_.store(true, std::memory_order_relaxed);
       std::error_code ignored;
       stream_.shutdown(Shutdown::both, ignored);
       // What the peer sent is dropped (nothing more can come after the shutdown, so this
@@ -178,7 +179,7 @@ void FramedStream::flush() {
 
 void FramedStream::send(ConstBuffer msg, std::error_code& ec) {
   ec.clear();
-  if (mismatch_) {
+  if (mismatch_.load(std::memory_order_relaxed)) {
     ec = make_error_code(errc::mode_mismatch);
     return;
   }
@@ -231,7 +232,7 @@ void FramedStream::send(ConstBuffer msg) {
 
 bool FramedStream::next_size(std::error_code& ec) noexcept {
   if (pending_ >= 0) return true;
-  if (greeting_got_ < greeting.size() || mismatch_) {
+  if (greeting_got_ < greeting.size() || mismatch_.load(std::memory_order_relaxed)) {
     if (!read_greeting(ec)) return false;
   }
   // The header bytes read so far are kept, so a timeout or would_block inside a header

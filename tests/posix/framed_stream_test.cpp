@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <string>
 #include <thread>
 
@@ -352,6 +353,54 @@ TEST_CASE(
   std::size_t total = 0;
   for (std::size_t n; (n = b.read_some(in)) != 0;) total += n;
   CHECK(total == FramedStream::greeting.size());
+}
+
+TEST_CASE(
+    "FramedStream: a receive that finds a mismatch while another thread sends is no data race") {
+  // The documented thread safety: one thread may receive while another sends. The
+  // receiving thread that finds the peer's first bytes are not the greeting records it;
+  // the sending thread reads that record on each send (a plain flag here is a data race
+  // that ThreadSanitizer reports).
+  const auto name = localsock::LocalName::namespaced("lfs-race-" + std::to_string(::getpid()));
+  auto listener = BasicUdListener<UdStream>::bind(name);
+  auto c = FramedStream::connect(name, localsock::Timeout(1000));
+  auto server = listener.accept_for(localsock::Timeout(5000));
+  std::atomic<bool> received{false};
+  std::atomic<bool> mismatch_seen{false};
+  std::thread sender([&] {
+    std::error_code ec;
+    for (;;) {
+      const bool after = received.load(std::memory_order_acquire);
+      c.send(bytes(4, 1), ec);
+      if (after) {
+        // Sent after the receive reported the mismatch: refused the same way.
+        mismatch_seen = ec == errc::mode_mismatch;
+        return;
+      }
+      std::this_thread::yield();
+    }
+  });
+  // The byte peer drains what the client sends, so the sender never blocks.
+  std::thread drain([&] {
+    std::array<std::byte, 4096> in;
+    std::error_code ec;
+    while (server.read_some(in, ec) > 0 && !ec) {
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  raw(server, {'n', 'o', 't', ' ', 'a', ' ', 'g', 'r', 'e', 'e', 't', 'i', 'n', 'g'});
+  std::vector<std::byte> out;
+  std::error_code ec;
+  c.recv(out, 64, ec);
+  CHECK(ec == errc::mode_mismatch);
+  // The sender goes on sending meanwhile, with nothing else ordering its reads of the
+  // record after this thread's write of it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  received.store(true, std::memory_order_release);
+  sender.join();
+  CHECK(mismatch_seen);
+  server.shutdown(localsock::Shutdown::both);
+  drain.join();
 }
 
 namespace {

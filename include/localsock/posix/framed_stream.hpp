@@ -5,6 +5,7 @@
 #include <localsock/posix/ud_stream.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -164,8 +165,12 @@ class LOCALSOCK_API FramedStream {
   UdStream stream_;
   // Bytes of the peer's greeting read so far (all of it: none is expected).
   std::size_t greeting_got_ = greeting.size();
-  // The peer's first bytes were not the greeting: the connection is shut down.
-  bool mismatch_ = false;
+  // The peer's first bytes were not the greeting: the connection is shut down. Written
+  // by the receiving side and read by send(), which may run on another thread at the
+  // same time. Relaxed is enough: nothing else is published with it (a send that has
+  // not seen it yet meets the shut-down socket), and a thread that learned of the
+  // mismatch from the receive is ordered after the write by that.
+  std::atomic<bool> mismatch_{false};
   // A header being read: its bytes so far.
   std::array<std::byte, 4> header_{};
   std::size_t header_got_ = 0;
