@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <string>
@@ -205,6 +206,47 @@ void interrupted_body(bool timeout) {
     REQUIRE_FALSE(ec);
     CHECK(r.size == 100);
     CHECK(out == body);
+  }
+  SUBCASE("string, then string") {
+    // A string without room: the body collects in the stream as it arrives.
+    std::string text;
+    first_half();
+    fb.recv(text, 1000, ec);
+    CHECK(ec == interrupted);
+    CHECK(text.empty());
+    second_half();
+    const auto r = fb.recv(text, 1000, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 100);
+    CHECK(std::vector<std::byte>(reinterpret_cast<const std::byte*>(text.data()),
+                                 reinterpret_cast<const std::byte*>(text.data()) + text.size()) ==
+          body);
+  }
+  SUBCASE("string with room, then vector") {
+    // A string with room: the body goes straight into it.
+    std::string text;
+    text.reserve(200);
+    first_half();
+    fb.recv(text, 1000, ec);
+    CHECK(ec == interrupted);
+    second_half();
+    const auto r = fb.recv(out, 1000, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 100);
+    CHECK(out == body);
+  }
+  SUBCASE("vector, then string") {
+    std::string text;
+    first_half();
+    fb.recv(out, 1000, ec);
+    CHECK(ec == interrupted);
+    second_half();
+    const auto r = fb.recv(text, 1000, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 100);
+    CHECK(text.size() == 100);
+    CHECK(std::equal(text.begin(), text.end(), body.begin(),
+                     [](char c, std::byte x) { return static_cast<std::byte>(c) == x; }));
   }
   SUBCASE("a too-small buffer after the interruption learns the size; nothing is lost") {
     first_half();

@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace localsock::posix {
@@ -114,10 +115,23 @@ class LOCALSOCK_API FramedStream {
   ReceiveResult recv(MutableBuffer buf);
   /// Receives one message into `out`, resized to fit. A message over `max_size` is read
   /// and dropped (so the stream stays in step) and reported as `errc::message_too_large`.
-  /// Interrupted inside the message, the bytes read so far move into this object (with
-  /// `out`'s storage) and come back on the next receive.
+  /// `max_size` is a limit, never a reservation: a header only announces a size, so `out`
+  /// grows as the body's bytes arrive (from at most 64 KiB, at least doubling; its
+  /// capacity is used as it is), and a peer that announces a large message and sends
+  /// little of it costs little memory. Interrupted inside the message, the bytes read so
+  /// far move into this object (with `out`'s storage, unless that is much larger than
+  /// they are: then they are copied and `out` keeps its storage) and come back on the
+  /// next receive. Memory that cannot be had is `std::errc::not_enough_memory` (never
+  /// std::bad_alloc from this overload), kept like an interruption: nothing is lost.
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
+  /// Receives one message into `out` as the vector overload does. A message that fits
+  /// `out`'s capacity is read straight into it (no allocation); a larger one collects in
+  /// this object as it arrives (growing the same way) and is copied into `out` once
+  /// whole. Interrupted, or out of memory (`std::errc::not_enough_memory`), it keeps
+  /// what it read for the next receive.
+  ReceiveResult recv(std::string& out, std::size_t max_size, std::error_code& ec);
+  ReceiveResult recv(std::string& out, std::size_t max_size);
 
   /// Waits for the next message's header and returns its size without taking it.
   ReceiveResult peek_size(std::error_code& ec) noexcept;
@@ -155,6 +169,10 @@ class LOCALSOCK_API FramedStream {
   // Reads the body of the pending frame into `body` (its size), from body_got_ on; the
   // end of stream here is a fault.
   void read_body(MutableBuffer body, std::error_code& ec) noexcept;
+  // Reads the body of the pending frame into `body`, which holds its first body_got_
+  // bytes, making room as the bytes come (see grow_for_body in framed_stream.cpp); on
+  // return `body` holds body_got_ bytes. Throws std::bad_alloc when room cannot be had.
+  void read_growing(std::vector<std::byte>& body, std::error_code& ec);
   // Reads and discards the rest of the pending frame; message_too_large once done.
   ReceiveResult drop_body(std::error_code& ec) noexcept;
   // The pending frame was received whole: ready for the next header.
