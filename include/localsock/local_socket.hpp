@@ -202,7 +202,11 @@ class LOCALSOCK_API MessageOps {
   /// are sent whole: seqpacket, Windows pipes).
   std::size_t send_pending() const noexcept;
 
-  /// Ends one or both directions.
+  /// Ends one or both directions. Every message send() took goes before the end: where
+  /// a send() left part of a message (send_pending(), framed transport) the rest is
+  /// sent first, as flush() does; when it cannot all go now, the error is flush()'s
+  /// (`errc::would_block`, or `errc::timed_out` when the write timeout passes) and
+  /// nothing is shut down: call again.
   /// @note Windows: named pipes have no half-close; `Shutdown::read` and
   /// `Shutdown::write` report `errc::not_supported`, `Shutdown::both` ends the connection.
   void shutdown(Shutdown how, std::error_code& ec) noexcept;

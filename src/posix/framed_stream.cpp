@@ -202,6 +202,19 @@ void FramedStream::flush() {
   or_throw("FramedStream::flush", stream_.name(), [&](auto& ec) { flush(ec); });
 }
 
+void FramedStream::shutdown(Shutdown how, std::error_code& ec) noexcept {
+  ec.clear();
+  // The rest of a taken frame is the peer's: it goes before the end, never cut by it
+  // (the async shutdown waits for it the same way). A stream shut down for a mismatch
+  // or whose sending failed for good owes nothing.
+  if (how != Shutdown::read && send_pending() > 0 && !send_failed_ &&
+      !mismatch_.load(std::memory_order_relaxed)) {
+    flush(ec);
+    if (ec) return;
+  }
+  stream_.shutdown(how, ec);
+}
+
 void FramedStream::send(ConstBuffer msg, std::error_code& ec) {
   ec.clear();
   if (mismatch_.load(std::memory_order_relaxed)) {

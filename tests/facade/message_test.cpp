@@ -403,6 +403,68 @@ TEST_CASE("message mode: a nonblocking send is completed by flush(), whatever th
   CHECK(got == msg);
 }
 
+TEST_CASE(
+    "message mode: shutdown(write) after a nonblocking send delivers the message, then the end") {
+  // A nonblocking send() that succeeded gave its message to the connection, also where
+  // the socket took only part of it (framed: send_pending()). shutdown(write) must not
+  // cut it: it sends the rest first or, when the rest cannot go now, reports would_block
+  // and shuts nothing, so that the peer reads the whole message and then the end.
+  MessagePair p = open_pair();
+  std::error_code ec;
+  if (!localsock::capabilities().half_close) {
+    // Windows: no half-close.
+    p.client.shutdown(localsock::Shutdown::write, ec);
+    CHECK(ec == errc::not_supported);
+    return;
+  }
+  const std::size_t size = std::min<std::size_t>(4 << 20, p.client.max_message_size());
+  const auto msg = pattern(size, 5);
+  p.client.set_nonblocking(true);
+  p.client.send(msg, ec);
+  const bool taken = !ec;
+  if (!taken) REQUIRE(ec == errc::would_block);  // whole or not at all (seqpacket)
+  const bool rest = p.client.send_pending() > 0;
+  // Frames: 4 MiB do not fit the socket; the rest waits in the client.
+  if (localsock::test::messages_framed()) CHECK(rest);
+  // Nobody reads yet: a rest cannot go now, and neither can the end.
+  p.client.shutdown(localsock::Shutdown::write, ec);
+  if (rest)
+    CHECK(ec == errc::would_block);
+  else
+    CHECK_FALSE(ec);
+  std::vector<std::vector<std::byte>> got;
+  bool end = false;
+  std::error_code reader_ec;
+  p.server.set_read_timeout(10s);
+  std::thread reader([&] {
+    std::vector<std::byte> out;
+    for (;;) {
+      const auto r = p.server.recv(out, size, reader_ec);
+      if (reader_ec || r.end) {
+        end = r.end;
+        return;
+      }
+      got.push_back(out);
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (ec == errc::would_block && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+    p.client.shutdown(localsock::Shutdown::write, ec);
+  }
+  CHECK_FALSE(ec);
+  CHECK(p.client.send_pending() == 0);
+  reader.join();
+  CHECK_FALSE(reader_ec);
+  CHECK(end);
+  if (taken) {
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == msg);
+  } else {
+    CHECK(got.empty());
+  }
+}
+
 TEST_CASE("message: text is sent from string_view and received into std::string, boundaries kept") {
   MessagePair p = open_pair();
   const std::string big(3000, 'x');

@@ -366,6 +366,74 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "FramedStream: shutdown(write) sends the rest of a taken frame first; if it cannot, it "
+    "reports why and shuts nothing") {
+  // A nonblocking send that the socket took in part succeeded: the message is the
+  // peer's. The end of the stream must come after it (the peer reads the message, then
+  // the end), never cut it (the peer would read peer_closed).
+  auto [a, b] = UdStream::pair();
+  FramedStream fa(std::move(a)), fb(std::move(b));
+  std::error_code ec;
+  fb.stream().set_read_timeout(std::chrono::seconds(10), ec);
+  REQUIRE_FALSE(ec);
+  fa.stream().set_nonblocking(true);
+  const auto big = bytes(4 << 20, 8);
+  fa.send(big, ec);
+  REQUIRE_FALSE(ec);
+  const std::size_t pending = fa.send_pending();
+  REQUIRE(pending > 0);
+  // Nobody reads yet: the rest cannot go now, so neither can the end.
+  localsock::Shutdown how = localsock::Shutdown::write;
+  SUBCASE("nonblocking: would_block, then done once the peer reads") {
+    fa.shutdown(localsock::Shutdown::write, ec);
+    CHECK(ec == errc::would_block);
+  }
+  SUBCASE("blocking: the write timeout passes, then done once the peer reads") {
+    fa.stream().set_nonblocking(false);
+    fa.stream().set_write_timeout(std::chrono::milliseconds(50), ec);
+    REQUIRE_FALSE(ec);
+    fa.shutdown(localsock::Shutdown::write, ec);
+    CHECK(ec == errc::timed_out);
+    fa.stream().set_write_timeout(std::chrono::seconds(10), ec);
+    REQUIRE_FALSE(ec);
+  }
+  SUBCASE("both directions: the same") {
+    how = localsock::Shutdown::both;
+    fa.shutdown(how, ec);
+    CHECK(ec == errc::would_block);
+  }
+  CHECK(fa.send_pending() > 0);
+  // Not shut down: the stream still takes messages after the rest.
+  std::vector<std::vector<std::byte>> got;
+  bool end = false;
+  std::error_code reader_ec;
+  std::thread reader([&] {
+    std::vector<std::byte> out;
+    for (;;) {
+      const auto r = fb.recv(out, 8 << 20, reader_ec);
+      if (reader_ec || r.end) {
+        end = r.end;
+        return;
+      }
+      got.push_back(out);
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    fa.shutdown(how, ec);
+    if (ec != errc::would_block || std::chrono::steady_clock::now() > deadline) break;
+    wait_writable(fa.stream());
+  }
+  CHECK_FALSE(ec);
+  CHECK(fa.send_pending() == 0);
+  reader.join();
+  CHECK_FALSE(reader_ec);
+  CHECK(end);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0] == big);
+}
+
+TEST_CASE(
     "FramedStream: connect and accept greet without waiting; a peer that does not greet is "
     "mode_mismatch") {
   const auto name = localsock::LocalName::namespaced("lfs-greet-" + std::to_string(::getpid()));

@@ -48,8 +48,8 @@ namespace localsock::posix {
 ///   again later. On a nonblocking socket, once part of a frame has been written the
 ///   message is taken: the bytes the socket did not accept yet are copied here and
 ///   send() succeeds; they go out first, before anything else, on the next send() or
-///   flush() (see send_pending()). Flush before closing, or the rest of that frame is
-///   lost. On a blocking socket whose write timeout passes after part of the frame was
+///   flush() (see send_pending()); shutdown() of the sending side sends them before the
+///   end. Flush before closing, or the rest of that frame is lost. On a blocking socket whose write timeout passes after part of the frame was
 ///   written, the message is neither taken nor untaken: the sending side fails for good
 ///   (this and every later send() and flush() report `std::errc::connection_aborted`),
 ///   as a Windows message pipe does, so the peer never receives anything after the cut
@@ -140,8 +140,15 @@ class LOCALSOCK_API FramedStream {
                                        [&](std::error_code& ec) { return peek_size(ec); });
   }
 
-  /// Ends one or both directions of the underlying stream (as UdStream::shutdown).
-  void shutdown(Shutdown how, std::error_code& ec) noexcept { stream_.shutdown(how, ec); }
+  /// Ends one or both directions of the underlying stream (as UdStream::shutdown). The
+  /// end of the sending side goes after every message send() took: the rest of a frame
+  /// a nonblocking send() left (send_pending()) is written first, as flush() does, so
+  /// that the peer reads the message and then the end. When it cannot all go now, the
+  /// error is flush()'s (`would_block` on a nonblocking socket, `timed_out` when the
+  /// write timeout passes), nothing is shut down, and the call can be made again. After
+  /// a send that failed for good (a cut frame) there is nothing to finish: the stream
+  /// is shut down at once.
+  void shutdown(Shutdown how, std::error_code& ec) noexcept;
   void shutdown(Shutdown how) {
     localsock::detail::or_throw("FramedStream::shutdown", name(),
                                 [&](std::error_code& ec) { shutdown(how, ec); });
