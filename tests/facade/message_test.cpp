@@ -327,6 +327,52 @@ TEST_CASE("message mode: max_message_size() is the real limit, and a larger send
   CHECK(s.max_message_size() == limit);
 }
 
+TEST_CASE(
+    "message mode: a live listener's abstract name is refused to the other transport and to byte "
+    "listeners") {
+  // Linux: abstract names are kept per socket type (seqpacket apart from byte streams and
+  // frames). A name a live listener holds is refused to every other listener all the
+  // same, and clients of the other transport are told mode_mismatch, never served by a
+  // second server.
+  const auto& caps = localsock::capabilities();
+  if (!caps.abstract_names || !caps.native_messages) {
+    MESSAGE("no abstract names or no seqpacket here: one name for every transport");
+    return;
+  }
+  using localsock::MessageTransport;
+  const LocalName name = fresh_name();
+  auto listen = [&](MessageTransport t, std::error_code& ec) {
+    return LocalMessageListener::bind(localsock::ListenerOptions(name).transport(t), ec);
+  };
+  auto connect = [&](MessageTransport t, std::error_code& ec) {
+    return LocalMessageSocket::connect(
+        localsock::ConnectOptions(name).transport(t).timeout(localsock::Timeout(2000)), ec);
+  };
+  std::error_code ec;
+  SUBCASE("seqpacket first") {
+    auto live = listen(MessageTransport::seqpacket, ec);
+    REQUIRE_FALSE(ec);
+    listen(MessageTransport::framed, ec);
+    CHECK(ec == errc::name_in_use);
+    localsock::LocalListener::bind(name, ec);
+    CHECK(ec == errc::name_in_use);
+    connect(MessageTransport::framed, ec);
+    CHECK(ec == errc::mode_mismatch);
+    auto c = connect(MessageTransport::seqpacket, ec);
+    CHECK_FALSE(ec);
+  }
+  SUBCASE("framed first") {
+    auto live = listen(MessageTransport::framed, ec);
+    REQUIRE_FALSE(ec);
+    listen(MessageTransport::seqpacket, ec);
+    CHECK(ec == errc::name_in_use);
+    connect(MessageTransport::seqpacket, ec);
+    CHECK(ec == errc::mode_mismatch);
+    auto c = connect(MessageTransport::framed, ec);
+    CHECK_FALSE(ec);
+  }
+}
+
 TEST_CASE("message mode: a client of the other mode is told mode_mismatch, both ways") {
   // Bytes and messages do not mix: a message client at a byte listener, and a byte
   // client at a message listener, fail with errc::mode_mismatch (not "no listener"),
