@@ -112,7 +112,9 @@ struct LOCALSOCK_API AsyncOptions {
   /// Message mode: the largest message accepted, both ways. A larger incoming
   /// one is dropped and reported as `errc::message_too_large` (never cut, never
   /// buffered whole); a larger write fails with `errc::message_too_large` before
-  /// anything is sent. The default, 4 MiB, is one every platform can send.
+  /// anything is sent. The default, 4 MiB, is one every platform can send. A limit,
+  /// never a reservation: memory for an incoming message is taken as its bytes arrive
+  /// (a framed peer's header announcing a size takes none of it ahead).
   /// @note Linux (seqpacket): the kernel refuses single messages above about 4 MiB, and
   /// a message must fit the socket's send buffer, which an unprivileged process cannot
   /// grow past `net.core.wmem_max`; each connection's limit is therefore the lesser of

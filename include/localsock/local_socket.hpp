@@ -159,14 +159,18 @@ class LOCALSOCK_API MessageOps {
   ReceiveResult recv(MutableBuffer buf);
   /// Receives one message into `out`, resized to fit. A message larger than `max_size`
   /// is taken off the connection, discarded, and reported as `errc::message_too_large`
-  /// with its size; the next message can be received.
+  /// with its size; the next message can be received. `max_size` is a limit, never a
+  /// reservation: `out` grows as the message's bytes arrive. Memory that cannot be had
+  /// is `std::errc::not_enough_memory` (the message is not lost).
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
   /// Receives one message into `out`, resized to fit, as the vector overload: a message
-  /// larger than `max_size` is discarded and reported as `errc::message_too_large`. The
-  /// message's size is asked first (peek_size), so `out` is never cut and, reused,
-  /// does not allocate once its capacity suffices. Not for two threads receiving on one
-  /// connection at once (the peek and the receive would see different messages).
+  /// larger than `max_size` is discarded and reported as `errc::message_too_large`;
+  /// `out` is never cut and, reused, does not allocate once its capacity suffices. Where
+  /// the system holds a whole message before it is received (seqpacket, Windows pipes)
+  /// its size is asked first (peek_size); a framed message grows `out` as its bytes
+  /// arrive. Not for two threads receiving on one connection at once (the peek and the
+  /// receive would see different messages).
   ReceiveResult recv(std::string& out, std::size_t max_size, std::error_code& ec);
   ReceiveResult recv(std::string& out, std::size_t max_size);
   /// Waits for the next message and returns its size without taking it.
@@ -213,7 +217,11 @@ class LOCALSOCK_API MessageOps {
   /// are sent whole: seqpacket, Windows pipes).
   std::size_t send_pending() const noexcept;
 
-  /// Ends one or both directions.
+  /// Ends one or both directions. Every message send() took goes before the end: where
+  /// a send() left part of a message (send_pending(), framed transport) the rest is
+  /// sent first, as flush() does; when it cannot all go now, the error is flush()'s
+  /// (`errc::would_block`, or `errc::timed_out` when the write timeout passes) and
+  /// nothing is shut down: call again.
   /// @note Windows: named pipes have no half-close; `Shutdown::read` and
   /// `Shutdown::write` report `errc::not_supported`, `Shutdown::both` ends the connection.
   void shutdown(Shutdown how, std::error_code& ec) noexcept;

@@ -19,6 +19,8 @@
 
 #include <concepts>
 #include <cstddef>
+#include <exception>
+#include <string>
 #include <system_error>
 #include <type_traits>
 #include <vector>
@@ -69,6 +71,37 @@ concept ListenerBackend = std::movable<T> && requires(T l, std::error_code& ec) 
   noexcept;
   { l.is_open() } -> std::same_as<bool>;
 };
+
+/// Receives one message into `out` once its size is known (the facade's
+/// recv(std::string&)): where the backend holds a whole message before it is received
+/// (a seqpacket datagram, a pipe message), the size is asked first and `out` sized to
+/// it. A message over `max_size` is taken off by the vector overload and reported.
+/// Memory that cannot be had is `std::errc::not_enough_memory`, and the message stays.
+template <typename S>
+ReceiveResult recv_text_sized(S& s, std::string& out, std::size_t max_size,
+                              std::error_code& ec) {
+  ReceiveResult next = s.peek_size(ec);
+  if (ec || next.end) {
+    out.clear();
+    return next;
+  }
+  if (next.size > max_size) {
+    // Rare: the vector overload takes it off the connection and reports it.
+    std::vector<std::byte> discard;
+    out.clear();
+    return s.recv(discard, max_size, ec);
+  }
+  try {
+    out.resize(next.size);
+  } catch (const std::exception&) {  // std::bad_alloc, std::length_error
+    out.clear();
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return {};
+  }
+  ReceiveResult r = s.recv(MutableBuffer(reinterpret_cast<std::byte*>(out.data()), out.size()), ec);
+  out.resize(ec ? 0 : r.size);
+  return r;
+}
 
 #if defined(_WIN32)
 
@@ -145,6 +178,10 @@ void flush(S&, std::error_code& ec) noexcept {
 template <typename S>
 std::size_t send_pending(const S&) noexcept {
   return 0;
+}
+template <typename S>
+ReceiveResult recv_text(S& s, std::string& out, std::size_t max_size, std::error_code& ec) {
+  return recv_text_sized(s, out, max_size, ec);
 }
 template <typename S>
 PeerInfo peer_info(const S& s, std::error_code& ec) {
@@ -231,6 +268,18 @@ std::size_t max_message_size(S& s, std::error_code& ec) noexcept {
     ec.clear();
     return S::max_message;
   }
+}
+// A framed stream's header only announces a size, before the body arrives: it receives
+// into the string itself, growing it as the bytes come (FramedStream::recv).
+template <typename S>
+ReceiveResult recv_text(S& s, std::string& out, std::size_t max_size, std::error_code& ec) {
+  if constexpr (requires { s.framed(); }) {
+    if (auto* f = s.framed()) return f->recv(out, max_size, ec);
+  }
+  if constexpr (requires { s.recv(out, max_size, ec); })
+    return s.recv(out, max_size, ec);
+  else
+    return recv_text_sized(s, out, max_size, ec);
 }
 template <typename S>
 PeerInfo peer_info(const S& s, std::error_code& ec) {

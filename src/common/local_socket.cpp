@@ -185,22 +185,9 @@ ReceiveResult MessageOps::recv(std::vector<std::byte>& out, std::size_t max_size
                   [&](auto& ec) { return recv(out, max_size, ec); });
 }
 ReceiveResult MessageOps::recv(std::string& out, std::size_t max_size, std::error_code& ec) {
-  auto* p = open_io(io_, ec);
-  ReceiveResult next = p ? p->io.peek_size(ec) : ReceiveResult{};
-  if (ec || next.end) {
-    out.clear();
-    return next;
-  }
-  if (next.size > max_size) {
-    // Rare: the vector overload takes it off the connection and reports it.
-    std::vector<std::byte> discard;
-    out.clear();
-    return p->io.recv(discard, max_size, ec);
-  }
-  out.resize(next.size);
-  ReceiveResult r = p->io.recv(text_bytes(out), ec);
-  out.resize(ec ? 0 : r.size);
-  return r;
+  if (auto* p = open_io(io_, ec)) return detail::recv_text(p->io, out, max_size, ec);
+  out.clear();
+  return {};
 }
 ReceiveResult MessageOps::recv(std::string& out, std::size_t max_size) {
   return or_throw("LocalMessageSocket::recv", name_of(io_),

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <array>
+#include <new>
+#include <string>
 #include <utility>
 
 #include "sys.hpp"
@@ -15,7 +17,7 @@ namespace localsock::posix {
 FramedStream::FramedStream(FramedStream&& other) noexcept
     : stream_(std::move(other.stream_)),
       greeting_got_(std::exchange(other.greeting_got_, greeting.size())),
-      mismatch_(std::exchange(other.mismatch_, false)),
+      mismatch_(other.mismatch_.exchange(false, std::memory_order_relaxed)),
       header_(other.header_),
       header_got_(std::exchange(other.header_got_, 0)),
       pending_(std::exchange(other.pending_, -1)),
@@ -33,7 +35,8 @@ FramedStream& FramedStream::operator=(FramedStream&& other) noexcept {
   if (this == &other) return *this;
   stream_ = std::move(other.stream_);
   greeting_got_ = std::exchange(other.greeting_got_, greeting.size());
-  mismatch_ = std::exchange(other.mismatch_, false);
+  mismatch_.store(other.mismatch_.exchange(false, std::memory_order_relaxed),
+                  std::memory_order_relaxed);
   header_ = other.header_;
   header_got_ = std::exchange(other.header_got_, 0);
   pending_ = std::exchange(other.pending_, -1);
@@ -63,6 +66,29 @@ void release_if_large(std::vector<std::byte>& v) noexcept {
     v = std::vector<std::byte>();  // (not "= {}", which keeps the capacity)
   else
     v.clear();
+}
+
+// The most a receive sets aside for a body before its bytes arrive. A header only
+// announces a size: the buffer grows with the bytes that come (by at least this much,
+// and at least doubling), so a peer that announces 4 GiB and goes quiet costs the
+// receiver this much, not 4 GiB. Where the caller's buffer can take the message
+// already, it is used as it is.
+constexpr std::size_t body_chunk = std::size_t{64} * 1024;
+
+// Makes room in `v`, which holds the first `got` bytes of a body of `size`, for more of
+// it: the rest, or as much again as arrived (a chunk at least), or what `v`'s capacity
+// holds anyway. May throw std::bad_alloc (and then `v` is unchanged).
+void grow_for_body(std::vector<std::byte>& v, std::size_t got, std::size_t size) {
+  const std::size_t rest = size - got;
+  const std::size_t target =
+      std::max(got + std::min(rest, std::max(body_chunk, got)), std::min(size, v.capacity()));
+  v.resize(target);
+}
+
+// Whether a buffer of `capacity` that holds `got` bytes of an unfinished body is kept as
+// it is between receives: not when it is much larger than what arrived.
+bool worth_keeping(std::size_t capacity, std::size_t got) noexcept {
+  return capacity <= std::max(body_chunk, 2 * got);
 }
 
 std::uint32_t decode(const std::array<std::byte, 4>& h) noexcept {
@@ -119,7 +145,7 @@ void FramedStream::greet(std::error_code& ec) noexcept {
 }
 
 bool FramedStream::read_greeting(std::error_code& ec) noexcept {
-  if (mismatch_) {
+  if (mismatch_.load(std::memory_order_relaxed)) {
     ec = make_error_code(errc::mode_mismatch);
     return false;
   }
@@ -136,7 +162,7 @@ bool FramedStream::read_greeting(std::error_code& ec) noexcept {
                     greeting.begin() + static_cast<std::ptrdiff_t>(greeting_got_))) {
       // Not a framed peer: say so, and end the connection so that the peer, which
       // may be waiting for a reply in its own mode, reads the end of the stream.
-      mismatch_ = true;
+      mismatch_.store(true, std::memory_order_relaxed);
       std::error_code ignored;
       stream_.shutdown(Shutdown::both, ignored);
       // What the peer sent is dropped (nothing more can come after the shutdown, so this
@@ -176,9 +202,22 @@ void FramedStream::flush() {
   or_throw("FramedStream::flush", stream_.name(), [&](auto& ec) { flush(ec); });
 }
 
+void FramedStream::shutdown(Shutdown how, std::error_code& ec) noexcept {
+  ec.clear();
+  // The rest of a taken frame is the peer's: it goes before the end, never cut by it
+  // (the async shutdown waits for it the same way). A stream shut down for a mismatch
+  // or whose sending failed for good owes nothing.
+  if (how != Shutdown::read && send_pending() > 0 && !send_failed_ &&
+      !mismatch_.load(std::memory_order_relaxed)) {
+    flush(ec);
+    if (ec) return;
+  }
+  stream_.shutdown(how, ec);
+}
+
 void FramedStream::send(ConstBuffer msg, std::error_code& ec) {
   ec.clear();
-  if (mismatch_) {
+  if (mismatch_.load(std::memory_order_relaxed)) {
     ec = make_error_code(errc::mode_mismatch);
     return;
   }
@@ -231,7 +270,7 @@ void FramedStream::send(ConstBuffer msg) {
 
 bool FramedStream::next_size(std::error_code& ec) noexcept {
   if (pending_ >= 0) return true;
-  if (greeting_got_ < greeting.size() || mismatch_) {
+  if (greeting_got_ < greeting.size() || mismatch_.load(std::memory_order_relaxed)) {
     if (!read_greeting(ec)) return false;
   }
   // The header bytes read so far are kept, so a timeout or would_block inside a header
@@ -263,6 +302,21 @@ void FramedStream::read_body(MutableBuffer body, std::error_code& ec) noexcept {
     }
     body_got_ += n;
   }
+}
+
+void FramedStream::read_growing(std::vector<std::byte>& body, std::error_code& ec) {
+  const auto size = static_cast<std::size_t>(pending_);
+  while (body_got_ < size) {
+    if (body.size() == body_got_) grow_for_body(body, body_got_, size);
+    const std::size_t n = read(std::span(body).subspan(body_got_), ec);
+    if (ec) break;
+    if (n == 0) {
+      ec = make_error_code(errc::peer_closed);
+      break;
+    }
+    body_got_ += n;
+  }
+  body.resize(body_got_);  // (smaller: cannot throw)
 }
 
 ReceiveResult FramedStream::drop_body(std::error_code& ec) noexcept {
@@ -338,17 +392,75 @@ ReceiveResult FramedStream::recv(std::vector<std::byte>& out, std::size_t max_si
     out = std::move(body_);
     body_.clear();
   }
-  out.resize(size);
-  read_body(out, ec);
+  // `out` grows as the body arrives (see grow_for_body), never to the announced size
+  // ahead of the bytes.
+  try {
+    read_growing(out, ec);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
   if (ec) {
-    // Kept, without a copy: the storage moves here until the next receive.
+    // Kept until the next receive: the storage moves here without a copy, unless it is
+    // much larger than what arrived (a caller's large buffer): then the bytes are
+    // copied, and `out` keeps its storage.
     out.resize(body_got_);
+    if (!worth_keeping(out.capacity(), body_got_)) {
+      try {
+        body_.assign(out.begin(), out.end());
+        out.clear();
+        return {};
+      } catch (const std::bad_alloc&) {
+        // No memory for the copy: the storage moves after all.
+      }
+    }
     body_ = std::move(out);
     out.clear();
     return {};
   }
   frame_done();
   return {.size = size};
+}
+
+ReceiveResult FramedStream::recv(std::string& out, std::size_t max_size, std::error_code& ec) {
+  ec.clear();
+  if (!next_size(ec)) {
+    out.clear();
+    return {.end = !ec};
+  }
+  const auto size = static_cast<std::size_t>(pending_);
+  if (dropping_ || size > max_size) {
+    out.clear();
+    return drop_body(ec);
+  }
+  if (size <= out.capacity()) {
+    // Memory the caller has already: the body goes straight in.
+    out.resize(size);  // (within the capacity: allocates nothing)
+    const ReceiveResult r = recv(MutableBuffer(reinterpret_cast<std::byte*>(out.data()), size), ec);
+    out.resize(ec ? 0 : r.size);
+    return r;
+  }
+  // More than `out` holds: the body collects here, growing as it arrives, and `out`
+  // takes it once it is whole. An interruption keeps it here as it is; a string that
+  // cannot be had leaves it here whole for the next receive.
+  out.clear();
+  try {
+    read_growing(body_, ec);
+    if (ec) {
+      if (!worth_keeping(body_.capacity(), body_got_)) body_.shrink_to_fit();
+      return {};
+    }
+    out.assign(reinterpret_cast<const char*>(body_.data()), size);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return {};
+  }
+  frame_done();
+  return {.size = size};
+}
+
+ReceiveResult FramedStream::recv(std::string& out, std::size_t max_size) {
+  return or_throw("FramedStream::recv", stream_.name(),
+                  [&](auto& ec) { return recv(out, max_size, ec); });
 }
 
 ReceiveResult FramedStream::recv(std::vector<std::byte>& out, std::size_t max_size) {

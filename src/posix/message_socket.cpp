@@ -94,6 +94,13 @@ void MessageSocket::flush(std::error_code& ec) noexcept {
     ec.clear();
 }
 
+void MessageSocket::shutdown(Shutdown how, std::error_code& ec) noexcept {
+  if (auto* f = framed())
+    f->shutdown(how, ec);
+  else
+    seqpacket()->shutdown(how, ec);
+}
+
 std::size_t MessageSocket::send_pending() const noexcept {
   const auto* f = framed();
   return f ? f->send_pending() : 0;

@@ -35,6 +35,9 @@ struct ListenerCore::State {
   LocalName name;
   int type = SOCK_STREAM;
   int fd = -1;
+  // An abstract name held in the other socket type's namespace too (see
+  // hold_abstract_name), by a bound socket that never listens; -1 for socket files.
+  int name_holder = -1;
   // Written once by close() so that accepts blocked in poll() wake up (not on Linux).
   int wake[2] = {-1, -1};
   // The socket file this listener created, identified so that a file someone else put
@@ -110,7 +113,7 @@ struct ListenerCore::State {
     if (!closing) return;
     remove_own_file();
     const bool was_open = fd >= 0;
-    for (int* f : {&fd, &wake[0], &wake[1]}) {
+    for (int* f : {&fd, &name_holder, &wake[0], &wake[1]}) {
       if (*f >= 0) ::close(std::exchange(*f, -1));
     }
     if (was_open) localsock::detail::log(LogLevel::debug, "closed listener '", name.str(), "'");
@@ -250,6 +253,25 @@ std::error_code bind_with_mode(int fd, const std::string& path, mode_t mode, int
 
 namespace {
 
+// Linux keeps one abstract namespace per socket type: by itself, the kernel lets a
+// SOCK_STREAM listener (bytes, frames) and a SOCK_SEQPACKET one hold the same abstract
+// name, and each client reaches the server of its own type. A listener on an abstract
+// name therefore also binds it in the other type's namespace, with a socket that never
+// listens (the cost: one descriptor more per such listener). A listener of the other
+// type then finds the name taken (EADDRINUSE, as for a live listener of its own type),
+// and its clients are refused there (ECONNREFUSED), after which connect's probe of the
+// other type finds this listener and reports mode_mismatch, as before. Socket files
+// need none of this: a path is one name for every type. (Datagram sockets keep their
+// own namespace: they never listen, and no client mistakes one for a listener.)
+std::error_code hold_abstract_name(ListenerCore::State& s, const UnixAddress& addr) noexcept {
+  const int other = s.type == SOCK_SEQPACKET ? SOCK_STREAM : SOCK_SEQPACKET;
+  std::error_code ec;
+  s.name_holder = open_socket(other, ec);
+  if (s.name_holder < 0) return ec;
+  if (::bind(s.name_holder, addr.get(), addr.len) < 0) return last_error();
+  return {};
+}
+
 // The listening socket of a bind, ready to accept; nullptr with `ec` set.
 std::unique_ptr<ListenerCore::State> listening_state(const LocalName& name, SocketType type,
                                                      const UdListenerOptions& options,
@@ -284,9 +306,10 @@ std::unique_ptr<ListenerCore::State> listening_state(const LocalName& name, Sock
   const std::string path = filesystem_path(name);
   bool listening = false;
   if (path.empty()) {
-    // An abstract name: the kernel alone says whether it is taken.
-    if (::bind(s->fd, addr.get(), addr.len) < 0) {
-      ec = last_error();
+    // An abstract name: the kernel alone says whether it is taken, in this socket
+    // type's namespace and, held for this listener, in the other's.
+    if (::bind(s->fd, addr.get(), addr.len) < 0 || (ec = hold_abstract_name(*s, addr))) {
+      if (!ec) ec = last_error();
       return {};
     }
   } else if (options.permissions || options.current_user_only) {

@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -19,10 +21,17 @@
 
 namespace {
 std::atomic<long> allocations{0};
-}
+// The bytes asked for, all allocations together (what a receive takes is the growth
+// between two readings).
+std::atomic<std::size_t> allocated_bytes{0};
+// A test's stand-in for a machine out of memory: a larger request fails.
+std::atomic<std::size_t> allocation_limit{static_cast<std::size_t>(-1)};
+}  // namespace
 
 void* operator new(std::size_t n) {
   ++allocations;
+  allocated_bytes += n;
+  if (n > allocation_limit) throw std::bad_alloc();
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
@@ -163,3 +172,242 @@ TEST_CASE("allocations: async messages larger than one read allocate nothing onc
   small_reads.read_chunk = 1024;
   async_round_trips_allocate_nothing(localsock::Mode::messages, 3000, small_reads);
 }
+
+// The framed transport exists on Unix only (Windows message pipes carry whole messages).
+#if !defined(_WIN32)
+
+namespace {
+
+// What a framed peer writes first ("LSFRAME", version 1), as a raw peer spells it.
+constexpr unsigned char framed_greeting[8] = {'L', 'S', 'F', 'R', 'A', 'M', 'E', 1};
+
+// Byte i of the test messages.
+std::byte pattern(std::size_t i) { return static_cast<std::byte>(i * 7 + 3); }
+
+// A frame's header (a 4-byte little-endian length) and the first `body` bytes of its
+// message, after the greeting when `greet`.
+std::vector<std::byte> frame_start(std::uint32_t size, std::size_t body, bool greet = true) {
+  std::vector<std::byte> v;
+  if (greet)
+    for (unsigned char c : framed_greeting) v.push_back(std::byte{c});
+  for (int shift = 0; shift < 32; shift += 8) v.push_back(static_cast<std::byte>(size >> shift));
+  for (std::size_t i = 0; i < body; ++i) v.push_back(pattern(i));
+  return v;
+}
+
+// The bytes of a message of `size` from byte `from` on.
+std::vector<std::byte> body_from(std::size_t from, std::size_t size) {
+  std::vector<std::byte> v(size - from);
+  for (std::size_t i = from; i < size; ++i) v[i - from] = pattern(i);
+  return v;
+}
+
+template <typename Buffer>
+bool is_pattern(const Buffer& b, std::size_t size) {
+  if (b.size() != size) return false;
+  for (std::size_t i = 0; i < size; ++i)
+    if (static_cast<std::byte>(b[i]) != pattern(i)) return false;
+  return true;
+}
+
+// A framed message listener and a raw byte peer connected to it (it writes frames
+// itself), with the server's end.
+struct FramedPeer {
+  localsock::LocalMessageListener listener;
+  localsock::LocalSocket peer;
+  localsock::LocalMessageSocket server;
+};
+
+FramedPeer framed_peer() {
+  FramedPeer p;
+  const auto name = localsock::LocalName::namespaced(localsock::test::unique_name("laf"));
+  p.listener = localsock::LocalMessageListener::bind(
+      localsock::ListenerOptions(name).transport(localsock::MessageTransport::framed));
+  p.peer = localsock::LocalSocket::connect(localsock::ConnectOptions(name));
+  p.server = p.listener.accept();
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "allocations: a framed receive takes memory as the body arrives, not as the header "
+    "announces") {
+  // A peer announces 16 MiB and sends one byte of it, then nothing: the receiver's timed
+  // receives must not take the 16 MiB (memory a peer could make it hold with 13 bytes).
+  constexpr std::uint32_t size = 16u << 20;
+  auto p = framed_peer();
+  p.server.set_read_timeout(localsock::Timeout(20));
+  p.peer.write_all(frame_start(size, 1));
+  std::vector<std::byte> vector_out;
+  std::string text_out;
+  std::error_code ec;
+  bool text = false;
+  SUBCASE("into a vector") {}
+  SUBCASE("into a string") { text = true; }
+  const std::size_t before = allocated_bytes;
+  for (int i = 0; i < 2; ++i) {
+    if (text)
+      p.server.recv(text_out, std::size_t{64} << 20, ec);
+    else
+      p.server.recv(vector_out, std::size_t{64} << 20, ec);
+    CHECK(ec == localsock::errc::timed_out);
+  }
+  const std::size_t taken = allocated_bytes - before;
+  CAPTURE(taken);
+  CHECK(taken < std::size_t{1} << 20);
+  // The rest arrives: the message is whole, nothing of it lost.
+  p.server.set_read_timeout(localsock::Timeout(30000));
+  const auto rest = body_from(1, size);
+  std::thread writer([&] { p.peer.write_all(rest); });
+  localsock::ReceiveResult r;
+  if (text)
+    r = p.server.recv(text_out, std::size_t{64} << 20, ec);
+  else
+    r = p.server.recv(vector_out, std::size_t{64} << 20, ec);
+  writer.join();
+  REQUIRE_FALSE(ec);
+  CHECK(r.size == size);
+  CHECK((text ? is_pattern(text_out, size) : is_pattern(vector_out, size)));
+}
+
+TEST_CASE(
+    "allocations: a framed header of 4 GiB - 1 under a limit of SIZE_MAX neither reserves "
+    "nor throws") {
+  // No limit of the caller's and the largest header a frame can have: on a machine
+  // without 4 GiB to give (here: no allocation above 1 MiB succeeds), the error_code
+  // receive must neither throw std::bad_alloc nor take the announced size.
+  auto p = framed_peer();
+  p.server.set_read_timeout(localsock::Timeout(20));
+  p.peer.write_all(frame_start(0xffffffffu, 1));
+  std::vector<std::byte> vector_out;
+  std::string text_out;
+  bool text = false;
+  SUBCASE("into a vector") {}
+  SUBCASE("into a string") { text = true; }
+  std::error_code ec;
+  const std::size_t before = allocated_bytes;
+  allocation_limit = std::size_t{1} << 20;
+  bool threw = false;
+  try {
+    for (int i = 0; i < 2; ++i) {
+      if (text)
+        p.server.recv(text_out, static_cast<std::size_t>(-1), ec);
+      else
+        p.server.recv(vector_out, static_cast<std::size_t>(-1), ec);
+    }
+  } catch (const std::bad_alloc&) {
+    threw = true;
+  }
+  allocation_limit = static_cast<std::size_t>(-1);
+  const std::size_t taken = allocated_bytes - before;
+  CAPTURE(taken);
+  CHECK_FALSE(threw);
+  CHECK(ec == localsock::errc::timed_out);
+  CHECK(taken < std::size_t{1} << 20);
+}
+
+TEST_CASE("allocations: a framed receive that runs out of memory reports it and loses nothing") {
+  // A real 4 MiB message where no allocation above 1 MiB succeeds: the error_code
+  // receive reports not_enough_memory (no std::bad_alloc escapes it), and once memory is
+  // there again the message arrives whole.
+  constexpr std::uint32_t size = 4u << 20;
+  auto p = framed_peer();
+  p.server.set_read_timeout(localsock::Timeout(30000));
+  // Made here: the writer allocates nothing while allocations are limited.
+  const auto head = frame_start(size, 0);
+  const auto body = body_from(0, size);
+  std::thread writer([&] {
+    p.peer.write_all(head);
+    p.peer.write_all(body);
+  });
+  std::vector<std::byte> vector_out;
+  std::string text_out;
+  bool text = false;
+  SUBCASE("into a vector") {}
+  SUBCASE("into a string") { text = true; }
+  std::error_code ec;
+  allocation_limit = std::size_t{1} << 20;
+  auto receive = [&] {
+    return text ? p.server.recv(text_out, std::size_t{64} << 20, ec)
+                : p.server.recv(vector_out, std::size_t{64} << 20, ec);
+  };
+  bool threw = false;
+  try {
+    receive();
+  } catch (const std::bad_alloc&) {
+    threw = true;
+  }
+  allocation_limit = static_cast<std::size_t>(-1);
+  CHECK_FALSE(threw);
+  CHECK(ec == std::errc::not_enough_memory);
+  const localsock::ReceiveResult r = receive();
+  writer.join();
+  REQUIRE_FALSE(ec);
+  CHECK(r.size == size);
+  CHECK((text ? is_pattern(text_out, size) : is_pattern(vector_out, size)));
+}
+
+TEST_CASE(
+    "allocations: an async framed server takes memory as bodies arrive, not as headers "
+    "announce") {
+  // Several peers each announce a message of the largest size the server accepts
+  // (AsyncOptions::max_message_size, a limit, never a reservation) and send one byte
+  // of it: the server must not hold the announced sizes while they are silent.
+  constexpr int peers = 6;
+  constexpr std::size_t size = localsock::AsyncOptions{}.max_message_size - 1;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    localsock::AsyncLoop async(&loop);
+    const auto name = localsock::LocalName::namespaced(localsock::test::unique_name("lab"));
+    std::vector<localsock::AsyncSocket::Ptr> accepted;
+    std::vector<std::vector<std::byte>> messages;
+    auto server = localsock::AsyncListener::listen(
+        async, localsock::ListenerOptions(name).transport(localsock::MessageTransport::framed),
+        localsock::Mode::messages, [&](std::error_code ec, localsock::AsyncSocket::Ptr s) {
+          REQUIRE_FALSE(ec);
+          s->start_reading([&](const localsock::ReadEvent& e) {
+            if (e.end || e.error) return;
+            messages.emplace_back(e.data.begin(), e.data.end());
+          });
+          accepted.push_back(std::move(s));
+        });
+    std::vector<localsock::LocalSocket> raw(peers);
+    for (auto& c : raw) {
+      c = localsock::LocalSocket::connect(localsock::ConnectOptions(name));
+      c.write_all(frame_start(static_cast<std::uint32_t>(size), 1));
+    }
+    const std::size_t before = allocated_bytes;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (accepted.size() < peers && std::chrono::steady_clock::now() < deadline)
+      uv_run(&loop, UV_RUN_NOWAIT);
+    REQUIRE(accepted.size() == peers);
+    // Each connection's bytes were there before it was accepted: its first readable
+    // event, a loop turn or two after start_reading(), reads them.
+    for (int i = 0; i < 5; ++i) uv_run(&loop, UV_RUN_NOWAIT);
+    const std::size_t taken = allocated_bytes - before;
+    CAPTURE(taken);
+    CHECK(messages.empty());
+    CHECK(taken < std::size_t{4} << 20);
+    // The rest arrives: every message is whole.
+    const auto rest = body_from(1, size);
+    std::thread writer([&] {
+      for (auto& c : raw) c.write_all(rest);
+    });
+    while (messages.size() < peers && std::chrono::steady_clock::now() < deadline)
+      uv_run(&loop, UV_RUN_ONCE);
+    writer.join();
+    REQUIRE(messages.size() == peers);
+    for (const auto& m : messages) CHECK(is_pattern(m, size));
+    for (auto& s : accepted) s->close();
+    server->close();
+    accepted.clear();
+    server.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+}
+
+#endif

@@ -327,6 +327,52 @@ TEST_CASE("message mode: max_message_size() is the real limit, and a larger send
   CHECK(s.max_message_size() == limit);
 }
 
+TEST_CASE(
+    "message mode: a live listener's abstract name is refused to the other transport and to byte "
+    "listeners") {
+  // Linux: abstract names are kept per socket type (seqpacket apart from byte streams and
+  // frames). A name a live listener holds is refused to every other listener all the
+  // same, and clients of the other transport are told mode_mismatch, never served by a
+  // second server.
+  const auto& caps = localsock::capabilities();
+  if (!caps.abstract_names || !caps.native_messages) {
+    MESSAGE("no abstract names or no seqpacket here: one name for every transport");
+    return;
+  }
+  using localsock::MessageTransport;
+  const LocalName name = fresh_name();
+  auto listen = [&](MessageTransport t, std::error_code& ec) {
+    return LocalMessageListener::bind(localsock::ListenerOptions(name).transport(t), ec);
+  };
+  auto connect = [&](MessageTransport t, std::error_code& ec) {
+    return LocalMessageSocket::connect(
+        localsock::ConnectOptions(name).transport(t).timeout(localsock::Timeout(2000)), ec);
+  };
+  std::error_code ec;
+  SUBCASE("seqpacket first") {
+    auto live = listen(MessageTransport::seqpacket, ec);
+    REQUIRE_FALSE(ec);
+    listen(MessageTransport::framed, ec);
+    CHECK(ec == errc::name_in_use);
+    localsock::LocalListener::bind(name, ec);
+    CHECK(ec == errc::name_in_use);
+    connect(MessageTransport::framed, ec);
+    CHECK(ec == errc::mode_mismatch);
+    auto c = connect(MessageTransport::seqpacket, ec);
+    CHECK_FALSE(ec);
+  }
+  SUBCASE("framed first") {
+    auto live = listen(MessageTransport::framed, ec);
+    REQUIRE_FALSE(ec);
+    listen(MessageTransport::seqpacket, ec);
+    CHECK(ec == errc::name_in_use);
+    connect(MessageTransport::seqpacket, ec);
+    CHECK(ec == errc::mode_mismatch);
+    auto c = connect(MessageTransport::framed, ec);
+    CHECK_FALSE(ec);
+  }
+}
+
 TEST_CASE("message mode: a client of the other mode is told mode_mismatch, both ways") {
   // Bytes and messages do not mix: a message client at a byte listener, and a byte
   // client at a message listener, fail with errc::mode_mismatch (not "no listener"),
@@ -401,6 +447,68 @@ TEST_CASE("message mode: a nonblocking send is completed by flush(), whatever th
   reader.join();
   CHECK(r.size == size);
   CHECK(got == msg);
+}
+
+TEST_CASE(
+    "message mode: shutdown(write) after a nonblocking send delivers the message, then the end") {
+  // A nonblocking send() that succeeded gave its message to the connection, also where
+  // the socket took only part of it (framed: send_pending()). shutdown(write) must not
+  // cut it: it sends the rest first or, when the rest cannot go now, reports would_block
+  // and shuts nothing, so that the peer reads the whole message and then the end.
+  MessagePair p = open_pair();
+  std::error_code ec;
+  if (!localsock::capabilities().half_close) {
+    // Windows: no half-close.
+    p.client.shutdown(localsock::Shutdown::write, ec);
+    CHECK(ec == errc::not_supported);
+    return;
+  }
+  const std::size_t size = std::min<std::size_t>(4 << 20, p.client.max_message_size());
+  const auto msg = pattern(size, 5);
+  p.client.set_nonblocking(true);
+  p.client.send(msg, ec);
+  const bool taken = !ec;
+  if (!taken) REQUIRE(ec == errc::would_block);  // whole or not at all (seqpacket)
+  const bool rest = p.client.send_pending() > 0;
+  // Frames: 4 MiB do not fit the socket; the rest waits in the client.
+  if (localsock::test::messages_framed()) CHECK(rest);
+  // Nobody reads yet: a rest cannot go now, and neither can the end.
+  p.client.shutdown(localsock::Shutdown::write, ec);
+  if (rest)
+    CHECK(ec == errc::would_block);
+  else
+    CHECK_FALSE(ec);
+  std::vector<std::vector<std::byte>> got;
+  bool end = false;
+  std::error_code reader_ec;
+  p.server.set_read_timeout(10s);
+  std::thread reader([&] {
+    std::vector<std::byte> out;
+    for (;;) {
+      const auto r = p.server.recv(out, size, reader_ec);
+      if (reader_ec || r.end) {
+        end = r.end;
+        return;
+      }
+      got.push_back(out);
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (ec == errc::would_block && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+    p.client.shutdown(localsock::Shutdown::write, ec);
+  }
+  CHECK_FALSE(ec);
+  CHECK(p.client.send_pending() == 0);
+  reader.join();
+  CHECK_FALSE(reader_ec);
+  CHECK(end);
+  if (taken) {
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == msg);
+  } else {
+    CHECK(got.empty());
+  }
 }
 
 TEST_CASE("message: text is sent from string_view and received into std::string, boundaries kept") {

@@ -5,7 +5,9 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <string>
 #include <thread>
 
@@ -205,6 +207,47 @@ void interrupted_body(bool timeout) {
     CHECK(r.size == 100);
     CHECK(out == body);
   }
+  SUBCASE("string, then string") {
+    // A string without room: the body collects in the stream as it arrives.
+    std::string text;
+    first_half();
+    fb.recv(text, 1000, ec);
+    CHECK(ec == interrupted);
+    CHECK(text.empty());
+    second_half();
+    const auto r = fb.recv(text, 1000, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 100);
+    CHECK(std::vector<std::byte>(reinterpret_cast<const std::byte*>(text.data()),
+                                 reinterpret_cast<const std::byte*>(text.data()) + text.size()) ==
+          body);
+  }
+  SUBCASE("string with room, then vector") {
+    // A string with room: the body goes straight into it.
+    std::string text;
+    text.reserve(200);
+    first_half();
+    fb.recv(text, 1000, ec);
+    CHECK(ec == interrupted);
+    second_half();
+    const auto r = fb.recv(out, 1000, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 100);
+    CHECK(out == body);
+  }
+  SUBCASE("vector, then string") {
+    std::string text;
+    first_half();
+    fb.recv(out, 1000, ec);
+    CHECK(ec == interrupted);
+    second_half();
+    const auto r = fb.recv(text, 1000, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.size == 100);
+    CHECK(text.size() == 100);
+    CHECK(std::equal(text.begin(), text.end(), body.begin(),
+                     [](char c, std::byte x) { return static_cast<std::byte>(c) == x; }));
+  }
   SUBCASE("a too-small buffer after the interruption learns the size; nothing is lost") {
     first_half();
     fb.recv(out, 1000, ec);
@@ -323,6 +366,74 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "FramedStream: shutdown(write) sends the rest of a taken frame first; if it cannot, it "
+    "reports why and shuts nothing") {
+  // A nonblocking send that the socket took in part succeeded: the message is the
+  // peer's. The end of the stream must come after it (the peer reads the message, then
+  // the end), never cut it (the peer would read peer_closed).
+  auto [a, b] = UdStream::pair();
+  FramedStream fa(std::move(a)), fb(std::move(b));
+  std::error_code ec;
+  fb.stream().set_read_timeout(std::chrono::seconds(10), ec);
+  REQUIRE_FALSE(ec);
+  fa.stream().set_nonblocking(true);
+  const auto big = bytes(4 << 20, 8);
+  fa.send(big, ec);
+  REQUIRE_FALSE(ec);
+  const std::size_t pending = fa.send_pending();
+  REQUIRE(pending > 0);
+  // Nobody reads yet: the rest cannot go now, so neither can the end.
+  localsock::Shutdown how = localsock::Shutdown::write;
+  SUBCASE("nonblocking: would_block, then done once the peer reads") {
+    fa.shutdown(localsock::Shutdown::write, ec);
+    CHECK(ec == errc::would_block);
+  }
+  SUBCASE("blocking: the write timeout passes, then done once the peer reads") {
+    fa.stream().set_nonblocking(false);
+    fa.stream().set_write_timeout(std::chrono::milliseconds(50), ec);
+    REQUIRE_FALSE(ec);
+    fa.shutdown(localsock::Shutdown::write, ec);
+    CHECK(ec == errc::timed_out);
+    fa.stream().set_write_timeout(std::chrono::seconds(10), ec);
+    REQUIRE_FALSE(ec);
+  }
+  SUBCASE("both directions: the same") {
+    how = localsock::Shutdown::both;
+    fa.shutdown(how, ec);
+    CHECK(ec == errc::would_block);
+  }
+  CHECK(fa.send_pending() > 0);
+  // Not shut down: the stream still takes messages after the rest.
+  std::vector<std::vector<std::byte>> got;
+  bool end = false;
+  std::error_code reader_ec;
+  std::thread reader([&] {
+    std::vector<std::byte> out;
+    for (;;) {
+      const auto r = fb.recv(out, 8 << 20, reader_ec);
+      if (reader_ec || r.end) {
+        end = r.end;
+        return;
+      }
+      got.push_back(out);
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    fa.shutdown(how, ec);
+    if (ec != errc::would_block || std::chrono::steady_clock::now() > deadline) break;
+    wait_writable(fa.stream());
+  }
+  CHECK_FALSE(ec);
+  CHECK(fa.send_pending() == 0);
+  reader.join();
+  CHECK_FALSE(reader_ec);
+  CHECK(end);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0] == big);
+}
+
+TEST_CASE(
     "FramedStream: connect and accept greet without waiting; a peer that does not greet is "
     "mode_mismatch") {
   const auto name = localsock::LocalName::namespaced("lfs-greet-" + std::to_string(::getpid()));
@@ -352,6 +463,54 @@ TEST_CASE(
   std::size_t total = 0;
   for (std::size_t n; (n = b.read_some(in)) != 0;) total += n;
   CHECK(total == FramedStream::greeting.size());
+}
+
+TEST_CASE(
+    "FramedStream: a receive that finds a mismatch while another thread sends is no data race") {
+  // The documented thread safety: one thread may receive while another sends. The
+  // receiving thread that finds the peer's first bytes are not the greeting records it;
+  // the sending thread reads that record on each send (a plain flag here is a data race
+  // that ThreadSanitizer reports).
+  const auto name = localsock::LocalName::namespaced("lfs-race-" + std::to_string(::getpid()));
+  auto listener = BasicUdListener<UdStream>::bind(name);
+  auto c = FramedStream::connect(name, localsock::Timeout(1000));
+  auto server = listener.accept_for(localsock::Timeout(5000));
+  std::atomic<bool> received{false};
+  std::atomic<bool> mismatch_seen{false};
+  std::thread sender([&] {
+    std::error_code ec;
+    for (;;) {
+      const bool after = received.load(std::memory_order_acquire);
+      c.send(bytes(4, 1), ec);
+      if (after) {
+        // Sent after the receive reported the mismatch: refused the same way.
+        mismatch_seen = ec == errc::mode_mismatch;
+        return;
+      }
+      std::this_thread::yield();
+    }
+  });
+  // The byte peer drains what the client sends, so the sender never blocks.
+  std::thread drain([&] {
+    std::array<std::byte, 4096> in;
+    std::error_code ec;
+    while (server.read_some(in, ec) > 0 && !ec) {
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  raw(server, {'n', 'o', 't', ' ', 'a', ' ', 'g', 'r', 'e', 'e', 't', 'i', 'n', 'g'});
+  std::vector<std::byte> out;
+  std::error_code ec;
+  c.recv(out, 64, ec);
+  CHECK(ec == errc::mode_mismatch);
+  // The sender goes on sending meanwhile, with nothing else ordering its reads of the
+  // record after this thread's write of it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  received.store(true, std::memory_order_release);
+  sender.join();
+  CHECK(mismatch_seen);
+  server.shutdown(localsock::Shutdown::both);
+  drain.join();
 }
 
 namespace {

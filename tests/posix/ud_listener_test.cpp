@@ -2,7 +2,9 @@
 // UdListener and its socket files: creation, removal, stale files, modes, reclaiming.
 #include <localsock/local_listener.hpp>
 #include <localsock/local_socket.hpp>
+#include <localsock/posix/framed_stream.hpp>
 #include <localsock/posix/ud_listener.hpp>
+#include <localsock/posix/ud_seqpacket.hpp>
 
 #include <thread>
 
@@ -85,6 +87,66 @@ TEST_CASE("UdListener: a live listener's socket is never reclaimed") {
   std::thread t([&] { live.accept(); });
   UdStream c = UdStream::connect(name);
   t.join();
+}
+
+TEST_CASE(
+    "UdListener: an abstract name is refused to listeners of the other socket type; its clients "
+    "are told mode_mismatch") {
+  // Linux keeps one abstract namespace per socket type: without more, a byte or framed
+  // (SOCK_STREAM) listener could bind the name of a live seqpacket listener (and the
+  // reverse), and clients would reach whichever server their transport picks.
+  if (!localsock::capabilities().abstract_names) {
+    MESSAGE("no abstract names here: a socket file is one name for every socket type");
+    return;
+  }
+  using localsock::posix::BasicUdListener;
+  using localsock::posix::FramedStream;
+  using localsock::posix::UdSeqpacket;
+  using localsock::posix::UdSeqpacketListener;
+  using localsock::posix::UdStream;
+  const LocalName name = LocalName::namespaced(localsock::test::unique_name("lab"));
+  const localsock::Timeout wait(2000);
+  std::error_code ec;
+  SUBCASE("a seqpacket listener holds the name") {
+    UdSeqpacketListener live = UdSeqpacketListener::bind(name);
+    UdListener::bind(name, {}, ec);
+    CHECK(ec == errc::name_in_use);
+    BasicUdListener<FramedStream>::bind(name, {}, ec);
+    CHECK(ec == errc::name_in_use);
+    UdStream::connect(name, wait, ec);
+    CHECK(ec == errc::mode_mismatch);
+    FramedStream::connect(name, wait, ec);
+    CHECK(ec == errc::mode_mismatch);
+    // The live listener is untouched.
+    UdSeqpacket c = UdSeqpacket::connect(name, wait, ec);
+    REQUIRE_FALSE(ec);
+    UdSeqpacket s = live.accept_for(wait);
+    CHECK(s.is_open());
+    // Gone, it leaves the name free for every type.
+    live.close();
+    UdListener next = UdListener::bind(name, {}, ec);
+    CHECK_FALSE(ec);
+  }
+  SUBCASE("a byte listener holds the name") {
+    UdListener live = UdListener::bind(name);
+    UdSeqpacketListener::bind(name, {}, ec);
+    CHECK(ec == errc::name_in_use);
+    UdSeqpacket::connect(name, wait, ec);
+    CHECK(ec == errc::mode_mismatch);
+    UdStream c = UdStream::connect(name, wait, ec);
+    REQUIRE_FALSE(ec);
+    UdStream s = live.accept_for(wait);
+    CHECK(s.is_open());
+    live.close();
+    UdSeqpacketListener next = UdSeqpacketListener::bind(name, {}, ec);
+    CHECK_FALSE(ec);
+  }
+  SUBCASE("nobody holds the name") {
+    UdStream::connect(name, wait, ec);
+    CHECK(ec == errc::no_listener);
+    UdSeqpacket::connect(name, wait, ec);
+    CHECK(ec == errc::no_listener);
+  }
 }
 
 TEST_CASE("UdListener: an abstract name leaves nothing in the filesystem") {

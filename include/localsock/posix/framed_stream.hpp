@@ -5,7 +5,9 @@
 #include <localsock/posix/ud_stream.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace localsock::posix {
@@ -46,8 +48,8 @@ namespace localsock::posix {
 ///   again later. On a nonblocking socket, once part of a frame has been written the
 ///   message is taken: the bytes the socket did not accept yet are copied here and
 ///   send() succeeds; they go out first, before anything else, on the next send() or
-///   flush() (see send_pending()). Flush before closing, or the rest of that frame is
-///   lost. On a blocking socket whose write timeout passes after part of the frame was
+///   flush() (see send_pending()); shutdown() of the sending side sends them before the
+///   end. Flush before closing, or the rest of that frame is lost. On a blocking socket whose write timeout passes after part of the frame was
 ///   written, the message is neither taken nor untaken: the sending side fails for good
 ///   (this and every later send() and flush() report `std::errc::connection_aborted`),
 ///   as a Windows message pipe does, so the peer never receives anything after the cut
@@ -113,10 +115,23 @@ class LOCALSOCK_API FramedStream {
   ReceiveResult recv(MutableBuffer buf);
   /// Receives one message into `out`, resized to fit. A message over `max_size` is read
   /// and dropped (so the stream stays in step) and reported as `errc::message_too_large`.
-  /// Interrupted inside the message, the bytes read so far move into this object (with
-  /// `out`'s storage) and come back on the next receive.
+  /// `max_size` is a limit, never a reservation: a header only announces a size, so `out`
+  /// grows as the body's bytes arrive (from at most 64 KiB, at least doubling; its
+  /// capacity is used as it is), and a peer that announces a large message and sends
+  /// little of it costs little memory. Interrupted inside the message, the bytes read so
+  /// far move into this object (with `out`'s storage, unless that is much larger than
+  /// they are: then they are copied and `out` keeps its storage) and come back on the
+  /// next receive. Memory that cannot be had is `std::errc::not_enough_memory` (never
+  /// std::bad_alloc from this overload), kept like an interruption: nothing is lost.
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
   ReceiveResult recv(std::vector<std::byte>& out, std::size_t max_size);
+  /// Receives one message into `out` as the vector overload does. A message that fits
+  /// `out`'s capacity is read straight into it (no allocation); a larger one collects in
+  /// this object as it arrives (growing the same way) and is copied into `out` once
+  /// whole. Interrupted, or out of memory (`std::errc::not_enough_memory`), it keeps
+  /// what it read for the next receive.
+  ReceiveResult recv(std::string& out, std::size_t max_size, std::error_code& ec);
+  ReceiveResult recv(std::string& out, std::size_t max_size);
 
   /// Waits for the next message's header and returns its size without taking it.
   ReceiveResult peek_size(std::error_code& ec) noexcept;
@@ -125,8 +140,15 @@ class LOCALSOCK_API FramedStream {
                                        [&](std::error_code& ec) { return peek_size(ec); });
   }
 
-  /// Ends one or both directions of the underlying stream (as UdStream::shutdown).
-  void shutdown(Shutdown how, std::error_code& ec) noexcept { stream_.shutdown(how, ec); }
+  /// Ends one or both directions of the underlying stream (as UdStream::shutdown). The
+  /// end of the sending side goes after every message send() took: the rest of a frame
+  /// a nonblocking send() left (send_pending()) is written first, as flush() does, so
+  /// that the peer reads the message and then the end. When it cannot all go now, the
+  /// error is flush()'s (`would_block` on a nonblocking socket, `timed_out` when the
+  /// write timeout passes), nothing is shut down, and the call can be made again. After
+  /// a send that failed for good (a cut frame) there is nothing to finish: the stream
+  /// is shut down at once.
+  void shutdown(Shutdown how, std::error_code& ec) noexcept;
   void shutdown(Shutdown how) {
     localsock::detail::or_throw("FramedStream::shutdown", name(),
                                 [&](std::error_code& ec) { shutdown(how, ec); });
@@ -154,6 +176,10 @@ class LOCALSOCK_API FramedStream {
   // Reads the body of the pending frame into `body` (its size), from body_got_ on; the
   // end of stream here is a fault.
   void read_body(MutableBuffer body, std::error_code& ec) noexcept;
+  // Reads the body of the pending frame into `body`, which holds its first body_got_
+  // bytes, making room as the bytes come (see grow_for_body in framed_stream.cpp); on
+  // return `body` holds body_got_ bytes. Throws std::bad_alloc when room cannot be had.
+  void read_growing(std::vector<std::byte>& body, std::error_code& ec);
   // Reads and discards the rest of the pending frame; message_too_large once done.
   ReceiveResult drop_body(std::error_code& ec) noexcept;
   // The pending frame was received whole: ready for the next header.
@@ -164,8 +190,12 @@ class LOCALSOCK_API FramedStream {
   UdStream stream_;
   // Bytes of the peer's greeting read so far (all of it: none is expected).
   std::size_t greeting_got_ = greeting.size();
-  // The peer's first bytes were not the greeting: the connection is shut down.
-  bool mismatch_ = false;
+  // The peer's first bytes were not the greeting: the connection is shut down. Written
+  // by the receiving side and read by send(), which may run on another thread at the
+  // same time. Relaxed is enough: nothing else is published with it (a send that has
+  // not seen it yet meets the shut-down socket), and a thread that learned of the
+  // mismatch from the receive is ordered after the write by that.
+  std::atomic<bool> mismatch_{false};
   // A header being read: its bytes so far.
   std::array<std::byte, 4> header_{};
   std::size_t header_got_ = 0;

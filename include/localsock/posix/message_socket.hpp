@@ -67,7 +67,10 @@ class MessageSocket {
   std::size_t send_pending() const noexcept;
   /// The largest message: seqpacket's system limit, or a frame's (4 GiB - 1).
   std::size_t max_message_size(std::error_code& ec) const noexcept;
-  void shutdown(Shutdown how, std::error_code& ec) noexcept { socket().shutdown(how, ec); }
+  /// Ends one or both directions; a framed stream first sends what a send() left of a
+  /// message (see FramedStream::shutdown: `would_block` or `timed_out` when it cannot
+  /// all go now, and then nothing is shut down).
+  void shutdown(Shutdown how, std::error_code& ec) noexcept;
 
   bool is_open() const noexcept { return socket().is_open(); }
   int native_handle() const noexcept { return socket().native_handle(); }

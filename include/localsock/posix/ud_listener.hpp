@@ -111,6 +111,14 @@ void throw_listener_error(const std::error_code& ec, std::string_view what, std:
 /// only while the path still refers to the socket it created. It holds the file's
 /// directory open (O_PATH on Linux) so that a relative path still leads there after the
 /// process changed its working directory.
+///
+/// @note Linux: abstract names live in one namespace per socket type, so a SOCK_STREAM
+/// listener (bytes, frames) and a SOCK_SEQPACKET one could otherwise hold the same name.
+/// A listener on an abstract name therefore also holds the name in the other type's
+/// namespace, with a bound socket that never listens (one descriptor more per
+/// listener, closed with it): a listener of either type on a live name is refused
+/// (`errc::name_in_use`), and a client of the other type is told
+/// `errc::mode_mismatch`.
 /// @par Thread Safety: `close()` may be called from any thread, also while another
 /// thread is blocked in `accept()`, which then fails with `errc::listener_closed`; once
 /// close() has returned, the listener may be destroyed at once, even while that accept
