@@ -62,8 +62,8 @@ class LOCALSOCK_API AsyncLoop {
   /// (a write, a close) to the loop from any thread. Posted on the loop thread (from a
   /// callback, or before uv_run is called there), `fn` keeps uv_run from returning until
   /// it has run; posted from another thread, it runs while the loop runs (libuv's
-  /// reference counts are loop-thread only). Functions not yet run when the AsyncLoop is destroyed, and those posted
-  /// after, are dropped.
+  /// reference counts are loop-thread only). Functions not yet run when the AsyncLoop is destroyed,
+  /// and those posted after, are dropped.
   void post(std::function<void()> fn);
 
   /// A copyable, thread-safe handle for post() that may outlive the AsyncLoop (posting

@@ -77,9 +77,8 @@ constexpr std::string_view text_of(const char (&text)[N]) noexcept {
 /// Anything else convertible to std::string_view is taken as that view: a std::string or
 /// a string_view whole, a `const char*` up to its first '\0' (strlen), as a C string.
 template <typename Text>
-  requires(!std::is_array_v<Text>)
-constexpr std::string_view text_of(const Text& text) noexcept(
-    noexcept(std::string_view(text))) {
+requires(!std::is_array_v<Text>) constexpr std::string_view
+    text_of(const Text& text) noexcept(noexcept(std::string_view(text))) {
   return std::string_view(text);
 }
 

@@ -78,8 +78,7 @@ concept ListenerBackend = std::movable<T> && requires(T l, std::error_code& ec) 
 /// it. A message over `max_size` is taken off by the vector overload and reported.
 /// Memory that cannot be had is `std::errc::not_enough_memory`, and the message stays.
 template <typename S>
-ReceiveResult recv_text_sized(S& s, std::string& out, std::size_t max_size,
-                              std::error_code& ec) {
+ReceiveResult recv_text_sized(S& s, std::string& out, std::size_t max_size, std::error_code& ec) {
   ReceiveResult next = s.peek_size(ec);
   if (ec || next.end) {
     out.clear();

@@ -106,7 +106,7 @@ std::size_t StreamOps::read_some(std::string& out, std::size_t max_size, std::er
   // read_chunk bytes (read_some returns what has arrived, often less), so a large limit
   // neither makes a large string nor, with SIZE_MAX, fails to make one. Bytes beyond the
   // chunk stay queued for the next call: nothing is lost.
-  constexpr std::size_t read_chunk = 64 * 1024;
+  constexpr std::size_t read_chunk = std::size_t{64} * 1024;
   try {
     out.resize(std::min(max_size, read_chunk));
   } catch (const std::bad_alloc&) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <thread>
+#include <type_traits>
 
 namespace localsock::win::detail {
 
@@ -13,9 +14,9 @@ namespace {
 // direction, and making and closing them was a third of the extra requests a connect
 // cycle sent the wineserver (docs/performance.md). A few are kept for the whole process;
 // a process holding more streams at once makes the rest as before. The pool is
-// process-wide and never destroyed (the system closes what it holds at exit): kept per
-// thread in a thread_local with a destructor, it crashed at thread exit now and then,
-// because mingw-w64 may free thread_local storage before running its destructor.
+// process-wide: kept per thread in a thread_local with a destructor, it crashed at
+// thread exit now and then, because mingw-w64 may free thread_local storage before
+// running its destructor.
 class EventPool {
  public:
   HANDLE take() noexcept {
@@ -59,10 +60,13 @@ class EventPool {
   int count_ = 0;
 };
 
-EventPool& kept_events() noexcept {
-  static EventPool* const pool = new EventPool;  // never destroyed: see EventPool
-  return *pool;
-}
+// Trivially destructible: nothing runs at exit, so streams closed by other static
+// objects' destructors or by threads still running then find the pool intact (the
+// system closes what it holds).
+static_assert(std::is_trivially_destructible_v<EventPool>);
+constinit EventPool pool;
+
+EventPool& kept_events() noexcept { return pool; }
 }  // namespace
 
 HANDLE ensure_event(UniqueHandle& slot, std::error_code& ec) noexcept {

@@ -236,7 +236,8 @@ TEST_CASE("async: the throwing overloads name the socket in their error") {
       threw = true;
       CHECK(e.code() == errc::not_connected);
       CHECK(e.name() == name.str());
-      CHECK(std::string_view(e.what()).find("AsyncSocket::resume_reading") != std::string_view::npos);
+      CHECK(std::string_view(e.what()).find("AsyncSocket::resume_reading") !=
+            std::string_view::npos);
     }
     CHECK(threw);
     threw = false;
@@ -267,7 +268,7 @@ TEST_CASE("async: a char array is written whole, zeros included, and never read 
     });
     const char record[4] = {'a', '\0', 'b', 'c'};
     char lone[8] = {'1', '2', '3', '4', '5', '6', '7', '8'};  // no zero at all
-    const char* c_string = record;                           // a C string: up to its zero
+    const char* c_string = record;                            // a C string: up to its zero
     p.client->write(record);
     p.client->write(lone);
     p.client->write("a\0b");

@@ -451,7 +451,8 @@ TEST_CASE("async: a write refused while another write is in flight lets that wri
   t.settle();
 }
 
-TEST_CASE("async: a shared buffer in flight when a write is refused stays referenced until written") {
+TEST_CASE(
+    "async: a shared buffer in flight when a write is refused stays referenced until written") {
   // As above, with a shared buffer: a queue that let go of it while the system still
   // writes it would leave the system reading freed memory once the application drops
   // its own pointer.

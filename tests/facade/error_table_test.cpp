@@ -153,16 +153,17 @@ TEST_CASE("errors: bind in a directory this process may not write is access deni
   CHECK(localsock::describe(ec).find("access denied on the directory") != std::string::npos);
 }
 
-TEST_CASE("errors: connect refused by a directory on the path or by the socket file is access "
-          "denied, described as either") {
+TEST_CASE(
+    "errors: connect refused by a directory on the path or by the socket file is access "
+    "denied, described as either") {
   if (!LocalName::supported().path) return;  // Windows: no socket files
   TempDir dir;
   const fs::path inner = dir.path / "inner";
   fs::create_directory(inner);
-  auto behind_dir = LocalListener::bind(
-      ListenerOptions(path_name(inner / "s.sock")).permissions(0777));
-  auto closed_file = LocalListener::bind(
-      ListenerOptions(path_name(dir.path / "f.sock")).permissions(0400));
+  auto behind_dir =
+      LocalListener::bind(ListenerOptions(path_name(inner / "s.sock")).permissions(0777));
+  auto closed_file =
+      LocalListener::bind(ListenerOptions(path_name(dir.path / "f.sock")).permissions(0400));
   // A directory this user may not search keeps it from the open socket file inside.
   fs::permissions(inner, fs::perms::owner_read | fs::perms::owner_write);
   const std::error_code by_dir = connect_to(path_name(inner / "s.sock"));

@@ -242,8 +242,9 @@ TEST_CASE(
 // EACCES at connect comes from the socket file (no write permission) or from a directory
 // on its path (no search permission): the text must be true for both, and blame neither
 // the listener's permissions alone.
-TEST_CASE("connect (Unix): access refused by a directory on the path or by the socket file is "
-          "described as either") {
+TEST_CASE(
+    "connect (Unix): access refused by a directory on the path or by the socket file is "
+    "described as either") {
   if (::geteuid() != 0) {
     MESSAGE("skipped: a client of another user needs root to switch users");
     return;
@@ -259,8 +260,8 @@ TEST_CASE("connect (Unix): access refused by a directory on the path or by the s
       localsock::LocalListener::bind(localsock::ListenerOptions(behind_dir).permissions(0777));
   // The directory is open; the socket file keeps other users out.
   const LocalName closed_file_name = dir.name("f");
-  localsock::LocalListener closed_file =
-      localsock::LocalListener::bind(localsock::ListenerOptions(closed_file_name).permissions(0600));
+  localsock::LocalListener closed_file = localsock::LocalListener::bind(
+      localsock::ListenerOptions(closed_file_name).permissions(0600));
   for (const LocalName& name : {behind_dir, closed_file_name}) {
     CAPTURE(name.str());
     const int result = as_other_user([&] {
@@ -288,7 +289,8 @@ bool same_pid_or_untold(const localsock::PeerInfo& p, pid_t pid) {
 // SO_PEERCRED and getpeereid report the credentials the peer had when the connection
 // was made (connect or accept), not who the process is now: a peer that changes its uid
 // afterwards still shows the uid of the connect, and is_current_user() compares that.
-TEST_CASE("peer_info (Unix): the peer's credentials are those it had when the connection was made") {
+TEST_CASE(
+    "peer_info (Unix): the peer's credentials are those it had when the connection was made") {
   if (::geteuid() != 0) {
     MESSAGE("skipped: a peer that changes its uid after connecting needs root");
     return;

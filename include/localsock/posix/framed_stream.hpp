@@ -49,11 +49,11 @@ namespace localsock::posix {
 ///   message is taken: the bytes the socket did not accept yet are copied here and
 ///   send() succeeds; they go out first, before anything else, on the next send() or
 ///   flush() (see send_pending()); shutdown() of the sending side sends them before the
-///   end. Flush before closing, or the rest of that frame is lost. On a blocking socket whose write timeout passes after part of the frame was
-///   written, the message is neither taken nor untaken: the sending side fails for good
-///   (this and every later send() and flush() report `std::errc::connection_aborted`),
-///   as a Windows message pipe does, so the peer never receives anything after the cut
-///   frame (it reads `errc::peer_closed` once this end closes).
+///   end. Flush before closing, or the rest of that frame is lost. On a blocking socket whose write
+///   timeout passes after part of the frame was written, the message is neither taken nor untaken:
+///   the sending side fails for good (this and every later send() and flush() report
+///   `std::errc::connection_aborted`), as a Windows message pipe does, so the peer never receives
+///   anything after the cut frame (it reads `errc::peer_closed` once this end closes).
 /// @par Thread Safety: one thread may receive while another sends.
 class LOCALSOCK_API FramedStream {
  public:
