@@ -51,6 +51,9 @@ struct ListenerIo {
   uv_timer_t* retry_timer = nullptr;  // restarts polling after a failure; freed on close
   AcceptRetry retry;
   int handles_open = 0;  // poll and timer: the listener has closed when both have
+  // The next connection's state, made before its accept and kept when none was waiting
+  // (see accept_all): no allocation and free at each wake-up of the listener.
+  std::shared_ptr<AsyncSocketImpl> next;
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
@@ -458,8 +461,11 @@ template <typename Listener>
 void accept_all(AsyncListenerImpl& impl, Listener& listener) {
   while (impl.open) {
     std::error_code ec;
-    auto made = std::make_shared<AsyncSocketImpl>();
-    made->io = std::make_unique<SocketIo>();
+    std::shared_ptr<AsyncSocketImpl>& made = impl.io->next;
+    if (!made) {
+      made = std::make_shared<AsyncSocketImpl>();
+      made->io = std::make_unique<SocketIo>();
+    }
     made->io->socket = listener.accept(ec);
     if (ec == errc::would_block) {
       // The descriptor for a connection is taken before the queue is looked at: none

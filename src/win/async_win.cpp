@@ -26,13 +26,11 @@ struct ReadOp final : Op {
   std::byte* target = nullptr;  // where this read goes (buffer or message)
   DWORD size = 0;
   bool waiting = false;  // a zero-byte read, waiting for data (see start_wait)
-  ReadOp() noexcept { on_heap = false; }
   void complete(DWORD bytes, DWORD error) override;
 };
 
 struct WriteOp final : Op {
   std::shared_ptr<AsyncSocketImpl> socket;
-  WriteOp() noexcept { on_heap = false; }
   void complete(DWORD bytes, DWORD error) override;
 };
 }  // namespace

@@ -105,9 +105,10 @@ class LOCALSOCK_API UdSocket {
   UdSocket(int fd, std::string name) noexcept : fd_(fd), name_(std::move(name)) {}
 
   OwnedFd fd_;
-  std::string name_;
   // set_pass_credentials(false) on a socket that keeps SO_PASSCRED on (seqpacket).
+  // (Next to the descriptor, in what would be padding.)
   bool credentials_hidden_ = false;
+  std::string name_;
   // The timeouts set_read_timeout and set_write_timeout gave the socket (`infinite`:
   // none): what is left of them bounds a call a signal interrupted.
   Timeout read_timeout_ = infinite;
