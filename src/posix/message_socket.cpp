@@ -160,23 +160,22 @@ MessageListener MessageListener::bind(const LocalName& name, MessageTransport tr
 }
 
 MessageSocket MessageListener::accept_for(Timeout timeout, std::error_code& ec) {
-  std::string name = core_.name().str();  // taken before: see BasicUdListener::accept
+  const LocalName name = core_.name();  // taken before: see BasicUdListener::accept
   const int fd = core_.accept(timeout, ec);
   if (fd < 0) return {};
-  if (transport_ == MessageTransport::framed)
-    return held(FramedStream::accepted(fd, std::move(name)), ec);
-  return UdSeqpacket(fd, std::move(name));
+  if (transport_ == MessageTransport::framed) return held(FramedStream::accepted(fd, name), ec);
+  return UdSeqpacket(fd, name);
 }
 
 MessageSocket MessageListener::accept_for(Timeout timeout) {
-  const std::string name = core_.name().str();
-  return or_throw("MessageListener::accept_for", name,
+  const LocalName name = core_.name();  // shares its text
+  return or_throw("MessageListener::accept_for", name.str(),
                   [&](auto& ec) { return accept_for(timeout, ec); });
 }
 
 MessageSocket MessageListener::accept() {
-  const std::string name = core_.name().str();
-  return or_throw("MessageListener::accept", name, [&](auto& ec) { return accept(ec); });
+  const LocalName name = core_.name();  // shares its text
+  return or_throw("MessageListener::accept", name.str(), [&](auto& ec) { return accept(ec); });
 }
 
 void MessageListener::set_nonblocking(bool on) {

@@ -545,7 +545,7 @@ PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
     }
   };
   const AsyncPipe& pipe = impl.io->pipe;
-  const Borrowed borrowed{PipeCore(pipe.handle.get(), pipe.server, std::string())};
+  const Borrowed borrowed{PipeCore(pipe.handle.get(), pipe.server, {})};
   return peer_info(borrowed.core, ec);
 }
 

@@ -201,7 +201,9 @@ AcceptCost async_accept_cost(localsock::Mode mode, localsock::MessageTransport t
   AcceptCost cost;
   {
     localsock::AsyncLoop async(&loop);
-    const auto name = localsock::LocalName::namespaced(localsock::test::unique_name("lac"));
+    // Longer than a std::string keeps in place: a copy of its text would allocate.
+    const auto name = localsock::LocalName::namespaced(
+        localsock::test::unique_name("localsock-allocation-test-name-longer-than-15"));
     std::vector<localsock::AsyncSocket::Ptr> accepted;
     accepted.reserve(static_cast<std::size_t>(2 * clients));
     auto server = localsock::AsyncListener::listen(
@@ -262,8 +264,8 @@ TEST_CASE("allocations: an async listener allocates only the connection itself p
   // handle given to the user (one) and, on Unix, libuv's poll handle (one); a framed
   // connection adds its framing state (one). The listener allocates nothing of its own
   // per client (its connect operation on Windows is reused), nor does the loop's list
-  // of sockets, nor the name the connection keeps (shared with the listener), nor, on
-  // Unix, the framing state for a byte or seqpacket connection.
+  // of sockets, nor the name the connection and its socket keep (both share the
+  // listener's), nor, on Unix, the framing state for a byte or seqpacket connection.
   localsock::Mode mode = localsock::Mode::bytes;
   auto transport = localsock::MessageTransport::automatic;
   SUBCASE("bytes") {}
