@@ -106,8 +106,8 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
   uv_loop_t* loop = nullptr;
   // The sockets and listeners made on this loop and not yet destroyed (loop thread),
   // for open_handles(): each adds itself when made and leaves in its destructor.
-  // Sockets: an intrusive list through AsyncSocketImpl::registry (no allocation per
-  // connection); listeners, being few, a set.
+  // Sockets: an intrusive list through AsyncSocketImpl::registry_prev / registry_next
+  // (no allocation per connection), newest first; listeners, being few, a set.
   AsyncSocketImpl* sockets = nullptr;
   std::unordered_set<const AsyncListenerImpl*> listeners;
   uv_async_t* wakeup = nullptr;  // owned; freed by its close callback

@@ -3,6 +3,7 @@
 
 #include "flavor.hpp"
 
+#include <cerrno>
 #include <new>
 
 namespace localsock::posix {
@@ -33,13 +34,15 @@ MessageTransport resolve_transport(MessageTransport t, std::error_code& ec) noex
 namespace {
 
 // A framed connection made (or failed, with `ec` set): its place on the heap taken. The
-// error_code overloads report running out of memory there; the stream is closed then.
+// error_code overloads report running out of memory there as the system's ENOMEM (it
+// matches errc::out_of_resources, as the async listener expects, and
+// std::errc::not_enough_memory); the stream is closed then.
 MessageSocket held(FramedStream s, std::error_code& ec) {
   if (ec) return {};
   try {
     return s;
   } catch (const std::bad_alloc&) {
-    ec = std::make_error_code(std::errc::not_enough_memory);
+    ec = std::error_code(ENOMEM, std::system_category());
     return {};
   }
 }

@@ -5,6 +5,7 @@
 #include "async_op.hpp"
 #include "sys.hpp"
 
+#include <new>
 #include <variant>
 
 namespace localsock::detail {
@@ -85,12 +86,15 @@ void ListenerConnectOp::complete(DWORD, DWORD error) {
   // The listener may lose its last reference when this returns, and this operation
   // with it: nothing below touches the operation once accept_next() may have reused it.
   const auto held = std::move(listener);
+  // The instance is this completion's from here: handed over to a connection, or closed
+  // with this frame, whatever happens below.
+  PipeCore connected = std::move(instance);
   AsyncListenerImpl& impl = *held;
   impl.io->connect_pending = false;
   impl.io->pending_instance = nullptr;
   impl.io->pending_ov = nullptr;
   if (!impl.open) {
-    instance.close();
+    connected.close();
     finish_listener(impl);
     return;
   }
@@ -99,25 +103,37 @@ void ListenerConnectOp::complete(DWORD, DWORD error) {
   // place that nothing would ever free.
   if (error == ERROR_NO_DATA) {
     // A client connected and left before it was accepted: never poison the listener.
-    instance.close();
+    connected.close();
     accept_next(held);
     return;
   }
   if (error != 0 && error != ERROR_PIPE_CONNECTED) {
-    instance.close();
+    connected.close();
     accept_failed(held, error_of(error));
     return;
   }
-  if (!impl.io->core().admits(instance)) {  // current_user_only: another user's client
-    std::error_code ignored;
-    instance.disconnect(ignored);
-    instance.close();
-    accept_next(held);
+  std::shared_ptr<AsyncSocketImpl> made;
+  AsyncSocket::Ptr socket;
+  try {
+    if (!impl.io->core().admits(connected)) {  // current_user_only: another user's client
+      std::error_code ignored;
+      connected.disconnect(ignored);
+      connected.close();
+      accept_next(held);
+      return;
+    }
+    made = std::make_shared<AsyncSocketImpl>();
+    attach_io(*made, std::move(connected), impl.mode);
+    socket = make_socket(made, impl.loop, impl.mode, impl.settings, listener_name(impl));
+  } catch (const std::bad_alloc&) {
+    // That client is dropped: its instance closes, with `connected` or with what was
+    // made of it (no I/O was started on it). The listener pauses and tries again, as
+    // after a failure to make the next instance.
+    made.reset();
+    connected.close();
+    accept_failed(held, make_error_code(errc::out_of_resources));
     return;
   }
-  auto made = std::make_shared<AsyncSocketImpl>();
-  attach_io(*made, std::move(instance), impl.mode);
-  auto socket = make_socket(made, impl.loop, impl.mode, impl.settings, listener_name(impl));
   // When this connection goes, its instance place frees up: a listener that waits
   // for one (instance limit reached) tries again (listener_connection_gone).
   made->made_by = held;

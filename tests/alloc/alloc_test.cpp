@@ -33,6 +33,11 @@ std::atomic<std::size_t> allocation_limit{static_cast<std::size_t>(-1)};
 thread_local bool counting = false;
 thread_local long thread_allocations = 0;
 thread_local std::size_t thread_bytes = 0;
+// A stand-in for memory running out at one precise point: when set to k, the k-th
+// allocation from then on of the thread that set it fails (0: none).
+thread_local int fail_in = 0;
+// What a framed peer writes first ("LSFRAME", version 1), as a raw peer spells it.
+constexpr unsigned char framed_greeting[8] = {'L', 'S', 'F', 'R', 'A', 'M', 'E', 1};
 }  // namespace
 
 void* operator new(std::size_t n) {
@@ -43,6 +48,7 @@ void* operator new(std::size_t n) {
     thread_bytes += n;
   }
   if (n > allocation_limit) throw std::bad_alloc();
+  if (fail_in > 0 && --fail_in == 0) throw std::bad_alloc();
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
@@ -296,13 +302,123 @@ TEST_CASE("allocations: an async listener allocates only the connection itself p
 #endif
 }
 
+TEST_CASE(
+    "allocations: an async listener that cannot allocate a connection reports it and goes on") {
+  // The loop thread's k-th allocation after a client connects fails: the connection's
+  // state, its I/O, the socket object, and on Unix the poll handle. No exception leaves
+  // uv_run; the accept callback hears errc::out_of_resources once; that client is either
+  // served later (Unix, while it still waits in the backlog) or sees the end of its
+  // connection, never left hanging; nothing half-made is kept, and the listener accepts
+  // the next client.
+  int k = 1;
+  localsock::Mode mode = localsock::Mode::bytes;
+  auto transport = localsock::MessageTransport::automatic;
+  SUBCASE("the connection's state") {}
+  SUBCASE("its I/O") { k = 2; }
+  SUBCASE("the socket object") { k = 3; }
+#if !defined(_WIN32)
+  SUBCASE("the poll handle") { k = 4; }
+  SUBCASE("a framed connection's framing state") {
+    // Made with the accepted descriptor, after the greeting went out.
+    k = 3;
+    mode = localsock::Mode::messages;
+    transport = localsock::MessageTransport::framed;
+  }
+#endif
+  CAPTURE(k);
+  CAPTURE(mode);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    localsock::AsyncLoop async(&loop);
+    const auto name = localsock::LocalName::namespaced(localsock::test::unique_name("lam"));
+    std::vector<localsock::AsyncSocket::Ptr> accepted;
+    std::vector<std::error_code> errors;
+    accepted.reserve(8);
+    errors.reserve(8);
+    auto server = localsock::AsyncListener::listen(
+        async, localsock::ListenerOptions(name).transport(transport), mode,
+        [&](std::error_code ec, localsock::AsyncSocket::Ptr s) {
+          if (ec)
+            errors.push_back(ec);
+          else
+            accepted.push_back(std::move(s));
+        });
+    for (int i = 0; i < 5; ++i) uv_run(&loop, UV_RUN_NOWAIT);
+    // Connected before the loop runs again: the listener has an instance waiting
+    // (Windows) or a backlog (Unix).
+    auto first = localsock::LocalSocket::connect(localsock::ConnectOptions(name));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    bool threw = false;
+    fail_in = k;
+    while (errors.empty() && std::chrono::steady_clock::now() < deadline) {
+      try {
+        uv_run(&loop, UV_RUN_ONCE);
+      } catch (const std::bad_alloc&) {
+        threw = true;
+        break;
+      }
+    }
+    const int unused = fail_in;
+    fail_in = 0;
+    REQUIRE(unused == 0);  // the k-th allocation was made, and failed
+    CHECK_FALSE(threw);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0] == localsock::errc::out_of_resources);
+    // The next client is accepted, after the listener's pause (on Windows no instance
+    // waits during it: a client finds no listener and tries again).
+    localsock::LocalSocket second;
+    std::thread connector([&] {
+      std::error_code cec;
+      do {
+        second = localsock::LocalSocket::connect(localsock::ConnectOptions(name), cec);
+        if (cec) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      } while (cec == localsock::errc::no_listener && std::chrono::steady_clock::now() < deadline);
+    });
+    const std::size_t before = accepted.size();
+    while (accepted.size() == before && std::chrono::steady_clock::now() < deadline) {
+      try {
+        uv_run(&loop, UV_RUN_ONCE);
+      } catch (const std::bad_alloc&) {
+        threw = true;
+        break;
+      }
+    }
+    connector.join();
+    CHECK_FALSE(threw);
+    for (int i = 0; i < 20; ++i) uv_run(&loop, UV_RUN_NOWAIT);  // the first, if it waits
+    CHECK(errors.size() == 1);
+    REQUIRE(second.is_open());
+    REQUIRE((accepted.size() == 1 || accepted.size() == 2));
+    // The first client (a byte client; a framed server greets it first): served (two
+    // accepted), or shown the end.
+    first.set_read_timeout(localsock::Timeout(accepted.size() == 2 ? 200 : 10000));
+    std::byte b[16];
+    std::error_code ec;
+    std::size_t got = 0, n = 0;
+    do {
+      n = first.read_some(b, ec);
+      got += n;
+    } while (!ec && n > 0 && got <= sizeof framed_greeting);
+    CHECK(got <= sizeof framed_greeting);
+    if (accepted.size() == 2)
+      CHECK(ec == localsock::errc::timed_out);
+    else
+      CHECK((n == 0 || ec == localsock::errc::peer_closed));
+    for (auto& s : accepted) s->close();
+    server->close();
+    accepted.clear();
+    server.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+}
+
 // The framed transport exists on Unix only (Windows message pipes carry whole messages).
 #if !defined(_WIN32)
 
 namespace {
-
-// What a framed peer writes first ("LSFRAME", version 1), as a raw peer spells it.
-constexpr unsigned char framed_greeting[8] = {'L', 'S', 'F', 'R', 'A', 'M', 'E', 1};
 
 // Byte i of the test messages.
 std::byte pattern(std::size_t i) { return static_cast<std::byte>(i * 7 + 3); }
@@ -555,6 +671,7 @@ TEST_CASE("allocations: a framed connection whose state cannot be allocated is r
   allocation_limit = static_cast<std::size_t>(-1);
   CHECK_FALSE(threw);
   CHECK(ec == std::errc::not_enough_memory);
+  CHECK(ec == localsock::errc::out_of_resources);  // as the async listener expects
   CHECK_FALSE(s.is_open());
   std::vector<std::byte> seen;
   std::byte buf[64];

@@ -28,7 +28,11 @@ MessageTransport resolve_transport(MessageTransport t, std::error_code& ec) noex
 /// on seqpacket, UdStream features under a framed one).
 /// A framed transport is held on the heap (one allocation, made with the connection),
 /// so that a MessageSocket, and every connection object that holds one, is the size of
-/// a seqpacket socket and not of the framing state.
+/// a seqpacket socket and not of the framing state. When that allocation fails, the
+/// error_code connect and accept report ENOMEM (it matches `errc::out_of_resources` and
+/// `std::errc::not_enough_memory`) and close the connection. A MessageSocket that is
+/// moved from, default-constructed or returned by a failed connect or accept is a
+/// closed seqpacket socket, whatever the transport asked for.
 /// @par Thread Safety: as the transport's (one thread may receive while another sends).
 class MessageSocket {
  public:
