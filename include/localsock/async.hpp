@@ -282,9 +282,11 @@ class LOCALSOCK_API AsyncListener {
   /// defaulted settings (LocalListener::bind(options, ec)); the other overload throws
   /// localsock::Error. An open listener keeps `uv_run` running until it is closed.
   ///
-  /// When the listener cannot take its next connection for a while (descriptors or
-  /// handles ran out, Windows could not make the next pipe instance), `cb` is called
-  /// once with the error (`errc::out_of_resources` for exhaustion) and a null socket at
+  /// When the listener cannot take its next connection for a while (descriptors,
+  /// handles or memory ran out, Windows could not make the next pipe instance), `cb` is
+  /// called once with the error (`errc::out_of_resources` for exhaustion; memory for a
+  /// connection too, which no longer escapes `uv_run` as std::bad_alloc: the client
+  /// waits in the backlog on Unix while it can, else its connection is closed) and a null socket at
   /// the start of the episode, not for every retry; the listener stays open and tries
   /// again after a delay that doubles from 10 ms up to 1 s, without spinning, and serves
   /// the waiting clients as soon as it can. The first connection taken after that ends

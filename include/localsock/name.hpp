@@ -5,11 +5,16 @@
 #include <localsock/export.hpp>
 
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 namespace localsock {
+
+namespace detail {
+class NameText;
+}
 
 /// What kind of name a LocalName is.
 enum class NameKind {
@@ -132,15 +137,43 @@ class LOCALSOCK_API LocalName {
   friend LOCALSOCK_API bool operator==(const LocalName& a, const LocalName& b);
 
  private:
+  friend class detail::NameText;
   LocalName(NameKind kind, std::string name)
-      : kind_(kind), name_(std::make_shared<const std::string>(std::move(name))) {}
+      : name_(std::make_shared<const std::string>(std::move(name))), kind_(kind) {}
   static const std::string& empty_text() noexcept;
 
-  NameKind kind_ = NameKind::namespaced;
   // Shared and never changed: a copy of a name (each socket keeps its own) costs a
   // reference count, not an allocation.
   std::shared_ptr<const std::string> name_;
-  bool per_user_ = false;
+  NameKind kind_ = NameKind::namespaced;
+  bool per_user_ = false;  // next to kind_: a LocalName is 24 bytes, not 32
 };
+
+namespace detail {
+
+/// The text a socket object keeps of its name, for name() and its error messages:
+/// shared with the LocalName it was connected or accepted through (a reference count,
+/// no copy), or a text of its own (a descriptor adopted with a name).
+class NameText {
+ public:
+  NameText() noexcept = default;
+  /// Shares `name`'s text.
+  explicit NameText(const LocalName& name) noexcept : text_(name.name_) {}
+  /// A text of its own: one allocation unless empty. Without memory for it the socket
+  /// has no name (the text only labels messages; nothing depends on it).
+  explicit NameText(std::string text) noexcept {
+    if (text.empty()) return;
+    try {
+      text_ = std::make_shared<const std::string>(std::move(text));
+    } catch (const std::bad_alloc&) {  // NOLINT(bugprone-empty-catch): documented above
+    }
+  }
+  const std::string& str() const noexcept { return text_ ? *text_ : LocalName::empty_text(); }
+
+ private:
+  std::shared_ptr<const std::string> text_;
+};
+
+}  // namespace detail
 
 }  // namespace localsock

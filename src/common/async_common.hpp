@@ -106,7 +106,9 @@ struct LoopState : std::enable_shared_from_this<LoopState> {
   uv_loop_t* loop = nullptr;
   // The sockets and listeners made on this loop and not yet destroyed (loop thread),
   // for open_handles(): each adds itself when made and leaves in its destructor.
-  std::unordered_set<const AsyncSocketImpl*> sockets;
+  // Sockets: an intrusive list through AsyncSocketImpl::registry_prev / registry_next
+  // (no allocation per connection), newest first; listeners, being few, a set.
+  AsyncSocketImpl* sockets = nullptr;
   std::unordered_set<const AsyncListenerImpl*> listeners;
   uv_async_t* wakeup = nullptr;  // owned; freed by its close callback
   std::thread::id loop_thread;   // where the AsyncLoop was made: the loop's thread
@@ -373,8 +375,12 @@ struct AsyncSocketImpl {
 
   std::shared_ptr<LoopState> loop;
   AsyncOptions settings;
-  // The name connected to, or the name of the listener that accepted it (open_handles).
-  std::string name;
+  // The name connected to, or the name of the listener that accepted it (open_handles,
+  // errors). A LocalName shares its text: accepted connections cost a reference count.
+  LocalName name;
+  // This socket's neighbours in its loop's list (LoopState::sockets).
+  AsyncSocketImpl* registry_prev = nullptr;
+  AsyncSocketImpl* registry_next = nullptr;
   // Message mode: the largest message sent or accepted (settings.max_message_size, or
   // less where the backend finds that the system cannot send that much).
   std::size_t message_limit = 0;
@@ -423,9 +429,22 @@ struct AsyncSocketImpl {
   ~AsyncSocketImpl();  // per platform: SocketIo is complete there; calls unregister()
 
   /// Lists the socket in its loop's registry (open_handles()), once it has its loop.
-  void register_on_loop() { loop->sockets.insert(this); }
+  void register_on_loop() noexcept {
+    registry_next = loop->sockets;
+    if (registry_next != nullptr) registry_next->registry_prev = this;
+    loop->sockets = this;
+  }
   void unregister() noexcept {
-    if (loop) loop->sockets.erase(this);
+    if (!loop) return;
+    if (registry_prev != nullptr) {
+      registry_prev->registry_next = registry_next;
+    } else if (loop->sockets == this) {
+      loop->sockets = registry_next;
+    } else {
+      return;  // never listed
+    }
+    if (registry_next != nullptr) registry_next->registry_prev = registry_prev;
+    registry_prev = registry_next = nullptr;
   }
 
   bool usable() const noexcept { return state == State::open || state == State::connecting; }

@@ -135,10 +135,10 @@ std::vector<OpenHandle> open_handles(uv_loop_t* loop) {
       out.push_back({OpenHandle::Kind::listener, detail::listener_name(*l).str(), l->mode,
                      l->open ? "listening" : "closing", true});
     }
-    for (const auto* s : state->sockets) {
+    for (const detail::AsyncSocketImpl* s = state->sockets; s != nullptr; s = s->registry_next) {
       if (!s->self) continue;  // closed (or its connect failed)
-      out.push_back(
-          {OpenHandle::Kind::socket, s->name, s->mode, socket_state(*s), socket_keeps_running(*s)});
+      out.push_back({OpenHandle::Kind::socket, std::string(s->name.str()), s->mode,
+                     socket_state(*s), socket_keeps_running(*s)});
     }
   }
   return out;

@@ -26,7 +26,7 @@ AsyncSocket::Ptr AsyncSocket::connect(AsyncLoop& loop, const ConnectOptions& opt
   impl->message_limit = settings.max_message_size;
   impl->queue.set_high(settings.high_water_mark);
   impl->occasional().on_connect = std::move(cb);
-  impl->name = options.name().str();
+  impl->name = options.name();
   auto socket = detail::AsyncAccess::make_socket(impl);
   impl->self = socket;
   impl->register_on_loop();
@@ -79,7 +79,7 @@ void AsyncSocket::resume_reading(std::error_code& ec) {
 }
 
 void AsyncSocket::resume_reading() {
-  detail::or_throw("AsyncSocket::resume_reading", impl_->name,
+  detail::or_throw("AsyncSocket::resume_reading", impl_->name.str(),
                    [&](auto& ec) { resume_reading(ec); });
 }
 
@@ -217,7 +217,7 @@ PeerInfo AsyncSocket::peer_info(std::error_code& ec) const {
   return detail::io_peer_info(*impl_, ec);
 }
 PeerInfo AsyncSocket::peer_info() const {
-  return detail::or_throw("AsyncSocket::peer_info", impl_->name,
+  return detail::or_throw("AsyncSocket::peer_info", impl_->name.str(),
                           [&](auto& ec) { return peer_info(ec); });
 }
 
@@ -311,7 +311,7 @@ AsyncSocket::Ptr make_socket(std::shared_ptr<AsyncSocketImpl> impl,
                              const std::shared_ptr<LoopState>& loop, Mode mode,
                              const AsyncOptions& settings, const LocalName& name) {
   impl->loop = loop;
-  impl->name = name.str();
+  impl->name = name;
   impl->mode = mode;
   impl->settings = settings;
   impl->message_limit = settings.max_message_size;

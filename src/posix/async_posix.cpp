@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <new>
 #include <optional>
 #include <variant>
 
@@ -51,6 +52,9 @@ struct ListenerIo {
   uv_timer_t* retry_timer = nullptr;  // restarts polling after a failure; freed on close
   AcceptRetry retry;
   int handles_open = 0;  // poll and timer: the listener has closed when both have
+  // The next connection's state, made before its accept and kept when none was waiting
+  // (see accept_all): no allocation and free at each wake-up of the listener.
+  std::shared_ptr<AsyncSocketImpl> next;
 };
 
 AsyncSocketImpl::AsyncSocketImpl() = default;
@@ -458,8 +462,19 @@ template <typename Listener>
 void accept_all(AsyncListenerImpl& impl, Listener& listener) {
   while (impl.open) {
     std::error_code ec;
-    auto made = std::make_shared<AsyncSocketImpl>();
-    made->io = std::make_unique<SocketIo>();
+    if (!impl.io->next) {
+      // Made whole before it is kept. Without memory the client waits in the backlog,
+      // as for a lack of descriptors.
+      try {
+        auto fresh = std::make_shared<AsyncSocketImpl>();
+        fresh->io = std::make_unique<SocketIo>();
+        impl.io->next = std::move(fresh);
+      } catch (const std::bad_alloc&) {
+        accept_failed(impl, make_error_code(errc::out_of_resources));
+        return;
+      }
+    }
+    std::shared_ptr<AsyncSocketImpl>& made = impl.io->next;
     made->io->socket = listener.accept(ec);
     if (ec == errc::would_block) {
       // The descriptor for a connection is taken before the queue is looked at: none
@@ -477,9 +492,20 @@ void accept_all(AsyncListenerImpl& impl, Listener& listener) {
       return;
     }
     impl.io->retry.succeeded();
-    auto socket =
-        make_socket(std::move(made), impl.loop, impl.mode, impl.settings, listener_name(impl));
-    if (std::error_code attach_ec = attach(*AsyncAccess::impl(*socket))) {
+    AsyncSocket::Ptr socket;
+    std::error_code attach_ec;
+    try {
+      socket =
+          make_socket(std::move(made), impl.loop, impl.mode, impl.settings, listener_name(impl));
+      attach_ec = attach(*AsyncAccess::impl(*socket));
+    } catch (const std::bad_alloc&) {
+      // That client is dropped (its descriptor closes with what was made of it); the
+      // listener pauses as for a lack of descriptors.
+      if (socket) socket->close();
+      accept_failed(impl, make_error_code(errc::out_of_resources));
+      return;
+    }
+    if (attach_ec) {
       socket->close();
       if (impl.on_accept) impl.on_accept(attach_ec, nullptr);
       continue;
@@ -529,6 +555,7 @@ void listener_close(AsyncListenerImpl& impl) {
     }
     if (--owner.io->handles_open != 0) return;
     std::visit([](auto& l) { l.close(); }, owner.io->listener);
+    owner.io->next.reset();  // the connection kept for the next client
     owner.on_accept = {};
     if (owner.on_closed) std::exchange(owner.on_closed, {})();
     auto keep = std::move(owner.self);

@@ -121,6 +121,13 @@ FramedStream FramedStream::accepted(int fd, std::string name) noexcept {
   return s;
 }
 
+FramedStream FramedStream::accepted(int fd, const LocalName& name) noexcept {
+  FramedStream s(fd, name);
+  std::error_code ignored;  // as above
+  s.greet(ignored);
+  return s;
+}
+
 std::size_t FramedStream::read(MutableBuffer buf, std::error_code& ec) noexcept {
   const std::size_t n = stream_.read_some(buf, ec);
   // A peer that closed with bytes of ours unread (a greeting it never received, messages

@@ -3,6 +3,9 @@
 
 #include "flavor.hpp"
 
+#include <cerrno>
+#include <new>
+
 namespace localsock::posix {
 
 using localsock::detail::or_throw;
@@ -28,11 +31,32 @@ MessageTransport resolve_transport(MessageTransport t, std::error_code& ec) noex
 // (The transport is reached with seqpacket() / framed(), not std::visit: the variant is
 // never valueless, and noexcept members have no bad_variant_access path then.)
 
+namespace {
+
+// A framed connection made (or failed, with `ec` set): its place on the heap taken. The
+// error_code overloads report running out of memory there as the system's ENOMEM (it
+// matches errc::out_of_resources, as the async listener expects, and
+// std::errc::not_enough_memory); the stream is closed then.
+MessageSocket held(FramedStream s, std::error_code& ec) {
+  if (ec) return {};
+  try {
+    return s;
+  } catch (const std::bad_alloc&) {
+    ec = std::error_code(ENOMEM, std::system_category());
+    return {};
+  }
+}
+
+}  // namespace
+
 MessageSocket MessageSocket::connect(const LocalName& name, MessageTransport transport,
                                      Timeout timeout, std::error_code& ec) {
   transport = resolve_transport(transport, ec);
   if (ec) return {};
-  if (transport == MessageTransport::framed) return FramedStream::connect(name, timeout, ec);
+  if (transport == MessageTransport::framed) {
+    FramedStream s = FramedStream::connect(name, timeout, ec);
+    return held(std::move(s), ec);
+  }
   return UdSeqpacket::connect(name, timeout, ec);
 }
 
@@ -139,22 +163,22 @@ MessageListener MessageListener::bind(const LocalName& name, MessageTransport tr
 }
 
 MessageSocket MessageListener::accept_for(Timeout timeout, std::error_code& ec) {
-  std::string name = core_.name().str();  // taken before: see BasicUdListener::accept
+  const LocalName name = core_.name();  // taken before: see BasicUdListener::accept
   const int fd = core_.accept(timeout, ec);
   if (fd < 0) return {};
-  if (transport_ == MessageTransport::framed) return FramedStream::accepted(fd, std::move(name));
-  return UdSeqpacket(fd, std::move(name));
+  if (transport_ == MessageTransport::framed) return held(FramedStream::accepted(fd, name), ec);
+  return UdSeqpacket(fd, name);
 }
 
 MessageSocket MessageListener::accept_for(Timeout timeout) {
-  const std::string name = core_.name().str();
-  return or_throw("MessageListener::accept_for", name,
+  const LocalName name = core_.name();  // shares its text
+  return or_throw("MessageListener::accept_for", name.str(),
                   [&](auto& ec) { return accept_for(timeout, ec); });
 }
 
 MessageSocket MessageListener::accept() {
-  const std::string name = core_.name().str();
-  return or_throw("MessageListener::accept", name, [&](auto& ec) { return accept(ec); });
+  const LocalName name = core_.name();  // shares its text
+  return or_throw("MessageListener::accept", name.str(), [&](auto& ec) { return accept(ec); });
 }
 
 void MessageListener::set_nonblocking(bool on) {

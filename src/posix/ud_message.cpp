@@ -109,10 +109,14 @@ UdSeqpacket::UdSeqpacket(int fd, std::string name) noexcept : UdSocket(fd, std::
   if (fd >= 0) detail::prepare_socket(fd, SOCK_SEQPACKET);
 }
 
+UdSeqpacket::UdSeqpacket(int fd, const LocalName& name) noexcept : UdSocket(fd, name) {
+  if (fd >= 0) detail::prepare_socket(fd, SOCK_SEQPACKET);
+}
+
 UdSeqpacket UdSeqpacket::connect(const LocalName& name, Timeout timeout, std::error_code& ec) {
   const int fd = detail::connect_socket(name, SOCK_SEQPACKET, timeout, ec);
   if (ec) ec = detail::connect_error(name, ec);
-  return fd < 0 ? UdSeqpacket() : UdSeqpacket(fd, name.str());
+  return fd < 0 ? UdSeqpacket() : UdSeqpacket(fd, name);
 }
 
 UdSeqpacket UdSeqpacket::connect(const LocalName& name, Timeout timeout) {
@@ -137,7 +141,7 @@ void UdSeqpacket::send(ConstBuffer msg, std::error_code& ec) noexcept {
 void UdSeqpacket::send(ConstBuffer msg) {
   std::error_code ec;
   send(msg, ec);
-  throw_send_error(ec, "UdSeqpacket::send", name_, SOCK_SEQPACKET, msg.size());
+  throw_send_error(ec, "UdSeqpacket::send", name(), SOCK_SEQPACKET, msg.size());
 }
 
 std::size_t UdSeqpacket::max_message_size(std::error_code& ec) const noexcept {
@@ -145,7 +149,7 @@ std::size_t UdSeqpacket::max_message_size(std::error_code& ec) const noexcept {
 }
 
 std::size_t UdSeqpacket::max_message_size() const {
-  return or_throw("UdSeqpacket::max_message_size", name_,
+  return or_throw("UdSeqpacket::max_message_size", name(),
                   [&](auto& ec) { return max_message_size(ec); });
 }
 
@@ -184,7 +188,7 @@ ReceiveResult UdSeqpacket::recv(MutableBuffer buf, std::error_code& ec) noexcept
 }
 
 ReceiveResult UdSeqpacket::recv(MutableBuffer buf) {
-  return or_throw("UdSeqpacket::recv", name_, [&](auto& ec) { return recv(buf, ec); });
+  return or_throw("UdSeqpacket::recv", name(), [&](auto& ec) { return recv(buf, ec); });
 }
 
 namespace {
@@ -305,7 +309,7 @@ ReceiveResult UdSeqpacket::recv_sized(std::vector<std::byte>& out, std::size_t m
 }
 
 ReceiveResult UdSeqpacket::recv(std::vector<std::byte>& out, std::size_t max_size) {
-  return or_throw("UdSeqpacket::recv", name_, [&](auto& ec) { return recv(out, max_size, ec); });
+  return or_throw("UdSeqpacket::recv", name(), [&](auto& ec) { return recv(out, max_size, ec); });
 }
 
 ReceiveResult UdSeqpacket::recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds,
@@ -316,6 +320,10 @@ ReceiveResult UdSeqpacket::recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>
 // ---- UdDatagram --------------------------------------------------------------------
 
 UdDatagram::UdDatagram(int fd, std::string name) noexcept : UdSocket(fd, std::move(name)) {
+  if (fd >= 0) detail::prepare_socket(fd, SOCK_DGRAM);
+}
+
+UdDatagram::UdDatagram(int fd, const LocalName& name) noexcept : UdSocket(fd, name) {
   if (fd >= 0) detail::prepare_socket(fd, SOCK_DGRAM);
 }
 
@@ -355,7 +363,7 @@ UdDatagram UdDatagram::bind(const LocalName& name, std::error_code& ec) {
   if ((ec = detail::make_address(name, addr))) return {};
   const int fd = detail::open_socket(SOCK_DGRAM, ec);
   if (fd < 0) return {};
-  UdDatagram d(fd, name.str());
+  UdDatagram d(fd, name);
   if (::bind(fd, addr.get(), addr.len) < 0) {
     ec = last_error();
     if (ec == std::errc::address_in_use) ec = make_error_code(errc::name_in_use);
@@ -428,7 +436,7 @@ void UdDatagram::send(ConstBuffer msg, std::error_code& ec) noexcept {
 void UdDatagram::send(ConstBuffer msg) {
   std::error_code ec;
   send(msg, ec);
-  throw_send_error(ec, "UdDatagram::send", name_, SOCK_DGRAM, msg.size());
+  throw_send_error(ec, "UdDatagram::send", name(), SOCK_DGRAM, msg.size());
 }
 
 std::size_t UdDatagram::max_message_size(std::error_code& ec) const noexcept {
@@ -436,7 +444,7 @@ std::size_t UdDatagram::max_message_size(std::error_code& ec) const noexcept {
 }
 
 std::size_t UdDatagram::max_message_size() const {
-  return or_throw("UdDatagram::max_message_size", name_,
+  return or_throw("UdDatagram::max_message_size", name(),
                   [&](auto& ec) { return max_message_size(ec); });
 }
 
@@ -448,7 +456,7 @@ ReceiveResult UdDatagram::recv_from(MutableBuffer buf, LocalName& from, std::err
 }
 
 ReceiveResult UdDatagram::recv_from(MutableBuffer buf, LocalName& from) {
-  return or_throw("UdDatagram::recv_from", name_,
+  return or_throw("UdDatagram::recv_from", name(),
                   [&](auto& ec) { return recv_from(buf, from, ec); });
 }
 

@@ -24,7 +24,7 @@ void UdSocket::set_nonblocking(bool on, std::error_code& ec) noexcept {
 }
 
 void UdSocket::set_nonblocking(bool on) {
-  or_throw("UdSocket::set_nonblocking", name_, [&](auto& ec) { set_nonblocking(on, ec); });
+  or_throw("UdSocket::set_nonblocking", name(), [&](auto& ec) { set_nonblocking(on, ec); });
 }
 
 std::error_code UdSocket::take_error() noexcept {
@@ -55,13 +55,13 @@ LocalName UdSocket::local_address(std::error_code& ec) const {
   return address_of(fd_.get(), false, ec);
 }
 LocalName UdSocket::local_address() const {
-  return or_throw("UdSocket::local_address", name_, [&](auto& ec) { return local_address(ec); });
+  return or_throw("UdSocket::local_address", name(), [&](auto& ec) { return local_address(ec); });
 }
 LocalName UdSocket::peer_address(std::error_code& ec) const {
   return address_of(fd_.get(), true, ec);
 }
 LocalName UdSocket::peer_address() const {
-  return or_throw("UdSocket::peer_address", name_, [&](auto& ec) { return peer_address(ec); });
+  return or_throw("UdSocket::peer_address", name(), [&](auto& ec) { return peer_address(ec); });
 }
 
 PeerCredentials UdSocket::peer_credentials(std::error_code& ec) const noexcept {
@@ -69,7 +69,7 @@ PeerCredentials UdSocket::peer_credentials(std::error_code& ec) const noexcept {
 }
 
 PeerCredentials UdSocket::peer_credentials() const {
-  return or_throw("UdSocket::peer_credentials", name_,
+  return or_throw("UdSocket::peer_credentials", name(),
                   [&](auto& ec) { return peer_credentials(ec); });
 }
 
@@ -132,7 +132,7 @@ void UdSocket::set_pass_credentials(bool on, std::error_code& ec) noexcept {
 }
 
 void UdSocket::set_pass_credentials(bool on) {
-  or_throw("UdSocket::set_pass_credentials", name_,
+  or_throw("UdSocket::set_pass_credentials", name(),
            [&](auto& ec) { set_pass_credentials(on, ec); });
 }
 
@@ -147,7 +147,7 @@ void UdSocket::shutdown(Shutdown how, std::error_code& ec) noexcept {
 }
 
 void UdSocket::shutdown(Shutdown how) {
-  or_throw("UdSocket::shutdown", name_, [&](auto& ec) { shutdown(how, ec); });
+  or_throw("UdSocket::shutdown", name(), [&](auto& ec) { shutdown(how, ec); });
 }
 
 }  // namespace localsock::posix

@@ -19,10 +19,14 @@ UdStream::UdStream(int fd, std::string name) noexcept : UdSocket(fd, std::move(n
   if (fd >= 0) detail::prepare_socket(fd, SOCK_STREAM);
 }
 
+UdStream::UdStream(int fd, const LocalName& name) noexcept : UdSocket(fd, name) {
+  if (fd >= 0) detail::prepare_socket(fd, SOCK_STREAM);
+}
+
 UdStream UdStream::connect(const LocalName& name, Timeout timeout, std::error_code& ec) {
   const int fd = detail::connect_socket(name, SOCK_STREAM, timeout, ec);
   if (ec) ec = detail::connect_error(name, ec);
-  return fd < 0 ? UdStream() : UdStream(fd, name.str());
+  return fd < 0 ? UdStream() : UdStream(fd, name);
 }
 
 UdStream UdStream::connect(const LocalName& name, Timeout timeout) {
@@ -52,7 +56,7 @@ std::size_t UdStream::read_some(MutableBuffer buf, std::error_code& ec) noexcept
 }
 
 std::size_t UdStream::read_some(MutableBuffer buf) {
-  return or_throw("UdStream::read_some", name_, [&](auto& ec) { return read_some(buf, ec); });
+  return or_throw("UdStream::read_some", name(), [&](auto& ec) { return read_some(buf, ec); });
 }
 
 std::size_t UdStream::write_some(ConstBuffer buf, std::error_code& ec) noexcept {
@@ -71,7 +75,7 @@ std::size_t UdStream::write_some(ConstBuffer buf, std::error_code& ec) noexcept 
 }
 
 std::size_t UdStream::write_some(ConstBuffer buf) {
-  return or_throw("UdStream::write_some", name_, [&](auto& ec) { return write_some(buf, ec); });
+  return or_throw("UdStream::write_some", name(), [&](auto& ec) { return write_some(buf, ec); });
 }
 
 namespace {
@@ -127,7 +131,7 @@ std::size_t UdStream::write_with_fds(ConstBuffer buf, std::span<const int> fds,
 }
 
 std::size_t UdStream::write_with_fds(ConstBuffer buf, std::span<const int> fds) {
-  return or_throw("UdStream::write_with_fds", name_,
+  return or_throw("UdStream::write_with_fds", name(),
                   [&](auto& ec) { return write_with_fds(buf, fds, ec); });
 }
 
@@ -172,7 +176,7 @@ ReceiveResult UdStream::read_with_credentials(MutableBuffer buf,
 
 ReceiveResult UdStream::read_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds,
                                       std::size_t max_fds) {
-  return or_throw("UdStream::read_with_fds", name_,
+  return or_throw("UdStream::read_with_fds", name(),
                   [&](auto& ec) { return read_with_fds(buf, fds, max_fds, ec); });
 }
 

@@ -5,9 +5,19 @@
 #include "async_op.hpp"
 #include "sys.hpp"
 
+#include <new>
 #include <variant>
 
 namespace localsock::detail {
+
+// The listener's connect operation, one per listener and reused for every instance it
+// offers: no allocation per accepted client. While it is pending (from accept_next()
+// until its completion runs) it holds the listener, which holds it.
+struct ListenerConnectOp final : Op {
+  std::shared_ptr<AsyncListenerImpl> listener;  // set while pending
+  PipeCore instance;
+  void complete(DWORD, DWORD error) override;
+};
 
 struct ListenerIo {
   // The one listener of the listener's mode.
@@ -25,6 +35,7 @@ struct ListenerIo {
   uv_timer_t* retry_timer = nullptr;
   AcceptRetry retry;
   std::weak_ptr<AsyncListenerImpl> owner;  // for the timer's callback
+  ListenerConnectOp connect_op;
 
   win::detail::PipeListenerCore& core() {
     return std::visit([](auto& l) -> win::detail::PipeListenerCore& { return l.core(); }, listener);
@@ -69,51 +80,69 @@ void finish_listener(AsyncListenerImpl& impl) {
   auto keep = std::move(impl.self);
 }
 
-struct ConnectOp final : Op {
-  std::shared_ptr<AsyncListenerImpl> listener;
-  PipeCore instance;
-  void complete(DWORD, DWORD error) override {
-    AsyncListenerImpl& impl = *listener;
-    impl.io->connect_pending = false;
-    impl.io->pending_instance = nullptr;
-    impl.io->pending_ov = nullptr;
-    if (!impl.open) {
-      finish_listener(impl);
-      return;
-    }
-    // An instance not handed over is closed before the next is taken: it holds a place
-    // under the instance limit, and with instance_limit(1) the next would wait for a
-    // place that nothing would ever free.
-    if (error == ERROR_NO_DATA) {
-      // A client connected and left before it was accepted: never poison the listener.
-      instance.close();
-      accept_next(listener);
-      return;
-    }
-    if (error != 0 && error != ERROR_PIPE_CONNECTED) {
-      instance.close();
-      accept_failed(listener, error_of(error));
-      return;
-    }
-    if (!impl.io->core().admits(instance)) {  // current_user_only: another user's client
-      std::error_code ignored;
-      instance.disconnect(ignored);
-      instance.close();
-      accept_next(listener);
-      return;
-    }
-    auto made = std::make_shared<AsyncSocketImpl>();
-    attach_io(*made, std::move(instance), impl.mode);
-    auto socket = make_socket(made, impl.loop, impl.mode, impl.settings, listener_name(impl));
-    // When this connection goes, its instance place frees up: a listener that waits
-    // for one (instance limit reached) tries again (listener_connection_gone).
-    made->made_by = listener;
-    auto keep = listener;
-    impl.io->retry.succeeded();
-    accept_next(listener);
-    if (impl.on_accept) impl.on_accept({}, socket);
+}  // namespace
+
+void ListenerConnectOp::complete(DWORD, DWORD error) {
+  // The listener may lose its last reference when this returns, and this operation
+  // with it: nothing below touches the operation once accept_next() may have reused it.
+  const auto held = std::move(listener);
+  // The instance is this completion's from here: handed over to a connection, or closed
+  // with this frame, whatever happens below.
+  PipeCore connected = std::move(instance);
+  AsyncListenerImpl& impl = *held;
+  impl.io->connect_pending = false;
+  impl.io->pending_instance = nullptr;
+  impl.io->pending_ov = nullptr;
+  if (!impl.open) {
+    connected.close();
+    finish_listener(impl);
+    return;
   }
-};
+  // An instance not handed over is closed before the next is taken: it holds a place
+  // under the instance limit, and with instance_limit(1) the next would wait for a
+  // place that nothing would ever free.
+  if (error == ERROR_NO_DATA) {
+    // A client connected and left before it was accepted: never poison the listener.
+    connected.close();
+    accept_next(held);
+    return;
+  }
+  if (error != 0 && error != ERROR_PIPE_CONNECTED) {
+    connected.close();
+    accept_failed(held, error_of(error));
+    return;
+  }
+  std::shared_ptr<AsyncSocketImpl> made;
+  AsyncSocket::Ptr socket;
+  try {
+    if (!impl.io->core().admits(connected)) {  // current_user_only: another user's client
+      std::error_code ignored;
+      connected.disconnect(ignored);
+      connected.close();
+      accept_next(held);
+      return;
+    }
+    made = std::make_shared<AsyncSocketImpl>();
+    attach_io(*made, std::move(connected), impl.mode);
+    socket = make_socket(made, impl.loop, impl.mode, impl.settings, listener_name(impl));
+  } catch (const std::bad_alloc&) {
+    // That client is dropped: its instance closes, with `connected` or with what was
+    // made of it (no I/O was started on it). The listener pauses and tries again, as
+    // after a failure to make the next instance.
+    made.reset();
+    connected.close();
+    accept_failed(held, make_error_code(errc::out_of_resources));
+    return;
+  }
+  // When this connection goes, its instance place frees up: a listener that waits
+  // for one (instance limit reached) tries again (listener_connection_gone).
+  made->made_by = held;
+  impl.io->retry.succeeded();
+  accept_next(held);
+  if (impl.on_accept) impl.on_accept({}, socket);
+}
+
+namespace {
 
 void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   ListenerIo& io = *impl->io;
@@ -133,7 +162,7 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
     accept_failed(impl, ec);
     return;
   }
-  auto op = std::make_unique<ConnectOp>();
+  ListenerConnectOp* op = &io.connect_op;
   op->listener = impl;
   op->instance = std::move(instance);
   HANDLE h = static_cast<HANDLE>(op->instance.native_handle());
@@ -146,13 +175,11 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
     io.retry.succeeded();  // an instance waits for clients again
     io.pending_instance = h;
     io.pending_ov = ov;
-    (void)op.release();  // completes through the port
-    return;
+    return;  // completes through the port
   }
   // Connected already (ERROR_PIPE_CONNECTED), gone already (ERROR_NO_DATA) or failed: no
   // completion will come; finish on the loop's next turn.
-  Op* raw = op.release();
-  impl->loop->post([raw, err] { run_completion(raw, 0, err); });
+  impl->loop->post([op, err] { run_completion(op, 0, err); });
 }
 
 }  // namespace

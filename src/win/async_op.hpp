@@ -24,16 +24,14 @@ using win::detail::PipeCore;
 struct Op;
 inline void run_completion(Op* op, DWORD bytes, DWORD error);
 
-// An overlapped operation of a socket or listener. A connection's reads and writes are
-// members of the connection, reused for every operation (`on_heap` false); a listener's
-// connects are allocated each and deleted once complete. From start() until its
-// completion runs, an operation keeps the loop running (`loop_ref`), however it
-// completes: through the port, or finished from the loop's next turn.
+// An overlapped operation of a socket or listener, owned by it and reused for every
+// operation of its kind (a connection's reads and writes, a listener's connects). From
+// start() until its completion runs, an operation keeps the loop running (`loop_ref`),
+// however it completes: through the port, or finished from the loop's next turn.
 struct Op {
   UvRelay relay{relayed, this};  // carries the OVERLAPPED and the completion
   HANDLE file = nullptr;         // the handle the operation runs on, for its result
   LoopRef loop_ref;
-  bool on_heap = true;
 
   Op() noexcept = default;
   Op(const Op&) = delete;
@@ -60,16 +58,11 @@ struct Op {
   static void relayed(void* op) { static_cast<Op*>(op)->complete_from_overlapped(); }
 };
 
-// Runs `op`'s completion, and deletes it after if it was allocated for the one use. A
-// member op may be gone once complete() returns (the connection may be released).
+// Runs `op`'s completion. The op may be gone once complete() returns (its connection or
+// listener may be released there).
 inline void run_completion(Op* op, DWORD bytes, DWORD error) {
   op->loop_ref.reset();  // the operation is over; what complete() starts holds anew
-  if (op->on_heap) {
-    std::unique_ptr<Op> owned(op);
-    owned->complete(bytes, error);
-  } else {
-    op->complete(bytes, error);
-  }
+  op->complete(bytes, error);
 }
 
 // Binds a pipe handle to the loop's completion port; its overlapped operations

@@ -26,13 +26,11 @@ struct ReadOp final : Op {
   std::byte* target = nullptr;  // where this read goes (buffer or message)
   DWORD size = 0;
   bool waiting = false;  // a zero-byte read, waiting for data (see start_wait)
-  ReadOp() noexcept { on_heap = false; }
   void complete(DWORD bytes, DWORD error) override;
 };
 
 struct WriteOp final : Op {
   std::shared_ptr<AsyncSocketImpl> socket;
-  WriteOp() noexcept { on_heap = false; }
   void complete(DWORD bytes, DWORD error) override;
 };
 }  // namespace
@@ -547,7 +545,7 @@ PeerInfo io_peer_info(const AsyncSocketImpl& impl, std::error_code& ec) {
     }
   };
   const AsyncPipe& pipe = impl.io->pipe;
-  const Borrowed borrowed{PipeCore(pipe.handle.get(), pipe.server, std::string())};
+  const Borrowed borrowed{PipeCore(pipe.handle.get(), pipe.server, {})};
   return peer_info(borrowed.core, ec);
 }
 

@@ -136,7 +136,7 @@ PipeCore PipeCore::connect_unlogged(const LocalName& name, bool read, bool write
   if (!ec) check_pipe_type(pipe.get(), message_type, ec);
   if (!ec && message_read) enter_message_read(pipe.get(), ec);
   if (ec) return {};
-  return PipeCore(pipe.release(), false, name.str());
+  return PipeCore(pipe.release(), false, localsock::detail::NameText(name));
 }
 
 PipeCore PipeCore::adopt(void* handle, bool message_read, bool message_write,

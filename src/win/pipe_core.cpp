@@ -16,7 +16,7 @@
 
 namespace localsock::win::detail {
 
-PipeCore::PipeCore(void* handle, bool server, std::string name) noexcept
+PipeCore::PipeCore(void* handle, bool server, localsock::detail::NameText name) noexcept
     : handle_(handle), server_(server), name_(std::move(name)) {}
 
 PipeCore::PipeCore(PipeCore&&) noexcept = default;
@@ -167,8 +167,9 @@ void PipeCore::send_message(ConstBuffer msg, std::error_code& ec) noexcept {
     const auto quota = write_quota();
     if (!msg.empty() && (!quota || msg.size() > *quota)) {
       send_failed_ = true;
-      localsock::detail::log(
-          LogLevel::debug, "a message cut by a timeout or cancel_io ends sending on '", name_, "'");
+      localsock::detail::log(LogLevel::debug,
+                             "a message cut by a timeout or cancel_io ends sending on '", name(),
+                             "'");
     }
     return;
   }

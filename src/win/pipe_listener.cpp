@@ -148,7 +148,7 @@ PipeCore PipeListenerCore::take_instance(std::error_code& ec) {
       return {};
     }
   }
-  PipeCore core(s->pending.release(), true, s->name.str());
+  PipeCore core(s->pending.release(), true, localsock::detail::NameText(s->name));
   core.hold_slot(slot_token(s->slots));
   return core;
 }
@@ -304,7 +304,7 @@ PipeCore PipeListenerCore::accept_one(Timeout timeout, std::error_code& ec) {
     s->make_pending(false, 0, ignored);
   }
   serial.unlock();
-  PipeCore core(connected, true, s->name.str());
+  PipeCore core(connected, true, localsock::detail::NameText(s->name));
   core.hold_slot(slot_token(s->slots));
   return core;
 }

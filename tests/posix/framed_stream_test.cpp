@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/message_socket.hpp>
 #include <localsock/posix/ud_listener.hpp>
 
 #include <poll.h>
@@ -556,4 +557,45 @@ TEST_CASE(
   CHECK_FALSE(ec);
   CHECK_FALSE(reader_ec);
   CHECK(got == big);
+}
+
+TEST_CASE("MessageSocket: the framing state is held apart, so a MessageSocket is small") {
+  // Every connection object holds a MessageSocket (the facade's, the async API's): it is
+  // the size of a seqpacket socket, whatever the transport, not of the framing state.
+  static_assert(sizeof(MessageSocket) <= sizeof(UdSeqpacket) + sizeof(void*));
+  auto [a, b] = UdStream::pair();
+  MessageSocket framed = FramedStream(std::move(a));
+  REQUIRE(framed.framed() != nullptr);
+  CHECK(framed.transport() == localsock::MessageTransport::framed);
+  CHECK(framed.is_open());
+}
+
+TEST_CASE("MessageSocket: a moved-from framed socket is closed, and usable as one") {
+  auto [a, b] = UdStream::pair();
+  MessageSocket from = FramedStream(std::move(a));
+  MessageSocket fb = FramedStream(std::move(b));
+  const int fd = from.native_handle();
+  MessageSocket to;
+  SUBCASE("moved by construction") { to = MessageSocket(std::move(from)); }
+  SUBCASE("moved by assignment") { to = std::move(from); }
+  CHECK(to.native_handle() == fd);
+  CHECK(to.framed() != nullptr);
+  // NOLINTBEGIN(bugprone-use-after-move): the moved-from state is what is tested
+  CHECK_FALSE(from.is_open());
+  CHECK(from.framed() == nullptr);
+  CHECK(from.name().empty());
+  CHECK(from.send_pending() == 0);
+  std::error_code ec;
+  from.send(bytes(3), ec);
+  CHECK(ec);
+  std::byte buf[8];
+  (void)from.recv(buf, ec);
+  CHECK(ec);
+  from.close();
+  // NOLINTEND(bugprone-use-after-move)
+  to.send(bytes(5), ec);
+  REQUIRE_FALSE(ec);
+  const auto r = fb.recv(buf, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(r.size == 5);
 }

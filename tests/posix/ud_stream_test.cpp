@@ -330,3 +330,23 @@ TEST_CASE(
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("UdStream: sockets are named by the LocalName they came through, its text shared") {
+  // Connected and accepted sockets, and a descriptor adopted with a LocalName, show the
+  // name's text; a descriptor adopted with a text of its own keeps that text.
+  const auto name =
+      localsock::LocalName::namespaced(localsock::test::unique_name("uname-longer-than-fifteen"));
+  auto listener = UdListener::bind(name);
+  UdStream client = UdStream::connect(name);
+  UdStream server = listener.accept();
+  CHECK(client.name() == name.str());
+  CHECK(server.name() == name.str());
+  auto [a, b] = UdStream::pair();
+  UdStream adopted(a.release(), name);
+  CHECK(adopted.name() == name.str());
+  UdStream texted(b.release(), std::string("a text of its own"));
+  CHECK(texted.name() == "a text of its own");
+  UdStream moved(std::move(texted));
+  CHECK(moved.name() == "a text of its own");
+  CHECK(texted.name().empty());  // NOLINT(bugprone-use-after-move): moved-from is unnamed
+}

@@ -73,6 +73,8 @@ class LOCALSOCK_API FramedStream {
   explicit FramedStream(UdStream stream) noexcept : stream_(std::move(stream)) {}
   /// Adopts a connected SOCK_STREAM descriptor whose greetings (if any) are done.
   FramedStream(int fd, std::string name) noexcept : stream_(fd, std::move(name)) {}
+  /// The same, for a descriptor connected through `name` (its text is shared).
+  FramedStream(int fd, const LocalName& name) noexcept : stream_(fd, name) {}
   /// Moves take the connection with its partial frames both ways; the moved-from stream
   /// is empty (nothing pending). A stream moved onto itself stays as it was.
   FramedStream(FramedStream&& other) noexcept;
@@ -89,6 +91,7 @@ class LOCALSOCK_API FramedStream {
   /// The server's end of a connection a listener accepted (`fd`): writes the greeting
   /// and expects the client's. A client gone already shows on the first send or receive.
   static FramedStream accepted(int fd, std::string name) noexcept;
+  static FramedStream accepted(int fd, const LocalName& name) noexcept;
 
   /// Sends `msg` as one frame, completing partial writes. First finishes the frame a
   /// previous send left unfinished (send_pending()); if that cannot be finished now,

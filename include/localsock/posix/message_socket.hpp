@@ -5,6 +5,8 @@
 #include <localsock/posix/ud_listener.hpp>
 #include <localsock/posix/ud_seqpacket.hpp>
 
+#include <memory>
+#include <utility>
 #include <variant>
 
 namespace localsock::posix {
@@ -24,12 +26,30 @@ MessageTransport resolve_transport(MessageTransport t, std::error_code& ec) noex
 /// LocalMessageSocket holds one. Each operation is the transport's own; seqpacket()
 /// and framed() reach the transport object for what only one has (descriptor passing
 /// on seqpacket, UdStream features under a framed one).
+/// A framed transport is held on the heap (one allocation, made with the connection),
+/// so that a MessageSocket, and every connection object that holds one, is the size of
+/// a seqpacket socket and not of the framing state. When that allocation fails, the
+/// error_code connect and accept report ENOMEM (it matches `errc::out_of_resources` and
+/// `std::errc::not_enough_memory`) and close the connection. A MessageSocket that is
+/// moved from, default-constructed or returned by a failed connect or accept is a
+/// closed seqpacket socket, whatever the transport asked for.
 /// @par Thread Safety: as the transport's (one thread may receive while another sends).
 class MessageSocket {
  public:
   MessageSocket() noexcept = default;
-  MessageSocket(UdSeqpacket s) noexcept : io_(std::move(s)) {}   // NOLINT: implicit on purpose
-  MessageSocket(FramedStream s) noexcept : io_(std::move(s)) {}  // NOLINT: implicit on purpose
+  MessageSocket(UdSeqpacket s) noexcept : io_(std::move(s)) {}  // NOLINT: implicit on purpose
+  /// Allocates the framed transport's place (may throw std::bad_alloc).
+  MessageSocket(FramedStream s)  // NOLINT: implicit on purpose
+      : io_(std::make_unique<FramedStream>(std::move(s))) {}
+  /// A moved-from MessageSocket is closed, as a default-constructed one.
+  MessageSocket(MessageSocket&& other) noexcept : io_(std::exchange(other.io_, UdSeqpacket())) {}
+  MessageSocket& operator=(MessageSocket&& other) noexcept {
+    if (this != &other) io_ = std::exchange(other.io_, UdSeqpacket());
+    return *this;
+  }
+  MessageSocket(const MessageSocket&) = delete;
+  MessageSocket& operator=(const MessageSocket&) = delete;
+  ~MessageSocket() = default;
 
   /// Connects with `transport` (resolved as resolve_transport does).
   /// `errc::mode_mismatch` when the listener at `name` uses the other transport (a
@@ -49,8 +69,14 @@ class MessageSocket {
   UdSeqpacket* seqpacket() noexcept { return std::get_if<UdSeqpacket>(&io_); }
   const UdSeqpacket* seqpacket() const noexcept { return std::get_if<UdSeqpacket>(&io_); }
   /// The framed stream, or null for a seqpacket connection.
-  FramedStream* framed() noexcept { return std::get_if<FramedStream>(&io_); }
-  const FramedStream* framed() const noexcept { return std::get_if<FramedStream>(&io_); }
+  FramedStream* framed() noexcept {
+    auto* f = std::get_if<std::unique_ptr<FramedStream>>(&io_);
+    return f ? f->get() : nullptr;
+  }
+  const FramedStream* framed() const noexcept {
+    const auto* f = std::get_if<std::unique_ptr<FramedStream>>(&io_);
+    return f ? f->get() : nullptr;
+  }
   /// The socket that holds the descriptor (a framed stream's byte stream).
   UdSocket& socket() noexcept;
   const UdSocket& socket() const noexcept;
@@ -78,7 +104,8 @@ class MessageSocket {
   void close() noexcept;
 
  private:
-  std::variant<UdSeqpacket, FramedStream> io_;
+  // Never a null FramedStream: the moves put a closed UdSeqpacket in the place left.
+  std::variant<UdSeqpacket, std::unique_ptr<FramedStream>> io_;
 };
 
 /// A listener of MessageSockets whose transport is chosen when it is bound: a

@@ -16,6 +16,8 @@ class LOCALSOCK_API UdDatagram : public UdSocket {
   UdDatagram() noexcept = default;
   /// Adopts a datagram socket descriptor, prepared as the library's own sockets are.
   explicit UdDatagram(int fd, std::string name = {}) noexcept;
+  /// Adopts a descriptor bound to `name`, whose text it shares (no copy).
+  UdDatagram(int fd, const LocalName& name) noexcept;
 
   /// A datagram socket bound to `name` (others can send to it). A bound path is removed
   /// when the socket closes, if it is still the socket created here (a relative path
@@ -64,7 +66,7 @@ class LOCALSOCK_API UdDatagram : public UdSocket {
   /// Receives one datagram.
   ReceiveResult recv(MutableBuffer buf, std::error_code& ec) noexcept;
   ReceiveResult recv(MutableBuffer buf) {
-    return localsock::detail::or_throw("UdDatagram::recv", name_,
+    return localsock::detail::or_throw("UdDatagram::recv", name(),
                                        [&](std::error_code& ec) { return recv(buf, ec); });
   }
 

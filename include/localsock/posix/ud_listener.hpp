@@ -149,28 +149,29 @@ class BasicUdListener {
   Socket accept() {
     // A copy: once accept returns, another thread may have closed and destroyed this
     // listener.
-    const std::string name = core_.name().str();
+    const LocalName name = core_.name();  // shares its text
     std::error_code ec;
     Socket s = accept(ec);
-    detail::throw_listener_error<Socket>(ec, "accept", name);
+    detail::throw_listener_error<Socket>(ec, "accept", name.str());
     return s;
   }
   /// Waits at most `timeout` for a client; `errc::timed_out` after it.
   Socket accept_for(Timeout timeout, std::error_code& ec) {
-    std::string name = core_.name().str();  // taken before, as in accept()
+    // Taken before, as in accept(); a copy shares the name's text.
+    const LocalName name = core_.name();
     const int fd = core_.accept(timeout, ec);
     if (fd < 0) return Socket();
     // A connection that begins with a greeting (FramedStream) is made by the socket type.
-    if constexpr (requires { Socket::accepted(fd, std::move(name)); })
-      return Socket::accepted(fd, std::move(name));
+    if constexpr (requires { Socket::accepted(fd, name); })
+      return Socket::accepted(fd, name);
     else
-      return Socket(fd, std::move(name));
+      return Socket(fd, name);
   }
   Socket accept_for(Timeout timeout) {
-    const std::string name = core_.name().str();  // as in accept()
+    const LocalName name = core_.name();  // as in accept(): shares its text
     std::error_code ec;
     Socket s = accept_for(timeout, ec);
-    detail::throw_listener_error<Socket>(ec, "accept_for", name);
+    detail::throw_listener_error<Socket>(ec, "accept_for", name.str());
     return s;
   }
 

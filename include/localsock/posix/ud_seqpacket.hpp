@@ -22,6 +22,8 @@ class LOCALSOCK_API UdSeqpacket : public UdSocket {
   /// received over SCM_RIGHTS) and prepares it as the library's own sockets are
   /// (credential passing on, which tells a zero-length message from the end).
   explicit UdSeqpacket(int fd, std::string name = {}) noexcept;
+  /// Adopts a descriptor connected through `name`, whose text it shares (no copy).
+  UdSeqpacket(int fd, const LocalName& name) noexcept;
 
   static UdSeqpacket connect(const LocalName& name, Timeout timeout = infinite);
   static UdSeqpacket connect(const LocalName& name, Timeout timeout, std::error_code& ec);
@@ -45,7 +47,7 @@ class LOCALSOCK_API UdSeqpacket : public UdSocket {
   /// Sends one message with descriptors attached (SCM_RIGHTS).
   void send_with_fds(ConstBuffer msg, std::span<const int> fds, std::error_code& ec) noexcept;
   void send_with_fds(ConstBuffer msg, std::span<const int> fds) {
-    localsock::detail::or_throw("UdSeqpacket::send_with_fds", name_,
+    localsock::detail::or_throw("UdSeqpacket::send_with_fds", name(),
                                 [&](std::error_code& ec) { send_with_fds(msg, fds, ec); });
   }
 
@@ -53,7 +55,7 @@ class LOCALSOCK_API UdSeqpacket : public UdSocket {
   /// Linux, else `errc::not_supported`).
   void send_with_credentials(ConstBuffer msg, std::error_code& ec) noexcept;
   void send_with_credentials(ConstBuffer msg) {
-    localsock::detail::or_throw("UdSeqpacket::send_with_credentials", name_,
+    localsock::detail::or_throw("UdSeqpacket::send_with_credentials", name(),
                                 [&](std::error_code& ec) { send_with_credentials(msg, ec); });
   }
 
@@ -61,7 +63,7 @@ class LOCALSOCK_API UdSeqpacket : public UdSocket {
   /// `ReceiveResult::end` is set at end of stream.
   ReceiveResult peek_size(std::error_code& ec) noexcept;
   ReceiveResult peek_size() {
-    return localsock::detail::or_throw("UdSeqpacket::peek_size", name_,
+    return localsock::detail::or_throw("UdSeqpacket::peek_size", name(),
                                        [&](std::error_code& ec) { return peek_size(ec); });
   }
 
@@ -82,7 +84,7 @@ class LOCALSOCK_API UdSeqpacket : public UdSocket {
   ReceiveResult recv_with_credentials(MutableBuffer buf,
                                       std::optional<PeerCredentials>& credentials) {
     return localsock::detail::or_throw(
-        "UdSeqpacket::recv_with_credentials", name_,
+        "UdSeqpacket::recv_with_credentials", name(),
         [&](std::error_code& ec) { return recv_with_credentials(buf, credentials, ec); });
   }
   /// Receives one message with up to `max_fds` descriptors (see UdStream::read_with_fds).
@@ -90,7 +92,7 @@ class LOCALSOCK_API UdSeqpacket : public UdSocket {
                               std::error_code& ec);
   ReceiveResult recv_with_fds(MutableBuffer buf, std::vector<OwnedFd>& fds, std::size_t max_fds) {
     return localsock::detail::or_throw(
-        "UdSeqpacket::recv_with_fds", name_,
+        "UdSeqpacket::recv_with_fds", name(),
         [&](std::error_code& ec) { return recv_with_fds(buf, fds, max_fds, ec); });
   }
 

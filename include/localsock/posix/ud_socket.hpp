@@ -42,7 +42,7 @@ class LOCALSOCK_API UdSocket {
   /// Closes the socket. Idempotent.
   void close() noexcept { fd_.reset(); }
   /// The name used in error messages (connected to, accepted on or bound to).
-  const std::string& name() const noexcept { return name_; }
+  const std::string& name() const noexcept { return name_.str(); }
 
   /// Switches between blocking and nonblocking mode; in nonblocking mode operations
   /// that would wait report `errc::would_block`.
@@ -75,14 +75,14 @@ class LOCALSOCK_API UdSocket {
   /// hold under frequent signals, install their handlers without SA_RESTART there.
   void set_read_timeout(Timeout t, std::error_code& ec) noexcept;
   void set_read_timeout(Timeout t) {
-    localsock::detail::or_throw("UdSocket::set_read_timeout", name_,
+    localsock::detail::or_throw("UdSocket::set_read_timeout", name(),
                                 [&](std::error_code& ec) { set_read_timeout(t, ec); });
   }
   /// The longest a send waits for room (SO_SNDTIMEO); then `errc::timed_out`, or the
   /// bytes a stream write did take. Signals do not lengthen it (as set_read_timeout).
   void set_write_timeout(Timeout t, std::error_code& ec) noexcept;
   void set_write_timeout(Timeout t) {
-    localsock::detail::or_throw("UdSocket::set_write_timeout", name_,
+    localsock::detail::or_throw("UdSocket::set_write_timeout", name(),
                                 [&](std::error_code& ec) { set_write_timeout(t, ec); });
   }
 
@@ -103,11 +103,13 @@ class LOCALSOCK_API UdSocket {
  protected:
   UdSocket() noexcept = default;
   UdSocket(int fd, std::string name) noexcept : fd_(fd), name_(std::move(name)) {}
+  UdSocket(int fd, const LocalName& name) noexcept : fd_(fd), name_(name) {}
 
   OwnedFd fd_;
-  std::string name_;
   // set_pass_credentials(false) on a socket that keeps SO_PASSCRED on (seqpacket).
+  // (Next to the descriptor, in what would be padding.)
   bool credentials_hidden_ = false;
+  localsock::detail::NameText name_;  // shared with the LocalName it came through
   // The timeouts set_read_timeout and set_write_timeout gave the socket (`infinite`:
   // none): what is left of them bounds a call a signal interrupted.
   Timeout read_timeout_ = infinite;

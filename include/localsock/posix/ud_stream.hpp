@@ -39,6 +39,8 @@ class LOCALSOCK_API UdStream : public UdSocket {
   /// Adopts a connected stream socket descriptor; `name` is used in error messages. It
   /// is prepared as the library's own sockets are (SO_NOSIGPIPE where the system has it).
   explicit UdStream(int fd, std::string name = {}) noexcept;
+  /// Adopts a descriptor connected through `name`, whose text it shares (no copy).
+  UdStream(int fd, const LocalName& name) noexcept;
 
   /// Connects to the listener at `name`. With a `timeout`, gives up with
   /// `errc::timed_out` when the listener's backlog stays full that long.
@@ -65,16 +67,16 @@ class LOCALSOCK_API UdStream : public UdSocket {
   /// Scatter read into several buffers with one system call (readv).
   std::size_t read_vectored(std::span<const MutableBuffer> bufs, std::error_code& ec) noexcept;
   std::size_t read_vectored(std::span<const MutableBuffer> bufs) {
-    return localsock::detail::or_throw("UdStream::read_vectored", name_, [&](std::error_code& ec) {
+    return localsock::detail::or_throw("UdStream::read_vectored", name(), [&](std::error_code& ec) {
       return read_vectored(bufs, ec);
     });
   }
   /// Gather write from several buffers with one system call (writev semantics).
   std::size_t write_vectored(std::span<const ConstBuffer> bufs, std::error_code& ec) noexcept;
   std::size_t write_vectored(std::span<const ConstBuffer> bufs) {
-    return localsock::detail::or_throw("UdStream::write_vectored", name_, [&](std::error_code& ec) {
-      return write_vectored(bufs, ec);
-    });
+    return localsock::detail::or_throw(
+        "UdStream::write_vectored", name(),
+        [&](std::error_code& ec) { return write_vectored(bufs, ec); });
   }
 
   /// Writes at least one byte of `buf` together with descriptors (SCM_RIGHTS); the
@@ -95,7 +97,7 @@ class LOCALSOCK_API UdStream : public UdSocket {
   std::size_t write_with_credentials(ConstBuffer buf, std::error_code& ec) noexcept;
   std::size_t write_with_credentials(ConstBuffer buf) {
     return localsock::detail::or_throw(
-        "UdStream::write_with_credentials", name_,
+        "UdStream::write_with_credentials", name(),
         [&](std::error_code& ec) { return write_with_credentials(buf, ec); });
   }
   /// Reads like read_some and reports the sender's credentials of those bytes in
@@ -108,7 +110,7 @@ class LOCALSOCK_API UdStream : public UdSocket {
   ReceiveResult read_with_credentials(MutableBuffer buf,
                                       std::optional<PeerCredentials>& credentials) {
     return localsock::detail::or_throw(
-        "UdStream::read_with_credentials", name_,
+        "UdStream::read_with_credentials", name(),
         [&](std::error_code& ec) { return read_with_credentials(buf, credentials, ec); });
   }
 };

@@ -29,7 +29,8 @@ namespace detail {
 class LOCALSOCK_API PipeCore {
  public:
   PipeCore() noexcept = default;
-  PipeCore(void* handle, bool server, std::string name) noexcept;
+  /// `name`: the text of the pipe's name, shared with the LocalName it came through.
+  PipeCore(void* handle, bool server, localsock::detail::NameText name) noexcept;
   PipeCore(PipeCore&& other) noexcept;
   PipeCore& operator=(PipeCore&& other) noexcept;
   PipeCore(const PipeCore&) = delete;
@@ -83,7 +84,7 @@ class LOCALSOCK_API PipeCore {
   bool is_open() const noexcept { return static_cast<bool>(handle_); }
   bool is_server() const noexcept { return server_; }
   void* native_handle() const noexcept { return handle_.get(); }
-  const std::string& name() const noexcept { return name_; }
+  const std::string& name() const noexcept { return name_.str(); }
   /// Hands over the instance's slot under its listener's instance limit (empty without
   /// a limit): for a new owner of the handle (see release()), which gives the slot back
   /// once it has closed the handle.
@@ -101,7 +102,7 @@ class LOCALSOCK_API PipeCore {
   bool nonblocking_ = false;
   Timeout read_timeout_ = infinite;
   Timeout write_timeout_ = infinite;
-  std::string name_;
+  localsock::detail::NameText name_;
   // One event per direction, so that a read and a write may wait at the same time.
   UniqueHandle read_event_;
   UniqueHandle write_event_;

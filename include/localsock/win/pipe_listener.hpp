@@ -201,8 +201,8 @@ class PipeListener {
   Stream accept() {
     // A copy: once accept returns, another thread may have closed and destroyed this
     // listener.
-    const std::string name = core_.name().str();
-    return localsock::detail::or_throw("PipeListener::accept", name,
+    const LocalName name = core_.name();  // shares its text
+    return localsock::detail::or_throw("PipeListener::accept", name.str(),
                                        [&](std::error_code& ec) { return accept(ec); });
   }
   /// Waits at most `timeout` for a client; `errc::timed_out` after it. The timeout
@@ -213,10 +213,10 @@ class PipeListener {
   }
   Stream accept_for(Timeout timeout) {
     // A copy, as in accept().
-    const std::string name = core_.name().str();
-    return localsock::detail::or_throw("PipeListener::accept_for", name, [&](std::error_code& ec) {
-      return accept_for(timeout, ec);
-    });
+    const LocalName name = core_.name();  // shares its text
+    return localsock::detail::or_throw(
+        "PipeListener::accept_for", name.str(),
+        [&](std::error_code& ec) { return accept_for(timeout, ec); });
   }
 
   /// Endless accepting for a range-for: `for (auto& s : listener.incoming())`, until the
