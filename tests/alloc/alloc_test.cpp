@@ -192,6 +192,17 @@ TEST_CASE("allocations: async messages larger than one read allocate nothing onc
 
 namespace {
 
+// Closes a test's listener and the connections it accepted, and runs the loop until
+// they are gone.
+void close_all(uv_loop_t& loop, localsock::AsyncListener::Ptr& server,
+               std::vector<localsock::AsyncSocket::Ptr>& accepted) {
+  for (auto& s : accepted) s->close();
+  server->close();
+  accepted.clear();
+  server.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+}
+
 // What the loop thread allocates while an async listener accepts `clients` clients (a
 // thread connects them, blocking, and holds them), after as many accepted first (the
 // second batch connects once the loop is counting).
@@ -252,11 +263,7 @@ AcceptCost async_accept_cost(localsock::Mode mode, localsock::MessageTransport t
     done = true;
     connector.join();
     REQUIRE(accepted.size() == static_cast<std::size_t>(2 * clients));
-    for (auto& s : accepted) s->close();
-    server->close();
-    accepted.clear();
-    server.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
+    close_all(loop, server, accepted);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
@@ -405,11 +412,7 @@ TEST_CASE(
       CHECK(ec == localsock::errc::timed_out);
     else
       CHECK((n == 0 || ec == localsock::errc::peer_closed));
-    for (auto& s : accepted) s->close();
-    server->close();
-    accepted.clear();
-    server.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
+    close_all(loop, server, accepted);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
@@ -639,11 +642,7 @@ TEST_CASE(
     writer.join();
     REQUIRE(messages.size() == peers);
     for (const auto& m : messages) CHECK(is_pattern(m, size));
-    for (auto& s : accepted) s->close();
-    server->close();
-    accepted.clear();
-    server.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
+    close_all(loop, server, accepted);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
