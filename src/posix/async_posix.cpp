@@ -413,8 +413,12 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
       [impl](Outcome out, bool cancelled) {
         if (cancelled) out.ec = std::make_error_code(std::errc::operation_canceled);
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
-          impl->io = std::make_unique<SocketIo>(std::move(*out.io));
-          out.ec = attach(*impl);
+          try {
+            impl->io = std::make_unique<SocketIo>(std::move(*out.io));
+            out.ec = attach(*impl);
+          } catch (const std::bad_alloc&) {  // reported to the connect callback
+            out.ec = make_error_code(errc::out_of_resources);
+          }
           if (out.ec) impl->io.reset();  // the descriptor closes now, not with the socket
         }
         // Closed meanwhile, or failed: `out.io` (if any) closes its descriptor here.
@@ -491,7 +495,6 @@ void accept_all(AsyncListenerImpl& impl, Listener& listener) {
       if (impl.on_accept) impl.on_accept(ec, nullptr);
       return;
     }
-    impl.io->retry.succeeded();
     AsyncSocket::Ptr socket;
     std::error_code attach_ec;
     try {
@@ -510,6 +513,7 @@ void accept_all(AsyncListenerImpl& impl, Listener& listener) {
       if (impl.on_accept) impl.on_accept(attach_ec, nullptr);
       continue;
     }
+    impl.io->retry.succeeded();  // a connection made whole ends a failure episode
     if (impl.on_accept) impl.on_accept({}, socket);
   }
 }

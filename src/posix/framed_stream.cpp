@@ -113,17 +113,9 @@ FramedStream FramedStream::connect(const LocalName& name, Timeout timeout, std::
   return s;
 }
 
-FramedStream FramedStream::accepted(int fd, std::string name) noexcept {
-  FramedStream s(fd, std::move(name));
+FramedStream FramedStream::greeted(FramedStream s) noexcept {
   // A client that left already: its end shows on the first send or receive.
   std::error_code ignored;
-  s.greet(ignored);
-  return s;
-}
-
-FramedStream FramedStream::accepted(int fd, const LocalName& name) noexcept {
-  FramedStream s(fd, name);
-  std::error_code ignored;  // as above
   s.greet(ignored);
   return s;
 }

@@ -28,8 +28,7 @@ MessageTransport resolve_transport(MessageTransport t, std::error_code& ec) noex
 }
 
 // ---- MessageSocket ------------------------------------------------------------------
-// (The transport is reached with seqpacket() / framed(), not std::visit: the variant is
-// never valueless, and noexcept members have no bad_variant_access path then.)
+// (The transport is reached with seqpacket() / framed(): exactly one is not null.)
 
 namespace {
 

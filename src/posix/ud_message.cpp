@@ -109,7 +109,8 @@ UdSeqpacket::UdSeqpacket(int fd, std::string name) noexcept : UdSocket(fd, std::
   if (fd >= 0) detail::prepare_socket(fd, SOCK_SEQPACKET);
 }
 
-UdSeqpacket::UdSeqpacket(int fd, const LocalName& name) noexcept : UdSocket(fd, name) {
+UdSeqpacket::UdSeqpacket(int fd, localsock::detail::NameText name, Named) noexcept
+    : UdSocket(fd, std::move(name)) {
   if (fd >= 0) detail::prepare_socket(fd, SOCK_SEQPACKET);
 }
 
@@ -323,7 +324,8 @@ UdDatagram::UdDatagram(int fd, std::string name) noexcept : UdSocket(fd, std::mo
   if (fd >= 0) detail::prepare_socket(fd, SOCK_DGRAM);
 }
 
-UdDatagram::UdDatagram(int fd, const LocalName& name) noexcept : UdSocket(fd, name) {
+UdDatagram::UdDatagram(int fd, localsock::detail::NameText name, Named) noexcept
+    : UdSocket(fd, std::move(name)) {
   if (fd >= 0) detail::prepare_socket(fd, SOCK_DGRAM);
 }
 

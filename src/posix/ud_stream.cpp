@@ -19,7 +19,8 @@ UdStream::UdStream(int fd, std::string name) noexcept : UdSocket(fd, std::move(n
   if (fd >= 0) detail::prepare_socket(fd, SOCK_STREAM);
 }
 
-UdStream::UdStream(int fd, const LocalName& name) noexcept : UdSocket(fd, name) {
+UdStream::UdStream(int fd, localsock::detail::NameText name, Named) noexcept
+    : UdSocket(fd, std::move(name)) {
   if (fd >= 0) detail::prepare_socket(fd, SOCK_STREAM);
 }
 

@@ -30,8 +30,9 @@ struct ListenerIo {
   // operation is pending then): an open listener keeps uv_run going, as on Unix, where
   // its poll handle does.
   LoopRef slot_wait;
-  // After a failure to make or bind the next instance: the timer that tries again (made
-  // on the first failure, freed when the listener finishes), and the episode's state.
+  // After a failure to make or bind the next instance, or to make a connection: the
+  // timer that tries again (made by listen_start, freed when the listener finishes),
+  // and the episode's state.
   uv_timer_t* retry_timer = nullptr;
   AcceptRetry retry;
   std::weak_ptr<AsyncListenerImpl> owner;  // for the timer's callback
@@ -55,11 +56,6 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl);
 void accept_failed(const std::shared_ptr<AsyncListenerImpl>& impl, std::error_code ec) {
   ListenerIo& io = *impl->io;
   const bool report = io.retry.failed();
-  if (io.retry_timer == nullptr) {
-    io.retry_timer = new uv_timer_t{};
-    uv_timer_init(impl->loop->loop, io.retry_timer);
-    io.retry_timer->data = &io;
-  }
   uv_timer_start(
       io.retry_timer,
       [](uv_timer_t* t) {
@@ -171,15 +167,25 @@ void accept_next(const std::shared_ptr<AsyncListenerImpl>& impl) {
   // Through the fault seam (sys.hpp), as the blocking accept.
   if (!win::sys::connect_named_pipe(h, ov)) err = ::GetLastError();
   io.connect_pending = true;
+  // (An instance waiting again does not end a failure episode: the first connection
+  // taken does, in ListenerConnectOp::complete.)
   if (err == ERROR_IO_PENDING || err == 0) {
-    io.retry.succeeded();  // an instance waits for clients again
     io.pending_instance = h;
     io.pending_ov = ov;
     return;  // completes through the port
   }
   // Connected already (ERROR_PIPE_CONNECTED), gone already (ERROR_NO_DATA) or failed: no
   // completion will come; finish on the loop's next turn.
-  impl->loop->post([op, err] { run_completion(op, 0, err); });
+  try {
+    impl->loop->post([op, err] { run_completion(op, 0, err); });
+  } catch (const std::bad_alloc&) {
+    // Nothing would finish this connect: undone, and the listener pauses.
+    io.connect_pending = false;
+    op->loop_ref.reset();
+    op->listener.reset();
+    op->instance.close();
+    accept_failed(impl, make_error_code(errc::out_of_resources));
+  }
 }
 
 }  // namespace
@@ -193,6 +199,10 @@ void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const Listener
   });
   if (ec) return;
   impl->io->owner = impl;
+  // Made now, so that a failure to make a connection never needs memory to pause.
+  impl->io->retry_timer = new uv_timer_t{};
+  uv_timer_init(impl->loop->loop, impl->io->retry_timer);
+  impl->io->retry_timer->data = impl->io.get();
   accept_next(impl);
 }
 

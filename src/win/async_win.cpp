@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <new>
 #include <variant>
 
 namespace localsock::detail {
@@ -60,7 +61,7 @@ using MessageIo = PipeIo<Mode::messages>;
 struct AsyncPipe {
   // The instance's slot under the listener's instance limit: given back after the
   // handle has closed (members are destroyed in reverse order).
-  std::shared_ptr<void> slot;
+  win::detail::InstanceSlot slot;
   win::UniqueHandle handle;
   bool server = false;
 
@@ -591,7 +592,12 @@ void start_connect(const std::shared_ptr<AsyncSocketImpl>& impl, const ConnectOp
         if (cancelled) out.ec = std::make_error_code(std::errc::operation_canceled);
         if (!out.ec && impl->state == AsyncSocketImpl::State::connecting) {
           out.ec = bind_to_port(*impl->loop, *out.pipe);
-          if (!out.ec) attach_io(*impl, std::move(*out.pipe), impl->mode);
+          try {
+            if (!out.ec) attach_io(*impl, std::move(*out.pipe), impl->mode);
+          } catch (const std::bad_alloc&) {  // reported to the connect callback
+            out.ec = make_error_code(errc::out_of_resources);
+            impl->io.reset();  // the pipe closes now (or with `out`), not with the socket
+          }
         }
         connected(impl, out.ec);
       });

@@ -4,6 +4,7 @@
 #include "listener_state.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "../common/log.hpp"
 #include "sys.hpp"
@@ -11,10 +12,14 @@
 
 namespace localsock::win::detail {
 
-std::shared_ptr<void> slot_token(const std::shared_ptr<InstanceSlots>& slots) {
+void InstanceSlot::reset() noexcept {
+  if (semaphore_ != nullptr) ::ReleaseSemaphore(std::exchange(semaphore_, nullptr), 1, nullptr);
+  owner_.reset();
+}
+
+InstanceSlot slot_token(const std::shared_ptr<InstanceSlots>& slots) noexcept {
   if (!slots) return {};
-  return {slots.get(),
-          [keep = slots](void*) { ::ReleaseSemaphore(keep->semaphore.get(), 1, nullptr); }};
+  return {slots, slots->semaphore.get()};
 }
 
 PipeListenerCore::State::~State() { shut(); }

@@ -32,8 +32,8 @@ struct InstanceSlots {
   explicit InstanceSlots(LONG n) noexcept : semaphore(::CreateSemaphoreW(nullptr, n, n, nullptr)) {}
 };
 
-// What a server stream holds to give its place back when it closes.
-std::shared_ptr<void> slot_token(const std::shared_ptr<InstanceSlots>& slots);
+// What a server stream holds to give its place back when it closes (no allocation).
+InstanceSlot slot_token(const std::shared_ptr<InstanceSlots>& slots) noexcept;
 
 // The time an accept may wait: every wait of it (its turn, a place under the instance
 // limit, a client) takes only the time left before one deadline.

@@ -593,6 +593,10 @@ TEST_CASE("MessageSocket: a moved-from framed socket is closed, and usable as on
   CHECK(ec);
   from.close();
   // NOLINTEND(bugprone-use-after-move)
+  MessageSocket* self = &to;
+  to = std::move(*self);  // moved onto itself: stays as it was
+  CHECK(to.native_handle() == fd);
+  CHECK(to.framed() != nullptr);
   to.send(bytes(5), ec);
   REQUIRE_FALSE(ec);
   const auto r = fb.recv(buf, ec);

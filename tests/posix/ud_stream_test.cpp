@@ -3,6 +3,9 @@
 #include <localsock/local_listener.hpp>
 #include <localsock/local_socket.hpp>
 #include <localsock/posix/facade.hpp>
+#include <localsock/posix/framed_stream.hpp>
+#include <localsock/posix/ud_datagram.hpp>
+#include <localsock/posix/ud_seqpacket.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
 #include <cstdint>
@@ -349,4 +352,16 @@ TEST_CASE("UdStream: sockets are named by the LocalName they came through, its t
   UdStream moved(std::move(texted));
   CHECK(moved.name() == "a text of its own");
   CHECK(texted.name().empty());  // NOLINT(bugprone-use-after-move): moved-from is unnamed
+  // `{}` for the name still means no name (the LocalName overloads are templates, which
+  // a braced list cannot choose), for every socket type.
+  const UdStream s1(-1, {});
+  const localsock::posix::UdSeqpacket s2(-1, {});
+  const localsock::posix::UdDatagram s3(-1, {});
+  const localsock::posix::FramedStream s4(-1, {});
+  const auto s5 = localsock::posix::FramedStream::accepted(-1, {});
+  CHECK(s1.name().empty());
+  CHECK(s2.name().empty());
+  CHECK(s3.name().empty());
+  CHECK(s4.stream().name().empty());
+  CHECK(s5.stream().name().empty());
 }

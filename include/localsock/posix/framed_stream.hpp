@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -73,8 +74,10 @@ class LOCALSOCK_API FramedStream {
   explicit FramedStream(UdStream stream) noexcept : stream_(std::move(stream)) {}
   /// Adopts a connected SOCK_STREAM descriptor whose greetings (if any) are done.
   FramedStream(int fd, std::string name) noexcept : stream_(fd, std::move(name)) {}
-  /// The same, for a descriptor connected through `name` (its text is shared).
-  FramedStream(int fd, const LocalName& name) noexcept : stream_(fd, name) {}
+  /// The same, for a descriptor connected through `name` (its text is shared; a
+  /// template only so that a call with `{}` for the name keeps choosing the text).
+  template <std::same_as<LocalName> Name>
+  FramedStream(int fd, const Name& name) noexcept : stream_(fd, name) {}
   /// Moves take the connection with its partial frames both ways; the moved-from stream
   /// is empty (nothing pending). A stream moved onto itself stays as it was.
   FramedStream(FramedStream&& other) noexcept;
@@ -90,8 +93,13 @@ class LOCALSOCK_API FramedStream {
   static FramedStream connect(const LocalName& name, Timeout timeout, std::error_code& ec);
   /// The server's end of a connection a listener accepted (`fd`): writes the greeting
   /// and expects the client's. A client gone already shows on the first send or receive.
-  static FramedStream accepted(int fd, std::string name) noexcept;
-  static FramedStream accepted(int fd, const LocalName& name) noexcept;
+  static FramedStream accepted(int fd, std::string name) noexcept {
+    return greeted(FramedStream(fd, std::move(name)));
+  }
+  template <std::same_as<LocalName> Name>
+  static FramedStream accepted(int fd, const Name& name) noexcept {
+    return greeted(FramedStream(fd, name));
+  }
 
   /// Sends `msg` as one frame, completing partial writes. First finishes the frame a
   /// previous send left unfinished (send_pending()); if that cannot be finished now,
@@ -166,6 +174,8 @@ class LOCALSOCK_API FramedStream {
   void close() noexcept { stream_.close(); }
 
  private:
+  // Writes the greeting of a connection just accepted (see accepted()).
+  static FramedStream greeted(FramedStream s) noexcept;
   // Reads from the stream; a connection the peer reset (closed with bytes unread) is
   // its end.
   std::size_t read(MutableBuffer buf, std::error_code& ec) noexcept;

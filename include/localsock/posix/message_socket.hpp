@@ -7,7 +7,6 @@
 
 #include <memory>
 #include <utility>
-#include <variant>
 
 namespace localsock::posix {
 
@@ -37,14 +36,17 @@ MessageTransport resolve_transport(MessageTransport t, std::error_code& ec) noex
 class MessageSocket {
  public:
   MessageSocket() noexcept = default;
-  MessageSocket(UdSeqpacket s) noexcept : io_(std::move(s)) {}  // NOLINT: implicit on purpose
+  MessageSocket(UdSeqpacket s) noexcept : seqpacket_(std::move(s)) {}  // NOLINT: implicit
   /// Allocates the framed transport's place (may throw std::bad_alloc).
   MessageSocket(FramedStream s)  // NOLINT: implicit on purpose
-      : io_(std::make_unique<FramedStream>(std::move(s))) {}
+      : framed_(std::make_unique<FramedStream>(std::move(s))) {}
   /// A moved-from MessageSocket is closed, as a default-constructed one.
-  MessageSocket(MessageSocket&& other) noexcept : io_(std::exchange(other.io_, UdSeqpacket())) {}
+  MessageSocket(MessageSocket&&) noexcept = default;
   MessageSocket& operator=(MessageSocket&& other) noexcept {
-    if (this != &other) io_ = std::exchange(other.io_, UdSeqpacket());
+    if (this != &other) {  // a socket moved onto itself stays as it was
+      seqpacket_ = std::move(other.seqpacket_);
+      framed_ = std::move(other.framed_);
+    }
     return *this;
   }
   MessageSocket(const MessageSocket&) = delete;
@@ -63,20 +65,15 @@ class MessageSocket {
 
   /// `seqpacket` or `framed` (never `automatic`).
   MessageTransport transport() const noexcept {
-    return io_.index() == 0 ? MessageTransport::seqpacket : MessageTransport::framed;
+    return framed_ ? MessageTransport::framed : MessageTransport::seqpacket;
   }
   /// The seqpacket socket, or null for a framed connection.
-  UdSeqpacket* seqpacket() noexcept { return std::get_if<UdSeqpacket>(&io_); }
-  const UdSeqpacket* seqpacket() const noexcept { return std::get_if<UdSeqpacket>(&io_); }
+  UdSeqpacket* seqpacket() noexcept { return framed_ ? nullptr : &seqpacket_; }
+  const UdSeqpacket* seqpacket() const noexcept { return framed_ ? nullptr : &seqpacket_; }
   /// The framed stream, or null for a seqpacket connection.
-  FramedStream* framed() noexcept {
-    auto* f = std::get_if<std::unique_ptr<FramedStream>>(&io_);
-    return f ? f->get() : nullptr;
-  }
-  const FramedStream* framed() const noexcept {
-    const auto* f = std::get_if<std::unique_ptr<FramedStream>>(&io_);
-    return f ? f->get() : nullptr;
-  }
+  FramedStream* framed() noexcept { return framed_.get(); }
+  const FramedStream* framed() const noexcept { return framed_.get(); }
+
   /// The socket that holds the descriptor (a framed stream's byte stream).
   UdSocket& socket() noexcept;
   const UdSocket& socket() const noexcept;
@@ -104,8 +101,10 @@ class MessageSocket {
   void close() noexcept;
 
  private:
-  // Never a null FramedStream: the moves put a closed UdSeqpacket in the place left.
-  std::variant<UdSeqpacket, std::unique_ptr<FramedStream>> io_;
+  // The transport: framed_ when framed, else seqpacket_. A moved-from socket (its
+  // framed_ null, its seqpacket_ moved from) is a closed seqpacket socket.
+  UdSeqpacket seqpacket_;
+  std::unique_ptr<FramedStream> framed_;
 };
 
 /// A listener of MessageSockets whose transport is chosen when it is bound: a

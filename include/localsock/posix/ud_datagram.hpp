@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <concepts>
+
 #include <localsock/export.hpp>
 #include <localsock/posix/ud_socket.hpp>
 
@@ -16,8 +18,11 @@ class LOCALSOCK_API UdDatagram : public UdSocket {
   UdDatagram() noexcept = default;
   /// Adopts a datagram socket descriptor, prepared as the library's own sockets are.
   explicit UdDatagram(int fd, std::string name = {}) noexcept;
-  /// Adopts a descriptor bound to `name`, whose text it shares (no copy).
-  UdDatagram(int fd, const LocalName& name) noexcept;
+  /// Adopts a descriptor bound to `name`, whose text it shares (no copy). (A template
+  /// only so that a call with `{}` for the name keeps choosing the text.)
+  template <std::same_as<LocalName> Name>
+  UdDatagram(int fd, const Name& name) noexcept
+      : UdDatagram(fd, localsock::detail::NameText(name), Named{}) {}
 
   /// A datagram socket bound to `name` (others can send to it). A bound path is removed
   /// when the socket closes, if it is still the socket created here (a relative path
@@ -78,6 +83,8 @@ class LOCALSOCK_API UdDatagram : public UdSocket {
   std::uint64_t own_dev_ = 0, own_ino_ = 0;
   std::int64_t own_birth_ns_ = -1;  // -1 where the filesystem records no birth time
   void remove_own_file() noexcept;
+  struct Named {};
+  UdDatagram(int fd, localsock::detail::NameText name, Named) noexcept;
 };
 
 }  // namespace localsock::posix

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <concepts>
+
 #include <localsock/export.hpp>
 #include <localsock/posix/ud_stream.hpp>
 
@@ -22,8 +24,11 @@ class LOCALSOCK_API UdSeqpacket : public UdSocket {
   /// received over SCM_RIGHTS) and prepares it as the library's own sockets are
   /// (credential passing on, which tells a zero-length message from the end).
   explicit UdSeqpacket(int fd, std::string name = {}) noexcept;
-  /// Adopts a descriptor connected through `name`, whose text it shares (no copy).
-  UdSeqpacket(int fd, const LocalName& name) noexcept;
+  /// Adopts a descriptor connected through `name`, whose text it shares (no copy). (A
+  /// template only so that a call with `{}` for the name keeps choosing the text.)
+  template <std::same_as<LocalName> Name>
+  UdSeqpacket(int fd, const Name& name) noexcept
+      : UdSeqpacket(fd, localsock::detail::NameText(name), Named{}) {}
 
   static UdSeqpacket connect(const LocalName& name, Timeout timeout = infinite);
   static UdSeqpacket connect(const LocalName& name, Timeout timeout, std::error_code& ec);
@@ -99,6 +104,8 @@ class LOCALSOCK_API UdSeqpacket : public UdSocket {
  private:
   // The growing receive for limits too large for its overflow space: peeks the size first.
   ReceiveResult recv_sized(std::vector<std::byte>& out, std::size_t max_size, std::error_code& ec);
+  struct Named {};
+  UdSeqpacket(int fd, localsock::detail::NameText name, Named) noexcept;
 };
 
 }  // namespace localsock::posix

@@ -103,7 +103,7 @@ class LOCALSOCK_API UdSocket {
  protected:
   UdSocket() noexcept = default;
   UdSocket(int fd, std::string name) noexcept : fd_(fd), name_(std::move(name)) {}
-  UdSocket(int fd, const LocalName& name) noexcept : fd_(fd), name_(name) {}
+  UdSocket(int fd, localsock::detail::NameText name) noexcept : fd_(fd), name_(std::move(name)) {}
 
   OwnedFd fd_;
   // set_pass_credentials(false) on a socket that keeps SO_PASSCRED on (seqpacket).

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <concepts>
 #include <optional>
 
 #include <localsock/export.hpp>
@@ -39,8 +40,11 @@ class LOCALSOCK_API UdStream : public UdSocket {
   /// Adopts a connected stream socket descriptor; `name` is used in error messages. It
   /// is prepared as the library's own sockets are (SO_NOSIGPIPE where the system has it).
   explicit UdStream(int fd, std::string name = {}) noexcept;
-  /// Adopts a descriptor connected through `name`, whose text it shares (no copy).
-  UdStream(int fd, const LocalName& name) noexcept;
+  /// Adopts a descriptor connected through `name`, whose text it shares (no copy). (A
+  /// template only so that a call with `{}` for the name keeps choosing the text.)
+  template <std::same_as<LocalName> Name>
+  UdStream(int fd, const Name& name) noexcept
+      : UdStream(fd, localsock::detail::NameText(name), Named{}) {}
 
   /// Connects to the listener at `name`. With a `timeout`, gives up with
   /// `errc::timed_out` when the listener's backlog stays full that long.
@@ -113,6 +117,10 @@ class LOCALSOCK_API UdStream : public UdSocket {
         "UdStream::read_with_credentials", name(),
         [&](std::error_code& ec) { return read_with_credentials(buf, credentials, ec); });
   }
+
+ private:
+  struct Named {};
+  UdStream(int fd, localsock::detail::NameText name, Named) noexcept;
 };
 
 }  // namespace localsock::posix

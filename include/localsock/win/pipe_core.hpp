@@ -18,11 +18,42 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace localsock::win {
 
 namespace detail {
+
+/// A server instance's place under its listener's instance limit, given back (the
+/// limit's semaphore released) when this is reset or destroyed. Taking one allocates
+/// nothing: it shares the ownership of the listener's limit.
+class LOCALSOCK_API InstanceSlot {
+ public:
+  InstanceSlot() noexcept = default;
+  /// A place of the limit whose semaphore is `semaphore`, kept alive by `owner`.
+  InstanceSlot(std::shared_ptr<const void> owner, void* semaphore) noexcept
+      : owner_(std::move(owner)), semaphore_(semaphore) {}
+  InstanceSlot(InstanceSlot&& other) noexcept
+      : owner_(std::move(other.owner_)), semaphore_(std::exchange(other.semaphore_, nullptr)) {}
+  InstanceSlot& operator=(InstanceSlot&& other) noexcept {
+    if (this != &other) {
+      reset();
+      owner_ = std::move(other.owner_);
+      semaphore_ = std::exchange(other.semaphore_, nullptr);
+    }
+    return *this;
+  }
+  InstanceSlot(const InstanceSlot&) = delete;
+  InstanceSlot& operator=(const InstanceSlot&) = delete;
+  ~InstanceSlot() { reset(); }
+  /// Gives the place back (nothing for an empty slot).
+  void reset() noexcept;
+
+ private:
+  std::shared_ptr<const void> owner_;
+  void* semaphore_ = nullptr;
+};
 
 /// The Win32 pipe handle and the overlapped I/O on it, shared by every stream type.
 /// Defined in src/win; the typed PipeStream templates forward to it.
@@ -88,10 +119,10 @@ class LOCALSOCK_API PipeCore {
   /// Hands over the instance's slot under its listener's instance limit (empty without
   /// a limit): for a new owner of the handle (see release()), which gives the slot back
   /// once it has closed the handle.
-  std::shared_ptr<void> release_slot() noexcept { return std::move(slot_); }
+  InstanceSlot release_slot() noexcept { return std::move(slot_); }
   /// Ties the server end to a slot of the listener's instance limit, given back when the
   /// handle closes.
-  void hold_slot(std::shared_ptr<void> slot) noexcept { slot_ = std::move(slot); }
+  void hold_slot(InstanceSlot slot) noexcept { slot_ = std::move(slot); }
 
  private:
   static PipeCore connect_unlogged(const LocalName& name, bool read, bool write, bool message_read,
@@ -109,7 +140,7 @@ class LOCALSOCK_API PipeCore {
   // The message being received, and one whose head was taken from the pipe but not
   // yet delivered (the caller's buffer was too small, or its size was peeked).
   MessageAssembler assembler_;
-  std::shared_ptr<void> slot_;
+  InstanceSlot slot_;
   // The most one WriteFile carries: the pipe's buffer size (quota) in this end's
   // direction, read once; unset until the first write. A write no larger than the quota
   // is never read in part while it is still pending, so cancelling it (timeout,
