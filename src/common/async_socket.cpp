@@ -242,11 +242,13 @@ AsyncListener::Ptr AsyncListener::listen(AsyncLoop& loop, const ListenerOptions&
   impl->mode = mode;
   impl->settings = settings;
   impl->on_accept = std::move(cb);
-  detail::listen_start(impl, options, ec);
-  if (ec) return nullptr;
+  // What may fail for want of memory is done before the listener starts: once started,
+  // its pending operation would hold it.
   auto listener = detail::AsyncAccess::make_listener(impl);
-  impl->self = listener;
   impl->register_on_loop();
+  detail::listen_start(impl, options, ec);
+  if (ec) return nullptr;  // the listener leaves the loop's list as it goes
+  impl->self = listener;
   return listener;
 }
 

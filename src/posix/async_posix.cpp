@@ -531,15 +531,16 @@ void listen_start(const std::shared_ptr<AsyncListenerImpl>& impl, const Listener
   });
   if (ec) return;
   const int fd = std::visit([](auto& l) { return l.native_handle(); }, impl->io->listener);
-  impl->io->poll = new uv_poll_t{};
-  if (const int rc = uv_poll_init(impl->loop->loop, impl->io->poll, fd); rc != 0) {
-    delete impl->io->poll;
-    impl->io->poll = nullptr;
+  // Both handles are allocated before either joins the loop: a failure leaves none there.
+  auto poll = std::make_unique<uv_poll_t>();
+  auto timer = std::make_unique<uv_timer_t>();
+  if (const int rc = uv_poll_init(impl->loop->loop, poll.get(), fd); rc != 0) {
     ec = {-rc, std::system_category()};
     return;
   }
+  impl->io->poll = poll.release();
   impl->io->poll->data = impl.get();
-  impl->io->retry_timer = new uv_timer_t{};
+  impl->io->retry_timer = timer.release();
   uv_timer_init(impl->loop->loop, impl->io->retry_timer);
   impl->io->retry_timer->data = impl.get();
   impl->io->handles_open = 2;

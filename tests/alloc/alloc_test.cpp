@@ -589,6 +589,54 @@ TEST_CASE("allocations: an async connect that cannot allocate its connection rep
   uv_loop_close(&loop);
 }
 
+TEST_CASE("allocations: an async listen that runs out of memory leaves nothing behind") {
+  // Each allocation of AsyncListener::listen fails in turn (the k-th, for k = 1, 2, ...
+  // until listen makes fewer): listen throws std::bad_alloc (or reports running out,
+  // where the system call that needed the memory said so), and nothing half-started
+  // is left: the name is free for the next listener, and the loop closes with no
+  // handle left in it.
+  bool tried_all = false;
+  for (int k = 1; k <= 200 && !tried_all; ++k) {
+    CAPTURE(k);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    {
+      localsock::AsyncLoop async(&loop);
+      const auto name = localsock::LocalName::namespaced(localsock::test::unique_name("lan"));
+      auto ignore = [](std::error_code, const localsock::AsyncSocket::Ptr&) {};
+      localsock::AsyncListener::Ptr listener;
+      bool threw = false;
+      std::error_code failed;
+      {
+        const FaultsOff faults_off;
+        fail_in = k;
+        try {
+          listener = localsock::AsyncListener::listen(async, localsock::ListenerOptions(name),
+                                                      localsock::Mode::bytes, ignore, failed);
+        } catch (const std::bad_alloc&) {
+          threw = true;
+        }
+        tried_all = fail_in != 0;  // listen made fewer than k allocations
+      }
+      if (!tried_all) {
+        CHECK((threw || failed == localsock::errc::out_of_resources ||
+               failed == std::errc::not_enough_memory));
+        CHECK(listener == nullptr);
+        std::error_code ec;
+        listener = localsock::AsyncListener::listen(async, localsock::ListenerOptions(name),
+                                                    localsock::Mode::bytes, ignore, ec);
+        CHECK_FALSE(ec);  // the name is free
+      }
+      if (listener) listener->close();
+      listener.reset();
+      uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);  // no handle left in the loop
+  }
+  CHECK(tried_all);
+}
+
 // The framed transport exists on Unix only (Windows message pipes carry whole messages).
 #if !defined(_WIN32)
 
